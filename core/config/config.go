@@ -1,0 +1,206 @@
+// Package config loads task files: it parses HCL, follows includes,
+// resolves variable values and checks everything that can be checked
+// without starting a plugin (names, duplicates, references between steps).
+// It never starts a plugin; core/engine binds steps to plugin schemas.
+package config
+
+import (
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+)
+
+// BuiltinPlugin is the local plugin name of vmflow's built-in actions
+// (builtin.exec). It needs no plugin block and cannot be redeclared.
+const BuiltinPlugin = "builtin"
+
+// Reserved step arguments: they configure the step itself and are never
+// passed to the action.
+const (
+	ArgAction    = "action"
+	ArgDependsOn = "depends_on"
+	ArgIf        = "if"
+)
+
+// IsReservedArg reports whether name is a step meta-argument.
+func IsReservedArg(name string) bool {
+	return name == ArgAction || name == ArgDependsOn || name == ArgIf
+}
+
+// Project is a loaded task file with everything it includes.
+type Project struct {
+	// Root is the task file named on the command line.
+	Root *File
+	// Files are all loaded files, the root first.
+	Files []*File
+	// Tasks in listing order: the root's in file order, then each include's.
+	Tasks []*Task
+	// Env is the environment expressions and the exec action see: the
+	// process environment over the root's .env file.
+	Env map[string]string
+	// Deferred holds the errors Options.DeferMissingVars put off: report
+	// them before evaluating anything.
+	Deferred hcl.Diagnostics
+	// Sources maps file names to their parsed files, for printing
+	// diagnostics with source snippets.
+	Sources map[string]*hcl.File
+}
+
+// Task returns the task with the given qualified name.
+func (p *Project) Task(name string) *Task {
+	for _, t := range p.Tasks {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// TaskNames returns every qualified task name in listing order.
+func (p *Project) TaskNames() []string {
+	out := make([]string, len(p.Tasks))
+	for i, t := range p.Tasks {
+		out[i] = t.Name
+	}
+	return out
+}
+
+// File is one task file.
+type File struct {
+	Path string
+	Dir  string
+	// Namespace is "" for the root file, the include's name ("team") for an
+	// included file, "team.sub" for one included from there.
+	Namespace string
+	Variables []*Variable
+	// VarValues is the object of resolved variable values (var.*).
+	VarValues cty.Value
+	Plugins   map[string]*PluginDecl
+	Includes  []*Include
+	Funcs     map[string]function.Function
+}
+
+// Variable is a variable block.
+type Variable struct {
+	Name        string
+	Type        cty.Type
+	Default     cty.Value // cty.NilVal when there is none
+	Description string
+	Sensitive   bool
+	Validations []*Validation
+	DeclRange   hcl.Range
+}
+
+// Validation is a variable's validation block.
+type Validation struct {
+	Condition    hcl.Expression
+	ErrorMessage hcl.Expression
+	DeclRange    hcl.Range
+}
+
+// PluginDecl binds a local name to a plugin: plugin "hypervisor" {...}.
+type PluginDecl struct {
+	Name      string
+	Source    hcl.Expression
+	Config    hcl.Expression // nil when absent
+	File      *File
+	DeclRange hcl.Range
+}
+
+// Include is an include block.
+type Include struct {
+	Name      string
+	Path      string // absolute
+	Vars      map[string]cty.Value
+	DeclRange hcl.Range
+}
+
+// Task is a task block.
+type Task struct {
+	// Name is qualified: "create", or "team.build" for an included task.
+	Name        string
+	LocalName   string
+	Description string
+	Params      []*Param
+	Lock        hcl.Expression // nil when absent
+	Steps       []*Step
+	Outputs     []*Output
+	File        *File
+	DeclRange   hcl.Range
+}
+
+// Step returns the named step.
+func (t *Task) Step(name string) *Step {
+	for _, s := range t.Steps {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Param returns the named param.
+func (t *Task) Param(name string) *Param {
+	for _, p := range t.Params {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Param is a task parameter; positional in declared order, or a flag.
+type Param struct {
+	Name        string
+	Type        cty.Type
+	Default     cty.Value // cty.NilVal: required
+	Description string
+	DeclRange   hcl.Range
+}
+
+// Required reports whether the param has no default.
+func (p *Param) Required() bool { return p.Default == cty.NilVal }
+
+// Step is a step block.
+type Step struct {
+	Name string
+	// Plugin and ActionName come from action = <plugin>.<action>.
+	Plugin      string
+	ActionName  string
+	ActionRange hcl.Range
+	// Args are the action's arguments in source order.
+	Args      []*hcl.Attribute
+	DependsOn []StepRef
+	If        hcl.Expression // nil when absent
+	DeclRange hcl.Range
+	// Refs are the steps this step's expressions refer to, in order of
+	// appearance (duplicates removed).
+	Refs []StepRef
+}
+
+// Arg returns the named argument.
+func (s *Step) Arg(name string) *hcl.Attribute {
+	for _, a := range s.Args {
+		if a.Name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// StepRef is a reference to a step (step.<name>, optionally .<output>).
+type StepRef struct {
+	Step   string
+	Output string // "" for a whole-step reference (depends_on)
+	Range  hcl.Range
+}
+
+// Output is a task output block.
+type Output struct {
+	Name        string
+	Value       hcl.Expression
+	Description string
+	Sensitive   bool
+	DeclRange   hcl.Range
+	Refs        []StepRef
+}

@@ -1,0 +1,446 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/agext/levenshtein"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/joho/godotenv"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vmflow/vmflow/core/lang"
+)
+
+// Options tune Load.
+type Options struct {
+	// Vars are --var name=value arguments, in the order given.
+	Vars []string
+	// Overrides set variables above every other source (resume uses the
+	// values a run was started with).
+	Overrides map[string]cty.Value
+	// Environ is the process environment; nil means os.Environ().
+	Environ []string
+	// ReadFile reads task files; nil means os.ReadFile.
+	ReadFile func(string) ([]byte, error)
+	// SkipDotEnv ignores the .env file beside the task file.
+	SkipDotEnv bool
+	// DeferMissingVars loads even when a required variable has no value:
+	// its value is unknown and the error goes to Project.Deferred. Listing
+	// tasks needs no variable values; running them does.
+	DeferMissingVars bool
+}
+
+// VarEnvPrefix prefixes environment variables that set task-file
+// variables: VMFLOW_VAR_backend=proxmox-stub.
+const VarEnvPrefix = "VMFLOW_VAR_"
+
+type cliVar struct {
+	name, value string
+	used        bool
+}
+
+type loader struct {
+	opts    Options
+	proj    *Project
+	cliVars map[string]*cliVar
+	dotEnv  map[string]string // the .env file's own entries
+	envPath string
+	// osEnv is the process environment alone, to tell where a value came from.
+	osEnv map[string]string
+	diags hcl.Diagnostics
+}
+
+// Load reads the task file at path and everything it includes. The
+// returned project is usable only when the diagnostics have no errors.
+func Load(path string, opts Options) (*Project, hcl.Diagnostics) {
+	if opts.ReadFile == nil {
+		opts.ReadFile = os.ReadFile
+	}
+	if opts.Environ == nil {
+		opts.Environ = os.Environ()
+	}
+	l := &loader{
+		opts:    opts,
+		proj:    &Project{Env: map[string]string{}, Sources: map[string]*hcl.File{}},
+		cliVars: map[string]*cliVar{},
+		osEnv:   map[string]string{},
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid task file path", Detail: err.Error()}}
+	}
+	l.parseCLIVars()
+	l.loadEnv(filepath.Dir(abs))
+	if l.diags.HasErrors() {
+		return nil, l.diags
+	}
+	root := l.loadFile(abs, "", nil, nil, nil)
+	if root == nil {
+		return nil, l.diags
+	}
+	l.proj.Root = root
+	names := make([]string, 0, len(l.cliVars))
+	for n := range l.cliVars {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if !l.cliVars[n].used {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Value for undeclared variable",
+				Detail:   fmt.Sprintf("--var %s=…: no task file declares a variable named %q.%s", n, n, Suggest(n, l.declaredVarNames())),
+			})
+		}
+	}
+	return l.proj, l.diags
+}
+
+func (l *loader) declaredVarNames() []string {
+	var out []string
+	for _, f := range l.proj.Files {
+		for _, v := range f.Variables {
+			out = append(out, v.Name)
+		}
+	}
+	return out
+}
+
+func (l *loader) parseCLIVars() {
+	for _, kv := range l.opts.Vars {
+		name, value, ok := strings.Cut(kv, "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid --var argument",
+				Detail:   fmt.Sprintf("--var %q: expected name=value, for example --var backend=libvirt.", kv),
+			})
+			continue
+		}
+		l.cliVars[name] = &cliVar{name: name, value: value}
+	}
+}
+
+// loadEnv merges the .env file beside the root task file under the process
+// environment: a variable exported in the shell wins over the file.
+func (l *loader) loadEnv(dir string) {
+	if !l.opts.SkipDotEnv {
+		p := filepath.Join(dir, ".env")
+		if b, err := l.opts.ReadFile(p); err == nil {
+			m, err := godotenv.UnmarshalBytes(b)
+			if err != nil {
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Invalid .env file",
+					Detail:   fmt.Sprintf("%s: %v", displayPath(p), err),
+				})
+				return
+			}
+			l.dotEnv, l.envPath = m, displayPath(p)
+			for k, v := range m {
+				l.proj.Env[k] = v
+			}
+		}
+	}
+	for _, kv := range l.opts.Environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			l.proj.Env[k] = v
+			l.osEnv[k] = v
+		}
+	}
+}
+
+// displayPath shortens an absolute path to one relative to the working
+// directory when that is shorter, for messages.
+func displayPath(abs string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return abs
+	}
+	if rel, err := filepath.Rel(wd, abs); err == nil && len(rel) < len(abs) {
+		return rel
+	}
+	return abs
+}
+
+var fileSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "plugin", LabelNames: []string{"name"}},
+		{Type: "task", LabelNames: []string{"name"}},
+		{Type: "include", LabelNames: []string{"name"}},
+	},
+}
+
+// loadFile loads one file. stack holds the files that include it, to catch
+// include cycles; includeVars pins variables; from is the include block.
+func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stack []string, from *hcl.Range) *File {
+	for _, s := range stack {
+		if s == abs {
+			chain := make([]string, 0, len(stack)+1)
+			for _, c := range stack {
+				chain = append(chain, displayPath(c))
+			}
+			chain = append(chain, displayPath(abs))
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Include cycle",
+				Detail:   fmt.Sprintf("A task file includes itself: %s.", strings.Join(chain, " → ")),
+				Subject:  from,
+			})
+			return nil
+		}
+	}
+	name := displayPath(abs)
+	src, err := l.opts.ReadFile(abs)
+	if err != nil {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read task file",
+			Detail:   err.Error(),
+			Subject:  from,
+		})
+		return nil
+	}
+	hf, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	l.proj.Sources[name] = hf
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return nil
+	}
+	f := &File{Path: abs, Dir: filepath.Dir(abs), Namespace: ns, Plugins: map[string]*PluginDecl{}}
+	f.Funcs = lang.Functions(f.Dir, l.proj.Env)
+	l.proj.Files = append(l.proj.Files, f)
+
+	content, diags := hf.Body.Content(fileSchema)
+	l.diags = append(l.diags, diags...)
+
+	byType := map[string][]*hcl.Block{}
+	for _, b := range content.Blocks {
+		byType[b.Type] = append(byType[b.Type], b)
+	}
+	l.decodeVariables(f, byType["variable"], includeVars)
+	for _, b := range byType["plugin"] {
+		l.decodePlugin(f, b)
+	}
+	var tasks []*Task
+	seenTask := map[string]*Task{}
+	for _, b := range byType["task"] {
+		t := l.decodeTask(f, b)
+		if t == nil {
+			continue
+		}
+		if prev, ok := seenTask[t.LocalName]; ok {
+			l.diags = append(l.diags, duplicate("task", t.LocalName, b.DefRange, prev.DeclRange))
+			continue
+		}
+		seenTask[t.LocalName] = t
+		tasks = append(tasks, t)
+	}
+	l.proj.Tasks = append(l.proj.Tasks, tasks...)
+
+	seenInc := map[string]hcl.Range{}
+	for _, b := range byType["include"] {
+		inc := l.decodeInclude(f, b)
+		if inc == nil {
+			continue
+		}
+		if prev, ok := seenInc[inc.Name]; ok {
+			l.diags = append(l.diags, duplicate("include", inc.Name, b.DefRange, prev))
+			continue
+		}
+		if seenTask[inc.Name] != nil {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Include name clashes with a task",
+				Detail:   fmt.Sprintf("A task named %q is declared in this file; give the include another name.", inc.Name),
+				Subject:  b.LabelRanges[0].Ptr(),
+			})
+			continue
+		}
+		seenInc[inc.Name] = b.DefRange
+		f.Includes = append(f.Includes, inc)
+		childNS := inc.Name
+		if ns != "" {
+			childNS = ns + "." + inc.Name
+		}
+		l.loadFile(inc.Path, childNS, inc.Vars, append(append([]string(nil), stack...), abs), inc.DeclRange.Ptr())
+	}
+	return f
+}
+
+func duplicate(kind, name string, at, prev hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf("Duplicate %s %q", kind, name),
+		Detail:   fmt.Sprintf("A %s named %q was already declared at %s. Names must be unique.", kind, name, prev),
+		Subject:  at.Ptr(),
+	}
+}
+
+// varContext is the evaluation context with var.* and functions.
+func (f *File) varContext() *hcl.EvalContext {
+	return &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": f.VarValues},
+		Functions: f.Funcs,
+	}
+}
+
+// EvalContext is the context for step arguments, outputs and locks: var.*,
+// param.* and step.*, plus functions. params and steps may be cty.NilVal.
+func (f *File) EvalContext(params, steps cty.Value) *hcl.EvalContext {
+	vars := map[string]cty.Value{"var": f.VarValues}
+	if params != cty.NilVal {
+		vars["param"] = params
+	}
+	if steps != cty.NilVal {
+		vars["step"] = steps
+	}
+	return &hcl.EvalContext{Variables: vars, Functions: f.Funcs}
+}
+
+var pluginSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "source", Required: true},
+		{Name: "config"},
+	},
+}
+
+func (l *loader) decodePlugin(f *File, b *hcl.Block) {
+	name := b.Labels[0]
+	if !hclsyntax.ValidIdentifier(name) {
+		l.diags = append(l.diags, badName("plugin", name, b.LabelRanges[0]))
+		return
+	}
+	if name == BuiltinPlugin {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Reserved plugin name",
+			Detail:   fmt.Sprintf("%q names vmflow's built-in actions (builtin.exec); choose another name.", name),
+			Subject:  b.LabelRanges[0].Ptr(),
+		})
+		return
+	}
+	if prev, ok := f.Plugins[name]; ok {
+		l.diags = append(l.diags, duplicate("plugin", name, b.DefRange, prev.DeclRange))
+		return
+	}
+	content, diags := b.Body.Content(pluginSchema)
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return
+	}
+	d := &PluginDecl{Name: name, Source: content.Attributes["source"].Expr, File: f, DeclRange: b.DefRange}
+	l.diags = append(l.diags, l.checkRefs(d.Source, f, nil, "a plugin's source", "var")...)
+	if a, ok := content.Attributes["config"]; ok {
+		d.Config = a.Expr
+		l.diags = append(l.diags, l.checkRefs(d.Config, f, nil, "a plugin's config", "var")...)
+	}
+	f.Plugins[name] = d
+}
+
+var includeSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "path", Required: true},
+		{Name: "vars"},
+	},
+}
+
+func (l *loader) decodeInclude(f *File, b *hcl.Block) *Include {
+	name := b.Labels[0]
+	if !validTaskName(name) {
+		l.diags = append(l.diags, badName("include", name, b.LabelRanges[0]))
+		return nil
+	}
+	content, diags := b.Body.Content(includeSchema)
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return nil
+	}
+	inc := &Include{Name: name, DeclRange: b.DefRange}
+	pa := content.Attributes["path"]
+	if d := l.checkRefs(pa.Expr, f, nil, "an include's path", "var"); d.HasErrors() {
+		l.diags = append(l.diags, d...)
+		return nil
+	}
+	pv, diags := pa.Expr.Value(f.varContext())
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return nil
+	}
+	if pv.IsNull() || pv.Type() != cty.String {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "Invalid include path",
+			Detail: "path must be a string: the task file to include, relative to this one.", Subject: pa.Expr.Range().Ptr(),
+		})
+		return nil
+	}
+	p := pv.AsString()
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(f.Dir, p)
+	}
+	inc.Path = filepath.Clean(p)
+	if va, ok := content.Attributes["vars"]; ok {
+		if d := l.checkRefs(va.Expr, f, nil, "an include's vars", "var"); d.HasErrors() {
+			l.diags = append(l.diags, d...)
+			return nil
+		}
+		vv, diags := va.Expr.Value(f.varContext())
+		l.diags = append(l.diags, diags...)
+		if diags.HasErrors() {
+			return nil
+		}
+		if vv.IsNull() || !(vv.Type().IsObjectType() || vv.Type().IsMapType()) {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Invalid include vars",
+				Detail: "vars must be an object: { name = value, … }.", Subject: va.Expr.Range().Ptr(),
+			})
+			return nil
+		}
+		inc.Vars = vv.AsValueMap()
+	}
+	return inc
+}
+
+func badName(kind, name string, r hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf("Invalid %s name", kind),
+		Detail:   fmt.Sprintf("%q is not a valid %s name: use letters, digits, '_' and '-', starting with a letter.", name, kind),
+		Subject:  r.Ptr(),
+	}
+}
+
+// validTaskName: letters, digits, '_' and '-', starting with a letter. Dots
+// separate include namespaces, so a task name never has one.
+func validTaskName(s string) bool {
+	if s == "" || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Suggest returns " Did you mean "x"?" for the closest name, or "".
+func Suggest(name string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := levenshtein.Distance(name, c, nil); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" Did you mean %q?", best)
+}

@@ -1,0 +1,406 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+var taskSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: "lock"}},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "param", LabelNames: []string{"name"}},
+		{Type: "step", LabelNames: []string{"name"}},
+		{Type: "output", LabelNames: []string{"name"}},
+	},
+}
+
+var paramSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "type"}, {Name: "default"}, {Name: "description"}},
+}
+
+var outputSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "value", Required: true}, {Name: "description"}, {Name: "sensitive"}},
+}
+
+func (l *loader) decodeTask(f *File, b *hcl.Block) *Task {
+	name := b.Labels[0]
+	if !validTaskName(name) {
+		l.diags = append(l.diags, badName("task", name, b.LabelRanges[0]))
+		return nil
+	}
+	content, diags := b.Body.Content(taskSchema)
+	l.diags = append(l.diags, diags...)
+	t := &Task{LocalName: name, Name: name, File: f, DeclRange: b.DefRange}
+	if f.Namespace != "" {
+		t.Name = f.Namespace + "." + name
+	}
+	t.Description = l.constString(content.Attributes, "description", f.varContext())
+
+	var steps, outputs []*hcl.Block
+	for _, blk := range content.Blocks {
+		switch blk.Type {
+		case "param":
+			l.decodeParam(f, t, blk)
+		case "step":
+			steps = append(steps, blk)
+		case "output":
+			outputs = append(outputs, blk)
+		}
+	}
+	if a, ok := content.Attributes["lock"]; ok {
+		t.Lock = a.Expr
+		l.diags = append(l.diags, l.checkRefs(a.Expr, f, t, "a task's lock", "var", "param")...)
+	}
+	for _, blk := range steps {
+		if s := l.decodeStep(f, t, blk); s != nil {
+			if prev := t.Step(s.Name); prev != nil {
+				l.diags = append(l.diags, duplicate("step", s.Name, blk.DefRange, prev.DeclRange))
+				continue
+			}
+			t.Steps = append(t.Steps, s)
+		}
+	}
+	// References are checked once every step of the task is known.
+	for _, s := range t.Steps {
+		l.checkStepRefs(f, t, s)
+	}
+	seenOut := map[string]*Output{}
+	for _, blk := range outputs {
+		o := l.decodeOutput(f, t, blk)
+		if o == nil {
+			continue
+		}
+		if prev, ok := seenOut[o.Name]; ok {
+			l.diags = append(l.diags, duplicate("output", o.Name, blk.DefRange, prev.DeclRange))
+			continue
+		}
+		seenOut[o.Name] = o
+		t.Outputs = append(t.Outputs, o)
+	}
+	return t
+}
+
+func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) {
+	name := b.Labels[0]
+	if !hclsyntax.ValidIdentifier(name) {
+		l.diags = append(l.diags, badName("param", name, b.LabelRanges[0]))
+		return
+	}
+	if prev := t.Param(name); prev != nil {
+		l.diags = append(l.diags, duplicate("param", name, b.DefRange, prev.DeclRange))
+		return
+	}
+	content, diags := b.Body.Content(paramSchema)
+	l.diags = append(l.diags, diags...)
+	p := &Param{Name: name, DeclRange: b.DefRange, Default: cty.NilVal}
+	p.Type = l.decodeType(content.Attributes)
+	if p.Type == cty.DynamicPseudoType {
+		p.Type = cty.String
+	}
+	p.Description = l.constString(content.Attributes, "description", f.varContext())
+	if a, ok := content.Attributes["default"]; ok {
+		if d := l.checkRefs(a.Expr, f, t, "a param's default", "var"); d.HasErrors() {
+			l.diags = append(l.diags, d...)
+		} else if dv, diags := a.Expr.Value(f.varContext()); diags.HasErrors() {
+			l.diags = append(l.diags, diags...)
+		} else if cv, err := convert.Convert(dv, p.Type); err != nil {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Invalid default value for param",
+				Detail: fmt.Sprintf("The default of %q does not fit its type: %v.", name, err), Subject: a.Expr.Range().Ptr(),
+			})
+		} else {
+			p.Default = cv
+		}
+	}
+	if len(t.Params) > 0 {
+		last := t.Params[len(t.Params)-1]
+		if !last.Required() && p.Required() {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Required param after an optional one",
+				Detail: fmt.Sprintf("Params are positional in declared order, so %q (required) cannot follow %q (which has a default). Declare required params first.",
+					name, last.Name),
+				Subject: b.DefRange.Ptr(),
+			})
+		}
+	}
+	t.Params = append(t.Params, p)
+}
+
+func (l *loader) decodeStep(f *File, t *Task, b *hcl.Block) *Step {
+	name := b.Labels[0]
+	if !hclsyntax.ValidIdentifier(name) {
+		l.diags = append(l.diags, badName("step", name, b.LabelRanges[0]))
+		return nil
+	}
+	attrs, diags := b.Body.JustAttributes()
+	l.diags = append(l.diags, diags...)
+	s := &Step{Name: name, DeclRange: b.DefRange}
+	for _, a := range attrs {
+		switch a.Name {
+		case ArgAction:
+			tr, d := hcl.AbsTraversalForExpr(a.Expr)
+			if d.HasErrors() || len(tr) != 2 || attrName(tr[1]) == "" {
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Invalid action",
+					Detail:  "action must name a plugin and one of its actions, without quotes: action = hypervisor.define, or action = builtin.exec.",
+					Subject: a.Expr.Range().Ptr(),
+				})
+				continue
+			}
+			s.Plugin, s.ActionName, s.ActionRange = tr.RootName(), attrName(tr[1]), a.Expr.Range()
+			if s.Plugin != BuiltinPlugin && f.Plugins[s.Plugin] == nil {
+				var names []string
+				for n := range f.Plugins {
+					names = append(names, n)
+				}
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Unknown plugin",
+					Detail: fmt.Sprintf("No plugin block named %q in this file. Declare it with plugin %q { source = \"…\" }, or use builtin.exec.%s",
+						s.Plugin, s.Plugin, Suggest(s.Plugin, names)),
+					Subject: tr[0].SourceRange().Ptr(),
+				})
+			}
+		case ArgDependsOn:
+			exprs, d := hcl.ExprList(a.Expr)
+			if d.HasErrors() {
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Invalid depends_on",
+					Detail: "depends_on must be a list of steps: depends_on = [step.disks].", Subject: a.Expr.Range().Ptr(),
+				})
+				continue
+			}
+			for _, e := range exprs {
+				tr, d := hcl.AbsTraversalForExpr(e)
+				if d.HasErrors() || len(tr) != 2 || tr.RootName() != "step" || attrName(tr[1]) == "" {
+					l.diags = append(l.diags, &hcl.Diagnostic{
+						Severity: hcl.DiagError, Summary: "Invalid depends_on",
+						Detail: "Each element of depends_on must be a step: step.<name>.", Subject: e.Range().Ptr(),
+					})
+					continue
+				}
+				s.DependsOn = append(s.DependsOn, StepRef{Step: attrName(tr[1]), Range: e.Range()})
+			}
+		case ArgIf:
+			s.If = a.Expr
+		default:
+			s.Args = append(s.Args, a)
+		}
+	}
+	if s.Plugin == "" && !hasAttr(attrs, ArgAction) {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "Missing action",
+			Detail:  fmt.Sprintf("Step %q needs action = <plugin>.<action>, for example action = builtin.exec.", name),
+			Subject: b.DefRange.Ptr(),
+		})
+	}
+	sort.Slice(s.Args, func(i, j int) bool { return s.Args[i].Range.Start.Byte < s.Args[j].Range.Start.Byte })
+	return s
+}
+
+func hasAttr(attrs hcl.Attributes, name string) bool {
+	_, ok := attrs[name]
+	return ok
+}
+
+// checkStepRefs checks the step references of a step's arguments, its
+// condition and its depends_on, and records them.
+func (l *loader) checkStepRefs(f *File, t *Task, s *Step) {
+	seen := map[StepRef]bool{}
+	record := func(r StepRef) {
+		k := StepRef{Step: r.Step, Output: r.Output}
+		if !seen[k] {
+			seen[k] = true
+			s.Refs = append(s.Refs, r)
+		}
+	}
+	exprs := make([]hcl.Expression, 0, len(s.Args)+1)
+	for _, a := range s.Args {
+		exprs = append(exprs, a.Expr)
+	}
+	if s.If != nil {
+		exprs = append(exprs, s.If)
+	}
+	for _, e := range exprs {
+		l.diags = append(l.diags, l.checkRefs(e, f, t, "a step", "var", "param", "step")...)
+		for _, r := range stepRefs(e) {
+			if r.Step == s.Name {
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Self-referencing step",
+					Detail: fmt.Sprintf("Step %q cannot use its own outputs.", s.Name), Subject: r.Range.Ptr(),
+				})
+				continue
+			}
+			if t.Step(r.Step) != nil {
+				record(r)
+			}
+		}
+	}
+	for _, r := range s.DependsOn {
+		if r.Step == s.Name {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Self-referencing step",
+				Detail: fmt.Sprintf("Step %q cannot depend on itself.", s.Name), Subject: r.Range.Ptr(),
+			})
+			continue
+		}
+		if t.Step(r.Step) == nil {
+			l.diags = append(l.diags, unknownStep(t, r))
+			continue
+		}
+		record(r)
+	}
+}
+
+func (l *loader) decodeOutput(f *File, t *Task, b *hcl.Block) *Output {
+	name := b.Labels[0]
+	if !hclsyntax.ValidIdentifier(name) {
+		l.diags = append(l.diags, badName("output", name, b.LabelRanges[0]))
+		return nil
+	}
+	content, diags := b.Body.Content(outputSchema)
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return nil
+	}
+	o := &Output{Name: name, Value: content.Attributes["value"].Expr, DeclRange: b.DefRange}
+	o.Description = l.constString(content.Attributes, "description", f.varContext())
+	o.Sensitive = l.constBool(content.Attributes, "sensitive")
+	l.diags = append(l.diags, l.checkRefs(o.Value, f, t, "an output", "var", "param", "step")...)
+	for _, r := range stepRefs(o.Value) {
+		if t.Step(r.Step) != nil {
+			o.Refs = append(o.Refs, r)
+		}
+	}
+	return o
+}
+
+// stepRefs lists the step.<name>[.<output>] references in an expression.
+func stepRefs(e hcl.Expression) []StepRef {
+	var out []StepRef
+	for _, tr := range e.Variables() {
+		if tr.RootName() != "step" || len(tr) < 2 {
+			continue
+		}
+		r := StepRef{Step: attrName(tr[1]), Range: tr.SourceRange()}
+		if len(tr) >= 3 {
+			r.Output = attrName(tr[2])
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func unknownStep(t *Task, r StepRef) *hcl.Diagnostic {
+	names := make([]string, len(t.Steps))
+	for i, s := range t.Steps {
+		names[i] = s.Name
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError, Summary: "Reference to undeclared step",
+		Detail:  fmt.Sprintf("Task %q has no step named %q.%s", t.Name, r.Step, Suggest(r.Step, names)),
+		Subject: r.Range.Ptr(),
+	}
+}
+
+// checkRefs checks every reference in an expression: its root must be one
+// of allowed, and the variable, param or step it names must exist. where
+// describes the place for messages ("a plugin's source").
+func (l *loader) checkRefs(e hcl.Expression, f *File, t *Task, where string, allowed ...string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	isAllowed := func(root string) bool {
+		for _, a := range allowed {
+			if a == root {
+				return true
+			}
+		}
+		return false
+	}
+	for _, tr := range e.Variables() {
+		root := tr.RootName()
+		rng := tr.SourceRange()
+		switch {
+		case root != "var" && root != "param" && root != "step":
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Unknown reference",
+				Detail: fmt.Sprintf("%q is not something an expression can refer to. In %s you can use %s.",
+					root, where, strings.Join(dotted(allowed), ", ")),
+				Subject: rng.Ptr(),
+			})
+			continue
+		case !isAllowed(root):
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: fmt.Sprintf("%s.* is not allowed here", root),
+				Detail:  fmt.Sprintf("In %s you can use %s.", where, strings.Join(dotted(allowed), ", ")),
+				Subject: rng.Ptr(),
+			})
+			continue
+		case len(tr) < 2 || attrName(tr[1]) == "":
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Incomplete reference",
+				Detail: fmt.Sprintf("Name what %s.* you mean, for example %s.name.", root, root), Subject: rng.Ptr(),
+			})
+			continue
+		}
+		name := attrName(tr[1])
+		switch root {
+		case "var":
+			if !f.VarValues.Type().HasAttribute(name) && !f.declaresVar(name) {
+				names := make([]string, len(f.Variables))
+				for i, v := range f.Variables {
+					names[i] = v.Name
+				}
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Reference to undeclared variable",
+					Detail:  fmt.Sprintf("No variable %q is declared in this file.%s", name, Suggest(name, names)),
+					Subject: rng.Ptr(),
+				})
+			}
+		case "param":
+			if t.Param(name) == nil {
+				names := make([]string, len(t.Params))
+				for i, p := range t.Params {
+					names[i] = p.Name
+				}
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Reference to undeclared param",
+					Detail:  fmt.Sprintf("Task %q has no param %q.%s", t.Name, name, Suggest(name, names)),
+					Subject: rng.Ptr(),
+				})
+			}
+		case "step":
+			if t.Step(name) == nil {
+				diags = append(diags, unknownStep(t, StepRef{Step: name, Range: rng}))
+			} else if len(tr) < 3 || attrName(tr[2]) == "" {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Incomplete step reference",
+					Detail:  fmt.Sprintf("Name an output of the step: step.%s.<output>. To order steps without using an output, write depends_on = [step.%s].", name, name),
+					Subject: rng.Ptr(),
+				})
+			}
+		}
+	}
+	return diags
+}
+
+func (f *File) declaresVar(name string) bool {
+	for _, v := range f.Variables {
+		if v.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func dotted(roots []string) []string {
+	out := make([]string, len(roots))
+	for i, r := range roots {
+		out[i] = r + ".*"
+	}
+	return out
+}

@@ -1,0 +1,344 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/vmflow/vmflow/core/lang"
+)
+
+// ParseValue turns a command-line string into a value of type ty. Strings
+// are taken as they are; numbers and bools are parsed; a list or set of
+// primitives may be written comma-separated ("a,b,c"); anything else is
+// written as an HCL expression (["a", "b"], { k = "v" }).
+func ParseValue(raw string, ty cty.Type) (cty.Value, error) {
+	switch {
+	case ty == cty.String:
+		return cty.StringVal(raw), nil
+	case ty.IsPrimitiveType():
+		v, err := convert.Convert(cty.StringVal(strings.TrimSpace(raw)), ty)
+		if err != nil {
+			return cty.NilVal, fmt.Errorf("%s is required, got %q", typeName(ty), raw)
+		}
+		return v, nil
+	case (ty.IsListType() || ty.IsSetType()) && ty.ElementType().IsPrimitiveType() && !strings.HasPrefix(strings.TrimSpace(raw), "["):
+		var elems []cty.Value
+		for _, part := range strings.Split(raw, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			ev, err := ParseValue(part, ty.ElementType())
+			if err != nil {
+				return cty.NilVal, err
+			}
+			elems = append(elems, ev)
+		}
+		if len(elems) == 0 {
+			if ty.IsListType() {
+				return cty.ListValEmpty(ty.ElementType()), nil
+			}
+			return cty.SetValEmpty(ty.ElementType()), nil
+		}
+		if ty.IsListType() {
+			return cty.ListVal(elems), nil
+		}
+		return cty.SetVal(elems), nil
+	}
+	expr, diags := hclsyntax.ParseExpression([]byte(raw), "<value>", hcl.InitialPos)
+	if diags.HasErrors() {
+		if ty == cty.DynamicPseudoType {
+			return cty.StringVal(raw), nil
+		}
+		return cty.NilVal, fmt.Errorf("not a valid %s: %s", typeName(ty), diags[0].Summary)
+	}
+	v, diags := expr.Value(nil)
+	if diags.HasErrors() {
+		if ty == cty.DynamicPseudoType {
+			return cty.StringVal(raw), nil
+		}
+		return cty.NilVal, fmt.Errorf("not a valid %s: %s", typeName(ty), diags[0].Summary)
+	}
+	cv, err := convert.Convert(v, ty)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("%s is required: %v", typeName(ty), err)
+	}
+	return cv, nil
+}
+
+func typeName(ty cty.Type) string {
+	switch ty {
+	case cty.String:
+		return "a string"
+	case cty.Number:
+		return "a number"
+	case cty.Bool:
+		return "a bool (true or false)"
+	}
+	return typeexpr.TypeString(ty)
+}
+
+var variableSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "sensitive"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "validation"}},
+}
+
+var validationSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "condition", Required: true},
+		{Name: "error_message", Required: true},
+	},
+}
+
+// decodeType reads a type = … attribute; absent means any.
+func (l *loader) decodeType(attrs hcl.Attributes) cty.Type {
+	a, ok := attrs["type"]
+	if !ok {
+		return cty.DynamicPseudoType
+	}
+	ty, diags := typeexpr.TypeConstraint(a.Expr)
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return cty.DynamicPseudoType
+	}
+	return ty
+}
+
+// constString evaluates a literal string attribute (descriptions).
+func (l *loader) constString(attrs hcl.Attributes, name string, ctx *hcl.EvalContext) string {
+	a, ok := attrs[name]
+	if !ok {
+		return ""
+	}
+	v, diags := a.Expr.Value(ctx)
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return ""
+	}
+	if v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: fmt.Sprintf("Invalid %s", name),
+			Detail: fmt.Sprintf("%s must be a string.", name), Subject: a.Expr.Range().Ptr(),
+		})
+		return ""
+	}
+	return v.AsString()
+}
+
+func (l *loader) constBool(attrs hcl.Attributes, name string) bool {
+	a, ok := attrs[name]
+	if !ok {
+		return false
+	}
+	v, diags := a.Expr.Value(nil)
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return false
+	}
+	if v.IsNull() || v.Type() != cty.Bool {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: fmt.Sprintf("Invalid %s", name),
+			Detail: fmt.Sprintf("%s must be true or false.", name), Subject: a.Expr.Range().Ptr(),
+		})
+		return false
+	}
+	return v.True()
+}
+
+type varValue struct {
+	val    cty.Value
+	origin string // where the value came from, for messages
+}
+
+func (l *loader) decodeVariables(f *File, blocks []*hcl.Block, includeVars map[string]cty.Value) {
+	vals := map[string]cty.Value{}
+	seen := map[string]*Variable{}
+	for _, b := range blocks {
+		name := b.Labels[0]
+		if !hclsyntax.ValidIdentifier(name) {
+			l.diags = append(l.diags, badName("variable", name, b.LabelRanges[0]))
+			continue
+		}
+		if prev, ok := seen[name]; ok {
+			l.diags = append(l.diags, duplicate("variable", name, b.DefRange, prev.DeclRange))
+			continue
+		}
+		content, diags := b.Body.Content(variableSchema)
+		l.diags = append(l.diags, diags...)
+		v := &Variable{Name: name, DeclRange: b.DefRange, Default: cty.NilVal}
+		seen[name] = v
+		v.Type = l.decodeType(content.Attributes)
+		v.Description = l.constString(content.Attributes, "description", nil)
+		v.Sensitive = l.constBool(content.Attributes, "sensitive")
+		if a, ok := content.Attributes["default"]; ok {
+			dv, diags := a.Expr.Value(&hcl.EvalContext{Functions: f.Funcs})
+			l.diags = append(l.diags, diags...)
+			if !diags.HasErrors() {
+				cv, err := convert.Convert(dv, v.Type)
+				if err != nil {
+					l.diags = append(l.diags, &hcl.Diagnostic{
+						Severity: hcl.DiagError, Summary: "Invalid default value for variable",
+						Detail: fmt.Sprintf("The default of %q does not fit its type: %v.", name, err), Subject: a.Expr.Range().Ptr(),
+					})
+				} else {
+					v.Default = cv
+				}
+			}
+		}
+		for _, vb := range content.Blocks {
+			vc, diags := vb.Body.Content(validationSchema)
+			l.diags = append(l.diags, diags...)
+			if diags.HasErrors() {
+				continue
+			}
+			val := &Validation{Condition: vc.Attributes["condition"].Expr, ErrorMessage: vc.Attributes["error_message"].Expr, DeclRange: vb.DefRange}
+			for _, tr := range val.Condition.Variables() {
+				if tr.RootName() != "var" || len(tr) < 2 || attrName(tr[1]) != name {
+					l.diags = append(l.diags, &hcl.Diagnostic{
+						Severity: hcl.DiagError, Summary: "Invalid validation condition",
+						Detail:  fmt.Sprintf("A validation of variable %q can only refer to var.%s.", name, name),
+						Subject: tr.SourceRange().Ptr(),
+					})
+				}
+			}
+			v.Validations = append(v.Validations, val)
+		}
+		f.Variables = append(f.Variables, v)
+
+		vv, ok := l.variableValue(v, includeVars)
+		if !ok {
+			continue
+		}
+		vals[name] = vv.val
+		l.validate(f, v, vv)
+	}
+	if len(vals) == 0 {
+		f.VarValues = cty.EmptyObjectVal
+	} else {
+		f.VarValues = cty.ObjectVal(vals)
+	}
+}
+
+// variableValue picks a variable's value by precedence: resume overrides,
+// the include's vars, --var, VMFLOW_VAR_<name> in the environment, the same
+// in .env, then the default.
+func (l *loader) variableValue(v *Variable, includeVars map[string]cty.Value) (varValue, bool) {
+	fail := func(origin string, err error) (varValue, bool) {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid value for variable",
+			Detail:   fmt.Sprintf("%s: variable %q: %v.", origin, v.Name, err),
+			Subject:  v.DeclRange.Ptr(),
+		})
+		return varValue{}, false
+	}
+	conv := func(val cty.Value, origin string) (varValue, bool) {
+		cv, err := convert.Convert(val, v.Type)
+		if err != nil {
+			return fail(origin, err)
+		}
+		return varValue{val: cv, origin: origin}, true
+	}
+	parse := func(raw, origin string) (varValue, bool) {
+		cv, err := ParseValue(raw, v.Type)
+		if err != nil {
+			return fail(origin, err)
+		}
+		return varValue{val: cv, origin: origin}, true
+	}
+	if ov, ok := l.opts.Overrides[v.Name]; ok {
+		return conv(ov, "the resumed run")
+	}
+	if iv, ok := includeVars[v.Name]; ok {
+		return conv(iv, "the include's vars")
+	}
+	if cv, ok := l.cliVars[v.Name]; ok {
+		cv.used = true
+		return parse(cv.value, fmt.Sprintf("--var %s=%s", v.Name, cv.value))
+	}
+	key := VarEnvPrefix + v.Name
+	if raw, ok := l.osEnv[key]; ok {
+		return parse(raw, "environment variable "+key)
+	}
+	if raw, ok := l.dotEnv[key]; ok {
+		return parse(raw, fmt.Sprintf("%s (%s)", l.envPath, key))
+	}
+	if v.Default != cty.NilVal {
+		return varValue{val: v.Default, origin: "the default"}, true
+	}
+	missing := &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "No value for required variable",
+		Detail: fmt.Sprintf("Variable %q has no default. Set it with --var %s=…, the environment variable %s, or a %s line in .env beside the task file.",
+			v.Name, v.Name, key, key),
+		Subject: v.DeclRange.Ptr(),
+	}
+	if l.opts.DeferMissingVars {
+		l.proj.Deferred = append(l.proj.Deferred, missing)
+		return varValue{val: cty.UnknownVal(v.Type), origin: "nowhere (not set)"}, true
+	}
+	l.diags = append(l.diags, missing)
+	return varValue{}, false
+}
+
+func (l *loader) validate(f *File, v *Variable, vv varValue) {
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{v.Name: vv.val})},
+		Functions: f.Funcs,
+	}
+	if !vv.val.IsWhollyKnown() {
+		return
+	}
+	for _, val := range v.Validations {
+		res, diags := val.Condition.Value(ctx)
+		if diags.HasErrors() {
+			l.diags = append(l.diags, diags...)
+			continue
+		}
+		if res.IsNull() || res.Type() != cty.Bool {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Invalid validation condition",
+				Detail: "The condition must be true or false.", Subject: val.Condition.Range().Ptr(),
+			})
+			continue
+		}
+		if res.True() {
+			continue
+		}
+		msg, diags := val.ErrorMessage.Value(ctx)
+		text := "The value is not valid."
+		if !diags.HasErrors() && msg.Type() == cty.String && !msg.IsNull() {
+			text = msg.AsString()
+		}
+		shown := "(sensitive)"
+		if !v.Sensitive {
+			shown = lang.FormatValue(vv.val)
+		}
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("Invalid value for variable %q", v.Name),
+			Detail:   fmt.Sprintf("%s\n\nThe value %s came from %s.", text, shown, vv.origin),
+			Subject:  val.Condition.Range().Ptr(),
+		})
+	}
+}
+
+func attrName(t hcl.Traverser) string {
+	switch t := t.(type) {
+	case hcl.TraverseAttr:
+		return t.Name
+	case hcl.TraverseIndex:
+		if t.Key.Type() == cty.String && t.Key.IsKnown() {
+			return t.Key.AsString()
+		}
+	}
+	return ""
+}

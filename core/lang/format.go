@@ -1,0 +1,47 @@
+package lang
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// FormatValue renders a value on one line as HCL would write it:
+// "demo", 4096, ["core", "dev"], { memory = 2048 }.
+func FormatValue(v cty.Value) string {
+	switch {
+	case !v.IsKnown():
+		return "(not yet known)"
+	case v.IsNull():
+		return "null"
+	}
+	ty := v.Type()
+	switch {
+	case ty.IsListType() || ty.IsSetType() || ty.IsTupleType():
+		parts := make([]string, 0, v.LengthInt())
+		for it := v.ElementIterator(); it.Next(); {
+			_, ev := it.Element()
+			parts = append(parts, FormatValue(ev))
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case ty.IsMapType() || ty.IsObjectType():
+		if v.LengthInt() == 0 {
+			return "{}"
+		}
+		parts := make([]string, 0, v.LengthInt())
+		for it := v.ElementIterator(); it.Next(); {
+			k, ev := it.Element()
+			key := k.AsString()
+			if !hclsyntax.ValidIdentifier(key) {
+				key = strconv.Quote(key)
+			}
+			parts = append(parts, key+" = "+FormatValue(ev))
+		}
+		return "{ " + strings.Join(parts, ", ") + " }"
+	}
+	return strings.TrimSpace(string(hclwrite.TokensForValue(v).Bytes()))
+}
