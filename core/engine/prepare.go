@@ -1,0 +1,688 @@
+// Package engine binds a task to its plugins, checks every step against
+// the schema its plugin declares, and runs the steps as a graph: independent
+// steps at the same time, outputs flowing to later steps, undos in reverse
+// on failure, each transition journaled.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/vmflow/vmflow/core/builtin"
+	"github.com/vmflow/vmflow/core/config"
+	"github.com/vmflow/vmflow/core/host"
+	"github.com/vmflow/vmflow/core/protocol"
+	"github.com/vmflow/vmflow/core/sdk"
+)
+
+// Engine prepares and runs the tasks of one project.
+type Engine struct {
+	Project  *config.Project
+	Plugins  *host.Manager
+	Finder   *host.Finder
+	StateDir string
+	Logger   hclog.Logger
+
+	mu         sync.Mutex
+	bound      map[*config.PluginDecl]*bindOnce
+	configured map[*host.Process]*configureOnce
+	builtin    *Plugin
+}
+
+type bindOnce struct {
+	once  sync.Once
+	p     *Plugin
+	diags hcl.Diagnostics
+}
+
+type configureOnce struct {
+	once  sync.Once
+	diags protocol.Diagnostics
+	err   error
+}
+
+// New returns an engine for a loaded project.
+func New(proj *config.Project, finder *host.Finder, plugins *host.Manager, stateDir string, logger hclog.Logger) *Engine {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	return &Engine{
+		Project: proj, Finder: finder, Plugins: plugins, StateDir: stateDir, Logger: logger,
+		bound: map[*config.PluginDecl]*bindOnce{}, configured: map[*host.Process]*configureOnce{},
+	}
+}
+
+// Plugin is a plugin block bound to a configured plugin.
+type Plugin struct {
+	// Name is the local name (hypervisor); Source what it resolved to
+	// (libvirt); Path the binary ("" for builtin).
+	Name, Source, Path string
+	Schema             *protocol.Schema
+	protocol.Plugin
+	proc *host.Process
+}
+
+// Label names the plugin for messages: hypervisor (libvirt 0.3.0).
+func (p *Plugin) Label() string {
+	if p.Name == p.Source || p.Source == "" {
+		return fmt.Sprintf("%s (%s)", p.Name, p.Schema.Version)
+	}
+	return fmt.Sprintf("%s (%s %s)", p.Name, p.Source, p.Schema.Version)
+}
+
+// callError explains a failed call, naming the plugin.
+func (p *Plugin) callError(err error) error {
+	if p.proc != nil {
+		err = p.proc.CallError(err)
+	}
+	return err
+}
+
+// Plan is a task bound to its plugins and checked: ready to run.
+type Plan struct {
+	Task   *config.Task
+	Params cty.Value
+	// Steps in an order that respects every dependency.
+	Steps []*PlanStep
+	// Locks are the evaluated lock keys.
+	Locks []string
+}
+
+// Step returns the planned step of that name.
+func (p *Plan) Step(name string) *PlanStep {
+	for _, s := range p.Steps {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// PlanStep is a step bound to its action.
+type PlanStep struct {
+	*config.Step
+	Plugin *Plugin
+	Action *protocol.Action
+	// Deps are the steps this one waits for.
+	Deps []string
+	// Inputs as known before the run: values that come from earlier steps
+	// are unknown.
+	Inputs cty.Value
+}
+
+func (e *Engine) builtinPlugin() *Plugin {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.builtin == nil {
+		impl, err := sdk.InProcess(builtin.New(e.Project.Env))
+		if err != nil {
+			panic(err) // the built-in schema is ours; this is a vmflow bug
+		}
+		schema, _ := impl.Describe(context.Background())
+		e.builtin = &Plugin{Name: config.BuiltinPlugin, Source: config.BuiltinPlugin, Schema: schema, Plugin: impl}
+	}
+	return e.builtin
+}
+
+// bind starts and configures the plugin behind a plugin block (once per
+// block, however many steps use it).
+func (e *Engine) bind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl.Diagnostics) {
+	e.mu.Lock()
+	b, ok := e.bound[d]
+	if !ok {
+		b = &bindOnce{}
+		e.bound[d] = b
+	}
+	e.mu.Unlock()
+	b.once.Do(func() { b.p, b.diags = e.doBind(ctx, d) })
+	return b.p, b.diags
+}
+
+func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl.Diagnostics) {
+	vctx := d.File.EvalContext(cty.NilVal, cty.NilVal)
+	sv, diags := d.Source.Value(vctx)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	if sv.IsNull() || !sv.IsKnown() || sv.Type() != cty.String || sv.AsString() == "" {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Invalid plugin source",
+			Detail:  fmt.Sprintf("The source of plugin %q must be a plugin name (libvirt) or a path to its binary.", d.Name),
+			Subject: d.Source.Range().Ptr(),
+		}}
+	}
+	source := sv.AsString()
+	path, err := e.Finder.Find(source, d.File.Dir)
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Plugin not found",
+			Detail:  fmt.Sprintf("plugin %q (source %q): %v", d.Name, source, err),
+			Subject: d.Source.Range().Ptr(),
+		}}
+	}
+	cfg := cty.EmptyObjectVal
+	if d.Config != nil {
+		if cfg, diags = d.Config.Value(vctx); diags.HasErrors() {
+			return nil, diags
+		}
+	}
+	key, err := ctyjson.Marshal(cfg, cty.DynamicPseudoType)
+	if err != nil {
+		key = []byte(fmt.Sprint(cfg))
+	}
+	proc, err := e.Plugins.Get(ctx, path, string(key))
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Plugin failed to start",
+			Detail:  fmt.Sprintf("plugin %q: %v", d.Name, err),
+			Subject: d.Source.Range().Ptr(),
+		}}
+	}
+	p := &Plugin{Name: d.Name, Source: source, Path: path, Schema: proc.Schema, Plugin: proc.Plugin, proc: proc}
+
+	// Check the config against the plugin's config schema.
+	var cfgRange hcl.Range
+	if d.Config != nil {
+		cfgRange = d.Config.Range()
+	} else {
+		cfgRange = d.DeclRange
+	}
+	cv, diags := checkObject(cfg, p.Schema.Config, cfgRange, fmt.Sprintf("plugin %s config", p.Label()))
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	e.mu.Lock()
+	co, ok := e.configured[proc]
+	if !ok {
+		co = &configureOnce{}
+		e.configured[proc] = co
+	}
+	e.mu.Unlock()
+	co.once.Do(func() {
+		co.diags, co.err = p.Configure(ctx, cv, protocol.Env{StateDir: e.StateDir, WorkDir: d.File.Dir})
+	})
+	if co.err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Plugin configuration failed",
+			Detail: fmt.Sprintf("plugin %s: %v", p.Label(), p.callError(co.err)), Subject: cfgRange.Ptr(),
+		}}
+	}
+	if co.diags.HasErrors() {
+		return nil, pluginDiags(co.diags, func(name string) hcl.Range { return cfgRange }, cfgRange, "plugin "+p.Label())
+	}
+	return p, nil
+}
+
+// checkObject converts a config object to the attributes' object type:
+// unknown attributes, missing required ones and wrong types are errors.
+func checkObject(v cty.Value, attrs protocol.Attributes, rng hcl.Range, what string) (cty.Value, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	if v.IsNull() {
+		v = cty.EmptyObjectVal
+	}
+	if !v.Type().IsObjectType() && !v.Type().IsMapType() {
+		return cty.NilVal, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid config", Detail: what + " must be an object: { name = value }.", Subject: rng.Ptr()}}
+	}
+	given := map[string]cty.Value{}
+	if v.IsKnown() {
+		given = v.AsValueMap()
+	}
+	names := make([]string, 0, len(given))
+	for k := range given {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if _, ok := attrs.Get(k); !ok {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Unsupported config attribute",
+				Detail:  fmt.Sprintf("%s has no attribute %q.%s", what, k, suggestAttr(k, attrs)),
+				Subject: rng.Ptr(),
+			})
+		}
+	}
+	vals := map[string]cty.Value{}
+	for _, a := range attrs {
+		gv, ok := given[a.Name]
+		if !ok || gv.IsNull() {
+			if a.Required {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Missing required config attribute",
+					Detail: fmt.Sprintf("%s requires %q: %s", what, a.Name, a.Description), Subject: rng.Ptr(),
+				})
+				continue
+			}
+			gv = cty.NullVal(a.Type)
+			if a.Default != cty.NilVal {
+				gv = a.Default
+			}
+		}
+		cv, err := convert.Convert(gv, a.Type)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Invalid config attribute",
+				Detail: fmt.Sprintf("%s: %q: %v.", what, a.Name, err), Subject: rng.Ptr(),
+			})
+			continue
+		}
+		vals[a.Name] = cv
+	}
+	if diags.HasErrors() {
+		return cty.NilVal, diags
+	}
+	if len(vals) == 0 {
+		return cty.EmptyObjectVal, nil
+	}
+	return cty.ObjectVal(vals), nil
+}
+
+func suggestAttr(name string, attrs protocol.Attributes) string {
+	return config.Suggest(name, attrs.Names())
+}
+
+// pluginDiags turns a plugin's diagnostics into HCL diagnostics, placing
+// each at the argument its path names.
+func pluginDiags(ds protocol.Diagnostics, argRange func(name string) hcl.Range, whole hcl.Range, who string) hcl.Diagnostics {
+	var out hcl.Diagnostics
+	for _, d := range ds {
+		sev := hcl.DiagError
+		if d.Severity == protocol.Warning {
+			sev = hcl.DiagWarning
+		}
+		rng := whole
+		summary := d.Summary
+		if len(d.Path) > 0 {
+			if ga, ok := d.Path[0].(cty.GetAttrStep); ok {
+				rng = argRange(ga.Name)
+			}
+			summary = fmt.Sprintf("Invalid %s: %s", protocol.FormatPath(d.Path), d.Summary)
+		}
+		detail := d.Detail
+		if detail != "" {
+			detail += "\n\n"
+		}
+		detail += "Reported by " + who + "."
+		out = append(out, &hcl.Diagnostic{Severity: sev, Summary: summary, Detail: detail, Subject: rng.Ptr()})
+	}
+	return out
+}
+
+// Prepare binds every step of a task to its plugin and checks it: the
+// action exists, arguments are known and well typed, references resolve,
+// the graph has no cycle, and each plugin accepts its steps' inputs. params
+// is the param.* object; its values may be unknown (vmflow validate).
+// Nothing runs.
+func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) (*Plan, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	plan := &Plan{Task: t, Params: params}
+
+	// Start every plugin the task uses, concurrently.
+	bound := map[string]*Plugin{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, s := range t.Steps {
+		if s.Plugin == "" {
+			continue
+		}
+		if _, seen := bound[s.Plugin]; seen {
+			continue
+		}
+		bound[s.Plugin] = nil
+		if s.Plugin == config.BuiltinPlugin {
+			bound[s.Plugin] = e.builtinPlugin()
+			continue
+		}
+		d := t.File.Plugins[s.Plugin]
+		if d == nil {
+			continue // reported by the loader
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, ds := e.bind(ctx, d)
+			mu.Lock()
+			defer mu.Unlock()
+			bound[d.Name] = p
+			diags = append(diags, ds...)
+		}()
+	}
+	wg.Wait()
+	if diags.HasErrors() {
+		return nil, dedupe(diags)
+	}
+
+	// Bind steps to actions and check argument names.
+	byName := map[string]*PlanStep{}
+	for _, s := range t.Steps {
+		p := bound[s.Plugin]
+		if p == nil {
+			continue
+		}
+		a, ok := p.Schema.Action(s.ActionName)
+		if !ok {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Unknown action",
+				Detail: fmt.Sprintf("Plugin %s has no action %q.%s Its actions: %s.",
+					p.Label(), s.ActionName, config.Suggest(s.ActionName, p.Schema.ActionNames()), strings.Join(p.Schema.ActionNames(), ", ")),
+				Subject: s.ActionRange.Ptr(),
+			})
+			continue
+		}
+		ps := &PlanStep{Step: s, Plugin: p, Action: a}
+		diags = append(diags, checkArgNames(ps)...)
+		byName[s.Name] = ps
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+
+	// References to outputs must name declared outputs.
+	for _, ps := range byName {
+		for _, r := range ps.Refs {
+			ps.Deps = appendOnce(ps.Deps, r.Step)
+			if r.Output == "" {
+				continue
+			}
+			dep := byName[r.Step]
+			if _, ok := dep.Action.Outputs.Get(r.Output); !ok {
+				diags = append(diags, unknownOutput(dep, r))
+			}
+		}
+	}
+	for _, o := range t.Outputs {
+		for _, r := range o.Refs {
+			if dep := byName[r.Step]; dep != nil && r.Output != "" {
+				if _, ok := dep.Action.Outputs.Get(r.Output); !ok {
+					diags = append(diags, unknownOutput(dep, r))
+				}
+			}
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+
+	// Order the graph.
+	names := make([]string, len(t.Steps))
+	deps := map[string][]string{}
+	for i, s := range t.Steps {
+		names[i] = s.Name
+		deps[s.Name] = byName[s.Name].Deps
+	}
+	sorted, cycle := order(names, deps)
+	if cycle != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Dependency cycle between steps",
+			Detail:  fmt.Sprintf("These steps wait for each other: %s. Remove a reference or a depends_on to break the cycle.", formatCycle(cycle)),
+			Subject: t.Step(cycle[0]).DeclRange.Ptr(),
+		}}
+	}
+	for _, n := range sorted {
+		plan.Steps = append(plan.Steps, byName[n])
+	}
+
+	// Type-check arguments with step outputs unknown, then ask each plugin.
+	unknownSteps := map[string]cty.Value{}
+	for _, ps := range plan.Steps {
+		unknownSteps[ps.Name] = cty.UnknownVal(ps.Action.Outputs.ObjectType())
+	}
+	ectx := t.File.EvalContext(params, objectOf(unknownSteps))
+	for _, ps := range plan.Steps {
+		in, ds := evalInputs(ps, ectx)
+		diags = append(diags, ds...)
+		if ds.HasErrors() {
+			continue
+		}
+		ps.Inputs = in
+		if ps.If != nil {
+			diags = append(diags, checkBool(ps.If, ectx, "if")...)
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	var vwg sync.WaitGroup
+	for _, ps := range plan.Steps {
+		vwg.Add(1)
+		go func() {
+			defer vwg.Done()
+			ds := e.validateStep(ctx, ps)
+			mu.Lock()
+			diags = append(diags, ds...)
+			mu.Unlock()
+		}()
+	}
+	vwg.Wait()
+
+	// Outputs and the lock.
+	for _, o := range t.Outputs {
+		if _, ds := o.Value.Value(ectx); ds.HasErrors() {
+			diags = append(diags, ds...)
+		}
+	}
+	if t.Lock != nil {
+		keys, ds := evalLock(t.Lock, t.File.EvalContext(params, cty.NilVal))
+		diags = append(diags, ds...)
+		plan.Locks = keys
+	}
+	if diags.HasErrors() {
+		return nil, sortDiags(diags)
+	}
+	return plan, sortDiags(diags)
+}
+
+func (e *Engine) validateStep(ctx context.Context, ps *PlanStep) hcl.Diagnostics {
+	pds, err := ps.Plugin.Validate(ctx, ps.ActionName, ps.Inputs)
+	if err != nil {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Plugin failed to validate the step",
+			Detail:  fmt.Sprintf("step %q: plugin %s: %v", ps.Name, ps.Plugin.Label(), ps.Plugin.callError(err)),
+			Subject: ps.ActionRange.Ptr(),
+		}}
+	}
+	return pluginDiags(pds, ps.argRange, ps.DeclRange, fmt.Sprintf("plugin %s for step %q", ps.Plugin.Label(), ps.Name))
+}
+
+// argRange is where an argument is written, or the step block when unset.
+func (ps *PlanStep) argRange(name string) hcl.Range {
+	if a := ps.Arg(name); a != nil {
+		return a.Expr.Range()
+	}
+	return ps.DeclRange
+}
+
+func checkArgNames(ps *PlanStep) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, a := range ps.Args {
+		if _, ok := ps.Action.Inputs.Get(a.Name); !ok {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Unsupported argument",
+				Detail: fmt.Sprintf("%s.%s has no argument %q.%s Its arguments: %s.",
+					ps.Plugin.Name, ps.ActionName, a.Name, suggestAttr(a.Name, ps.Action.Inputs), argList(ps.Action.Inputs)),
+				Subject: a.NameRange.Ptr(),
+			})
+		}
+	}
+	for _, in := range ps.Action.Inputs {
+		if in.Required && ps.Arg(in.Name) == nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Missing required argument",
+				Detail:  fmt.Sprintf("Step %q: %s.%s requires %q (%s).", ps.Name, ps.Plugin.Name, ps.ActionName, in.Name, in.Description),
+				Subject: ps.DeclRange.Ptr(),
+			})
+		}
+	}
+	return diags
+}
+
+func argList(as protocol.Attributes) string {
+	if len(as) == 0 {
+		return "none"
+	}
+	return strings.Join(as.Names(), ", ")
+}
+
+func unknownOutput(dep *PlanStep, r config.StepRef) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError, Summary: "Reference to unknown output",
+		Detail: fmt.Sprintf("Step %q (%s.%s) has no output %q.%s Its outputs: %s.",
+			dep.Name, dep.Plugin.Name, dep.ActionName, r.Output, suggestAttr(r.Output, dep.Action.Outputs), argList(dep.Action.Outputs)),
+		Subject: r.Range.Ptr(),
+	}
+}
+
+// evalInputs evaluates a step's arguments and converts them to the action's
+// input types, filling defaults.
+func evalInputs(ps *PlanStep, ectx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	vals := map[string]cty.Value{}
+	for _, in := range ps.Action.Inputs {
+		a := ps.Arg(in.Name)
+		if a == nil {
+			v := cty.NullVal(in.Type)
+			if in.Default != cty.NilVal {
+				v = in.Default
+			}
+			vals[in.Name] = v
+			continue
+		}
+		v, ds := a.Expr.Value(ectx)
+		diags = append(diags, ds...)
+		if ds.HasErrors() {
+			continue
+		}
+		cv, err := convert.Convert(v, in.Type)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Invalid value for argument",
+				Detail:  fmt.Sprintf("%s.%s argument %q: %v.", ps.Plugin.Name, ps.ActionName, in.Name, err),
+				Subject: a.Expr.Range().Ptr(),
+			})
+			continue
+		}
+		if cv.IsNull() && in.Default != cty.NilVal {
+			cv = in.Default
+		}
+		if cv.IsKnown() && cv.IsNull() && in.Required {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Missing required argument",
+				Detail:  fmt.Sprintf("%s.%s argument %q is required, but the value is null.", ps.Plugin.Name, ps.ActionName, in.Name),
+				Subject: a.Expr.Range().Ptr(),
+			})
+			continue
+		}
+		vals[in.Name] = cv
+	}
+	if diags.HasErrors() {
+		return cty.NilVal, diags
+	}
+	return objectOf(vals), diags
+}
+
+func checkBool(e hcl.Expression, ectx *hcl.EvalContext, what string) hcl.Diagnostics {
+	v, diags := e.Value(ectx)
+	if diags.HasErrors() {
+		return diags
+	}
+	if _, err := convert.Convert(v, cty.Bool); err != nil || (v.IsKnown() && v.IsNull()) {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: fmt.Sprintf("Invalid %s", what),
+			Detail: fmt.Sprintf("%s must be true or false.", what), Subject: e.Range().Ptr(),
+		}}
+	}
+	return nil
+}
+
+// evalLock evaluates a lock expression: a string, or a list of strings.
+func evalLock(e hcl.Expression, ectx *hcl.EvalContext) ([]string, hcl.Diagnostics) {
+	v, diags := e.Value(ectx)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	bad := hcl.Diagnostics{{
+		Severity: hcl.DiagError, Summary: "Invalid lock",
+		Detail: "lock must be a non-empty string (the name of what the task changes, such as a VM) or a list of them.", Subject: e.Range().Ptr(),
+	}}
+	if !v.IsWhollyKnown() {
+		return nil, nil // vmflow validate: params not known yet
+	}
+	if v.IsNull() {
+		return nil, nil
+	}
+	if v.Type() == cty.String {
+		if v.AsString() == "" {
+			return nil, bad
+		}
+		return []string{v.AsString()}, nil
+	}
+	lv, err := convert.Convert(v, cty.List(cty.String))
+	if err != nil {
+		return nil, bad
+	}
+	var keys []string
+	for _, k := range lv.AsValueSlice() {
+		if k.IsNull() || k.AsString() == "" {
+			return nil, bad
+		}
+		keys = append(keys, k.AsString())
+	}
+	return keys, nil
+}
+
+func objectOf(m map[string]cty.Value) cty.Value {
+	if len(m) == 0 {
+		return cty.EmptyObjectVal
+	}
+	return cty.ObjectVal(m)
+}
+
+func appendOnce(s []string, v string) []string {
+	for _, x := range s {
+		if x == v {
+			return s
+		}
+	}
+	return append(s, v)
+}
+
+// dedupe drops repeated diagnostics (several steps sharing a broken plugin).
+func dedupe(diags hcl.Diagnostics) hcl.Diagnostics {
+	seen := map[string]bool{}
+	var out hcl.Diagnostics
+	for _, d := range diags {
+		k := d.Summary + "\x00" + d.Detail
+		if d.Subject != nil {
+			k += d.Subject.String()
+		}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// sortDiags orders diagnostics by file position, so output is stable
+// whatever order concurrent checks finished in.
+func sortDiags(diags hcl.Diagnostics) hcl.Diagnostics {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a != nil && b == nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
+	return dedupe(diags)
+}

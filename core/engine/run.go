@@ -1,0 +1,440 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vmflow/vmflow/core/event"
+	"github.com/vmflow/vmflow/core/journal"
+	"github.com/vmflow/vmflow/core/protocol"
+)
+
+// DefaultParallelism bounds how many steps run at once.
+const DefaultParallelism = 4
+
+// Completed is a step a previous attempt of the run completed.
+type Completed struct {
+	Inputs, Outputs cty.Value
+}
+
+// RunOptions tune Run.
+type RunOptions struct {
+	RunID         string
+	Journal       *journal.Run // nil: not journaled
+	Parallelism   int
+	KeepOnFailure bool
+	Events        event.Sink
+	// Done lists the steps a resumed run already completed; they are not
+	// run again and their outputs feed later steps.
+	Done map[string]Completed
+	// UndoContext governs the undos after a failure; cancelling it (a
+	// second Ctrl-C) abandons them. nil means context.Background().
+	UndoContext context.Context
+}
+
+// Result is what a run did.
+type Result struct {
+	// Status: succeeded, failed or cancelled.
+	Status string
+	// Outputs are the task's outputs (succeeded runs only).
+	Outputs map[string]cty.Value
+	// Diags say why steps failed, placed at the step or argument.
+	Diags hcl.Diagnostics
+	// Undone and UndoFailed list steps whose undo ran.
+	Undone, UndoFailed []string
+}
+
+// Err summarises a failed result.
+func (r *Result) Err() error {
+	if r.Status == journal.Succeeded {
+		return nil
+	}
+	var parts []string
+	for _, d := range r.Diags {
+		if d.Severity == hcl.DiagError {
+			parts = append(parts, d.Summary)
+		}
+	}
+	if len(parts) == 0 {
+		return errors.New(r.Status)
+	}
+	return fmt.Errorf("%s: %s", r.Status, strings.Join(parts, "; "))
+}
+
+type stepState struct {
+	status  string
+	inputs  cty.Value
+	outputs cty.Value
+}
+
+type stepResult struct {
+	ps      *PlanStep
+	status  string
+	inputs  cty.Value
+	outputs cty.Value
+	diags   hcl.Diagnostics
+	elapsed time.Duration
+}
+
+// Run runs a prepared plan: every step whose dependencies are done starts,
+// up to Parallelism at once. When a step fails, or ctx is cancelled, no
+// new step starts, running ones are cancelled, and the undos of completed
+// steps run in reverse order of completion (unless KeepOnFailure).
+func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = DefaultParallelism
+	}
+	if opts.Events == nil {
+		opts.Events = event.Discard
+	}
+	emit := func(ev event.Event) {
+		ev.Time = time.Now()
+		ev.Run, ev.Task = opts.RunID, plan.Task.Name
+		opts.Events.Emit(ev)
+	}
+	names := make([]string, len(plan.Steps))
+	for i, s := range plan.Steps {
+		names[i] = s.Name
+	}
+	emit(event.Event{Kind: event.RunStarted, Steps: names})
+	start := time.Now()
+
+	states := make(map[string]*stepState, len(plan.Steps))
+	var completed []string
+	for _, ps := range plan.Steps {
+		st := &stepState{status: "pending"}
+		if d, ok := opts.Done[ps.Name]; ok {
+			st.status, st.inputs, st.outputs = journal.Succeeded, d.Inputs, d.Outputs
+			completed = append(completed, ps.Name)
+			emit(event.Event{Kind: event.StepDone, Step: ps.Name, Action: actionName(ps), Message: "completed by the earlier attempt", Outputs: e.outputsJSON(ps, d.Outputs)})
+		}
+		states[ps.Name] = st
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan stepResult)
+	running := 0
+	res := &Result{Status: journal.Succeeded}
+	stopped := false
+
+	ready := func(ps *PlanStep) bool {
+		if states[ps.Name].status != "pending" {
+			return false
+		}
+		for _, d := range ps.Deps {
+			if s := states[d].status; s != journal.Succeeded && s != journal.Skipped {
+				return false
+			}
+		}
+		return true
+	}
+	for {
+		if !stopped && runCtx.Err() == nil {
+			for _, ps := range plan.Steps {
+				if running >= opts.Parallelism {
+					break
+				}
+				if !ready(ps) {
+					continue
+				}
+				states[ps.Name].status = journal.Running
+				running++
+				steps := stepsValue(plan, states)
+				go func() { results <- e.runStep(runCtx, plan, ps, steps, opts, emit) }()
+			}
+		}
+		if running == 0 {
+			break
+		}
+		r := <-results
+		running--
+		st := states[r.ps.Name]
+		st.status, st.inputs, st.outputs = r.status, r.inputs, r.outputs
+		switch r.status {
+		case journal.Succeeded:
+			completed = append(completed, r.ps.Name)
+		case journal.Skipped:
+		case journal.Cancelled:
+			// Reported through events; the cause is the failure or signal
+			// that stopped the run.
+			if !stopped {
+				stopped = true
+				cancel()
+			}
+		default:
+			res.Diags = append(res.Diags, r.diags...)
+			if !stopped {
+				stopped = true
+				cancel()
+			}
+		}
+	}
+
+	switch {
+	case len(res.Diags) > 0:
+		res.Status = journal.Failed
+	case ctx.Err() != nil:
+		res.Status = journal.Cancelled
+	default:
+		for _, ps := range plan.Steps {
+			if states[ps.Name].status != journal.Succeeded && states[ps.Name].status != journal.Skipped {
+				res.Status = journal.Failed // should not happen: a step never ran
+			}
+		}
+	}
+	if res.Status == journal.Succeeded {
+		res.Outputs, res.Diags = e.taskOutputs(plan, states)
+		if res.Diags.HasErrors() {
+			res.Status = journal.Failed
+		}
+	} else if !opts.KeepOnFailure {
+		e.undo(plan, states, completed, opts, emit, res)
+	}
+
+	errText := ""
+	if err := res.Err(); err != nil {
+		errText = err.Error()
+	}
+	if opts.Journal != nil {
+		_ = opts.Journal.Append(journal.Record{Status: res.Status, Error: errText})
+	}
+	done := event.Event{Kind: event.RunDone, Status: res.Status, ElapsedMS: time.Since(start).Milliseconds(), Error: errText}
+	if res.Status == journal.Succeeded && len(res.Outputs) > 0 {
+		done.Outputs = map[string]any{}
+		for _, o := range plan.Task.Outputs {
+			if o.Sensitive {
+				done.Outputs[o.Name] = "(sensitive)"
+			} else {
+				done.Outputs[o.Name] = toJSON(res.Outputs[o.Name])
+			}
+		}
+	}
+	emit(done)
+	return res
+}
+
+func actionName(ps *PlanStep) string { return ps.Plugin.Name + "." + ps.ActionName }
+
+// stepsValue is the step.* object as known now: outputs of completed
+// steps, nulls for skipped ones, unknowns for the rest.
+func stepsValue(plan *Plan, states map[string]*stepState) cty.Value {
+	m := make(map[string]cty.Value, len(plan.Steps))
+	for _, ps := range plan.Steps {
+		ty := ps.Action.Outputs.ObjectType()
+		st := states[ps.Name]
+		switch {
+		case st.status == journal.Succeeded && st.outputs != cty.NilVal:
+			m[ps.Name] = st.outputs
+		case st.status == journal.Skipped:
+			m[ps.Name] = cty.NullVal(ty)
+		default:
+			m[ps.Name] = cty.UnknownVal(ty)
+		}
+	}
+	return objectOf(m)
+}
+
+func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, steps cty.Value, opts RunOptions, emit func(event.Event)) stepResult {
+	r := stepResult{ps: ps}
+	fail := func(d *hcl.Diagnostic) stepResult {
+		r.status = journal.Failed
+		if ctx.Err() != nil {
+			r.status = journal.Cancelled
+		}
+		r.diags = append(r.diags, d)
+		emit(event.Event{Kind: event.StepFailed, Step: ps.Name, Action: actionName(ps), Error: d.Summary + ": " + d.Detail, ElapsedMS: r.elapsed.Milliseconds()})
+		if opts.Journal != nil {
+			_ = opts.Journal.Append(journal.Record{Step: ps.Name, Action: actionName(ps), Status: r.status, Error: d.Summary + ": " + d.Detail})
+		}
+		return r
+	}
+	ectx := plan.Task.File.EvalContext(plan.Params, steps)
+	if ps.If != nil {
+		v, diags := ps.If.Value(ectx)
+		if diags.HasErrors() {
+			return fail(diags[0])
+		}
+		if v.IsNull() || !v.IsKnown() || v.Type() != cty.Bool || v.False() {
+			r.status = journal.Skipped
+			emit(event.Event{Kind: event.StepSkipped, Step: ps.Name, Action: actionName(ps), Message: "if is false"})
+			if opts.Journal != nil {
+				_ = opts.Journal.Append(journal.Record{Step: ps.Name, Action: actionName(ps), Status: journal.Skipped})
+			}
+			return r
+		}
+	}
+	in, diags := evalInputs(ps, ectx)
+	if diags.HasErrors() {
+		return fail(diags[0])
+	}
+	if !in.IsWhollyKnown() {
+		return fail(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Step %q has inputs that are not known", ps.Name),
+			Detail: "An argument depends on a value no earlier step produced.", Subject: ps.DeclRange.Ptr()})
+	}
+	r.inputs = in
+	if opts.Journal != nil {
+		v := journal.Value{Value: in}
+		if err := opts.Journal.Append(journal.Record{Step: ps.Name, Action: actionName(ps), Status: journal.Running, Inputs: &v}); err != nil {
+			return fail(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot write the run journal", Detail: err.Error()})
+		}
+	}
+	emit(event.Event{Kind: event.StepStarted, Step: ps.Name, Action: actionName(ps)})
+	logger := e.Logger.Named(ps.Plugin.Name).With("step", ps.Name)
+	start := time.Now()
+	out, pds, err := ps.Plugin.Run(ctx, protocol.RunRequest{Action: ps.ActionName, Inputs: in, RunID: opts.RunID, Step: ps.Name}, e.pluginEmitter(ps, logger, emit))
+	r.elapsed = time.Since(start)
+	if err != nil {
+		if ctx.Err() != nil && isCancel(err) {
+			return fail(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Step %q was cancelled", ps.Name),
+				Detail: "The run was stopped while the step ran.", Subject: ps.DeclRange.Ptr()})
+		}
+		return fail(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Step %q failed", ps.Name),
+			Detail: fmt.Sprintf("plugin %s: %v", ps.Plugin.Label(), ps.Plugin.callError(err)), Subject: ps.DeclRange.Ptr()})
+	}
+	if pds.HasErrors() {
+		ds := pluginDiags(pds, ps.argRange, ps.DeclRange, fmt.Sprintf("plugin %s", ps.Plugin.Label()))
+		for _, d := range ds {
+			d.Summary = fmt.Sprintf("Step %q failed: %s", ps.Name, d.Summary)
+		}
+		first := ds[0]
+		r = fail(first)
+		r.diags = append(r.diags, ds[1:]...)
+		return r
+	}
+	r.status, r.outputs = journal.Succeeded, out
+	if opts.Journal != nil {
+		v := journal.Value{Value: out}
+		if err := opts.Journal.Append(journal.Record{Step: ps.Name, Action: actionName(ps), Status: journal.Succeeded, Outputs: &v}); err != nil {
+			logger.Error("cannot write the run journal", "error", err)
+		}
+	}
+	emit(event.Event{Kind: event.StepDone, Step: ps.Name, Action: actionName(ps), ElapsedMS: r.elapsed.Milliseconds(), Outputs: e.outputsJSON(ps, out)})
+	return r
+}
+
+func isCancel(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	if s, ok := status.FromError(err); ok && (s.Code() == codes.Canceled || s.Code() == codes.DeadlineExceeded) {
+		return true
+	}
+	return false
+}
+
+// pluginEmitter forwards a plugin's log and progress events to the event
+// stream and to vmflow's log, tagged with the step.
+func (e *Engine) pluginEmitter(ps *PlanStep, logger hclog.Logger, emit func(event.Event)) func(protocol.Event) {
+	return func(pe protocol.Event) {
+		switch pe.Kind {
+		case protocol.EventLog:
+			args := make([]any, 0, len(pe.Fields))
+			for _, f := range pe.Fields {
+				args = append(args, f)
+			}
+			logger.Log(hclog.LevelFromString(pe.Level), pe.Message, args...)
+			emit(event.Event{Kind: event.StepLog, Step: ps.Name, Action: actionName(ps), Level: pe.Level, Message: pe.Message, Fields: pe.Fields})
+		case protocol.EventProgress:
+			emit(event.Event{Kind: event.StepProgress, Step: ps.Name, Action: actionName(ps), Current: pe.Current, Total: pe.Total, Label: pe.Label})
+		}
+	}
+}
+
+func (e *Engine) undo(plan *Plan, states map[string]*stepState, completed []string, opts RunOptions, emit func(event.Event), res *Result) {
+	ctx := opts.UndoContext
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	for i := len(completed) - 1; i >= 0; i-- {
+		ps := plan.Step(completed[i])
+		st := states[ps.Name]
+		if !ps.Action.HasUndo {
+			continue
+		}
+		if ctx.Err() != nil {
+			emit(event.Event{Kind: event.UndoFailed, Step: ps.Name, Action: actionName(ps), Error: "undo abandoned (interrupted again)"})
+			res.UndoFailed = append(res.UndoFailed, ps.Name)
+			continue
+		}
+		emit(event.Event{Kind: event.UndoStarted, Step: ps.Name, Action: actionName(ps)})
+		logger := e.Logger.Named(ps.Plugin.Name).With("step", ps.Name, "undo", true)
+		start := time.Now()
+		pds, err := ps.Plugin.Undo(ctx, protocol.UndoRequest{Action: ps.ActionName, Inputs: st.inputs, Outputs: st.outputs, RunID: opts.RunID, Step: ps.Name}, e.pluginEmitter(ps, logger, emit))
+		if err == nil {
+			err = pds.Err()
+		} else {
+			err = ps.Plugin.callError(err)
+		}
+		rec := journal.Record{Step: ps.Name, Action: actionName(ps), Status: journal.Undone}
+		if err != nil {
+			rec.Status, rec.Error = journal.UndoFailed, err.Error()
+			res.UndoFailed = append(res.UndoFailed, ps.Name)
+			res.Diags = append(res.Diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Undo of step %q failed", ps.Name),
+				Detail: fmt.Sprintf("plugin %s: %v\nWhat step %q made may still exist; clean it up by hand.", ps.Plugin.Label(), err, ps.Name), Subject: ps.DeclRange.Ptr()})
+			emit(event.Event{Kind: event.UndoFailed, Step: ps.Name, Action: actionName(ps), Error: err.Error(), ElapsedMS: time.Since(start).Milliseconds()})
+		} else {
+			res.Undone = append(res.Undone, ps.Name)
+			emit(event.Event{Kind: event.UndoDone, Step: ps.Name, Action: actionName(ps), ElapsedMS: time.Since(start).Milliseconds()})
+		}
+		if opts.Journal != nil {
+			_ = opts.Journal.Append(rec)
+		}
+	}
+}
+
+func (e *Engine) taskOutputs(plan *Plan, states map[string]*stepState) (map[string]cty.Value, hcl.Diagnostics) {
+	if len(plan.Task.Outputs) == 0 {
+		return nil, nil
+	}
+	ectx := plan.Task.File.EvalContext(plan.Params, stepsValue(plan, states))
+	out := map[string]cty.Value{}
+	var diags hcl.Diagnostics
+	for _, o := range plan.Task.Outputs {
+		v, ds := o.Value.Value(ectx)
+		diags = append(diags, ds...)
+		out[o.Name] = v
+	}
+	return out, diags
+}
+
+// outputsJSON renders a step's outputs for events, hiding sensitive ones.
+func (e *Engine) outputsJSON(ps *PlanStep, v cty.Value) map[string]any {
+	if v == cty.NilVal || v.IsNull() || !v.Type().IsObjectType() {
+		return nil
+	}
+	out := map[string]any{}
+	for _, a := range ps.Action.Outputs {
+		if a.Sensitive {
+			out[a.Name] = "(sensitive)"
+			continue
+		}
+		out[a.Name] = toJSON(v.GetAttr(a.Name))
+	}
+	return out
+}
+
+// toJSON converts a cty value to plain Go values for JSON.
+func toJSON(v cty.Value) any {
+	if v == cty.NilVal || !v.IsWhollyKnown() {
+		return nil
+	}
+	b, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		return nil
+	}
+	var out any
+	_ = json.Unmarshal(b, &out)
+	return out
+}

@@ -1,0 +1,99 @@
+// Package event defines what a run reports while it runs: one stream of
+// events that the terminal renderer, the --json output and the log all read.
+package event
+
+import (
+	"sync"
+	"time"
+)
+
+// Kind names an event.
+type Kind string
+
+const (
+	RunStarted   Kind = "run_started"
+	StepStarted  Kind = "step_started"
+	StepLog      Kind = "log"
+	StepProgress Kind = "progress"
+	StepDone     Kind = "step_done"
+	StepFailed   Kind = "step_failed"
+	StepSkipped  Kind = "step_skipped"
+	UndoStarted  Kind = "undo_started"
+	UndoDone     Kind = "undo_done"
+	UndoFailed   Kind = "undo_failed"
+	RunDone      Kind = "run_done"
+)
+
+// Event is one thing that happened in a run. Fields that do not apply to
+// a kind are empty.
+type Event struct {
+	Time   time.Time `json:"time"`
+	Kind   Kind      `json:"event"`
+	Run    string    `json:"run,omitempty"`
+	Task   string    `json:"task,omitempty"`
+	Step   string    `json:"step,omitempty"`
+	Action string    `json:"action,omitempty"`
+	// Log
+	Level   string   `json:"level,omitempty"`
+	Message string   `json:"message,omitempty"`
+	Fields  []string `json:"fields,omitempty"`
+	// Progress
+	Current int64  `json:"current,omitempty"`
+	Total   int64  `json:"total,omitempty"`
+	Label   string `json:"label,omitempty"`
+	// Step and run results
+	ElapsedMS int64          `json:"elapsed_ms,omitempty"`
+	Outputs   map[string]any `json:"outputs,omitempty"`
+	Error     string         `json:"error,omitempty"`
+	// RunDone: succeeded, failed, cancelled
+	Status string `json:"status,omitempty"`
+	// RunStarted: the steps in plan order
+	Steps []string `json:"steps,omitempty"`
+}
+
+// Elapsed returns the event's elapsed time.
+func (e Event) Elapsed() time.Duration { return time.Duration(e.ElapsedMS) * time.Millisecond }
+
+// Sink receives events. Emit is called from many goroutines; a Sink
+// serialises what it needs to.
+type Sink interface {
+	Emit(Event)
+}
+
+// Func adapts a function to a Sink.
+type Func func(Event)
+
+// Emit calls f.
+func (f Func) Emit(e Event) { f(e) }
+
+// Discard drops every event.
+var Discard Sink = Func(func(Event) {})
+
+// Tee sends each event to every sink, in order.
+func Tee(sinks ...Sink) Sink {
+	return Func(func(e Event) {
+		for _, s := range sinks {
+			s.Emit(e)
+		}
+	})
+}
+
+// Recorder keeps every event; for tests.
+type Recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+// Emit records e.
+func (r *Recorder) Emit(e Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+// Events returns a copy of what was recorded.
+func (r *Recorder) Events() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Event(nil), r.events...)
+}

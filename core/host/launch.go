@@ -1,0 +1,223 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/vmflow/vmflow/core/protocol"
+)
+
+// StartTimeout bounds how long a plugin may take to complete its handshake.
+var StartTimeout = 20 * time.Second
+
+// Process is a running plugin.
+type Process struct {
+	Path   string
+	Schema *protocol.Schema
+	protocol.Plugin
+
+	client   *goplugin.Client
+	lifeline *os.File
+	stderr   *tail
+	killed   bool
+	mu       sync.Mutex
+}
+
+// Start launches a plugin binary, completes the handshake and fetches its
+// schema. logger receives the plugin's own log lines.
+func Start(ctx context.Context, path string, logger hclog.Logger) (*Process, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path)
+	cmd.ExtraFiles = []*os.File{r} // fd 3 in the child
+	cmd.Env = append(hostEnv(), protocol.LifelineEnv+"=3")
+	st := &tail{max: 8 << 10}
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  protocol.Handshake,
+		VersionedPlugins: protocol.PluginSets(nil),
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Cmd:              cmd,
+		SkipHostEnv:      true,
+		StartTimeout:     StartTimeout,
+		Stderr:           st,
+		Logger:           logger,
+	})
+	p := &Process{Path: path, client: client, lifeline: w, stderr: st}
+	rpc, err := client.Client()
+	r.Close()
+	if err != nil {
+		p.Kill()
+		return nil, p.startError(err)
+	}
+	raw, err := rpc.Dispense(protocol.PluginKey)
+	if err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("plugin %s: %w", path, err)
+	}
+	p.Plugin = raw.(protocol.Plugin)
+	schema, err := p.Plugin.Describe(ctx)
+	if err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("plugin %s: describe: %w", path, p.CallError(err))
+	}
+	p.Schema = schema
+	return p, nil
+}
+
+// hostEnv is vmflow's environment minus anything that would confuse a
+// plugin (a lifeline meant for vmflow itself, when vmflow runs as a plugin's
+// child).
+func hostEnv() []string {
+	env := os.Environ()
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, protocol.LifelineEnv+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// startError explains a failed handshake in the plugin author's terms.
+func (p *Process) startError(err error) error {
+	msg := err.Error()
+	stderr := p.stderr.String()
+	withStderr := func(s string) error {
+		if stderr != "" {
+			s += "\nits stderr ended with:\n" + indent(stderr)
+		}
+		return errors.New(s)
+	}
+	switch {
+	case strings.Contains(msg, "Unrecognized remote plugin message"):
+		line := msg
+		if i := strings.Index(msg, "Unrecognized remote plugin message: "); i >= 0 {
+			line = msg[i+len("Unrecognized remote plugin message: "):]
+			if j := strings.Index(line, "\n"); j >= 0 {
+				line = line[:j]
+			}
+		}
+		return withStderr(fmt.Sprintf("plugin %s wrote to stdout before its handshake: %q\n"+
+			"A plugin must print nothing on stdout before sdk.Serve; log to stderr instead.", p.Path, line))
+	case strings.Contains(msg, "exited before we could connect"):
+		return withStderr(fmt.Sprintf("plugin %s exited before its handshake (is it a vmflow plugin built with core/sdk?)", p.Path))
+	case strings.Contains(msg, "Incompatible API version"):
+		return withStderr(fmt.Sprintf("plugin %s speaks another plugin protocol version than this vmflow (%d): %s", p.Path, protocol.Version, msg))
+	case strings.Contains(msg, "timeout while waiting for plugin to start"):
+		return withStderr(fmt.Sprintf("plugin %s did not complete its handshake within %s", p.Path, StartTimeout))
+	}
+	return withStderr(fmt.Sprintf("plugin %s: %v", p.Path, err))
+}
+
+// CallError explains a failed call: when the plugin process is gone, say
+// that it crashed and show its last stderr lines.
+func (p *Process) CallError(err error) error {
+	if err == nil {
+		return nil
+	}
+	p.mu.Lock()
+	killed := p.killed
+	p.mu.Unlock()
+	if killed {
+		return err
+	}
+	// The process may take a moment to be reaped after the stream breaks.
+	for i := 0; i < 20 && !p.client.Exited(); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p.client.Exited() {
+		msg := fmt.Sprintf("plugin %s crashed", p.Path)
+		if s := p.stderr.String(); s != "" {
+			msg += "; its stderr ended with:\n" + indent(s)
+		}
+		return errors.New(msg)
+	}
+	return err
+}
+
+// Kill stops the plugin (gracefully first, then by force) and cuts its
+// lifeline.
+func (p *Process) Kill() {
+	p.mu.Lock()
+	p.killed = true
+	p.mu.Unlock()
+	p.client.Kill()
+	if p.lifeline != nil {
+		p.lifeline.Close()
+		p.lifeline = nil
+	}
+}
+
+// Exited reports whether the plugin process has exited.
+func (p *Process) Exited() bool { return p.client.Exited() }
+
+// Pid returns the plugin's process id, or 0.
+func (p *Process) Pid() int {
+	if rc := p.client.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = "  " + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+// tail keeps the last bytes written to it.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, b...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+		if i := bytes.IndexByte(t.buf, '\n'); i >= 0 {
+			t.buf = t.buf[i+1:]
+		}
+	}
+	return len(b), nil
+}
+
+// String returns the last lines, with hclog JSON lines shown as
+// "[level] message".
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimRight(string(t.buf), "\n"), "\n")
+	for i, l := range lines {
+		var entry struct {
+			Level   string `json:"@level"`
+			Message string `json:"@message"`
+		}
+		if strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &entry) == nil && entry.Message != "" {
+			lines[i] = "[" + entry.Level + "] " + entry.Message
+		}
+	}
+	if len(lines) > 12 {
+		lines = lines[len(lines)-12:]
+	}
+	return strings.TrimSpace(strings.Join(lines, "\n"))
+}

@@ -1,0 +1,299 @@
+// Package journal records each run under the state directory, one JSON
+// line per event, fsynced, so that a run killed at any moment can be listed
+// and resumed from its last completed step.
+//
+// Layout: <state>/runs/<id>/journal.jsonl. While a run is alive it holds a
+// flock on its journal; a run whose journal says "running" but whose lock
+// is free was interrupted.
+package journal
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+	"golang.org/x/sys/unix"
+
+	"github.com/vmflow/vmflow/core/lock"
+)
+
+// Step and run statuses.
+const (
+	Running     = "running"
+	Succeeded   = "succeeded"
+	Failed      = "failed"
+	Cancelled   = "cancelled"
+	Interrupted = "interrupted" // derived: "running" with nobody holding the run
+	Skipped     = "skipped"
+	Undone      = "undone"
+	UndoFailed  = "undo_failed"
+)
+
+// Value is a cty value with its type, as JSON.
+type Value struct{ cty.Value }
+
+// MarshalJSON encodes the value and its type.
+func (v Value) MarshalJSON() ([]byte, error) {
+	return ctyjson.SimpleJSONValue{Value: v.Value}.MarshalJSON()
+}
+
+// UnmarshalJSON decodes a value written by MarshalJSON.
+func (v *Value) UnmarshalJSON(b []byte) error {
+	var s ctyjson.SimpleJSONValue
+	if err := s.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	v.Value = s.Value
+	return nil
+}
+
+// Header is the first line of a journal.
+type Header struct {
+	ID      string `json:"id"`
+	Task    string `json:"task"`
+	File    string `json:"file"`
+	FileSum string `json:"file_sum"`
+	// Args are the command-line arguments as given, for display.
+	Args   []string         `json:"args,omitempty"`
+	Params Value            `json:"params"`
+	Vars   map[string]Value `json:"vars"`
+	PID    int              `json:"pid"`
+	Start  time.Time        `json:"start"`
+	// Resumes names the run this one continues, if any.
+	Resumes string `json:"resumes,omitempty"`
+}
+
+// Record is every later line.
+type Record struct {
+	Time    time.Time `json:"time"`
+	Step    string    `json:"step,omitempty"`
+	Action  string    `json:"action,omitempty"`
+	Status  string    `json:"status"`
+	Inputs  *Value    `json:"inputs,omitempty"`
+	Outputs *Value    `json:"outputs,omitempty"`
+	Error   string    `json:"error,omitempty"`
+}
+
+// Store is the runs directory.
+type Store struct{ Dir string }
+
+// New returns the store under a state directory.
+func New(stateDir string) *Store { return &Store{Dir: filepath.Join(stateDir, "runs")} }
+
+// NewID makes a run id that sorts by time: 20261127-052300-3f2a.
+func NewID(now time.Time) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// Run is an open journal, held by the live run.
+type Run struct {
+	ID   string
+	path string
+	mu   sync.Mutex
+	f    *os.File
+}
+
+// Create starts a journal and holds it until Close.
+func (s *Store) Create(h Header) (*Run, error) {
+	dir := filepath.Join(s.Dir, h.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(dir, "journal.jsonl")
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking journal: %w", err)
+	}
+	r := &Run{ID: h.ID, path: p, f: f}
+	if err := r.write(h); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Dir is the run's directory (logs live there too).
+func (r *Run) Dir() string { return filepath.Dir(r.path) }
+
+func (r *Run) write(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.f.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	return r.f.Sync()
+}
+
+// Append writes a record durably.
+func (r *Run) Append(rec Record) error {
+	if rec.Time.IsZero() {
+		rec.Time = time.Now()
+	}
+	return r.write(rec)
+}
+
+// Close releases the journal.
+func (r *Run) Close() error {
+	if r.f == nil {
+		return nil
+	}
+	err := r.f.Close()
+	r.f = nil
+	return err
+}
+
+// State is a journal read back.
+type State struct {
+	Header Header
+	// Status of the run: running, succeeded, failed, cancelled, interrupted.
+	Status string
+	End    time.Time
+	Error  string
+	// Steps holds each step's latest record.
+	Steps map[string]Record
+	// Order lists steps in the order they first appeared.
+	Order []string
+}
+
+// ErrNotFound is returned for an unknown run id.
+var ErrNotFound = errors.New("no such run")
+
+// Resolve finds a run by id or unique prefix; "last" is the newest run.
+func (s *Store) Resolve(id string) (string, error) {
+	ids, err := s.ids()
+	if err != nil {
+		return "", err
+	}
+	if id == "last" || id == "latest" {
+		if len(ids) == 0 {
+			return "", fmt.Errorf("%w: there are no runs yet", ErrNotFound)
+		}
+		return ids[len(ids)-1], nil
+	}
+	var match []string
+	for _, x := range ids {
+		if x == id {
+			return x, nil
+		}
+		if strings.HasPrefix(x, id) {
+			match = append(match, x)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return "", fmt.Errorf("%w %q (see vmflow runs)", ErrNotFound, id)
+	case 1:
+		return match[0], nil
+	}
+	return "", fmt.Errorf("run id %q is ambiguous: %s", id, strings.Join(match, ", "))
+}
+
+func (s *Store) ids() ([]string, error) {
+	ents, err := os.ReadDir(s.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// Load reads a run's journal.
+func (s *Store) Load(id string) (*State, error) {
+	p := filepath.Join(s.Dir, id, "journal.jsonl")
+	f, err := os.Open(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w %q", ErrNotFound, id)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 64*1024*1024)
+	st := &State{Steps: map[string]Record{}, Status: Running}
+	first := true
+	for sc.Scan() {
+		line := sc.Bytes()
+		if first {
+			if err := json.Unmarshal(line, &st.Header); err != nil {
+				return nil, fmt.Errorf("run %s: bad journal header: %w", id, err)
+			}
+			first = false
+			continue
+		}
+		var rec Record
+		if err := json.Unmarshal(line, &rec); err != nil {
+			// A torn last line from a crash mid-write: ignore it.
+			break
+		}
+		if rec.Step == "" {
+			st.Status, st.End, st.Error = rec.Status, rec.Time, rec.Error
+			continue
+		}
+		if _, ok := st.Steps[rec.Step]; !ok {
+			st.Order = append(st.Order, rec.Step)
+		}
+		prev, had := st.Steps[rec.Step]
+		if rec.Outputs == nil && had {
+			rec.Outputs = prev.Outputs // undo records keep the outputs they undid
+		}
+		if rec.Inputs == nil && had {
+			rec.Inputs = prev.Inputs
+		}
+		st.Steps[rec.Step] = rec
+	}
+	if first {
+		return nil, fmt.Errorf("run %s: empty journal", id)
+	}
+	if st.Status == Running {
+		if free, err := lock.TryFile(p); err == nil && free {
+			st.Status = Interrupted
+		}
+	}
+	return st, nil
+}
+
+// List loads every run, newest first. Unreadable journals are skipped.
+func (s *Store) List() ([]*State, error) {
+	ids, err := s.ids()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*State, 0, len(ids))
+	for i := len(ids) - 1; i >= 0; i-- {
+		if st, err := s.Load(ids[i]); err == nil {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
