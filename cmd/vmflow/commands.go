@@ -1,0 +1,701 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
+	"github.com/urfave/cli/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vmflow/vmflow/core/builtin"
+	"github.com/vmflow/vmflow/core/config"
+	"github.com/vmflow/vmflow/core/engine"
+	"github.com/vmflow/vmflow/core/host"
+	"github.com/vmflow/vmflow/core/journal"
+	"github.com/vmflow/vmflow/core/lang"
+	"github.com/vmflow/vmflow/core/protocol"
+	"github.com/vmflow/vmflow/core/sdk"
+)
+
+func (a *app) builtinCommands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:   "list",
+			Usage:  "list the tasks of the task file, with their params (starts no plugin)",
+			Flags:  globalFlags,
+			Action: a.cmdList,
+		},
+		{
+			Name:            "run",
+			Usage:           "run a task: vmflow run TASK [ARGS…] (every task is also a command of its own)",
+			ArgsUsage:       "TASK [ARGS…]",
+			SkipFlagParsing: true,
+			Action: func(c *cli.Context) error {
+				return a.cmdTask(c, c.Args().Slice(), false)
+			},
+		},
+		{
+			Name:            "plan",
+			Usage:           "check a task and print its steps in order with their arguments; runs nothing",
+			ArgsUsage:       "TASK [ARGS…]",
+			SkipFlagParsing: true,
+			Action: func(c *cli.Context) error {
+				return a.cmdTask(c, c.Args().Slice(), true)
+			},
+		},
+		{
+			Name:   "validate",
+			Usage:  "check every task against its plugins' schemas; runs nothing",
+			Flags:  globalFlags,
+			Action: a.cmdValidate,
+		},
+		{
+			Name:      "plugins",
+			Usage:     "list the plugins on the plugin path with their actions and arguments",
+			ArgsUsage: "[NAME…]",
+			Flags:     globalFlags,
+			Action:    a.cmdPlugins,
+		},
+		{
+			Name:  "runs",
+			Usage: "list recorded runs, newest first",
+			Flags: append([]cli.Flag{
+				&cli.IntFlag{Name: "limit", Value: 20, Usage: "show at most this many runs (0: all)"},
+			}, globalFlags...),
+			Action: a.cmdRuns,
+		},
+		{
+			Name:      "resume",
+			Usage:     "continue an interrupted or failed run after its last completed step",
+			ArgsUsage: "RUN (an id, a unique prefix, or last)",
+			Flags: append(append([]cli.Flag{
+				&cli.BoolFlag{Name: "force", Usage: "resume even though the task file changed since the run started"},
+			}, globalFlags...), runFlags...),
+			Action: a.cmdResume,
+		},
+		{
+			Name:      "completion",
+			Usage:     "print a shell completion script: vmflow completion bash|zsh|fish",
+			ArgsUsage: "bash|zsh|fish",
+			Action:    a.cmdCompletion,
+		},
+		{
+			Name:            "__complete",
+			Hidden:          true,
+			SkipFlagParsing: true,
+			Action:          a.cmdComplete,
+		},
+		{
+			Name:  "version",
+			Usage: "print vmflow's version",
+			Action: func(c *cli.Context) error {
+				fmt.Fprintf(a.stdout, "vmflow %s (plugin protocol %d, %s %s/%s)\n", version, protocol.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+				return nil
+			},
+		},
+	}
+}
+
+func (a *app) taskCommand(t *config.Task) *cli.Command {
+	return &cli.Command{
+		Name:            t.Name,
+		Usage:           t.Description,
+		ArgsUsage:       t.Usage(),
+		Category:        "tasks",
+		SkipFlagParsing: true,
+		Action: func(c *cli.Context) error {
+			return a.cmdTask(c, append([]string{t.Name}, c.Args().Slice()...), false)
+		},
+	}
+}
+
+func typeLabel(ty cty.Type) string { return typeexpr.TypeString(ty) }
+
+func formatDefault(v cty.Value) string { return lang.FormatValue(v) }
+
+// ---- list ----
+
+func (a *app) cmdList(c *cli.Context) error {
+	proj, err := a.project(c, nil)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		type param struct {
+			Name        string `json:"name"`
+			Type        string `json:"type"`
+			Required    bool   `json:"required"`
+			Default     any    `json:"default,omitempty"`
+			Description string `json:"description,omitempty"`
+		}
+		type task struct {
+			Name        string  `json:"name"`
+			Description string  `json:"description,omitempty"`
+			Usage       string  `json:"usage"`
+			Params      []param `json:"params"`
+		}
+		out := []task{}
+		for _, t := range proj.Tasks {
+			jt := task{Name: t.Name, Description: t.Description, Usage: t.Usage(), Params: []param{}}
+			for _, p := range t.Params {
+				jp := param{Name: p.Name, Type: typeLabel(p.Type), Required: p.Required(), Description: p.Description}
+				if !p.Required() {
+					jp.Default = formatDefault(p.Default)
+				}
+				jt.Params = append(jt.Params, jp)
+			}
+			out = append(out, jt)
+		}
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	fmt.Fprintln(a.stdout, "Available tasks:")
+	width := 0
+	heads := make([]string, len(proj.Tasks))
+	for i, t := range proj.Tasks {
+		heads[i] = strings.TrimSpace(t.Name + " " + t.Usage())
+		width = max(width, len(heads[i]))
+	}
+	for i, t := range proj.Tasks {
+		if t.Description == "" {
+			fmt.Fprintf(a.stdout, "    %s\n", heads[i])
+			continue
+		}
+		fmt.Fprintf(a.stdout, "    %-*s # %s\n", width, heads[i], t.Description)
+	}
+	return nil
+}
+
+// ---- run and plan ----
+
+func (a *app) cmdTask(c *cli.Context, args []string, planOnly bool) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return usageErr("name a task: vmflow %s TASK [ARGS…] (vmflow list shows them)", c.Command.Name)
+	}
+	proj, err := a.project(c, nil)
+	if err != nil {
+		return err
+	}
+	t := proj.Task(args[0])
+	if t == nil {
+		return usageErr("no task named %q in %s.%s", args[0], displayFile(proj), config.Suggest(args[0], proj.TaskNames()))
+	}
+	ta, err := parseTaskArgs(t, args[1:])
+	if err != nil {
+		return err
+	}
+	if ta.help {
+		fmt.Fprint(a.stdout, taskHelp(t))
+		return nil
+	}
+	if len(ta.vars) > 0 {
+		if proj, err = a.project(c, ta.vars); err != nil {
+			return err
+		}
+		t = proj.Task(args[0])
+	}
+	if err := a.requireVars(); err != nil {
+		return err
+	}
+	params, err := t.BindArgs(ta.positional, ta.named)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	opts := runOpts{
+		json:          c.Bool("json") || ta.json,
+		verbose:       c.Bool("verbose") || ta.verbose,
+		keepOnFailure: c.Bool("keep-on-failure") || ta.keepOnFailure,
+		parallelism:   c.Int("parallelism"),
+		args:          args[1:],
+	}
+	if ta.parallelism > 0 {
+		opts.parallelism = ta.parallelism
+	}
+	return a.execute(c, proj, t, params, opts, planOnly, nil)
+}
+
+type runOpts struct {
+	json, verbose, keepOnFailure bool
+	parallelism                  int
+	args                         []string
+	force                        bool
+}
+
+type resumeInfo struct {
+	id   string
+	done map[string]engine.Completed
+}
+
+// execute prepares a task and either prints the plan or runs it.
+func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, params cty.Value, o runOpts, planOnly bool, resume *resumeInfo) error {
+	r := a.newRenderer(o.json, o.verbose)
+	defer r.Close()
+	logger := a.logger(c, r.LogWriter())
+	if o.verbose {
+		logger.SetLevel(hclog.Debug)
+	}
+	eng, mgr, err := a.newEngine(c, proj, logger)
+	if err != nil {
+		return err
+	}
+	defer mgr.Close()
+
+	runCtx, undoCtx, stop := signalContexts(r.Signal)
+	defer stop()
+
+	plan, diags := eng.Prepare(runCtx, t, params)
+	if diags.HasErrors() {
+		r.Close()
+		return a.printDiags(diags)
+	}
+	_ = a.printDiags(diags) // warnings
+	if planOnly {
+		r.Close()
+		a.printPlan(plan)
+		return nil
+	}
+	ropts := engine.ExecOptions{
+		RunOptions: engine.RunOptions{
+			Parallelism: o.parallelism, KeepOnFailure: o.keepOnFailure,
+			Events: r, UndoContext: undoCtx,
+		},
+		Args: o.args,
+		OnStart: func(id, dir string) {
+			if f, err := os.OpenFile(dir+"/vmflow.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+				logger.RegisterSink(hclog.NewSinkAdapter(&hclog.LoggerOptions{Level: hclog.Debug, Output: f}))
+			}
+		},
+	}
+	if resume != nil {
+		if ropts.Done, err = engine.CheckResume(plan, resume.done); err != nil {
+			return &exitError{code: exitUsage, err: err}
+		}
+		ropts.Resumes, ropts.RunID = resume.id, resume.id
+	}
+	res, err := eng.Execute(runCtx, plan, ropts)
+	var le *engine.LockError
+	if errors.As(err, &le) {
+		r.Close()
+		return &exitError{code: exitLocked, err: fmt.Errorf("task %s cannot start: %v.\nWait for that run to finish, or check it with `vmflow runs`", t.Name, le.HeldError)}
+	}
+	if err != nil {
+		return err
+	}
+	r.Close()
+	if len(res.Diags) > 0 {
+		_ = a.printDiags(res.Diags)
+	}
+	switch res.Status {
+	case journal.Succeeded:
+		if !o.json {
+			a.printOutputs(t, res.Outputs)
+		}
+		return nil
+	case journal.Cancelled:
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("run %s interrupted", ropts.RunID), printed: o.json}
+	}
+	return &exitError{code: exitFailed, err: fmt.Errorf("task %s failed (run %s); see `vmflow runs`, or `vmflow resume %s` once the cause is fixed", t.Name, ropts.RunID, ropts.RunID), printed: o.json}
+}
+
+func displayFile(p *config.Project) string {
+	if p.Root == nil {
+		return "the task file"
+	}
+	return p.Root.Path
+}
+
+func (a *app) printOutputs(t *config.Task, outs map[string]cty.Value) {
+	if len(t.Outputs) == 0 {
+		return
+	}
+	fmt.Fprintln(a.stdout, "Outputs:")
+	for _, o := range t.Outputs {
+		v := "(sensitive)"
+		if !o.Sensitive {
+			v = lang.FormatValue(outs[o.Name])
+		}
+		fmt.Fprintf(a.stdout, "  %s = %s\n", o.Name, v)
+	}
+}
+
+// printPlan shows what a run would do, in order.
+func (a *app) printPlan(plan *engine.Plan) {
+	w := a.stdout
+	fmt.Fprintf(w, "Task %s: %d step(s)", plan.Task.Name, len(plan.Steps))
+	if len(plan.Locks) > 0 {
+		fmt.Fprintf(w, ", lock %s", strings.Join(plan.Locks, ", "))
+	}
+	fmt.Fprintln(w)
+	src := func(r hcl.Range) string {
+		if f := a.proj.Sources[r.Filename]; f != nil {
+			return string(r.SliceBytes(f.Bytes))
+		}
+		return "(expression)"
+	}
+	for i, ps := range plan.Steps {
+		undo := ""
+		if ps.Action.HasUndo {
+			undo = ", has undo"
+		}
+		fmt.Fprintf(w, "\n%d. %s  (%s.%s, plugin %s%s)\n", i+1, ps.Name, ps.Plugin.Name, ps.ActionName, ps.Plugin.Label(), undo)
+		if len(ps.Deps) > 0 {
+			fmt.Fprintf(w, "   after: %s\n", strings.Join(ps.Deps, ", "))
+		}
+		if ps.If != nil {
+			fmt.Fprintf(w, "   if: %s\n", src(ps.If.Range()))
+		}
+		for _, arg := range ps.Args {
+			attr, _ := ps.Action.Inputs.Get(arg.Name)
+			v := ps.Inputs.GetAttr(arg.Name)
+			var shown string
+			switch {
+			case attr.Sensitive:
+				shown = "(sensitive)"
+			case !v.IsWhollyKnown():
+				shown = src(arg.Expr.Range()) + "  (known during the run)"
+			default:
+				shown = lang.FormatValue(v)
+			}
+			fmt.Fprintf(w, "   %s = %s\n", arg.Name, shown)
+		}
+	}
+	fmt.Fprintln(w, "\nNothing was run.")
+}
+
+// ---- validate ----
+
+func (a *app) cmdValidate(c *cli.Context) error {
+	proj, err := a.project(c, nil)
+	if err != nil {
+		return err
+	}
+	if err := a.requireVars(); err != nil {
+		return err
+	}
+	logger := a.logger(c, a.stderr)
+	eng, mgr, err := a.newEngine(c, proj, logger)
+	if err != nil {
+		return err
+	}
+	defer mgr.Close()
+	var all hcl.Diagnostics
+	for _, t := range proj.Tasks {
+		_, diags := eng.Prepare(context.Background(), t, t.UnknownParams())
+		all = append(all, diags...)
+	}
+	if err := a.printDiags(all); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s: %d task(s) valid.\n", displayFile(proj), len(proj.Tasks))
+	return nil
+}
+
+// ---- plugins ----
+
+func (a *app) cmdPlugins(c *cli.Context) error {
+	taskDir := ""
+	if path, err := findTaskFile(c.String("file")); err == nil {
+		if abs, err := absDir(path); err == nil {
+			taskDir = abs
+		}
+	}
+	found := a.finder(taskDir).All()
+	want := map[string]bool{}
+	for _, n := range c.Args().Slice() {
+		want[n] = true
+	}
+	logger := a.logger(c, a.stderr)
+	var list []*described
+	for _, f := range found {
+		if len(want) == 0 || want[f.Name] {
+			list = append(list, &described{f: f})
+		}
+	}
+	var wg sync.WaitGroup
+	for _, d := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := host.Start(context.Background(), d.f.Path, logger)
+			if err != nil {
+				d.err = err
+				return
+			}
+			d.schema = p.Schema
+			p.Kill()
+		}()
+	}
+	wg.Wait()
+	if len(want) == 0 || want["builtin"] {
+		impl, _ := sdk.InProcess(builtin.New(nil))
+		s, _ := impl.Describe(context.Background())
+		list = append(list, &described{f: host.Found{Name: "builtin", Path: "(built into vmflow)"}, schema: s})
+	}
+	for n := range want {
+		ok := false
+		for _, d := range list {
+			ok = ok || d.f.Name == n
+		}
+		if !ok {
+			return usageErr("no plugin %q on the plugin path (vmflow plugins lists them)", n)
+		}
+	}
+	if c.Bool("json") {
+		return a.pluginsJSON(list)
+	}
+	failed := false
+	for i, d := range list {
+		if i > 0 {
+			fmt.Fprintln(a.stdout)
+		}
+		if d.err != nil {
+			failed = true
+			fmt.Fprintf(a.stdout, "%s  %s  (%s)\n  error: %v\n", d.f.Name, d.f.Path, d.f.Dir.Reason, d.err)
+			continue
+		}
+		where := d.f.Path
+		if d.f.Dir.Reason != "" {
+			where += " (" + d.f.Dir.Reason + ")"
+		}
+		fmt.Fprintf(a.stdout, "%s %s  %s\n", d.f.Name, d.schema.Version, where)
+		if d.schema.Description != "" {
+			fmt.Fprintf(a.stdout, "  %s\n", d.schema.Description)
+		}
+		for _, s := range d.f.Shadows {
+			fmt.Fprintf(a.stdout, "  (shadows %s)\n", s)
+		}
+		if len(d.schema.Config) > 0 {
+			fmt.Fprintln(a.stdout, "  config:")
+			a.printAttrs(d.schema.Config, "    ")
+		}
+		for _, act := range d.schema.Actions {
+			undo := ""
+			if act.HasUndo {
+				undo = "  [undo]"
+			}
+			fmt.Fprintf(a.stdout, "  %s.%s%s\n", d.f.Name, act.Name, undo)
+			if act.Description != "" {
+				fmt.Fprintf(a.stdout, "    %s\n", act.Description)
+			}
+			if len(act.Inputs) > 0 {
+				fmt.Fprintln(a.stdout, "    arguments:")
+				a.printAttrs(act.Inputs, "      ")
+			}
+			if len(act.Outputs) > 0 {
+				fmt.Fprintln(a.stdout, "    outputs:")
+				a.printAttrs(act.Outputs, "      ")
+			}
+		}
+	}
+	if failed {
+		return &exitError{code: exitFailed, err: errors.New("some plugins failed to start"), printed: true}
+	}
+	return nil
+}
+
+// described is a plugin found on the path and what it said about itself.
+type described struct {
+	f      host.Found
+	schema *protocol.Schema
+	err    error
+}
+
+func (a *app) printAttrs(attrs protocol.Attributes, indent string) {
+	tw := tabwriter.NewWriter(a.stdout, 0, 2, 2, ' ', 0)
+	for _, at := range attrs {
+		flags := ""
+		switch {
+		case at.Required:
+			flags = "required"
+		case at.Default != cty.NilVal:
+			flags = "default " + lang.FormatValue(at.Default)
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\n", indent, at.Name, typeLabel(at.Type), flags, at.Description)
+	}
+	tw.Flush()
+}
+
+type jsonAttr struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Required    bool   `json:"required,omitempty"`
+	Default     string `json:"default,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+type jsonAction struct {
+	Name        string     `json:"name"`
+	Description string     `json:"description,omitempty"`
+	HasUndo     bool       `json:"has_undo"`
+	Inputs      []jsonAttr `json:"inputs"`
+	Outputs     []jsonAttr `json:"outputs"`
+}
+
+type jsonPlugin struct {
+	Name    string       `json:"name"`
+	Path    string       `json:"path"`
+	Version string       `json:"version,omitempty"`
+	Error   string       `json:"error,omitempty"`
+	Actions []jsonAction `json:"actions,omitempty"`
+}
+
+func attrsJSON(as protocol.Attributes) []jsonAttr {
+	out := []jsonAttr{}
+	for _, at := range as {
+		j := jsonAttr{Name: at.Name, Type: typeLabel(at.Type), Required: at.Required, Description: at.Description}
+		if at.Default != cty.NilVal {
+			j.Default = lang.FormatValue(at.Default)
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+func (a *app) pluginsJSON(list []*described) error {
+	out := []jsonPlugin{}
+	for _, d := range list {
+		jp := jsonPlugin{Name: d.f.Name, Path: d.f.Path}
+		if d.err != nil {
+			jp.Error = d.err.Error()
+		} else {
+			jp.Version = d.schema.Version
+			for _, act := range d.schema.Actions {
+				jp.Actions = append(jp.Actions, jsonAction{act.Name, act.Description, act.HasUndo, attrsJSON(act.Inputs), attrsJSON(act.Outputs)})
+			}
+		}
+		out = append(out, jp)
+	}
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// ---- runs and resume ----
+
+func (a *app) cmdRuns(c *cli.Context) error {
+	sd, err := a.stateDir(c)
+	if err != nil {
+		return err
+	}
+	runs, err := journal.New(sd).List()
+	if err != nil {
+		return err
+	}
+	if n := c.Int("limit"); n > 0 && len(runs) > n {
+		runs = runs[:n]
+	}
+	if c.Bool("json") {
+		type jrun struct {
+			ID      string    `json:"id"`
+			Task    string    `json:"task"`
+			Status  string    `json:"status"`
+			Start   time.Time `json:"start"`
+			End     time.Time `json:"end,omitzero"`
+			Args    []string  `json:"args"`
+			Error   string    `json:"error,omitempty"`
+			Resumes string    `json:"resumes,omitempty"`
+		}
+		out := []jrun{}
+		for _, r := range runs {
+			out = append(out, jrun{r.Header.ID, r.Header.Task, r.Status, r.Header.Start, r.End, r.Header.Args, r.Error, r.Header.Resumes})
+		}
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	if len(runs) == 0 {
+		fmt.Fprintf(a.stdout, "No runs recorded in %s.\n", sd)
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tTASK\tSTATUS\tSTARTED\tTOOK\tARGS")
+	for _, r := range runs {
+		took := "-"
+		if !r.End.IsZero() {
+			took = r.End.Sub(r.Header.Start).Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Header.ID, r.Header.Task, r.Status,
+			r.Header.Start.Local().Format("2006-01-02 15:04:05"), took, strings.Join(r.Header.Args, " "))
+	}
+	return tw.Flush()
+}
+
+func (a *app) cmdResume(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usageErr("name the run to resume: vmflow resume RUN (see vmflow runs; `last` is the newest)")
+	}
+	sd, err := a.stateDir(c)
+	if err != nil {
+		return err
+	}
+	store := journal.New(sd)
+	id, err := store.Resolve(c.Args().First())
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	st, err := store.Load(id)
+	if err != nil {
+		return err
+	}
+	switch st.Status {
+	case journal.Succeeded:
+		return usageErr("run %s succeeded; there is nothing to resume", id)
+	case journal.Running:
+		return &exitError{code: exitLocked, err: fmt.Errorf("run %s is still running (pid %d)", id, st.Header.PID)}
+	}
+	for _, name := range st.Order {
+		if s := st.Steps[name].Status; s == journal.Undone || s == journal.UndoFailed {
+			return usageErr("run %s was rolled back (step %s was undone); start the task again instead: vmflow %s %s",
+				id, name, st.Header.Task, strings.Join(st.Header.Args, " "))
+		}
+	}
+	overrides := map[string]cty.Value{}
+	for k, v := range st.Header.Vars {
+		overrides[k] = v.Value
+	}
+	proj, diags := config.Load(st.Header.File, config.Options{Overrides: overrides, Environ: a.environ})
+	a.proj, a.projErr, a.projFor = proj, diags, st.Header.File
+	if diags.HasErrors() {
+		return a.printDiags(diags)
+	}
+	sum, err := engine.FileSum(st.Header.File)
+	if err != nil {
+		return err
+	}
+	if sum != st.Header.FileSum && !c.Bool("force") {
+		return usageErr("%s changed since run %s started; resuming could mix two versions of task %s. Use --force to resume anyway",
+			st.Header.File, id, st.Header.Task)
+	}
+	t := proj.Task(st.Header.Task)
+	if t == nil {
+		return usageErr("task %s is no longer in %s", st.Header.Task, st.Header.File)
+	}
+	done := engine.ResumeState(st)
+	o := runOpts{
+		json: c.Bool("json"), verbose: c.Bool("verbose"), keepOnFailure: c.Bool("keep-on-failure"),
+		parallelism: c.Int("parallelism"), args: st.Header.Args,
+	}
+	fmt.Fprintf(a.stderr, "Resuming run %s (task %s): %d of %d step(s) already done.\n", id, t.Name, len(done), len(t.Steps))
+	return a.execute(c, proj, t, st.Header.Params.Value, o, false, &resumeInfo{id: id, done: done})
+}
+
+func absDir(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(abs), nil
+}

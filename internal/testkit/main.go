@@ -1,0 +1,128 @@
+// Command vmflow-plugin-testkit is a plugin for vmflow's own tests and
+// benchmarks: actions that record what ran and what was undone, fail,
+// sleep, crash, report progress, or do nothing at all.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/vmflow/vmflow/core/sdk"
+)
+
+// appendLine appends a line to a file (the tests read it back).
+func appendLine(path, line string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = fmt.Fprintln(f, line)
+	return err
+}
+
+var record = &sdk.Action{
+	Name:        "record",
+	Description: "Appends \"run TEXT\" to FILE; its undo appends \"undo TEXT\". With fail = true it fails after writing; with sleep it waits first (cancellable, writing \"cancelled TEXT\").",
+	Inputs: []sdk.Attr{
+		sdk.String("file", "The file to append to.").Required(),
+		sdk.String("text", "What to write.").Required(),
+		sdk.Bool("fail", "Fail after writing.").Default(false),
+		sdk.Number("sleep", "Seconds to wait before writing.").Default(0),
+	},
+	Outputs: []sdk.Attr{sdk.String("text", "The text written."), sdk.Number("pid", "The plugin's process id.")},
+	Run: func(ctx context.Context, r *sdk.Request) error {
+		if d := r.Float("sleep"); d > 0 {
+			select {
+			case <-time.After(time.Duration(d * float64(time.Second))):
+			case <-ctx.Done():
+				_ = appendLine(r.String("file"), "cancelled "+r.String("text"))
+				return ctx.Err()
+			}
+		}
+		if err := appendLine(r.String("file"), "run "+r.String("text")); err != nil {
+			return err
+		}
+		if r.Bool("fail") {
+			return errors.New("failing as asked: " + r.String("text"))
+		}
+		if err := r.Set("pid", os.Getpid()); err != nil {
+			return err
+		}
+		return r.Set("text", r.String("text"))
+	},
+	Undo: func(ctx context.Context, r *sdk.Request) error {
+		return appendLine(r.String("file"), "undo "+r.OutputString("text"))
+	},
+}
+
+func main() {
+	sdk.Serve(&sdk.Plugin{
+		Name:        "testkit",
+		Version:     "1.0.0",
+		Description: "Actions for vmflow's own tests.",
+		Config:      []sdk.Attr{sdk.String("greeting", "A config value echoed by the config action.").Default("hi")},
+		Configure: func(ctx context.Context, r *sdk.Request) error {
+			greeting = r.String("greeting")
+			if greeting == "refuse" {
+				return sdk.ArgError("greeting", "refused by the plugin")
+			}
+			return nil
+		},
+		Actions: []*sdk.Action{
+			record,
+			{
+				Name:        "noop",
+				Description: "Does nothing.",
+				Run:         func(ctx context.Context, r *sdk.Request) error { return nil },
+			},
+			{
+				Name:        "echo",
+				Description: "Returns its input and the config's greeting.",
+				Inputs:      []sdk.Attr{sdk.Attribute("value", sdk.TypeAny, "Anything.").Required(), sdk.Number("size", "Must be positive (checked by Validate).")},
+				Outputs:     []sdk.Attr{sdk.Attribute("value", sdk.TypeAny, "The input."), sdk.String("greeting", "The configured greeting.")},
+				Validate: func(ctx context.Context, r *sdk.Request) error {
+					if r.IsSet("size") && r.Known("size") && r.Float("size") <= 0 {
+						return sdk.ArgError("size", "must be positive, got %v", r.Float("size"))
+					}
+					return nil
+				},
+				Run: func(ctx context.Context, r *sdk.Request) error {
+					if err := r.Set("greeting", greeting); err != nil {
+						return err
+					}
+					return r.Set("value", r.Value("value"))
+				},
+			},
+			{
+				Name:        "progress",
+				Description: "Reports progress from 1 to steps.",
+				Inputs:      []sdk.Attr{sdk.Number("steps", "How many.").Default(5)},
+				Run: func(ctx context.Context, r *sdk.Request) error {
+					n := r.Int("steps")
+					for i := int64(1); i <= n; i++ {
+						r.Progress(i, n, "counting")
+						r.Logger().Debug("tick", "i", i)
+						time.Sleep(20 * time.Millisecond)
+					}
+					r.Logger().Info("counted", "to", n)
+					return nil
+				},
+			},
+			{
+				Name:        "crash",
+				Description: "Exits the plugin process in the middle of the step.",
+				Run: func(ctx context.Context, r *sdk.Request) error {
+					fmt.Fprintln(os.Stderr, "testkit: crashing on purpose")
+					os.Exit(3)
+					return nil
+				},
+			},
+		},
+	})
+}
+
+var greeting string
