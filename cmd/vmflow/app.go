@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -83,12 +84,69 @@ func scanPre(args []string) preFlags {
 	return p
 }
 
+// hoistable are the commands whose arguments may carry global flags after
+// the command name (vmflow list -f x.hcl); task commands, run and plan
+// parse their own arguments.
+var hoistable = map[string]bool{"list": true, "validate": true, "plugins": true, "runs": true, "resume": true}
+
+// hoistGlobalFlags moves global flags written after a built-in command's
+// name to before it, where the CLI parser expects them.
+func hoistGlobalFlags(args []string) []string {
+	takesValue := map[string]bool{"f": true, "file": true, "var": true, "state-dir": true, "parallelism": true}
+	isGlobal := map[string]bool{"json": true, "v": true, "verbose": true, "keep-on-failure": true}
+	cmdAt := -1
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return args
+		}
+		if strings.HasPrefix(a, "-") {
+			name, _, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			if takesValue[name] && !hasVal {
+				i++
+			}
+			continue
+		}
+		cmdAt = i
+		break
+	}
+	if cmdAt < 0 || !hoistable[args[cmdAt]] {
+		return args
+	}
+	var globals, rest []string
+	for i := cmdAt + 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		name, _, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case strings.HasPrefix(a, "-") && takesValue[name]:
+			globals = append(globals, a)
+			if !hasVal && i+1 < len(args) {
+				i++
+				globals = append(globals, args[i])
+			}
+		case strings.HasPrefix(a, "-") && isGlobal[name]:
+			globals = append(globals, a)
+		default:
+			rest = append(rest, a)
+		}
+	}
+	out := append([]string{}, args[:cmdAt]...)
+	out = append(out, globals...)
+	out = append(out, args[cmdAt])
+	return append(out, rest...)
+}
+
 // Main runs vmflow and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, environ: os.Environ()}
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb" {
 		a.isTTY = true
 	}
+	args = hoistGlobalFlags(args)
 	a.pre = scanPre(args[1:])
 	// Task commands come from the task file; if there is none, only the
 	// built-in commands exist.
@@ -199,8 +257,21 @@ func (a *app) printDiags(diags hcl.Diagnostics) error {
 			width = w
 		}
 	}
-	wr := hcl.NewDiagnosticTextWriter(a.stderr, files, uint(width), a.isTTY)
-	_ = wr.WriteDiagnostics(diags)
+	// hcl's writer names the line; editors and the issue tracker want the
+	// column too, so "on f.hcl line 3" becomes "on f.hcl:3:14".
+	var buf bytes.Buffer
+	wr := hcl.NewDiagnosticTextWriter(&buf, files, uint(width), a.isTTY)
+	for _, d := range diags {
+		buf.Reset()
+		_ = wr.WriteDiagnostic(d)
+		out := buf.String()
+		if d.Subject != nil {
+			s := d.Subject
+			out = strings.Replace(out, fmt.Sprintf("on %s line %d", s.Filename, s.Start.Line),
+				fmt.Sprintf("on %s:%d:%d", s.Filename, s.Start.Line, s.Start.Column), 1)
+		}
+		fmt.Fprint(a.stderr, out)
+	}
 	if diags.HasErrors() {
 		return &exitError{code: exitUsage, err: errors.New("invalid task file"), printed: true}
 	}
@@ -238,20 +309,39 @@ func (a *app) finder(taskDir string) *host.Finder {
 	return host.NewFinder(exe, taskDir, env)
 }
 
-// logger is vmflow's log: warnings on stderr (everything with -v), and the
-// whole debug log in the run's directory once a run starts.
-func (a *app) logger(c *cli.Context, out io.Writer) hclog.InterceptLogger {
-	level := hclog.Warn
-	if c.Bool("verbose") {
-		level = hclog.Debug
+// logs are vmflow's two logs. main carries vmflow's and the steps' log
+// lines: warnings on stderr, everything with -v. plugins carries the
+// plugin processes' own chatter (start, exit, stderr lines): only with -v.
+// Once a run starts, both also go, in full, to vmflow.log in its directory.
+type logs struct {
+	main, plugins hclog.InterceptLogger
+}
+
+func (a *app) logs(verbose bool, out io.Writer) logs {
+	level, pluginLevel := hclog.Warn, hclog.Off
+	if verbose {
+		level, pluginLevel = hclog.Debug, hclog.Debug
 	}
-	return hclog.NewInterceptLogger(&hclog.LoggerOptions{
-		Name: "vmflow", Level: level, Output: out, Color: hclog.ColorOff,
-	})
+	return logs{
+		main:    hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "vmflow", Level: level, Output: out}),
+		plugins: hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "plugin", Level: pluginLevel, Output: out}),
+	}
+}
+
+// toFile copies both logs, at debug level, into a file.
+func (l logs) toFile(path string) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		l.main.Warn("cannot write the run log", "error", err)
+		return
+	}
+	sink := hclog.NewSinkAdapter(&hclog.LoggerOptions{Level: hclog.Debug, Output: f})
+	l.main.RegisterSink(sink)
+	l.plugins.RegisterSink(sink)
 }
 
 // newEngine loads what a task needs to run.
-func (a *app) newEngine(c *cli.Context, proj *config.Project, logger hclog.Logger) (*engine.Engine, *host.Manager, error) {
+func (a *app) newEngine(c *cli.Context, proj *config.Project, lg logs) (*engine.Engine, *host.Manager, error) {
 	sd, err := a.stateDir(c)
 	if err != nil {
 		return nil, nil, err
@@ -259,8 +349,8 @@ func (a *app) newEngine(c *cli.Context, proj *config.Project, logger hclog.Logge
 	if err := os.MkdirAll(sd, 0o700); err != nil {
 		return nil, nil, err
 	}
-	mgr := host.NewManager(logger)
-	return engine.New(proj, a.finder(proj.Root.Dir), mgr, sd, logger), mgr, nil
+	mgr := host.NewManager(lg.plugins)
+	return engine.New(proj, a.finder(proj.Root.Dir), mgr, sd, lg.main), mgr, nil
 }
 
 var globalFlags = []cli.Flag{

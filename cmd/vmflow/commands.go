@@ -5,15 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/urfave/cli/v2"
@@ -34,7 +33,6 @@ func (a *app) builtinCommands() []*cli.Command {
 		{
 			Name:   "list",
 			Usage:  "list the tasks of the task file, with their params (starts no plugin)",
-			Flags:  globalFlags,
 			Action: a.cmdList,
 		},
 		{
@@ -58,31 +56,29 @@ func (a *app) builtinCommands() []*cli.Command {
 		{
 			Name:   "validate",
 			Usage:  "check every task against its plugins' schemas; runs nothing",
-			Flags:  globalFlags,
 			Action: a.cmdValidate,
 		},
 		{
 			Name:      "plugins",
 			Usage:     "list the plugins on the plugin path with their actions and arguments",
 			ArgsUsage: "[NAME…]",
-			Flags:     globalFlags,
 			Action:    a.cmdPlugins,
 		},
 		{
 			Name:  "runs",
 			Usage: "list recorded runs, newest first",
-			Flags: append([]cli.Flag{
+			Flags: []cli.Flag{
 				&cli.IntFlag{Name: "limit", Value: 20, Usage: "show at most this many runs (0: all)"},
-			}, globalFlags...),
+			},
 			Action: a.cmdRuns,
 		},
 		{
 			Name:      "resume",
 			Usage:     "continue an interrupted or failed run after its last completed step",
 			ArgsUsage: "RUN (an id, a unique prefix, or last)",
-			Flags: append(append([]cli.Flag{
+			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "force", Usage: "resume even though the task file changed since the run started"},
-			}, globalFlags...), runFlags...),
+			},
 			Action: a.cmdResume,
 		},
 		{
@@ -167,14 +163,15 @@ func (a *app) cmdList(c *cli.Context) error {
 	heads := make([]string, len(proj.Tasks))
 	for i, t := range proj.Tasks {
 		heads[i] = strings.TrimSpace(t.Name + " " + t.Usage())
-		width = max(width, len(heads[i]))
+		width = max(width, utf8.RuneCountInString(heads[i]))
 	}
 	for i, t := range proj.Tasks {
 		if t.Description == "" {
 			fmt.Fprintf(a.stdout, "    %s\n", heads[i])
 			continue
 		}
-		fmt.Fprintf(a.stdout, "    %-*s # %s\n", width, heads[i], t.Description)
+		pad := strings.Repeat(" ", width-utf8.RuneCountInString(heads[i]))
+		fmt.Fprintf(a.stdout, "    %s%s # %s\n", heads[i], pad, t.Description)
 	}
 	return nil
 }
@@ -243,11 +240,8 @@ type resumeInfo struct {
 func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, params cty.Value, o runOpts, planOnly bool, resume *resumeInfo) error {
 	r := a.newRenderer(o.json, o.verbose)
 	defer r.Close()
-	logger := a.logger(c, r.LogWriter())
-	if o.verbose {
-		logger.SetLevel(hclog.Debug)
-	}
-	eng, mgr, err := a.newEngine(c, proj, logger)
+	lg := a.logs(o.verbose, r.LogWriter())
+	eng, mgr, err := a.newEngine(c, proj, lg)
 	if err != nil {
 		return err
 	}
@@ -272,12 +266,8 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 			Parallelism: o.parallelism, KeepOnFailure: o.keepOnFailure,
 			Events: r, UndoContext: undoCtx,
 		},
-		Args: o.args,
-		OnStart: func(id, dir string) {
-			if f, err := os.OpenFile(dir+"/vmflow.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
-				logger.RegisterSink(hclog.NewSinkAdapter(&hclog.LoggerOptions{Level: hclog.Debug, Output: f}))
-			}
-		},
+		Args:    o.args,
+		OnStart: func(id, dir string) { lg.toFile(filepath.Join(dir, "vmflow.log")) },
 	}
 	if resume != nil {
 		if ropts.Done, err = engine.CheckResume(plan, resume.done); err != nil {
@@ -305,9 +295,16 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 		}
 		return nil
 	case journal.Cancelled:
-		return &exitError{code: exitInterrupted, err: fmt.Errorf("run %s interrupted", ropts.RunID), printed: o.json}
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("run %s interrupted", res.RunID), printed: o.json}
 	}
-	return &exitError{code: exitFailed, err: fmt.Errorf("task %s failed (run %s); see `vmflow runs`, or `vmflow resume %s` once the cause is fixed", t.Name, ropts.RunID, ropts.RunID), printed: o.json}
+	how := "completed steps were undone; fix the cause and run the task again"
+	if o.keepOnFailure || len(res.Undone) == 0 {
+		how = fmt.Sprintf("fix the cause, then `vmflow resume %s` continues after the last completed step", res.RunID)
+	}
+	if len(res.UndoFailed) > 0 {
+		how = "some undos failed (see above): check what those steps made"
+	}
+	return &exitError{code: exitFailed, err: fmt.Errorf("task %s failed (run %s): %s", t.Name, res.RunID, how), printed: o.json}
 }
 
 func displayFile(p *config.Project) string {
@@ -385,8 +382,7 @@ func (a *app) cmdValidate(c *cli.Context) error {
 	if err := a.requireVars(); err != nil {
 		return err
 	}
-	logger := a.logger(c, a.stderr)
-	eng, mgr, err := a.newEngine(c, proj, logger)
+	eng, mgr, err := a.newEngine(c, proj, a.logs(c.Bool("verbose"), a.stderr))
 	if err != nil {
 		return err
 	}
@@ -417,7 +413,7 @@ func (a *app) cmdPlugins(c *cli.Context) error {
 	for _, n := range c.Args().Slice() {
 		want[n] = true
 	}
-	logger := a.logger(c, a.stderr)
+	logger := a.logs(c.Bool("verbose"), a.stderr).plugins
 	var list []*described
 	for _, f := range found {
 		if len(want) == 0 || want[f.Name] {
@@ -599,18 +595,17 @@ func (a *app) cmdRuns(c *cli.Context) error {
 	}
 	if c.Bool("json") {
 		type jrun struct {
-			ID      string    `json:"id"`
-			Task    string    `json:"task"`
-			Status  string    `json:"status"`
-			Start   time.Time `json:"start"`
-			End     time.Time `json:"end,omitzero"`
-			Args    []string  `json:"args"`
-			Error   string    `json:"error,omitempty"`
-			Resumes string    `json:"resumes,omitempty"`
+			ID     string    `json:"id"`
+			Task   string    `json:"task"`
+			Status string    `json:"status"`
+			Start  time.Time `json:"start"`
+			End    time.Time `json:"end,omitzero"`
+			Args   []string  `json:"args"`
+			Error  string    `json:"error,omitempty"`
 		}
 		out := []jrun{}
 		for _, r := range runs {
-			out = append(out, jrun{r.Header.ID, r.Header.Task, r.Status, r.Header.Start, r.End, r.Header.Args, r.Error, r.Header.Resumes})
+			out = append(out, jrun{r.Header.ID, r.Header.Task, r.Status, r.Header.Start, r.End, r.Header.Args, r.Error})
 		}
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")

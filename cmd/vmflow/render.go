@@ -97,9 +97,11 @@ func (r *plainRenderer) Emit(e event.Event) {
 	}
 }
 
-func (r *plainRenderer) LogWriter() io.Writer { return writerFunc(func(b []byte) { r.printf("%s", b) }) }
-func (r *plainRenderer) Signal(n int)         { r.printf("%s\n", signalText(n)) }
-func (r *plainRenderer) Close()               {}
+func (r *plainRenderer) LogWriter() io.Writer {
+	return writerFunc(func(b []byte) { r.printf("%s", b) })
+}
+func (r *plainRenderer) Signal(n int) { r.printf("%s\n", signalText(n)) }
+func (r *plainRenderer) Close()       {}
 
 type writerFunc func([]byte)
 

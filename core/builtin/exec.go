@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -149,6 +150,13 @@ func runCommand(ctx context.Context, r *sdk.Request, argv []string, base map[str
 	// On cancel, ask nicely first.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
+	// If vmflow dies (even by SIGKILL), the command dies with it, so a
+	// resumed run never races a leftover. The death signal follows the
+	// thread that started the command, so hold this goroutine on its
+	// thread until the command has been waited for.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 
 	stdoutPipe, err := cmd.StdoutPipe()
 	if err != nil {

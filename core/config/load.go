@@ -56,7 +56,8 @@ type loader struct {
 }
 
 // Load reads the task file at path and everything it includes. The
-// returned project is usable only when the diagnostics have no errors.
+// returned project is usable only when the diagnostics have no errors;
+// it is never nil, so its Sources can show snippets for those errors.
 func Load(path string, opts Options) (*Project, hcl.Diagnostics) {
 	if opts.ReadFile == nil {
 		opts.ReadFile = os.ReadFile
@@ -72,16 +73,16 @@ func Load(path string, opts Options) (*Project, hcl.Diagnostics) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid task file path", Detail: err.Error()}}
+		return l.proj, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid task file path", Detail: err.Error()}}
 	}
 	l.parseCLIVars()
 	l.loadEnv(filepath.Dir(abs))
 	if l.diags.HasErrors() {
-		return nil, l.diags
+		return l.proj, l.diags
 	}
 	root := l.loadFile(abs, "", nil, nil, nil)
 	if root == nil {
-		return nil, l.diags
+		return l.proj, l.diags
 	}
 	l.proj.Root = root
 	names := make([]string, 0, len(l.cliVars))

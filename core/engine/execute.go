@@ -22,7 +22,7 @@ type ExecOptions struct {
 	RunOptions
 	// Args are the command-line arguments, for display in vmflow runs.
 	Args []string
-	// Resumes is the run this one continues.
+	// Resumes is the run this one continues, in the same journal.
 	Resumes string
 	// OnStart is called once the lock is held and the journal exists.
 	OnStart func(runID, runDir string)
@@ -62,11 +62,17 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 			vars[k] = journal.Value{Value: v}
 		}
 	}
-	jr, err := journal.New(e.StateDir).Create(journal.Header{
-		ID: id, Task: plan.Task.Name, File: plan.Task.File.Path, FileSum: sum,
-		Args: opts.Args, Params: journal.Value{Value: plan.Params}, Vars: vars,
-		PID: os.Getpid(), Start: time.Now(), Resumes: opts.Resumes,
-	})
+	var jr *journal.Run
+	if opts.Resumes != "" {
+		jr, err = journal.New(e.StateDir).Reopen(opts.Resumes)
+		opts.RunID = opts.Resumes
+	} else {
+		jr, err = journal.New(e.StateDir).Create(journal.Header{
+			ID: id, Task: plan.Task.Name, File: plan.Task.File.Path, FileSum: sum,
+			Args: opts.Args, Params: journal.Value{Value: plan.Params}, Vars: vars,
+			PID: os.Getpid(), Start: time.Now(),
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("creating the run journal: %w", err)
 	}

@@ -67,8 +67,55 @@ type Plugin struct {
 	// (libvirt); Path the binary ("" for builtin).
 	Name, Source, Path string
 	Schema             *protocol.Schema
-	protocol.Plugin
+
+	mu   sync.Mutex
+	impl protocol.Plugin
 	proc *host.Process
+	// What it takes to start it again after a crash.
+	restart func(ctx context.Context) (*host.Process, error)
+}
+
+// client returns the plugin to call. A plugin process that crashed is
+// started and configured again first, so that undos of the steps it
+// completed still run.
+func (p *Plugin) client(ctx context.Context) (protocol.Plugin, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc != nil && p.proc.Exited() && p.restart != nil {
+		proc, err := p.restart(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("restarting plugin %s after its crash: %w", p.Label(), err)
+		}
+		p.proc, p.impl = proc, proc.Plugin
+	}
+	return p.impl, nil
+}
+
+// Validate asks the plugin to check a step's inputs.
+func (p *Plugin) Validate(ctx context.Context, action string, in cty.Value) (protocol.Diagnostics, error) {
+	c, err := p.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.Validate(ctx, action, in)
+}
+
+// Run runs an action.
+func (p *Plugin) Run(ctx context.Context, req protocol.RunRequest, emit func(protocol.Event)) (cty.Value, protocol.Diagnostics, error) {
+	c, err := p.client(ctx)
+	if err != nil {
+		return cty.NilVal, nil, err
+	}
+	return c.Run(ctx, req, emit)
+}
+
+// Undo undoes an action.
+func (p *Plugin) Undo(ctx context.Context, req protocol.UndoRequest, emit func(protocol.Event)) (protocol.Diagnostics, error) {
+	c, err := p.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.Undo(ctx, req, emit)
 }
 
 // Label names the plugin for messages: hypervisor (libvirt 0.3.0).
@@ -128,7 +175,7 @@ func (e *Engine) builtinPlugin() *Plugin {
 			panic(err) // the built-in schema is ours; this is a vmflow bug
 		}
 		schema, _ := impl.Describe(context.Background())
-		e.builtin = &Plugin{Name: config.BuiltinPlugin, Source: config.BuiltinPlugin, Schema: schema, Plugin: impl}
+		e.builtin = &Plugin{Name: config.BuiltinPlugin, Source: config.BuiltinPlugin, Schema: schema, impl: impl}
 	}
 	return e.builtin
 }
@@ -187,7 +234,7 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 			Subject: d.Source.Range().Ptr(),
 		}}
 	}
-	p := &Plugin{Name: d.Name, Source: source, Path: path, Schema: proc.Schema, Plugin: proc.Plugin, proc: proc}
+	p := &Plugin{Name: d.Name, Source: source, Path: path, Schema: proc.Schema, impl: proc.Plugin, proc: proc}
 
 	// Check the config against the plugin's config schema.
 	var cfgRange hcl.Range
@@ -207,9 +254,8 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 		e.configured[proc] = co
 	}
 	e.mu.Unlock()
-	co.once.Do(func() {
-		co.diags, co.err = p.Configure(ctx, cv, protocol.Env{StateDir: e.StateDir, WorkDir: d.File.Dir})
-	})
+	env := protocol.Env{StateDir: e.StateDir, WorkDir: d.File.Dir}
+	co.once.Do(func() { co.diags, co.err = proc.Configure(ctx, cv, env) })
 	if co.err != nil {
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError, Summary: "Plugin configuration failed",
@@ -218,6 +264,19 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 	}
 	if co.diags.HasErrors() {
 		return nil, pluginDiags(co.diags, func(name string) hcl.Range { return cfgRange }, cfgRange, "plugin "+p.Label())
+	}
+	p.restart = func(ctx context.Context) (*host.Process, error) {
+		np, err := e.Plugins.Restart(ctx, path, string(key))
+		if err != nil {
+			return nil, err
+		}
+		if ds, err := np.Configure(ctx, cv, env); err != nil || ds.HasErrors() {
+			if err == nil {
+				err = ds.Err()
+			}
+			return nil, fmt.Errorf("configuring: %w", err)
+		}
+		return np, nil
 	}
 	return p, nil
 }

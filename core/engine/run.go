@@ -45,6 +45,7 @@ type RunOptions struct {
 
 // Result is what a run did.
 type Result struct {
+	RunID string
 	// Status: succeeded, failed or cancelled.
 	Status string
 	// Outputs are the task's outputs (succeeded runs only).
@@ -126,7 +127,7 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 	defer cancel()
 	results := make(chan stepResult)
 	running := 0
-	res := &Result{Status: journal.Succeeded}
+	res := &Result{RunID: opts.RunID, Status: journal.Succeeded}
 	stopped := false
 
 	ready := func(ps *PlanStep) bool {

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -27,6 +29,7 @@ type Process struct {
 	Schema *protocol.Schema
 	protocol.Plugin
 
+	cmd      *exec.Cmd
 	client   *goplugin.Client
 	lifeline *os.File
 	stderr   *tail
@@ -43,8 +46,16 @@ func Start(ctx context.Context, path string, logger hclog.Logger) (*Process, err
 	}
 	cmd := exec.Command(path)
 	cmd.ExtraFiles = []*os.File{r} // fd 3 in the child
-	cmd.Env = append(hostEnv(), protocol.LifelineEnv+"=3")
-	st := &tail{max: 8 << 10}
+	level := "info"
+	if logger.IsDebug() {
+		level = "debug"
+	}
+	cmd.Env = append(hostEnv(), protocol.LifelineEnv+"=3", protocol.LogLevelEnv+"="+level)
+	// Its own process group: a terminal's Ctrl-C reaches vmflow, which
+	// cancels steps and runs undos through plugins that are still alive;
+	// and Kill can take down anything the plugin started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	st := &tail{max: 64 << 10}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  protocol.Handshake,
 		VersionedPlugins: protocol.PluginSets(nil),
@@ -54,12 +65,17 @@ func Start(ctx context.Context, path string, logger hclog.Logger) (*Process, err
 		SkipHostEnv:      true,
 		StartTimeout:     StartTimeout,
 		Stderr:           st,
-		Logger:           logger,
+		// What the plugin writes to os.Stdout and os.Stderr after its
+		// handshake arrives over gRPC; keep it for crash reports and logs.
+		SyncStderr: io.MultiWriter(st, logWriter(logger, "stderr")),
+		SyncStdout: logWriter(logger, "stdout"),
+		Logger:     logger,
 	})
-	p := &Process{Path: path, client: client, lifeline: w, stderr: st}
+	p := &Process{Path: path, cmd: cmd, client: client, lifeline: w, stderr: st}
 	rpc, err := client.Client()
 	r.Close()
 	if err != nil {
+		p.killGroup()
 		p.Kill()
 		return nil, p.startError(err)
 	}
@@ -85,7 +101,7 @@ func hostEnv() []string {
 	env := os.Environ()
 	out := env[:0:0]
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, protocol.LifelineEnv+"=") {
+		if !strings.HasPrefix(kv, protocol.LifelineEnv+"=") && !strings.HasPrefix(kv, protocol.LogLevelEnv+"=") {
 			out = append(out, kv)
 		}
 	}
@@ -103,6 +119,8 @@ func (p *Process) startError(err error) error {
 		return errors.New(s)
 	}
 	switch {
+	case strings.Contains(msg, "exited before we could connect") || strings.Contains(msg, "Failed to read any lines from plugin's stdout"):
+		return withStderr(fmt.Sprintf("plugin %s exited before its handshake (is it a vmflow plugin built with core/sdk?)", p.Path))
 	case strings.Contains(msg, "Unrecognized remote plugin message"):
 		line := msg
 		if i := strings.Index(msg, "Unrecognized remote plugin message: "); i >= 0 {
@@ -113,8 +131,6 @@ func (p *Process) startError(err error) error {
 		}
 		return withStderr(fmt.Sprintf("plugin %s wrote to stdout before its handshake: %q\n"+
 			"A plugin must print nothing on stdout before sdk.Serve; log to stderr instead.", p.Path, line))
-	case strings.Contains(msg, "exited before we could connect"):
-		return withStderr(fmt.Sprintf("plugin %s exited before its handshake (is it a vmflow plugin built with core/sdk?)", p.Path))
 	case strings.Contains(msg, "Incompatible API version"):
 		return withStderr(fmt.Sprintf("plugin %s speaks another plugin protocol version than this vmflow (%d): %s", p.Path, protocol.Version, msg))
 	case strings.Contains(msg, "timeout while waiting for plugin to start"):
@@ -156,9 +172,17 @@ func (p *Process) Kill() {
 	p.killed = true
 	p.mu.Unlock()
 	p.client.Kill()
+	p.killGroup()
 	if p.lifeline != nil {
 		p.lifeline.Close()
 		p.lifeline = nil
+	}
+}
+
+// killGroup kills whatever is left in the plugin's process group.
+func (p *Process) killGroup() {
+	if p.cmd.Process != nil {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	}
 }
 
@@ -179,6 +203,11 @@ func indent(s string) string {
 		lines[i] = "  " + l
 	}
 	return strings.Join(lines, "\n")
+}
+
+// logWriter logs each line written to it at debug level.
+func logWriter(logger hclog.Logger, stream string) io.Writer {
+	return logger.Named(stream).StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})
 }
 
 // tail keeps the last bytes written to it.
@@ -207,13 +236,27 @@ func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	lines := strings.Split(strings.TrimRight(string(t.buf), "\n"), "\n")
-	for i, l := range lines {
+	kept := lines[:0]
+	for _, l := range lines {
 		var entry struct {
 			Level   string `json:"@level"`
 			Message string `json:"@message"`
 		}
 		if strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &entry) == nil && entry.Message != "" {
-			lines[i] = "[" + entry.Level + "] " + entry.Message
+			if entry.Level == "debug" || entry.Level == "trace" {
+				continue
+			}
+			l = "[" + entry.Level + "] " + entry.Message
+		}
+		kept = append(kept, l)
+	}
+	lines = kept
+	// A Go crash prints the reason, then every goroutine's stack: the
+	// reason and the crashing goroutine's first frames say the most.
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "panic: ") || strings.HasPrefix(lines[i], "fatal error: ") {
+			lines = lines[i:min(len(lines), i+10)]
+			break
 		}
 	}
 	if len(lines) > 12 {

@@ -50,6 +50,22 @@ func (m *Manager) Get(ctx context.Context, path, key string) (*Process, error) {
 	return so.p, so.err
 }
 
+// Restart replaces a crashed process for (path, key) with a fresh one, so
+// that the undos of steps it completed can still run.
+func (m *Manager) Restart(ctx context.Context, path, key string) (*Process, error) {
+	m.mu.Lock()
+	k := path + "\x00" + key
+	old := m.procs[k]
+	so := &startOnce{}
+	m.procs[k] = so
+	m.mu.Unlock()
+	if old != nil && old.p != nil {
+		old.p.Kill()
+	}
+	so.once.Do(func() { so.p, so.err = Start(ctx, path, m.Logger) })
+	return so.p, so.err
+}
+
 // Processes lists the started processes.
 func (m *Manager) Processes() []*Process {
 	m.mu.Lock()
@@ -75,4 +91,3 @@ func (m *Manager) Close() {
 	}
 	wg.Wait()
 }
-

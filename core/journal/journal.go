@@ -70,8 +70,6 @@ type Header struct {
 	Vars   map[string]Value `json:"vars"`
 	PID    int              `json:"pid"`
 	Start  time.Time        `json:"start"`
-	// Resumes names the run this one continues, if any.
-	Resumes string `json:"resumes,omitempty"`
 }
 
 // Record is every later line.
@@ -123,6 +121,26 @@ func (s *Store) Create(h Header) (*Run, error) {
 	}
 	r := &Run{ID: h.ID, path: p, f: f}
 	if err := r.write(h); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Reopen continues an existing journal (vmflow resume): it takes the
+// journal's lock again and appends a record saying the run resumed.
+func (s *Store) Reopen(id string) (*Run, error) {
+	p := filepath.Join(s.Dir, id, "journal.jsonl")
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("run %s is still running", id)
+	}
+	r := &Run{ID: id, path: p, f: f}
+	if err := r.Append(Record{Status: Running}); err != nil {
 		r.Close()
 		return nil, err
 	}

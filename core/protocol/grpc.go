@@ -35,6 +35,9 @@ var Handshake = goplugin.HandshakeConfig{
 // the plugin exits.
 const LifelineEnv = "VMFLOW_PLUGIN_LIFELINE_FD"
 
+// LogLevelEnv tells a plugin the hclog level vmflow wants from it.
+const LogLevelEnv = "VMFLOW_PLUGIN_LOG_LEVEL"
+
 // PluginSets returns the versioned plugin sets for go-plugin, serving impl
 // (nil on the host side).
 func PluginSets(impl Plugin) map[int]goplugin.PluginSet {

@@ -255,4 +255,3 @@ func (s sink) Accept(name string, level hclog.Level, msg string, args ...interfa
 	}
 	s.r.send(protocol.Event{Kind: protocol.EventLog, Level: level.String(), Message: msg, Fields: fields})
 }
-

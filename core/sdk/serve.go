@@ -32,7 +32,7 @@ func Serve(p *Plugin) {
 		VersionedPlugins: protocol.PluginSets(impl),
 		GRPCServer:       goplugin.DefaultGRPCServer,
 		Logger: hclog.New(&hclog.LoggerOptions{
-			Name: p.Name, Level: hclog.Trace, Output: os.Stderr, JSONFormat: true,
+			Name: p.Name, Level: logLevel(), Output: os.Stderr, JSONFormat: true,
 		}),
 	})
 }
@@ -65,3 +65,10 @@ func watchParent() {
 	}()
 }
 
+// logLevel is the level vmflow asks for (debug with vmflow -v), else info.
+func logLevel() hclog.Level {
+	if l := hclog.LevelFromString(os.Getenv(protocol.LogLevelEnv)); l != hclog.NoLevel {
+		return l
+	}
+	return hclog.Info
+}

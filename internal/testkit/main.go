@@ -113,11 +113,44 @@ func main() {
 				},
 			},
 			{
+				Name:        "rendezvous",
+				Description: "Creates DIR/NAME, then waits until DIR/PEER exists: two such steps only both finish when they run at the same time.",
+				Inputs: []sdk.Attr{
+					sdk.String("dir", "Where the files go.").Required(),
+					sdk.String("name", "This step's file.").Required(),
+					sdk.String("peer", "The file to wait for.").Required(),
+				},
+				Run: func(ctx context.Context, r *sdk.Request) error {
+					if err := appendLine(r.String("dir")+"/"+r.String("name"), "here"); err != nil {
+						return err
+					}
+					deadline := time.After(10 * time.Second)
+					for {
+						if _, err := os.Stat(r.String("dir") + "/" + r.String("peer")); err == nil {
+							return nil
+						}
+						select {
+						case <-deadline:
+							return fmt.Errorf("%s never arrived: the steps did not run concurrently", r.String("peer"))
+						case <-ctx.Done():
+							return ctx.Err()
+						case <-time.After(10 * time.Millisecond):
+						}
+					}
+				},
+			},
+			{
 				Name:        "crash",
 				Description: "Exits the plugin process in the middle of the step.",
 				Run: func(ctx context.Context, r *sdk.Request) error {
-					fmt.Fprintln(os.Stderr, "testkit: crashing on purpose")
-					os.Exit(3)
+					// An unrecovered panic on another goroutine takes the
+					// whole process down, as a real plugin bug would.
+					done := make(chan struct{})
+					go func() {
+						defer close(done)
+						panic("testkit: crashing on purpose")
+					}()
+					<-done
 					return nil
 				},
 			},

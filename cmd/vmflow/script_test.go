@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// binDir holds the real binaries the scripts run: vmflow and the plugins,
+// built once for the whole test binary.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vmflow-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := func() int {
+		defer os.RemoveAll(dir)
+		builds := map[string]string{
+			"vmflow":                "github.com/vmflow/vmflow/cmd/vmflow",
+			"vmflow-plugin-hello":   "github.com/vmflow/vmflow/examples/hello",
+			"vmflow-plugin-testkit": "github.com/vmflow/vmflow/internal/testkit",
+		}
+		for name, pkg := range builds {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+			cmd.Stderr = os.Stderr
+			if err := cmd.Run(); err != nil {
+				fmt.Fprintf(os.Stderr, "building %s: %v\n", name, err)
+				return 1
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+			env.Setenv("VMFLOW_STATE_DIR", filepath.Join(env.WorkDir, "state"))
+			env.Setenv("HOME", env.WorkDir)
+			env.Setenv("BIN", binDir)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitfor":    cmdWaitFor,
+			"noplugins":  cmdNoPlugins,
+			"hasplugins": cmdHasPlugins,
+			"countlines": cmdCountLines,
+		},
+	})
+}
+
+// waitfor FILE TEXT [SECONDS]: wait until FILE contains TEXT.
+func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: waitfor file text [seconds]")
+	}
+	limit := 20 * time.Second
+	if len(args) > 2 {
+		n, err := strconv.Atoi(args[2])
+		ts.Check(err)
+		limit = time.Duration(n) * time.Second
+	}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(ts.MkAbs(args[0])); err == nil && strings.Contains(string(b), args[1]) {
+			if neg {
+				ts.Fatalf("%s contains %q", args[0], args[1])
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !neg {
+		b, _ := os.ReadFile(ts.MkAbs(args[0]))
+		ts.Fatalf("timed out waiting for %q in %s; it holds:\n%s", args[1], args[0], b)
+	}
+}
+
+// countlines FILE TEXT N: FILE has exactly N lines equal to TEXT.
+func cmdCountLines(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: countlines file text n")
+	}
+	want, err := strconv.Atoi(args[2])
+	ts.Check(err)
+	f, err := os.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if sc.Text() == args[1] {
+			n++
+		}
+	}
+	if (n == want) == neg {
+		ts.Fatalf("%s has %d line(s) %q, want %d", args[0], n, args[1], want)
+	}
+}
+
+// pluginProcs lists the pids of plugin processes started from this
+// script's work directory (they inherit VMFLOW_STATE_DIR, which is unique
+// to it), so parallel scripts do not see each other's plugins.
+func pluginProcs(ts *testscript.TestScript) []int {
+	marker := "VMFLOW_STATE_DIR=" + ts.Getenv("VMFLOW_STATE_DIR")
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err != nil || !strings.HasPrefix(filepath.Base(exe), "vmflow-plugin-") {
+			continue
+		}
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil {
+			continue
+		}
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if kv == marker {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// hasplugins: wait until at least one plugin process of this script runs.
+func cmdHasPlugins(ts *testscript.TestScript, neg bool, args []string) {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if len(pluginProcs(ts)) > 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("no plugin process of this script is running")
+}
+
+// noplugins: within five seconds, no plugin process of this script is
+// left.
+func cmdNoPlugins(ts *testscript.TestScript, neg bool, args []string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pids := pluginProcs(ts)
+		if len(pids) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("plugin processes outlived vmflow: %v", pids)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
