@@ -35,7 +35,7 @@ type Engine struct {
 	mu         sync.Mutex
 	bound      map[*config.PluginDecl]*bindOnce
 	configured map[*host.Process]*configureOnce
-	builtin    *Plugin
+	builtins   map[*config.File]*Plugin
 }
 
 type bindOnce struct {
@@ -58,6 +58,7 @@ func New(proj *config.Project, finder *host.Finder, plugins *host.Manager, state
 	return &Engine{
 		Project: proj, Finder: finder, Plugins: plugins, StateDir: stateDir, Logger: logger,
 		bound: map[*config.PluginDecl]*bindOnce{}, configured: map[*host.Process]*configureOnce{},
+		builtins: map[*config.File]*Plugin{},
 	}
 }
 
@@ -166,18 +167,23 @@ type PlanStep struct {
 	Inputs cty.Value
 }
 
-func (e *Engine) builtinPlugin() *Plugin {
+// builtinPlugin returns the built-in actions as seen from one task file:
+// commands run in that file's directory.
+func (e *Engine) builtinPlugin(ctx context.Context, f *config.File) *Plugin {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.builtin == nil {
-		impl, err := sdk.InProcess(builtin.New(e.Project.Env))
-		if err != nil {
-			panic(err) // the built-in schema is ours; this is a vmflow bug
-		}
-		schema, _ := impl.Describe(context.Background())
-		e.builtin = &Plugin{Name: config.BuiltinPlugin, Source: config.BuiltinPlugin, Schema: schema, impl: impl}
+	if p := e.builtins[f]; p != nil {
+		return p
 	}
-	return e.builtin
+	impl, err := sdk.InProcess(builtin.New(e.Project.Env))
+	if err != nil {
+		panic(err) // the built-in schema is ours; this is a vmflow bug
+	}
+	schema, _ := impl.Describe(ctx)
+	_, _ = impl.Configure(ctx, cty.EmptyObjectVal, protocol.Env{StateDir: e.StateDir, WorkDir: f.Dir})
+	p := &Plugin{Name: config.BuiltinPlugin, Source: config.BuiltinPlugin, Schema: schema, impl: impl}
+	e.builtins[f] = p
+	return p
 }
 
 // bind starts and configures the plugin behind a plugin block (once per
@@ -397,7 +403,7 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		}
 		bound[s.Plugin] = nil
 		if s.Plugin == config.BuiltinPlugin {
-			bound[s.Plugin] = e.builtinPlugin()
+			bound[s.Plugin] = e.builtinPlugin(ctx, t.File)
 			continue
 		}
 		d := t.File.Plugins[s.Plugin]

@@ -229,7 +229,7 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 func actionName(ps *PlanStep) string { return ps.Plugin.Name + "." + ps.ActionName }
 
 // stepsValue is the step.* object as known now: outputs of completed
-// steps, nulls for skipped ones, unknowns for the rest.
+// steps, null outputs for skipped ones, unknowns for the rest.
 func stepsValue(plan *Plan, states map[string]*stepState) cty.Value {
 	m := make(map[string]cty.Value, len(plan.Steps))
 	for _, ps := range plan.Steps {
@@ -239,7 +239,13 @@ func stepsValue(plan *Plan, states map[string]*stepState) cty.Value {
 		case st.status == journal.Succeeded && st.outputs != cty.NilVal:
 			m[ps.Name] = st.outputs
 		case st.status == journal.Skipped:
-			m[ps.Name] = cty.NullVal(ty)
+			// Every output of a skipped step reads as null, so
+			// coalesce(step.x.out, fallback) works.
+			nulls := map[string]cty.Value{}
+			for _, o := range ps.Action.Outputs {
+				nulls[o.Name] = cty.NullVal(o.Type)
+			}
+			m[ps.Name] = objectOf(nulls)
 		default:
 			m[ps.Name] = cty.UnknownVal(ty)
 		}

@@ -236,7 +236,7 @@ func (r *Request) send(e protocol.Event) {
 // with this step.
 func (r *Request) Logger() hclog.Logger {
 	r.logOnce.Do(func() {
-		il := hclog.NewInterceptLogger(&hclog.LoggerOptions{Output: io.Discard, Level: hclog.Trace})
+		il := hclog.NewInterceptLogger(&hclog.LoggerOptions{Output: io.Discard, Level: logLevel()})
 		il.RegisterSink(sink{r})
 		r.logger = il
 	})
@@ -246,6 +246,9 @@ func (r *Request) Logger() hclog.Logger {
 type sink struct{ r *Request }
 
 func (s sink) Accept(name string, level hclog.Level, msg string, args ...interface{}) {
+	if level < logLevel() {
+		return
+	}
 	fields := make([]string, 0, len(args)+2)
 	if name != "" {
 		fields = append(fields, "logger", name)

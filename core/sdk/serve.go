@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -66,9 +67,9 @@ func watchParent() {
 }
 
 // logLevel is the level vmflow asks for (debug with vmflow -v), else info.
-func logLevel() hclog.Level {
+var logLevel = sync.OnceValue(func() hclog.Level {
 	if l := hclog.LevelFromString(os.Getenv(protocol.LogLevelEnv)); l != hclog.NoLevel {
 		return l
 	}
 	return hclog.Info
-}
+})

@@ -119,12 +119,13 @@ func main() {
 					sdk.String("dir", "Where the files go.").Required(),
 					sdk.String("name", "This step's file.").Required(),
 					sdk.String("peer", "The file to wait for.").Required(),
+					sdk.Number("timeout", "Seconds to wait for the peer.").Default(10),
 				},
 				Run: func(ctx context.Context, r *sdk.Request) error {
 					if err := appendLine(r.String("dir")+"/"+r.String("name"), "here"); err != nil {
 						return err
 					}
-					deadline := time.After(10 * time.Second)
+					deadline := time.After(time.Duration(r.Float("timeout") * float64(time.Second)))
 					for {
 						if _, err := os.Stat(r.String("dir") + "/" + r.String("peer")); err == nil {
 							return nil
