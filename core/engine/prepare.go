@@ -31,6 +31,9 @@ type Engine struct {
 	Finder   *host.Finder
 	StateDir string
 	Logger   hclog.Logger
+	// InProcess serves plugin sources from this process instead of a
+	// binary (source name → plugin). Tests and embedders use it.
+	InProcess map[string]*sdk.Plugin
 
 	mu         sync.Mutex
 	bound      map[*config.PluginDecl]*bindOnce
@@ -69,11 +72,12 @@ type Plugin struct {
 	Name, Source, Path string
 	Schema             *protocol.Schema
 
-	mu   sync.Mutex
-	impl protocol.Plugin
-	proc *host.Process
-	// What it takes to start it again after a crash.
-	restart func(ctx context.Context) (*host.Process, error)
+	mu     sync.Mutex
+	impl   protocol.Plugin
+	proc   *host.Process
+	config cty.Value
+	// restart starts the plugin again after a crash.
+	restart func(ctx context.Context, config cty.Value) (*host.Process, error)
 }
 
 // client returns the plugin to call. A plugin process that crashed is
@@ -83,7 +87,7 @@ func (p *Plugin) client(ctx context.Context) (protocol.Plugin, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.proc != nil && p.proc.Exited() && p.restart != nil {
-		proc, err := p.restart(ctx)
+		proc, err := p.restart(ctx, p.config)
 		if err != nil {
 			return nil, fmt.Errorf("restarting plugin %s after its crash: %w", p.Label(), err)
 		}
@@ -214,75 +218,85 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 		}}
 	}
 	source := sv.AsString()
-	path, err := e.Finder.Find(source, d.File.Dir)
-	if err != nil {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError, Summary: "Plugin not found",
-			Detail:  fmt.Sprintf("plugin %q (source %q): %v", d.Name, source, err),
-			Subject: d.Source.Range().Ptr(),
-		}}
-	}
-	cfg := cty.EmptyObjectVal
+	cfg, cfgRange := cty.EmptyObjectVal, d.DeclRange
 	if d.Config != nil {
 		if cfg, diags = d.Config.Value(vctx); diags.HasErrors() {
 			return nil, diags
 		}
-	}
-	key, err := ctyjson.Marshal(cfg, cty.DynamicPseudoType)
-	if err != nil {
-		key = []byte(fmt.Sprint(cfg))
-	}
-	proc, err := e.Plugins.Get(ctx, path, string(key))
-	if err != nil {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError, Summary: "Plugin failed to start",
-			Detail:  fmt.Sprintf("plugin %q: %v", d.Name, err),
-			Subject: d.Source.Range().Ptr(),
-		}}
-	}
-	p := &Plugin{Name: d.Name, Source: source, Path: path, Schema: proc.Schema, impl: proc.Plugin, proc: proc}
-
-	// Check the config against the plugin's config schema.
-	var cfgRange hcl.Range
-	if d.Config != nil {
 		cfgRange = d.Config.Range()
-	} else {
-		cfgRange = d.DeclRange
 	}
+	env := protocol.Env{StateDir: e.StateDir, WorkDir: d.File.Dir}
+	fail := func(summary string, err error) (*Plugin, hcl.Diagnostics) {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary,
+			Detail: fmt.Sprintf("plugin %q (source %q): %v", d.Name, source, err), Subject: d.Source.Range().Ptr()}}
+	}
+
+	p := &Plugin{Name: d.Name, Source: source}
+	var configure func(cv cty.Value) (protocol.Diagnostics, error)
+	if sp, ok := e.InProcess[source]; ok {
+		impl, err := sdk.InProcess(sp)
+		if err != nil {
+			return fail("Invalid plugin", err)
+		}
+		p.impl = impl
+		p.Schema, _ = impl.Describe(ctx)
+		configure = func(cv cty.Value) (protocol.Diagnostics, error) { return impl.Configure(ctx, cv, env) }
+	} else {
+		path, err := e.Finder.Find(source, d.File.Dir)
+		if err != nil {
+			return fail("Plugin not found", err)
+		}
+		key, err := ctyjson.Marshal(cfg, cty.DynamicPseudoType)
+		if err != nil {
+			key = []byte(fmt.Sprint(cfg))
+		}
+		proc, err := e.Plugins.Get(ctx, path, string(key))
+		if err != nil {
+			return fail("Plugin failed to start", err)
+		}
+		p.Path, p.Schema, p.impl, p.proc = path, proc.Schema, proc.Plugin, proc
+		// A process shared by several plugin blocks is configured once.
+		configure = func(cv cty.Value) (protocol.Diagnostics, error) {
+			e.mu.Lock()
+			co, ok := e.configured[proc]
+			if !ok {
+				co = &configureOnce{}
+				e.configured[proc] = co
+			}
+			e.mu.Unlock()
+			co.once.Do(func() { co.diags, co.err = proc.Configure(ctx, cv, env) })
+			return co.diags, co.err
+		}
+		p.restart = func(ctx context.Context, cv cty.Value) (*host.Process, error) {
+			np, err := e.Plugins.Restart(ctx, path, string(key))
+			if err != nil {
+				return nil, err
+			}
+			if ds, err := np.Configure(ctx, cv, env); err != nil || ds.HasErrors() {
+				if err == nil {
+					err = ds.Err()
+				}
+				return nil, fmt.Errorf("configuring: %w", err)
+			}
+			return np, nil
+		}
+	}
+
+	// Check the config against the plugin's config schema, then hand it over.
 	cv, diags := checkObject(cfg, p.Schema.Config, cfgRange, fmt.Sprintf("plugin %s config", p.Label()))
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	e.mu.Lock()
-	co, ok := e.configured[proc]
-	if !ok {
-		co = &configureOnce{}
-		e.configured[proc] = co
-	}
-	e.mu.Unlock()
-	env := protocol.Env{StateDir: e.StateDir, WorkDir: d.File.Dir}
-	co.once.Do(func() { co.diags, co.err = proc.Configure(ctx, cv, env) })
-	if co.err != nil {
+	p.config = cv
+	pds, err := configure(cv)
+	if err != nil {
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError, Summary: "Plugin configuration failed",
-			Detail: fmt.Sprintf("plugin %s: %v", p.Label(), p.callError(co.err)), Subject: cfgRange.Ptr(),
+			Detail: fmt.Sprintf("plugin %s: %v", p.Label(), p.callError(err)), Subject: cfgRange.Ptr(),
 		}}
 	}
-	if co.diags.HasErrors() {
-		return nil, pluginDiags(co.diags, func(name string) hcl.Range { return cfgRange }, cfgRange, "plugin "+p.Label())
-	}
-	p.restart = func(ctx context.Context) (*host.Process, error) {
-		np, err := e.Plugins.Restart(ctx, path, string(key))
-		if err != nil {
-			return nil, err
-		}
-		if ds, err := np.Configure(ctx, cv, env); err != nil || ds.HasErrors() {
-			if err == nil {
-				err = ds.Err()
-			}
-			return nil, fmt.Errorf("configuring: %w", err)
-		}
-		return np, nil
+	if pds.HasErrors() {
+		return nil, pluginDiags(pds, func(string) hcl.Range { return cfgRange }, cfgRange, "plugin "+p.Label())
 	}
 	return p, nil
 }

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/zclconf/go-cty/cty"
@@ -69,9 +72,43 @@ type grpcServer struct {
 	pb.UnimplementedPluginServer
 	impl Plugin
 
+	callsMu sync.Mutex
+	calls   map[string]context.CancelFunc
+
 	once   sync.Once
 	schema *Schema
 	err    error
+}
+
+// track gives a call its own cancellable context, registered under its id
+// for Cancel.
+func (s *grpcServer) track(parent context.Context, id string) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	if id == "" {
+		return ctx, cancel
+	}
+	s.callsMu.Lock()
+	if s.calls == nil {
+		s.calls = map[string]context.CancelFunc{}
+	}
+	s.calls[id] = cancel
+	s.callsMu.Unlock()
+	return ctx, func() {
+		s.callsMu.Lock()
+		delete(s.calls, id)
+		s.callsMu.Unlock()
+		cancel()
+	}
+}
+
+func (s *grpcServer) Cancel(_ context.Context, req *pb.CancelRequest) (*pb.CancelResponse, error) {
+	s.callsMu.Lock()
+	cancel, ok := s.calls[req.CallId]
+	s.callsMu.Unlock()
+	if ok {
+		cancel()
+	}
+	return &pb.CancelResponse{Found: ok}, nil
 }
 
 func (s *grpcServer) getSchema(ctx context.Context) (*Schema, error) {
@@ -154,7 +191,8 @@ func streamEmitter(stream eventSender) (func(Event), *sync.Mutex) {
 }
 
 func (s *grpcServer) Run(req *pb.RunRequest, stream pb.Plugin_RunServer) error {
-	ctx := stream.Context()
+	ctx, done := s.track(stream.Context(), req.CallId)
+	defer done()
 	a, err := s.action(ctx, req.Action)
 	if err != nil {
 		return err
@@ -180,7 +218,8 @@ func (s *grpcServer) Run(req *pb.RunRequest, stream pb.Plugin_RunServer) error {
 }
 
 func (s *grpcServer) Undo(req *pb.UndoRequest, stream pb.Plugin_UndoServer) error {
-	ctx := stream.Context()
+	ctx, done := s.track(stream.Context(), req.CallId)
+	defer done()
 	a, err := s.action(ctx, req.Action)
 	if err != nil {
 		return err
@@ -305,6 +344,47 @@ func receive(stream eventReceiver, emit func(Event)) (*pb.Result, error) {
 	}
 }
 
+// CancelGrace is how long a cancelled call may take to wind down before
+// vmflow drops the connection to it.
+var CancelGrace = 30 * time.Second
+
+var callSeq atomic.Uint64
+
+// stream opens a Run or Undo stream and reads it to its result. When ctx
+// is cancelled it asks the plugin to cancel the call and keeps reading, so
+// the call ends only once the action has returned (or after CancelGrace).
+func (c *GRPCClient) stream(ctx context.Context, open func(ctx context.Context, callID string) (eventReceiver, error), emit func(Event)) (*pb.Result, error) {
+	callID := fmt.Sprintf("%d-%d", os.Getpid(), callSeq.Add(1))
+	sctx, hardCancel := context.WithCancel(context.Background())
+	defer hardCancel()
+	stream, err := open(sctx, callID)
+	if err != nil {
+		return nil, err
+	}
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		select {
+		case <-finished:
+			return
+		case <-ctx.Done():
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := c.c.Cancel(cctx, &pb.CancelRequest{CallId: callID})
+		cancel()
+		if err != nil {
+			hardCancel()
+			return
+		}
+		select {
+		case <-finished:
+		case <-time.After(CancelGrace):
+			hardCancel()
+		}
+	}()
+	return receive(stream, emit)
+}
+
 // Run runs an action and streams its events to emit.
 func (c *GRPCClient) Run(ctx context.Context, req RunRequest, emit func(Event)) (cty.Value, Diagnostics, error) {
 	_, a, err := c.action(ctx, req.Action)
@@ -315,11 +395,9 @@ func (c *GRPCClient) Run(ctx context.Context, req RunRequest, emit func(Event)) 
 	if err != nil {
 		return cty.NilVal, nil, fmt.Errorf("encoding inputs: %w", err)
 	}
-	stream, err := c.c.Run(ctx, &pb.RunRequest{Action: req.Action, Inputs: dv, RunId: req.RunID, Step: req.Step})
-	if err != nil {
-		return cty.NilVal, nil, err
-	}
-	res, err := receive(stream, emit)
+	res, err := c.stream(ctx, func(sctx context.Context, id string) (eventReceiver, error) {
+		return c.c.Run(sctx, &pb.RunRequest{Action: req.Action, Inputs: dv, RunId: req.RunID, Step: req.Step, CallId: id})
+	}, emit)
 	if err != nil {
 		return cty.NilVal, nil, err
 	}
@@ -348,11 +426,9 @@ func (c *GRPCClient) Undo(ctx context.Context, req UndoRequest, emit func(Event)
 	if err != nil {
 		return nil, fmt.Errorf("encoding outputs: %w", err)
 	}
-	stream, err := c.c.Undo(ctx, &pb.UndoRequest{Action: req.Action, Inputs: in, Outputs: out, RunId: req.RunID, Step: req.Step})
-	if err != nil {
-		return nil, err
-	}
-	res, err := receive(stream, emit)
+	res, err := c.stream(ctx, func(sctx context.Context, id string) (eventReceiver, error) {
+		return c.c.Undo(sctx, &pb.UndoRequest{Action: req.Action, Inputs: in, Outputs: out, RunId: req.RunID, Step: req.Step, CallId: id})
+	}, emit)
 	if err != nil {
 		return nil, err
 	}

@@ -20,31 +20,34 @@ MODULES=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_p
 # Guest files kept beside this script; they are part of the build inputs.
 GUEST_FILES=(init shutdown udhcpc.script)
 
-# --- Inputs: package versions resolved from the apt lists, and our own files.
-RECORDS=$(apt_show linux-image-cloud-amd64 qemu-guest-agent)
-# The kernel metapackage depends on exactly one versioned image package.
-read -r KPKG _ KPKG_VER < <(record_field linux-image-cloud-amd64 Depends <<<"$RECORDS" | tr -d '()')
-KVER=${KPKG#linux-image-}
-case "$KPKG $KPKG_VER" in
-linux-image-*-cloud-amd64\ ?*) ;;
-*) echo "error: unexpected linux-image-cloud-amd64 dependency: $KPKG $KPKG_VER" >&2; exit 1 ;;
-esac
-QGA_VER=$(record_field qemu-guest-agent Version <<<"$RECORDS")
-# qemu-ga is only unpacked, not installed: install its library dependencies
-# here so that ldd can resolve them and we can copy them into the initramfs.
-# (First alternative of each dependency; version constraints dropped.)
-mapfile -t QGA_DEPS < <(record_field qemu-guest-agent Depends <<<"$RECORDS" | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/ //g')
-ensure_pkgs busybox-static "${QGA_DEPS[@]}"
-
-inputs() {
-	echo "kernel-package: $KPKG $KPKG_VER"
-	echo "kernel-version: $KVER"
-	echo "qemu-guest-agent: $QGA_VER"
-	dpkg-query -W -f='${Package}: ${Version}\n' busybox-static "${QGA_DEPS[@]}"
-	(cd "$HERE" && sha256sum build.sh lib.sh "${GUEST_FILES[@]}")
+# resolve: pick the package versions from the apt lists and compute the build
+# inputs (INPUTS, listed in the manifest) and their hash KEY.
+resolve() {
+	apt_show linux-image-cloud-amd64 qemu-guest-agent
+	# The kernel metapackage depends on exactly one versioned image package.
+	read -r KPKG _ KPKG_VER < <(record_field linux-image-cloud-amd64 Depends <<<"$APT_RECORDS" | tr -d '()')
+	KVER=${KPKG#linux-image-}
+	case "$KPKG $KPKG_VER" in
+	linux-image-*-cloud-amd64\ ?*) ;;
+	*) echo "error: unexpected linux-image-cloud-amd64 dependency: $KPKG $KPKG_VER" >&2; exit 1 ;;
+	esac
+	QGA_VER=$(record_field qemu-guest-agent Version <<<"$APT_RECORDS")
+	# qemu-ga is only unpacked, not installed: install its library dependencies
+	# here so that ldd can resolve them and we can copy them into the initramfs.
+	# (First alternative of each dependency; version constraints dropped.)
+	mapfile -t QGA_DEPS < <(record_field qemu-guest-agent Depends <<<"$APT_RECORDS" | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/ //g')
+	ensure_pkgs busybox-static "${QGA_DEPS[@]}"
+	INPUTS=$(
+		echo "kernel-package: $KPKG $KPKG_VER"
+		echo "kernel-version: $KVER"
+		echo "qemu-guest-agent: $QGA_VER"
+		dpkg-query -W -f='${Package}: ${Version}\n' busybox-static "${QGA_DEPS[@]}"
+		cd "$HERE" && sha256sum build.sh lib.sh "${GUEST_FILES[@]}"
+	)
+	KEY=$(sha256sum <<<"$INPUTS" | cut -d' ' -f1)
 }
-INPUTS=$(inputs)
-KEY=$(sha256sum <<<"$INPUTS" | cut -d' ' -f1)
+
+resolve
 if [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ] && grep -qx "build-key: $KEY" "$OUT/manifest" 2>/dev/null; then
 	echo "guest in $OUT is up to date (kernel $KVER)"
 	exit 0
@@ -61,7 +64,15 @@ ROOT=$SCRATCH/initramfs  # the guest's root filesystem
 # As root, apt would try (and warn about) dropping to _apt, which cannot write here.
 APT_OPTS=()
 [ "$(id -u)" -eq 0 ] && APT_OPTS=(-o APT::Sandbox::User=root)
-(cd "$SCRATCH" && apt-get download -qq "${APT_OPTS[@]}" "$KPKG=$KPKG_VER" "qemu-guest-agent=$QGA_VER")
+fetch() { (cd "$SCRATCH" && apt-get download -qq "${APT_OPTS[@]}" "$KPKG=$KPKG_VER" "qemu-guest-agent=$QGA_VER"); }
+# Stale lists name versions the archive has dropped (the security archive keeps
+# only the newest): refresh them and resolve again.
+if ! fetch; then
+	echo "download failed; refreshing the package lists" >&2
+	apt_update_once
+	resolve
+	fetch
+fi
 for deb in "$SCRATCH"/*.deb; do
 	dpkg-deb -x "$deb" "$PKGROOT"
 done
@@ -69,14 +80,14 @@ MODDIR=$PKGROOT/lib/modules/$KVER
 [ -d "$MODDIR" ] || { echo "error: $KPKG has no lib/modules/$KVER" >&2; exit 1; }
 
 # --- Root filesystem skeleton, busybox and its applet links.
-mkdir -p "$ROOT"/{bin,sbin,etc,dev,proc,sys,run,tmp,var,lib/modules,usr/bin,usr/sbin,usr/share/udhcpc}
+mkdir -p "$ROOT"/{bin,sbin,etc/udhcpc,dev,proc,sys,run,tmp,var,lib/modules,usr/bin,usr/sbin}
 cp /bin/busybox "$ROOT/bin/busybox"
 while read -r applet; do
 	[ -e "$ROOT/$applet" ] || ln -s /bin/busybox "$ROOT/$applet"
 done < <(/bin/busybox --list-full)
 install -m 0755 "$HERE/init" "$ROOT/init"
 install -m 0755 "$HERE/shutdown" "$ROOT/sbin/shutdown"
-install -m 0755 "$HERE/udhcpc.script" "$ROOT/usr/share/udhcpc/default.script"
+install -m 0755 "$HERE/udhcpc.script" "$ROOT/etc/udhcpc/default.script"
 
 # --- Kernel modules, flattened into /lib/modules/NAME.ko, plus the load order
 # for /init. There is no depmod/modprobe: dependencies are the order itself.

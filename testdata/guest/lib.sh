@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by build.sh and smoke.sh (sourced, not run).
 
 # as_root CMD...: run CMD as root, through sudo when we are not root.
@@ -26,10 +27,13 @@ ensure_pkgs() {
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
-# apt_show PKG...: the package-list records of the candidate versions of PKGs,
-# refreshing the lists once if one is not known yet (fresh machine).
+# apt_show PKG...: set APT_RECORDS to the package-list records of the candidate
+# versions of PKGs, refreshing the lists once if one is not known yet (fresh machine).
+# shellcheck disable=SC2034 # APT_RECORDS is read by the caller
 apt_show() {
-	apt-cache show --no-all-versions "$@" 2>/dev/null || { apt_update_once; apt-cache show --no-all-versions "$@"; }
+	APT_RECORDS=$(apt-cache show --no-all-versions "$@" 2>/dev/null) && return
+	apt_update_once
+	APT_RECORDS=$(apt-cache show --no-all-versions "$@")
 }
 
 # record_field PKG FIELD: FIELD of PKG's record in the apt_show output on stdin.

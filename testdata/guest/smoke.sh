@@ -61,6 +61,7 @@ secs_since() { awk -v ms=$(($(now_ms) - $1)) 'BEGIN { printf "%.1f", ms / 1000 }
 # qemu_args APPEND LOG: the QEMU command line for one boot of the guest.
 # /dev/vdb is the var disk: the first virtio disk (vda) stands for the disk vmflow
 # attaches before it, here an empty placeholder.
+# shellcheck disable=SC2054 # commas belong to QEMU's option syntax
 qemu_args() {
 	QEMU=(qemu-system-x86_64 -accel "$ACCEL" -m 512 -nodefaults -no-user-config
 		-display none -no-reboot -serial "file:$2"
@@ -149,6 +150,7 @@ EOF
 stay_boot() {
 	local append="vmflow.stay=1" log=$WORK/boot3.log sock=$WORK/qga.sock start i
 	qemu_args "$append" "$log"
+	# shellcheck disable=SC2054
 	QEMU+=(-chardev "socket,id=qga0,path=$sock,server=on,wait=off"
 		-device virtio-serial-pci
 		-device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0)

@@ -78,7 +78,96 @@ func (x Diagnostic_Severity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Diagnostic_Severity.Descriptor instead.
 func (Diagnostic_Severity) EnumDescriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{6, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{8, 0}
+}
+
+type CancelRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelRequest) Reset() {
+	*x = CancelRequest{}
+	mi := &file_plugin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelRequest) ProtoMessage() {}
+
+func (x *CancelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelRequest.ProtoReflect.Descriptor instead.
+func (*CancelRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CancelRequest) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+type CancelResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False when no call with that id was running (it had just ended).
+	Found         bool `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelResponse) Reset() {
+	*x = CancelResponse{}
+	mi := &file_plugin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelResponse) ProtoMessage() {}
+
+func (x *CancelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelResponse.ProtoReflect.Descriptor instead.
+func (*CancelResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CancelResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
 }
 
 // A cty value, MessagePack-encoded against a type both sides know.
@@ -91,7 +180,7 @@ type DynamicValue struct {
 
 func (x *DynamicValue) Reset() {
 	*x = DynamicValue{}
-	mi := &file_plugin_proto_msgTypes[0]
+	mi := &file_plugin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -103,7 +192,7 @@ func (x *DynamicValue) String() string {
 func (*DynamicValue) ProtoMessage() {}
 
 func (x *DynamicValue) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[0]
+	mi := &file_plugin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -116,7 +205,7 @@ func (x *DynamicValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DynamicValue.ProtoReflect.Descriptor instead.
 func (*DynamicValue) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{0}
+	return file_plugin_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *DynamicValue) GetMsgpack() []byte {
@@ -142,7 +231,7 @@ type Attribute struct {
 
 func (x *Attribute) Reset() {
 	*x = Attribute{}
-	mi := &file_plugin_proto_msgTypes[1]
+	mi := &file_plugin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -154,7 +243,7 @@ func (x *Attribute) String() string {
 func (*Attribute) ProtoMessage() {}
 
 func (x *Attribute) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[1]
+	mi := &file_plugin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -167,7 +256,7 @@ func (x *Attribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribute.ProtoReflect.Descriptor instead.
 func (*Attribute) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{1}
+	return file_plugin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Attribute) GetName() string {
@@ -225,7 +314,7 @@ type Action struct {
 
 func (x *Action) Reset() {
 	*x = Action{}
-	mi := &file_plugin_proto_msgTypes[2]
+	mi := &file_plugin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -237,7 +326,7 @@ func (x *Action) String() string {
 func (*Action) ProtoMessage() {}
 
 func (x *Action) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[2]
+	mi := &file_plugin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -250,7 +339,7 @@ func (x *Action) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Action.ProtoReflect.Descriptor instead.
 func (*Action) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{2}
+	return file_plugin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Action) GetName() string {
@@ -296,7 +385,7 @@ type DescribeRequest struct {
 
 func (x *DescribeRequest) Reset() {
 	*x = DescribeRequest{}
-	mi := &file_plugin_proto_msgTypes[3]
+	mi := &file_plugin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -308,7 +397,7 @@ func (x *DescribeRequest) String() string {
 func (*DescribeRequest) ProtoMessage() {}
 
 func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[3]
+	mi := &file_plugin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -321,7 +410,7 @@ func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{3}
+	return file_plugin_proto_rawDescGZIP(), []int{5}
 }
 
 type DescribeResponse struct {
@@ -337,7 +426,7 @@ type DescribeResponse struct {
 
 func (x *DescribeResponse) Reset() {
 	*x = DescribeResponse{}
-	mi := &file_plugin_proto_msgTypes[4]
+	mi := &file_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -349,7 +438,7 @@ func (x *DescribeResponse) String() string {
 func (*DescribeResponse) ProtoMessage() {}
 
 func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[4]
+	mi := &file_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -362,7 +451,7 @@ func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeResponse.ProtoReflect.Descriptor instead.
 func (*DescribeResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{4}
+	return file_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DescribeResponse) GetName() string {
@@ -409,7 +498,7 @@ type AttributePath struct {
 
 func (x *AttributePath) Reset() {
 	*x = AttributePath{}
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -421,7 +510,7 @@ func (x *AttributePath) String() string {
 func (*AttributePath) ProtoMessage() {}
 
 func (x *AttributePath) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -434,7 +523,7 @@ func (x *AttributePath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributePath.ProtoReflect.Descriptor instead.
 func (*AttributePath) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{5}
+	return file_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AttributePath) GetSteps() []*AttributePath_Step {
@@ -458,7 +547,7 @@ type Diagnostic struct {
 
 func (x *Diagnostic) Reset() {
 	*x = Diagnostic{}
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -470,7 +559,7 @@ func (x *Diagnostic) String() string {
 func (*Diagnostic) ProtoMessage() {}
 
 func (x *Diagnostic) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -483,7 +572,7 @@ func (x *Diagnostic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Diagnostic.ProtoReflect.Descriptor instead.
 func (*Diagnostic) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{6}
+	return file_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Diagnostic) GetSeverity() Diagnostic_Severity {
@@ -528,7 +617,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +629,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +642,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{7}
+	return file_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConfigureRequest) GetConfig() *DynamicValue {
@@ -586,7 +675,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +687,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +700,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{8}
+	return file_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ConfigureResponse) GetDiagnostics() []*Diagnostic {
@@ -633,7 +722,7 @@ type ValidateRequest struct {
 
 func (x *ValidateRequest) Reset() {
 	*x = ValidateRequest{}
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -645,7 +734,7 @@ func (x *ValidateRequest) String() string {
 func (*ValidateRequest) ProtoMessage() {}
 
 func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -658,7 +747,7 @@ func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateRequest.ProtoReflect.Descriptor instead.
 func (*ValidateRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9}
+	return file_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ValidateRequest) GetAction() string {
@@ -684,7 +773,7 @@ type ValidateResponse struct {
 
 func (x *ValidateResponse) Reset() {
 	*x = ValidateResponse{}
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +785,7 @@ func (x *ValidateResponse) String() string {
 func (*ValidateResponse) ProtoMessage() {}
 
 func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +798,7 @@ func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateResponse.ProtoReflect.Descriptor instead.
 func (*ValidateResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10}
+	return file_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ValidateResponse) GetDiagnostics() []*Diagnostic {
@@ -720,18 +809,20 @@ func (x *ValidateResponse) GetDiagnostics() []*Diagnostic {
 }
 
 type RunRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Action        string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
-	Inputs        *DynamicValue          `protobuf:"bytes,2,opt,name=inputs,proto3" json:"inputs,omitempty"`
-	RunId         string                 `protobuf:"bytes,3,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	Step          string                 `protobuf:"bytes,4,opt,name=step,proto3" json:"step,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Action string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	Inputs *DynamicValue          `protobuf:"bytes,2,opt,name=inputs,proto3" json:"inputs,omitempty"`
+	RunId  string                 `protobuf:"bytes,3,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Step   string                 `protobuf:"bytes,4,opt,name=step,proto3" json:"step,omitempty"`
+	// Names this call for Cancel.
+	CallId        string `protobuf:"bytes,5,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +834,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +847,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RunRequest) GetAction() string {
@@ -787,21 +878,30 @@ func (x *RunRequest) GetStep() string {
 	return ""
 }
 
+func (x *RunRequest) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
 type UndoRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Action string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
 	Inputs *DynamicValue          `protobuf:"bytes,2,opt,name=inputs,proto3" json:"inputs,omitempty"`
 	// The outputs the action's Run returned, encoded against its output type.
-	Outputs       *DynamicValue `protobuf:"bytes,3,opt,name=outputs,proto3" json:"outputs,omitempty"`
-	RunId         string        `protobuf:"bytes,4,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	Step          string        `protobuf:"bytes,5,opt,name=step,proto3" json:"step,omitempty"`
+	Outputs *DynamicValue `protobuf:"bytes,3,opt,name=outputs,proto3" json:"outputs,omitempty"`
+	RunId   string        `protobuf:"bytes,4,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Step    string        `protobuf:"bytes,5,opt,name=step,proto3" json:"step,omitempty"`
+	// Names this call for Cancel.
+	CallId        string `protobuf:"bytes,6,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UndoRequest) Reset() {
 	*x = UndoRequest{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -813,7 +913,7 @@ func (x *UndoRequest) String() string {
 func (*UndoRequest) ProtoMessage() {}
 
 func (x *UndoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -826,7 +926,7 @@ func (x *UndoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndoRequest.ProtoReflect.Descriptor instead.
 func (*UndoRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UndoRequest) GetAction() string {
@@ -864,6 +964,13 @@ func (x *UndoRequest) GetStep() string {
 	return ""
 }
 
+func (x *UndoRequest) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Event:
@@ -878,7 +985,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +997,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1010,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Event) GetEvent() isEvent_Event {
@@ -975,7 +1082,7 @@ type Log struct {
 
 func (x *Log) Reset() {
 	*x = Log{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1094,7 @@ func (x *Log) String() string {
 func (*Log) ProtoMessage() {}
 
 func (x *Log) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1107,7 @@ func (x *Log) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Log.ProtoReflect.Descriptor instead.
 func (*Log) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Log) GetLevel() string {
@@ -1035,7 +1142,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1154,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1167,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Progress) GetCurrent() int64 {
@@ -1097,7 +1204,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1216,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1229,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Result) GetOutputs() *DynamicValue {
@@ -1153,7 +1260,7 @@ type AttributePath_Step struct {
 
 func (x *AttributePath_Step) Reset() {
 	*x = AttributePath_Step{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1272,7 @@ func (x *AttributePath_Step) String() string {
 func (*AttributePath_Step) ProtoMessage() {}
 
 func (x *AttributePath_Step) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1285,7 @@ func (x *AttributePath_Step) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributePath_Step.ProtoReflect.Descriptor instead.
 func (*AttributePath_Step) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{5, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{7, 0}
 }
 
 func (x *AttributePath_Step) GetSelector() isAttributePath_Step_Selector {
@@ -1242,6 +1349,10 @@ var File_plugin_proto protoreflect.FileDescriptor
 const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"\fplugin.proto\x12\x10vmflow.plugin.v1\"(\n" +
+	"\rCancelRequest\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\"&\n" +
+	"\x0eCancelResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\"(\n" +
 	"\fDynamicValue\x12\x18\n" +
 	"\amsgpack\x18\x01 \x01(\fR\amsgpack\"\xc9\x01\n" +
 	"\tAttribute\x12\x12\n" +
@@ -1292,19 +1403,21 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x126\n" +
 	"\x06inputs\x18\x02 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\x06inputs\"R\n" +
 	"\x10ValidateResponse\x12>\n" +
-	"\vdiagnostics\x18\x01 \x03(\v2\x1c.vmflow.plugin.v1.DiagnosticR\vdiagnostics\"\x87\x01\n" +
+	"\vdiagnostics\x18\x01 \x03(\v2\x1c.vmflow.plugin.v1.DiagnosticR\vdiagnostics\"\xa0\x01\n" +
 	"\n" +
 	"RunRequest\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x126\n" +
 	"\x06inputs\x18\x02 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\x06inputs\x12\x15\n" +
 	"\x06run_id\x18\x03 \x01(\tR\x05runId\x12\x12\n" +
-	"\x04step\x18\x04 \x01(\tR\x04step\"\xc2\x01\n" +
+	"\x04step\x18\x04 \x01(\tR\x04step\x12\x17\n" +
+	"\acall_id\x18\x05 \x01(\tR\x06callId\"\xdb\x01\n" +
 	"\vUndoRequest\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x126\n" +
 	"\x06inputs\x18\x02 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\x06inputs\x128\n" +
 	"\aoutputs\x18\x03 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\aoutputs\x12\x15\n" +
 	"\x06run_id\x18\x04 \x01(\tR\x05runId\x12\x12\n" +
-	"\x04step\x18\x05 \x01(\tR\x04step\"\xa9\x01\n" +
+	"\x04step\x18\x05 \x01(\tR\x04step\x12\x17\n" +
+	"\acall_id\x18\x06 \x01(\tR\x06callId\"\xa9\x01\n" +
 	"\x05Event\x12)\n" +
 	"\x03log\x18\x01 \x01(\v2\x15.vmflow.plugin.v1.LogH\x00R\x03log\x128\n" +
 	"\bprogress\x18\x02 \x01(\v2\x1a.vmflow.plugin.v1.ProgressH\x00R\bprogress\x122\n" +
@@ -1320,13 +1433,14 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05label\x18\x03 \x01(\tR\x05label\"\x82\x01\n" +
 	"\x06Result\x128\n" +
 	"\aoutputs\x18\x01 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\aoutputs\x12>\n" +
-	"\vdiagnostics\x18\x02 \x03(\v2\x1c.vmflow.plugin.v1.DiagnosticR\vdiagnostics2\x86\x03\n" +
+	"\vdiagnostics\x18\x02 \x03(\v2\x1c.vmflow.plugin.v1.DiagnosticR\vdiagnostics2\xd3\x03\n" +
 	"\x06Plugin\x12Q\n" +
 	"\bDescribe\x12!.vmflow.plugin.v1.DescribeRequest\x1a\".vmflow.plugin.v1.DescribeResponse\x12T\n" +
 	"\tConfigure\x12\".vmflow.plugin.v1.ConfigureRequest\x1a#.vmflow.plugin.v1.ConfigureResponse\x12Q\n" +
 	"\bValidate\x12!.vmflow.plugin.v1.ValidateRequest\x1a\".vmflow.plugin.v1.ValidateResponse\x12>\n" +
 	"\x03Run\x12\x1c.vmflow.plugin.v1.RunRequest\x1a\x17.vmflow.plugin.v1.Event0\x01\x12@\n" +
-	"\x04Undo\x12\x1d.vmflow.plugin.v1.UndoRequest\x1a\x17.vmflow.plugin.v1.Event0\x01B+Z)github.com/vmflow/vmflow/core/protocol/pbb\x06proto3"
+	"\x04Undo\x12\x1d.vmflow.plugin.v1.UndoRequest\x1a\x17.vmflow.plugin.v1.Event0\x01\x12K\n" +
+	"\x06Cancel\x12\x1f.vmflow.plugin.v1.CancelRequest\x1a .vmflow.plugin.v1.CancelResponseB+Z)github.com/vmflow/vmflow/core/protocol/pbb\x06proto3"
 
 var (
 	file_plugin_proto_rawDescOnce sync.Once
@@ -1341,61 +1455,65 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_plugin_proto_goTypes = []any{
 	(Diagnostic_Severity)(0),   // 0: vmflow.plugin.v1.Diagnostic.Severity
-	(*DynamicValue)(nil),       // 1: vmflow.plugin.v1.DynamicValue
-	(*Attribute)(nil),          // 2: vmflow.plugin.v1.Attribute
-	(*Action)(nil),             // 3: vmflow.plugin.v1.Action
-	(*DescribeRequest)(nil),    // 4: vmflow.plugin.v1.DescribeRequest
-	(*DescribeResponse)(nil),   // 5: vmflow.plugin.v1.DescribeResponse
-	(*AttributePath)(nil),      // 6: vmflow.plugin.v1.AttributePath
-	(*Diagnostic)(nil),         // 7: vmflow.plugin.v1.Diagnostic
-	(*ConfigureRequest)(nil),   // 8: vmflow.plugin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),  // 9: vmflow.plugin.v1.ConfigureResponse
-	(*ValidateRequest)(nil),    // 10: vmflow.plugin.v1.ValidateRequest
-	(*ValidateResponse)(nil),   // 11: vmflow.plugin.v1.ValidateResponse
-	(*RunRequest)(nil),         // 12: vmflow.plugin.v1.RunRequest
-	(*UndoRequest)(nil),        // 13: vmflow.plugin.v1.UndoRequest
-	(*Event)(nil),              // 14: vmflow.plugin.v1.Event
-	(*Log)(nil),                // 15: vmflow.plugin.v1.Log
-	(*Progress)(nil),           // 16: vmflow.plugin.v1.Progress
-	(*Result)(nil),             // 17: vmflow.plugin.v1.Result
-	(*AttributePath_Step)(nil), // 18: vmflow.plugin.v1.AttributePath.Step
+	(*CancelRequest)(nil),      // 1: vmflow.plugin.v1.CancelRequest
+	(*CancelResponse)(nil),     // 2: vmflow.plugin.v1.CancelResponse
+	(*DynamicValue)(nil),       // 3: vmflow.plugin.v1.DynamicValue
+	(*Attribute)(nil),          // 4: vmflow.plugin.v1.Attribute
+	(*Action)(nil),             // 5: vmflow.plugin.v1.Action
+	(*DescribeRequest)(nil),    // 6: vmflow.plugin.v1.DescribeRequest
+	(*DescribeResponse)(nil),   // 7: vmflow.plugin.v1.DescribeResponse
+	(*AttributePath)(nil),      // 8: vmflow.plugin.v1.AttributePath
+	(*Diagnostic)(nil),         // 9: vmflow.plugin.v1.Diagnostic
+	(*ConfigureRequest)(nil),   // 10: vmflow.plugin.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),  // 11: vmflow.plugin.v1.ConfigureResponse
+	(*ValidateRequest)(nil),    // 12: vmflow.plugin.v1.ValidateRequest
+	(*ValidateResponse)(nil),   // 13: vmflow.plugin.v1.ValidateResponse
+	(*RunRequest)(nil),         // 14: vmflow.plugin.v1.RunRequest
+	(*UndoRequest)(nil),        // 15: vmflow.plugin.v1.UndoRequest
+	(*Event)(nil),              // 16: vmflow.plugin.v1.Event
+	(*Log)(nil),                // 17: vmflow.plugin.v1.Log
+	(*Progress)(nil),           // 18: vmflow.plugin.v1.Progress
+	(*Result)(nil),             // 19: vmflow.plugin.v1.Result
+	(*AttributePath_Step)(nil), // 20: vmflow.plugin.v1.AttributePath.Step
 }
 var file_plugin_proto_depIdxs = []int32{
-	1,  // 0: vmflow.plugin.v1.Attribute.default:type_name -> vmflow.plugin.v1.DynamicValue
-	2,  // 1: vmflow.plugin.v1.Action.inputs:type_name -> vmflow.plugin.v1.Attribute
-	2,  // 2: vmflow.plugin.v1.Action.outputs:type_name -> vmflow.plugin.v1.Attribute
-	2,  // 3: vmflow.plugin.v1.DescribeResponse.config:type_name -> vmflow.plugin.v1.Attribute
-	3,  // 4: vmflow.plugin.v1.DescribeResponse.actions:type_name -> vmflow.plugin.v1.Action
-	18, // 5: vmflow.plugin.v1.AttributePath.steps:type_name -> vmflow.plugin.v1.AttributePath.Step
+	3,  // 0: vmflow.plugin.v1.Attribute.default:type_name -> vmflow.plugin.v1.DynamicValue
+	4,  // 1: vmflow.plugin.v1.Action.inputs:type_name -> vmflow.plugin.v1.Attribute
+	4,  // 2: vmflow.plugin.v1.Action.outputs:type_name -> vmflow.plugin.v1.Attribute
+	4,  // 3: vmflow.plugin.v1.DescribeResponse.config:type_name -> vmflow.plugin.v1.Attribute
+	5,  // 4: vmflow.plugin.v1.DescribeResponse.actions:type_name -> vmflow.plugin.v1.Action
+	20, // 5: vmflow.plugin.v1.AttributePath.steps:type_name -> vmflow.plugin.v1.AttributePath.Step
 	0,  // 6: vmflow.plugin.v1.Diagnostic.severity:type_name -> vmflow.plugin.v1.Diagnostic.Severity
-	6,  // 7: vmflow.plugin.v1.Diagnostic.attribute:type_name -> vmflow.plugin.v1.AttributePath
-	1,  // 8: vmflow.plugin.v1.ConfigureRequest.config:type_name -> vmflow.plugin.v1.DynamicValue
-	7,  // 9: vmflow.plugin.v1.ConfigureResponse.diagnostics:type_name -> vmflow.plugin.v1.Diagnostic
-	1,  // 10: vmflow.plugin.v1.ValidateRequest.inputs:type_name -> vmflow.plugin.v1.DynamicValue
-	7,  // 11: vmflow.plugin.v1.ValidateResponse.diagnostics:type_name -> vmflow.plugin.v1.Diagnostic
-	1,  // 12: vmflow.plugin.v1.RunRequest.inputs:type_name -> vmflow.plugin.v1.DynamicValue
-	1,  // 13: vmflow.plugin.v1.UndoRequest.inputs:type_name -> vmflow.plugin.v1.DynamicValue
-	1,  // 14: vmflow.plugin.v1.UndoRequest.outputs:type_name -> vmflow.plugin.v1.DynamicValue
-	15, // 15: vmflow.plugin.v1.Event.log:type_name -> vmflow.plugin.v1.Log
-	16, // 16: vmflow.plugin.v1.Event.progress:type_name -> vmflow.plugin.v1.Progress
-	17, // 17: vmflow.plugin.v1.Event.result:type_name -> vmflow.plugin.v1.Result
-	1,  // 18: vmflow.plugin.v1.Result.outputs:type_name -> vmflow.plugin.v1.DynamicValue
-	7,  // 19: vmflow.plugin.v1.Result.diagnostics:type_name -> vmflow.plugin.v1.Diagnostic
-	4,  // 20: vmflow.plugin.v1.Plugin.Describe:input_type -> vmflow.plugin.v1.DescribeRequest
-	8,  // 21: vmflow.plugin.v1.Plugin.Configure:input_type -> vmflow.plugin.v1.ConfigureRequest
-	10, // 22: vmflow.plugin.v1.Plugin.Validate:input_type -> vmflow.plugin.v1.ValidateRequest
-	12, // 23: vmflow.plugin.v1.Plugin.Run:input_type -> vmflow.plugin.v1.RunRequest
-	13, // 24: vmflow.plugin.v1.Plugin.Undo:input_type -> vmflow.plugin.v1.UndoRequest
-	5,  // 25: vmflow.plugin.v1.Plugin.Describe:output_type -> vmflow.plugin.v1.DescribeResponse
-	9,  // 26: vmflow.plugin.v1.Plugin.Configure:output_type -> vmflow.plugin.v1.ConfigureResponse
-	11, // 27: vmflow.plugin.v1.Plugin.Validate:output_type -> vmflow.plugin.v1.ValidateResponse
-	14, // 28: vmflow.plugin.v1.Plugin.Run:output_type -> vmflow.plugin.v1.Event
-	14, // 29: vmflow.plugin.v1.Plugin.Undo:output_type -> vmflow.plugin.v1.Event
-	25, // [25:30] is the sub-list for method output_type
-	20, // [20:25] is the sub-list for method input_type
+	8,  // 7: vmflow.plugin.v1.Diagnostic.attribute:type_name -> vmflow.plugin.v1.AttributePath
+	3,  // 8: vmflow.plugin.v1.ConfigureRequest.config:type_name -> vmflow.plugin.v1.DynamicValue
+	9,  // 9: vmflow.plugin.v1.ConfigureResponse.diagnostics:type_name -> vmflow.plugin.v1.Diagnostic
+	3,  // 10: vmflow.plugin.v1.ValidateRequest.inputs:type_name -> vmflow.plugin.v1.DynamicValue
+	9,  // 11: vmflow.plugin.v1.ValidateResponse.diagnostics:type_name -> vmflow.plugin.v1.Diagnostic
+	3,  // 12: vmflow.plugin.v1.RunRequest.inputs:type_name -> vmflow.plugin.v1.DynamicValue
+	3,  // 13: vmflow.plugin.v1.UndoRequest.inputs:type_name -> vmflow.plugin.v1.DynamicValue
+	3,  // 14: vmflow.plugin.v1.UndoRequest.outputs:type_name -> vmflow.plugin.v1.DynamicValue
+	17, // 15: vmflow.plugin.v1.Event.log:type_name -> vmflow.plugin.v1.Log
+	18, // 16: vmflow.plugin.v1.Event.progress:type_name -> vmflow.plugin.v1.Progress
+	19, // 17: vmflow.plugin.v1.Event.result:type_name -> vmflow.plugin.v1.Result
+	3,  // 18: vmflow.plugin.v1.Result.outputs:type_name -> vmflow.plugin.v1.DynamicValue
+	9,  // 19: vmflow.plugin.v1.Result.diagnostics:type_name -> vmflow.plugin.v1.Diagnostic
+	6,  // 20: vmflow.plugin.v1.Plugin.Describe:input_type -> vmflow.plugin.v1.DescribeRequest
+	10, // 21: vmflow.plugin.v1.Plugin.Configure:input_type -> vmflow.plugin.v1.ConfigureRequest
+	12, // 22: vmflow.plugin.v1.Plugin.Validate:input_type -> vmflow.plugin.v1.ValidateRequest
+	14, // 23: vmflow.plugin.v1.Plugin.Run:input_type -> vmflow.plugin.v1.RunRequest
+	15, // 24: vmflow.plugin.v1.Plugin.Undo:input_type -> vmflow.plugin.v1.UndoRequest
+	1,  // 25: vmflow.plugin.v1.Plugin.Cancel:input_type -> vmflow.plugin.v1.CancelRequest
+	7,  // 26: vmflow.plugin.v1.Plugin.Describe:output_type -> vmflow.plugin.v1.DescribeResponse
+	11, // 27: vmflow.plugin.v1.Plugin.Configure:output_type -> vmflow.plugin.v1.ConfigureResponse
+	13, // 28: vmflow.plugin.v1.Plugin.Validate:output_type -> vmflow.plugin.v1.ValidateResponse
+	16, // 29: vmflow.plugin.v1.Plugin.Run:output_type -> vmflow.plugin.v1.Event
+	16, // 30: vmflow.plugin.v1.Plugin.Undo:output_type -> vmflow.plugin.v1.Event
+	2,  // 31: vmflow.plugin.v1.Plugin.Cancel:output_type -> vmflow.plugin.v1.CancelResponse
+	26, // [26:32] is the sub-list for method output_type
+	20, // [20:26] is the sub-list for method input_type
 	20, // [20:20] is the sub-list for extension type_name
 	20, // [20:20] is the sub-list for extension extendee
 	0,  // [0:20] is the sub-list for field type_name
@@ -1406,12 +1524,12 @@ func file_plugin_proto_init() {
 	if File_plugin_proto != nil {
 		return
 	}
-	file_plugin_proto_msgTypes[13].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[15].OneofWrappers = []any{
 		(*Event_Log)(nil),
 		(*Event_Progress)(nil),
 		(*Event_Result)(nil),
 	}
-	file_plugin_proto_msgTypes[17].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[19].OneofWrappers = []any{
 		(*AttributePath_Step_AttributeName)(nil),
 		(*AttributePath_Step_ElementKeyString)(nil),
 		(*AttributePath_Step_ElementKeyInt)(nil),
@@ -1422,7 +1540,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,7 @@ const (
 	Plugin_Validate_FullMethodName  = "/vmflow.plugin.v1.Plugin/Validate"
 	Plugin_Run_FullMethodName       = "/vmflow.plugin.v1.Plugin/Run"
 	Plugin_Undo_FullMethodName      = "/vmflow.plugin.v1.Plugin/Undo"
+	Plugin_Cancel_FullMethodName    = "/vmflow.plugin.v1.Plugin/Cancel"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -46,6 +47,11 @@ type PluginClient interface {
 	Validate(ctx context.Context, in *ValidateRequest, opts ...grpc.CallOption) (*ValidateResponse, error)
 	Run(ctx context.Context, in *RunRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
 	Undo(ctx context.Context, in *UndoRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
+	// Cancel asks a running Run or Undo to stop: the plugin cancels the
+	// action's context and the call ends with its Result as usual. vmflow
+	// keeps reading the stream until then, so it never starts an undo while
+	// the cancelled action is still cleaning up.
+	Cancel(ctx context.Context, in *CancelRequest, opts ...grpc.CallOption) (*CancelResponse, error)
 }
 
 type pluginClient struct {
@@ -124,6 +130,16 @@ func (c *pluginClient) Undo(ctx context.Context, in *UndoRequest, opts ...grpc.C
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Plugin_UndoClient = grpc.ServerStreamingClient[Event]
 
+func (c *pluginClient) Cancel(ctx context.Context, in *CancelRequest, opts ...grpc.CallOption) (*CancelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelResponse)
+	err := c.cc.Invoke(ctx, Plugin_Cancel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -133,6 +149,11 @@ type PluginServer interface {
 	Validate(context.Context, *ValidateRequest) (*ValidateResponse, error)
 	Run(*RunRequest, grpc.ServerStreamingServer[Event]) error
 	Undo(*UndoRequest, grpc.ServerStreamingServer[Event]) error
+	// Cancel asks a running Run or Undo to stop: the plugin cancels the
+	// action's context and the call ends with its Result as usual. vmflow
+	// keeps reading the stream until then, so it never starts an undo while
+	// the cancelled action is still cleaning up.
+	Cancel(context.Context, *CancelRequest) (*CancelResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -157,6 +178,9 @@ func (UnimplementedPluginServer) Run(*RunRequest, grpc.ServerStreamingServer[Eve
 }
 func (UnimplementedPluginServer) Undo(*UndoRequest, grpc.ServerStreamingServer[Event]) error {
 	return status.Error(codes.Unimplemented, "method Undo not implemented")
+}
+func (UnimplementedPluginServer) Cancel(context.Context, *CancelRequest) (*CancelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Cancel not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -255,6 +279,24 @@ func _Plugin_Undo_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Plugin_UndoServer = grpc.ServerStreamingServer[Event]
 
+func _Plugin_Cancel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).Cancel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_Cancel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).Cancel(ctx, req.(*CancelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -273,6 +315,10 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Validate",
 			Handler:    _Plugin_Validate_Handler,
+		},
+		{
+			MethodName: "Cancel",
+			Handler:    _Plugin_Cancel_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
