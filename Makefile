@@ -5,6 +5,9 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 BIN      := $(CURDIR)/bin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
+# grpcnotrace drops x/net/trace and urfave_cli_no_docs the man-page
+# generator: neither is used, and each costs start-up time (bench/).
+TAGS     := grpcnotrace,urfave_cli_no_docs
 GOFLAGS  += -trimpath
 PLUGINS  := $(notdir $(wildcard plugins/*))
 
@@ -15,12 +18,12 @@ all: build
 ## build: vmflow and every plugin binary (vmflow-plugin-<name>) into ./bin
 build:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 go build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/vmflow ./cmd/vmflow
-	CGO_ENABLED=0 go build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/vmflow-plugin-hello ./examples/hello
+	CGO_ENABLED=0 go build $(GOFLAGS) -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/vmflow ./cmd/vmflow
+	CGO_ENABLED=0 go build $(GOFLAGS) -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/vmflow-plugin-hello ./examples/hello
 	@for p in $(PLUGINS); do \
 	  if ls plugins/$$p/*.go >/dev/null 2>&1; then \
 	    echo "go build -o $(BIN)/vmflow-plugin-$$p ./plugins/$$p"; \
-	    CGO_ENABLED=0 go build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/vmflow-plugin-$$p ./plugins/$$p || exit 1; \
+	    CGO_ENABLED=0 go build $(GOFLAGS) -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/vmflow-plugin-$$p ./plugins/$$p || exit 1; \
 	  fi; \
 	done
 

@@ -14,6 +14,9 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
+// buildTags are the tags `make build` uses (see the Makefile).
+const buildTags = "grpcnotrace,urfave_cli_no_docs"
+
 // binDir holds the real binaries the scripts run: vmflow and the plugins,
 // built once for the whole test binary.
 var binDir string
@@ -33,7 +36,7 @@ func TestMain(m *testing.M) {
 			"vmflow-plugin-testkit": "github.com/vmflow/vmflow/internal/testkit",
 		}
 		for name, pkg := range builds {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+			cmd := exec.Command("go", "build", "-tags", buildTags, "-o", filepath.Join(dir, name), pkg)
 			cmd.Stderr = os.Stderr
 			if err := cmd.Run(); err != nil {
 				fmt.Fprintf(os.Stderr, "building %s: %v\n", name, err)

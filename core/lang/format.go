@@ -6,7 +6,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
-	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -43,5 +42,17 @@ func FormatValue(v cty.Value) string {
 		}
 		return "{ " + strings.Join(parts, ", ") + " }"
 	}
-	return strings.TrimSpace(string(hclwrite.TokensForValue(v).Bytes()))
+	switch ty {
+	case cty.String:
+		// HCL string syntax: Go's escapes, plus $${ and %%{ for literal
+		// template sequences.
+		q := strconv.Quote(v.AsString())
+		q = strings.ReplaceAll(q, "${", "$${")
+		return strings.ReplaceAll(q, "%{", "%%{")
+	case cty.Number:
+		return v.AsBigFloat().Text('f', -1)
+	case cty.Bool:
+		return strconv.FormatBool(v.True())
+	}
+	return v.GoString()
 }

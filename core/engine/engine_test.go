@@ -1,0 +1,491 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vmflow/vmflow/core/config"
+	"github.com/vmflow/vmflow/core/event"
+	"github.com/vmflow/vmflow/core/host"
+	"github.com/vmflow/vmflow/core/journal"
+	"github.com/vmflow/vmflow/core/sdk"
+)
+
+// recorder is an in-process plugin whose actions log what ran and what
+// was undone, in order.
+type recorder struct {
+	mu  sync.Mutex
+	log []string
+	// running counts concurrent runs; peak is the most seen at once.
+	running, peak int
+}
+
+func (r *recorder) add(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log = append(r.log, s)
+}
+
+func (r *recorder) lines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.log)
+}
+
+func (r *recorder) plugin() *sdk.Plugin {
+	return &sdk.Plugin{
+		Name: "rec", Version: "1",
+		Actions: []*sdk.Action{{
+			Name: "do",
+			Inputs: []sdk.Attr{
+				sdk.String("name", "").Required(),
+				sdk.Bool("fail", "").Default(false),
+				sdk.Number("wait_ms", "").Default(0),
+				sdk.Number("size", ""),
+			},
+			Outputs: []sdk.Attr{sdk.String("name", ""), sdk.Number("order", "")},
+			Validate: func(ctx context.Context, q *sdk.Request) error {
+				if q.IsSet("size") && q.Known("size") && q.Int("size") < 0 {
+					return sdk.ArgError("size", "cannot be negative")
+				}
+				return nil
+			},
+			Run: func(ctx context.Context, q *sdk.Request) error {
+				r.mu.Lock()
+				r.running++
+				r.peak = max(r.peak, r.running)
+				r.mu.Unlock()
+				defer func() {
+					r.mu.Lock()
+					r.running--
+					r.mu.Unlock()
+				}()
+				if ms := q.Int("wait_ms"); ms > 0 {
+					select {
+					case <-time.After(time.Duration(ms) * time.Millisecond):
+					case <-ctx.Done():
+						r.add("cancelled " + q.String("name"))
+						return ctx.Err()
+					}
+				}
+				r.add("run " + q.String("name"))
+				if q.Bool("fail") {
+					return errors.New("asked to fail")
+				}
+				if err := q.Set("order", len(r.lines())); err != nil {
+					return err
+				}
+				return q.Set("name", q.String("name"))
+			},
+			Undo: func(ctx context.Context, q *sdk.Request) error {
+				r.add("undo " + q.OutputString("name"))
+				return nil
+			},
+		}},
+	}
+}
+
+// setup loads a task file (written to a temp dir) and returns an engine
+// whose "rec" source is the recorder, in process.
+func setup(t *testing.T, src string) (*Engine, *recorder) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tasks.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	proj, diags := config.Load(path, config.Options{Environ: []string{"PATH=" + os.Getenv("PATH")}})
+	if diags.HasErrors() {
+		t.Fatalf("load: %v", diags)
+	}
+	rec := &recorder{}
+	e := New(proj, host.NewFinder("", dir, nil), host.NewManager(nil), filepath.Join(dir, "state"), nil)
+	e.InProcess = map[string]*sdk.Plugin{"rec": rec.plugin()}
+	t.Cleanup(e.Plugins.Close)
+	return e, rec
+}
+
+func prepare(t *testing.T, e *Engine, task string, params map[string]cty.Value) (*Plan, hcl.Diagnostics) {
+	t.Helper()
+	tk := e.Project.Task(task)
+	if tk == nil {
+		t.Fatalf("no task %s", task)
+	}
+	pv := cty.EmptyObjectVal
+	if len(params) > 0 {
+		pv = cty.ObjectVal(params)
+	}
+	return e.Prepare(context.Background(), tk, pv)
+}
+
+const header = `plugin "r" { source = "rec" }
+`
+
+func TestOrderRespectsDependencies(t *testing.T) {
+	e, _ := setup(t, header+`
+task "t" {
+  step "c" {
+    action = r.do
+    name = "${step.a.name}${step.b.name}"
+  }
+  step "b" {
+    action = r.do
+    name = "b"
+    depends_on = [step.a]
+  }
+  step "a" {
+    action = r.do
+    name = "a"
+  }
+  step "d" {
+    action = r.do
+    name = "d"
+  }
+}`)
+	plan, diags := prepare(t, e, "t", nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var got []string
+	for _, s := range plan.Steps {
+		got = append(got, s.Name)
+	}
+	// a and d have no dependencies (declaration order: a before d), then b,
+	// then c which needs both.
+	if want := []string{"a", "d", "b", "c"}; !slices.Equal(got, want) {
+		t.Fatalf("order = %v, want %v", got, want)
+	}
+	if !slices.Equal(plan.Step("c").Deps, []string{"a", "b"}) {
+		t.Fatalf("deps of c = %v", plan.Step("c").Deps)
+	}
+}
+
+func TestPrepareErrors(t *testing.T) {
+	cases := []struct {
+		name, body, summary string
+		line                int
+	}{
+		{"unknown action", `step "a" {
+    action = r.dont
+  }`, "Unknown action", 5},
+		{"unknown argument", `step "a" {
+    action = r.do
+    name = "a"
+    nmae = "b"
+  }`, "Unsupported argument", 7},
+		{"missing argument", `step "a" {
+    action = r.do
+  }`, "Missing required argument", 4},
+		{"wrong type", `step "a" {
+    action = r.do
+    name = "a"
+    fail = "perhaps"
+  }`, "Invalid value for argument", 7},
+		{"plugin validation", `step "a" {
+    action = r.do
+    name = "a"
+    size = -3
+  }`, "Invalid size: cannot be negative", 7},
+		{"unknown output", `step "a" {
+    action = r.do
+    name = "a"
+  }
+  step "b" {
+    action = r.do
+    name = step.a.nam
+  }`, "Reference to unknown output", 10},
+		{"cycle", `step "a" {
+    action = r.do
+    name = step.b.name
+  }
+  step "b" {
+    action = r.do
+    name = step.a.name
+  }`, "Dependency cycle between steps", 4},
+		{"if not bool", `step "a" {
+    action = r.do
+    name = "a"
+    if = "yes"
+  }`, "Invalid if", 7},
+		{"bad lock", `lock = 42 == 42
+  step "a" {
+    action = r.do
+    name = "a"
+  }`, "Invalid lock", 4},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e, rec := setup(t, header+"\ntask \"t\" {\n  "+c.body+"\n}\n")
+			_, diags := prepare(t, e, "t", nil)
+			if !diags.HasErrors() {
+				t.Fatal("no error")
+			}
+			d := diags[0]
+			if d.Summary != c.summary {
+				t.Fatalf("summary = %q (%s), want %q", d.Summary, d.Detail, c.summary)
+			}
+			if d.Subject == nil || d.Subject.Start.Line != c.line {
+				t.Fatalf("subject = %v, want line %d", d.Subject, c.line)
+			}
+			if got := rec.lines(); len(got) != 0 {
+				t.Fatalf("something ran: %v", got)
+			}
+		})
+	}
+}
+
+func TestRunFeedsOutputsAndRunsIndependentStepsTogether(t *testing.T) {
+	e, rec := setup(t, header+`
+task "t" {
+  step "a" {
+    action = r.do
+    name = "a"
+    wait_ms = 200
+  }
+  step "b" {
+    action = r.do
+    name = "b"
+    wait_ms = 200
+  }
+  step "c" {
+    action = r.do
+    name = upper("${step.a.name}+${step.b.name}")
+  }
+  output "c" { value = step.c.name }
+}`)
+	plan, diags := prepare(t, e, "t", nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	res := e.Run(context.Background(), plan, RunOptions{Parallelism: 4})
+	if res.Status != journal.Succeeded {
+		t.Fatalf("status %s: %v", res.Status, res.Diags)
+	}
+	if got := res.Outputs["c"].AsString(); got != "A+B" {
+		t.Fatalf("output c = %q", got)
+	}
+	if rec.peak != 2 {
+		t.Fatalf("a and b ran %d at a time, want 2", rec.peak)
+	}
+	if l := rec.lines(); l[2] != "run A+B" {
+		t.Fatalf("log = %v", l)
+	}
+}
+
+func TestParallelismBoundsConcurrency(t *testing.T) {
+	var steps strings.Builder
+	for i := range 6 {
+		fmt.Fprintf(&steps, "step \"s%d\" {\n action = r.do\n name = \"%d\"\n wait_ms = 30\n}\n", i, i)
+	}
+	e, rec := setup(t, header+"task \"t\" {\n"+steps.String()+"}\n")
+	plan, diags := prepare(t, e, "t", nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if res := e.Run(context.Background(), plan, RunOptions{Parallelism: 2}); res.Status != journal.Succeeded {
+		t.Fatal(res.Diags)
+	}
+	if rec.peak != 2 {
+		t.Fatalf("peak concurrency %d, want 2", rec.peak)
+	}
+}
+
+func TestFailureUndoesInReverseCompletionOrder(t *testing.T) {
+	e, rec := setup(t, header+`
+task "t" {
+  step "one" {
+    action = r.do
+    name = "one"
+  }
+  step "two" {
+    action = r.do
+    name = "two"
+    depends_on = [step.one]
+  }
+  step "three" {
+    action = r.do
+    name = "three"
+    fail = true
+    depends_on = [step.two]
+  }
+  step "never" {
+    action = r.do
+    name = "never"
+    depends_on = [step.three]
+  }
+}`)
+	plan, _ := prepare(t, e, "t", nil)
+	rec2 := &event.Recorder{}
+	res := e.Run(context.Background(), plan, RunOptions{Events: rec2})
+	if res.Status != journal.Failed {
+		t.Fatalf("status %s", res.Status)
+	}
+	want := []string{"run one", "run two", "run three", "undo two", "undo one"}
+	if got := rec.lines(); !slices.Equal(got, want) {
+		t.Fatalf("log = %v, want %v", got, want)
+	}
+	if !slices.Equal(res.Undone, []string{"two", "one"}) {
+		t.Fatalf("undone = %v", res.Undone)
+	}
+	if len(res.Diags) != 1 || res.Diags[0].Subject.Start.Line != 13 || !strings.Contains(res.Diags[0].Summary, `Step "three" failed: asked to fail`) {
+		t.Fatalf("diags = %v", res.Diags)
+	}
+	var kinds []event.Kind
+	for _, ev := range rec2.Events() {
+		kinds = append(kinds, ev.Kind)
+	}
+	if kinds[0] != event.RunStarted || kinds[len(kinds)-1] != event.RunDone || !slices.Contains(kinds, event.UndoDone) {
+		t.Fatalf("events = %v", kinds)
+	}
+}
+
+func TestKeepOnFailureSkipsUndo(t *testing.T) {
+	e, rec := setup(t, header+`
+task "t" {
+  step "one" {
+    action = r.do
+    name = "one"
+  }
+  step "two" {
+    action = r.do
+    name = "two"
+    fail = true
+    depends_on = [step.one]
+  }
+}`)
+	plan, _ := prepare(t, e, "t", nil)
+	res := e.Run(context.Background(), plan, RunOptions{KeepOnFailure: true})
+	if res.Status != journal.Failed || len(res.Undone) != 0 {
+		t.Fatalf("status %s, undone %v", res.Status, res.Undone)
+	}
+	if got := rec.lines(); !slices.Equal(got, []string{"run one", "run two"}) {
+		t.Fatalf("log = %v", got)
+	}
+}
+
+func TestCancelStopsRunningStepsThenUndoes(t *testing.T) {
+	e, rec := setup(t, header+`
+task "t" {
+  step "fast" {
+    action = r.do
+    name = "fast"
+  }
+  step "slow" {
+    action = r.do
+    name = "slow"
+    wait_ms = 10000
+    depends_on = [step.fast]
+  }
+}`)
+	plan, _ := prepare(t, e, "t", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	sink := event.Func(func(ev event.Event) {
+		if ev.Kind == event.StepStarted && ev.Step == "slow" {
+			cancel()
+		}
+	})
+	res := e.Run(ctx, plan, RunOptions{Events: sink})
+	if res.Status != journal.Cancelled {
+		t.Fatalf("status %s", res.Status)
+	}
+	want := []string{"run fast", "cancelled slow", "undo fast"}
+	if got := rec.lines(); !slices.Equal(got, want) {
+		t.Fatalf("log = %v, want %v", got, want)
+	}
+}
+
+func TestResumeSkipsCompletedSteps(t *testing.T) {
+	e, rec := setup(t, header+`
+task "t" {
+  step "one" {
+    action = r.do
+    name = "one"
+  }
+  step "two" {
+    action = r.do
+    name = "${step.one.name}-two"
+  }
+}`)
+	plan, _ := prepare(t, e, "t", nil)
+	done := map[string]Completed{"one": {
+		Inputs:  cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("one"), "fail": cty.False, "wait_ms": cty.Zero, "size": cty.NullVal(cty.Number)}),
+		Outputs: cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("earlier"), "order": cty.NumberIntVal(1)}),
+	}}
+	done, err := CheckResume(plan, done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.Run(context.Background(), plan, RunOptions{Done: done})
+	if res.Status != journal.Succeeded {
+		t.Fatal(res.Diags)
+	}
+	if got := rec.lines(); !slices.Equal(got, []string{"run earlier-two"}) {
+		t.Fatalf("log = %v", got)
+	}
+}
+
+func TestExecuteJournalsAndLocks(t *testing.T) {
+	e, _ := setup(t, header+`
+task "t" {
+  param "vm" { type = string }
+  lock = param.vm
+  step "one" {
+    action = r.do
+    name = param.vm
+  }
+}`)
+	plan, diags := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	// Hold the lock as another run would.
+	other, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
+	started := make(chan struct{})
+	release := make(chan struct{})
+	go func() {
+		_, _ = e.Execute(context.Background(), other, ExecOptions{OnStart: func(string, string) {
+			close(started)
+			<-release
+		}})
+	}()
+	<-started
+	_, err := e.Execute(context.Background(), plan, ExecOptions{})
+	var le *LockError
+	if !errors.As(err, &le) || le.Key != "demo" {
+		t.Fatalf("err = %v, want a lock error on demo", err)
+	}
+	close(release)
+
+	// Once released, the run goes ahead and its journal reads back.
+	var res *Result
+	for range 100 {
+		if res, err = e.Execute(context.Background(), plan, ExecOptions{Args: []string{"demo"}}); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil || res.Status != journal.Succeeded {
+		t.Fatalf("err %v, res %+v", err, res)
+	}
+	st, err := journal.New(e.StateDir).Load(res.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != journal.Succeeded || st.Header.Task != "t" || st.Steps["one"].Status != journal.Succeeded {
+		t.Fatalf("journal state %+v", st)
+	}
+	if got := st.Steps["one"].Outputs.GetAttr("name").AsString(); got != "demo" {
+		t.Fatalf("journaled output name = %q", got)
+	}
+}

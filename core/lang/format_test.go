@@ -1,0 +1,31 @@
+package lang
+
+import (
+	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+)
+
+func TestFormatValue(t *testing.T) {
+	cases := []struct {
+		v    cty.Value
+		want string
+	}{
+		{cty.StringVal("demo"), `"demo"`},
+		{cty.StringVal("a \"q\"\n${x} %{y}"), `"a \"q\"\n$${x} %%{y}"`},
+		{cty.NumberIntVal(4096), "4096"},
+		{cty.NumberFloatVal(1.5), "1.5"},
+		{cty.True, "true"},
+		{cty.NullVal(cty.String), "null"},
+		{cty.UnknownVal(cty.String), "(not yet known)"},
+		{cty.ListVal([]cty.Value{cty.StringVal("core"), cty.StringVal("dev")}), `["core", "dev"]`},
+		{cty.ListValEmpty(cty.String), "[]"},
+		{cty.ObjectVal(map[string]cty.Value{"memory": cty.NumberIntVal(2048), "a-b c": cty.False}), `{ "a-b c" = false, memory = 2048 }`},
+		{cty.MapValEmpty(cty.String), "{}"},
+	}
+	for _, c := range cases {
+		if got := FormatValue(c.v); got != c.want {
+			t.Errorf("FormatValue(%#v) = %s, want %s", c.v, got, c.want)
+		}
+	}
+}
