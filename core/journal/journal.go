@@ -139,6 +139,14 @@ func (s *Store) Reopen(id string) (*Run, error) {
 		f.Close()
 		return nil, fmt.Errorf("run %s is still running", id)
 	}
+	// A crash mid-write can leave a last line without its newline; start
+	// on a fresh line so the next record stays readable.
+	if b, err := os.ReadFile(p); err == nil && len(b) > 0 && b[len(b)-1] != '\n' {
+		if _, err := f.Write([]byte{'\n'}); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
 	r := &Run{ID: id, path: p, f: f}
 	if err := r.Append(Record{Status: Running}); err != nil {
 		r.Close()
@@ -271,8 +279,7 @@ func (s *Store) Load(id string) (*State, error) {
 		}
 		var rec Record
 		if err := json.Unmarshal(line, &rec); err != nil {
-			// A torn last line from a crash mid-write: ignore it.
-			break
+			continue // a line torn by a crash mid-write
 		}
 		if rec.Step == "" {
 			st.Status, st.End, st.Error = rec.Status, rec.Time, rec.Error
