@@ -11,7 +11,7 @@ TAGS     := grpcnotrace,urfave_cli_no_docs
 GOFLAGS  += -trimpath
 PLUGINS  := $(notdir $(wildcard plugins/*))
 
-.PHONY: all build demo test test-go lint fmt vet proto clean deps bench
+.PHONY: all build demo test fmt proto clean deps bench guest
 
 all: build
 
@@ -41,6 +41,10 @@ test: deps build
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	go test -count=1 -timeout 45m ./...
+
+## guest: the bootable test guest (kernel + initramfs from Debian packages)
+guest:
+	testdata/guest/build.sh $(CURDIR)/.cache/guest
 
 ## bench: the benchmarks (see bench/README.md)
 bench: build

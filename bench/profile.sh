@@ -83,6 +83,7 @@ fi
 echo
 echo "== 3. memory and page faults (GNU time)"
 for c in "${cmd[*]}" ${HELLO:+"$HELLO"}; do
+  # shellcheck disable=SC2086  # $c is a command line: split it on purpose
   /usr/bin/time -f "%e s  maxrss=%M kB  minor faults=%R  ctx switches vol=%w invol=%c   $c" $c >/dev/null 2>"$tmp/time" || true
   tail -1 "$tmp/time"
 done

@@ -297,12 +297,16 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 	case journal.Cancelled:
 		return &exitError{code: exitInterrupted, err: fmt.Errorf("run %s interrupted", res.RunID), printed: o.json}
 	}
-	how := "completed steps were undone; fix the cause and run the task again"
-	if o.keepOnFailure || len(res.Undone) == 0 {
-		how = fmt.Sprintf("fix the cause, then `vmflow resume %s` continues after the last completed step", res.RunID)
-	}
-	if len(res.UndoFailed) > 0 {
+	var how string
+	switch {
+	case len(res.UndoFailed) > 0:
 		how = "some undos failed (see above): check what those steps made"
+	case len(res.Undone) > 0:
+		how = "completed steps were undone; fix the cause and run the task again"
+	case len(res.Completed) > 0:
+		how = fmt.Sprintf("fix the cause, then `vmflow resume %s` continues after the last completed step", res.RunID)
+	default:
+		how = "nothing had changed; fix the cause and run the task again"
 	}
 	return &exitError{code: exitFailed, err: fmt.Errorf("task %s failed (run %s): %s", t.Name, res.RunID, how), printed: o.json}
 }

@@ -52,8 +52,9 @@ type Result struct {
 	Outputs map[string]cty.Value
 	// Diags say why steps failed, placed at the step or argument.
 	Diags hcl.Diagnostics
-	// Undone and UndoFailed list steps whose undo ran.
-	Undone, UndoFailed []string
+	// Completed lists the steps that completed, in order; Undone and
+	// UndoFailed the steps whose undo ran.
+	Completed, Undone, UndoFailed []string
 }
 
 // Err summarises a failed result.
@@ -195,6 +196,7 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 			}
 		}
 	}
+	res.Completed = completed
 	if res.Status == journal.Succeeded {
 		res.Outputs, res.Diags = e.taskOutputs(plan, states)
 		if res.Diags.HasErrors() {

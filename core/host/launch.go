@@ -40,6 +40,9 @@ type Process struct {
 // Start launches a plugin binary, completes the handshake and fetches its
 // schema. logger receives the plugin's own log lines.
 func Start(ctx context.Context, path string, logger hclog.Logger) (*Process, error) {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err

@@ -212,10 +212,14 @@ func (s *Store) Resolve(id string) (string, error) {
 		return "", err
 	}
 	if id == "last" || id == "latest" {
-		if len(ids) == 0 {
+		runs, err := s.List()
+		if err != nil {
+			return "", err
+		}
+		if len(runs) == 0 {
 			return "", fmt.Errorf("%w: there are no runs yet", ErrNotFound)
 		}
-		return ids[len(ids)-1], nil
+		return runs[0].Header.ID, nil
 	}
 	var match []string
 	for _, x := range ids {
@@ -315,10 +319,12 @@ func (s *Store) List() ([]*State, error) {
 		return nil, err
 	}
 	out := make([]*State, 0, len(ids))
-	for i := len(ids) - 1; i >= 0; i-- {
-		if st, err := s.Load(ids[i]); err == nil {
+	for _, id := range ids {
+		if st, err := s.Load(id); err == nil {
 			out = append(out, st)
 		}
 	}
+	// Ids sort by the second; the start time orders runs within one.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Header.Start.After(out[j].Header.Start) })
 	return out, nil
 }

@@ -73,14 +73,16 @@ func TestJournalRoundTripAndInterruptedRuns(t *testing.T) {
 
 func TestResolve(t *testing.T) {
 	s := New(t.TempDir())
-	for _, id := range []string{"20261127-050000-aaaa", "20261127-060000-bbbb", "20261127-060000-bbcc"} {
-		r, err := s.Create(Header{ID: id, Task: "t", Params: Value{cty.EmptyObjectVal}})
+	base := time.Now()
+	for i, id := range []string{"20261127-050000-aaaa", "20261127-060000-bbcc", "20261127-060000-bbbb"} {
+		r, err := s.Create(Header{ID: id, Task: "t", Params: Value{cty.EmptyObjectVal}, Start: base.Add(time.Duration(i) * time.Millisecond)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		r.Close()
 	}
-	if id, _ := s.Resolve("last"); id != "20261127-060000-bbcc" {
+	// The newest by start time, even where the ids share a second.
+	if id, _ := s.Resolve("last"); id != "20261127-060000-bbbb" {
 		t.Errorf("last = %s", id)
 	}
 	if id, _ := s.Resolve("20261127-05"); id != "20261127-050000-aaaa" {
@@ -93,7 +95,7 @@ func TestResolve(t *testing.T) {
 		t.Error("unknown id resolved")
 	}
 	runs, _ := s.List()
-	if len(runs) != 3 || runs[0].Header.ID != "20261127-060000-bbcc" {
+	if len(runs) != 3 || runs[0].Header.ID != "20261127-060000-bbbb" {
 		t.Errorf("list order %v", runs)
 	}
 }

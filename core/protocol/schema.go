@@ -164,6 +164,11 @@ func (s *Schema) Check() error {
 		if err := a.Inputs.Check(); err != nil {
 			return fmt.Errorf("action %s: inputs: %w", a.Name, err)
 		}
+		for _, in := range a.Inputs {
+			if ReservedInputs[in.Name] {
+				return fmt.Errorf("action %s: input %q is reserved for vmflow's own step arguments", a.Name, in.Name)
+			}
+		}
 		if err := a.Outputs.Check(); err != nil {
 			return fmt.Errorf("action %s: outputs: %w", a.Name, err)
 		}
@@ -175,6 +180,10 @@ func (s *Schema) Check() error {
 	}
 	return nil
 }
+
+// ReservedInputs are step meta-arguments in task files; no action may
+// declare inputs with these names.
+var ReservedInputs = map[string]bool{"action": true, "depends_on": true, "if": true}
 
 // ValidName reports whether s is a valid plugin, action or attribute name:
 // a lower-case letter, then lower-case letters, digits, '_' or '-'.

@@ -1,0 +1,173 @@
+// Package bench measures vmflow's own costs with Go benchmarks: starting
+// a plugin, dispatching a step, running a graph. `vmflow list` against
+// just and task is measured by list.sh (hyperfine). See README.md.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vmflow/vmflow/core/config"
+	"github.com/vmflow/vmflow/core/engine"
+	"github.com/vmflow/vmflow/core/host"
+	"github.com/vmflow/vmflow/core/journal"
+)
+
+// binDir holds every plugin binary, built once with the release tags.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vmflow-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := func() int {
+		defer os.RemoveAll(dir)
+		pkgs := map[string]string{"hello": "../examples/hello", "testkit": "../internal/testkit"}
+		if ents, err := os.ReadDir("../plugins"); err == nil {
+			for _, e := range ents {
+				if gos, _ := filepath.Glob(filepath.Join("../plugins", e.Name(), "*.go")); len(gos) > 0 {
+					pkgs[e.Name()] = "../plugins/" + e.Name()
+				}
+			}
+		}
+		for name, pkg := range pkgs {
+			cmd := exec.Command("go", "build", "-tags", "grpcnotrace,urfave_cli_no_docs", "-ldflags", "-s -w",
+				"-o", filepath.Join(dir, host.Prefix+name), pkg)
+			cmd.Stderr = os.Stderr
+			if err := cmd.Run(); err != nil {
+				fmt.Fprintf(os.Stderr, "building %s: %v\n", name, err)
+				return 1
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// BenchmarkPluginStart is what a run pays per plugin before its first
+// step: fork/exec, go-plugin handshake with AutoMTLS, and Describe.
+func BenchmarkPluginStart(b *testing.B) {
+	paths, _ := filepath.Glob(filepath.Join(binDir, host.Prefix+"*"))
+	for _, p := range paths {
+		b.Run(strings.TrimPrefix(filepath.Base(p), host.Prefix), func(b *testing.B) {
+			for b.Loop() {
+				proc, err := host.Start(context.Background(), p, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				proc.Kill()
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// project writes a task file and loads it.
+func project(b *testing.B, src string) (*engine.Engine, *config.Project) {
+	b.Helper()
+	dir := b.TempDir()
+	path := filepath.Join(dir, "tasks.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	proj, diags := config.Load(path, config.Options{})
+	if diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	mgr := host.NewManager(nil)
+	b.Cleanup(mgr.Close)
+	finder := host.NewFinder("", dir, map[string]string{host.PathEnv: binDir})
+	return engine.New(proj, finder, mgr, filepath.Join(dir, "state"), nil), proj
+}
+
+func prepared(b *testing.B, e *engine.Engine, proj *config.Project) *engine.Plan {
+	b.Helper()
+	plan, diags := e.Prepare(context.Background(), proj.Task("t"), cty.EmptyObjectVal)
+	if diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	return plan
+}
+
+// BenchmarkStepDispatch runs a one-step task whose action does nothing,
+// through a real plugin process: evaluation, the gRPC stream, events.
+// Plugins are started once, as within a run.
+func BenchmarkStepDispatch(b *testing.B) {
+	e, proj := project(b, `
+plugin "kit" { source = "testkit" }
+task "t" {
+  step "noop" { action = kit.noop }
+}`)
+	plan := prepared(b, e, proj)
+	for b.Loop() {
+		if res := e.Run(context.Background(), plan, engine.RunOptions{}); res.Status != journal.Succeeded {
+			b.Fatal(res.Diags)
+		}
+	}
+}
+
+// graph50 is 50 no-op steps: ten chains of five, each step using the
+// previous one's output, the chains independent of each other.
+func graph50() string {
+	var sb strings.Builder
+	sb.WriteString("plugin \"kit\" { source = \"testkit\" }\ntask \"t\" {\n")
+	for c := range 10 {
+		for s := range 5 {
+			fmt.Fprintf(&sb, "  step \"c%d_s%d\" {\n    action = kit.echo\n", c, s)
+			if s == 0 {
+				fmt.Fprintf(&sb, "    value = \"chain %d\"\n", c)
+			} else {
+				fmt.Fprintf(&sb, "    value = step.c%d_s%d.value\n", c, s-1)
+			}
+			sb.WriteString("  }\n")
+		}
+	}
+	sb.WriteString("}\n")
+	return sb.String()
+}
+
+// BenchmarkGraph50 runs the 50-step graph: without a journal, and as
+// vmflow run does it, journaled (fsync per completed step) under a lock.
+func BenchmarkGraph50(b *testing.B) {
+	e, proj := project(b, graph50())
+	plan := prepared(b, e, proj)
+	b.Run("run", func(b *testing.B) {
+		for b.Loop() {
+			if res := e.Run(context.Background(), plan, engine.RunOptions{}); res.Status != journal.Succeeded {
+				b.Fatal(res.Diags)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/50, "ns/step")
+	})
+	b.Run("journaled", func(b *testing.B) {
+		plan.Locks = []string{"bench"}
+		for b.Loop() {
+			res, err := e.Execute(context.Background(), plan, engine.ExecOptions{})
+			if err != nil || res.Status != journal.Succeeded {
+				b.Fatal(err, res)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/50, "ns/step")
+	})
+}
+
+// BenchmarkPrepare50 checks the 50-step task against its plugin's schema
+// (type checks, references, Validate calls) without running it.
+func BenchmarkPrepare50(b *testing.B) {
+	e, proj := project(b, graph50())
+	prepared(b, e, proj) // start the plugin outside the loop
+	for b.Loop() {
+		prepared(b, e, proj)
+	}
+}
