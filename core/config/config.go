@@ -27,7 +27,6 @@ func IsReservedArg(name string) bool {
 	return name == ArgAction || name == ArgDependsOn || name == ArgIf
 }
 
-
 // Project is a loaded task file with everything it includes.
 type Project struct {
 	// Root is the task file named on the command line.
