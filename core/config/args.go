@@ -76,13 +76,34 @@ func (t *Task) BindArgs(positional []string, named map[string]string) (cty.Value
 			vals[p.Name] = p.Default
 			continue
 		}
-		v, err := ParseValue(strings.Join(rs, ","), p.Type)
+		v, err := parseArgs(rs, p.Type)
 		if err != nil {
 			return cty.NilVal, &ArgError{fmt.Sprintf("task %s: param %s: %v", t.Name, p.Name, err)}
 		}
 		vals[p.Name] = v
 	}
 	return t.paramObject(vals), nil
+}
+
+// parseArgs reads one param's arguments: a single one as ParseValue does
+// (so a list may be "a,b"), several (a trailing list param's) as one
+// element each.
+func parseArgs(raw []string, ty cty.Type) (cty.Value, error) {
+	if len(raw) == 1 || !(ty.IsListType() || ty.IsSetType()) {
+		return ParseValue(strings.Join(raw, ","), ty)
+	}
+	elems := make([]cty.Value, len(raw))
+	for i, r := range raw {
+		v, err := ParseValue(r, ty.ElementType())
+		if err != nil {
+			return cty.NilVal, err
+		}
+		elems[i] = v
+	}
+	if ty.IsSetType() {
+		return cty.SetVal(elems), nil
+	}
+	return cty.ListVal(elems), nil
 }
 
 // UnknownParams is the param.* object with every value unknown, for

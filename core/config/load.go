@@ -227,6 +227,19 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 		byType[b.Type] = append(byType[b.Type], b)
 	}
 	l.decodeVariables(f, byType["variable"], includeVars)
+	for _, k := range sortedKeys(includeVars) {
+		if !f.declaresVar(k) {
+			var names []string
+			for _, v := range f.Variables {
+				names = append(names, v.Name)
+			}
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Include sets an undeclared variable",
+				Detail:  fmt.Sprintf("The include's vars set %q, but %s declares no such variable.%s", k, name, Suggest(k, names)),
+				Subject: from,
+			})
+		}
+	}
 	for _, b := range byType["plugin"] {
 		l.decodePlugin(f, b)
 	}
@@ -375,6 +388,10 @@ func (l *loader) decodeInclude(f *File, b *hcl.Block) *Include {
 	if diags.HasErrors() {
 		return nil
 	}
+	if !pv.IsWhollyKnown() {
+		l.diags = append(l.diags, unknownInclude("path", pa.Expr.Range()))
+		return nil
+	}
 	if pv.IsNull() || pv.Type() != cty.String {
 		l.diags = append(l.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError, Summary: "Invalid include path",
@@ -397,6 +414,10 @@ func (l *loader) decodeInclude(f *File, b *hcl.Block) *Include {
 		if diags.HasErrors() {
 			return nil
 		}
+		if !vv.IsWhollyKnown() {
+			l.diags = append(l.diags, unknownInclude("vars", va.Expr.Range()))
+			return nil
+		}
 		if vv.IsNull() || !(vv.Type().IsObjectType() || vv.Type().IsMapType()) {
 			l.diags = append(l.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError, Summary: "Invalid include vars",
@@ -407,6 +428,14 @@ func (l *loader) decodeInclude(f *File, b *hcl.Block) *Include {
 		inc.Vars = vv.AsValueMap()
 	}
 	return inc
+}
+
+func unknownInclude(attr string, r hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError, Summary: "Include " + attr + " not known",
+		Detail:  fmt.Sprintf("The include's %s uses a variable that has no value, so vmflow cannot tell which tasks it brings. Give the variable a value.", attr),
+		Subject: r.Ptr(),
+	}
 }
 
 func badName(kind, name string, r hcl.Range) *hcl.Diagnostic {
@@ -432,8 +461,21 @@ func validTaskName(s string) bool {
 	return true
 }
 
-// Suggest returns " Did you mean "x"?" for the closest name, or "".
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Suggest returns " Did you mean "x"?" for the closest name, or "". Among
+// equally close names the first in sorted order wins, so the message is
+// the same on every run.
 func Suggest(name string, candidates []string) string {
+	candidates = append([]string(nil), candidates...)
+	sort.Strings(candidates)
 	best, bestD := "", 3
 	for _, c := range candidates {
 		if d := levenshtein.Distance(name, c, nil); d < bestD {

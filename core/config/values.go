@@ -123,7 +123,10 @@ func (l *loader) constString(attrs hcl.Attributes, name string, ctx *hcl.EvalCon
 	if diags.HasErrors() {
 		return ""
 	}
-	if v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
+	if !v.IsWhollyKnown() {
+		return "" // it uses a variable whose value is deferred
+	}
+	if v.IsNull() || v.Type() != cty.String {
 		l.diags = append(l.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError, Summary: fmt.Sprintf("Invalid %s", name),
 			Detail: fmt.Sprintf("%s must be a string.", name), Subject: a.Expr.Range().Ptr(),
@@ -254,6 +257,9 @@ func (l *loader) variableValue(v *Variable, includeVars map[string]cty.Value) (v
 		}
 		return varValue{val: cv, origin: origin}, true
 	}
+	if cv, ok := l.cliVars[v.Name]; ok {
+		cv.used = true // declared, even where a higher source wins
+	}
 	if ov, ok := l.opts.Overrides[v.Name]; ok {
 		return conv(ov, "the resumed run")
 	}
@@ -261,7 +267,6 @@ func (l *loader) variableValue(v *Variable, includeVars map[string]cty.Value) (v
 		return conv(iv, "the include's vars")
 	}
 	if cv, ok := l.cliVars[v.Name]; ok {
-		cv.used = true
 		return parse(cv.value, fmt.Sprintf("--var %s=%s", v.Name, cv.value))
 	}
 	key := VarEnvPrefix + v.Name
