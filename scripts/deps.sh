@@ -29,6 +29,17 @@ want() { # want PACKAGE CHECK...
 want git git
 want make make
 want ca-certificates /etc/ssl/certs/ca-certificates.crt
+# The libvirt backend and the VM tests: a real libvirtd with QEMU, disk
+# tools, UEFI firmware, NAT networking, and what the test guest is made of.
+want libvirt-daemon-system libvirtd
+want libvirt-clients virsh
+want qemu-system-x86 qemu-system-x86_64
+want qemu-utils qemu-img
+want e2fsprogs mke2fs
+want ovmf /usr/share/OVMF/OVMF_CODE_4M.fd /usr/share/OVMF/OVMF_CODE.fd
+want busybox-static /bin/busybox
+want dnsmasq-base dnsmasq
+want iptables iptables
 
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]}"
@@ -46,3 +57,5 @@ if ! command -v go >/dev/null; then
 fi
 go version >/dev/null || { echo "Go does not work; install Go 1.26 into /usr/local/go" >&2; exit 1; }
 say "$(go version)"
+
+"$(dirname "$0")/services.sh"

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	libvirt "github.com/digitalocean/go-libvirt"
+	"github.com/digitalocean/go-libvirt/socket/dialers"
+	"libvirt.org/go/libvirtxml"
+)
+
+// driver holds the plugin's one libvirt connection and its storage pool.
+type driver struct {
+	mu       sync.Mutex
+	uri      *url.URL
+	socket   string
+	stateDir string
+	virtType string // config: auto, kvm or qemu
+
+	conn *libvirt.Libvirt
+
+	poolName, poolPath string
+	pool               *libvirt.StoragePool
+}
+
+// configure reads the plugin config and connects, so a wrong URI or an
+// unreachable daemon is reported at the plugin block, before any step.
+func (d *driver) configure(uri, socket, pool, poolPath, virtType, stateDir string) error {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme == "" {
+		return fmt.Errorf("invalid libvirt URI %q", uri)
+	}
+	switch virtType {
+	case "auto", "kvm", "qemu":
+	default:
+		return fmt.Errorf("virt_type must be auto, kvm or qemu, got %q", virtType)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.uri, d.socket, d.stateDir, d.virtType = u, socket, stateDir, virtType
+	if pool == "" {
+		sum := sha256.Sum256([]byte(stateDir))
+		pool = "vmflow-" + hex.EncodeToString(sum[:4])
+	}
+	if err := checkName("pool", pool); err != nil {
+		return err
+	}
+	d.poolName = pool
+	if poolPath == "" {
+		poolPath = d.defaultPoolPath()
+	}
+	d.poolPath = poolPath
+	_, err = d.connLocked()
+	return err
+}
+
+// defaultPoolPath: qemu runs as its own user under qemu:///system, and
+// every directory above a disk must be traversable by it, which a home
+// directory is not; so the system driver's pools live under
+// /var/lib/libvirt. Other drivers keep the pool in the state directory.
+func (d *driver) defaultPoolPath() string {
+	if strings.HasPrefix(d.uri.Scheme, "qemu") && d.uri.Path == "/system" {
+		return "/var/lib/libvirt/vmflow/" + d.poolName
+	}
+	return filepath.Join(d.stateDir, "libvirt-pool")
+}
+
+// isLocal reports whether the libvirt daemon runs on this machine.
+func (d *driver) isLocal() bool {
+	return !strings.Contains(d.uri.Scheme, "+") || strings.HasSuffix(d.uri.Scheme, "+unix")
+}
+
+func (d *driver) connect() (*libvirt.Libvirt, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.connLocked()
+}
+
+// connLocked returns the connection, dialling again if it dropped.
+func (d *driver) connLocked() (*libvirt.Libvirt, error) {
+	if d.conn != nil && d.conn.IsConnected() {
+		return d.conn, nil
+	}
+	d.pool = nil // pools must be looked up again on a new connection
+	u := *d.uri
+	if d.socket != "" {
+		q := u.Query()
+		q.Set("socket", d.socket)
+		u.RawQuery = q.Encode()
+	}
+	var conn *libvirt.Libvirt
+	var err error
+	if d.isLocal() {
+		// The local dialer, with a timeout so a dead daemon is reported
+		// rather than waited on.
+		opts := []dialers.LocalOption{dialers.WithLocalTimeout(5 * time.Second)}
+		if s := u.Query().Get("socket"); s != "" {
+			opts = append(opts, dialers.WithSocket(s))
+		}
+		conn = libvirt.NewWithDialer(dialers.NewLocal(opts...))
+		err = conn.ConnectToURI(libvirt.RemoteURI(&u))
+	} else {
+		conn, err = libvirt.ConnectToURI(&u)
+	}
+	if err != nil {
+		hint := ""
+		if d.isLocal() {
+			hint = " (is libvirtd running? start it with `virtlogd -d; libvirtd -d`, or systemctl start libvirtd)"
+		}
+		return nil, fmt.Errorf("cannot connect to %s: %v%s", d.uri, err, hint)
+	}
+	d.conn = conn
+	return conn, nil
+}
+
+func (d *driver) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.conn != nil {
+		_ = d.conn.Disconnect()
+		d.conn = nil
+	}
+}
+
+// storagePool returns vmflow's directory pool, defining, building and
+// starting it the first time.
+func (d *driver) storagePool() (*libvirt.Libvirt, libvirt.StoragePool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	conn, err := d.connLocked()
+	if err != nil {
+		return nil, libvirt.StoragePool{}, err
+	}
+	if d.pool != nil {
+		return conn, *d.pool, nil
+	}
+	pool, err := conn.StoragePoolLookupByName(d.poolName)
+	if isCode(err, libvirt.ErrNoStoragePool) {
+		x := libvirtxml.StoragePool{
+			Type:   "dir",
+			Name:   d.poolName,
+			Target: &libvirtxml.StoragePoolTarget{Path: d.poolPath, Permissions: &libvirtxml.StoragePoolTargetPermissions{Mode: "0711"}},
+		}
+		doc, xerr := x.Marshal()
+		if xerr != nil {
+			return nil, pool, xerr
+		}
+		if pool, err = conn.StoragePoolDefineXML(doc, 0); err != nil {
+			return nil, pool, fmt.Errorf("defining storage pool %s at %s: %w", d.poolName, d.poolPath, err)
+		}
+		if err = conn.StoragePoolBuild(pool, libvirt.StoragePoolBuildNew); err != nil {
+			return nil, pool, fmt.Errorf("building storage pool %s at %s: %w", d.poolName, d.poolPath, err)
+		}
+		if err = conn.StoragePoolSetAutostart(pool, 1); err != nil {
+			return nil, pool, fmt.Errorf("storage pool %s: %w", d.poolName, err)
+		}
+	} else if err != nil {
+		return nil, pool, fmt.Errorf("storage pool %s: %w", d.poolName, err)
+	}
+	active, err := conn.StoragePoolIsActive(pool)
+	if err != nil {
+		return nil, pool, fmt.Errorf("storage pool %s: %w", d.poolName, err)
+	}
+	if active == 0 {
+		if err := conn.StoragePoolCreate(pool, 0); err != nil {
+			return nil, pool, fmt.Errorf("starting storage pool %s: %w", d.poolName, err)
+		}
+	}
+	d.pool = &pool
+	return conn, pool, nil
+}
+
+// isCode reports whether err is a libvirt error with that number.
+func isCode(err error, code libvirt.ErrorNumber) bool {
+	var le libvirt.Error
+	return errors.As(err, &le) && le.Code == uint32(code)
+}
+
+// domainType picks the domain type: kvm when the host can really run KVM
+// guests, qemu (TCG) otherwise, unless the config fixes it.
+func (d *driver) domainType(conn *libvirt.Libvirt) (string, error) {
+	switch d.virtType {
+	case "kvm", "qemu":
+		return d.virtType, nil
+	}
+	if d.uri.Scheme == "test" {
+		return "test", nil
+	}
+	// The daemon knows whether it can run KVM guests.
+	if _, err := conn.ConnectGetDomainCapabilities(nil, libvirt.OptString{"x86_64"}, nil, libvirt.OptString{"kvm"}, 0); err != nil {
+		return "qemu", nil
+	}
+	if d.isLocal() && !hardwareKVM() {
+		return "qemu", nil
+	}
+	return "kvm", nil
+}
+
+// hardwareKVM reports whether this machine's /dev/kvm is backed by
+// hardware virtualisation (kvm_intel or kvm_amd). Other KVM flavours, such
+// as the paravirtual kvm_pvm of some cloud sandboxes, cannot boot a stock
+// guest kernel.
+func hardwareKVM() bool {
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		return false
+	}
+	for _, m := range []string{"kvm_intel", "kvm_amd"} {
+		if _, err := os.Stat("/sys/module/" + m); err == nil {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	libvirt "github.com/digitalocean/go-libvirt"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/gocty"
+
+	"github.com/vmflow/vmflow/core/protocol"
+	"github.com/vmflow/vmflow/core/sdk"
+)
+
+// requireLibvirtd skips without a reachable libvirtd, except in CI where
+// every test must run: there it fails.
+func requireLibvirtd(t *testing.T) {
+	t.Helper()
+	c, err := net.Dial("unix", "/run/libvirt/libvirt-sock")
+	if err == nil {
+		c.Close()
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("libvirtd is not reachable (%v); make test starts it", err)
+	}
+	t.Skipf("libvirtd is not reachable: %v (make test installs and starts it)", err)
+}
+
+// harness drives the plugin the way vmflow does (Configure, then Validate
+// and Run per step), in process, against a real libvirtd.
+type harness struct {
+	t        *testing.T
+	p        protocol.Plugin
+	d        *driver
+	schema   *protocol.Schema
+	stateDir string
+}
+
+func newHarness(t *testing.T, uri string) *harness {
+	t.Helper()
+	requireLibvirtd(t)
+	d := &driver{}
+	p, err := sdk.InProcess(newPlugin(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, _ := p.Describe(context.Background())
+	h := &harness{t: t, p: p, d: d, schema: schema, stateDir: t.TempDir()}
+	cfg, err := schema.Config.ApplyDefaults(cty.ObjectVal(map[string]cty.Value{"uri": cty.StringVal(uri), "virt_type": cty.StringVal(envOr("VMFLOW_TEST_VIRT_TYPE", "auto"))}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	diags, err := p.Configure(context.Background(), cfg, protocol.Env{StateDir: h.stateDir, WorkDir: h.stateDir})
+	if err != nil || diags.HasErrors() {
+		t.Fatalf("configure %s: %v %v", uri, err, diags.Err())
+	}
+	t.Cleanup(h.removePool)
+	return h
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// removePool deletes the test's pool with whatever is left in it, so tests
+// leave nothing behind on the host.
+func (h *harness) removePool() {
+	conn, err := h.d.connect()
+	if err != nil {
+		return
+	}
+	defer h.d.close()
+	pool, err := conn.StoragePoolLookupByName(h.d.poolName)
+	if err != nil {
+		return
+	}
+	vols, _, _ := conn.StoragePoolListAllVolumes(pool, 1, 0)
+	for _, v := range vols {
+		_ = conn.StorageVolDelete(v, 0)
+	}
+	_ = conn.StoragePoolDestroy(pool)
+	_ = conn.StoragePoolDelete(pool, libvirt.StoragePoolDeleteNormal)
+	_ = conn.StoragePoolUndefine(pool)
+}
+
+// inputs builds an action's input object from Go values, with defaults.
+func (h *harness) inputs(action string, args map[string]any) cty.Value {
+	h.t.Helper()
+	a, ok := h.schema.Action(action)
+	if !ok {
+		h.t.Fatalf("no action %s", action)
+	}
+	vals := map[string]cty.Value{}
+	for k, v := range args {
+		at, ok := a.Inputs.Get(k)
+		if !ok {
+			h.t.Fatalf("%s has no input %s", action, k)
+		}
+		cv, err := gocty.ToCtyValue(v, at.Type)
+		if err != nil {
+			h.t.Fatalf("%s.%s: %v", action, k, err)
+		}
+		vals[k] = cv
+	}
+	in, err := a.Inputs.ApplyDefaults(cty.ObjectVal(vals))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return in
+}
+
+// try validates and runs an action; the error carries the diagnostics.
+func (h *harness) try(action string, args map[string]any) (cty.Value, error) {
+	h.t.Helper()
+	in := h.inputs(action, args)
+	ctx := context.Background()
+	diags, err := h.p.Validate(ctx, action, in)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	if diags.HasErrors() {
+		return cty.NilVal, diags.Err()
+	}
+	out, diags, err := h.p.Run(ctx, protocol.RunRequest{Action: action, Inputs: in, Step: action}, func(protocol.Event) {})
+	if err != nil {
+		return cty.NilVal, err
+	}
+	return out, diags.Err()
+}
+
+// run is try that must succeed.
+func (h *harness) run(action string, args map[string]any) cty.Value {
+	h.t.Helper()
+	out, err := h.try(action, args)
+	if err != nil {
+		h.t.Fatalf("%s %v: %v", action, args, err)
+	}
+	return out
+}
+
+// fails runs an action that must fail with an error containing want.
+func (h *harness) fails(action string, args map[string]any, want string) {
+	h.t.Helper()
+	_, err := h.try(action, args)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		h.t.Fatalf("%s %v: error %v, want one containing %q", action, args, err, want)
+	}
+}
+
+func (h *harness) undo(action string, args map[string]any, outputs cty.Value) {
+	h.t.Helper()
+	diags, err := h.p.Undo(context.Background(), protocol.UndoRequest{Action: action, Inputs: h.inputs(action, args), Outputs: outputs}, func(protocol.Event) {})
+	if err != nil || diags.HasErrors() {
+		h.t.Fatalf("undo %s: %v %v", action, err, diags.Err())
+	}
+}
+
+func str(v cty.Value, attr string) string { return v.GetAttr(attr).AsString() }
+
+func num(v cty.Value, attr string) uint64 {
+	n, _ := v.GetAttr(attr).AsBigFloat().Uint64()
+	return n
+}
+
+// guestDir builds the Debian test guest once (cached in .cache/guest).
+func guestDir(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	repo := filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	out := filepath.Join(repo, ".cache", "guest")
+	cmd := exec.Command(filepath.Join(repo, "testdata", "guest", "build.sh"), out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the test guest: %v\n%s", err, b)
+	}
+	return out
+}
+
+// readMarker reads /vmflow/marker from an ext4 qcow2 disk on this host,
+// the way a user would check it: convert to raw, then debugfs.
+func readMarker(t *testing.T, qcow2 string) string {
+	t.Helper()
+	raw := filepath.Join(t.TempDir(), "var.raw")
+	if b, err := exec.Command("qemu-img", "convert", "-U", "-O", "raw", qcow2, raw).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img convert: %v: %s", err, b)
+	}
+	b, err := exec.Command("debugfs", "-R", "cat /vmflow/marker", raw).Output()
+	if err != nil {
+		t.Fatalf("debugfs: %v", err)
+	}
+	return strings.TrimSpace(string(b))
+}
+

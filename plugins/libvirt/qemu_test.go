@@ -1,0 +1,181 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"libvirt.org/go/libvirtxml"
+)
+
+func uniqueName(prefix string) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// guestVolumes imports the test guest's kernel and initrd into the pool,
+// where qemu (running as its own user) can read them, and makes a boot
+// overlay and a fresh ext4 /var disk.
+type guestDisks struct {
+	kernel, initrd, boot, varPath string
+}
+
+func setupGuest(t *testing.T, h *harness, prefix string) guestDisks {
+	t.Helper()
+	dir := guestDir(t)
+	g := guestDisks{
+		kernel: str(h.run("volume_import", map[string]any{"path": dir + "/vmlinuz", "name": prefix + "-vmlinuz"}), "path"),
+		initrd: str(h.run("volume_import", map[string]any{"path": dir + "/initrd.img", "name": prefix + "-initrd"}), "path"),
+	}
+	h.run("volume_create", map[string]any{"name": prefix + "-base", "size": "64M"})
+	ov := h.run("volume_overlay", map[string]any{"name": prefix + "-boot", "backing": prefix + "-base"})
+	g.boot = str(ov, "path")
+	v := h.run("volume_create", map[string]any{"name": prefix + "-var", "size": "1G", "filesystem": "ext4", "label": "var"})
+	g.varPath = str(v, "path")
+	return g
+}
+
+func (h *harness) defineGuest(name string, g guestDisks, cmdline, network string) {
+	h.t.Helper()
+	h.run("define", map[string]any{
+		"name": name, "memory": 512, "boot_volume": name + "-boot", "var_volume": name + "-var",
+		"firmware": "kernel", "kernel": g.kernel, "initrd": g.initrd,
+		"cmdline": "console=ttyS0 panic=-1 " + cmdline, "network": network,
+	})
+}
+
+// waitOff waits for the guest to power itself off.
+func (h *harness) waitOff(name string) {
+	h.t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		if str(h.run("state", map[string]any{"name": name}), "state") == "shut off" {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	h.t.Fatalf("%s did not power off within 3 minutes", name)
+}
+
+// removeGuest undefines the domain and deletes its volumes, then checks
+// that nothing is left: no domain, no volume, no file.
+func (h *harness) removeGuest(name string, files ...string) {
+	h.t.Helper()
+	h.run("undefine", map[string]any{"name": name, "force": true})
+	for _, v := range []string{"-boot", "-base", "-var", "-vmlinuz", "-initrd"} {
+		h.run("volume_delete", map[string]any{"name": name + v, "missing_ok": true})
+		if i := h.run("volume_info", map[string]any{"name": name + v}); i.GetAttr("exists").True() {
+			h.t.Errorf("volume %s%s is still there", name, v)
+		}
+	}
+	if s := h.run("state", map[string]any{"name": name}); s.GetAttr("exists").True() {
+		h.t.Errorf("domain %s is still defined", name)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f); err == nil {
+			h.t.Errorf("%s is still on disk", f)
+		}
+	}
+}
+
+// Boot the Debian test guest: it writes a marker to /var and powers off;
+// read it back on the host. Snapshot, boot with a new marker, revert: the
+// old marker is back. An unknown snapshot changes nothing.
+func TestGuestMarkerSnapshotRevert(t *testing.T) {
+	h := newHarness(t, "qemu:///system")
+	name := uniqueName("vmflow-t")
+	g := setupGuest(t, h, name)
+	t.Cleanup(func() { h.removeGuest(name, g.boot, g.varPath) })
+
+	// A thin overlay costs almost nothing before boot.
+	info := h.run("volume_info", map[string]any{"name": name + "-boot"})
+	if alloc := num(info, "allocation"); alloc >= 1<<20 || str(info, "backing") == "" {
+		t.Fatalf("overlay allocation %d bytes, backing %q", alloc, str(info, "backing"))
+	}
+	if st, err := os.Stat(g.boot); err != nil || st.Size() >= 1<<20 {
+		t.Fatalf("overlay file: %v, %d bytes", err, st.Size())
+	}
+
+	h.defineGuest(name, g, "vmflow.marker=first", "none")
+	h.run("start", map[string]any{"name": name})
+	h.waitOff(name)
+	if m := readMarker(t, g.varPath); m != "first" {
+		t.Fatalf("marker on /var = %q, want first", m)
+	}
+	log, _ := os.ReadFile("/var/log/libvirt/qemu/" + name + "-console.log")
+	if !strings.Contains(string(log), "VMFLOW-MARKER: first") {
+		t.Fatalf("console log lacks the marker:\n%s", log)
+	}
+
+	h.run("snapshot_create", map[string]any{"name": name, "snapshot": "before"})
+	h.defineGuest(name, g, "vmflow.marker=second", "none")
+	h.run("start", map[string]any{"name": name})
+	h.waitOff(name)
+	if m := readMarker(t, g.varPath); m != "second" {
+		t.Fatalf("marker after the second boot = %q", m)
+	}
+
+	h.fails("snapshot_revert", map[string]any{"name": name, "snapshot": "nosuch"}, `no snapshot "nosuch"`)
+	if m := readMarker(t, g.varPath); m != "second" {
+		t.Fatalf("a failed revert changed /var: %q", m)
+	}
+	h.run("snapshot_revert", map[string]any{"name": name, "snapshot": "before"})
+	if m := readMarker(t, g.varPath); m != "first" {
+		t.Fatalf("marker after revert = %q, want first", m)
+	}
+
+	// Growing /var works with the VM off; shrinking is refused.
+	grown := h.run("volume_resize", map[string]any{"name": name + "-var", "size": "2G"})
+	if num(grown, "capacity") != 2<<30 {
+		t.Fatalf("resize: %d", num(grown, "capacity"))
+	}
+	h.fails("volume_resize", map[string]any{"name": name + "-var", "size": "1G"}, "refused")
+}
+
+// wait_ip finds the guest's DHCP address on libvirt's NAT network; a guest
+// that has none gives a clear timeout error. Agent shutdown works; an ACPI
+// shutdown the guest ignores fails after its timeout.
+func TestWaitIPAndShutdown(t *testing.T) {
+	h := newHarness(t, "qemu:///system")
+	name := uniqueName("vmflow-ip")
+	g := setupGuest(t, h, name)
+	t.Cleanup(func() { h.removeGuest(name, g.boot, g.varPath) })
+
+	h.defineGuest(name, g, "vmflow.marker=ip", "nat")
+	h.run("start", map[string]any{"name": name})
+	// This guest does no DHCP and powers off: no address, a clear error.
+	h.fails("wait_ip", map[string]any{"name": name, "timeout": 1}, "has no IPv4 address after 1s")
+	h.waitOff(name)
+
+	h.defineGuest(name, g, "vmflow.marker=ip vmflow.stay=1", "nat")
+	h.run("start", map[string]any{"name": name})
+	out := h.run("wait_ip", map[string]any{"name": name, "timeout": 120})
+	ip := net.ParseIP(str(out, "ip"))
+	conn, _ := h.d.connect()
+	nw, err := conn.NetworkLookupByName("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := conn.NetworkGetXMLDesc(nw, 0)
+	var nx libvirtxml.Network
+	if err := nx.Unmarshal(doc); err != nil || len(nx.IPs) == 0 {
+		t.Fatalf("default network: %v", err)
+	}
+	_, subnet, _ := net.ParseCIDR(nx.IPs[0].Address + "/" + nx.IPs[0].Netmask)
+	if subnet == nil {
+		subnet = &net.IPNet{IP: net.ParseIP(nx.IPs[0].Address).Mask(net.IPv4Mask(255, 255, 255, 0)), Mask: net.IPv4Mask(255, 255, 255, 0)}
+	}
+	if ip == nil || !subnet.Contains(ip) || str(out, "mac") != macFor(name) {
+		t.Fatalf("wait_ip = %#v, want an address in %s", out, subnet)
+	}
+
+	h.fails("shutdown", map[string]any{"name": name, "mode": "acpi", "timeout": 3}, "did not shut down within 3s")
+	if s := h.run("shutdown", map[string]any{"name": name, "mode": "agent", "timeout": 60}); str(s, "state") != "shut off" {
+		t.Fatalf("agent shutdown: %#v", s)
+	}
+}
