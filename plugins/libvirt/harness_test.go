@@ -199,4 +199,3 @@ func readMarker(t *testing.T, qcow2 string) string {
 	}
 	return strings.TrimSpace(string(b))
 }
-
