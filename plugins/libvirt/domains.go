@@ -660,6 +660,7 @@ func domainActions(d *driver) []*sdk.Action {
 			},
 		},
 		waitIPAction(d),
+		guestExecAction(d),
 	}
 }
 

@@ -66,7 +66,7 @@ func (h *harness) waitOff(name string) {
 // that nothing is left: no domain, no volume, no file.
 func (h *harness) removeGuest(name string, files ...string) {
 	h.t.Helper()
-	h.run("undefine", map[string]any{"name": name, "force": true})
+	h.run("undefine", map[string]any{"name": name, "force": true, "missing_ok": true})
 	for _, v := range []string{"-boot", "-base", "-var", "-vmlinuz", "-initrd"} {
 		h.run("volume_delete", map[string]any{"name": name + v, "missing_ok": true})
 		if i := h.run("volume_info", map[string]any{"name": name + v}); i.GetAttr("exists").True() {
@@ -174,8 +174,54 @@ func TestWaitIPAndShutdown(t *testing.T) {
 		t.Fatalf("wait_ip = %#v, want an address in %s", out, subnet)
 	}
 
+	// The guest agent runs commands inside; a snapshot of the running
+	// guest (memory included) brings back what was there.
+	cat := map[string]any{"name": name, "argv": []string{"cat", "/var/vmflow/marker"}}
+	if got := str(h.run("guest_exec", cat), "stdout"); strings.TrimSpace(got) != "ip" {
+		t.Fatalf("marker through the agent = %q", got)
+	}
+	h.fails("guest_exec", map[string]any{"name": name, "argv": []string{"sh", "-c", "echo oops >&2; exit 3"}}, "exited with status 3")
+	h.run("snapshot_create", map[string]any{"name": name, "snapshot": "live"})
+	h.run("guest_exec", map[string]any{"name": name, "argv": []string{"sh", "-c", "echo changed > /var/vmflow/marker && sync"}})
+	if got := str(h.run("guest_exec", cat), "stdout"); strings.TrimSpace(got) != "changed" {
+		t.Fatalf("marker after writing = %q", got)
+	}
+	if st := h.run("snapshot_revert", map[string]any{"name": name, "snapshot": "live"}); str(st, "state") != "running" {
+		t.Fatalf("after reverting to a running snapshot: %#v", st)
+	}
+	if got := str(h.run("guest_exec", cat), "stdout"); strings.TrimSpace(got) != "ip" {
+		t.Fatalf("marker after revert = %q", got)
+	}
+
 	h.fails("shutdown", map[string]any{"name": name, "mode": "acpi", "timeout": 3}, "did not shut down within 3s")
 	if s := h.run("shutdown", map[string]any{"name": name, "mode": "agent", "timeout": 60}); str(s, "state") != "shut off" {
 		t.Fatalf("agent shutdown: %#v", s)
+	}
+}
+
+// A UEFI domain gets its own NVRAM file; undefine removes it.
+func TestUEFIDomainNVRAM(t *testing.T) {
+	h := newHarness(t, "qemu:///system")
+	name := uniqueName("vmflow-efi")
+	h.run("volume_create", map[string]any{"name": name + "-boot", "size": "64M"})
+	t.Cleanup(func() { h.removeGuest(name) })
+	h.run("define", map[string]any{"name": name, "boot_volume": name + "-boot", "firmware": "uefi", "network": "none", "memory": 256})
+	h.run("start", map[string]any{"name": name})
+	conn, dom, err := h.d.domain(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := conn.DomainGetXMLDesc(dom, 0)
+	var x libvirtxml.Domain
+	if err := x.Unmarshal(doc); err != nil || x.OS.NVRam == nil || x.OS.Loader == nil {
+		t.Fatalf("no loader/NVRAM in the live definition: %v\n%s", err, doc)
+	}
+	nvram := x.OS.NVRam.NVRam
+	if _, err := os.Stat(nvram); err != nil {
+		t.Fatalf("NVRAM file: %v", err)
+	}
+	h.run("undefine", map[string]any{"name": name, "force": true})
+	if _, err := os.Stat(nvram); !os.IsNotExist(err) {
+		t.Fatalf("undefine left the NVRAM file %s (%v)", nvram, err)
 	}
 }

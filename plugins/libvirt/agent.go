@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	libvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/vmflow/vmflow/core/sdk"
+)
+
+// agent sends one QEMU guest agent command and decodes its "return".
+func agent(conn *libvirt.Libvirt, dom libvirt.Domain, cmd string, args any, out any) error {
+	req, err := json.Marshal(map[string]any{"execute": cmd, "arguments": args})
+	if err != nil {
+		return err
+	}
+	res, err := conn.QEMUDomainAgentCommand(dom, string(req), 10, 0)
+	if err != nil {
+		return fmt.Errorf("guest agent %s: %w", cmd, err)
+	}
+	if len(res) == 0 {
+		return fmt.Errorf("guest agent %s: no answer", cmd)
+	}
+	var env struct {
+		Return json.RawMessage `json:"return"`
+		Error  *struct {
+			Desc string `json:"desc"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(res[0]), &env); err != nil {
+		return fmt.Errorf("guest agent %s: %w", cmd, err)
+	}
+	if env.Error != nil {
+		return fmt.Errorf("guest agent %s: %s", cmd, env.Error.Desc)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(env.Return, out)
+}
+
+func guestExecAction(d *driver) *sdk.Action {
+	return &sdk.Action{
+		Name:        "guest_exec",
+		Description: "Runs a command inside a running guest through the QEMU guest agent (no network or SSH needed) and waits for it; stdout, stderr and the exit code are outputs. A non-zero exit fails the step unless allow_failure is set.",
+		Inputs: []sdk.Attr{
+			sdk.String("name", "Domain name.").Required(),
+			sdk.StringList("argv", "The command and its arguments, run as they are in the guest.").Required(),
+			sdk.String("stdin", "Text fed to the command's standard input."),
+			sdk.Number("timeout", "Seconds to wait for the command.").Default(60),
+			sdk.Bool("allow_failure", "Do not fail on a non-zero exit code.").Default(false),
+		},
+		Outputs: []sdk.Attr{
+			sdk.String("stdout", "Standard output."),
+			sdk.String("stderr", "Standard error."),
+			sdk.Number("exit_code", "The exit status."),
+		},
+		Validate: checks(validName("name", "domain"), positive("timeout"), func(ctx context.Context, r *sdk.Request) error {
+			if r.Known("argv") && len(r.Strings("argv")) == 0 {
+				return sdk.ArgError("argv", "must name a command")
+			}
+			return nil
+		}),
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			name, argv := r.String("name"), r.Strings("argv")
+			conn, dom, err := d.domain(name)
+			if err != nil {
+				return sdk.ArgError("name", "%v", err)
+			}
+			args := map[string]any{"path": argv[0], "arg": argv[1:], "capture-output": true}
+			if r.IsSet("stdin") {
+				args["input-data"] = base64.StdEncoding.EncodeToString([]byte(r.String("stdin")))
+			}
+			var started struct {
+				PID int `json:"pid"`
+			}
+			if err := agent(conn, dom, "guest-exec", args, &started); err != nil {
+				return fmt.Errorf("%v (is the guest up and qemu-guest-agent running?)", err)
+			}
+			deadline := time.Now().Add(time.Duration(r.Int("timeout")) * time.Second)
+			for {
+				var st struct {
+					Exited   bool   `json:"exited"`
+					ExitCode int    `json:"exitcode"`
+					Signal   int    `json:"signal"`
+					Out      string `json:"out-data"`
+					Err      string `json:"err-data"`
+				}
+				if err := agent(conn, dom, "guest-exec-status", map[string]any{"pid": started.PID}, &st); err != nil {
+					return err
+				}
+				if st.Exited {
+					stdout, _ := base64.StdEncoding.DecodeString(st.Out)
+					stderr, _ := base64.StdEncoding.DecodeString(st.Err)
+					code := st.ExitCode
+					if st.Signal != 0 {
+						code = 128 + st.Signal
+					}
+					if err := errors.Join(r.Set("stdout", string(stdout)), r.Set("stderr", string(stderr)), r.Set("exit_code", code)); err != nil {
+						return err
+					}
+					if code != 0 && !r.Bool("allow_failure") {
+						return fmt.Errorf("%s exited with status %d in %s: %s", argv[0], code, name, lastLine(string(stderr)))
+					}
+					return nil
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("%s did not finish within %ds in %s", argv[0], r.Int("timeout"), name)
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		},
+	}
+}
+
+func lastLine(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
+		s = s[:len(s)-1]
+	}
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '\n' {
+			return s[i+1:]
+		}
+	}
+	return s
+}
