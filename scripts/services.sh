@@ -41,7 +41,8 @@ if ! virsh_ net-info default >/dev/null 2>&1; then
   virsh_ net-define /usr/share/libvirt/networks/default.xml >/dev/null
   virsh_ net-autostart default >/dev/null
 fi
-if ! virsh_ net-info default 2>/dev/null | grep -qE '^Active:\s+yes'; then
+info=$(virsh_ net-info default 2>/dev/null || true)
+if ! grep -qE '^Active:\s+yes' <<<"$info"; then
   say "starting libvirt's default NAT network"
   virsh_ net-start default >/dev/null
 fi

@@ -38,7 +38,7 @@ func TestParseTaskArgs(t *testing.T) {
 		{args: []string{"demo", "--var", "backend=x", "--keep-on-failure"}, pos: []string{"demo"}, vars: []string{"backend=x"}, keep: true},
 		{args: []string{"--", "--weird-name"}, pos: []string{"--weird-name"}},
 		{args: []string{"demo", "-1"}, pos: []string{"demo", "-1"}},
-		{args: []string{"demo", "--memroy", "1"}, err: `task create: unknown flag --memroy. Did you mean "memory"? Params: --name, --memory, --force, --profiles`},
+		{args: []string{"demo", "--memroy", "1"}, err: `task create: unknown flag --memroy. Did you mean "memory"? Params: --name, --memory, --force, --profiles. Arguments that start with '-' go after --: vmflow create … -- --memroy`},
 		{args: []string{"demo", "--memory"}, err: "task create: flag --memory needs a value"},
 		{args: []string{"--name", "a", "--name", "b"}, err: "task create: --name given twice"},
 	}

@@ -356,7 +356,14 @@ func (a *app) printPlan(plan *engine.Plan) {
 			fmt.Fprintf(w, "   after: %s\n", strings.Join(ps.Deps, ", "))
 		}
 		if ps.If != nil {
-			fmt.Fprintf(w, "   if: %s\n", src(ps.If.Range()))
+			verdict := "runs"
+			switch {
+			case !ps.IfKnown:
+				verdict = "decided during the run"
+			case ps.Skip:
+				verdict = "false: skipped"
+			}
+			fmt.Fprintf(w, "   if: %s  (%s)\n", src(ps.If.Range()), verdict)
 		}
 		for _, arg := range ps.Args {
 			attr, _ := ps.Action.Inputs.Get(arg.Name)

@@ -86,7 +86,7 @@ func (r *plainRenderer) Emit(e event.Event) {
 			r.mu.Lock()
 			pct := percent(e)
 			last, seen := r.lastPct[e.Step]
-			if seen && pct-last < 10 && pct != 100 {
+			if seen && (pct == last || pct-last < 10 && pct != 100) {
 				r.mu.Unlock()
 				return
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +35,7 @@ func TestMain(m *testing.M) {
 			"vmflow":                "github.com/vmflow/vmflow/cmd/vmflow",
 			"vmflow-plugin-hello":   "github.com/vmflow/vmflow/examples/hello",
 			"vmflow-plugin-testkit": "github.com/vmflow/vmflow/internal/testkit",
+			"vmflow-plugin-libvirt": "github.com/vmflow/vmflow/plugins/libvirt",
 		}
 		for name, pkg := range builds {
 			cmd := exec.Command("go", "build", "-tags", buildTags, "-o", filepath.Join(dir, name), pkg)
@@ -56,13 +58,24 @@ func TestScripts(t *testing.T) {
 			env.Setenv("VMFLOW_STATE_DIR", filepath.Join(env.WorkDir, "state"))
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("BIN", binDir)
+			env.Setenv("REPO", repoRoot())
 			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "libvirt":
+				// In CI every test runs: a missing libvirtd is a failure
+				// there, not a skip.
+				return os.Getenv("CI") == "true" || libvirtdUp(), nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitfor":    cmdWaitFor,
 			"noplugins":  cmdNoPlugins,
 			"hasplugins": cmdHasPlugins,
 			"countlines": cmdCountLines,
+			"guest":      cmdGuest,
 		},
 	})
 }
@@ -172,4 +185,28 @@ func cmdNoPlugins(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func repoRoot() string {
+	wd, _ := os.Getwd() // cmd/vmflow while testing
+	return filepath.Clean(filepath.Join(wd, "..", ".."))
+}
+
+func libvirtdUp() bool {
+	c, err := net.Dial("unix", "/run/libvirt/libvirt-sock")
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// guest: build the Debian test guest (cached) and set $GUEST to its dir.
+func cmdGuest(ts *testscript.TestScript, neg bool, args []string) {
+	out := filepath.Join(repoRoot(), ".cache", "guest")
+	b, err := exec.Command(filepath.Join(repoRoot(), "testdata", "guest", "build.sh"), out).CombinedOutput()
+	if err != nil {
+		ts.Fatalf("building the test guest: %v\n%s", err, b)
+	}
+	ts.Setenv("GUEST", out)
 }

@@ -110,7 +110,8 @@ func parseTaskArgs(t *config.Task, args []string) (*taskArgs, error) {
 				names = append(names, n)
 			}
 			sort.Strings(names)
-			return nil, usageErr("task %s: unknown flag %s.%s Params: %s", t.Name, arg, config.Suggest(name, names), paramList(t))
+			return nil, usageErr("task %s: unknown flag %s.%s Params: %s. Arguments that start with '-' go after --: vmflow %s … -- %s",
+				t.Name, arg, config.Suggest(name, names), paramList(t), t.Name, arg)
 		}
 	}
 	return ta, nil

@@ -123,10 +123,13 @@ type Task struct {
 	Description string
 	Params      []*Param
 	Lock        hcl.Expression // nil when absent
-	Steps       []*Step
-	Outputs     []*Output
-	File        *File
-	DeclRange   hcl.Range
+	// Preconditions are checked before anything runs, once params are
+	// known.
+	Preconditions []*Validation
+	Steps         []*Step
+	Outputs       []*Output
+	File          *File
+	DeclRange     hcl.Range
 }
 
 // Step returns the named step.

@@ -17,6 +17,7 @@ var taskSchema = &hcl.BodySchema{
 		{Type: "param", LabelNames: []string{"name"}},
 		{Type: "step", LabelNames: []string{"name"}},
 		{Type: "output", LabelNames: []string{"name"}},
+		{Type: "precondition"},
 	},
 }
 
@@ -51,7 +52,19 @@ func (l *loader) decodeTask(f *File, b *hcl.Block) *Task {
 			steps = append(steps, blk)
 		case "output":
 			outputs = append(outputs, blk)
+		case "precondition":
+			pc, diags := blk.Body.Content(validationSchema)
+			l.diags = append(l.diags, diags...)
+			if diags.HasErrors() {
+				continue
+			}
+			v := &Validation{Condition: pc.Attributes["condition"].Expr, ErrorMessage: pc.Attributes["error_message"].Expr, DeclRange: blk.DefRange}
+			t.Preconditions = append(t.Preconditions, v)
 		}
+	}
+	for _, pc := range t.Preconditions {
+		l.diags = append(l.diags, l.checkRefs(pc.Condition, f, t, "a precondition", "var", "param")...)
+		l.diags = append(l.diags, l.checkRefs(pc.ErrorMessage, f, t, "a precondition", "var", "param")...)
 	}
 	if a, ok := content.Attributes["lock"]; ok {
 		t.Lock = a.Expr

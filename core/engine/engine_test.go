@@ -130,6 +130,7 @@ func prepare(t *testing.T, e *Engine, task string, params map[string]cty.Value) 
 }
 
 const header = `plugin "r" { source = "rec" }
+variable "nothing" { default = "" }
 `
 
 func TestOrderRespectsDependencies(t *testing.T) {
@@ -178,25 +179,25 @@ func TestPrepareErrors(t *testing.T) {
 	}{
 		{"unknown action", `step "a" {
     action = r.dont
-  }`, "Unknown action", 5},
+  }`, "Unknown action", 6},
 		{"unknown argument", `step "a" {
     action = r.do
     name = "a"
     nmae = "b"
-  }`, "Unsupported argument", 7},
+  }`, "Unsupported argument", 8},
 		{"missing argument", `step "a" {
     action = r.do
-  }`, "Missing required argument", 4},
+  }`, "Missing required argument", 5},
 		{"wrong type", `step "a" {
     action = r.do
     name = "a"
     fail = "perhaps"
-  }`, "Invalid value for argument", 7},
+  }`, "Invalid value for argument", 8},
 		{"plugin validation", `step "a" {
     action = r.do
     name = "a"
     size = -3
-  }`, "Invalid size: cannot be negative", 7},
+  }`, "Invalid size: cannot be negative", 8},
 		{"unknown output", `step "a" {
     action = r.do
     name = "a"
@@ -204,7 +205,7 @@ func TestPrepareErrors(t *testing.T) {
   step "b" {
     action = r.do
     name = step.a.nam
-  }`, "Reference to unknown output", 10},
+  }`, "Reference to unknown output", 11},
 		{"cycle", `step "a" {
     action = r.do
     name = step.b.name
@@ -212,17 +213,25 @@ func TestPrepareErrors(t *testing.T) {
   step "b" {
     action = r.do
     name = step.a.name
-  }`, "Dependency cycle between steps", 4},
+  }`, "Dependency cycle between steps", 5},
 		{"if not bool", `step "a" {
     action = r.do
     name = "a"
     if = "yes"
-  }`, "Invalid if", 7},
+  }`, "Invalid if", 8},
+		{"precondition", `precondition {
+    condition     = var.nothing != ""
+    error_message = "give the thing a name"
+  }
+  step "a" {
+    action = r.do
+    name = "a"
+  }`, "Precondition failed", 6},
 		{"bad lock", `lock = 42 == 42
   step "a" {
     action = r.do
     name = "a"
-  }`, "Invalid lock", 4},
+  }`, "Invalid lock", 5},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -338,7 +347,7 @@ task "t" {
 	if !slices.Equal(res.Undone, []string{"two", "one"}) {
 		t.Fatalf("undone = %v", res.Undone)
 	}
-	if len(res.Diags) != 1 || res.Diags[0].Subject.Start.Line != 13 || !strings.Contains(res.Diags[0].Summary, `Step "three" failed: asked to fail`) {
+	if len(res.Diags) != 1 || res.Diags[0].Subject.Start.Line != 14 || !strings.Contains(res.Diags[0].Summary, `Step "three" failed: asked to fail`) {
 		t.Fatalf("diags = %v", res.Diags)
 	}
 	var kinds []event.Kind

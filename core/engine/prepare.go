@@ -169,6 +169,9 @@ type PlanStep struct {
 	// Inputs as known before the run: values that come from earlier steps
 	// are unknown.
 	Inputs cty.Value
+	// Skip is set when the step's if is false, or not known before the
+	// run (IfKnown tells which); the plugin does not validate it then.
+	Skip, IfKnown bool
 }
 
 // builtinPlugin returns the built-in actions as seen from one task file:
@@ -523,7 +526,13 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		}
 		ps.Inputs = in
 		if ps.If != nil {
-			diags = append(diags, checkBool(ps.If, ectx, "if")...)
+			ds := checkBool(ps.If, ectx, "if")
+			diags = append(diags, ds...)
+			if !ds.HasErrors() {
+				v, _ := ps.If.Value(ectx)
+				ps.Skip = !v.IsKnown() || v.False()
+				ps.IfKnown = v.IsKnown()
+			}
 		}
 	}
 	if diags.HasErrors() {
@@ -531,6 +540,11 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 	}
 	var vwg sync.WaitGroup
 	for _, ps := range plan.Steps {
+		if ps.Skip {
+			// A step that will not run, or may not, is not asked: its
+			// inputs may only make sense when its condition holds.
+			continue
+		}
 		vwg.Add(1)
 		go func() {
 			defer vwg.Done()
@@ -541,6 +555,12 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		}()
 	}
 	vwg.Wait()
+
+	if params.IsWhollyKnown() {
+		// With params unknown (vmflow validate) a precondition, which
+		// is about values, cannot say anything yet.
+		diags = append(diags, checkPreconditions(t, params)...)
+	}
 
 	// Outputs and the lock.
 	for _, o := range t.Outputs {
@@ -665,6 +685,32 @@ func evalInputs(ps *PlanStep, ectx *hcl.EvalContext) (cty.Value, hcl.Diagnostics
 		return cty.NilVal, diags
 	}
 	return objectOf(vals), diags
+}
+
+// checkPreconditions evaluates a task's precondition blocks. With params
+// not known yet (vmflow validate) only their types are checked.
+func checkPreconditions(t *config.Task, params cty.Value) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	ectx := t.File.EvalContext(params, cty.NilVal)
+	for _, pc := range t.Preconditions {
+		if ds := checkBool(pc.Condition, ectx, "precondition"); ds.HasErrors() {
+			diags = append(diags, ds...)
+			continue
+		}
+		v, _ := pc.Condition.Value(ectx)
+		if !v.IsKnown() || v.True() {
+			continue
+		}
+		msg := "The task's precondition is not met."
+		if mv, ds := pc.ErrorMessage.Value(ectx); !ds.HasErrors() && mv.IsKnown() && !mv.IsNull() && mv.Type() == cty.String {
+			msg = mv.AsString()
+		}
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "Precondition failed",
+			Detail: msg, Subject: pc.Condition.Range().Ptr(),
+		})
+	}
+	return diags
 }
 
 func checkBool(e hcl.Expression, ectx *hcl.EvalContext, what string) hcl.Diagnostics {

@@ -76,13 +76,26 @@ func guestExecAction(d *driver) *sdk.Action {
 			if r.IsSet("stdin") {
 				args["input-data"] = base64.StdEncoding.EncodeToString([]byte(r.String("stdin")))
 			}
+			deadline := time.Now().Add(time.Duration(r.Int("timeout")) * time.Second)
 			var started struct {
 				PID int `json:"pid"`
 			}
-			if err := agent(conn, dom, "guest-exec", args, &started); err != nil {
-				return fmt.Errorf("%v (is the guest up and qemu-guest-agent running?)", err)
+			// A guest that has just booted may not have its agent up yet:
+			// wait for it within the timeout.
+			for {
+				err := agent(conn, dom, "guest-exec", args, &started)
+				if err == nil {
+					break
+				}
+				if !isCode(err, libvirt.ErrAgentUnresponsive) || time.Now().After(deadline) {
+					return fmt.Errorf("%v (is the guest up and qemu-guest-agent running?)", err)
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(250 * time.Millisecond):
+				}
 			}
-			deadline := time.Now().Add(time.Duration(r.Int("timeout")) * time.Second)
 			for {
 				var st struct {
 					Exited   bool   `json:"exited"`

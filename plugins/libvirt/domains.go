@@ -473,10 +473,14 @@ func domainActions(d *driver) []*sdk.Action {
 				}
 				started := false
 				if active == 0 {
+					now := time.Now()
 					if _, err := conn.DomainCreateWithFlags(dom, 0); err != nil {
 						return fmt.Errorf("starting %q: %w", r.String("name"), err)
 					}
 					started = true
+					if err := markStarted(conn, dom, now); err != nil {
+						r.Logger().Warn("cannot record the start time; wait_ip may take an old lease", "error", err)
+					}
 				}
 				st, err := d.state(conn, dom)
 				if err != nil {

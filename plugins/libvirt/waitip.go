@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net"
@@ -14,58 +15,146 @@ import (
 	"github.com/vmflow/vmflow/core/sdk"
 )
 
-// addressSources are asked in turn on every round; the first to know the
-// guest's IPv4 address wins.
-var addressSources = []struct {
-	name string
-	src  libvirt.DomainInterfaceAddressesSource
-}{
-	{"agent", libvirt.DomainInterfaceAddressesSrcAgent},
-	{"lease", libvirt.DomainInterfaceAddressesSrcLease},
-	{"arp", libvirt.DomainInterfaceAddressesSrcArp},
+// metadataURI namespaces what vmflow keeps in a domain's metadata.
+const metadataURI = "https://vmflow.dev/xmlns/libvirt/1"
+
+// markStarted records in the live domain when this boot began, so that
+// wait_ip can tell this boot's DHCP lease from a previous one's.
+func markStarted(conn *libvirt.Libvirt, dom libvirt.Domain, at time.Time) error {
+	return conn.DomainSetMetadata(dom, int32(libvirt.DomainMetadataElement),
+		libvirt.OptString{fmt.Sprintf("<started>%d</started>", at.Unix())},
+		libvirt.OptString{"vmflow"}, libvirt.OptString{metadataURI}, libvirt.DomainAffectLive)
 }
 
-// domainMAC reads the MAC of the domain's first network interface.
-func domainMAC(conn *libvirt.Libvirt, dom libvirt.Domain) (string, error) {
+// startedAt reads markStarted's time; zero when the domain was started
+// some other way.
+func startedAt(conn *libvirt.Libvirt, dom libvirt.Domain) time.Time {
+	doc, err := conn.DomainGetMetadata(dom, int32(libvirt.DomainMetadataElement), libvirt.OptString{metadataURI}, libvirt.DomainAffectLive)
+	if err != nil {
+		return time.Time{}
+	}
+	var m struct {
+		Started int64 `xml:"started"`
+	}
+	if xml.Unmarshal([]byte(doc), &m) != nil || m.Started == 0 {
+		if xml.Unmarshal([]byte("<x>"+doc+"</x>"), &m) != nil || m.Started == 0 {
+			return time.Time{}
+		}
+	}
+	return time.Unix(m.Started, 0)
+}
+
+// nic is the domain's first network interface.
+type nic struct {
+	mac     string
+	network string // the libvirt network, "" for a bridge
+}
+
+func domainNIC(conn *libvirt.Libvirt, dom libvirt.Domain) (nic, error) {
 	doc, err := conn.DomainGetXMLDesc(dom, 0)
 	if err != nil {
-		return "", err
+		return nic{}, err
 	}
 	var x libvirtxml.Domain
 	if err := x.Unmarshal(doc); err != nil {
-		return "", err
+		return nic{}, err
 	}
 	if x.Devices == nil || len(x.Devices.Interfaces) == 0 || x.Devices.Interfaces[0].MAC == nil {
-		return "", errors.New("it has no network interface")
+		return nic{}, errors.New("it has no network interface")
 	}
-	return strings.ToLower(x.Devices.Interfaces[0].MAC.Address), nil
+	ifc := x.Devices.Interfaces[0]
+	n := nic{mac: strings.ToLower(ifc.MAC.Address)}
+	if ifc.Source != nil && ifc.Source.Network != nil {
+		n.network = ifc.Source.Network.Network
+	}
+	return n, nil
 }
 
-// findIP asks each source once for an IPv4 address on the interface with
-// that MAC. It returns "" when none knows one yet; lastErr says why the
-// sources that failed failed.
-func findIP(conn *libvirt.Libvirt, dom libvirt.Domain, mac string) (ip, source string, lastErr map[string]error) {
-	lastErr = map[string]error{}
-	for _, s := range addressSources {
-		ifaces, err := conn.DomainInterfaceAddresses(dom, uint32(s.src), 0)
-		if err != nil {
-			lastErr[s.name] = err
+// leaseSeconds is how long the network's DHCP leases last (dnsmasq's
+// default hour when the network does not say).
+func leaseSeconds(conn *libvirt.Libvirt, nw libvirt.Network) int64 {
+	doc, err := conn.NetworkGetXMLDesc(nw, 0)
+	if err != nil {
+		return 3600
+	}
+	var x libvirtxml.Network
+	if x.Unmarshal(doc) != nil {
+		return 3600
+	}
+	for _, ip := range x.IPs {
+		if ip.DHCP == nil {
 			continue
 		}
+		for _, r := range ip.DHCP.Ranges {
+			if r.Lease == nil {
+				continue
+			}
+			mult := map[string]int64{"": 60, "seconds": 1, "minutes": 60, "hours": 3600}[r.Lease.Unit]
+			return int64(r.Lease.Expiry) * mult
+		}
+	}
+	return 3600
+}
+
+func ipv4(s string) bool {
+	p := net.ParseIP(s)
+	return p != nil && p.To4() != nil && !p.IsLoopback()
+}
+
+// findIP asks, in turn, the guest agent, the network's DHCP leases and the
+// host's ARP table for an IPv4 address of the interface. A lease or ARP
+// entry may be left over from an earlier boot with the same MAC (a
+// recreated VM), so a lease counts only if it was granted after this boot
+// began, and ARP (for bridged guests, which have no libvirt lease) only
+// once the guest has run for a few seconds. It returns "" when nobody
+// knows yet; why says what the sources answered.
+func findIP(conn *libvirt.Libvirt, dom libvirt.Domain, n nic, started time.Time) (ip, source string, why map[string]error) {
+	why = map[string]error{}
+	if ifaces, err := conn.DomainInterfaceAddresses(dom, uint32(libvirt.DomainInterfaceAddressesSrcAgent), 0); err != nil {
+		why["agent"] = err
+	} else {
 		for _, ifc := range ifaces {
-			if len(ifc.Hwaddr) == 0 || !strings.EqualFold(ifc.Hwaddr[0], mac) {
+			if len(ifc.Hwaddr) == 0 || !strings.EqualFold(ifc.Hwaddr[0], n.mac) {
 				continue
 			}
 			for _, a := range ifc.Addrs {
-				if a.Type == int32(libvirt.IPAddrTypeIpv4) {
-					if p := net.ParseIP(a.Addr); p != nil && !p.IsLoopback() {
-						return a.Addr, s.name, nil
+				if a.Type == int32(libvirt.IPAddrTypeIpv4) && ipv4(a.Addr) {
+					return a.Addr, "agent", nil
+				}
+			}
+		}
+	}
+	if n.network != "" {
+		if nw, err := conn.NetworkLookupByName(n.network); err != nil {
+			why["lease"] = err
+		} else if leases, _, err := conn.NetworkGetDhcpLeases(nw, libvirt.OptString{n.mac}, 1, 0); err != nil {
+			why["lease"] = err
+		} else {
+			dur := leaseSeconds(conn, nw)
+			for _, l := range leases {
+				granted := time.Unix(l.Expirytime-dur, 0)
+				fresh := started.IsZero() || (l.Expirytime > 0 && !granted.Before(started.Add(-2*time.Second)))
+				if ipv4(l.Ipaddr) && fresh {
+					return l.Ipaddr, "lease", nil
+				}
+			}
+		}
+	} else if started.IsZero() || time.Since(started) >= 5*time.Second {
+		if ifaces, err := conn.DomainInterfaceAddresses(dom, uint32(libvirt.DomainInterfaceAddressesSrcArp), 0); err != nil {
+			why["arp"] = err
+		} else {
+			for _, ifc := range ifaces {
+				if len(ifc.Hwaddr) > 0 && strings.EqualFold(ifc.Hwaddr[0], n.mac) {
+					for _, a := range ifc.Addrs {
+						if ipv4(a.Addr) {
+							return a.Addr, "arp", nil
+						}
 					}
 				}
 			}
 		}
 	}
-	return "", "", lastErr
+	return "", "", why
 }
 
 func waitIPAction(d *driver) *sdk.Action {
@@ -88,10 +177,11 @@ func waitIPAction(d *driver) *sdk.Action {
 			if err != nil {
 				return sdk.ArgError("name", "%v", err)
 			}
-			mac, err := domainMAC(conn, dom)
+			n, err := domainNIC(conn, dom)
 			if err != nil {
 				return fmt.Errorf("domain %q: %v", name, err)
 			}
+			mac, started := n.mac, startedAt(conn, dom)
 			timeout := time.Duration(r.Int("timeout")) * time.Second
 			deadline := time.Now().Add(timeout)
 			var why map[string]error
@@ -102,7 +192,7 @@ func waitIPAction(d *driver) *sdk.Action {
 					return fmt.Errorf("domain %q is not running, so it has no address", name)
 				}
 				var ip, src string
-				ip, src, why = findIP(conn, dom, mac)
+				ip, src, why = findIP(conn, dom, n, started)
 				if ip != "" {
 					r.Log("%s has %s (from the %s)", name, ip, src)
 					return errors.Join(r.Set("ip", ip), r.Set("mac", mac), r.Set("source", src))
