@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,46 +17,23 @@ import (
 	"github.com/vmflow/vmflow/core/engine"
 	"github.com/vmflow/vmflow/core/host"
 	"github.com/vmflow/vmflow/core/journal"
+	"github.com/vmflow/vmflow/internal/testbin"
 )
 
 // binDir holds every plugin binary, built once with the release tags.
 var binDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "vmflow-bench-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := func() int {
-		defer os.RemoveAll(dir)
-		pkgs := map[string]string{"hello": "../examples/hello", "testkit": "../internal/testkit"}
-		if ents, err := os.ReadDir("../plugins"); err == nil {
-			for _, e := range ents {
-				if gos, _ := filepath.Glob(filepath.Join("../plugins", e.Name(), "*.go")); len(gos) > 0 {
-					pkgs[e.Name()] = "../plugins/" + e.Name()
-				}
-			}
-		}
-		for name, pkg := range pkgs {
-			cmd := exec.Command("go", "build", "-tags", "grpcnotrace,urfave_cli_no_docs", "-ldflags", "-s -w",
-				"-o", filepath.Join(dir, host.Prefix+name), pkg)
-			cmd.Stderr = os.Stderr
-			if err := cmd.Run(); err != nil {
-				fmt.Fprintf(os.Stderr, "building %s: %v\n", name, err)
-				return 1
-			}
-		}
-		return m.Run()
-	}()
-	os.Exit(code)
+	os.Exit(testbin.Main(m.Run, &binDir, testbin.Plugins()))
 }
 
 // BenchmarkPluginStart is what a run pays per plugin before its first
 // step: fork/exec, go-plugin handshake with AutoMTLS, and Describe.
 func BenchmarkPluginStart(b *testing.B) {
 	paths, _ := filepath.Glob(filepath.Join(binDir, host.Prefix+"*"))
+	if len(paths) == 0 {
+		b.Fatal("no plugin binaries built")
+	}
 	for _, p := range paths {
 		b.Run(strings.TrimPrefix(filepath.Base(p), host.Prefix), func(b *testing.B) {
 			for b.Loop() {

@@ -13,41 +13,18 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
-)
 
-// buildTags are the tags `make build` uses (see the Makefile).
-const buildTags = "grpcnotrace,urfave_cli_no_docs"
+	"github.com/vmflow/vmflow/internal/testbin"
+)
 
 // binDir holds the real binaries the scripts run: vmflow and the plugins,
 // built once for the whole test binary.
 var binDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "vmflow-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := func() int {
-		defer os.RemoveAll(dir)
-		builds := map[string]string{
-			"vmflow":                "github.com/vmflow/vmflow/cmd/vmflow",
-			"vmflow-plugin-hello":   "github.com/vmflow/vmflow/examples/hello",
-			"vmflow-plugin-testkit": "github.com/vmflow/vmflow/internal/testkit",
-			"vmflow-plugin-libvirt": "github.com/vmflow/vmflow/plugins/libvirt",
-		}
-		for name, pkg := range builds {
-			cmd := exec.Command("go", "build", "-tags", buildTags, "-o", filepath.Join(dir, name), pkg)
-			cmd.Stderr = os.Stderr
-			if err := cmd.Run(); err != nil {
-				fmt.Fprintf(os.Stderr, "building %s: %v\n", name, err)
-				return 1
-			}
-		}
-		return m.Run()
-	}()
-	os.Exit(code)
+	bins := testbin.Plugins()
+	bins["vmflow"] = "./cmd/vmflow"
+	os.Exit(testbin.Main(m.Run, &binDir, bins))
 }
 
 func TestScripts(t *testing.T) {
@@ -58,7 +35,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("VMFLOW_STATE_DIR", filepath.Join(env.WorkDir, "state"))
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("BIN", binDir)
-			env.Setenv("REPO", repoRoot())
+			env.Setenv("REPO", testbin.Repo())
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
@@ -187,11 +164,6 @@ func cmdNoPlugins(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-func repoRoot() string {
-	wd, _ := os.Getwd() // cmd/vmflow while testing
-	return filepath.Clean(filepath.Join(wd, "..", ".."))
-}
-
 func libvirtdUp() bool {
 	c, err := net.Dial("unix", "/run/libvirt/libvirt-sock")
 	if err != nil {
@@ -203,8 +175,8 @@ func libvirtdUp() bool {
 
 // guest: build the Debian test guest (cached) and set $GUEST to its dir.
 func cmdGuest(ts *testscript.TestScript, neg bool, args []string) {
-	out := filepath.Join(repoRoot(), ".cache", "guest")
-	b, err := exec.Command(filepath.Join(repoRoot(), "testdata", "guest", "build.sh"), out).CombinedOutput()
+	out := filepath.Join(testbin.Repo(), ".cache", "guest")
+	b, err := exec.Command(filepath.Join(testbin.Repo(), "testdata", "guest", "build.sh"), out).CombinedOutput()
 	if err != nil {
 		ts.Fatalf("building the test guest: %v\n%s", err, b)
 	}

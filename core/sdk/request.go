@@ -56,58 +56,49 @@ func (r *Request) Known(name string) bool { return r.attr(name).IsWhollyKnown() 
 // IsSet reports whether an input is set (not null).
 func (r *Request) IsSet(name string) bool { return !r.attr(name).IsNull() }
 
-// String returns a string input; "" when unset or unknown.
-func (r *Request) String(name string) string {
+// primitive returns an input converted to ty, or false when it is unset,
+// unknown or not convertible.
+func (r *Request) primitive(name string, ty cty.Type) (cty.Value, bool) {
 	v := r.attr(name)
 	if v.IsNull() || !v.IsKnown() {
-		return ""
+		return v, false
 	}
-	v, err := convert.Convert(v, cty.String)
-	if err != nil {
-		return ""
+	v, err := convert.Convert(v, ty)
+	return v, err == nil && !v.IsNull()
+}
+
+// String returns a string input; "" when unset or unknown.
+func (r *Request) String(name string) string {
+	if v, ok := r.primitive(name, cty.String); ok {
+		return v.AsString()
 	}
-	return v.AsString()
+	return ""
 }
 
 // Int returns a whole-number input; 0 when unset or unknown.
 func (r *Request) Int(name string) int64 {
-	v := r.attr(name)
-	if v.IsNull() || !v.IsKnown() {
-		return 0
+	if v, ok := r.primitive(name, cty.Number); ok {
+		i, _ := v.AsBigFloat().Int64()
+		return i
 	}
-	v, err := convert.Convert(v, cty.Number)
-	if err != nil {
-		return 0
-	}
-	i, _ := v.AsBigFloat().Int64()
-	return i
+	return 0
 }
 
 // Float returns a number input; 0 when unset or unknown.
 func (r *Request) Float(name string) float64 {
-	v := r.attr(name)
-	if v.IsNull() || !v.IsKnown() {
-		return 0
+	if v, ok := r.primitive(name, cty.Number); ok {
+		f, _ := v.AsBigFloat().Float64()
+		return f
 	}
-	v, err := convert.Convert(v, cty.Number)
-	if err != nil {
-		return 0
-	}
-	f, _ := v.AsBigFloat().Float64()
-	return f
+	return 0
 }
 
 // Bool returns a bool input; false when unset or unknown.
 func (r *Request) Bool(name string) bool {
-	v := r.attr(name)
-	if v.IsNull() || !v.IsKnown() {
-		return false
+	if v, ok := r.primitive(name, cty.Bool); ok {
+		return v.True()
 	}
-	v, err := convert.Convert(v, cty.Bool)
-	if err != nil {
-		return false
-	}
-	return v.True()
+	return false
 }
 
 // Strings returns a list-of-strings input; nil when unset or not known.

@@ -1,0 +1,67 @@
+// Package testbin builds vmflow's real binaries for tests and benchmarks,
+// once per test binary, with the tags `make build` uses.
+package testbin
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+)
+
+// Tags are the build tags of `make build` (see the Makefile).
+const Tags = "grpcnotrace,urfave_cli_no_docs"
+
+// Repo is the repository's root directory.
+func Repo() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Plugins maps every plugin binary name to its package: the example, the
+// test plugin, and each plugins/<name> with Go files.
+func Plugins() map[string]string {
+	out := map[string]string{
+		"vmflow-plugin-hello":   "./examples/hello",
+		"vmflow-plugin-testkit": "./internal/testkit",
+	}
+	ents, _ := os.ReadDir(filepath.Join(Repo(), "plugins"))
+	for _, e := range ents {
+		if gos, _ := filepath.Glob(filepath.Join(Repo(), "plugins", e.Name(), "*.go")); len(gos) > 0 {
+			out["vmflow-plugin-"+e.Name()] = "./plugins/" + e.Name()
+		}
+	}
+	return out
+}
+
+// Build builds each binary (name → package path relative to the repo)
+// into dir.
+func Build(dir string, bins map[string]string) error {
+	for name, pkg := range bins {
+		cmd := exec.Command("go", "build", "-tags", Tags, "-o", filepath.Join(dir, name), pkg)
+		cmd.Dir = Repo()
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("building %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Main builds the binaries into a temporary directory, sets *dir to it,
+// runs the tests and removes it. Call it from TestMain.
+func Main(run func() int, dir *string, bins map[string]string) int {
+	d, err := os.MkdirTemp("", "vmflow-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(d)
+	if err := Build(d, bins); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*dir = d
+	return run()
+}
