@@ -244,6 +244,15 @@ task "exec" {
   }
 }
 
+task "console" {
+  description = "Attach to a VM's serial console (Ctrl-] detaches)"
+  param "name" { type = string }
+  step "console" {
+    action = hypervisor.console
+    name   = param.name
+  }
+}
+
 task "snapshot" {
   description = "Snapshot a VM's /var disk"
   param "name" { type = string }

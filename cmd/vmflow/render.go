@@ -212,6 +212,8 @@ type ttyRenderer struct {
 	drawn   int
 	stop    chan struct{}
 	closed  bool
+	// paused while an interactive step has the terminal
+	paused bool
 }
 
 type activeStep struct {
@@ -252,7 +254,7 @@ func (r *ttyRenderer) clear() {
 
 // redraw repaints the status area; the caller holds mu.
 func (r *ttyRenderer) redraw() {
-	if r.closed {
+	if r.closed || r.paused {
 		return
 	}
 	r.clear()
@@ -299,6 +301,14 @@ func (r *ttyRenderer) Emit(e event.Event) {
 	const green, red, yellow, reset = "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[0m"
 	switch e.Kind {
 	case event.StepStarted, event.UndoStarted:
+		if e.Interactive {
+			r.mu.Lock()
+			r.clear()
+			fmt.Fprintf(r.out, "==> %s: %s has the terminal\n", e.Step, e.Action)
+			r.paused = true
+			r.mu.Unlock()
+			return
+		}
 		r.mu.Lock()
 		r.active = append(r.active, &activeStep{name: e.Step, action: e.Action, start: e.Time, undo: e.Kind == event.UndoStarted})
 		r.redraw()
@@ -312,6 +322,7 @@ func (r *ttyRenderer) Emit(e event.Event) {
 	case event.StepDone:
 		r.mu.Lock()
 		r.remove(e.Step)
+		r.paused = false
 		r.mu.Unlock()
 		if e.Message != "" {
 			r.println(fmt.Sprintf("%s✓%s %s  %s", green, reset, e.Step, e.Message))
@@ -321,6 +332,7 @@ func (r *ttyRenderer) Emit(e event.Event) {
 	case event.StepFailed:
 		r.mu.Lock()
 		r.remove(e.Step)
+		r.paused = false
 		r.mu.Unlock()
 		r.println(fmt.Sprintf("%s✗%s %s  %s  %s", red, reset, e.Step, e.Action, firstLine(e.Error)))
 	case event.StepSkipped:

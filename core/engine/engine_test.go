@@ -44,6 +44,14 @@ func (r *recorder) lines() []string {
 }
 
 func (r *recorder) plugin() *sdk.Plugin {
+	p := r.basePlugin()
+	tty := *p.Actions[0]
+	tty.Name, tty.Interactive = "tty", true
+	p.Actions = append(p.Actions, &tty)
+	return p
+}
+
+func (r *recorder) basePlugin() *sdk.Plugin {
 	return &sdk.Plugin{
 		Name: "rec", Version: "1",
 		Actions: []*sdk.Action{{
@@ -307,6 +315,60 @@ func TestParallelismBoundsConcurrency(t *testing.T) {
 	}
 	if rec.peak != 2 {
 		t.Fatalf("peak concurrency %d, want 2", rec.peak)
+	}
+}
+
+// An interactive step (a console) has the terminal to itself: nothing
+// else runs meanwhile, though the steps around it run concurrently.
+func TestInteractiveStepRunsAlone(t *testing.T) {
+	e, rec := setup(t, header+`
+task "t" {
+  step "a" {
+    action = r.do
+    name = "a"
+    wait_ms = 100
+  }
+  step "console" {
+    action = r.tty
+    name = "console"
+    wait_ms = 100
+  }
+  step "b" {
+    action = r.do
+    name = "b"
+    wait_ms = 100
+  }
+  step "c" {
+    action = r.do
+    name = "c"
+    wait_ms = 100
+  }
+}`)
+	plan, _ := prepare(t, e, "t", nil)
+	var during []string
+	var mu sync.Mutex
+	running := map[string]bool{}
+	sink := event.Func(func(ev event.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev.Kind {
+		case event.StepStarted:
+			if running["console"] || (ev.Step == "console" && len(running) > 0) {
+				during = append(during, ev.Step)
+			}
+			running[ev.Step] = true
+		case event.StepDone:
+			delete(running, ev.Step)
+		}
+	})
+	if res := e.Run(context.Background(), plan, RunOptions{Events: sink}); res.Status != journal.Succeeded {
+		t.Fatal(res.Diags)
+	}
+	if len(during) > 0 {
+		t.Fatalf("steps overlapped the interactive one: %v", during)
+	}
+	if rec.peak < 2 {
+		t.Fatalf("the other steps did not run concurrently (peak %d)", rec.peak)
 	}
 }
 

@@ -142,14 +142,21 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 		}
 		return true
 	}
+	exclusive := false // an interactive step runs alone
 	for {
-		if !stopped && runCtx.Err() == nil {
+		if !stopped && runCtx.Err() == nil && !exclusive {
 			for _, ps := range plan.Steps {
-				if running >= opts.Parallelism {
+				if running >= opts.Parallelism || exclusive {
 					break
 				}
 				if !ready(ps) {
 					continue
+				}
+				if ps.Action.Interactive {
+					if running > 0 {
+						continue // it waits until it can have the terminal alone
+					}
+					exclusive = true
 				}
 				states[ps.Name].status = journal.Running
 				running++
@@ -162,6 +169,9 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 		}
 		r := <-results
 		running--
+		if r.ps.Action.Interactive {
+			exclusive = false
+		}
 		st := states[r.ps.Name]
 		st.status, st.inputs, st.outputs = r.status, r.inputs, r.outputs
 		switch r.status {
@@ -299,7 +309,7 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, steps ct
 			return fail(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot write the run journal", Detail: err.Error()})
 		}
 	}
-	emit(event.Event{Kind: event.StepStarted, Step: ps.Name, Action: actionName(ps)})
+	emit(event.Event{Kind: event.StepStarted, Step: ps.Name, Action: actionName(ps), Interactive: ps.Action.Interactive})
 	logger := e.Logger.Named(ps.Plugin.Name).With("step", ps.Name)
 	start := time.Now()
 	out, pds, err := ps.Plugin.Run(ctx, protocol.RunRequest{Action: ps.ActionName, Inputs: in, RunID: opts.RunID, Step: ps.Name}, e.pluginEmitter(ps, logger, emit))

@@ -33,6 +33,8 @@ type Event struct {
 	Task   string    `json:"task,omitempty"`
 	Step   string    `json:"step,omitempty"`
 	Action string    `json:"action,omitempty"`
+	// Interactive: a step_started whose action uses the terminal.
+	Interactive bool `json:"interactive,omitempty"`
 	// Log
 	Level   string   `json:"level,omitempty"`
 	Message string   `json:"message,omitempty"`

@@ -113,6 +113,8 @@ type Action struct {
 	Inputs      Attributes
 	Outputs     Attributes
 	HasUndo     bool
+	// Interactive actions use the user's terminal; vmflow runs them alone.
+	Interactive bool
 }
 
 // Schema is what a plugin declares about itself.

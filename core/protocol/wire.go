@@ -80,7 +80,7 @@ func SchemaToPB(s *Schema) (*pb.DescribeResponse, error) {
 		if err != nil {
 			return nil, fmt.Errorf("action %s: %w", a.Name, err)
 		}
-		resp.Actions = append(resp.Actions, &pb.Action{Name: a.Name, Description: a.Description, Inputs: in, Outputs: out, HasUndo: a.HasUndo})
+		resp.Actions = append(resp.Actions, &pb.Action{Name: a.Name, Description: a.Description, Inputs: in, Outputs: out, HasUndo: a.HasUndo, Interactive: a.Interactive})
 	}
 	return resp, nil
 }
@@ -101,7 +101,7 @@ func SchemaFromPB(r *pb.DescribeResponse) (*Schema, error) {
 		if err != nil {
 			return nil, fmt.Errorf("action %s: %w", pa.Name, err)
 		}
-		s.Actions = append(s.Actions, Action{Name: pa.Name, Description: pa.Description, Inputs: in, Outputs: out, HasUndo: pa.HasUndo})
+		s.Actions = append(s.Actions, Action{Name: pa.Name, Description: pa.Description, Inputs: in, Outputs: out, HasUndo: pa.HasUndo, Interactive: pa.Interactive})
 	}
 	if err := s.Check(); err != nil {
 		return nil, fmt.Errorf("invalid schema: %w", err)

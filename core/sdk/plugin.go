@@ -58,6 +58,10 @@ type Action struct {
 	// Undo reverses a completed Run; it sees the same inputs and, through
 	// r.Output, what Run recorded. Optional.
 	Undo func(ctx context.Context, r *Request) error
+	// Interactive marks an action that talks to the user's terminal
+	// (/dev/tty), such as a console: vmflow runs it alone and stops
+	// drawing its status meanwhile.
+	Interactive bool
 }
 
 // InProcess returns p as a protocol.Plugin that runs in the calling
@@ -88,7 +92,7 @@ func (s *server) Describe(context.Context) (*protocol.Schema, error) {
 		schema.Actions = append(schema.Actions, protocol.Action{
 			Name: a.Name, Description: a.Description,
 			Inputs: toAttributes(a.Inputs), Outputs: toAttributes(a.Outputs),
-			HasUndo: a.Undo != nil,
+			HasUndo: a.Undo != nil, Interactive: a.Interactive,
 		})
 	}
 	if err := schema.Check(); err != nil {

@@ -665,6 +665,7 @@ func domainActions(d *driver) []*sdk.Action {
 		},
 		waitIPAction(d),
 		guestExecAction(d),
+		consoleAction(d),
 	}
 }
 

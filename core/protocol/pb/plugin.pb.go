@@ -302,12 +302,15 @@ func (x *Attribute) GetDefault() *DynamicValue {
 }
 
 type Action struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	Inputs        []*Attribute           `protobuf:"bytes,3,rep,name=inputs,proto3" json:"inputs,omitempty"`
-	Outputs       []*Attribute           `protobuf:"bytes,4,rep,name=outputs,proto3" json:"outputs,omitempty"`
-	HasUndo       bool                   `protobuf:"varint,5,opt,name=has_undo,json=hasUndo,proto3" json:"has_undo,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Inputs      []*Attribute           `protobuf:"bytes,3,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	Outputs     []*Attribute           `protobuf:"bytes,4,rep,name=outputs,proto3" json:"outputs,omitempty"`
+	HasUndo     bool                   `protobuf:"varint,5,opt,name=has_undo,json=hasUndo,proto3" json:"has_undo,omitempty"`
+	// The action uses the user's terminal (a console): vmflow runs it alone
+	// and stops drawing its own status while it runs.
+	Interactive   bool `protobuf:"varint,6,opt,name=interactive,proto3" json:"interactive,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -373,6 +376,13 @@ func (x *Action) GetOutputs() []*Attribute {
 func (x *Action) GetHasUndo() bool {
 	if x != nil {
 		return x.HasUndo
+	}
+	return false
+}
+
+func (x *Action) GetInteractive() bool {
+	if x != nil {
+		return x.Interactive
 	}
 	return false
 }
@@ -1361,13 +1371,14 @@ const file_plugin_proto_rawDesc = "" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12 \n" +
 	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x1c\n" +
 	"\tsensitive\x18\x05 \x01(\bR\tsensitive\x128\n" +
-	"\adefault\x18\x06 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\adefault\"\xc5\x01\n" +
+	"\adefault\x18\x06 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\adefault\"\xe7\x01\n" +
 	"\x06Action\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x123\n" +
 	"\x06inputs\x18\x03 \x03(\v2\x1b.vmflow.plugin.v1.AttributeR\x06inputs\x125\n" +
 	"\aoutputs\x18\x04 \x03(\v2\x1b.vmflow.plugin.v1.AttributeR\aoutputs\x12\x19\n" +
-	"\bhas_undo\x18\x05 \x01(\bR\ahasUndo\"\x11\n" +
+	"\bhas_undo\x18\x05 \x01(\bR\ahasUndo\x12 \n" +
+	"\vinteractive\x18\x06 \x01(\bR\vinteractive\"\x11\n" +
 	"\x0fDescribeRequest\"\xcb\x01\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
