@@ -53,6 +53,7 @@ func TestScripts(t *testing.T) {
 			"hasplugins": cmdHasPlugins,
 			"countlines": cmdCountLines,
 			"guest":      cmdGuest,
+			"exits":      cmdExits,
 		},
 	})
 }
@@ -181,4 +182,24 @@ func cmdGuest(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("building the test guest: %v\n%s", err, b)
 	}
 	ts.Setenv("GUEST", out)
+}
+
+// exits CODE COMMAND ARGS…: run the command (like exec) and check its exit
+// code; stdout and stderr are then checked as after exec.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: exits code command args...")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		got = ee.ExitCode()
+	} else if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+	}
 }
