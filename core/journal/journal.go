@@ -1,6 +1,6 @@
 // Package journal records each run under the state directory, one JSON
-// line per event, fsynced, so that a run killed at any moment can be listed
-// and resumed from its last completed step.
+// line per event (completions fsynced), so that a run killed at any moment
+// can be listed and resumed from its last completed step.
 //
 // Layout: <state>/runs/<id>/journal.jsonl. While a run is alive it holds a
 // flock on its journal; a run whose journal says "running" but whose lock
@@ -120,7 +120,7 @@ func (s *Store) Create(h Header) (*Run, error) {
 		return nil, fmt.Errorf("locking journal: %w", err)
 	}
 	r := &Run{ID: h.ID, path: p, f: f}
-	if err := r.write(h); err != nil {
+	if err := r.write(h, true); err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func (s *Store) Reopen(id string) (*Run, error) {
 // Dir is the run's directory (logs live there too).
 func (r *Run) Dir() string { return filepath.Dir(r.path) }
 
-func (r *Run) write(v any) error {
+func (r *Run) write(v any, durable bool) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -168,15 +168,21 @@ func (r *Run) write(v any) error {
 	if _, err := r.f.Write(append(b, '\n')); err != nil {
 		return err
 	}
-	return r.f.Sync()
+	if !durable {
+		return nil
+	}
+	return unix.Fdatasync(int(r.f.Fd()))
 }
 
-// Append writes a record durably.
+// Append writes a record. Records that resume depends on (a step done,
+// undone or failed, the run's end) are fsynced; a "running" record is
+// not: if it is lost the step was not done, and resume runs it anyway.
+// A killed vmflow loses nothing either way: the kernel has the write.
 func (r *Run) Append(rec Record) error {
 	if rec.Time.IsZero() {
 		rec.Time = time.Now()
 	}
-	return r.write(rec)
+	return r.write(rec, rec.Status != Running)
 }
 
 // Close releases the journal.

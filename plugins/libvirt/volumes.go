@@ -39,8 +39,9 @@ func (d *driver) volumeExists(name string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	// Pick up files created behind libvirt's back (or by another process).
-	_ = conn.StoragePoolRefresh(pool, 0)
+	// No pool refresh here: it reads every volume in the pool, and libvirt
+	// refuses it while other volume jobs run. A file made behind libvirt's
+	// back still makes the create fail, with libvirt's own message.
 	_, err = conn.StorageVolLookupByName(pool, name)
 	if isCode(err, libvirt.ErrNoStorageVol) {
 		return false, nil
@@ -72,8 +73,20 @@ func (d *driver) volInfo(conn *libvirt.Libvirt, vol libvirt.StorageVol) (*volInf
 	if x.BackingStore != nil {
 		vi.backing = x.BackingStore.Path
 	}
+	// libvirt writes sizes in bytes; ask separately only if it did not.
+	if bytesOf(x.Capacity, &vi.capacity) && bytesOf(x.Allocation, &vi.allocation) {
+		return vi, nil
+	}
 	_, vi.capacity, vi.allocation, err = conn.StorageVolGetInfo(vol)
 	return vi, err
+}
+
+func bytesOf(s *libvirtxml.StorageVolumeSize, into *uint64) bool {
+	if s == nil || (s.Unit != "" && s.Unit != "bytes" && s.Unit != "B") {
+		return false
+	}
+	*into = s.Value
+	return true
 }
 
 func setVolOutputs(r *sdk.Request, vi *volInfo) error {
@@ -104,10 +117,12 @@ func (d *driver) mustBeNew(name string) error {
 	return nil
 }
 
-func (d *driver) createVolume(name string, capacity uint64, format string, backing *libvirtxml.StorageVolumeBackingStore) (*libvirt.Libvirt, libvirt.StorageVol, error) {
+// createVolume creates a volume and describes it without asking libvirt
+// again: in a directory pool a volume's key is its path.
+func (d *driver) createVolume(name string, capacity uint64, format string, backing *libvirtxml.StorageVolumeBackingStore) (*libvirt.Libvirt, libvirt.StorageVol, *volInfo, error) {
 	conn, pool, err := d.storagePool()
 	if err != nil {
-		return nil, libvirt.StorageVol{}, err
+		return nil, libvirt.StorageVol{}, nil, err
 	}
 	x := libvirtxml.StorageVolume{
 		Name:         name,
@@ -120,13 +135,22 @@ func (d *driver) createVolume(name string, capacity uint64, format string, backi
 	}
 	doc, err := x.Marshal()
 	if err != nil {
-		return nil, libvirt.StorageVol{}, err
+		return nil, libvirt.StorageVol{}, nil, err
 	}
 	vol, err := conn.StorageVolCreateXML(pool, doc, 0)
 	if err != nil {
-		return nil, vol, fmt.Errorf("creating volume %q: %w", name, err)
+		return nil, vol, nil, fmt.Errorf("creating volume %q: %w", name, err)
 	}
-	return conn, vol, nil
+	vi := &volInfo{name: name, path: vol.Key, format: format, capacity: capacity}
+	if backing != nil {
+		vi.backing = backing.Path
+	}
+	if !strings.HasPrefix(vi.path, "/") {
+		if vi, err = d.volInfo(conn, vol); err != nil {
+			return nil, vol, nil, err
+		}
+	}
+	return conn, vol, vi, nil
 }
 
 func (d *driver) deleteVolume(name string, missingOK bool) (bool, error) {
@@ -330,7 +354,7 @@ func volumeActions(d *driver) []*sdk.Action {
 					defer cleanup()
 					image = img
 				}
-				conn, vol, err := d.createVolume(name, size, "qcow2", nil)
+				conn, vol, vi, err := d.createVolume(name, size, "qcow2", nil)
 				if err != nil {
 					return err
 				}
@@ -339,10 +363,6 @@ func volumeActions(d *driver) []*sdk.Action {
 						_ = conn.StorageVolDelete(vol, 0)
 						return err
 					}
-				}
-				vi, err := d.volInfo(conn, vol)
-				if err != nil {
-					return err
 				}
 				r.Log("created %s (%s) at %s", name, formatSize(size), vi.path)
 				return setVolOutputs(r, vi)
@@ -419,13 +439,9 @@ func volumeActions(d *driver) []*sdk.Action {
 				if format != "qcow2" && format != "raw" {
 					return sdk.ArgError("backing_format", "unsupported backing format %q: qcow2 or raw", format)
 				}
-				conn, vol, err := d.createVolume(name, capacity, "qcow2", &libvirtxml.StorageVolumeBackingStore{
+				_, _, vi, err := d.createVolume(name, capacity, "qcow2", &libvirtxml.StorageVolumeBackingStore{
 					Path: backing, Format: &libvirtxml.StorageVolumeTargetFormat{Type: format},
 				})
-				if err != nil {
-					return err
-				}
-				vi, err := d.volInfo(conn, vol)
 				if err != nil {
 					return err
 				}
@@ -561,16 +577,12 @@ func volumeActions(d *driver) []*sdk.Action {
 				if err := d.mustBeNew(name); err != nil {
 					return err
 				}
-				conn, vol, err := d.createVolume(name, size, format, nil)
+				conn, vol, vi, err := d.createVolume(name, size, format, nil)
 				if err != nil {
 					return err
 				}
 				if err := upload(conn, vol, path, r, "importing"); err != nil {
 					_ = conn.StorageVolDelete(vol, 0)
-					return err
-				}
-				vi, err := d.volInfo(conn, vol)
-				if err != nil {
 					return err
 				}
 				if err := r.Set("format", format); err != nil {
