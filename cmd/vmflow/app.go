@@ -52,6 +52,9 @@ type app struct {
 	proj    *config.Project
 	projErr hcl.Diagnostics
 	projFor string // the path proj was loaded from
+
+	// vmflow list keeps its listing in a cache (see list.go).
+	listCache, cacheKey string
 }
 
 type preFlags struct {
@@ -140,6 +143,32 @@ func hoistGlobalFlags(args []string) []string {
 	return append(out, rest...)
 }
 
+// listOnly reports whether the arguments are just `list` with global
+// flags (the case the list cache serves), and whether --json is among
+// them.
+func listOnly(args []string) (asJSON, ok bool) {
+	takesValue := map[string]bool{"f": true, "file": true, "var": true, "state-dir": true}
+	seenList := false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, _, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case a == "list" && !seenList:
+			seenList = true
+		case a == "--json":
+			asJSON = true
+		case strings.HasPrefix(a, "-") && takesValue[name] && !seenList:
+			if !hasVal {
+				i++
+			}
+		case a == "-v" || a == "--verbose":
+		default:
+			return false, false
+		}
+	}
+	return asJSON, seenList
+}
+
 // Main runs vmflow and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, environ: os.Environ()}
@@ -151,6 +180,17 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// Task commands come from the task file; if there is none, only the
 	// built-in commands exist.
 	if path, err := findTaskFile(a.pre.file); err == nil {
+		if asJSON, ok := listOnly(args[1:]); ok {
+			if abs, err := filepath.Abs(path); err == nil {
+				a.listCache, a.cacheKey = listCachePath(abs), listCacheKey(abs, a.pre.vars, a.environ)
+				if tasks, hit := readListCache(a.listCache, a.cacheKey); hit {
+					if err := printList(stdout, tasks, asJSON); err != nil {
+						return a.exitCode(err)
+					}
+					return exitOK
+				}
+			}
+		}
 		a.load(path, a.pre.vars, true)
 	}
 	err := a.cliApp().Run(args)

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
@@ -128,52 +127,11 @@ func (a *app) cmdList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Bool("json") {
-		type param struct {
-			Name        string `json:"name"`
-			Type        string `json:"type"`
-			Required    bool   `json:"required"`
-			Default     any    `json:"default,omitempty"`
-			Description string `json:"description,omitempty"`
-		}
-		type task struct {
-			Name        string  `json:"name"`
-			Description string  `json:"description,omitempty"`
-			Usage       string  `json:"usage"`
-			Params      []param `json:"params"`
-		}
-		out := []task{}
-		for _, t := range proj.Tasks {
-			jt := task{Name: t.Name, Description: t.Description, Usage: t.Usage(), Params: []param{}}
-			for _, p := range t.Params {
-				jp := param{Name: p.Name, Type: typeLabel(p.Type), Required: p.Required(), Description: p.Description}
-				if !p.Required() {
-					jp.Default = formatDefault(p.Default)
-				}
-				jt.Params = append(jt.Params, jp)
-			}
-			out = append(out, jt)
-		}
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+	tasks := summarize(proj)
+	if a.listCache != "" {
+		writeListCache(a.listCache, proj, a.cacheKey, tasks)
 	}
-	fmt.Fprintln(a.stdout, "Available tasks:")
-	width := 0
-	heads := make([]string, len(proj.Tasks))
-	for i, t := range proj.Tasks {
-		heads[i] = strings.TrimSpace(t.Name + " " + t.Usage())
-		width = max(width, utf8.RuneCountInString(heads[i]))
-	}
-	for i, t := range proj.Tasks {
-		if t.Description == "" {
-			fmt.Fprintf(a.stdout, "    %s\n", heads[i])
-			continue
-		}
-		pad := strings.Repeat(" ", width-utf8.RuneCountInString(heads[i]))
-		fmt.Fprintf(a.stdout, "    %s%s # %s\n", heads[i], pad, t.Description)
-	}
-	return nil
+	return printList(a.stdout, tasks, c.Bool("json"))
 }
 
 // ---- run and plan ----

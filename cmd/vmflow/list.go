@@ -1,0 +1,173 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/vmflow/vmflow/core/config"
+)
+
+// listTask is what vmflow list shows of a task (and --json prints).
+type listTask struct {
+	Name        string      `json:"name"`
+	Description string      `json:"description,omitempty"`
+	Usage       string      `json:"usage"`
+	Params      []listParam `json:"params"`
+}
+
+type listParam struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Required    bool   `json:"required"`
+	Default     any    `json:"default,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+func summarize(proj *config.Project) []listTask {
+	out := []listTask{}
+	for _, t := range proj.Tasks {
+		lt := listTask{Name: t.Name, Description: t.Description, Usage: t.Usage(), Params: []listParam{}}
+		for _, p := range t.Params {
+			lp := listParam{Name: p.Name, Type: typeLabel(p.Type), Required: p.Required(), Description: p.Description}
+			if !p.Required() {
+				lp.Default = formatDefault(p.Default)
+			}
+			lt.Params = append(lt.Params, lp)
+		}
+		out = append(out, lt)
+	}
+	return out
+}
+
+// printList renders tasks like just --list, or as JSON.
+func printList(w io.Writer, tasks []listTask, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(tasks)
+	}
+	fmt.Fprintln(w, "Available tasks:")
+	width := 0
+	heads := make([]string, len(tasks))
+	for i, t := range tasks {
+		heads[i] = strings.TrimSpace(t.Name + " " + t.Usage)
+		width = max(width, utf8.RuneCountInString(heads[i]))
+	}
+	for i, t := range tasks {
+		if t.Description == "" {
+			fmt.Fprintf(w, "    %s\n", heads[i])
+			continue
+		}
+		pad := strings.Repeat(" ", width-utf8.RuneCountInString(heads[i]))
+		fmt.Fprintf(w, "    %s%s # %s\n", heads[i], pad, t.Description)
+	}
+	return nil
+}
+
+// The list cache. vmflow list runs on every completion keystroke, and
+// parsing the task files is most of its work; so list keeps what it
+// showed, keyed by everything that could change it: vmflow's version, the
+// variable values given (--var, VMFLOW_VAR_*), and the size and
+// modification time of every file it read (the task files and .env). Any
+// change is a miss, and the files are parsed again.
+
+type fileStamp struct {
+	Path  string `json:"path"`
+	Size  int64  `json:"size"` // -1: absent
+	MTime int64  `json:"mtime"`
+}
+
+type listCacheFile struct {
+	Key   string      `json:"key"`
+	Files []fileStamp `json:"files"`
+	Tasks []listTask  `json:"tasks"`
+}
+
+const listCacheVersion = "1"
+
+// listCachePath is where the cache of a root task file lives.
+func listCachePath(root string) string {
+	dir := os.Getenv("XDG_CACHE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(home, ".cache")
+	}
+	sum := sha256.Sum256([]byte(root))
+	return filepath.Join(dir, "vmflow", "list-"+hex.EncodeToString(sum[:8])+".json")
+}
+
+// listCacheKey covers what changes a listing besides the files.
+func listCacheKey(root string, vars, environ []string) string {
+	parts := []string{listCacheVersion, version, root}
+	parts = append(parts, vars...)
+	var env []string
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, config.VarEnvPrefix) {
+			env = append(env, kv)
+		}
+	}
+	sort.Strings(env)
+	parts = append(parts, env...)
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(sum[:])
+}
+
+func stamp(path string) fileStamp {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{Path: path, Size: -1}
+	}
+	return fileStamp{Path: path, Size: st.Size(), MTime: st.ModTime().UnixNano()}
+}
+
+// readListCache returns the cached listing if it is still true.
+func readListCache(path, key string) ([]listTask, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false
+	}
+	var c listCacheFile
+	if json.Unmarshal(b, &c) != nil || c.Key != key || len(c.Files) == 0 {
+		return nil, false
+	}
+	for _, f := range c.Files {
+		if stamp(f.Path) != f {
+			return nil, false
+		}
+	}
+	return c.Tasks, true
+}
+
+// writeListCache records a listing; failing to write only costs speed.
+func writeListCache(path string, proj *config.Project, key string, tasks []listTask) {
+	c := listCacheFile{Key: key, Tasks: tasks}
+	for _, f := range proj.Files {
+		c.Files = append(c.Files, stamp(f.Path))
+	}
+	c.Files = append(c.Files, stamp(filepath.Join(proj.Root.Dir, ".env")))
+	if exe, err := os.Executable(); err == nil {
+		c.Files = append(c.Files, stamp(exe)) // a rebuilt vmflow may list differently
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return
+	}
+	tmp := path + ".tmp"
+	if os.WriteFile(tmp, b, 0o600) == nil {
+		_ = os.Rename(tmp, path)
+	}
+}
