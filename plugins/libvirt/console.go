@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"os/user"
 	"strings"
 	"sync"
 	"syscall"
@@ -188,7 +189,8 @@ func (c *consoleConn) callAs(serial int32, proc uint32, payload []byte) ([]byte,
 	}
 }
 
-// dialerFor picks the transport of a libvirt URI, as go-libvirt does.
+// dialerFor picks the transport of a libvirt URI, as go-libvirt's
+// ConnectToURI does for the main connection (unix, tcp, tls, ssh).
 func dialerFor(u *url.URL, sock string) (socket.Dialer, error) {
 	transport := "unix"
 	if s := strings.SplitN(u.Scheme, "+", 2); len(s) == 2 {
@@ -215,6 +217,25 @@ func dialerFor(u *url.URL, sock string) (socket.Dialer, error) {
 			opts = append(opts, dialers.UseTLSPort(p))
 		}
 		return dialers.NewTLS(u.Hostname(), opts...), nil
+	case "ssh":
+		me, err := user.Current()
+		if err != nil {
+			return nil, err
+		}
+		opts := []dialers.SSHOption{dialers.WithSystemSSHDefaults(me)}
+		if p := u.Port(); p != "" {
+			opts = append(opts, dialers.UseSSHPort(p))
+		}
+		if name := u.User.Username(); name != "" {
+			opts = append(opts, dialers.UseSSHUsername(name))
+		}
+		if s := u.Query().Get("socket"); s != "" {
+			opts = append(opts, dialers.WithRemoteSocket(s))
+		}
+		if k := u.Query().Get("keyfile"); k != "" {
+			opts = append(opts, dialers.UseKeyFile(k))
+		}
+		return dialers.NewSSH(u.Hostname(), opts...), nil
 	}
 	return nil, fmt.Errorf("the console does not support %s URIs yet; use virsh -c %s console", transport, u)
 }

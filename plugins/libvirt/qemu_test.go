@@ -129,6 +129,17 @@ func TestGuestMarkerSnapshotRevert(t *testing.T) {
 		t.Fatalf("marker after revert = %q, want first", m)
 	}
 
+	// A full copy of /var (what clone and backup use) holds the same data,
+	// and is not an overlay.
+	cp := h.run("volume_copy", map[string]any{"source": name + "-var", "name": name + "-copy"})
+	t.Cleanup(func() { h.run("volume_delete", map[string]any{"name": name + "-copy", "missing_ok": true}) })
+	if m := readMarker(t, str(cp, "path")); m != "first" {
+		t.Fatalf("marker in the copy = %q", m)
+	}
+	if ci := h.run("volume_info", map[string]any{"name": name + "-copy"}); str(ci, "backing") != "" {
+		t.Fatalf("the copy has a backing file: %#v", ci)
+	}
+
 	// Growing /var works with the VM off; shrinking is refused.
 	grown := h.run("volume_resize", map[string]any{"name": name + "-var", "size": "2G"})
 	if num(grown, "capacity") != 2<<30 {
@@ -223,5 +234,29 @@ func TestUEFIDomainNVRAM(t *testing.T) {
 	h.run("undefine", map[string]any{"name": name, "force": true})
 	if _, err := os.Stat(nvram); !os.IsNotExist(err) {
 		t.Fatalf("undefine left the NVRAM file %s (%v)", nvram, err)
+	}
+}
+
+// A bridged NIC is attached to the named bridge (here the NAT network's
+// own virbr0, the one bridge every test machine has).
+func TestBridgeNetwork(t *testing.T) {
+	h := newHarness(t, "qemu:///system")
+	name := uniqueName("vmflow-br")
+	h.run("volume_create", map[string]any{"name": name + "-boot", "size": "64M"})
+	t.Cleanup(func() { h.removeGuest(name) })
+	h.fails("define", map[string]any{"name": name, "boot_volume": name + "-boot", "network": "bridge:no/such"}, "network must be nat, none or bridge:<name>")
+	out := h.run("define", map[string]any{"name": name, "boot_volume": name + "-boot", "network": "bridge:virbr0", "mac": "52:54:00:aa:bb:cc"})
+	conn, dom, err := h.d.domain(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := conn.DomainGetXMLDesc(dom, 0)
+	var x libvirtxml.Domain
+	if err := x.Unmarshal(doc); err != nil || len(x.Devices.Interfaces) != 1 {
+		t.Fatalf("%v\n%s", err, doc)
+	}
+	ifc := x.Devices.Interfaces[0]
+	if ifc.Source == nil || ifc.Source.Bridge == nil || ifc.Source.Bridge.Bridge != "virbr0" || ifc.MAC.Address != "52:54:00:aa:bb:cc" || str(out, "mac") != "52:54:00:aa:bb:cc" {
+		t.Fatalf("interface: %#v", ifc)
 	}
 }
