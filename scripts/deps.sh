@@ -40,6 +40,8 @@ want ovmf /usr/share/OVMF/OVMF_CODE_4M.fd /usr/share/OVMF/OVMF_CODE.fd
 want busybox-static /bin/busybox
 want dnsmasq-base dnsmasq
 want iptables iptables
+# The nix plugin builds images with the real nix (Debian's nix-bin).
+want nix-bin nix
 
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]}"

@@ -1,0 +1,306 @@
+// Command vmflow-plugin-nix builds immutable NixOS images from composable
+// profiles with the real `nix build`, streams nix's progress, and keeps a
+// GC root per image under vmflow's state dir so an image in use is never
+// garbage-collected.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vmflow/vmflow/core/sdk"
+)
+
+var version = "0.1.0"
+
+type plugin struct {
+	stateDir, workDir string
+}
+
+// flakeDir resolves the flake input against the task file's directory.
+func (p *plugin) flakeDir(r *sdk.Request) (string, error) {
+	dir := r.String("flake")
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(p.workDir, dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "flake.nix")); err != nil {
+		return "", sdk.ArgError("flake", "no flake.nix in %s", dir)
+	}
+	return filepath.Clean(dir), nil
+}
+
+func (p *plugin) gcRoots() string { return filepath.Join(p.stateDir, "nix", "gcroots") }
+
+// checkNix fails clearly when nix is missing or too old.
+func checkNix(ctx context.Context) error {
+	v, text, err := nixVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if older(v, minVersion) {
+		return fmt.Errorf("nix %s is too old: building flakes with --expr and --log-format internal-json needs nix %d.%d or later", text, minVersion[0], minVersion[1])
+	}
+	return nil
+}
+
+// storeHash is the hash part of a store path: /nix/store/<hash>-name.
+func storeHash(path string) string {
+	base := filepath.Base(path)
+	h, _, _ := strings.Cut(base, "-")
+	return h
+}
+
+func (p *plugin) build(ctx context.Context, r *sdk.Request) error {
+	if err := checkNix(ctx); err != nil {
+		return err
+	}
+	flake, err := p.flakeDir(r)
+	if err != nil {
+		return err
+	}
+	known, err := knownProfiles(ctx, flake)
+	if err != nil {
+		return err
+	}
+	profiles, added, err := normalize(r.Strings("profiles"), known)
+	if err != nil {
+		return sdk.ArgError("profiles", "%v", err)
+	}
+	for _, a := range added {
+		r.Log("adding profile %s", a)
+	}
+	system := r.String("system")
+	quoted := make([]string, len(profiles))
+	for i, pr := range profiles {
+		quoted[i] = fmt.Sprintf("%q", pr)
+	}
+	expr := fmt.Sprintf("(builtins.getFlake %q).lib.mkImage { profiles = [ %s ]; system = %q; }",
+		"path:"+flake, strings.Join(quoted, " "), system)
+
+	// Build into a pending root, then root the result by its store path:
+	// a root per image, so an older image a VM still runs stays rooted.
+	if err := os.MkdirAll(p.gcRoots(), 0o755); err != nil {
+		return err
+	}
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	pending := filepath.Join(p.gcRoots(), ".pending-"+hex.EncodeToString(rnd[:]))
+	defer os.Remove(pending)
+
+	rep := &reporter{
+		log: func(level, msg string) {
+			if level == "debug" {
+				r.Logger().Debug(msg)
+			} else if level == "error" {
+				r.Logger().Error(msg)
+			} else {
+				r.Log("%s", msg)
+			}
+		},
+		progress: func(done, expected int64, label string) { r.Progress(done, expected, label) },
+	}
+	args := append(append([]string{}, nixFeatures...), "build", "--log-format", "internal-json",
+		"--impure", "--json", "--out-link", pending, "--expr", expr)
+	args = append(args, r.Strings("extra_args")...)
+	start := time.Now()
+	out, err := runNix(ctx, rep, true, args...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		what := "building the image"
+		if rep.builds == 0 {
+			what = "evaluating the image"
+		}
+		return rep.failure(what, err)
+	}
+	var results []struct {
+		Outputs map[string]string `json:"outputs"`
+	}
+	if err := json.Unmarshal(out, &results); err != nil || len(results) == 0 || results[0].Outputs["out"] == "" {
+		return fmt.Errorf("nix build printed no output path: %s", strings.TrimSpace(string(out)))
+	}
+	storePath := results[0].Outputs["out"]
+	root := filepath.Join(p.gcRoots(), storeHash(storePath)+"-"+strings.Join(profiles, "+"))
+	createdRoot := false
+	if _, err := os.Lstat(root); err != nil {
+		if out, err := exec.CommandContext(ctx, "nix-store", "--realise", storePath, "--add-root", root).CombinedOutput(); err != nil {
+			return fmt.Errorf("registering the GC root %s: %v: %s", root, err, strings.TrimSpace(string(out)))
+		}
+		createdRoot = true
+	}
+	image, err := findImage(storePath)
+	if err != nil {
+		return err
+	}
+	info, err := exec.CommandContext(ctx, "nix", append(append([]string{}, nixFeatures...), "path-info", "--json", storePath)...).Output()
+	if err != nil {
+		return fmt.Errorf("nix path-info %s: %w", storePath, err)
+	}
+	var pinfo []struct {
+		NarHash string `json:"narHash"`
+	}
+	if err := json.Unmarshal(info, &pinfo); err != nil || len(pinfo) == 0 {
+		return fmt.Errorf("nix path-info %s: unreadable answer", storePath)
+	}
+	built := rep.builds > 0
+	if built {
+		r.Log("built %s in %s", storePath, time.Since(start).Round(time.Millisecond))
+	} else {
+		r.Log("%s was already built (cache hit)", storePath)
+	}
+	return errors.Join(
+		r.Set("image", image), r.Set("store_path", storePath), r.Set("content_id", pinfo[0].NarHash),
+		r.Set("profiles", profiles), r.Set("gc_root", root), r.Set("built", built),
+		r.Set("kernel", optional(storePath, "kernel")), r.Set("initrd", optional(storePath, "initrd")),
+		r.Set("new_root", createdRoot),
+	)
+}
+
+// findImage finds the disk image in a build's output: the output itself
+// when it is a file, else the one *.qcow2 (or *.img) inside it.
+func findImage(out string) (string, error) {
+	st, err := os.Stat(out)
+	if err != nil {
+		return "", err
+	}
+	if !st.IsDir() {
+		return out, nil
+	}
+	for _, pat := range []string{"*.qcow2", "*.img", "*.raw"} {
+		m, _ := filepath.Glob(filepath.Join(out, pat))
+		if len(m) == 1 {
+			return m[0], nil
+		}
+		if len(m) > 1 {
+			return "", fmt.Errorf("%s holds several images: %s", out, strings.Join(m, ", "))
+		}
+	}
+	return "", fmt.Errorf("%s holds no disk image (*.qcow2)", out)
+}
+
+// optional returns out/name when it exists, else "".
+func optional(out, name string) string {
+	p := filepath.Join(out, name)
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return ""
+}
+
+func newPlugin() *sdk.Plugin {
+	p := &plugin{}
+	return &sdk.Plugin{
+		Name:        "nix",
+		Version:     version,
+		Description: "Builds immutable NixOS images from composable profiles with nix build.",
+		Configure: func(ctx context.Context, r *sdk.Request) error {
+			p.stateDir, p.workDir = r.Env.StateDir, r.Env.WorkDir
+			return nil
+		},
+		Actions: actions(p),
+	}
+}
+
+func main() { sdk.Serve(newPlugin()) }
+
+func actions(p *plugin) []*sdk.Action {
+	flake := sdk.String("flake", "The flake directory, relative to the task file.").Default("profiles")
+	return []*sdk.Action{
+		{
+			Name: "build",
+			Description: "Builds the image for a set of profiles (core is always in; required profiles are added; the set is sorted, " +
+				"so the same set gives the same image) with nix build, and keeps a GC root for it under vmflow's state dir.",
+			Inputs: []sdk.Attr{
+				sdk.StringList("profiles", "Profiles to compose.").Default([]string{}),
+				flake,
+				sdk.String("system", "The Nix system.").Default("x86_64-linux"),
+				sdk.StringList("extra_args", "More arguments for nix build, e.g. [\"--option\", \"substituters\", \"\"] offline.").Default([]string{}),
+			},
+			Outputs: []sdk.Attr{
+				sdk.String("image", "The disk image (qcow2) in the store."),
+				sdk.String("store_path", "The build's store path."),
+				sdk.String("content_id", "The output's content hash (nix's narHash)."),
+				sdk.StringList("profiles", "The profiles, normalised."),
+				sdk.String("gc_root", "The GC root that keeps the image."),
+				sdk.Bool("built", "Whether nix built anything (false: a cache hit)."),
+				sdk.String("kernel", "The kernel, for direct kernel boot, when the build has one."),
+				sdk.String("initrd", "The initrd, when the build has one."),
+				sdk.Bool("new_root", "Whether this step created the GC root."),
+			},
+			Validate: func(ctx context.Context, r *sdk.Request) error {
+				if r.Known("flake") {
+					if _, err := p.flakeDir(r); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+			Run: p.build,
+			Undo: func(ctx context.Context, r *sdk.Request) error {
+				// A root this step made goes; the image stays in the store
+				// until a garbage collection.
+				if v := r.Output("new_root"); !v.IsNull() && v.True() {
+					if err := os.Remove(r.OutputString("gc_root")); err != nil && !os.IsNotExist(err) {
+						return err
+					}
+				}
+				return nil
+			},
+		},
+		{
+			Name:        "list_profiles",
+			Description: "Lists the profiles the flake offers, and what each requires.",
+			Inputs:      []sdk.Attr{flake},
+			Outputs: []sdk.Attr{
+				sdk.StringList("profiles", "Profile names, sorted."),
+				sdk.Attribute("requires", sdk.MapOf(sdk.ListOf(sdk.TypeString)), "What each profile requires."),
+			},
+			Run: func(ctx context.Context, r *sdk.Request) error {
+				dir, err := p.flakeDir(r)
+				if err != nil {
+					return err
+				}
+				known, err := knownProfiles(ctx, dir)
+				if err != nil {
+					return err
+				}
+				req := map[string][]string{}
+				for n, info := range known {
+					req[n] = append([]string{}, info.Requires...)
+				}
+				return errors.Join(r.Set("profiles", sortedNames(known)), r.Set("requires", req))
+			},
+		},
+		{
+			Name:        "release",
+			Description: "Drops the GC root that keeps an image, once no VM uses it; nix may then collect it.",
+			Inputs:      []sdk.Attr{sdk.String("gc_root", "The gc_root a build returned.").Required()},
+			Outputs:     []sdk.Attr{sdk.Bool("released", "Whether a root was removed.")},
+			Run: func(ctx context.Context, r *sdk.Request) error {
+				root := filepath.Clean(r.String("gc_root"))
+				if filepath.Dir(root) != p.gcRoots() {
+					return sdk.ArgError("gc_root", "%s is not one of vmflow's GC roots (%s)", root, p.gcRoots())
+				}
+				err := os.Remove(root)
+				if os.IsNotExist(err) {
+					return r.Set("released", false)
+				}
+				if err != nil {
+					return err
+				}
+				return r.Set("released", true)
+			},
+		},
+	}
+}
+

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/gocty"
+
+	"github.com/vmflow/vmflow/core/protocol"
+	"github.com/vmflow/vmflow/core/sdk"
+)
+
+// requireNix skips without nix, except in CI, where every test must run.
+func requireNix(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("nix"); err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("nix is not installed; make test installs nix-bin")
+	}
+	t.Skip("nix is not installed (make test installs nix-bin)")
+}
+
+// offline keeps nix from asking binary caches: these machines reach none.
+var offline = []string{"--option", "substituters", ""}
+
+type harness struct {
+	t      testing.TB
+	p      protocol.Plugin
+	schema *protocol.Schema
+	state  string
+}
+
+func newHarness(t testing.TB) *harness {
+	t.Helper()
+	requireNix(t)
+	p, err := sdk.InProcess(newPlugin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	h := &harness{t: t, p: p, state: t.TempDir()}
+	h.schema, _ = p.Describe(context.Background())
+	// The work dir is testdata, as if the task file lived there.
+	if ds, err := p.Configure(context.Background(), cty.EmptyObjectVal, protocol.Env{StateDir: h.state, WorkDir: filepath.Join(wd, "testdata")}); err != nil || ds.HasErrors() {
+		t.Fatal(err, ds.Err())
+	}
+	return h
+}
+
+func (h *harness) try(action string, args map[string]any) (cty.Value, []protocol.Event, error) {
+	h.t.Helper()
+	a, _ := h.schema.Action(action)
+	vals := map[string]cty.Value{}
+	for k, v := range args {
+		at, _ := a.Inputs.Get(k)
+		cv, err := gocty.ToCtyValue(v, at.Type)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		vals[k] = cv
+	}
+	in, err := a.Inputs.ApplyDefaults(cty.ObjectVal(vals))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if ds, err := h.p.Validate(context.Background(), action, in); err != nil || ds.HasErrors() {
+		return cty.NilVal, nil, errJoin(err, ds.Err())
+	}
+	var events []protocol.Event
+	out, ds, err := h.p.Run(context.Background(), protocol.RunRequest{Action: action, Inputs: in}, func(e protocol.Event) { events = append(events, e) })
+	return out, events, errJoin(err, ds.Err())
+}
+
+func errJoin(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func (h *harness) build(profiles ...string) cty.Value {
+	h.t.Helper()
+	out, _, err := h.try("build", map[string]any{"profiles": profiles, "flake": "flake", "extra_args": offline})
+	if err != nil {
+		h.t.Fatalf("build %v: %v", profiles, err)
+	}
+	return out
+}
+
+func str(v cty.Value, k string) string { return v.GetAttr(k).AsString() }
+
+func TestBuildCacheHitAndGCRoot(t *testing.T) {
+	h := newHarness(t)
+	// A profile set nothing else builds, so the first build really builds.
+	first := h.build("nvidia", "dev", "dev")
+	var profiles []string
+	_ = gocty.FromCtyValue(first.GetAttr("profiles"), &profiles)
+	if strings.Join(profiles, ",") != "core,dev,docker,nvidia" {
+		t.Fatalf("normalised profiles = %v", profiles)
+	}
+	image := str(first, "image")
+	if !strings.HasPrefix(image, "/nix/store/") || !strings.HasSuffix(image, ".qcow2") {
+		t.Fatalf("image = %s", image)
+	}
+	if b, _ := os.ReadFile(filepath.Join(str(first, "store_path"), "profiles")); strings.TrimSpace(string(b)) != "core dev docker nvidia" {
+		t.Fatalf("the image was built for %q", b)
+	}
+	if !strings.HasPrefix(str(first, "content_id"), "sha256-") {
+		t.Fatalf("content id %q", str(first, "content_id"))
+	}
+
+	// The same set, asked for differently: a cache hit on the same image.
+	second := h.build("docker", "nvidia", "core", "dev")
+	if second.GetAttr("built").True() || str(second, "store_path") != str(first, "store_path") || str(second, "content_id") != str(first, "content_id") {
+		t.Fatalf("second build: built=%v %s vs %s", second.GetAttr("built").True(), str(second, "store_path"), str(first, "store_path"))
+	}
+
+	// The GC root keeps the image through a garbage collection, while an
+	// image nothing roots is collected.
+	root := str(first, "gc_root")
+	if target, err := os.Readlink(root); err != nil || target != str(first, "store_path") {
+		t.Fatalf("gc root %s -> %s (%v)", root, target, err)
+	}
+	unrooted := nixBuildUnrooted(t, "core", "docker")
+	if out, err := exec.Command("nix-collect-garbage").CombinedOutput(); err != nil {
+		t.Fatalf("nix-collect-garbage: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(image); err != nil {
+		t.Fatalf("the rooted image did not survive nix-collect-garbage: %v", err)
+	}
+	if _, err := os.Stat(unrooted); err == nil {
+		t.Fatalf("an unrooted image survived nix-collect-garbage; the check above proves nothing")
+	}
+
+	// Releasing the root lets the next collection take the image.
+	if out, _, err := h.try("release", map[string]any{"gc_root": root}); err != nil || !out.GetAttr("released").True() {
+		t.Fatalf("release: %v", err)
+	}
+	exec.Command("nix-collect-garbage").Run()
+	if _, err := os.Stat(image); err == nil {
+		t.Fatal("the image outlived its released root")
+	}
+}
+
+// nixBuildUnrooted builds an image with nix directly and no GC root.
+func nixBuildUnrooted(t *testing.T, profiles ...string) string {
+	t.Helper()
+	wd, _ := os.Getwd()
+	expr := `(builtins.getFlake "path:` + filepath.Join(wd, "testdata", "flake") + `").lib.mkImage { profiles = [ "` + strings.Join(profiles, `" "`) + `" ]; }`
+	args := append(append(append([]string{}, nixFeatures...), "build", "--impure", "--no-link", "--json", "--expr", expr), offline...)
+	out, err := exec.Command("nix", args...).Output()
+	if err != nil {
+		t.Fatalf("nix build: %v", err)
+	}
+	i := strings.Index(string(out), `"out":"`)
+	if i < 0 {
+		t.Fatalf("nix build printed %s", out)
+	}
+	rest := string(out)[i+len(`"out":"`):]
+	return rest[:strings.Index(rest, `"`)]
+}
+
+func TestBuildErrors(t *testing.T) {
+	h := newHarness(t)
+	_, _, err := h.try("build", map[string]any{"profiles": []string{"dev", "gaming"}, "flake": "flake", "extra_args": offline})
+	if err == nil || !strings.Contains(err.Error(), `unknown profile "gaming"; the known profiles are: broken, core, dev, docker, nvidia`) {
+		t.Fatalf("unknown profile: %v", err)
+	}
+	_, _, err = h.try("build", map[string]any{"profiles": []string{"broken"}, "flake": "flake", "extra_args": offline})
+	if err == nil || !strings.Contains(err.Error(), "building the image failed") || !strings.Contains(err.Error(), "profile broken cannot be built") {
+		t.Fatalf("broken derivation: %v", err)
+	}
+	_, _, err = h.try("build", map[string]any{"flake": "evalerror", "extra_args": offline})
+	if err == nil || !strings.Contains(err.Error(), "evaluating the image failed") || !strings.Contains(err.Error(), "this test flake refuses to evaluate core") {
+		t.Fatalf("evaluation error: %v", err)
+	}
+	_, _, err = h.try("build", map[string]any{"flake": "nowhere"})
+	if err == nil || !strings.Contains(err.Error(), "no flake.nix in") {
+		t.Fatalf("missing flake: %v", err)
+	}
+	_, _, err = h.try("release", map[string]any{"gc_root": "/etc/passwd"})
+	if err == nil || !strings.Contains(err.Error(), "is not one of vmflow's GC roots") {
+		t.Fatalf("release outside the roots: %v", err)
+	}
+}
+
+func TestListProfiles(t *testing.T) {
+	h := newHarness(t)
+	out, _, err := h.try("list_profiles", map[string]any{"flake": "flake"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	_ = gocty.FromCtyValue(out.GetAttr("profiles"), &names)
+	if strings.Join(names, ",") != "broken,core,dev,docker,nvidia" {
+		t.Fatalf("profiles %v", names)
+	}
+	var req map[string][]string
+	_ = gocty.FromCtyValue(out.GetAttr("requires"), &req)
+	if strings.Join(req["nvidia"], ",") != "docker" {
+		t.Fatalf("requires %v", req)
+	}
+}
+
+func TestVersionCheck(t *testing.T) {
+	if !older([3]int{2, 3, 9}, minVersion) || older([3]int{2, 8, 0}, minVersion) || older(minVersion, minVersion) {
+		t.Fatal("version comparison")
+	}
+	t.Setenv("PATH", t.TempDir())
+	if err := checkNix(context.Background()); err == nil || !strings.Contains(err.Error(), "nix is not installed") {
+		t.Fatalf("without nix: %v", err)
+	}
+}
+
+// BenchmarkBuild compares a first build of an image with a cache hit on
+// it: the store path is deleted before each "first" iteration.
+func BenchmarkBuild(b *testing.B) {
+	h := newHarness(b)
+	build := func() cty.Value {
+		out, _, err := h.try("build", map[string]any{"profiles": []string{"dev"}, "flake": "flake", "extra_args": offline})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return out
+	}
+	out := build()
+	b.Run("first", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			os.Remove(str(out, "gc_root"))
+			if msg, err := exec.Command("nix-store", "--delete", str(out, "store_path")).CombinedOutput(); err != nil {
+				b.Fatalf("nix-store --delete: %v: %s", err, msg)
+			}
+			b.StartTimer()
+			if !build().GetAttr("built").True() {
+				b.Fatal("not built")
+			}
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		for b.Loop() {
+			if build().GetAttr("built").True() {
+				b.Fatal("built again")
+			}
+		}
+	})
+}
