@@ -303,4 +303,3 @@ func actions(p *plugin) []*sdk.Action {
 		},
 	}
 }
-
