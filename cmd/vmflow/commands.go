@@ -186,7 +186,6 @@ type runOpts struct {
 	json, verbose, keepOnFailure bool
 	parallelism                  int
 	args                         []string
-	force                        bool
 }
 
 type resumeInfo struct {
