@@ -162,7 +162,7 @@ func (p *plugin) build(ctx context.Context, r *sdk.Request) error {
 		r.Set("image", image), r.Set("store_path", storePath), r.Set("content_id", pinfo[0].NarHash),
 		r.Set("profiles", profiles), r.Set("gc_root", root), r.Set("built", built),
 		r.Set("kernel", optional(storePath, "kernel")), r.Set("initrd", optional(storePath, "initrd")),
-		r.Set("new_root", createdRoot),
+		r.Set("cmdline", readOptional(storePath, "cmdline")), r.Set("new_root", createdRoot),
 	)
 }
 
@@ -186,6 +186,15 @@ func findImage(out string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s holds no disk image (*.qcow2)", out)
+}
+
+// readOptional returns the trimmed content of out/name, or "".
+func readOptional(out, name string) string {
+	b, err := os.ReadFile(filepath.Join(out, name))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // optional returns out/name when it exists, else "".
@@ -235,6 +244,7 @@ func actions(p *plugin) []*sdk.Action {
 				sdk.Bool("built", "Whether nix built anything (false: a cache hit)."),
 				sdk.String("kernel", "The kernel, for direct kernel boot, when the build has one."),
 				sdk.String("initrd", "The initrd, when the build has one."),
+				sdk.String("cmdline", "The kernel command line for direct kernel boot (it holds init=…), when the build has one."),
 				sdk.Bool("new_root", "Whether this step created the GC root."),
 			},
 			Validate: func(ctx context.Context, r *sdk.Request) error {
