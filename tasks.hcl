@@ -7,6 +7,9 @@
 #   vmflow restore-snapshot demo before
 #   vmflow destroy demo
 #
+# --var backend=proxmox-stub (or VMFLOW_VAR_backend, or a line in .env)
+# runs the same tasks on the Proxmox stand-in.
+#
 # Until the nix plugin builds images, a VM boots a prebuilt image
 # (--var image=PATH, UEFI) or a kernel and initrd (direct kernel boot).
 # Every task takes the VM's lock, so two runs on one VM never interleave.
@@ -14,7 +17,11 @@
 variable "backend" {
   type        = string
   default     = "libvirt"
-  description = "The hypervisor plugin."
+  description = "The hypervisor plugin: libvirt, or proxmox-stub (a stand-in for a Proxmox VE cluster that runs nothing)."
+  validation {
+    condition     = contains(["libvirt", "proxmox-stub"], var.backend)
+    error_message = "backend must be libvirt or proxmox-stub."
+  }
 }
 
 variable "uri" {
@@ -27,6 +34,18 @@ variable "virt_type" {
   type        = string
   default     = "auto"
   description = "auto (KVM when hardware virtualisation works, else QEMU's TCG), kvm or qemu."
+}
+
+variable "proxmox_node" {
+  type        = string
+  default     = "pve"
+  description = "proxmox-stub: the Proxmox node VMs live on."
+}
+
+variable "proxmox_storage" {
+  type        = string
+  default     = "local-lvm"
+  description = "proxmox-stub: where disks are allocated, local-lvm or local."
 }
 
 variable "image" {
@@ -59,12 +78,20 @@ variable "wait_for_ip" {
   description = "Whether create waits for the VM's IP address."
 }
 
+# Each backend declares its own config attributes (and vmflow rejects any
+# other), so the config is picked by backend.
 plugin "hypervisor" {
   source = var.backend
   config = {
-    uri       = var.uri
-    virt_type = var.virt_type
-  }
+    libvirt = {
+      uri       = var.uri
+      virt_type = var.virt_type
+    }
+    proxmox-stub = {
+      node    = var.proxmox_node
+      storage = var.proxmox_storage
+    }
+  }[var.backend]
 }
 
 task "create" {

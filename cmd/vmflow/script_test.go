@@ -15,6 +15,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/vmflow/vmflow/internal/testbin"
+	"github.com/vmflow/vmflow/internal/testlibvirt"
 )
 
 // binDir holds the real binaries the scripts run: vmflow and the plugins,
@@ -32,7 +33,16 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
-			env.Setenv("VMFLOW_STATE_DIR", filepath.Join(env.WorkDir, "state"))
+			stateDir := filepath.Join(env.WorkDir, "state")
+			env.Setenv("VMFLOW_STATE_DIR", stateDir)
+			// A script that used the libvirt plugin leaves its storage pool
+			// (one per state dir): remove it, and what is in it.
+			env.Defer(func() {
+				if conn, err := testlibvirt.Connect(); err == nil {
+					_ = testlibvirt.RemovePool(conn, testlibvirt.PoolName(stateDir))
+					conn.Disconnect()
+				}
+			})
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
 			env.Setenv("BIN", binDir)

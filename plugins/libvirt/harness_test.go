@@ -10,12 +10,12 @@ import (
 	"strings"
 	"testing"
 
-	libvirt "github.com/digitalocean/go-libvirt"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/gocty"
 
 	"github.com/vmflow/vmflow/core/protocol"
 	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/internal/testlibvirt"
 )
 
 // requireLibvirtd skips without a reachable libvirtd, except in CI where
@@ -80,17 +80,7 @@ func (h *harness) removePool() {
 		return
 	}
 	defer h.d.close()
-	pool, err := conn.StoragePoolLookupByName(h.d.poolName)
-	if err != nil {
-		return
-	}
-	vols, _, _ := conn.StoragePoolListAllVolumes(pool, 1, 0)
-	for _, v := range vols {
-		_ = conn.StorageVolDelete(v, 0)
-	}
-	_ = conn.StoragePoolDestroy(pool)
-	_ = conn.StoragePoolDelete(pool, libvirt.StoragePoolDeleteNormal)
-	_ = conn.StoragePoolUndefine(pool)
+	_ = testlibvirt.RemovePool(conn, h.d.poolName)
 }
 
 // inputs builds an action's input object from Go values, with defaults.

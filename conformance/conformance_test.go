@@ -1,0 +1,394 @@
+// Package conformance runs the same scenarios against every hypervisor
+// plugin: it starts the real plugin binary the way vmflow does (core/host:
+// go-plugin, gRPC, the handshake), configures it, and calls Validate, Run
+// and Undo per step. What a backend legitimately does differently is
+// declared once, in the differences table below, with the reason.
+package conformance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	libvirt "github.com/digitalocean/go-libvirt"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/gocty"
+
+	"github.com/vmflow/vmflow/core/host"
+	"github.com/vmflow/vmflow/core/protocol"
+	"github.com/vmflow/vmflow/internal/testbin"
+	"github.com/vmflow/vmflow/internal/testlibvirt"
+)
+
+// binDir holds the plugin binaries, built once for the test binary.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(testbin.Main(m.Run, &binDir, map[string]string{
+		"vmflow-plugin-libvirt":      "./plugins/libvirt",
+		"vmflow-plugin-proxmox-stub": "./plugins/proxmox-stub",
+	}))
+}
+
+// target is one plugin binary with one config.
+type target struct {
+	name   string // the subtest, and the key of its declared differences
+	plugin string // runs bin/vmflow-plugin-<plugin>
+	// config builds the plugin block's config; prefix is unique to the
+	// run (for a libvirt pool of the test's own).
+	config func(prefix string) map[string]cty.Value
+	// libvirtd: the target needs a reachable libvirtd.
+	libvirtd bool
+	// guest: the target boots real guests, so VMs get the Debian test
+	// guest's kernel, an ext4 /var and a network.
+	guest bool
+	// cleanup removes what a failed run may have left on the host.
+	cleanup func(t *testing.T, prefix string)
+}
+
+var targets = []target{
+	{
+		name:   "proxmox-stub",
+		plugin: "proxmox-stub",
+		config: func(string) map[string]cty.Value { return nil },
+	},
+	{
+		name:   "libvirt-test",
+		plugin: "libvirt",
+		config: func(string) map[string]cty.Value {
+			return map[string]cty.Value{"uri": cty.StringVal("test:///default")}
+		},
+		libvirtd: true,
+	},
+	{
+		name:   "libvirt-qemu",
+		plugin: "libvirt",
+		config: func(prefix string) map[string]cty.Value {
+			return map[string]cty.Value{
+				"uri":       cty.StringVal("qemu:///system"),
+				"pool":      cty.StringVal("vmflow-" + prefix + "conformance"),
+				"virt_type": cty.StringVal(envOr("VMFLOW_TEST_VIRT_TYPE", "auto")),
+			}
+		},
+		libvirtd: true,
+		guest:    true,
+		cleanup:  cleanQEMU,
+	},
+}
+
+// difference is something a target legitimately does differently: the
+// check must fail there with an error containing want. It is checked, not
+// skipped, so an entry that stops being true fails the suite.
+type difference struct {
+	target, check, want, reason string
+}
+
+// differences is the one place where targets may differ from the common
+// contract.
+var differences = []difference{
+	{"libvirt-test", "resize/grow", "virStorageVolResize",
+		"libvirt's test driver cannot resize volumes (virStorageVolResize is unsupported)"},
+	{"libvirt-test", "volumes/import", "virStorageVolUpload",
+		"libvirt's test driver cannot upload into a volume (virStorageVolUpload is unsupported)"},
+	{"libvirt-test", "volumes/ext4", "virStorageVolUpload",
+		"a fresh filesystem is uploaded into the volume, which libvirt's test driver cannot do"},
+	{"libvirt-test", "lifecycle/guest_exec", "guest agent",
+		"libvirt's test driver runs no guest, so no guest agent answers"},
+	{"proxmox-stub", "lifecycle/guest_exec", "guest_exec is not supported by the proxmox-stub",
+		"the stub runs no guest; it refuses rather than invent output"},
+	{"proxmox-stub", "lifecycle/console", "cannot attach a console",
+		"the stub runs no guest, so there is no console to attach (a real Proxmox: qm terminal)"},
+	{"proxmox-stub", "names/underscore", "invalid VM name",
+		"Proxmox VM names are DNS names: no '_' (libvirt accepts it)"},
+}
+
+// requireLibvirtd skips without a reachable libvirtd, except in CI where
+// every test must run: there it fails.
+func requireLibvirtd(t *testing.T) {
+	t.Helper()
+	c, err := net.Dial("unix", "/run/libvirt/libvirt-sock")
+	if err == nil {
+		c.Close()
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("libvirtd is not reachable (%v); make test starts it", err)
+	}
+	t.Skipf("libvirtd is not reachable: %v (make test installs and starts it)", err)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// suite is one target's plugin process, as vmflow runs it.
+type suite struct {
+	t      *testing.T
+	tg     *target
+	p      *host.Process
+	prefix string          // unique to the run: every VM and volume name starts with it
+	files  string          // a directory of local files (kernels, images)
+	used   map[string]bool // declared differences that were checked
+}
+
+func newSuite(t *testing.T, tg *target) *suite {
+	t.Helper()
+	if tg.libvirtd {
+		requireLibvirtd(t)
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	prefix := "cf" + hex.EncodeToString(b[:]) + "-"
+	if tg.cleanup != nil {
+		t.Cleanup(func() { tg.cleanup(t, prefix) })
+	}
+	p, err := host.Start(context.Background(), filepath.Join(binDir, "vmflow-plugin-"+tg.plugin), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
+	cfg := cty.EmptyObjectVal
+	if c := tg.config(prefix); len(c) > 0 {
+		cfg = cty.ObjectVal(c)
+	}
+	if cfg, err = p.Schema.Config.ApplyDefaults(cfg); err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	diags, err := p.Configure(context.Background(), cfg, protocol.Env{StateDir: state, WorkDir: state})
+	if err != nil || diags.HasErrors() {
+		t.Fatalf("configure %s: %v %v", tg.name, err, diags.Err())
+	}
+	return &suite{t: t, tg: tg, p: p, prefix: prefix, files: t.TempDir(), used: map[string]bool{}}
+}
+
+// in returns the suite for a subtest.
+func (s *suite) in(t *testing.T) *suite {
+	c := *s
+	c.t = t
+	return &c
+}
+
+// name makes a VM or volume name unique to the run.
+func (s *suite) name(parts ...string) string {
+	return s.prefix + strings.Join(parts, "-")
+}
+
+// inputs builds an action's input object from Go values, with defaults.
+func (s *suite) inputs(action string, args map[string]any) cty.Value {
+	s.t.Helper()
+	a, ok := s.p.Schema.Action(action)
+	if !ok {
+		s.t.Fatalf("%s has no action %s", s.tg.name, action)
+	}
+	vals := map[string]cty.Value{}
+	for k, v := range args {
+		at, ok := a.Inputs.Get(k)
+		if !ok {
+			s.t.Fatalf("%s: action %s has no input %s", s.tg.name, action, k)
+		}
+		cv, err := gocty.ToCtyValue(v, at.Type)
+		if err != nil {
+			s.t.Fatalf("%s.%s: %v", action, k, err)
+		}
+		vals[k] = cv
+	}
+	in, err := a.Inputs.ApplyDefaults(cty.ObjectVal(vals))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return in
+}
+
+// try validates and runs an action, as vmflow runs a step; the error
+// carries the diagnostics.
+func (s *suite) try(action string, args map[string]any) (cty.Value, error) {
+	s.t.Helper()
+	in := s.inputs(action, args)
+	ctx := context.Background()
+	diags, err := s.p.Validate(ctx, action, in)
+	if err != nil {
+		return cty.NilVal, s.p.CallError(err)
+	}
+	if diags.HasErrors() {
+		return cty.NilVal, diags.Err()
+	}
+	out, diags, err := s.p.Run(ctx, protocol.RunRequest{Action: action, Inputs: in, RunID: "conformance", Step: action}, func(protocol.Event) {})
+	if err != nil {
+		return cty.NilVal, s.p.CallError(err)
+	}
+	return out, diags.Err()
+}
+
+// run is try that must succeed.
+func (s *suite) run(action string, args map[string]any) cty.Value {
+	s.t.Helper()
+	out, err := s.try(action, args)
+	if err != nil {
+		s.t.Fatalf("%s %v: %v", action, args, err)
+	}
+	return out
+}
+
+// declared returns the difference declared for a check on this target.
+func (s *suite) declared(check string) (difference, bool) {
+	for _, d := range differences {
+		if d.target == s.tg.name && d.check == check {
+			s.used[check] = true
+			return d, true
+		}
+	}
+	return difference{}, false
+}
+
+// expectDeclared checks that err is the declared difference's error.
+func (s *suite) expectDeclared(d difference, action string, err error) {
+	s.t.Helper()
+	if err == nil || !strings.Contains(err.Error(), d.want) {
+		s.t.Fatalf("%s: declared difference %s (%s): %s should fail with %q, got %v", s.tg.name, d.check, d.reason, action, d.want, err)
+	}
+	s.t.Logf("declared difference %s: %s", d.check, d.reason)
+}
+
+// check runs an action that must succeed, unless a difference is declared
+// for this check: then it must fail as declared, and ok is false.
+func (s *suite) check(check, action string, args map[string]any) (out cty.Value, ok bool) {
+	s.t.Helper()
+	out, err := s.try(action, args)
+	if d, isDeclared := s.declared(check); isDeclared {
+		s.expectDeclared(d, action, err)
+		return cty.NilVal, false
+	}
+	if err != nil {
+		s.t.Fatalf("%s: %s %v: %v", check, action, args, err)
+	}
+	return out, true
+}
+
+// refused runs an action that must fail with an error containing every
+// one of want (or as a declared difference says).
+func (s *suite) refused(check, action string, args map[string]any, want ...string) {
+	s.t.Helper()
+	_, err := s.try(action, args)
+	if d, isDeclared := s.declared(check); isDeclared {
+		s.expectDeclared(d, action, err)
+		return
+	}
+	if err == nil {
+		s.t.Fatalf("%s: %s %v succeeded; it must be refused (%q)", check, action, args, want)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			s.t.Fatalf("%s: %s %v: error %q, want one containing %q", check, action, args, err, w)
+		}
+	}
+	s.t.Logf("%s: refused: %v", check, err)
+}
+
+func (s *suite) undo(action string, args map[string]any, outputs cty.Value) {
+	s.t.Helper()
+	diags, err := s.p.Undo(context.Background(), protocol.UndoRequest{Action: action, Inputs: s.inputs(action, args), Outputs: outputs, RunID: "conformance", Step: action}, func(protocol.Event) {})
+	if err != nil || diags.HasErrors() {
+		s.t.Fatalf("undo %s: %v %v", action, err, diags.Err())
+	}
+}
+
+func str(v cty.Value, attr string) string { return v.GetAttr(attr).AsString() }
+
+func num(v cty.Value, attr string) uint64 {
+	n, _ := v.GetAttr(attr).AsBigFloat().Uint64()
+	return n
+}
+
+func strs(v cty.Value, attr string) []string {
+	var out []string
+	for _, e := range v.GetAttr(attr).AsValueSlice() {
+		out = append(out, e.AsString())
+	}
+	return out
+}
+
+// guestDir builds the Debian test guest once (cached in .cache/guest).
+func guestDir(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(testbin.Repo(), ".cache", "guest")
+	cmd := exec.Command(filepath.Join(testbin.Repo(), "testdata", "guest", "build.sh"), out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the test guest: %v\n%s", err, b)
+	}
+	return out
+}
+
+// cleanQEMU removes, from qemu:///system, the run's domains and its pool
+// with whatever is left in it, so the suite leaves nothing on the host.
+func cleanQEMU(t *testing.T, prefix string) {
+	conn, err := testlibvirt.Connect()
+	if err != nil {
+		t.Errorf("cleaning up: %v", err)
+		return
+	}
+	defer conn.Disconnect()
+	doms, _, _ := conn.ConnectListAllDomains(1, 0)
+	for _, d := range doms {
+		if strings.HasPrefix(d.Name, prefix) {
+			_ = conn.DomainDestroy(d)
+			_ = conn.DomainUndefineFlags(d, libvirt.DomainUndefineManagedSave|libvirt.DomainUndefineSnapshotsMetadata|libvirt.DomainUndefineNvram)
+		}
+	}
+	if err := testlibvirt.RemovePool(conn, "vmflow-"+prefix+"conformance"); err != nil {
+		t.Errorf("removing the pool: %v", err)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	for i := range targets {
+		tg := &targets[i]
+		t.Run(tg.name, func(t *testing.T) {
+			t.Parallel()
+			s := newSuite(t, tg)
+			for _, sc := range scenarios {
+				t.Run(sc.name, func(t *testing.T) { sc.run(s.in(t)) })
+			}
+			if t.Failed() {
+				return
+			}
+			for _, d := range differences {
+				if d.target == tg.name && !s.used[d.check] {
+					t.Errorf("declared difference %s of %s was never checked: remove it, or check it", d.check, d.target)
+				}
+			}
+		})
+	}
+}
+
+// TestDifferencesNameTargets keeps the table honest: every entry names a
+// target and gives a reason.
+func TestDifferencesNameTargets(t *testing.T) {
+	known := map[string]bool{}
+	for _, tg := range targets {
+		known[tg.name] = true
+	}
+	seen := map[string]bool{}
+	for _, d := range differences {
+		key := fmt.Sprintf("%s %s", d.target, d.check)
+		switch {
+		case !known[d.target]:
+			t.Errorf("difference %s: no target %q", key, d.target)
+		case d.reason == "" || d.want == "":
+			t.Errorf("difference %s: give the reason and the error it expects", key)
+		case seen[key]:
+			t.Errorf("difference %s is declared twice", key)
+		}
+		seen[key] = true
+	}
+}

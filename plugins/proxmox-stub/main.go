@@ -1,0 +1,64 @@
+// Command vmflow-plugin-proxmox-stub stands in for a Proxmox VE cluster
+// where none exists: it offers the libvirt plugin's hypervisor and disk
+// actions, with the same names, arguments and outputs, under Proxmox's
+// rules (VMIDs from 100, volume ids, snapshot names, what Proxmox
+// refuses). It runs nothing: it keeps the cluster in a JSON file in
+// vmflow's state directory and logs the qm, pvesm and pvesh commands a
+// real node would have been asked to run.
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vmflow/vmflow/core/sdk"
+)
+
+var version = "0.1.0"
+
+// driver is the stub's configuration and its state file.
+type driver struct {
+	node    string // the node's name, as pvesh paths take it
+	storage string // where disks are allocated
+	st      *store
+}
+
+func (d *driver) configure(node, storage, stateDir string) error {
+	if !dnsName.MatchString(node) {
+		return sdk.ArgError("node", "invalid node name %q: a DNS name, as Proxmox requires", node)
+	}
+	if storage != lvmStorage && storage != dirStorage {
+		return sdk.ArgError("storage", "unknown storage %q: the stub's node has %s (LVM-thin) and %s (a directory)", storage, lvmStorage, dirStorage)
+	}
+	st, err := newStore(stateDir)
+	if err != nil {
+		return fmt.Errorf("proxmox-stub: %w", err)
+	}
+	d.node, d.storage, d.st = node, storage, st
+	return nil
+}
+
+func newPlugin(d *driver) *sdk.Plugin {
+	var actions []*sdk.Action
+	actions = append(actions, volumeActions(d)...)
+	actions = append(actions, vmActions(d)...)
+	actions = append(actions, snapshotActions(d)...)
+	return &sdk.Plugin{
+		Name:    "proxmox-stub",
+		Version: version,
+		Description: "A stand-in for a Proxmox VE cluster: the libvirt plugin's actions under Proxmox's rules (VMIDs, volume ids, snapshots), " +
+			"kept in a JSON file in vmflow's state directory, logging the qm/pvesm/pvesh commands a real node would run.",
+		Config: []sdk.Attr{
+			sdk.String("node", "The Proxmox node VMs live on, as pvesh paths name it.").Default("pve"),
+			sdk.String("storage", "Where disks are allocated: local-lvm (LVM-thin, raw) or local (a directory, qcow2).").Default(lvmStorage),
+		},
+		Configure: func(ctx context.Context, r *sdk.Request) error {
+			return d.configure(r.String("node"), r.String("storage"), r.Env.StateDir)
+		},
+		Actions: actions,
+	}
+}
+
+func main() {
+	sdk.Serve(newPlugin(&driver{}))
+}

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/gocty"
+
+	"github.com/vmflow/vmflow/core/protocol"
+	"github.com/vmflow/vmflow/core/sdk"
+)
+
+// harness drives the stub in process the way vmflow does: Configure, then
+// Validate and Run per step; it keeps the log lines of the last call.
+type harness struct {
+	t      *testing.T
+	p      protocol.Plugin
+	schema *protocol.Schema
+	state  string
+	logs   []string
+}
+
+func newHarness(t *testing.T, state string, config map[string]cty.Value) *harness {
+	t.Helper()
+	p, err := sdk.InProcess(newPlugin(&driver{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, _ := p.Describe(context.Background())
+	cfg := cty.EmptyObjectVal
+	if len(config) > 0 {
+		cfg = cty.ObjectVal(config)
+	}
+	if cfg, err = schema.Config.ApplyDefaults(cfg); err != nil {
+		t.Fatal(err)
+	}
+	diags, err := p.Configure(context.Background(), cfg, protocol.Env{StateDir: state, WorkDir: state})
+	if err != nil || diags.HasErrors() {
+		t.Fatalf("configure: %v %v", err, diags.Err())
+	}
+	return &harness{t: t, p: p, schema: schema, state: state}
+}
+
+func (h *harness) inputs(action string, args map[string]any) cty.Value {
+	h.t.Helper()
+	a, ok := h.schema.Action(action)
+	if !ok {
+		h.t.Fatalf("no action %s", action)
+	}
+	vals := map[string]cty.Value{}
+	for k, v := range args {
+		at, ok := a.Inputs.Get(k)
+		if !ok {
+			h.t.Fatalf("%s has no input %s", action, k)
+		}
+		cv, err := gocty.ToCtyValue(v, at.Type)
+		if err != nil {
+			h.t.Fatalf("%s.%s: %v", action, k, err)
+		}
+		vals[k] = cv
+	}
+	in, err := a.Inputs.ApplyDefaults(cty.ObjectVal(vals))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return in
+}
+
+func (h *harness) emit(e protocol.Event) {
+	if e.Kind == protocol.EventLog {
+		h.logs = append(h.logs, e.Message)
+	}
+}
+
+func (h *harness) try(action string, args map[string]any) (cty.Value, error) {
+	h.t.Helper()
+	h.logs = nil
+	in := h.inputs(action, args)
+	diags, err := h.p.Validate(context.Background(), action, in)
+	if err != nil || diags.HasErrors() {
+		return cty.NilVal, fmt.Errorf("%v%v", err, diags.Err())
+	}
+	out, diags, err := h.p.Run(context.Background(), protocol.RunRequest{Action: action, Inputs: in, Step: action}, h.emit)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	return out, diags.Err()
+}
+
+func (h *harness) run(action string, args map[string]any) cty.Value {
+	h.t.Helper()
+	out, err := h.try(action, args)
+	if err != nil {
+		h.t.Fatalf("%s %v: %v", action, args, err)
+	}
+	return out
+}
+
+func (h *harness) fails(action string, args map[string]any, want string) {
+	h.t.Helper()
+	if _, err := h.try(action, args); err == nil || !strings.Contains(err.Error(), want) {
+		h.t.Fatalf("%s %v: error %v, want one containing %q", action, args, err, want)
+	}
+}
+
+func (h *harness) undo(action string, args map[string]any, outputs cty.Value) {
+	h.t.Helper()
+	h.logs = nil
+	diags, err := h.p.Undo(context.Background(), protocol.UndoRequest{Action: action, Inputs: h.inputs(action, args), Outputs: outputs}, h.emit)
+	if err != nil || diags.HasErrors() {
+		h.t.Fatalf("undo %s: %v %v", action, err, diags.Err())
+	}
+}
+
+// logged checks that the last call logged exactly these commands.
+func (h *harness) logged(want ...string) {
+	h.t.Helper()
+	if !slices.Equal(h.logs, want) {
+		h.t.Fatalf("logged:\n  %s\nwant:\n  %s", strings.Join(h.logs, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+func str(v cty.Value, attr string) string { return v.GetAttr(attr).AsString() }
+
+// cluster reads the state file as it is on disk.
+func (h *harness) cluster() *cluster {
+	h.t.Helper()
+	b, err := os.ReadFile(filepath.Join(h.state, "proxmox-stub", "cluster.json"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var c cluster
+	if err := json.Unmarshal(b, &c); err != nil {
+		h.t.Fatalf("the state file is not JSON: %v", err)
+	}
+	return &c
+}
+
+func kernelFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "vmlinuz")
+	if err := os.WriteFile(p, []byte("kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The create task's steps, as Proxmox would have been asked to run them.
+func TestCreateLogsProxmoxCommands(t *testing.T) {
+	h := newHarness(t, t.TempDir(), nil)
+	kernel := kernelFile(t)
+	h.run("volume_create", map[string]any{"name": "demo-base", "size": "64M"})
+	h.logged("pvesh get /cluster/nextid  # 100, reserved for demo", "pvesm alloc local-lvm 100 vm-100-disk-0 64M")
+	k := h.run("volume_import", map[string]any{"name": "demo-kernel", "path": kernel})
+	if str(k, "path") != "local:import/demo-kernel.raw" || str(k, "format") != "raw" {
+		t.Fatalf("volume_import: %#v", k)
+	}
+	h.logged("pvesh create /nodes/pve/storage/local/upload --content import --filename demo-kernel.raw --tmpfilename " + kernel)
+	b := h.run("volume_overlay", map[string]any{"name": "demo-boot", "backing": "demo-base"})
+	if str(b, "path") != "local-lvm:vm-100-disk-1" {
+		t.Fatalf("volume_overlay: %#v", b)
+	}
+	h.logged("lvcreate -n vm-100-disk-1 -prohibitallocation -ay -s pve/vm-100-disk-0")
+	h.run("volume_create", map[string]any{"name": "demo-var", "size": "10G", "filesystem": "ext4", "label": "var"})
+	h.logged("pvesm alloc local-lvm 100 vm-100-disk-2 10G", "mkfs.ext4 -q -L var /dev/pve/vm-100-disk-2")
+	d := h.run("define", map[string]any{
+		"name": "demo", "uuid": "8e07fc61-d7a3-4821-8815-286f4d96e629", "boot_volume": "demo-boot", "var_volume": "demo-var",
+		"firmware": "kernel", "kernel": str(k, "path"), "cmdline": "console=ttyS0 x=1",
+	})
+	h.logged("qm create 100 --name demo --memory 1024 --cores 1 --smbios1 uuid=8e07fc61-d7a3-4821-8815-286f4d96e629 --machine q35 --bios seabios" +
+		` --args '-kernel /var/lib/vz/import/demo-kernel.raw -append "console=ttyS0 x=1"'` +
+		" --virtio0 local-lvm:vm-100-disk-1,ro=1 --virtio1 local-lvm:vm-100-disk-2 --boot order=virtio0 --net0 virtio=" + macFor("demo") + ",bridge=vmbr0" +
+		" --agent enabled=1 --serial0 socket")
+	if str(d, "mac") != macFor("demo") || !strings.HasPrefix(macFor("demo"), "BC:24:11:") {
+		t.Fatalf("define: %#v", d)
+	}
+	h.run("start", map[string]any{"name": "demo"})
+	h.logged("qm start 100")
+	if ip := h.run("wait_ip", map[string]any{"name": "demo"}); str(ip, "ip") != "10.0.0.100" || str(ip, "source") != "agent" {
+		t.Fatalf("wait_ip: %#v", ip)
+	}
+	h.run("snapshot_create", map[string]any{"name": "demo", "snapshot": "before"})
+	h.logged("qm snapshot 100 before --vmstate 1")
+	h.run("snapshot_revert", map[string]any{"name": "demo", "snapshot": "before"})
+	h.logged("qm rollback 100 before")
+	h.run("volume_resize", map[string]any{"name": "demo-var", "size": "12G"})
+	h.logged("qm resize 100 virtio1 12G")
+	h.run("undefine", map[string]any{"name": "demo", "force": true})
+	h.logged("qm stop 100", "qm destroy 100 --destroy-unreferenced-disks 0 --purge 1  # its disks stay, for volume_delete")
+	h.run("volume_delete", map[string]any{"name": "demo-var"})
+	h.logged("pvesm free local-lvm:vm-100-disk-2")
+}
+
+// A VMID is reserved by a VM's first disk, taken over by the VM, and
+// free again once neither is left; the lowest free one is handed out.
+func TestVMIDs(t *testing.T) {
+	h := newHarness(t, t.TempDir(), nil)
+	kernel := kernelFile(t)
+	vm := func(name string) {
+		h.run("volume_create", map[string]any{"name": name + "-boot", "size": "1G"})
+		h.run("define", map[string]any{"name": name, "boot_volume": name + "-boot", "firmware": "kernel", "kernel": kernel})
+	}
+	vm("a")
+	vm("b")
+	if c := h.cluster(); c.VMs["a"].VMID != 100 || c.VMs["b"].VMID != 101 || c.volumeByName("b-boot").VolID != "local-lvm:vm-101-disk-0" {
+		t.Fatalf("VMIDs: %+v", c.VMIDs)
+	}
+	// a's disk keeps its VMID reserved after the VM is gone.
+	h.run("undefine", map[string]any{"name": "a"})
+	if c := h.cluster(); c.VMIDs["a"] != 100 {
+		t.Fatalf("a's VMID was released while its disk exists: %+v", c.VMIDs)
+	}
+	h.run("volume_delete", map[string]any{"name": "a-boot"})
+	if c := h.cluster(); len(c.VMIDs) != 1 {
+		t.Fatalf("a's VMID is still held: %+v", c.VMIDs)
+	}
+	vm("c")
+	if c := h.cluster(); c.VMs["c"].VMID != 100 {
+		t.Fatalf("c got VMID %d, want the lowest free, 100", c.VMs["c"].VMID)
+	}
+	// Disk numbers: the lowest free one of the VMID.
+	h.run("volume_create", map[string]any{"name": "c-var", "size": "1G"})
+	h.run("volume_delete", map[string]any{"name": "c-boot"})
+	if v := h.run("volume_create", map[string]any{"name": "c-extra", "size": "1G"}); str(v, "path") != "local-lvm:vm-100-disk-0" {
+		t.Fatalf("c-extra: %#v", v)
+	}
+}
+
+// A UEFI VM gets an EFI disk, destroyed with it.
+func TestUEFI(t *testing.T) {
+	h := newHarness(t, t.TempDir(), map[string]cty.Value{"storage": cty.StringVal("local"), "node": cty.StringVal("pve2")})
+	img := filepath.Join(t.TempDir(), "disk.qcow2")
+	hdr := make([]byte, 32)
+	copy(hdr, "QFI\xfb")
+	hdr[24+4] = 1 // 4 GiB
+	if err := os.WriteFile(img, hdr, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	im := h.run("volume_import", map[string]any{"name": "u-base", "path": img})
+	h.logged("pvesh create /nodes/pve2/storage/local/upload --content import --filename u-base.qcow2 --tmpfilename " + img)
+	if str(im, "format") != "qcow2" || str(im, "path") != "local:import/u-base.qcow2" {
+		t.Fatalf("import: %#v", im)
+	}
+	h.fails("define", map[string]any{"name": "u", "boot_volume": "u-base"}, "is an uploaded image")
+	h.run("volume_overlay", map[string]any{"name": "u-boot", "backing": "u-base"})
+	h.logged("pvesh get /cluster/nextid  # 100, reserved for u",
+		"qemu-img create -f qcow2 -F qcow2 -b /var/lib/vz/import/u-base.qcow2 /var/lib/vz/images/100/vm-100-disk-0.qcow2")
+	h.run("define", map[string]any{"name": "u", "uuid": "8e07fc61-d7a3-4821-8815-286f4d96e629", "boot_volume": "u-boot", "boot_readonly": false, "network": "none"})
+	h.logged("qm create 100 --name u --memory 1024 --cores 1 --smbios1 uuid=8e07fc61-d7a3-4821-8815-286f4d96e629 --machine q35" +
+		" --bios ovmf --efidisk0 local:1,efitype=4m --virtio0 local:100/vm-100-disk-0.qcow2 --boot order=virtio0 --agent enabled=1 --serial0 socket")
+	if c := h.cluster(); c.VMs["u"].EFIDisk != "local:100/vm-100-disk-1.qcow2" || c.Volumes["local:100/vm-100-disk-1.qcow2"] == nil {
+		t.Fatalf("EFI disk: %+v", c.VMs["u"])
+	}
+	// Redefining logs only what changed.
+	h.run("define", map[string]any{"name": "u", "boot_volume": "u-boot", "boot_readonly": false, "network": "none", "memory": 2048})
+	h.logged("qm set 100 --memory 2048")
+	h.run("undefine", map[string]any{"name": "u"})
+	if c := h.cluster(); len(c.Volumes) != 2 {
+		t.Fatalf("after undefine: %+v", c.Volumes)
+	}
+}
+
+// What Proxmox refuses, the stub refuses, and changes nothing.
+func TestRefusals(t *testing.T) {
+	h := newHarness(t, t.TempDir(), nil)
+	h.run("volume_create", map[string]any{"name": "r-boot", "size": "2G"})
+	h.fails("volume_resize", map[string]any{"name": "r-boot", "size": "1G"}, "shrinking it to 1G is refused (Proxmox: shrinking disks is not supported)")
+	h.fails("define", map[string]any{"name": "r", "boot_volume": "/var/lib/x.img", "firmware": "kernel", "kernel": kernelFile(t)}, "Proxmox attaches volumes, not files")
+	h.fails("define", map[string]any{"name": "r", "boot_volume": "r-boot", "firmware": "kernel", "kernel": "r-boot"}, "a kernel or initrd is a file")
+	h.fails("define", map[string]any{"name": "r", "boot_volume": "r-boot", "firmware": "kernel", "kernel": "/no/such/kernel"}, "no such file")
+	h.fails("define", map[string]any{"name": "r", "boot_volume": "r-boot", "memory": 8}, "memory: must be at least 16")
+	h.run("define", map[string]any{"name": "r", "boot_volume": "r-boot"})
+	h.run("start", map[string]any{"name": "r"})
+	h.fails("undefine", map[string]any{"name": "r"}, "Proxmox refuses to destroy a running VM")
+	h.run("snapshot_create", map[string]any{"name": "r", "snapshot": "s"})
+	h.fails("snapshot_create", map[string]any{"name": "r", "snapshot": "s"}, "snapshot name 's' already used")
+	h.run("destroy", map[string]any{"name": "r"})
+	h.fails("reboot", map[string]any{"name": "r"}, "VM 100 not running")
+	h.fails("wait_ip", map[string]any{"name": "r"}, "is not running, so it has no address")
+	h.fails("guest_exec", map[string]any{"name": "r", "argv": []string{"cat", "/etc/hostname"}}, "a real Proxmox would run `qm guest exec 100 -- cat /etc/hostname`")
+	h.fails("console", map[string]any{"name": "r"}, "a real Proxmox would attach `qm terminal 100`")
+	if c := h.cluster(); c.VMs["r"].Status != stopped || len(c.VMs["r"].Snapshots) != 1 || c.volumeByName("r-boot").Size != 2<<30 {
+		t.Fatalf("a refusal changed the state: %+v", c.VMs["r"])
+	}
+	h.run("undefine", map[string]any{"name": "r"})
+}
+
+// define's undo puts the previous configuration back; start's stops.
+func TestUndo(t *testing.T) {
+	h := newHarness(t, t.TempDir(), nil)
+	h.run("volume_create", map[string]any{"name": "x-boot", "size": "1G"})
+	h.run("volume_create", map[string]any{"name": "x-var", "size": "1G"})
+	first := map[string]any{"name": "x", "boot_volume": "x-boot", "uuid": "8e07fc61-d7a3-4821-8815-286f4d96e629"}
+	h.run("define", first)
+	second := map[string]any{"name": "x", "boot_volume": "x-boot", "var_volume": "x-var", "memory": 512}
+	out := h.run("define", second)
+	h.undo("define", second, out)
+	h.logged("qm set 100 --memory 1024 --delete virtio1")
+	if c := h.cluster(); c.VMs["x"].Var != "" || c.VMs["x"].Memory != 1024 || c.VMs["x"].UUID != "8e07fc61-d7a3-4821-8815-286f4d96e629" {
+		t.Fatalf("after define's undo: %+v", c.VMs["x"])
+	}
+	st := h.run("start", map[string]any{"name": "x"})
+	h.undo("start", map[string]any{"name": "x"}, st)
+	h.logged("qm stop 100")
+}
+
+// Concurrent steps and runs share the state file without losing changes:
+// every call takes the lock and writes atomically.
+func TestConcurrentRuns(t *testing.T) {
+	state := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 4 {
+		h := newHarness(t, state, nil) // one plugin process per run
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 10 {
+				if _, err := h.try("volume_create", map[string]any{"name": fmt.Sprintf("vm%d-disk%d", i, j), "size": "1G"}); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	c := newHarness(t, state, nil).cluster()
+	if len(c.Volumes) != 40 || len(c.VMIDs) != 4 {
+		t.Fatalf("%d volumes, VMIDs %v; want 40 volumes of 4 VMIDs", len(c.Volumes), c.VMIDs)
+	}
+	ents, _ := os.ReadDir(filepath.Join(state, "proxmox-stub"))
+	for _, e := range ents {
+		if e.Name() != "cluster.json" && e.Name() != "cluster.lock" {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	for _, c := range []struct {
+		config map[string]cty.Value
+		want   string
+	}{
+		{map[string]cty.Value{"storage": cty.StringVal("ceph")}, `unknown storage "ceph"`},
+		{map[string]cty.Value{"node": cty.StringVal("pve_1")}, `invalid node name "pve_1"`},
+	} {
+		p, _ := sdk.InProcess(newPlugin(&driver{}))
+		schema, _ := p.Describe(context.Background())
+		cfg, _ := schema.Config.ApplyDefaults(cty.ObjectVal(c.config))
+		diags, _ := p.Configure(context.Background(), cfg, protocol.Env{StateDir: t.TempDir()})
+		if err := diags.Err(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("config %v: %v, want %q", c.config, err, c.want)
+		}
+	}
+}
