@@ -215,6 +215,11 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 	_ = a.printDiags(diags) // warnings
 	if planOnly {
 		r.Close()
+		ds := eng.Describe(runCtx, plan)
+		if ds.HasErrors() {
+			return a.printDiags(ds)
+		}
+		_ = a.printDiags(ds)
 		a.printPlan(plan)
 		return nil
 	}
@@ -335,6 +340,9 @@ func (a *app) printPlan(plan *engine.Plan) {
 				shown = lang.FormatValue(v)
 			}
 			fmt.Fprintf(w, "   %s = %s\n", arg.Name, shown)
+		}
+		for _, line := range ps.Would {
+			fmt.Fprintf(w, "   would: %s\n", line)
 		}
 	}
 	fmt.Fprintln(w, "\nNothing was run.")

@@ -105,6 +105,15 @@ func (p *Plugin) Validate(ctx context.Context, action string, in cty.Value) (pro
 	return c.Validate(ctx, action, in)
 }
 
+// Plan asks the plugin what an action would do.
+func (p *Plugin) Plan(ctx context.Context, action string, in cty.Value) ([]string, protocol.Diagnostics, error) {
+	c, err := p.client(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Plan(ctx, action, in)
+}
+
 // Run runs an action.
 func (p *Plugin) Run(ctx context.Context, req protocol.RunRequest, emit func(protocol.Event)) (cty.Value, protocol.Diagnostics, error) {
 	c, err := p.client(ctx)
@@ -172,6 +181,27 @@ type PlanStep struct {
 	// Skip is set when the step's if is false, or not known before the
 	// run (IfKnown tells which); the plugin does not validate it then.
 	Skip, IfKnown bool
+	// Would is what the plugin says Run would do (filled by Describe).
+	Would []string
+}
+
+// Describe asks each plugin what its steps would do, for vmflow plan.
+func (e *Engine) Describe(ctx context.Context, plan *Plan) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, ps := range plan.Steps {
+		if ps.Skip {
+			continue
+		}
+		lines, pds, err := ps.Plugin.Plan(ctx, ps.ActionName, ps.Inputs)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Plugin could not describe the step",
+				Detail: fmt.Sprintf("step %q: plugin %s: %v", ps.Name, ps.Plugin.Label(), ps.Plugin.callError(err)), Subject: ps.ActionRange.Ptr()})
+			continue
+		}
+		diags = append(diags, pluginDiags(pds, ps.argRange, ps.DeclRange, fmt.Sprintf("plugin %s for step %q", ps.Plugin.Label(), ps.Name))...)
+		ps.Would = lines
+	}
+	return diags
 }
 
 // builtinPlugin returns the built-in actions as seen from one task file:

@@ -168,6 +168,22 @@ func (s *grpcServer) Validate(ctx context.Context, req *pb.ValidateRequest) (*pb
 	return &pb.ValidateResponse{Diagnostics: DiagnosticsToPB(diags)}, nil
 }
 
+func (s *grpcServer) Plan(ctx context.Context, req *pb.PlanRequest) (*pb.PlanResponse, error) {
+	a, err := s.action(ctx, req.Action)
+	if err != nil {
+		return nil, err
+	}
+	in, err := DecodeValue(req.Inputs, a.Inputs.ObjectType())
+	if err != nil {
+		return nil, fmt.Errorf("decoding inputs: %w", err)
+	}
+	lines, diags, err := s.impl.Plan(ctx, req.Action, in)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.PlanResponse{Lines: lines, Diagnostics: DiagnosticsToPB(diags)}, nil
+}
+
 type eventSender interface{ Send(*pb.Event) error }
 
 // streamEmitter serialises events from any goroutine of the action onto
@@ -317,6 +333,23 @@ func (c *GRPCClient) Validate(ctx context.Context, action string, inputs cty.Val
 		return nil, err
 	}
 	return DiagnosticsFromPB(resp.Diagnostics), nil
+}
+
+// Plan asks the plugin what Run would do.
+func (c *GRPCClient) Plan(ctx context.Context, action string, inputs cty.Value) ([]string, Diagnostics, error) {
+	_, a, err := c.action(ctx, action)
+	if err != nil {
+		return nil, nil, err
+	}
+	dv, err := EncodeValue(inputs, a.Inputs.ObjectType())
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding inputs: %w", err)
+	}
+	resp, err := c.c.Plan(ctx, &pb.PlanRequest{Action: action, Inputs: dv})
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp.Lines, DiagnosticsFromPB(resp.Diagnostics), nil
 }
 
 type eventReceiver interface{ Recv() (*pb.Event, error) }

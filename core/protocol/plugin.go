@@ -134,6 +134,8 @@ type Plugin interface {
 	Describe(ctx context.Context) (*Schema, error)
 	Configure(ctx context.Context, config cty.Value, env Env) (Diagnostics, error)
 	Validate(ctx context.Context, action string, inputs cty.Value) (Diagnostics, error)
+	// Plan describes, in the plugin's terms, what Run would do.
+	Plan(ctx context.Context, action string, inputs cty.Value) ([]string, Diagnostics, error)
 	// Run runs an action. emit receives log and progress events as they
 	// happen. Diagnostics carry the action's own failure; error means the
 	// call itself failed (the plugin crashed, the connection broke).

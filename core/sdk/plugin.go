@@ -58,6 +58,11 @@ type Action struct {
 	// Undo reverses a completed Run; it sees the same inputs and, through
 	// r.Output, what Run recorded. Optional.
 	Undo func(ctx context.Context, r *Request) error
+	// Plan says what Run would do with these inputs, in the plugin's own
+	// terms (the commands it stands for, what it would create); vmflow plan
+	// prints the lines under the step. Inputs may be unknown, as in
+	// Validate. Optional.
+	Plan func(ctx context.Context, r *Request) ([]string, error)
 	// Interactive marks an action that talks to the user's terminal
 	// (/dev/tty), such as a console: vmflow runs it alone and stops
 	// drawing its status meanwhile.
@@ -148,6 +153,24 @@ func (s *server) Validate(ctx context.Context, action string, inputs cty.Value) 
 	}
 	r := s.request(pa, inputs, "", "", nil)
 	return call(func() error { return a.Validate(ctx, r) }), nil
+}
+
+func (s *server) Plan(ctx context.Context, action string, inputs cty.Value) ([]string, protocol.Diagnostics, error) {
+	a, pa, err := s.find(action)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a.Plan == nil {
+		return nil, nil, nil
+	}
+	r := s.request(pa, inputs, "", "", nil)
+	var lines []string
+	diags := call(func() error {
+		var err error
+		lines, err = a.Plan(ctx, r)
+		return err
+	})
+	return lines, diags, nil
 }
 
 func (s *server) Run(ctx context.Context, req protocol.RunRequest, emit func(protocol.Event)) (cty.Value, protocol.Diagnostics, error) {

@@ -34,6 +34,13 @@ var record = &sdk.Action{
 		sdk.Number("sleep", "Seconds to wait before writing.").Default(0),
 	},
 	Outputs: []sdk.Attr{sdk.String("text", "The text written."), sdk.Number("pid", "The plugin's process id.")},
+	Plan: func(ctx context.Context, r *sdk.Request) ([]string, error) {
+		text := "(known during the run)"
+		if r.Known("text") {
+			text = fmt.Sprintf("%q", "run "+r.String("text"))
+		}
+		return []string{fmt.Sprintf("append %s to %s", text, r.String("file"))}, nil
+	},
 	Run: func(ctx context.Context, r *sdk.Request) error {
 		if d := r.Float("sleep"); d > 0 {
 			select {

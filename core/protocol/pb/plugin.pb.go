@@ -818,6 +818,113 @@ func (x *ValidateResponse) GetDiagnostics() []*Diagnostic {
 	return nil
 }
 
+type PlanRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Action string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	// Encoded against the action's input object type; values that come from
+	// earlier steps are unknown.
+	Inputs        *DynamicValue `protobuf:"bytes,2,opt,name=inputs,proto3" json:"inputs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanRequest) Reset() {
+	*x = PlanRequest{}
+	mi := &file_plugin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanRequest) ProtoMessage() {}
+
+func (x *PlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
+func (*PlanRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PlanRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *PlanRequest) GetInputs() *DynamicValue {
+	if x != nil {
+		return x.Inputs
+	}
+	return nil
+}
+
+type PlanResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What Run would do, one line each, e.g. the commands it stands for.
+	Lines         []string      `protobuf:"bytes,1,rep,name=lines,proto3" json:"lines,omitempty"`
+	Diagnostics   []*Diagnostic `protobuf:"bytes,2,rep,name=diagnostics,proto3" json:"diagnostics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanResponse) Reset() {
+	*x = PlanResponse{}
+	mi := &file_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanResponse) ProtoMessage() {}
+
+func (x *PlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
+func (*PlanResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PlanResponse) GetLines() []string {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetDiagnostics() []*Diagnostic {
+	if x != nil {
+		return x.Diagnostics
+	}
+	return nil
+}
+
 type RunRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Action string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
@@ -832,7 +939,7 @@ type RunRequest struct {
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +951,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +964,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RunRequest) GetAction() string {
@@ -911,7 +1018,7 @@ type UndoRequest struct {
 
 func (x *UndoRequest) Reset() {
 	*x = UndoRequest{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1030,7 @@ func (x *UndoRequest) String() string {
 func (*UndoRequest) ProtoMessage() {}
 
 func (x *UndoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1043,7 @@ func (x *UndoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndoRequest.ProtoReflect.Descriptor instead.
 func (*UndoRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UndoRequest) GetAction() string {
@@ -995,7 +1102,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1114,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1127,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Event) GetEvent() isEvent_Event {
@@ -1092,7 +1199,7 @@ type Log struct {
 
 func (x *Log) Reset() {
 	*x = Log{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1211,7 @@ func (x *Log) String() string {
 func (*Log) ProtoMessage() {}
 
 func (x *Log) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1224,7 @@ func (x *Log) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Log.ProtoReflect.Descriptor instead.
 func (*Log) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Log) GetLevel() string {
@@ -1152,7 +1259,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1271,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1284,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Progress) GetCurrent() int64 {
@@ -1214,7 +1321,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1333,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1346,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Result) GetOutputs() *DynamicValue {
@@ -1270,7 +1377,7 @@ type AttributePath_Step struct {
 
 func (x *AttributePath_Step) Reset() {
 	*x = AttributePath_Step{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1389,7 @@ func (x *AttributePath_Step) String() string {
 func (*AttributePath_Step) ProtoMessage() {}
 
 func (x *AttributePath_Step) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1521,13 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x126\n" +
 	"\x06inputs\x18\x02 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\x06inputs\"R\n" +
 	"\x10ValidateResponse\x12>\n" +
-	"\vdiagnostics\x18\x01 \x03(\v2\x1c.vmflow.plugin.v1.DiagnosticR\vdiagnostics\"\xa0\x01\n" +
+	"\vdiagnostics\x18\x01 \x03(\v2\x1c.vmflow.plugin.v1.DiagnosticR\vdiagnostics\"]\n" +
+	"\vPlanRequest\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\x126\n" +
+	"\x06inputs\x18\x02 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\x06inputs\"d\n" +
+	"\fPlanResponse\x12\x14\n" +
+	"\x05lines\x18\x01 \x03(\tR\x05lines\x12>\n" +
+	"\vdiagnostics\x18\x02 \x03(\v2\x1c.vmflow.plugin.v1.DiagnosticR\vdiagnostics\"\xa0\x01\n" +
 	"\n" +
 	"RunRequest\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x126\n" +
@@ -1444,11 +1557,12 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05label\x18\x03 \x01(\tR\x05label\"\x82\x01\n" +
 	"\x06Result\x128\n" +
 	"\aoutputs\x18\x01 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\aoutputs\x12>\n" +
-	"\vdiagnostics\x18\x02 \x03(\v2\x1c.vmflow.plugin.v1.DiagnosticR\vdiagnostics2\xd3\x03\n" +
+	"\vdiagnostics\x18\x02 \x03(\v2\x1c.vmflow.plugin.v1.DiagnosticR\vdiagnostics2\x9a\x04\n" +
 	"\x06Plugin\x12Q\n" +
 	"\bDescribe\x12!.vmflow.plugin.v1.DescribeRequest\x1a\".vmflow.plugin.v1.DescribeResponse\x12T\n" +
 	"\tConfigure\x12\".vmflow.plugin.v1.ConfigureRequest\x1a#.vmflow.plugin.v1.ConfigureResponse\x12Q\n" +
-	"\bValidate\x12!.vmflow.plugin.v1.ValidateRequest\x1a\".vmflow.plugin.v1.ValidateResponse\x12>\n" +
+	"\bValidate\x12!.vmflow.plugin.v1.ValidateRequest\x1a\".vmflow.plugin.v1.ValidateResponse\x12E\n" +
+	"\x04Plan\x12\x1d.vmflow.plugin.v1.PlanRequest\x1a\x1e.vmflow.plugin.v1.PlanResponse\x12>\n" +
 	"\x03Run\x12\x1c.vmflow.plugin.v1.RunRequest\x1a\x17.vmflow.plugin.v1.Event0\x01\x12@\n" +
 	"\x04Undo\x12\x1d.vmflow.plugin.v1.UndoRequest\x1a\x17.vmflow.plugin.v1.Event0\x01\x12K\n" +
 	"\x06Cancel\x12\x1f.vmflow.plugin.v1.CancelRequest\x1a .vmflow.plugin.v1.CancelResponseB+Z)github.com/vmflow/vmflow/core/protocol/pbb\x06proto3"
@@ -1466,7 +1580,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_plugin_proto_goTypes = []any{
 	(Diagnostic_Severity)(0),   // 0: vmflow.plugin.v1.Diagnostic.Severity
 	(*CancelRequest)(nil),      // 1: vmflow.plugin.v1.CancelRequest
@@ -1482,13 +1596,15 @@ var file_plugin_proto_goTypes = []any{
 	(*ConfigureResponse)(nil),  // 11: vmflow.plugin.v1.ConfigureResponse
 	(*ValidateRequest)(nil),    // 12: vmflow.plugin.v1.ValidateRequest
 	(*ValidateResponse)(nil),   // 13: vmflow.plugin.v1.ValidateResponse
-	(*RunRequest)(nil),         // 14: vmflow.plugin.v1.RunRequest
-	(*UndoRequest)(nil),        // 15: vmflow.plugin.v1.UndoRequest
-	(*Event)(nil),              // 16: vmflow.plugin.v1.Event
-	(*Log)(nil),                // 17: vmflow.plugin.v1.Log
-	(*Progress)(nil),           // 18: vmflow.plugin.v1.Progress
-	(*Result)(nil),             // 19: vmflow.plugin.v1.Result
-	(*AttributePath_Step)(nil), // 20: vmflow.plugin.v1.AttributePath.Step
+	(*PlanRequest)(nil),        // 14: vmflow.plugin.v1.PlanRequest
+	(*PlanResponse)(nil),       // 15: vmflow.plugin.v1.PlanResponse
+	(*RunRequest)(nil),         // 16: vmflow.plugin.v1.RunRequest
+	(*UndoRequest)(nil),        // 17: vmflow.plugin.v1.UndoRequest
+	(*Event)(nil),              // 18: vmflow.plugin.v1.Event
+	(*Log)(nil),                // 19: vmflow.plugin.v1.Log
+	(*Progress)(nil),           // 20: vmflow.plugin.v1.Progress
+	(*Result)(nil),             // 21: vmflow.plugin.v1.Result
+	(*AttributePath_Step)(nil), // 22: vmflow.plugin.v1.AttributePath.Step
 }
 var file_plugin_proto_depIdxs = []int32{
 	3,  // 0: vmflow.plugin.v1.Attribute.default:type_name -> vmflow.plugin.v1.DynamicValue
@@ -1496,38 +1612,42 @@ var file_plugin_proto_depIdxs = []int32{
 	4,  // 2: vmflow.plugin.v1.Action.outputs:type_name -> vmflow.plugin.v1.Attribute
 	4,  // 3: vmflow.plugin.v1.DescribeResponse.config:type_name -> vmflow.plugin.v1.Attribute
 	5,  // 4: vmflow.plugin.v1.DescribeResponse.actions:type_name -> vmflow.plugin.v1.Action
-	20, // 5: vmflow.plugin.v1.AttributePath.steps:type_name -> vmflow.plugin.v1.AttributePath.Step
+	22, // 5: vmflow.plugin.v1.AttributePath.steps:type_name -> vmflow.plugin.v1.AttributePath.Step
 	0,  // 6: vmflow.plugin.v1.Diagnostic.severity:type_name -> vmflow.plugin.v1.Diagnostic.Severity
 	8,  // 7: vmflow.plugin.v1.Diagnostic.attribute:type_name -> vmflow.plugin.v1.AttributePath
 	3,  // 8: vmflow.plugin.v1.ConfigureRequest.config:type_name -> vmflow.plugin.v1.DynamicValue
 	9,  // 9: vmflow.plugin.v1.ConfigureResponse.diagnostics:type_name -> vmflow.plugin.v1.Diagnostic
 	3,  // 10: vmflow.plugin.v1.ValidateRequest.inputs:type_name -> vmflow.plugin.v1.DynamicValue
 	9,  // 11: vmflow.plugin.v1.ValidateResponse.diagnostics:type_name -> vmflow.plugin.v1.Diagnostic
-	3,  // 12: vmflow.plugin.v1.RunRequest.inputs:type_name -> vmflow.plugin.v1.DynamicValue
-	3,  // 13: vmflow.plugin.v1.UndoRequest.inputs:type_name -> vmflow.plugin.v1.DynamicValue
-	3,  // 14: vmflow.plugin.v1.UndoRequest.outputs:type_name -> vmflow.plugin.v1.DynamicValue
-	17, // 15: vmflow.plugin.v1.Event.log:type_name -> vmflow.plugin.v1.Log
-	18, // 16: vmflow.plugin.v1.Event.progress:type_name -> vmflow.plugin.v1.Progress
-	19, // 17: vmflow.plugin.v1.Event.result:type_name -> vmflow.plugin.v1.Result
-	3,  // 18: vmflow.plugin.v1.Result.outputs:type_name -> vmflow.plugin.v1.DynamicValue
-	9,  // 19: vmflow.plugin.v1.Result.diagnostics:type_name -> vmflow.plugin.v1.Diagnostic
-	6,  // 20: vmflow.plugin.v1.Plugin.Describe:input_type -> vmflow.plugin.v1.DescribeRequest
-	10, // 21: vmflow.plugin.v1.Plugin.Configure:input_type -> vmflow.plugin.v1.ConfigureRequest
-	12, // 22: vmflow.plugin.v1.Plugin.Validate:input_type -> vmflow.plugin.v1.ValidateRequest
-	14, // 23: vmflow.plugin.v1.Plugin.Run:input_type -> vmflow.plugin.v1.RunRequest
-	15, // 24: vmflow.plugin.v1.Plugin.Undo:input_type -> vmflow.plugin.v1.UndoRequest
-	1,  // 25: vmflow.plugin.v1.Plugin.Cancel:input_type -> vmflow.plugin.v1.CancelRequest
-	7,  // 26: vmflow.plugin.v1.Plugin.Describe:output_type -> vmflow.plugin.v1.DescribeResponse
-	11, // 27: vmflow.plugin.v1.Plugin.Configure:output_type -> vmflow.plugin.v1.ConfigureResponse
-	13, // 28: vmflow.plugin.v1.Plugin.Validate:output_type -> vmflow.plugin.v1.ValidateResponse
-	16, // 29: vmflow.plugin.v1.Plugin.Run:output_type -> vmflow.plugin.v1.Event
-	16, // 30: vmflow.plugin.v1.Plugin.Undo:output_type -> vmflow.plugin.v1.Event
-	2,  // 31: vmflow.plugin.v1.Plugin.Cancel:output_type -> vmflow.plugin.v1.CancelResponse
-	26, // [26:32] is the sub-list for method output_type
-	20, // [20:26] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	3,  // 12: vmflow.plugin.v1.PlanRequest.inputs:type_name -> vmflow.plugin.v1.DynamicValue
+	9,  // 13: vmflow.plugin.v1.PlanResponse.diagnostics:type_name -> vmflow.plugin.v1.Diagnostic
+	3,  // 14: vmflow.plugin.v1.RunRequest.inputs:type_name -> vmflow.plugin.v1.DynamicValue
+	3,  // 15: vmflow.plugin.v1.UndoRequest.inputs:type_name -> vmflow.plugin.v1.DynamicValue
+	3,  // 16: vmflow.plugin.v1.UndoRequest.outputs:type_name -> vmflow.plugin.v1.DynamicValue
+	19, // 17: vmflow.plugin.v1.Event.log:type_name -> vmflow.plugin.v1.Log
+	20, // 18: vmflow.plugin.v1.Event.progress:type_name -> vmflow.plugin.v1.Progress
+	21, // 19: vmflow.plugin.v1.Event.result:type_name -> vmflow.plugin.v1.Result
+	3,  // 20: vmflow.plugin.v1.Result.outputs:type_name -> vmflow.plugin.v1.DynamicValue
+	9,  // 21: vmflow.plugin.v1.Result.diagnostics:type_name -> vmflow.plugin.v1.Diagnostic
+	6,  // 22: vmflow.plugin.v1.Plugin.Describe:input_type -> vmflow.plugin.v1.DescribeRequest
+	10, // 23: vmflow.plugin.v1.Plugin.Configure:input_type -> vmflow.plugin.v1.ConfigureRequest
+	12, // 24: vmflow.plugin.v1.Plugin.Validate:input_type -> vmflow.plugin.v1.ValidateRequest
+	14, // 25: vmflow.plugin.v1.Plugin.Plan:input_type -> vmflow.plugin.v1.PlanRequest
+	16, // 26: vmflow.plugin.v1.Plugin.Run:input_type -> vmflow.plugin.v1.RunRequest
+	17, // 27: vmflow.plugin.v1.Plugin.Undo:input_type -> vmflow.plugin.v1.UndoRequest
+	1,  // 28: vmflow.plugin.v1.Plugin.Cancel:input_type -> vmflow.plugin.v1.CancelRequest
+	7,  // 29: vmflow.plugin.v1.Plugin.Describe:output_type -> vmflow.plugin.v1.DescribeResponse
+	11, // 30: vmflow.plugin.v1.Plugin.Configure:output_type -> vmflow.plugin.v1.ConfigureResponse
+	13, // 31: vmflow.plugin.v1.Plugin.Validate:output_type -> vmflow.plugin.v1.ValidateResponse
+	15, // 32: vmflow.plugin.v1.Plugin.Plan:output_type -> vmflow.plugin.v1.PlanResponse
+	18, // 33: vmflow.plugin.v1.Plugin.Run:output_type -> vmflow.plugin.v1.Event
+	18, // 34: vmflow.plugin.v1.Plugin.Undo:output_type -> vmflow.plugin.v1.Event
+	2,  // 35: vmflow.plugin.v1.Plugin.Cancel:output_type -> vmflow.plugin.v1.CancelResponse
+	29, // [29:36] is the sub-list for method output_type
+	22, // [22:29] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1535,12 +1655,12 @@ func file_plugin_proto_init() {
 	if File_plugin_proto != nil {
 		return
 	}
-	file_plugin_proto_msgTypes[15].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[17].OneofWrappers = []any{
 		(*Event_Log)(nil),
 		(*Event_Progress)(nil),
 		(*Event_Result)(nil),
 	}
-	file_plugin_proto_msgTypes[19].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[21].OneofWrappers = []any{
 		(*AttributePath_Step_AttributeName)(nil),
 		(*AttributePath_Step_ElementKeyString)(nil),
 		(*AttributePath_Step_ElementKeyInt)(nil),
@@ -1551,7 +1671,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -33,6 +33,7 @@ const (
 	Plugin_Describe_FullMethodName  = "/vmflow.plugin.v1.Plugin/Describe"
 	Plugin_Configure_FullMethodName = "/vmflow.plugin.v1.Plugin/Configure"
 	Plugin_Validate_FullMethodName  = "/vmflow.plugin.v1.Plugin/Validate"
+	Plugin_Plan_FullMethodName      = "/vmflow.plugin.v1.Plugin/Plan"
 	Plugin_Run_FullMethodName       = "/vmflow.plugin.v1.Plugin/Run"
 	Plugin_Undo_FullMethodName      = "/vmflow.plugin.v1.Plugin/Undo"
 	Plugin_Cancel_FullMethodName    = "/vmflow.plugin.v1.Plugin/Cancel"
@@ -45,6 +46,9 @@ type PluginClient interface {
 	Describe(ctx context.Context, in *DescribeRequest, opts ...grpc.CallOption) (*DescribeResponse, error)
 	Configure(ctx context.Context, in *ConfigureRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
 	Validate(ctx context.Context, in *ValidateRequest, opts ...grpc.CallOption) (*ValidateResponse, error)
+	// Plan says, in the plugin's own terms, what Run would do with these
+	// inputs (vmflow plan prints it). Optional for a plugin: no lines.
+	Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error)
 	Run(ctx context.Context, in *RunRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
 	Undo(ctx context.Context, in *UndoRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
 	// Cancel asks a running Run or Undo to stop: the plugin cancels the
@@ -86,6 +90,16 @@ func (c *pluginClient) Validate(ctx context.Context, in *ValidateRequest, opts .
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ValidateResponse)
 	err := c.cc.Invoke(ctx, Plugin_Validate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pluginClient) Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlanResponse)
+	err := c.cc.Invoke(ctx, Plugin_Plan_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +161,9 @@ type PluginServer interface {
 	Describe(context.Context, *DescribeRequest) (*DescribeResponse, error)
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	Validate(context.Context, *ValidateRequest) (*ValidateResponse, error)
+	// Plan says, in the plugin's own terms, what Run would do with these
+	// inputs (vmflow plan prints it). Optional for a plugin: no lines.
+	Plan(context.Context, *PlanRequest) (*PlanResponse, error)
 	Run(*RunRequest, grpc.ServerStreamingServer[Event]) error
 	Undo(*UndoRequest, grpc.ServerStreamingServer[Event]) error
 	// Cancel asks a running Run or Undo to stop: the plugin cancels the
@@ -172,6 +189,9 @@ func (UnimplementedPluginServer) Configure(context.Context, *ConfigureRequest) (
 }
 func (UnimplementedPluginServer) Validate(context.Context, *ValidateRequest) (*ValidateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Validate not implemented")
+}
+func (UnimplementedPluginServer) Plan(context.Context, *PlanRequest) (*PlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Plan not implemented")
 }
 func (UnimplementedPluginServer) Run(*RunRequest, grpc.ServerStreamingServer[Event]) error {
 	return status.Error(codes.Unimplemented, "method Run not implemented")
@@ -257,6 +277,24 @@ func _Plugin_Validate_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_Plan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).Plan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_Plan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).Plan(ctx, req.(*PlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Plugin_Run_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(RunRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -315,6 +353,10 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Validate",
 			Handler:    _Plugin_Validate_Handler,
+		},
+		{
+			MethodName: "Plan",
+			Handler:    _Plugin_Plan_Handler,
 		},
 		{
 			MethodName: "Cancel",
