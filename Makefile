@@ -21,7 +21,7 @@ build:
 	CGO_ENABLED=0 go build $(GOFLAGS) -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/vmflow ./cmd/vmflow
 	CGO_ENABLED=0 go build $(GOFLAGS) -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/vmflow-plugin-hello ./examples/hello
 	@for p in $(PLUGINS); do \
-	  if ls plugins/$$p/*.go >/dev/null 2>&1; then \
+	  if grep -qsx 'package main' plugins/$$p/*.go; then \
 	    echo "go build -o $(BIN)/vmflow-plugin-$$p ./plugins/$$p"; \
 	    CGO_ENABLED=0 go build $(GOFLAGS) -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/vmflow-plugin-$$p ./plugins/$$p || exit 1; \
 	  fi; \

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strings"
 )
 
 // Tags are the build tags of `make build` (see the Makefile).
@@ -20,7 +22,7 @@ func Repo() string {
 }
 
 // Plugins maps every plugin binary name to its package: the example, the
-// test plugin, and each plugins/<name> with Go files.
+// test plugin, and each plugins/<name> that is a main package.
 func Plugins() map[string]string {
 	out := map[string]string{
 		"vmflow-plugin-hello":   "./examples/hello",
@@ -28,11 +30,27 @@ func Plugins() map[string]string {
 	}
 	ents, _ := os.ReadDir(filepath.Join(Repo(), "plugins"))
 	for _, e := range ents {
-		if gos, _ := filepath.Glob(filepath.Join(Repo(), "plugins", e.Name(), "*.go")); len(gos) > 0 {
+		if isCommand(filepath.Join(Repo(), "plugins", e.Name())) {
 			out["vmflow-plugin-"+e.Name()] = "./plugins/" + e.Name()
 		}
 	}
 	return out
+}
+
+// isCommand reports whether a directory holds a main package (a plugin
+// binary, not a library such as plugins/hypervisor).
+func isCommand(dir string) bool {
+	gos, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	for _, g := range gos {
+		if strings.HasSuffix(g, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(g)
+		if err == nil && regexp.MustCompile(`(?m)^package main$`).Match(b) {
+			return true
+		}
+	}
+	return false
 }
 
 // Build builds each binary (name → package path relative to the repo)

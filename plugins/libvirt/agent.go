@@ -11,6 +11,7 @@ import (
 	libvirt "github.com/digitalocean/go-libvirt"
 
 	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
 // agent sends one QEMU guest agent command and decodes its "return".
@@ -44,28 +45,9 @@ func agent(conn *libvirt.Libvirt, dom libvirt.Domain, cmd string, args any, out 
 	return json.Unmarshal(env.Return, out)
 }
 
-func guestExecAction(d *driver) *sdk.Action {
-	return &sdk.Action{
-		Name:        "guest_exec",
-		Description: "Runs a command inside a running guest through the QEMU guest agent (no network or SSH needed) and waits for it; stdout, stderr and the exit code are outputs. A non-zero exit fails the step unless allow_failure is set.",
-		Inputs: []sdk.Attr{
-			sdk.String("name", "Domain name.").Required(),
-			sdk.StringList("argv", "The command and its arguments, run as they are in the guest.").Required(),
-			sdk.String("stdin", "Text fed to the command's standard input."),
-			sdk.Number("timeout", "Seconds to wait for the command.").Default(60),
-			sdk.Bool("allow_failure", "Do not fail on a non-zero exit code.").Default(false),
-		},
-		Outputs: []sdk.Attr{
-			sdk.String("stdout", "Standard output."),
-			sdk.String("stderr", "Standard error."),
-			sdk.Number("exit_code", "The exit status."),
-		},
-		Validate: checks(validName("name", "domain"), positive("timeout"), func(ctx context.Context, r *sdk.Request) error {
-			if r.Known("argv") && len(r.Strings("argv")) == 0 {
-				return sdk.ArgError("argv", "must name a command")
-			}
-			return nil
-		}),
+func guestExecAction(d *driver) hypervisor.Impl {
+	return hypervisor.Impl{
+		Note: "It uses the QEMU guest agent, and waits within the timeout for the agent to come up.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			name, argv := r.String("name"), r.Strings("argv")
 			conn, dom, err := d.domain(name)

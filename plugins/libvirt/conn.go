@@ -15,6 +15,8 @@ import (
 	libvirt "github.com/digitalocean/go-libvirt"
 	"github.com/digitalocean/go-libvirt/socket/dialers"
 	"libvirt.org/go/libvirtxml"
+
+	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
 // driver holds the plugin's one libvirt connection and its storage pool.
@@ -50,7 +52,7 @@ func (d *driver) configure(uri, socket, pool, poolPath, virtType, stateDir strin
 		sum := sha256.Sum256([]byte(stateDir))
 		pool = "vmflow-" + hex.EncodeToString(sum[:4])
 	}
-	if err := checkName("pool", pool); err != nil {
+	if err := hypervisor.CheckName("pool", pool); err != nil {
 		return err
 	}
 	d.poolName = pool

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
 // go-libvirt's generated DomainOpenConsole only reads from the console, so
@@ -346,16 +347,9 @@ func terminal() (tty *os.File, restore func(), err error) {
 	}, nil
 }
 
-func consoleAction(d *driver) *sdk.Action {
-	return &sdk.Action{
-		Name:        "console",
-		Description: "Attaches the domain's serial console to your terminal through libvirt's stream, until you press Ctrl-] (or the console closes).",
-		Interactive: true,
-		Inputs: []sdk.Attr{
-			sdk.String("name", "Domain name.").Required(),
-			sdk.Bool("force", "Take the console over from another session.").Default(false),
-		},
-		Validate: validName("name", "domain"),
+func consoleAction(d *driver) hypervisor.Impl {
+	return hypervisor.Impl{
+		Note: "It goes through libvirt's stream, on a connection of its own.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			name := r.String("name")
 			conn, dom, err := d.domain(name)

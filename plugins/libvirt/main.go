@@ -7,15 +7,18 @@ import (
 	"context"
 
 	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
 var version = "0.1.0"
 
+// newPlugin declares the plugin: the hypervisor contract
+// (plugins/hypervisor), with libvirt's implementation of every action.
 func newPlugin(d *driver) *sdk.Plugin {
-	var actions []*sdk.Action
-	actions = append(actions, volumeActions(d)...)
-	actions = append(actions, domainActions(d)...)
-	actions = append(actions, snapshotActions(d)...)
+	b := hypervisor.Backend{VMName: hypervisor.NameRuleFor("domain")}
+	volumeActions(d, &b)
+	domainActions(d, &b)
+	snapshotActions(d, &b)
 	return &sdk.Plugin{
 		Name:        "libvirt",
 		Version:     version,
@@ -30,7 +33,7 @@ func newPlugin(d *driver) *sdk.Plugin {
 		Configure: func(ctx context.Context, r *sdk.Request) error {
 			return d.configure(r.String("uri"), r.String("socket"), r.String("pool"), r.String("pool_path"), r.String("virt_type"), r.Env.StateDir)
 		},
-		Actions: actions,
+		Actions: hypervisor.Actions(b),
 	}
 }
 

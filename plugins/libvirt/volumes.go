@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
 // volume looks up a volume of vmflow's pool by name.
@@ -98,12 +97,6 @@ func setVolOutputs(r *sdk.Request, vi *volInfo) error {
 	return nil
 }
 
-var volOutputs = []sdk.Attr{
-	sdk.String("name", "The volume's name in the pool."),
-	sdk.String("path", "The volume's file on the libvirt host."),
-	sdk.Number("capacity", "Its size in bytes, as the guest sees it."),
-}
-
 // mustBeNew refuses to create over an existing volume: a volume may be a
 // VM's /var disk.
 func (d *driver) mustBeNew(name string) error {
@@ -172,63 +165,6 @@ func undoDelete(d *driver) func(ctx context.Context, r *sdk.Request) error {
 		_, err := d.deleteVolume(r.OutputString("name"), true)
 		return err
 	}
-}
-
-func validName(field, what string) func(ctx context.Context, r *sdk.Request) error {
-	return func(ctx context.Context, r *sdk.Request) error {
-		if !r.Known(field) {
-			return nil
-		}
-		if err := checkName(what, r.String(field)); err != nil {
-			return sdk.ArgError(field, "%v", err)
-		}
-		return nil
-	}
-}
-
-// checks runs several Validate functions and joins their errors.
-func checks(fns ...func(ctx context.Context, r *sdk.Request) error) func(ctx context.Context, r *sdk.Request) error {
-	return func(ctx context.Context, r *sdk.Request) error {
-		var errs []error
-		for _, f := range fns {
-			if err := f(ctx, r); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
-	}
-}
-
-func validSize(field string) func(ctx context.Context, r *sdk.Request) error {
-	return func(ctx context.Context, r *sdk.Request) error {
-		if !r.Known(field) || !r.IsSet(field) {
-			return nil
-		}
-		if _, err := parseSize(r.String(field)); err != nil {
-			return sdk.ArgError(field, "%v", err)
-		}
-		return nil
-	}
-}
-
-// imageInfo reads a local image's format and virtual size: qcow2 from its
-// header, anything else as raw.
-func imageInfo(path string) (format string, size uint64, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	var hdr [32]byte
-	n, _ := io.ReadFull(f, hdr[:])
-	if n >= 32 && string(hdr[:4]) == "QFI\xfb" {
-		return "qcow2", binary.BigEndian.Uint64(hdr[24:32]), nil
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return "", 0, err
-	}
-	return "raw", uint64(st.Size()), nil
 }
 
 // upload streams a local file into a volume, reporting progress.
@@ -304,330 +240,263 @@ func mkfsImage(ctx context.Context, size uint64, fs, label string) (string, func
 	return qcow, cleanup, nil
 }
 
-func volumeActions(d *driver) []*sdk.Action {
-	return []*sdk.Action{
-		{
-			Name:        "volume_create",
-			Description: "Creates a qcow2 volume of a given size, optionally holding a fresh ext4 filesystem with a label (the /var disk: whole-disk ext4, label \"var\"). Refuses to replace an existing volume.",
-			Inputs: []sdk.Attr{
-				sdk.String("name", "Volume name: "+NamePatternDoc+".").Required(),
-				sdk.String("size", "Size: 512M, 30G, 2T, or a bare number of GiB.").Required(),
-				sdk.String("filesystem", "\"ext4\" to format the volume, or \"\" for an empty disk.").Default(""),
-				sdk.String("label", "Filesystem label (at most 16 characters).").Default("var"),
-			},
-			Outputs: volOutputs,
-			Validate: checks(validName("name", "volume"), validSize("size"), func(ctx context.Context, r *sdk.Request) error {
-				if !r.Known("filesystem") {
-					return nil
-				}
-				switch fs := r.String("filesystem"); fs {
-				case "":
-				case "ext4":
-					for _, tool := range []string{"mke2fs", "qemu-img"} {
-						if _, err := exec.LookPath(tool); err != nil {
-							return sdk.ArgError("filesystem", "making an %s filesystem needs %s on this machine (packages e2fsprogs and qemu-utils)", fs, tool)
-						}
-					}
-				default:
-					return sdk.ArgError("filesystem", "unsupported filesystem %q: use \"ext4\" or \"\"", fs)
-				}
-				if r.Known("label") && len(r.String("label")) > 16 {
-					return sdk.ArgError("label", "an ext4 label has at most 16 characters")
-				}
-				return nil
-			}),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				name := r.String("name")
-				size, err := parseSize(r.String("size"))
-				if err != nil {
-					return sdk.ArgError("size", "%v", err)
-				}
-				if err := d.mustBeNew(name); err != nil {
-					return err
-				}
-				var image string
-				if fs := r.String("filesystem"); fs != "" {
-					img, cleanup, err := mkfsImage(ctx, size, fs, r.String("label"))
-					if err != nil {
-						return err
-					}
-					defer cleanup()
-					image = img
-				}
-				conn, vol, vi, err := d.createVolume(name, size, "qcow2", nil)
+// validMkfsTools checks that this machine can make the filesystem
+// volume_create asks for: the image is built here, then uploaded.
+func validMkfsTools(ctx context.Context, r *sdk.Request) error {
+	if !r.Known("filesystem") || r.String("filesystem") != "ext4" {
+		return nil
+	}
+	for _, tool := range []string{"mke2fs", "qemu-img"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return sdk.ArgError("filesystem", "making an %s filesystem needs %s on this machine (packages e2fsprogs and qemu-utils)", "ext4", tool)
+		}
+	}
+	return nil
+}
+
+// validBacking checks volume_overlay's base: a volume name, or an
+// absolute path on the libvirt host.
+func validBacking(ctx context.Context, r *sdk.Request) error {
+	if !r.Known("backing") {
+		return nil
+	}
+	if b := r.String("backing"); !strings.HasPrefix(b, "/") {
+		if err := hypervisor.CheckName("volume", b); err != nil {
+			return sdk.ArgError("backing", "%v (or give an absolute path)", err)
+		}
+	}
+	return nil
+}
+
+// volumeActions implements the contract's volume actions on vmflow's
+// storage pool.
+func volumeActions(d *driver, b *hypervisor.Backend) {
+	b.VolumeCreate = hypervisor.Impl{
+		Note:     "The volume is qcow2, in vmflow's storage pool; a filesystem is made on this machine (mke2fs, qemu-img) and uploaded into it.",
+		Validate: validMkfsTools,
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			name := r.String("name")
+			size, err := hypervisor.ParseSize(r.String("size"))
+			if err != nil {
+				return sdk.ArgError("size", "%v", err)
+			}
+			if err := d.mustBeNew(name); err != nil {
+				return err
+			}
+			var image string
+			if fs := r.String("filesystem"); fs != "" {
+				img, cleanup, err := mkfsImage(ctx, size, fs, r.String("label"))
 				if err != nil {
 					return err
 				}
-				if image != "" {
-					if err := upload(conn, vol, image, r, "uploading filesystem"); err != nil {
-						_ = conn.StorageVolDelete(vol, 0)
-						return err
-					}
+				defer cleanup()
+				image = img
+			}
+			conn, vol, vi, err := d.createVolume(name, size, "qcow2", nil)
+			if err != nil {
+				return err
+			}
+			if image != "" {
+				if err := upload(conn, vol, image, r, "uploading filesystem"); err != nil {
+					_ = conn.StorageVolDelete(vol, 0)
+					return err
 				}
-				r.Log("created %s (%s) at %s", name, formatSize(size), vi.path)
-				return setVolOutputs(r, vi)
-			},
-			Undo: undoDelete(d),
+			}
+			r.Log("created %s (%s) at %s", name, hypervisor.FormatSize(size), vi.path)
+			return setVolOutputs(r, vi)
 		},
-		{
-			Name:        "volume_overlay",
-			Description: "Creates a thin qcow2 overlay whose backing file is a base image: a clone that costs O(1) in the base's size.",
-			Inputs: []sdk.Attr{
-				sdk.String("name", "Volume name: "+NamePatternDoc+".").Required(),
-				sdk.String("backing", "The base image: a volume name in vmflow's pool, or an absolute path on the libvirt host.").Required(),
-				sdk.String("backing_format", "Format of the base image: qcow2 or raw; auto reads it from a local file.").Default("auto"),
-			},
-			Outputs: volOutputs,
-			Validate: checks(validName("name", "volume"), func(ctx context.Context, r *sdk.Request) error {
-				if !r.Known("backing") {
-					return nil
-				}
-				if b := r.String("backing"); !strings.HasPrefix(b, "/") {
-					if err := checkName("volume", b); err != nil {
-						return sdk.ArgError("backing", "%v (or give an absolute path)", err)
-					}
-				}
-				return nil
-			}),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				name := r.String("name")
-				if err := d.mustBeNew(name); err != nil {
+		Undo: undoDelete(d),
+	}
+	b.VolumeOverlay = hypervisor.Impl{
+		Note:     "The overlay is a qcow2 volume of vmflow's pool whose backing file is the base: a volume of the pool, or an absolute path on the libvirt host.",
+		Validate: validBacking,
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			name := r.String("name")
+			if err := d.mustBeNew(name); err != nil {
+				return err
+			}
+			backing, format := r.String("backing"), r.String("backing_format")
+			var capacity uint64
+			if strings.HasPrefix(backing, "/") {
+				conn, err := d.connect()
+				if err != nil {
 					return err
 				}
-				backing, format := r.String("backing"), r.String("backing_format")
-				var capacity uint64
-				if strings.HasPrefix(backing, "/") {
-					conn, err := d.connect()
-					if err != nil {
-						return err
-					}
-					if vol, err := conn.StorageVolLookupByPath(backing); err == nil {
-						vi, err := d.volInfo(conn, vol)
-						if err != nil {
-							return err
-						}
-						capacity = vi.capacity
-						if format == "auto" {
-							format = vi.format
-						}
-					} else if d.isLocal() {
-						f, size, err := imageInfo(backing)
-						if err != nil {
-							return sdk.ArgError("backing", "%v", err)
-						}
-						capacity = size
-						if format == "auto" {
-							format = f
-						}
-					} else {
-						return sdk.ArgError("backing", "%s is not a volume of any storage pool on %s; import it first (volume_import)", backing, d.uri)
-					}
-				} else {
-					conn, _, vol, err := d.volume(backing)
-					if err != nil {
-						return sdk.ArgError("backing", "%v", err)
-					}
+				if vol, err := conn.StorageVolLookupByPath(backing); err == nil {
 					vi, err := d.volInfo(conn, vol)
 					if err != nil {
 						return err
 					}
-					backing, capacity = vi.path, vi.capacity
+					capacity = vi.capacity
 					if format == "auto" {
 						format = vi.format
 					}
+				} else if d.isLocal() {
+					f, size, err := hypervisor.ImageInfo(backing)
+					if err != nil {
+						return sdk.ArgError("backing", "%v", err)
+					}
+					capacity = size
+					if format == "auto" {
+						format = f
+					}
+				} else {
+					return sdk.ArgError("backing", "%s is not a volume of any storage pool on %s; import it first (volume_import)", backing, d.uri)
 				}
-				if format != "qcow2" && format != "raw" {
-					return sdk.ArgError("backing_format", "unsupported backing format %q: qcow2 or raw", format)
-				}
-				_, _, vi, err := d.createVolume(name, capacity, "qcow2", &libvirtxml.StorageVolumeBackingStore{
-					Path: backing, Format: &libvirtxml.StorageVolumeTargetFormat{Type: format},
-				})
+			} else {
+				conn, _, vol, err := d.volume(backing)
 				if err != nil {
-					return err
-				}
-				r.Log("overlay %s on %s", vi.path, backing)
-				return setVolOutputs(r, vi)
-			},
-			Undo: undoDelete(d),
-		},
-		{
-			Name:        "volume_resize",
-			Description: "Grows a volume. Shrinking is refused: it would cut off data.",
-			Inputs: []sdk.Attr{
-				sdk.String("name", "Volume name.").Required(),
-				sdk.String("size", "New size: 512M, 30G, 2T, or a bare number of GiB.").Required(),
-			},
-			Outputs:  volOutputs,
-			Validate: checks(validName("name", "volume"), validSize("size")),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				size, err := parseSize(r.String("size"))
-				if err != nil {
-					return sdk.ArgError("size", "%v", err)
-				}
-				conn, _, vol, err := d.volume(r.String("name"))
-				if err != nil {
-					return sdk.ArgError("name", "%v", err)
+					return sdk.ArgError("backing", "%v", err)
 				}
 				vi, err := d.volInfo(conn, vol)
 				if err != nil {
 					return err
 				}
-				switch {
-				case size < vi.capacity:
-					return sdk.ArgError("size", "volume %q is %s; shrinking it to %s is refused (it would cut off data)", vi.name, formatSize(vi.capacity), formatSize(size))
-				case size > vi.capacity:
-					if err := conn.StorageVolResize(vol, size, 0); err != nil {
-						return fmt.Errorf("resizing volume %q: %w", vi.name, err)
-					}
-					r.Log("grew %s from %s to %s", vi.name, formatSize(vi.capacity), formatSize(size))
-					if vi, err = d.volInfo(conn, vol); err != nil {
-						return err
-					}
+				backing, capacity = vi.path, vi.capacity
+				if format == "auto" {
+					format = vi.format
 				}
-				return setVolOutputs(r, vi)
-			},
+			}
+			if format != "qcow2" && format != "raw" {
+				return sdk.ArgError("backing_format", "unsupported backing format %q: qcow2 or raw", format)
+			}
+			_, _, vi, err := d.createVolume(name, capacity, "qcow2", &libvirtxml.StorageVolumeBackingStore{
+				Path: backing, Format: &libvirtxml.StorageVolumeTargetFormat{Type: format},
+			})
+			if err != nil {
+				return err
+			}
+			r.Log("overlay %s on %s", vi.path, backing)
+			return setVolOutputs(r, vi)
 		},
-		{
-			Name:        "volume_delete",
-			Description: "Deletes a volume and its file.",
-			Inputs: []sdk.Attr{
-				sdk.String("name", "Volume name.").Required(),
-				sdk.Bool("missing_ok", "Succeed when the volume does not exist.").Default(false),
-			},
-			Outputs:  []sdk.Attr{sdk.Bool("deleted", "Whether a volume was deleted.")},
-			Validate: validName("name", "volume"),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				deleted, err := d.deleteVolume(r.String("name"), r.Bool("missing_ok"))
-				if err != nil {
-					return sdk.ArgError("name", "%v", err)
+		Undo: undoDelete(d),
+	}
+	b.VolumeResize = hypervisor.Impl{
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			size, err := hypervisor.ParseSize(r.String("size"))
+			if err != nil {
+				return sdk.ArgError("size", "%v", err)
+			}
+			conn, _, vol, err := d.volume(r.String("name"))
+			if err != nil {
+				return sdk.ArgError("name", "%v", err)
+			}
+			vi, err := d.volInfo(conn, vol)
+			if err != nil {
+				return err
+			}
+			switch {
+			case size < vi.capacity:
+				return sdk.ArgError("size", "volume %q is %s; shrinking it to %s is refused (it would cut off data)", vi.name, hypervisor.FormatSize(vi.capacity), hypervisor.FormatSize(size))
+			case size > vi.capacity:
+				if err := conn.StorageVolResize(vol, size, 0); err != nil {
+					return fmt.Errorf("resizing volume %q: %w", vi.name, err)
 				}
-				return r.Set("deleted", deleted)
-			},
+				r.Log("grew %s from %s to %s", vi.name, hypervisor.FormatSize(vi.capacity), hypervisor.FormatSize(size))
+				if vi, err = d.volInfo(conn, vol); err != nil {
+					return err
+				}
+			}
+			return setVolOutputs(r, vi)
 		},
-		{
-			Name:        "volume_copy",
-			Description: "Copies a volume into a new one (for clones and backups). The copy is complete, not thin.",
-			Inputs: []sdk.Attr{
-				sdk.String("source", "The volume to copy.").Required(),
-				sdk.String("name", "The new volume's name.").Required(),
-			},
-			Outputs:  volOutputs,
-			Validate: checks(validName("source", "volume"), validName("name", "volume")),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				name := r.String("name")
-				conn, pool, src, err := d.volume(r.String("source"))
-				if err != nil {
-					return sdk.ArgError("source", "%v", err)
-				}
-				if err := d.mustBeNew(name); err != nil {
-					return err
-				}
-				si, err := d.volInfo(conn, src)
-				if err != nil {
-					return err
-				}
-				x := libvirtxml.StorageVolume{
-					Name:     name,
-					Capacity: &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: si.capacity},
-					Target:   &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: si.format}},
-				}
-				doc, err := x.Marshal()
-				if err != nil {
-					return err
-				}
-				r.Progress(0, 1, "copying "+si.name)
-				vol, err := conn.StorageVolCreateXMLFrom(pool, doc, src, 0)
-				if err != nil {
-					return fmt.Errorf("copying volume %q to %q: %w", si.name, name, err)
-				}
-				r.Progress(1, 1, "copying "+si.name)
-				vi, err := d.volInfo(conn, vol)
-				if err != nil {
-					return err
-				}
-				return setVolOutputs(r, vi)
-			},
-			Undo: undoDelete(d),
+	}
+	b.VolumeDelete = hypervisor.Impl{
+		Note: "Its file goes with it.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			deleted, err := d.deleteVolume(r.String("name"), r.Bool("missing_ok"))
+			if err != nil {
+				return sdk.ArgError("name", "%v", err)
+			}
+			return r.Set("deleted", deleted)
 		},
-		{
-			Name:        "volume_import",
-			Description: "Streams a local image file into a new volume of vmflow's pool, through libvirt, so it works with a remote host too.",
-			Inputs: []sdk.Attr{
-				sdk.String("path", "The image file on this machine.").Required(),
-				sdk.String("name", "The new volume's name.").Required(),
-			},
-			Outputs: append(append([]sdk.Attr{}, volOutputs...), sdk.String("format", "qcow2 or raw, read from the file.")),
-			Validate: checks(validName("name", "volume"), func(ctx context.Context, r *sdk.Request) error {
-				if !r.Known("path") {
-					return nil
-				}
-				if st, err := os.Stat(r.String("path")); err != nil {
-					return sdk.ArgError("path", "%v", err)
-				} else if !st.Mode().IsRegular() {
-					return sdk.ArgError("path", "%s is not a regular file", r.String("path"))
-				}
-				return nil
-			}),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				name, path := r.String("name"), r.String("path")
-				format, size, err := imageInfo(path)
-				if err != nil {
-					return sdk.ArgError("path", "%v", err)
-				}
-				if err := d.mustBeNew(name); err != nil {
-					return err
-				}
-				conn, vol, vi, err := d.createVolume(name, size, format, nil)
-				if err != nil {
-					return err
-				}
-				if err := upload(conn, vol, path, r, "importing"); err != nil {
-					_ = conn.StorageVolDelete(vol, 0)
-					return err
-				}
-				if err := r.Set("format", format); err != nil {
-					return err
-				}
-				return setVolOutputs(r, vi)
-			},
-			Undo: undoDelete(d),
+	}
+	b.VolumeCopy = hypervisor.Impl{
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			name := r.String("name")
+			conn, pool, src, err := d.volume(r.String("source"))
+			if err != nil {
+				return sdk.ArgError("source", "%v", err)
+			}
+			if err := d.mustBeNew(name); err != nil {
+				return err
+			}
+			si, err := d.volInfo(conn, src)
+			if err != nil {
+				return err
+			}
+			x := libvirtxml.StorageVolume{
+				Name:     name,
+				Capacity: &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: si.capacity},
+				Target:   &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: si.format}},
+			}
+			doc, err := x.Marshal()
+			if err != nil {
+				return err
+			}
+			r.Progress(0, 1, "copying "+si.name)
+			vol, err := conn.StorageVolCreateXMLFrom(pool, doc, src, 0)
+			if err != nil {
+				return fmt.Errorf("copying volume %q to %q: %w", si.name, name, err)
+			}
+			r.Progress(1, 1, "copying "+si.name)
+			vi, err := d.volInfo(conn, vol)
+			if err != nil {
+				return err
+			}
+			return setVolOutputs(r, vi)
 		},
-		{
-			Name:        "volume_info",
-			Description: "Reports whether a volume exists, and its path, sizes, format and backing file.",
-			Inputs:      []sdk.Attr{sdk.String("name", "Volume name.").Required()},
-			Outputs: []sdk.Attr{
-				sdk.Bool("exists", "Whether the volume exists."),
-				sdk.String("path", "Its file on the libvirt host."),
-				sdk.Number("capacity", "Its size in bytes, as the guest sees it."),
-				sdk.Number("allocation", "Bytes it uses on the host."),
-				sdk.String("format", "qcow2 or raw."),
-				sdk.String("backing", "The backing file of an overlay, else \"\"."),
-			},
-			Validate: validName("name", "volume"),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				exists, err := d.volumeExists(r.String("name"))
-				if err != nil {
+		Undo: undoDelete(d),
+	}
+	b.VolumeImport = hypervisor.Impl{
+		Note: "The file is streamed into vmflow's pool through libvirt, so this works with a remote host too.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			name, path := r.String("name"), r.String("path")
+			format, size, err := hypervisor.ImageInfo(path)
+			if err != nil {
+				return sdk.ArgError("path", "%v", err)
+			}
+			if err := d.mustBeNew(name); err != nil {
+				return err
+			}
+			conn, vol, vi, err := d.createVolume(name, size, format, nil)
+			if err != nil {
+				return err
+			}
+			if err := upload(conn, vol, path, r, "importing"); err != nil {
+				_ = conn.StorageVolDelete(vol, 0)
+				return err
+			}
+			if err := r.Set("format", format); err != nil {
+				return err
+			}
+			return setVolOutputs(r, vi)
+		},
+		Undo: undoDelete(d),
+	}
+	b.VolumeInfo = hypervisor.Impl{
+		Note: "A volume's path is its file on the libvirt host.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			exists, err := d.volumeExists(r.String("name"))
+			if err != nil {
+				return err
+			}
+			if !exists {
+				return r.Set("exists", false)
+			}
+			conn, _, vol, err := d.volume(r.String("name"))
+			if err != nil {
+				return err
+			}
+			vi, err := d.volInfo(conn, vol)
+			if err != nil {
+				return err
+			}
+			for k, v := range map[string]any{"exists": true, "path": vi.path, "capacity": vi.capacity, "allocation": vi.allocation, "format": vi.format, "backing": vi.backing} {
+				if err := r.Set(k, v); err != nil {
 					return err
 				}
-				if !exists {
-					return r.Set("exists", false)
-				}
-				conn, _, vol, err := d.volume(r.String("name"))
-				if err != nil {
-					return err
-				}
-				vi, err := d.volInfo(conn, vol)
-				if err != nil {
-					return err
-				}
-				for k, v := range map[string]any{"exists": true, "path": vi.path, "capacity": vi.capacity, "allocation": vi.allocation, "format": vi.format, "backing": vi.backing} {
-					if err := r.Set(k, v); err != nil {
-						return err
-					}
-				}
-				return nil
-			},
+			}
+			return nil
 		},
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
 // metadataURI namespaces what vmflow keeps in a domain's metadata.
@@ -157,20 +158,9 @@ func findIP(conn *libvirt.Libvirt, dom libvirt.Domain, n nic, started time.Time)
 	return "", "", why
 }
 
-func waitIPAction(d *driver) *sdk.Action {
-	return &sdk.Action{
-		Name:        "wait_ip",
-		Description: "Waits for the domain's IPv4 address, found by its MAC from the guest agent, the network's DHCP leases or the host's ARP table, whichever answers first. On timeout it fails; it never returns a placeholder.",
-		Inputs: []sdk.Attr{
-			sdk.String("name", "Domain name.").Required(),
-			sdk.Number("timeout", "Seconds to wait.").Default(180),
-		},
-		Outputs: []sdk.Attr{
-			sdk.String("ip", "The IPv4 address."),
-			sdk.String("mac", "The MAC it belongs to."),
-			sdk.String("source", "Who told: agent, lease or arp."),
-		},
-		Validate: checks(validName("name", "domain"), positive("timeout")),
+func waitIPAction(d *driver) hypervisor.Impl {
+	return hypervisor.Impl{
+		Note: "It asks the guest agent, this boot's DHCP lease on the network, then (bridged guests) the host's ARP table, whichever answers first.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			name := r.String("name")
 			conn, dom, err := d.domain(name)

@@ -6,26 +6,16 @@ import (
 	"fmt"
 
 	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
 // The stub runs no guest. wait_ip answers with the VM's deterministic
 // address; guest_exec and console fail clearly, naming the command a real
 // Proxmox would have been asked.
 
-func waitIPAction(d *driver) *sdk.Action {
-	return &sdk.Action{
-		Name:        "wait_ip",
-		Description: "The VM's IPv4 address, as the guest agent reports it (qm guest cmd VMID network-get-interfaces). The stub's address is 10.x.y.z, derived from the VMID (VMID 100: 10.0.0.100).",
-		Inputs: []sdk.Attr{
-			sdk.String("name", "VM name.").Required(),
-			sdk.Number("timeout", "Seconds to wait.").Default(180),
-		},
-		Outputs: []sdk.Attr{
-			sdk.String("ip", "The IPv4 address."),
-			sdk.String("mac", "The MAC it belongs to."),
-			sdk.String("source", "Who told: the agent."),
-		},
-		Validate: checks(validVMName, atLeast("timeout", 1)),
+func waitIPAction(d *driver) hypervisor.Impl {
+	return hypervisor.Impl{
+		Note: "The stub answers at once, as the guest agent would (qm guest cmd VMID network-get-interfaces), with 10.x.y.z derived from the VMID (VMID 100: 10.0.0.100).",
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			var v *vm
 			if err := d.st.view(func(c *cluster) (err error) {
@@ -48,28 +38,9 @@ func waitIPAction(d *driver) *sdk.Action {
 	}
 }
 
-func guestExecAction(d *driver) *sdk.Action {
-	return &sdk.Action{
-		Name:        "guest_exec",
-		Description: "Not supported by the stub, which runs no guest: it fails, naming the qm guest exec a real Proxmox would run.",
-		Inputs: []sdk.Attr{
-			sdk.String("name", "VM name.").Required(),
-			sdk.StringList("argv", "The command and its arguments, run as they are in the guest.").Required(),
-			sdk.String("stdin", "Text fed to the command's standard input."),
-			sdk.Number("timeout", "Seconds to wait for the command.").Default(60),
-			sdk.Bool("allow_failure", "Do not fail on a non-zero exit code.").Default(false),
-		},
-		Outputs: []sdk.Attr{
-			sdk.String("stdout", "Standard output."),
-			sdk.String("stderr", "Standard error."),
-			sdk.Number("exit_code", "The exit status."),
-		},
-		Validate: checks(validVMName, atLeast("timeout", 1), func(ctx context.Context, r *sdk.Request) error {
-			if r.Known("argv") && len(r.Strings("argv")) == 0 {
-				return sdk.ArgError("argv", "must name a command")
-			}
-			return nil
-		}),
+func guestExecAction(d *driver) hypervisor.Impl {
+	return hypervisor.Impl{
+		Note: "Not supported by the stub, which runs no guest: it fails, naming the qm guest exec a real Proxmox would run.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			var v *vm
 			if err := d.st.view(func(c *cluster) (err error) {
@@ -84,16 +55,9 @@ func guestExecAction(d *driver) *sdk.Action {
 	}
 }
 
-func consoleAction(d *driver) *sdk.Action {
-	return &sdk.Action{
-		Name:        "console",
-		Description: "Not supported by the stub, which runs no guest: it fails, naming the qm terminal a real Proxmox would attach.",
-		Interactive: true,
-		Inputs: []sdk.Attr{
-			sdk.String("name", "VM name.").Required(),
-			sdk.Bool("force", "Take the console over from another session.").Default(false),
-		},
-		Validate: validVMName,
+func consoleAction(d *driver) hypervisor.Impl {
+	return hypervisor.Impl{
+		Note: "Not supported by the stub, which runs no guest: it fails, naming the qm terminal a real Proxmox would attach.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			var v *vm
 			if err := d.st.view(func(c *cluster) (err error) {

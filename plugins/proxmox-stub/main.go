@@ -1,10 +1,10 @@
 // Command vmflow-plugin-proxmox-stub stands in for a Proxmox VE cluster
-// where none exists: it offers the libvirt plugin's hypervisor and disk
-// actions, with the same names, arguments and outputs, under Proxmox's
-// rules (VMIDs from 100, volume ids, snapshot names, what Proxmox
-// refuses). It runs nothing: it keeps the cluster in a JSON file in
-// vmflow's state directory and logs the qm, pvesm and pvesh commands a
-// real node would have been asked to run.
+// where none exists: it offers the hypervisor contract's actions
+// (plugins/hypervisor), as the libvirt plugin does, with the same names,
+// arguments and outputs, under Proxmox's rules (VMIDs from 100, volume
+// ids, snapshot names, what Proxmox refuses). It runs nothing: it keeps
+// the cluster in a JSON file in vmflow's state directory and logs the qm,
+// pvesm and pvesh commands a real node would have been asked to run.
 package main
 
 import (
@@ -12,6 +12,7 @@ import (
 	"fmt"
 
 	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
 var version = "0.1.0"
@@ -38,11 +39,18 @@ func (d *driver) configure(node, storage, stateDir string) error {
 	return nil
 }
 
+// newPlugin declares the plugin: the hypervisor contract
+// (plugins/hypervisor) under Proxmox's rules, with the stub's
+// implementation of every action.
 func newPlugin(d *driver) *sdk.Plugin {
-	var actions []*sdk.Action
-	actions = append(actions, volumeActions(d)...)
-	actions = append(actions, vmActions(d)...)
-	actions = append(actions, snapshotActions(d)...)
+	b := hypervisor.Backend{
+		VMName:     vmName,              // a DNS name
+		MinMemory:  16,                  // MiB, as qm create requires
+		MACExample: "BC:24:11:12:34:56", // Proxmox's range
+	}
+	volumeActions(d, &b)
+	vmActions(d, &b)
+	snapshotActions(d, &b)
 	return &sdk.Plugin{
 		Name:    "proxmox-stub",
 		Version: version,
@@ -55,7 +63,7 @@ func newPlugin(d *driver) *sdk.Plugin {
 		Configure: func(ctx context.Context, r *sdk.Request) error {
 			return d.configure(r.String("node"), r.String("storage"), r.Env.StateDir)
 		},
-		Actions: actions,
+		Actions: hypervisor.Actions(b),
 	}
 }
 

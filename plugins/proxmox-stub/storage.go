@@ -1,14 +1,13 @@
 package main
 
 import (
-	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
 // The two storages of a stock Proxmox VE node.
@@ -116,25 +115,19 @@ func (cs commands) log(r *sdk.Request) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// imageInfo reads a local image's format and virtual size: qcow2 from its
-// header, anything else as raw.
+// imageInfo is hypervisor.ImageInfo for a file to upload: a raw image
+// must be a regular file.
 func imageInfo(path string) (format string, size uint64, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
+	format, size, err = hypervisor.ImageInfo(path)
+	if err != nil || format != "raw" {
+		return format, size, err
 	}
-	defer f.Close()
-	var hdr [32]byte
-	n, _ := io.ReadFull(f, hdr[:])
-	if n >= 32 && string(hdr[:4]) == "QFI\xfb" {
-		return "qcow2", binary.BigEndian.Uint64(hdr[24:32]), nil
-	}
-	st, err := f.Stat()
+	st, err := os.Stat(path)
 	if err != nil {
 		return "", 0, err
 	}
 	if !st.Mode().IsRegular() {
 		return "", 0, fmt.Errorf("%s is not a regular file", path)
 	}
-	return "raw", uint64(st.Size()), nil
+	return format, size, nil
 }

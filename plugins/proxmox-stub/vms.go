@@ -2,16 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 
 	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
 // Proxmox says a VM is running or stopped; vmflow's state outputs use the
@@ -39,14 +38,6 @@ func macFor(name string) string {
 // (VMID 100 has 10.0.0.100, 1234 has 10.0.4.210).
 func ipFor(vmid int) string {
 	return fmt.Sprintf("10.%d.%d.%d", vmid>>16&0xff, vmid>>8&0xff, vmid&0xff)
-}
-
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // vmArg finds the VM an argument names.
@@ -173,75 +164,6 @@ func destroyVM(c *cluster, v *vm, cmds *commands) {
 	delete(c.VMs, v.Name)
 }
 
-func validVMName(ctx context.Context, r *sdk.Request) error {
-	if r.Known("name") {
-		if err := checkVMName(r.String("name")); err != nil {
-			return sdk.ArgError("name", "%v", err)
-		}
-	}
-	return nil
-}
-
-func validNetwork(ctx context.Context, r *sdk.Request) error {
-	if !r.Known("network") {
-		return nil
-	}
-	n := r.String("network")
-	if n == "nat" || n == "none" {
-		return nil
-	}
-	if br, ok := strings.CutPrefix(n, "bridge:"); ok && checkName("bridge", br) == nil {
-		return nil
-	}
-	return sdk.ArgError("network", "network must be nat, none or bridge:<name>, got %q", n)
-}
-
-func validFirmware(ctx context.Context, r *sdk.Request) error {
-	if !r.Known("firmware") {
-		return nil
-	}
-	switch r.String("firmware") {
-	case "uefi":
-	case "kernel":
-		if r.Known("kernel") && !r.IsSet("kernel") {
-			return sdk.ArgError("kernel", "firmware = \"kernel\" (direct kernel boot) needs kernel, and usually initrd and cmdline")
-		}
-	default:
-		return sdk.ArgError("firmware", "firmware must be uefi or kernel, got %q", r.String("firmware"))
-	}
-	return nil
-}
-
-func validMAC(ctx context.Context, r *sdk.Request) error {
-	if !r.Known("mac") || !r.IsSet("mac") {
-		return nil
-	}
-	if hw, err := net.ParseMAC(r.String("mac")); err != nil || len(hw) != 6 || hw[0]&1 == 1 {
-		return sdk.ArgError("mac", "invalid MAC address %q: write six hex bytes, BC:24:11:12:34:56, not a multicast address", r.String("mac"))
-	}
-	return nil
-}
-
-func validUUID(ctx context.Context, r *sdk.Request) error {
-	if !r.Known("uuid") || !r.IsSet("uuid") {
-		return nil
-	}
-	u := strings.ReplaceAll(r.String("uuid"), "-", "")
-	if len(u) != 32 || strings.Trim(strings.ToLower(u), "0123456789abcdef") != "" {
-		return sdk.ArgError("uuid", "invalid UUID %q", r.String("uuid"))
-	}
-	return nil
-}
-
-func atLeast(field string, least int64) func(ctx context.Context, r *sdk.Request) error {
-	return func(ctx context.Context, r *sdk.Request) error {
-		if r.Known(field) && r.IsSet(field) && r.Int(field) < least {
-			return sdk.ArgError(field, "must be at least %d", least)
-		}
-		return nil
-	}
-}
-
 // define builds the VM's new configuration from the inputs.
 func (d *driver) define(c *cluster, r *sdk.Request, cmds *commands) (v *vm, previous string, err error) {
 	name := r.String("name")
@@ -281,7 +203,7 @@ func (d *driver) define(c *cluster, r *sdk.Request, cmds *commands) (v *vm, prev
 	}
 	if old == nil {
 		if cfg.UUID == "" {
-			cfg.UUID = newUUID()
+			cfg.UUID = hypervisor.NewUUID()
 		}
 		v = &vm{VMID: c.reserve(name, cmds), Name: name, Status: stopped, vmConfig: cfg}
 		if cfg.Firmware == "uefi" {
@@ -312,298 +234,216 @@ func (d *driver) define(c *cluster, r *sdk.Request, cmds *commands) (v *vm, prev
 	return old, string(prev), nil
 }
 
-func vmActions(d *driver) []*sdk.Action {
-	nameIn := sdk.String("name", "VM name: "+VMNameDoc+".").Required()
-	return []*sdk.Action{
-		{
-			Name: "define",
-			Description: "Creates a VM (qm create) with the VMID reserved for its name, or the next free one; or reconfigures a stopped one (qm set). " +
-				"virtio0 is the boot disk (read-only by default), virtio1 the /var disk; OVMF with an EFI disk, or direct kernel boot (args); net0 on vmbr0 (nat) or another bridge, " +
-				"with a fixed MAC; the guest agent and a serial console. Refuses to reconfigure a running VM. Its undo restores the previous configuration, or destroys the new VM.",
-			Inputs: []sdk.Attr{
-				nameIn,
-				sdk.String("uuid", "A fixed SMBIOS UUID. Default: the existing VM's, else a new random one."),
-				sdk.Number("memory", "Memory in MiB.").Default(1024),
-				sdk.Number("vcpus", "Virtual CPUs (cores).").Default(1),
-				sdk.String("boot_volume", "The boot disk (virtio0): a volume name, or a Proxmox volume id.").Required(),
-				sdk.Bool("boot_readonly", "Attach the boot disk read-only (ro=1).").Default(true),
-				sdk.String("var_volume", "The /var disk (virtio1), read-write: a volume name, or a Proxmox volume id."),
-				sdk.String("firmware", "uefi (OVMF, with an EFI disk) or kernel (direct kernel boot).").Default("uefi"),
-				sdk.String("kernel", "Direct kernel boot: the kernel, an uploaded image (volume_import's path) or a file."),
-				sdk.String("initrd", "Direct kernel boot: the initrd, likewise."),
-				sdk.String("cmdline", "Direct kernel boot: the kernel command line."),
-				sdk.String("network", "nat (the node's vmbr0), bridge:<name>, or none.").Default("nat"),
-				sdk.String("mac", "A fixed MAC address. Default: derived from the name (BC:24:11:…), so it never changes."),
-				sdk.String("console_log", "Accepted for compatibility; Proxmox keeps no console log (serial0 is a socket)."),
-			},
-			Outputs: []sdk.Attr{
-				sdk.String("name", "The VM name."),
-				sdk.String("uuid", "Its SMBIOS UUID."),
-				sdk.String("mac", "Its MAC address."),
-				sdk.String("domain_type", "kvm (Proxmox's default)."),
-				sdk.String("console_log", "\"\": Proxmox keeps no console log."),
-				sdk.String("previous_xml", "The configuration it replaced, if any, as the stub's JSON (for the undo)."),
-			},
-			Validate: checks(validVMName, validNetwork, validFirmware, validMAC, validUUID, atLeast("memory", 16), atLeast("vcpus", 1)),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				var v *vm
-				var previous string
-				var cmds commands
-				err := d.st.update(func(c *cluster) (err error) {
-					v, previous, err = d.define(c, r, &cmds)
-					return err
-				})
-				if err != nil {
-					return err
-				}
-				cmds.log(r)
-				return errors.Join(r.Set("name", v.Name), r.Set("uuid", v.UUID), r.Set("mac", v.MAC),
-					r.Set("domain_type", "kvm"), r.Set("console_log", ""), r.Set("previous_xml", previous))
-			},
-			Undo: func(ctx context.Context, r *sdk.Request) error {
-				var cmds commands
-				err := d.st.update(func(c *cluster) error {
-					v := c.VMs[r.OutputString("name")]
-					if v == nil {
-						return nil
-					}
-					prev := r.OutputString("previous_xml")
-					if prev == "" {
-						destroyVM(c, v, &cmds)
-						return nil
-					}
-					var cfg vmConfig
-					if err := json.Unmarshal([]byte(prev), &cfg); err != nil {
-						return fmt.Errorf("define's undo: the previous configuration of VM %d: %v", v.VMID, err)
-					}
-					before := d.options(v, false)
-					v.vmConfig = cfg
-					qmSet(v.VMID, before, d.options(v, false), &cmds)
-					return nil
-				})
-				cmds.log(r)
+// vmActions implements the contract's VM actions as qm would, on the
+// stub's state.
+func vmActions(d *driver, b *hypervisor.Backend) {
+	b.Define = hypervisor.Impl{
+		Note: "It creates a Proxmox VM (qm create) with the VMID reserved for its name, or the next free one, or reconfigures a stopped one (qm set): virtio0 is the boot disk (ro=1 when read-only), virtio1 the /var disk, each a volume name or a Proxmox volume id; OVMF with an EFI disk, or direct kernel boot (args) from an uploaded image or a file; net0 on vmbr0 (nat) or another bridge, with a MAC in Proxmox's BC:24:11 range; the guest agent and a serial console (a socket, so console_log is \"\"). The UUID is the SMBIOS one; domain_type is kvm; previous_xml holds the replaced configuration as the stub's JSON.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			var v *vm
+			var previous string
+			var cmds commands
+			err := d.st.update(func(c *cluster) (err error) {
+				v, previous, err = d.define(c, r, &cmds)
 				return err
-			},
+			})
+			if err != nil {
+				return err
+			}
+			cmds.log(r)
+			return errors.Join(r.Set("name", v.Name), r.Set("uuid", v.UUID), r.Set("mac", v.MAC),
+				r.Set("domain_type", "kvm"), r.Set("console_log", ""), r.Set("previous_xml", previous))
 		},
-		{
-			Name:        "undefine",
-			Description: "Destroys a VM (qm destroy) with its EFI disk and snapshots; its other disks stay (volume_delete removes them). A running VM is refused, as Proxmox refuses it, unless force is set: then it is stopped first.",
-			Inputs: []sdk.Attr{
-				nameIn,
-				sdk.Bool("force", "Stop a running VM first (qm stop).").Default(false),
-				sdk.Bool("missing_ok", "Succeed when the VM does not exist.").Default(false),
-			},
-			Outputs:  []sdk.Attr{sdk.Bool("undefined", "Whether a VM was removed.")},
-			Validate: validVMName,
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				name := r.String("name")
-				undefined := false
-				var cmds commands
-				err := d.st.update(func(c *cluster) error {
-					v := c.VMs[name]
-					if v == nil && r.Bool("missing_ok") {
-						return nil
-					}
-					v, err := d.vmArg(c, name)
-					if err != nil {
-						return err
-					}
-					if v.Status == running && !r.Bool("force") {
-						return sdk.ArgError("name", "VM %d (%s) is running; stop it first, or set force = true (Proxmox refuses to destroy a running VM)", v.VMID, name)
-					}
+		Undo: func(ctx context.Context, r *sdk.Request) error {
+			var cmds commands
+			err := d.st.update(func(c *cluster) error {
+				v := c.VMs[r.OutputString("name")]
+				if v == nil {
+					return nil
+				}
+				prev := r.OutputString("previous_xml")
+				if prev == "" {
 					destroyVM(c, v, &cmds)
-					undefined = true
 					return nil
-				})
-				if err != nil {
-					return err
 				}
-				cmds.log(r)
-				return r.Set("undefined", undefined)
-			},
+				var cfg vmConfig
+				if err := json.Unmarshal([]byte(prev), &cfg); err != nil {
+					return fmt.Errorf("define's undo: the previous configuration of VM %d: %v", v.VMID, err)
+				}
+				before := d.options(v, false)
+				v.vmConfig = cfg
+				qmSet(v.VMID, before, d.options(v, false), &cmds)
+				return nil
+			})
+			cmds.log(r)
+			return err
 		},
-		{
-			Name:        "start",
-			Description: "Starts a VM (qm start; nothing to do when it runs already). Its undo stops it again (qm stop).",
-			Inputs:      []sdk.Attr{nameIn},
-			Outputs:     []sdk.Attr{sdk.Bool("started", "Whether this step started it."), sdk.String("state", "Its state afterwards.")},
-			Validate:    validVMName,
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				started := false
-				var cmds commands
-				err := d.st.update(func(c *cluster) error {
-					v, err := d.vmArg(c, r.String("name"))
-					if err != nil {
-						return err
-					}
-					if v.Status != running {
-						cmds.add("qm", "start", itoa(v.VMID))
-						v.Status, started = running, true
-					}
+	}
+	b.Undefine = hypervisor.Impl{
+		Note: "It destroys the VM (qm destroy) with its EFI disk; Proxmox refuses a running VM too, so force stops it first (qm stop).",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			name := r.String("name")
+			undefined := false
+			var cmds commands
+			err := d.st.update(func(c *cluster) error {
+				v := c.VMs[name]
+				if v == nil && r.Bool("missing_ok") {
 					return nil
-				})
+				}
+				v, err := d.vmArg(c, name)
 				if err != nil {
 					return err
 				}
-				cmds.log(r)
-				return errors.Join(r.Set("started", started), r.Set("state", stateWord(running)))
-			},
-			Undo: func(ctx context.Context, r *sdk.Request) error {
-				if v := r.Output("started"); v.IsNull() || v.False() {
-					return nil
+				if v.Status == running && !r.Bool("force") {
+					return sdk.ArgError("name", "VM %d (%s) is running; stop it first, or set force = true (Proxmox refuses to destroy a running VM)", v.VMID, name)
 				}
-				var cmds commands
-				err := d.st.update(func(c *cluster) error {
-					if v := c.VMs[r.String("name")]; v != nil && v.Status == running {
-						cmds.add("qm", "stop", itoa(v.VMID))
-						v.Status = stopped
-					}
-					return nil
-				})
-				cmds.log(r)
+				destroyVM(c, v, &cmds)
+				undefined = true
+				return nil
+			})
+			if err != nil {
 				return err
-			},
+			}
+			cmds.log(r)
+			return r.Set("undefined", undefined)
 		},
-		{
-			Name:        "shutdown",
-			Description: "Shuts a VM down (qm shutdown, through the guest agent or ACPI) within the timeout.",
-			Inputs: []sdk.Attr{
-				nameIn,
-				sdk.String("mode", "auto, acpi or agent (Proxmox uses the agent when it is enabled, as it is here).").Default("auto"),
-				sdk.Number("timeout", "Seconds to wait.").Default(120),
-			},
-			Outputs: []sdk.Attr{sdk.String("state", "Its state afterwards.")},
-			Validate: checks(validVMName, atLeast("timeout", 1), func(ctx context.Context, r *sdk.Request) error {
-				if r.Known("mode") {
-					switch r.String("mode") {
-					case "auto", "acpi", "agent":
-					default:
-						return sdk.ArgError("mode", "mode must be auto, acpi or agent")
-					}
+	}
+	b.Start = hypervisor.Impl{
+		Note: "qm start; its undo is qm stop.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			started := false
+			var cmds commands
+			err := d.st.update(func(c *cluster) error {
+				v, err := d.vmArg(c, r.String("name"))
+				if err != nil {
+					return err
+				}
+				if v.Status != running {
+					cmds.add("qm", "start", itoa(v.VMID))
+					v.Status, started = running, true
 				}
 				return nil
-			}),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				var cmds commands
-				err := d.st.update(func(c *cluster) error {
-					v, err := d.vmArg(c, r.String("name"))
-					if err != nil {
-						return err
-					}
-					if v.Status == running {
-						cmds.add("qm", "shutdown", itoa(v.VMID), "--timeout", itoa(int(r.Int("timeout"))))
-						v.Status = stopped
-					}
-					return nil
-				})
-				if err != nil {
-					return err
-				}
-				cmds.log(r)
-				return r.Set("state", stateWord(stopped))
-			},
-		},
-		{
-			Name:        "destroy",
-			Description: "Stops a VM at once (qm stop), like pulling the plug (nothing to do when it is stopped).",
-			Inputs:      []sdk.Attr{nameIn},
-			Outputs:     []sdk.Attr{sdk.Bool("was_running", "Whether it was running.")},
-			Validate:    validVMName,
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				wasRunning := false
-				var cmds commands
-				err := d.st.update(func(c *cluster) error {
-					v, err := d.vmArg(c, r.String("name"))
-					if err != nil {
-						return err
-					}
-					if wasRunning = v.Status == running; wasRunning {
-						cmds.add("qm", "stop", itoa(v.VMID))
-						v.Status = stopped
-					}
-					return nil
-				})
-				if err != nil {
-					return err
-				}
-				cmds.log(r)
-				return r.Set("was_running", wasRunning)
-			},
-		},
-		{
-			Name:        "reboot",
-			Description: "Reboots a running VM (qm reboot).",
-			Inputs: []sdk.Attr{
-				nameIn,
-				sdk.String("mode", "auto, acpi or agent.").Default("auto"),
-			},
-			Validate: validVMName,
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				var cmds commands
-				err := d.st.view(func(c *cluster) error {
-					v, err := d.vmArg(c, r.String("name"))
-					if err != nil {
-						return err
-					}
-					if v.Status != running {
-						return sdk.ArgError("name", "VM %d (%s) is not running (Proxmox: VM %d not running)", v.VMID, v.Name, v.VMID)
-					}
-					cmds.add("qm", "reboot", itoa(v.VMID))
-					return nil
-				})
-				cmds.log(r)
+			})
+			if err != nil {
 				return err
-			},
+			}
+			cmds.log(r)
+			return errors.Join(r.Set("started", started), r.Set("state", stateWord(running)))
 		},
-		{
-			Name:        "state",
-			Description: "Reports whether a VM exists and its state (qm status: running, or stopped, reported as \"shut off\").",
-			Inputs:      []sdk.Attr{nameIn},
-			Outputs: []sdk.Attr{
-				sdk.Bool("exists", "Whether the VM exists."),
-				sdk.String("state", "running or shut off; \"\" when it does not exist."),
-				sdk.String("uuid", "Its SMBIOS UUID."),
-			},
-			Validate: validVMName,
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				var v *vm
-				if err := d.st.view(func(c *cluster) error {
-					v = c.VMs[r.String("name")]
-					return nil
-				}); err != nil {
-					return err
+		Undo: func(ctx context.Context, r *sdk.Request) error {
+			if v := r.Output("started"); v.IsNull() || v.False() {
+				return nil
+			}
+			var cmds commands
+			err := d.st.update(func(c *cluster) error {
+				if v := c.VMs[r.String("name")]; v != nil && v.Status == running {
+					cmds.add("qm", "stop", itoa(v.VMID))
+					v.Status = stopped
 				}
-				if v == nil {
-					return errors.Join(r.Set("exists", false), r.Set("state", ""), r.Set("uuid", ""))
-				}
-				return errors.Join(r.Set("exists", true), r.Set("state", stateWord(v.Status)), r.Set("uuid", v.UUID))
-			},
+				return nil
+			})
+			cmds.log(r)
+			return err
 		},
-		{
-			Name:        "list",
-			Description: "Lists VMs (qm list), optionally those whose names start with a prefix.",
-			Inputs:      []sdk.Attr{sdk.String("prefix", "Only names starting with this.").Default("")},
-			Outputs: []sdk.Attr{
-				sdk.StringList("names", "VM names, sorted."),
-				sdk.StringMap("states", "Each VM's state."),
-			},
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				var names []string
-				states := map[string]string{}
-				if err := d.st.view(func(c *cluster) error {
-					names = c.vmNames(r.String("prefix"))
-					for _, n := range names {
-						states[n] = stateWord(c.VMs[n].Status)
-					}
-					return nil
-				}); err != nil {
-					return err
-				}
-				return errors.Join(r.Set("names", names), r.Set("states", states))
-			},
-		},
-		waitIPAction(d),
-		guestExecAction(d),
-		consoleAction(d),
 	}
+	b.Shutdown = hypervisor.Impl{
+		Note: "qm shutdown, within the timeout; Proxmox uses the guest agent when it is enabled, as it is here, so mode is checked but not used.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			var cmds commands
+			err := d.st.update(func(c *cluster) error {
+				v, err := d.vmArg(c, r.String("name"))
+				if err != nil {
+					return err
+				}
+				if v.Status == running {
+					cmds.add("qm", "shutdown", itoa(v.VMID), "--timeout", itoa(int(r.Int("timeout"))))
+					v.Status = stopped
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			cmds.log(r)
+			return r.Set("state", stateWord(stopped))
+		},
+	}
+	b.Destroy = hypervisor.Impl{
+		Note: "qm stop.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			wasRunning := false
+			var cmds commands
+			err := d.st.update(func(c *cluster) error {
+				v, err := d.vmArg(c, r.String("name"))
+				if err != nil {
+					return err
+				}
+				if wasRunning = v.Status == running; wasRunning {
+					cmds.add("qm", "stop", itoa(v.VMID))
+					v.Status = stopped
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			cmds.log(r)
+			return r.Set("was_running", wasRunning)
+		},
+	}
+	b.Reboot = hypervisor.Impl{
+		Note: "qm reboot; a stopped VM is refused, as Proxmox refuses it.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			var cmds commands
+			err := d.st.view(func(c *cluster) error {
+				v, err := d.vmArg(c, r.String("name"))
+				if err != nil {
+					return err
+				}
+				if v.Status != running {
+					return sdk.ArgError("name", "VM %d (%s) is not running (Proxmox: VM %d not running)", v.VMID, v.Name, v.VMID)
+				}
+				cmds.add("qm", "reboot", itoa(v.VMID))
+				return nil
+			})
+			cmds.log(r)
+			return err
+		},
+	}
+	b.State = hypervisor.Impl{
+		Note: "qm status: Proxmox's stopped is reported as shut off, as every backend words it.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			var v *vm
+			if err := d.st.view(func(c *cluster) error {
+				v = c.VMs[r.String("name")]
+				return nil
+			}); err != nil {
+				return err
+			}
+			if v == nil {
+				return errors.Join(r.Set("exists", false), r.Set("state", ""), r.Set("uuid", ""))
+			}
+			return errors.Join(r.Set("exists", true), r.Set("state", stateWord(v.Status)), r.Set("uuid", v.UUID))
+		},
+	}
+	b.List = hypervisor.Impl{
+		Note: "qm list.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			var names []string
+			states := map[string]string{}
+			if err := d.st.view(func(c *cluster) error {
+				names = c.vmNames(r.String("prefix"))
+				for _, n := range names {
+					states[n] = stateWord(c.VMs[n].Status)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			return errors.Join(r.Set("names", names), r.Set("states", states))
+		},
+	}
+	b.WaitIP = waitIPAction(d)
+	b.GuestExec = guestExecAction(d)
+	b.Console = consoleAction(d)
 }

@@ -7,53 +7,11 @@ import (
 	"strings"
 
 	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
-
-var volOutputs = []sdk.Attr{
-	sdk.String("name", "The volume's name in vmflow."),
-	sdk.String("path", "Its Proxmox volume id: local-lvm:vm-100-disk-1, or local:import/<name>.<format> for an uploaded image."),
-	sdk.Number("capacity", "Its size in bytes, as the guest sees it."),
-}
 
 func setVolOutputs(r *sdk.Request, v *volume) error {
 	return errors.Join(r.Set("name", v.Name), r.Set("path", v.VolID), r.Set("capacity", v.Size))
-}
-
-func validName(field, what string) func(ctx context.Context, r *sdk.Request) error {
-	return func(ctx context.Context, r *sdk.Request) error {
-		if !r.Known(field) {
-			return nil
-		}
-		if err := checkName(what, r.String(field)); err != nil {
-			return sdk.ArgError(field, "%v", err)
-		}
-		return nil
-	}
-}
-
-// checks runs several Validate functions and joins their errors.
-func checks(fns ...func(ctx context.Context, r *sdk.Request) error) func(ctx context.Context, r *sdk.Request) error {
-	return func(ctx context.Context, r *sdk.Request) error {
-		var errs []error
-		for _, f := range fns {
-			if err := f(ctx, r); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
-	}
-}
-
-func validSize(field string) func(ctx context.Context, r *sdk.Request) error {
-	return func(ctx context.Context, r *sdk.Request) error {
-		if !r.Known(field) || !r.IsSet(field) {
-			return nil
-		}
-		if _, err := parseSize(r.String(field)); err != nil {
-			return sdk.ArgError(field, "%v", err)
-		}
-		return nil
-	}
 }
 
 // mustBeNew refuses a volume name that exists: a volume may be a VM's
@@ -131,310 +89,239 @@ func alloc(v *volume, cmds *commands) {
 	cmds.add(words...)
 }
 
-func volumeActions(d *driver) []*sdk.Action {
-	return []*sdk.Action{
-		{
-			Name: "volume_create",
-			Description: "Allocates a disk (pvesm alloc) on the configured storage, owned by the VMID of the VM it is named for (demo-var: demo's), reserving the next free VMID when that VM has none yet; " +
-				"optionally with a fresh ext4 filesystem and label (the /var disk). Refuses to replace an existing volume.",
-			Inputs: []sdk.Attr{
-				sdk.String("name", "Volume name: "+NamePatternDoc+"; <vm>-<role> makes it a disk of VM <vm>.").Required(),
-				sdk.String("size", "Size: 512M, 30G, 2T, or a bare number of GiB.").Required(),
-				sdk.String("filesystem", "\"ext4\" to format the volume, or \"\" for an empty disk.").Default(""),
-				sdk.String("label", "Filesystem label (at most 16 characters).").Default("var"),
-			},
-			Outputs: volOutputs,
-			Validate: checks(validName("name", "volume"), validSize("size"), func(ctx context.Context, r *sdk.Request) error {
-				if r.Known("filesystem") {
-					if fs := r.String("filesystem"); fs != "" && fs != "ext4" {
-						return sdk.ArgError("filesystem", "unsupported filesystem %q: use \"ext4\" or \"\"", fs)
-					}
+// validBacking checks volume_overlay's base: a volume name or a Proxmox
+// volume id (a path is refused when it runs: Proxmox attaches volumes).
+func validBacking(ctx context.Context, r *sdk.Request) error {
+	if !r.Known("backing") {
+		return nil
+	}
+	if b := r.String("backing"); !strings.Contains(b, ":") && !strings.HasPrefix(b, "/") {
+		if err := hypervisor.CheckName("volume", b); err != nil {
+			return sdk.ArgError("backing", "%v (or give a Proxmox volume id)", err)
+		}
+	}
+	return nil
+}
+
+// validBackingFormat checks volume_overlay's backing_format up front.
+func validBackingFormat(ctx context.Context, r *sdk.Request) error {
+	if r.Known("backing_format") {
+		switch f := r.String("backing_format"); f {
+		case "auto", "qcow2", "raw":
+		default:
+			return sdk.ArgError("backing_format", "unsupported backing format %q: qcow2 or raw", f)
+		}
+	}
+	return nil
+}
+
+// volumeActions implements the contract's volume actions as Proxmox
+// storage would, on the stub's state.
+func volumeActions(d *driver, b *hypervisor.Backend) {
+	b.VolumeCreate = hypervisor.Impl{
+		Note: "It allocates a disk (pvesm alloc) on the configured storage, owned by the VMID of the VM it is named for (<vm>-<role>: demo-var is demo's), reserving the next free VMID when that VM has none yet; its path is the Proxmox volume id.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			name := r.String("name")
+			size, err := hypervisor.ParseSize(r.String("size"))
+			if err != nil {
+				return sdk.ArgError("size", "%v", err)
+			}
+			var v *volume
+			var cmds commands
+			err = d.st.update(func(c *cluster) error {
+				if err := c.mustBeNew(name); err != nil {
+					return err
 				}
-				if r.Known("label") && len(r.String("label")) > 16 {
-					return sdk.ArgError("label", "an ext4 label has at most 16 characters")
+				v = c.newDisk(d.storage, c.reserve(ownerOf(name), &cmds), name, size)
+				alloc(v, &cmds)
+				if fs := r.String("filesystem"); fs != "" {
+					v.FS, v.Label = fs, r.String("label")
+					mkfs(v, &cmds)
 				}
 				return nil
-			}),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				name := r.String("name")
-				size, err := parseSize(r.String("size"))
-				if err != nil {
-					return sdk.ArgError("size", "%v", err)
+			})
+			if err != nil {
+				return err
+			}
+			cmds.log(r)
+			return setVolOutputs(r, v)
+		},
+		Undo: undoDelete(d),
+	}
+	b.VolumeOverlay = hypervisor.Impl{
+		Note:     "It is made as Proxmox makes linked clones: a thin LVM snapshot (lvcreate -s) on local-lvm, a qcow2 overlay (qemu-img create -b) in a directory storage; a disk on local-lvm cannot be based on an uploaded image, so that is a full copy (qemu-img convert). The base is a volume name or a Proxmox volume id, and backing_format must be the base's.",
+		Validate: hypervisor.Checks(validBacking, validBackingFormat),
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			name := r.String("name")
+			var v *volume
+			var cmds commands
+			err := d.st.update(func(c *cluster) error {
+				if err := c.mustBeNew(name); err != nil {
+					return err
 				}
-				var v *volume
-				var cmds commands
-				err = d.st.update(func(c *cluster) error {
-					if err := c.mustBeNew(name); err != nil {
-						return err
-					}
-					v = c.newDisk(d.storage, c.reserve(ownerOf(name), &cmds), name, size)
+				base, err := c.volumeArg("backing", r.String("backing"))
+				if err != nil {
+					return err
+				}
+				format := r.String("backing_format")
+				if format == "auto" {
+					format = base.Format
+				}
+				if format != base.Format {
+					return sdk.ArgError("backing_format", "volume %s is %s, not %s", base.VolID, base.Format, format)
+				}
+				v = c.newDisk(d.storage, c.reserve(ownerOf(name), &cmds), name, base.Size)
+				v.Backing, v.FS, v.Label = base.VolID, base.FS, base.Label
+				switch {
+				case v.Storage == dirStorage:
+					cmds.add("qemu-img", "create", "-f", "qcow2", "-F", base.Format, "-b", nodePath(base.VolID), nodePath(v.VolID))
+				case base.Storage == lvmStorage:
+					cmds.add("lvcreate", "-n", volFile(v.VolID), "-prohibitallocation", "-ay", "-s", "pve/"+volFile(base.VolID))
+				default:
 					alloc(v, &cmds)
-					if fs := r.String("filesystem"); fs != "" {
-						v.FS, v.Label = fs, r.String("label")
-						mkfs(v, &cmds)
-					}
-					return nil
-				})
-				if err != nil {
-					return err
-				}
-				cmds.log(r)
-				return setVolOutputs(r, v)
-			},
-			Undo: undoDelete(d),
-		},
-		{
-			Name: "volume_overlay",
-			Description: "Makes a disk based on another volume, as Proxmox's linked clones are: a thin LVM snapshot (lvcreate -s) on local-lvm, a qcow2 overlay (qemu-img create -b) in a directory storage; " +
-				"a disk on local-lvm cannot be based on an uploaded image, so that is a full copy (qemu-img convert).",
-			Inputs: []sdk.Attr{
-				sdk.String("name", "Volume name: "+NamePatternDoc+"; <vm>-<role> makes it a disk of VM <vm>.").Required(),
-				sdk.String("backing", "The base: a volume name, or a Proxmox volume id.").Required(),
-				sdk.String("backing_format", "Format of the base: qcow2 or raw; auto takes the volume's.").Default("auto"),
-			},
-			Outputs: volOutputs,
-			Validate: checks(validName("name", "volume"), func(ctx context.Context, r *sdk.Request) error {
-				if !r.Known("backing") {
-					return nil
-				}
-				if b := r.String("backing"); !strings.Contains(b, ":") && !strings.HasPrefix(b, "/") {
-					if err := checkName("volume", b); err != nil {
-						return sdk.ArgError("backing", "%v (or give a Proxmox volume id)", err)
-					}
+					cmds.add("qemu-img", "convert", "-p", "-n", "-f", base.Format, "-O", "raw", nodePath(base.VolID), nodePath(v.VolID))
+					cmds.comment("LVM-thin cannot be based on a file: a full copy")
+					v.Backing, v.Used = "", v.Size
 				}
 				return nil
-			}, func(ctx context.Context, r *sdk.Request) error {
-				if r.Known("backing_format") {
-					switch f := r.String("backing_format"); f {
-					case "auto", "qcow2", "raw":
-					default:
-						return sdk.ArgError("backing_format", "unsupported backing format %q: qcow2 or raw", f)
-					}
+			})
+			if err != nil {
+				return err
+			}
+			cmds.log(r)
+			return setVolOutputs(r, v)
+		},
+		Undo: undoDelete(d),
+	}
+	b.VolumeResize = hypervisor.Impl{
+		Note: "A VM's disk grows by qm resize, any other by the storage's own resize; Proxmox refuses to shrink a disk too.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			size, err := hypervisor.ParseSize(r.String("size"))
+			if err != nil {
+				return sdk.ArgError("size", "%v", err)
+			}
+			var v *volume
+			var cmds commands
+			err = d.st.update(func(c *cluster) error {
+				if v, err = c.volumeArg("name", r.String("name")); err != nil {
+					return err
 				}
+				if size < v.Size {
+					return sdk.ArgError("size", "volume %q is %s; shrinking it to %s is refused (Proxmox: shrinking disks is not supported)", v.Name, formatSize(v.Size), formatSize(size))
+				}
+				if size == v.Size {
+					return nil
+				}
+				switch owner, key := c.attachedTo(v.VolID); {
+				case owner != nil:
+					cmds.add("qm", "resize", itoa(owner.VMID), key, formatSize(size))
+				case v.Storage == lvmStorage:
+					cmds.add("lvresize", "-L", formatSize(size), "pve/"+volFile(v.VolID))
+				default:
+					cmds.add("qemu-img", "resize", "-f", v.Format, nodePath(v.VolID), formatSize(size))
+				}
+				v.Size = size
 				return nil
-			}),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				name := r.String("name")
-				var v *volume
-				var cmds commands
-				err := d.st.update(func(c *cluster) error {
-					if err := c.mustBeNew(name); err != nil {
-						return err
-					}
-					base, err := c.volumeArg("backing", r.String("backing"))
-					if err != nil {
-						return err
-					}
-					format := r.String("backing_format")
-					if format == "auto" {
-						format = base.Format
-					}
-					if format != base.Format {
-						return sdk.ArgError("backing_format", "volume %s is %s, not %s", base.VolID, base.Format, format)
-					}
-					v = c.newDisk(d.storage, c.reserve(ownerOf(name), &cmds), name, base.Size)
-					v.Backing, v.FS, v.Label = base.VolID, base.FS, base.Label
-					switch {
-					case v.Storage == dirStorage:
-						cmds.add("qemu-img", "create", "-f", "qcow2", "-F", base.Format, "-b", nodePath(base.VolID), nodePath(v.VolID))
-					case base.Storage == lvmStorage:
-						cmds.add("lvcreate", "-n", volFile(v.VolID), "-prohibitallocation", "-ay", "-s", "pve/"+volFile(base.VolID))
-					default:
-						alloc(v, &cmds)
-						cmds.add("qemu-img", "convert", "-p", "-n", "-f", base.Format, "-O", "raw", nodePath(base.VolID), nodePath(v.VolID))
-						cmds.comment("LVM-thin cannot be based on a file: a full copy")
-						v.Backing, v.Used = "", v.Size
-					}
-					return nil
-				})
+			})
+			if err != nil {
+				return err
+			}
+			cmds.log(r)
+			return setVolOutputs(r, v)
+		},
+	}
+	b.VolumeDelete = hypervisor.Impl{
+		Note: "It frees the volume (pvesm free).",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			var cmds commands
+			deleted, err := d.deleteVolume(r.String("name"), r.Bool("missing_ok"), &cmds)
+			if err != nil {
+				return err
+			}
+			cmds.log(r)
+			return r.Set("deleted", deleted)
+		},
+	}
+	b.VolumeCopy = hypervisor.Impl{
+		Note: "It uses the storage content copy API; a disk's copy belongs to the VM the new name is for.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			name := r.String("name")
+			var v *volume
+			var cmds commands
+			err := d.st.update(func(c *cluster) error {
+				src, err := c.volumeArg("source", r.String("source"))
 				if err != nil {
 					return err
 				}
-				cmds.log(r)
-				return setVolOutputs(r, v)
-			},
-			Undo: undoDelete(d),
-		},
-		{
-			Name:        "volume_resize",
-			Description: "Grows a volume: qm resize when it is a VM's disk, else the storage's own resize. Shrinking is refused, as Proxmox refuses it.",
-			Inputs: []sdk.Attr{
-				sdk.String("name", "Volume name.").Required(),
-				sdk.String("size", "New size: 512M, 30G, 2T, or a bare number of GiB.").Required(),
-			},
-			Outputs:  volOutputs,
-			Validate: checks(validName("name", "volume"), validSize("size")),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				size, err := parseSize(r.String("size"))
-				if err != nil {
-					return sdk.ArgError("size", "%v", err)
-				}
-				var v *volume
-				var cmds commands
-				err = d.st.update(func(c *cluster) error {
-					if v, err = c.volumeArg("name", r.String("name")); err != nil {
-						return err
-					}
-					if size < v.Size {
-						return sdk.ArgError("size", "volume %q is %s; shrinking it to %s is refused (Proxmox: shrinking disks is not supported)", v.Name, formatSize(v.Size), formatSize(size))
-					}
-					if size == v.Size {
-						return nil
-					}
-					switch owner, key := c.attachedTo(v.VolID); {
-					case owner != nil:
-						cmds.add("qm", "resize", itoa(owner.VMID), key, formatSize(size))
-					case v.Storage == lvmStorage:
-						cmds.add("lvresize", "-L", formatSize(size), "pve/"+volFile(v.VolID))
-					default:
-						cmds.add("qemu-img", "resize", "-f", v.Format, nodePath(v.VolID), formatSize(size))
-					}
-					v.Size = size
-					return nil
-				})
-				if err != nil {
+				if err := c.mustBeNew(name); err != nil {
 					return err
 				}
-				cmds.log(r)
-				return setVolOutputs(r, v)
-			},
-		},
-		{
-			Name:        "volume_delete",
-			Description: "Frees a volume (pvesm free).",
-			Inputs: []sdk.Attr{
-				sdk.String("name", "Volume name.").Required(),
-				sdk.Bool("missing_ok", "Succeed when the volume does not exist.").Default(false),
-			},
-			Outputs:  []sdk.Attr{sdk.Bool("deleted", "Whether a volume was deleted.")},
-			Validate: validName("name", "volume"),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				var cmds commands
-				deleted, err := d.deleteVolume(r.String("name"), r.Bool("missing_ok"), &cmds)
-				if err != nil {
-					return err
+				cp := *src
+				if src.VMID == 0 {
+					cp.VolID = importVolID(name, src.Format)
+					c.Volumes[cp.VolID] = &cp
+					v = &cp
+				} else {
+					v = c.newDisk(src.Storage, c.reserve(ownerOf(name), &cmds), name, src.Size)
+					v.FS, v.Label = src.FS, src.Label
 				}
-				cmds.log(r)
-				return r.Set("deleted", deleted)
-			},
-		},
-		{
-			Name:        "volume_copy",
-			Description: "Copies a volume into a new one, in full (the storage content copy API); a disk's copy belongs to the VM the new name is for.",
-			Inputs: []sdk.Attr{
-				sdk.String("source", "The volume to copy.").Required(),
-				sdk.String("name", "The new volume's name.").Required(),
-			},
-			Outputs:  volOutputs,
-			Validate: checks(validName("source", "volume"), validName("name", "volume")),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				name := r.String("name")
-				var v *volume
-				var cmds commands
-				err := d.st.update(func(c *cluster) error {
-					src, err := c.volumeArg("source", r.String("source"))
-					if err != nil {
-						return err
-					}
-					if err := c.mustBeNew(name); err != nil {
-						return err
-					}
-					cp := *src
-					if src.VMID == 0 {
-						cp.VolID = importVolID(name, src.Format)
-						c.Volumes[cp.VolID] = &cp
-						v = &cp
-					} else {
-						v = c.newDisk(src.Storage, c.reserve(ownerOf(name), &cmds), name, src.Size)
-						v.FS, v.Label = src.FS, src.Label
-					}
-					v.Name, v.Backing, v.Used = name, "", v.Size
-					cmds.add("pvesh", "create", "/nodes/"+d.node+"/storage/"+src.Storage+"/content/"+src.VolID, "--target", v.VolID)
-					return nil
-				})
-				if err != nil {
-					return err
-				}
-				cmds.log(r)
-				return setVolOutputs(r, v)
-			},
-			Undo: undoDelete(d),
-		},
-		{
-			Name: "volume_import",
-			Description: "Uploads a local image file to the local storage's import content (local:import/<name>.<format>), whence VMs boot it (kernel, initrd) or disks are made of it (volume_overlay). " +
-				"The stub checks the file and records it; it copies nothing.",
-			Inputs: []sdk.Attr{
-				sdk.String("path", "The image file on this machine.").Required(),
-				sdk.String("name", "The new volume's name.").Required(),
-			},
-			Outputs: append(append([]sdk.Attr{}, volOutputs...), sdk.String("format", "qcow2 or raw, read from the file.")),
-			Validate: checks(validName("name", "volume"), func(ctx context.Context, r *sdk.Request) error {
-				if !r.Known("path") {
-					return nil
-				}
-				if st, err := os.Stat(r.String("path")); err != nil {
-					return sdk.ArgError("path", "%v", err)
-				} else if !st.Mode().IsRegular() {
-					return sdk.ArgError("path", "%s is not a regular file", r.String("path"))
-				}
+				v.Name, v.Backing, v.Used = name, "", v.Size
+				cmds.add("pvesh", "create", "/nodes/"+d.node+"/storage/"+src.Storage+"/content/"+src.VolID, "--target", v.VolID)
 				return nil
-			}),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				name, path := r.String("name"), r.String("path")
-				format, size, err := imageInfo(path)
-				if err != nil {
-					return sdk.ArgError("path", "%v", err)
-				}
-				st, err := os.Stat(path)
-				if err != nil {
-					return sdk.ArgError("path", "%v", err)
-				}
-				v := &volume{VolID: importVolID(name, format), Name: name, Storage: dirStorage, Format: format, Size: size, Used: uint64(st.Size()), Source: path}
-				var cmds commands
-				err = d.st.update(func(c *cluster) error {
-					if err := c.mustBeNew(name); err != nil {
-						return err
-					}
-					c.Volumes[v.VolID] = v
-					cmds.add("pvesh", "create", "/nodes/"+d.node+"/storage/"+dirStorage+"/upload", "--content", "import", "--filename", name+"."+format, "--tmpfilename", path)
-					return nil
-				})
-				if err != nil {
-					return err
-				}
-				cmds.log(r)
-				return errors.Join(r.Set("format", format), setVolOutputs(r, v))
-			},
-			Undo: undoDelete(d),
+			})
+			if err != nil {
+				return err
+			}
+			cmds.log(r)
+			return setVolOutputs(r, v)
 		},
-		{
-			Name:        "volume_info",
-			Description: "Reports whether a volume exists, and its volume id, sizes, format and base.",
-			Inputs:      []sdk.Attr{sdk.String("name", "Volume name.").Required()},
-			Outputs: []sdk.Attr{
-				sdk.Bool("exists", "Whether the volume exists."),
-				sdk.String("path", "Its Proxmox volume id."),
-				sdk.Number("capacity", "Its size in bytes, as the guest sees it."),
-				sdk.Number("allocation", "Bytes it uses on the storage."),
-				sdk.String("format", "qcow2 or raw."),
-				sdk.String("backing", "The volume id of an overlay's base, else \"\"."),
-			},
-			Validate: validName("name", "volume"),
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				var v *volume
-				if err := d.st.view(func(c *cluster) error {
-					v = c.volumeByName(r.String("name"))
-					return nil
-				}); err != nil {
+		Undo: undoDelete(d),
+	}
+	b.VolumeImport = hypervisor.Impl{
+		Note: "It uploads the file to the local storage's import content (local:import/<name>.<format>); the stub checks the file and records it, but copies nothing. An uploaded image is no disk: VMs boot it as kernel or initrd, or disks are made of it.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			name, path := r.String("name"), r.String("path")
+			format, size, err := imageInfo(path)
+			if err != nil {
+				return sdk.ArgError("path", "%v", err)
+			}
+			st, err := os.Stat(path)
+			if err != nil {
+				return sdk.ArgError("path", "%v", err)
+			}
+			v := &volume{VolID: importVolID(name, format), Name: name, Storage: dirStorage, Format: format, Size: size, Used: uint64(st.Size()), Source: path}
+			var cmds commands
+			err = d.st.update(func(c *cluster) error {
+				if err := c.mustBeNew(name); err != nil {
 					return err
 				}
-				if v == nil {
-					return r.Set("exists", false)
-				}
-				return errors.Join(r.Set("exists", true), r.Set("path", v.VolID), r.Set("capacity", v.Size),
-					r.Set("allocation", v.Used), r.Set("format", v.Format), r.Set("backing", v.Backing))
-			},
+				c.Volumes[v.VolID] = v
+				cmds.add("pvesh", "create", "/nodes/"+d.node+"/storage/"+dirStorage+"/upload", "--content", "import", "--filename", name+"."+format, "--tmpfilename", path)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			cmds.log(r)
+			return errors.Join(r.Set("format", format), setVolOutputs(r, v))
+		},
+		Undo: undoDelete(d),
+	}
+	b.VolumeInfo = hypervisor.Impl{
+		Note: "Its path is its Proxmox volume id, its backing the volume id of its base.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			var v *volume
+			if err := d.st.view(func(c *cluster) error {
+				v = c.volumeByName(r.String("name"))
+				return nil
+			}); err != nil {
+				return err
+			}
+			if v == nil {
+				return r.Set("exists", false)
+			}
+			return errors.Join(r.Set("exists", true), r.Set("path", v.VolID), r.Set("capacity", v.Size),
+				r.Set("allocation", v.Used), r.Set("format", v.Format), r.Set("backing", v.Backing))
 		},
 	}
 }

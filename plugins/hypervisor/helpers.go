@@ -1,0 +1,63 @@
+package hypervisor
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/vmflow/vmflow/core/sdk"
+)
+
+// SnapshotInfo is one element of snapshot_list's snapshots output.
+type SnapshotInfo struct {
+	Name        string `cty:"name"`
+	Created     string `cty:"created"` // RFC 3339
+	State       string `cty:"state"`   // the VM's state when it was taken: running (with memory) or shutoff
+	Description string `cty:"description"`
+}
+
+// SnapshotInfoType is SnapshotInfo's type in the schema.
+var SnapshotInfoType = sdk.ObjectOf(map[string]sdk.Type{
+	"name": sdk.TypeString, "created": sdk.TypeString, "state": sdk.TypeString, "description": sdk.TypeString,
+})
+
+// HaveSnapshots says which snapshots there are, for the error about an
+// unknown one: "it has: a, b", or "it has none".
+func HaveSnapshots(names []string) string {
+	if len(names) == 0 {
+		return "it has none"
+	}
+	return "it has: " + strings.Join(names, ", ")
+}
+
+// NewUUID returns a random (version 4) UUID.
+func NewUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// ImageInfo reads a local image's format and virtual size: qcow2 from its
+// header, anything else as raw (its size is the file's).
+func ImageInfo(path string) (format string, size uint64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	var hdr [32]byte
+	n, _ := io.ReadFull(f, hdr[:])
+	if n >= 32 && string(hdr[:4]) == "QFI\xfb" {
+		return "qcow2", binary.BigEndian.Uint64(hdr[24:32]), nil
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	return "raw", uint64(st.Size()), nil
+}
