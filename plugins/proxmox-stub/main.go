@@ -51,6 +51,7 @@ func newPlugin(d *driver) *sdk.Plugin {
 	volumeActions(d, &b)
 	vmActions(d, &b)
 	snapshotActions(d, &b)
+	d.addPlans(&b)
 	return &sdk.Plugin{
 		Name:    "proxmox-stub",
 		Version: version,

@@ -364,3 +364,26 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// vmflow plan shows the Proxmox commands a step stands for, with the VMID
+// /cluster/nextid would give.
+func TestPlanReadsLikeProxmox(t *testing.T) {
+	h := newHarness(t, t.TempDir(), nil)
+	lines := h.plan("volume_create", map[string]any{"name": "demo-var", "size": "10G", "filesystem": "ext4"})
+	if len(lines) != 2 || lines[0] != "pvesm alloc local-lvm 100 vm-100-disk-<n> 10G" || lines[1] != "mkfs.ext4 -q -L var <the new disk>" {
+		t.Fatalf("plan: %q", lines)
+	}
+	lines = h.plan("snapshot_create", map[string]any{"name": "demo", "snapshot": "before"})
+	if len(lines) != 1 || lines[0] != "qm snapshot 100 before" {
+		t.Fatalf("plan: %q", lines)
+	}
+}
+
+func (h *harness) plan(action string, args map[string]any) []string {
+	h.t.Helper()
+	lines, ds, err := h.p.Plan(context.Background(), action, h.inputs(action, args))
+	if err != nil || ds.HasErrors() {
+		h.t.Fatalf("plan %s: %v %v", action, err, ds.Err())
+	}
+	return lines
+}

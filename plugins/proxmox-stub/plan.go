@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/plugins/hypervisor"
+)
+
+// The stub's plans: for `vmflow plan`, the qm, pvesm and pvesh commands a
+// step would stand for, worked out from the cluster as it is now. Values
+// that come from earlier steps are not known yet and read <like this>.
+
+// known returns an input, or a placeholder while it is not known.
+func known(r *sdk.Request, field string) string {
+	if !r.Known(field) {
+		return "<" + field + ">"
+	}
+	return r.String(field)
+}
+
+// vmidFor is a VM name's VMID, or the one /cluster/nextid would hand out
+// for it now.
+func vmidFor(c *cluster, name string) string {
+	if name == "" || name[0] == '<' {
+		return "<vmid>"
+	}
+	if id, ok := c.VMIDs[name]; ok {
+		return itoa(id)
+	}
+	return itoa(c.nextID())
+}
+
+// plan wraps a function of the cluster and the request into a Plan.
+func (d *driver) plan(fn func(c *cluster, r *sdk.Request) []string) func(ctx context.Context, r *sdk.Request) ([]string, error) {
+	return func(ctx context.Context, r *sdk.Request) ([]string, error) {
+		var lines []string
+		err := d.st.view(func(c *cluster) error {
+			lines = fn(c, r)
+			return nil
+		})
+		return lines, err
+	}
+}
+
+func (d *driver) addPlans(b *hypervisor.Backend) {
+	disk := func(c *cluster, name string) string {
+		return fmt.Sprintf("vm-%s-disk-<n>", vmidFor(c, ownerOf(name)))
+	}
+	vm := func(c *cluster, r *sdk.Request) string { return vmidFor(c, known(r, "name")) }
+	b.VolumeCreate.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		name := known(r, "name")
+		lines := []string{fmt.Sprintf("pvesm alloc %s %s %s %s", d.storage, vmidFor(c, ownerOf(name)), disk(c, name), known(r, "size"))}
+		if r.Known("filesystem") && r.String("filesystem") != "" {
+			lines = append(lines, fmt.Sprintf("mkfs.%s -q -L %s <the new disk>", r.String("filesystem"), known(r, "label")))
+		}
+		return lines
+	})
+	b.VolumeOverlay.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		name := known(r, "name")
+		return []string{fmt.Sprintf("a linked clone of %s as %s:%s (lvcreate -s on local-lvm, qemu-img create -b on local)", known(r, "backing"), d.storage, disk(c, name))}
+	})
+	b.VolumeResize.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		return []string{fmt.Sprintf("qm disk resize <vmid of %s> <disk> %s", known(r, "name"), known(r, "size"))}
+	})
+	b.VolumeDelete.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		return []string{fmt.Sprintf("pvesm free <volume id of %s>", known(r, "name"))}
+	})
+	b.VolumeCopy.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		name := known(r, "name")
+		return []string{fmt.Sprintf("qemu-img convert %s → %s:%s (a full copy)", known(r, "source"), d.storage, disk(c, name))}
+	})
+	b.VolumeImport.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		return []string{fmt.Sprintf("pvesh create /nodes/%s/storage/local/upload --content import --filename %s.<fmt> --tmpfilename %s", d.node, known(r, "name"), known(r, "path"))}
+	})
+	b.Define.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		verb := "qm create"
+		if v := c.VMs[known(r, "name")]; v != nil {
+			verb = "qm set"
+		}
+		return []string{fmt.Sprintf("%s %s --name %s --memory %s --cores %s --virtio0 %s,ro=1 --virtio1 %s --net0 virtio,bridge=vmbr0 --agent enabled=1",
+			verb, vm(c, r), known(r, "name"), knownNum(r, "memory"), knownNum(r, "vcpus"), known(r, "boot_volume"), known(r, "var_volume"))}
+	})
+	b.Undefine.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		return []string{fmt.Sprintf("qm destroy %s --destroy-unreferenced-disks 0 --purge 1", vm(c, r))}
+	})
+	for _, p := range []struct {
+		impl *hypervisor.Impl
+		cmd  string
+	}{{&b.Start, "qm start"}, {&b.Shutdown, "qm shutdown"}, {&b.Destroy, "qm stop"}, {&b.Reboot, "qm reboot"}} {
+		cmd := p.cmd
+		p.impl.Plan = d.plan(func(c *cluster, r *sdk.Request) []string { return []string{cmd + " " + vm(c, r)} })
+	}
+	b.SnapshotCreate.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		return []string{fmt.Sprintf("qm snapshot %s %s", vm(c, r), known(r, "snapshot"))}
+	})
+	b.SnapshotRevert.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		return []string{fmt.Sprintf("qm rollback %s %s", vm(c, r), known(r, "snapshot"))}
+	})
+	b.SnapshotDelete.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		return []string{fmt.Sprintf("qm delsnapshot %s %s", vm(c, r), known(r, "snapshot"))}
+	})
+}
+
+func knownNum(r *sdk.Request, field string) string {
+	if !r.Known(field) {
+		return "<" + field + ">"
+	}
+	return fmt.Sprint(r.Int(field))
+}
