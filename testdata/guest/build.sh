@@ -11,6 +11,10 @@ fi
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 mkdir -p "$1"
 OUT=$(cd "$1" && pwd)
+# Test packages run at the same time and may all ask for the guest: one
+# builds, the others wait and then find it up to date.
+exec 9>"$OUT/.build.lock"
+flock 9
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
