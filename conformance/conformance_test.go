@@ -19,10 +19,10 @@ import (
 
 	libvirt "github.com/digitalocean/go-libvirt"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/gocty"
 
 	"github.com/vmflow/vmflow/core/host"
 	"github.com/vmflow/vmflow/core/protocol"
+	"github.com/vmflow/vmflow/internal/plugintest"
 	"github.com/vmflow/vmflow/internal/testbin"
 	"github.com/vmflow/vmflow/internal/testlibvirt"
 )
@@ -184,30 +184,8 @@ func (s *suite) name(parts ...string) string {
 	return s.prefix + strings.Join(parts, "-")
 }
 
-// inputs builds an action's input object from Go values, with defaults.
 func (s *suite) inputs(action string, args map[string]any) cty.Value {
-	s.t.Helper()
-	a, ok := s.p.Schema.Action(action)
-	if !ok {
-		s.t.Fatalf("%s has no action %s", s.tg.name, action)
-	}
-	vals := map[string]cty.Value{}
-	for k, v := range args {
-		at, ok := a.Inputs.Get(k)
-		if !ok {
-			s.t.Fatalf("%s: action %s has no input %s", s.tg.name, action, k)
-		}
-		cv, err := gocty.ToCtyValue(v, at.Type)
-		if err != nil {
-			s.t.Fatalf("%s.%s: %v", action, k, err)
-		}
-		vals[k] = cv
-	}
-	in, err := a.Inputs.ApplyDefaults(cty.ObjectVal(vals))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return in
+	return plugintest.Inputs(s.t, s.p.Schema, action, args)
 }
 
 // try validates and runs an action, as vmflow runs a step; the error

@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/gocty"
 
 	"github.com/vmflow/vmflow/core/protocol"
 	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/internal/plugintest"
 	"github.com/vmflow/vmflow/internal/testlibvirt"
 )
 
@@ -83,30 +83,8 @@ func (h *harness) removePool() {
 	_ = testlibvirt.RemovePool(conn, h.d.poolName)
 }
 
-// inputs builds an action's input object from Go values, with defaults.
 func (h *harness) inputs(action string, args map[string]any) cty.Value {
-	h.t.Helper()
-	a, ok := h.schema.Action(action)
-	if !ok {
-		h.t.Fatalf("no action %s", action)
-	}
-	vals := map[string]cty.Value{}
-	for k, v := range args {
-		at, ok := a.Inputs.Get(k)
-		if !ok {
-			h.t.Fatalf("%s has no input %s", action, k)
-		}
-		cv, err := gocty.ToCtyValue(v, at.Type)
-		if err != nil {
-			h.t.Fatalf("%s.%s: %v", action, k, err)
-		}
-		vals[k] = cv
-	}
-	in, err := a.Inputs.ApplyDefaults(cty.ObjectVal(vals))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return in
+	return plugintest.Inputs(h.t, h.schema, action, args)
 }
 
 // try validates and runs an action; the error carries the diagnostics.

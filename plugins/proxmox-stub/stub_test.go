@@ -12,10 +12,10 @@ import (
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/gocty"
 
 	"github.com/vmflow/vmflow/core/protocol"
 	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/internal/plugintest"
 )
 
 // harness drives the stub in process the way vmflow does: Configure, then
@@ -50,28 +50,7 @@ func newHarness(t *testing.T, state string, config map[string]cty.Value) *harnes
 }
 
 func (h *harness) inputs(action string, args map[string]any) cty.Value {
-	h.t.Helper()
-	a, ok := h.schema.Action(action)
-	if !ok {
-		h.t.Fatalf("no action %s", action)
-	}
-	vals := map[string]cty.Value{}
-	for k, v := range args {
-		at, ok := a.Inputs.Get(k)
-		if !ok {
-			h.t.Fatalf("%s has no input %s", action, k)
-		}
-		cv, err := gocty.ToCtyValue(v, at.Type)
-		if err != nil {
-			h.t.Fatalf("%s.%s: %v", action, k, err)
-		}
-		vals[k] = cv
-	}
-	in, err := a.Inputs.ApplyDefaults(cty.ObjectVal(vals))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return in
+	return plugintest.Inputs(h.t, h.schema, action, args)
 }
 
 func (h *harness) emit(e protocol.Event) {
