@@ -13,15 +13,22 @@ import (
 // address; guest_exec and console fail clearly, naming the command a real
 // Proxmox would have been asked.
 
+// viewVM reads a VM from the cluster without changing anything.
+func (d *driver) viewVM(name string) (*vm, error) {
+	var v *vm
+	err := d.st.view(func(c *cluster) (err error) {
+		v, err = d.vmArg(c, name)
+		return err
+	})
+	return v, err
+}
+
 func waitIPAction(d *driver) hypervisor.Impl {
 	return hypervisor.Impl{
 		Note: "The stub answers at once, as the guest agent would (qm guest cmd VMID network-get-interfaces), with 10.x.y.z derived from the VMID (VMID 100: 10.0.0.100).",
 		Run: func(ctx context.Context, r *sdk.Request) error {
-			var v *vm
-			if err := d.st.view(func(c *cluster) (err error) {
-				v, err = d.vmArg(c, r.String("name"))
-				return err
-			}); err != nil {
+			v, err := d.viewVM(r.String("name"))
+			if err != nil {
 				return err
 			}
 			switch {
@@ -42,11 +49,8 @@ func guestExecAction(d *driver) hypervisor.Impl {
 	return hypervisor.Impl{
 		Note: "Not supported by the stub, which runs no guest: it fails, naming the qm guest exec a real Proxmox would run.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
-			var v *vm
-			if err := d.st.view(func(c *cluster) (err error) {
-				v, err = d.vmArg(c, r.String("name"))
-				return err
-			}); err != nil {
+			v, err := d.viewVM(r.String("name"))
+			if err != nil {
 				return err
 			}
 			qm := command(append([]string{"qm", "guest", "exec", itoa(v.VMID), "--"}, r.Strings("argv")...)...)
@@ -59,11 +63,8 @@ func consoleAction(d *driver) hypervisor.Impl {
 	return hypervisor.Impl{
 		Note: "Not supported by the stub, which runs no guest: it fails, naming the qm terminal a real Proxmox would attach.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
-			var v *vm
-			if err := d.st.view(func(c *cluster) (err error) {
-				v, err = d.vmArg(c, r.String("name"))
-				return err
-			}); err != nil {
+			v, err := d.viewVM(r.String("name"))
+			if err != nil {
 				return err
 			}
 			return fmt.Errorf("the proxmox-stub cannot attach a console: it runs no guest (a real Proxmox would attach `qm terminal %d`)", v.VMID)
