@@ -1,5 +1,3 @@
-// Package builtin holds the actions vmflow runs in its own process, under
-// the plugin name "builtin": exec runs a local command.
 package builtin
 
 import (
@@ -25,9 +23,9 @@ import (
 // the rest is still streamed to the log.
 const MaxCapture = 1 << 20
 
-// New returns the built-in plugin. env is the environment commands start
+// execAction runs a local command. env is the environment commands start
 // with (the process environment and the task file's .env).
-func New(env map[string]string) *sdk.Plugin {
+func execAction(env map[string]string) *sdk.Action {
 	cmdInputs := []sdk.Attr{
 		sdk.StringList("argv", "The command and its arguments. With shell = true, argv[0] is a shell script and the rest are its $1, $2, …").Required(),
 		sdk.Bool("shell", "Run argv[0] with /bin/sh -c. Off by default: argv runs as it is, no quoting pitfalls.").Default(false),
@@ -60,50 +58,45 @@ func New(env map[string]string) *sdk.Plugin {
 		}
 		return nil
 	}
-	return &sdk.Plugin{
-		Name:        "builtin",
-		Version:     "1",
-		Description: "Actions built into vmflow.",
-		Actions: []*sdk.Action{{
-			Name:        "exec",
-			Description: "Runs a local command. Its stdout, stderr and exit code are outputs; a non-zero exit fails the step unless allow_failure is set.",
-			Inputs:      cmdInputs,
-			Outputs: []sdk.Attr{
-				sdk.String("stdout", "Standard output (at most 1 MiB)."),
-				sdk.String("stderr", "Standard error (at most 1 MiB)."),
-				sdk.Number("exit_code", "The exit status."),
-			},
-			Validate: func(ctx context.Context, r *sdk.Request) error {
-				if !r.Known("argv") {
-					return nil
-				}
-				argv := r.Strings("argv")
-				if len(argv) == 0 || argv[0] == "" {
-					return sdk.ArgError("argv", "must name a command")
-				}
-				if r.Known("shell") && !r.Bool("shell") && !strings.ContainsRune(argv[0], '/') {
-					if _, err := lookPath(argv[0], env); err != nil {
-						return sdk.ArgError("argv", "command %q not found in PATH", argv[0])
-					}
-				}
+	return &sdk.Action{
+		Name:        "exec",
+		Description: "Runs a local command. Its stdout, stderr and exit code are outputs; a non-zero exit fails the step unless allow_failure is set.",
+		Inputs:      cmdInputs,
+		Outputs: []sdk.Attr{
+			sdk.String("stdout", "Standard output (at most 1 MiB)."),
+			sdk.String("stderr", "Standard error (at most 1 MiB)."),
+			sdk.Number("exit_code", "The exit status."),
+		},
+		Validate: func(ctx context.Context, r *sdk.Request) error {
+			if !r.Known("argv") {
 				return nil
-			},
-			Run: run,
-			Undo: func(ctx context.Context, r *sdk.Request) error {
-				undo := r.Strings("undo")
-				if len(undo) == 0 {
-					return nil
+			}
+			argv := r.Strings("argv")
+			if len(argv) == 0 || argv[0] == "" {
+				return sdk.ArgError("argv", "must name a command")
+			}
+			if r.Known("shell") && !r.Bool("shell") && !strings.ContainsRune(argv[0], '/') {
+				if _, err := lookPath(argv[0], env); err != nil {
+					return sdk.ArgError("argv", "command %q not found in PATH", argv[0])
 				}
-				res, err := runCommand(ctx, r, undo, env)
-				if err != nil {
-					return err
-				}
-				if res.code != 0 {
-					return fmt.Errorf("undo command %s exited with status %d: %s", undo[0], res.code, lastLines(res.stderr, 5))
-				}
+			}
+			return nil
+		},
+		Run: run,
+		Undo: func(ctx context.Context, r *sdk.Request) error {
+			undo := r.Strings("undo")
+			if len(undo) == 0 {
 				return nil
-			},
-		}},
+			}
+			res, err := runCommand(ctx, r, undo, env)
+			if err != nil {
+				return err
+			}
+			if res.code != 0 {
+				return fmt.Errorf("undo command %s exited with status %d: %s", undo[0], res.code, lastLines(res.stderr, 5))
+			}
+			return nil
+		},
 	}
 }
 

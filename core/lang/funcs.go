@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
@@ -90,8 +92,21 @@ func Functions(dir string, env map[string]string) map[string]function.Function {
 	fs["basename"] = pathFunc(filepath.Base)
 	fs["dirname"] = pathFunc(filepath.Dir)
 	fs["pathexpand"] = pathFunc(expandHome)
+	fs["try"] = tryfunc.TryFunc
+	fs["can"] = tryfunc.CanFunc
+	fs["timestamp"] = timestampFunc
 	return fs
 }
+
+// timestampFunc: timestamp() is the current time in UTC, RFC 3339, for
+// formatdate and names such as a backup's. It is read when the step runs.
+var timestampFunc = function.New(&function.Spec{
+	Description: "Returns the current time in UTC as an RFC 3339 string.",
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		return cty.StringVal(time.Now().UTC().Format(time.RFC3339)), nil
+	},
+})
 
 // envFunc: env("NAME") is the variable's value, or "" when unset;
 // env("NAME", "fallback") returns the fallback instead.

@@ -25,6 +25,10 @@ func Inputs(t testing.TB, schema *protocol.Schema, action string, args map[strin
 		if !ok {
 			t.Fatalf("%s.%s has no input %s", schema.Name, action, k)
 		}
+		if cv, ok := v.(cty.Value); ok {
+			vals[k] = cv
+			continue
+		}
 		cv, err := gocty.ToCtyValue(v, at.Type)
 		if err != nil {
 			t.Fatalf("%s.%s: %v", action, k, err)

@@ -1,0 +1,5 @@
+package builtin
+
+import "github.com/vmflow/vmflow/core/sdk"
+
+func archiveActions(st *state) []*sdk.Action { return nil }

@@ -1,0 +1,59 @@
+// Package builtin holds the actions vmflow runs in its own process, under
+// the plugin name "builtin": exec runs a local command, terminal runs one
+// attached to the user's terminal, the record actions keep machine
+// records in vmflow's state directory, assert stops a run whose
+// condition fails, and authorized_keys gathers SSH public keys.
+package builtin
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+
+	"github.com/vmflow/vmflow/core/records"
+	"github.com/vmflow/vmflow/core/sdk"
+)
+
+// state is what Configure hands the built-in actions.
+type state struct {
+	mu       sync.Mutex
+	stateDir string
+}
+
+func (s *state) store() records.Store {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return records.Store{Root: s.stateDir}
+}
+
+func (s *state) dir() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stateDir
+}
+
+// New returns the built-in plugin. env is the environment commands start
+// with (the process environment and the task file's .env).
+func New(env map[string]string) *sdk.Plugin {
+	st := &state{}
+	actions := []*sdk.Action{execAction(env), terminalAction(env), assertAction(), keysAction(env)}
+	actions = append(actions, recordActions(st)...)
+	actions = append(actions, archiveActions(st)...)
+	return &sdk.Plugin{
+		Name:        "builtin",
+		Version:     "1",
+		Description: "Actions built into vmflow.",
+		Configure: func(ctx context.Context, r *sdk.Request) error {
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			st.stateDir = r.Env.StateDir
+			if st.stateDir != "" && !filepath.IsAbs(st.stateDir) {
+				if abs, err := filepath.Abs(st.stateDir); err == nil {
+					st.stateDir = abs
+				}
+			}
+			return nil
+		},
+		Actions: actions,
+	}
+}

@@ -1,0 +1,93 @@
+package builtin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/vmflow/vmflow/core/sdk"
+)
+
+// terminalAction runs a local command on the user's terminal: ssh into a
+// VM, an editor. vmflow runs it alone and stops drawing meanwhile.
+func terminalAction(env map[string]string) *sdk.Action {
+	return &sdk.Action{
+		Name:        "terminal",
+		Description: "Runs a local command attached to your terminal (ssh, an editor) and waits for it. Its exit code is an output; a non-zero exit fails the step unless allow_failure is set.",
+		Inputs: []sdk.Attr{
+			sdk.StringList("argv", "The command and its arguments.").Required(),
+			sdk.String("dir", "Working directory, relative to the task file. Default: the task file's directory."),
+			sdk.StringMap("env", "Extra environment variables."),
+			sdk.Bool("allow_failure", "Do not fail the step on a non-zero exit code.").Default(false),
+		},
+		Outputs: []sdk.Attr{
+			sdk.Number("exit_code", "The exit status."),
+		},
+		Interactive: true,
+		Validate: func(ctx context.Context, r *sdk.Request) error {
+			if !r.Known("argv") {
+				return nil
+			}
+			argv := r.Strings("argv")
+			if len(argv) == 0 || argv[0] == "" {
+				return sdk.ArgError("argv", "must name a command")
+			}
+			if !strings.ContainsRune(argv[0], '/') {
+				if _, err := lookPath(argv[0], env); err != nil {
+					return sdk.ArgError("argv", "command %q not found in PATH", argv[0])
+				}
+			}
+			return nil
+		},
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			argv := r.Strings("argv")
+			full := map[string]string{}
+			for k, v := range env {
+				full[k] = v
+			}
+			for k, v := range r.StringMap("env") {
+				full[k] = v
+			}
+			path := argv[0]
+			if !strings.ContainsRune(path, '/') {
+				p, err := lookPath(path, full)
+				if err != nil {
+					return sdk.ArgError("argv", "command %q not found in PATH", path)
+				}
+				path = p
+			}
+			cmd := exec.CommandContext(ctx, path, argv[1:]...)
+			cmd.Args[0] = argv[0]
+			cmd.Dir = r.Env.WorkDir
+			if d := r.String("dir"); d != "" {
+				if !filepath.IsAbs(d) {
+					d = filepath.Join(r.Env.WorkDir, d)
+				}
+				cmd.Dir = d
+			}
+			cmd.Env = envList(full)
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+			err := cmd.Run()
+			code := 0
+			var ee *exec.ExitError
+			switch {
+			case err == nil:
+			case errors.As(err, &ee):
+				code = ee.ExitCode()
+			default:
+				return fmt.Errorf("running %s: %w", argv[0], err)
+			}
+			if err := r.Set("exit_code", code); err != nil {
+				return err
+			}
+			if code != 0 && !r.Bool("allow_failure") {
+				return fmt.Errorf("%s exited with status %d", argv[0], code)
+			}
+			return nil
+		},
+	}
+}
