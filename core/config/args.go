@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vmflow/vmflow/core/lang"
 )
 
 // ArgError is a problem with the command-line arguments of a task.
@@ -43,6 +45,18 @@ func (t *Task) Usage() string {
 // takes the rest), named ones (--memory 4096) fill the param of that name.
 // Missing params take their defaults; a missing required param is an error.
 func (t *Task) BindArgs(positional []string, named map[string]string) (cty.Value, error) {
+	raw, err := t.SortArgs(positional, named)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	return t.Bind(raw)
+}
+
+// SortArgs assigns command-line arguments to params: positional ones in
+// declared order (a trailing list param takes the rest), named ones
+// (--memory 4096) by name. The result maps each param given to its raw
+// arguments; params not given are absent.
+func (t *Task) SortArgs(positional []string, named map[string]string) (map[string][]string, error) {
 	raw := map[string][]string{}
 	for i, a := range positional {
 		if i >= len(t.Params) {
@@ -51,7 +65,7 @@ func (t *Task) BindArgs(positional []string, named map[string]string) (cty.Value
 				raw[last] = append(raw[last], a)
 				continue
 			}
-			return cty.NilVal, &ArgError{fmt.Sprintf("task %s takes at most %d argument(s) (%s), got %d: unexpected %q",
+			return nil, &ArgError{fmt.Sprintf("task %s takes at most %d argument(s) (%s), got %d: unexpected %q",
 				t.Name, len(t.Params), t.Usage(), len(positional), a)}
 		}
 		raw[t.Params[i].Name] = append(raw[t.Params[i].Name], a)
@@ -59,13 +73,20 @@ func (t *Task) BindArgs(positional []string, named map[string]string) (cty.Value
 	for name, v := range named {
 		p := t.Param(name)
 		if p == nil {
-			return cty.NilVal, &ArgError{fmt.Sprintf("task %s has no param %q (params: %s)", t.Name, name, t.paramNames())}
+			return nil, &ArgError{fmt.Sprintf("task %s has no param %q (params: %s)", t.Name, name, t.paramNames())}
 		}
 		if _, dup := raw[name]; dup {
-			return cty.NilVal, &ArgError{fmt.Sprintf("param %s given both by position and as --%s", name, name)}
+			return nil, &ArgError{fmt.Sprintf("param %s given both by position and as --%s", name, name)}
 		}
 		raw[name] = []string{v}
 	}
+	return raw, nil
+}
+
+// Bind turns the raw arguments SortArgs sorted into the param.* object.
+// Params not given take their defaults; a missing required param is an
+// error.
+func (t *Task) Bind(raw map[string][]string) (cty.Value, error) {
 	vals := make(map[string]cty.Value, len(t.Params))
 	for _, p := range t.Params {
 		rs, ok := raw[p.Name]
@@ -76,13 +97,95 @@ func (t *Task) BindArgs(positional []string, named map[string]string) (cty.Value
 			vals[p.Name] = p.Default
 			continue
 		}
-		v, err := parseArgs(rs, p.Type)
+		v, err := t.ParseParam(p, rs)
 		if err != nil {
-			return cty.NilVal, &ArgError{fmt.Sprintf("task %s: param %s: %v", t.Name, p.Name, err)}
+			return cty.NilVal, err
 		}
 		vals[p.Name] = v
 	}
 	return t.paramObject(vals), nil
+}
+
+// ParseParam reads one param's raw arguments (one, or a trailing list
+// param's several) by the command-line rules of ParseValue, and checks the
+// value against the param's options. Errors name the task and the param.
+func (t *Task) ParseParam(p *Param, raw []string) (cty.Value, error) {
+	v, err := parseArgs(raw, p.Type)
+	if err == nil {
+		err = p.CheckOptions(v)
+	}
+	if err != nil {
+		return cty.NilVal, &ArgError{fmt.Sprintf("task %s: param %s: %v", t.Name, p.Name, err)}
+	}
+	return v, nil
+}
+
+// CheckOptions reports a value (or, for a list or set param, an element)
+// that is not among the param's options.
+func (p *Param) CheckOptions(v cty.Value) error {
+	if p.Options == nil || v.IsNull() || !v.IsWhollyKnown() {
+		return nil
+	}
+	elems := []cty.Value{v}
+	if ty := v.Type(); ty.IsListType() || ty.IsSetType() || ty.IsTupleType() {
+		elems = elems[:0]
+		for it := v.ElementIterator(); it.Next(); {
+			_, ev := it.Element()
+			elems = append(elems, ev)
+		}
+	}
+	for _, ev := range elems {
+		if !p.IsOption(ev) {
+			return fmt.Errorf("%s is not one of its options: %s", lang.FormatValue(ev), p.optionList())
+		}
+	}
+	return nil
+}
+
+// IsOption reports whether v is one of the param's options.
+func (p *Param) IsOption(v cty.Value) bool {
+	for _, o := range p.Options {
+		if o.Type().Equals(v.Type()) && o.Equals(v).True() {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Param) optionList() string {
+	parts := make([]string, len(p.Options))
+	for i, o := range p.Options {
+		parts[i] = lang.FormatValue(o)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// OptionArgs are the param's options as they are written on the command
+// line, for completion and for the wizard's choices.
+func (p *Param) OptionArgs() []string {
+	out := make([]string, len(p.Options))
+	for i, o := range p.Options {
+		out[i] = FormatArg(o)
+	}
+	return out
+}
+
+// MultiSelect reports whether the param picks any number of its options:
+// a list or set param with options.
+func (p *Param) MultiSelect() bool {
+	return p.Options != nil && (p.Type.IsListType() || p.Type.IsSetType())
+}
+
+// Question is what the wizard asks for the param: its prompt, else its
+// description, else its name.
+func (p *Param) Question() string {
+	switch {
+	case p.Prompt != "":
+		return p.Prompt
+	case p.Description != "":
+		return p.Description
+	}
+	return p.Name
 }
 
 // parseArgs reads one param's arguments: a single one as ParseValue does

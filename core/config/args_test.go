@@ -50,6 +50,22 @@ task "conf" {
   }
   step "s" { action = builtin.exec }
 }
+task "vm" {
+  param "network" {
+    options = ["nat", "bridge"]
+  }
+  param "vcpus" {
+    type    = number
+    default = 2
+    options = [1, 2, 4]
+  }
+  param "profiles" {
+    type    = list(string)
+    default = []
+    options = ["base", "dev", "gui"]
+  }
+  step "s" { action = builtin.exec }
+}
 include "team" {
   path = "team.hcl"
 }
@@ -250,6 +266,36 @@ func TestBindArgs(t *testing.T) {
 			wantErr:    "task conf: param labels: not a valid map(string): Extra characters after expression",
 		},
 		{
+			name: "options accept their values", task: "vm",
+			positional: []string{"bridge", "4", "gui", "base"},
+			want:       obj(map[string]cty.Value{"network": str("bridge"), "vcpus": num(4), "profiles": strList("gui", "base")}),
+		},
+		{
+			name: "options, named list", task: "vm",
+			named: map[string]string{"network": "nat", "profiles": "dev,gui"},
+			want:  obj(map[string]cty.Value{"network": str("nat"), "vcpus": num(2), "profiles": strList("dev", "gui")}),
+		},
+		{
+			name: "a string outside the options", task: "vm",
+			positional: []string{"host"},
+			wantErr:    `task vm: param network: "host" is not one of its options: "nat", "bridge"`,
+		},
+		{
+			name: "a number outside the options", task: "vm",
+			named:   map[string]string{"network": "nat", "vcpus": "3"},
+			wantErr: `task vm: param vcpus: 3 is not one of its options: 1, 2, 4`,
+		},
+		{
+			name: "a list element outside the options", task: "vm",
+			positional: []string{"nat", "1", "base", "devel"},
+			wantErr:    `task vm: param profiles: "devel" is not one of its options: "base", "dev", "gui"`,
+		},
+		{
+			name: "options are case-sensitive", task: "vm",
+			named:   map[string]string{"network": "NAT"},
+			wantErr: `task vm: param network: "NAT" is not one of its options: "nat", "bridge"`,
+		},
+		{
 			name: "included task names itself qualified", task: "team.build",
 			positional: []string{"a", "b"},
 			wantErr:    `task team.build takes at most 1 argument(s) (TARGET), got 2: unexpected "b"`,
@@ -325,5 +371,34 @@ func TestUnknownParams(t *testing.T) {
 	tk := p.Task("create")
 	if tk.Param("memory").Required() || !tk.Param("name").Required() {
 		t.Error("Required")
+	}
+}
+
+// TestSortArgsAndBind: SortArgs says which params the command line gave
+// (the wizard asks for the others), and Bind fills in the rest.
+func TestSortArgsAndBind(t *testing.T) {
+	tk := argsProject(t).Task("vm")
+	raw, err := tk.SortArgs([]string{"nat"}, map[string]string{"profiles": "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) != 2 || raw["network"][0] != "nat" || raw["profiles"][0] != "dev" {
+		t.Fatalf("SortArgs = %v", raw)
+	}
+	raw["vcpus"] = []string{"4"} // an answer
+	got, err := tk.Bind(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cty.ObjectVal(map[string]cty.Value{
+		"network": cty.StringVal("nat"), "vcpus": cty.NumberIntVal(4),
+		"profiles": cty.ListVal([]cty.Value{cty.StringVal("dev")}),
+	})
+	if !got.RawEquals(want) {
+		t.Errorf("Bind = %#v, want %#v", got, want)
+	}
+	if _, err := tk.ParseParam(tk.Param("vcpus"), []string{"many"}); err == nil ||
+		err.Error() != `task vm: param vcpus: a number is required, got "many"` {
+		t.Errorf("ParseParam(many) = %v", err)
 	}
 }

@@ -121,8 +121,11 @@ type Task struct {
 	Name        string
 	LocalName   string
 	Description string
-	Params      []*Param
-	Lock        hcl.Expression // nil when absent
+	// Wizard asks for every param not given on the command line when
+	// vmflow runs on a terminal (wizard = true).
+	Wizard bool
+	Params []*Param
+	Lock   hcl.Expression // nil when absent
 	// Preconditions are checked before anything runs, once params are
 	// known.
 	Preconditions []*Validation
@@ -158,7 +161,14 @@ type Param struct {
 	Type        cty.Type
 	Default     cty.Value // cty.NilVal: required
 	Description string
-	DeclRange   hcl.Range
+	// Options are the values the param accepts (for a list or set param,
+	// the values its elements may take), converted to that type; nil
+	// accepts any value.
+	Options []cty.Value
+	// Prompt is the wizard's question; "" means Question falls back to the
+	// description.
+	Prompt    string
+	DeclRange hcl.Range
 }
 
 // Required reports whether the param has no default.

@@ -130,6 +130,22 @@ func checkProject(t *testing.T, p *Project, diags hcl.Diagnostics) {
 			if i > 0 && !tk.Params[i-1].Required() && pr.Required() {
 				t.Errorf("task %s: required param %s after an optional one", tk.Name, pr.Name)
 			}
+			// A loaded default is always among the options, and the options
+			// read back from their command-line form.
+			if !pr.Required() {
+				if err := pr.CheckOptions(pr.Default); err != nil {
+					t.Errorf("task %s param %s: default: %v", tk.Name, pr.Name, err)
+				}
+			}
+			for _, arg := range pr.OptionArgs() {
+				ty := pr.Type
+				if pr.MultiSelect() {
+					ty = ty.ElementType()
+				}
+				if v, err := ParseValue(arg, ty); err != nil || !pr.IsOption(v) {
+					t.Errorf("task %s param %s: option %q does not read back (%v)", tk.Name, pr.Name, arg, err)
+				}
+			}
 		}
 		steps := map[string]bool{}
 		for _, s := range tk.Steps {

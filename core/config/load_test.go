@@ -711,6 +711,65 @@ variable "v" {
 			},
 		},
 		{
+			name: "wizard, options and prompt",
+			files: memFS{root: `
+variable "nets" {
+  default = ["nat", "bridge"]
+}
+task "create" {
+  wizard = true
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
+  param "network" {
+    type    = string
+    default = "nat"
+    options = var.nets
+    prompt  = "Which network?"
+  }
+  param "profiles" {
+    type    = list(string)
+    default = ["base"]
+    options = ["base", "dev", "gui"]
+  }
+  param "vcpus" {
+    type    = number
+    default = 2
+    options = [1, 2, "4"]
+  }
+  step "s" { action = builtin.exec }
+}
+task "plain" {
+  step "s" { action = builtin.exec }
+}
+`},
+			check: func(t *testing.T, p *Project) {
+				tk := p.Task("create")
+				if !tk.Wizard || p.Task("plain").Wizard {
+					t.Errorf("Wizard = %v, %v; want true, false", tk.Wizard, p.Task("plain").Wizard)
+				}
+				str := cty.StringVal
+				name, net, prof, cpus := tk.Param("name"), tk.Param("network"), tk.Param("profiles"), tk.Param("vcpus")
+				if name.Options != nil || name.Question() != "VM name" {
+					t.Errorf("name: options %v, question %q", name.Options, name.Question())
+				}
+				equalValue(t, "network options", cty.ListVal(net.Options), cty.ListVal([]cty.Value{str("nat"), str("bridge")}))
+				if net.Prompt != "Which network?" || net.Question() != "Which network?" || net.MultiSelect() {
+					t.Errorf("network: prompt %q, question %q, multi %v", net.Prompt, net.Question(), net.MultiSelect())
+				}
+				// A list param's options are values of its element type.
+				equalValue(t, "profiles options", cty.ListVal(prof.Options), cty.ListVal([]cty.Value{str("base"), str("dev"), str("gui")}))
+				if !prof.MultiSelect() || prof.Question() != "profiles" {
+					t.Errorf("profiles: multi %v, question %q", prof.MultiSelect(), prof.Question())
+				}
+				// Options convert to the param's type, like a default does.
+				equalValue(t, "vcpus options", cty.ListVal(cpus.Options),
+					cty.ListVal([]cty.Value{cty.NumberIntVal(1), cty.NumberIntVal(2), cty.NumberIntVal(4)}))
+				equalStrings(t, "vcpus option args", cpus.OptionArgs(), []string{"1", "2", "4"})
+			},
+		},
+		{
 			name: "names with dashes and underscores",
 			files: memFS{
 				root: `
@@ -1247,6 +1306,76 @@ func TestLoadErrors(t *testing.T) {
 			name:    "invalid param default",
 			src:     "task \"t\" {\n  param \"n\" {\n    type    = number\n    default = \"many\"\n  }\n}\n",
 			summary: "Invalid default value for param", line: 4,
+		},
+		{
+			name:    "options on a map param",
+			src:     "task \"t\" {\n  param \"m\" {\n    type    = map(string)\n    options = [\"a\"]\n  }\n}\n",
+			summary: "Invalid options for param", line: 4, detail: `options need a param of type string, number or bool`,
+		},
+		{
+			name:    "option of the wrong type",
+			src:     "task \"t\" {\n  param \"n\" {\n    type    = number\n    options = [\n      1,\n      \"two\",\n    ]\n  }\n}\n",
+			summary: "Invalid options for param", line: 6, detail: `Option "two" of "n" is not a number`,
+		},
+		{
+			name:    "list option of the wrong type",
+			src:     "task \"t\" {\n  param \"ports\" {\n    type    = list(number)\n    options = [22, \"http\"]\n  }\n}\n",
+			summary: "Invalid options for param", line: 4, detail: `Option "http" of "ports" is not a number`,
+		},
+		{
+			name:    "options not a list",
+			src:     "task \"t\" {\n  param \"net\" {\n    options = \"nat\"\n  }\n}\n",
+			summary: "Invalid options for param", line: 3, detail: `options must be a list`,
+		},
+		{
+			name:    "options empty",
+			src:     "task \"t\" {\n  param \"net\" {\n\n    options = []\n  }\n}\n",
+			summary: "Invalid options for param", line: 4, detail: `is empty`,
+		},
+		{
+			name:    "option listed twice",
+			src:     "task \"t\" {\n  param \"net\" {\n    options = [\"nat\", \"nat\"]\n  }\n}\n",
+			summary: "Invalid options for param", line: 3, detail: `Option "nat" of "net" is listed twice`,
+		},
+		{
+			name:    "null option",
+			src:     "task \"t\" {\n  param \"net\" {\n    options = [null]\n  }\n}\n",
+			summary: "Invalid options for param", line: 3, detail: `is null`,
+		},
+		{
+			name:    "options use a param",
+			src:     "task \"t\" {\n  param \"a\" {}\n  param \"b\" {\n    options = [param.a]\n  }\n}\n",
+			summary: "param.* is not allowed here", line: 4, detail: "In a param's options you can use var.*",
+		},
+		{
+			name:    "default outside the options",
+			src:     "task \"t\" {\n  param \"net\" {\n    options = [\"nat\", \"bridge\"]\n    default = \"host\"\n  }\n}\n",
+			summary: "Default value not among the options", line: 4, detail: `The default of "net": "host" is not one of its options: "nat", "bridge".`,
+		},
+		{
+			name:    "list default outside the options",
+			src:     "task \"t\" {\n  param \"p\" {\n    type    = list(string)\n    options = [\"base\", \"dev\"]\n    default = [\"base\", \"gui\"]\n  }\n}\n",
+			summary: "Default value not among the options", line: 5, detail: `"gui" is not one of its options: "base", "dev"`,
+		},
+		{
+			name:    "number default outside the options",
+			src:     "task \"t\" {\n  param \"n\" {\n    type    = number\n    options = [1, 2]\n    default = 3\n  }\n}\n",
+			summary: "Default value not among the options", line: 5, detail: `3 is not one of its options: 1, 2`,
+		},
+		{
+			name:    "prompt not a string",
+			src:     "task \"t\" {\n  param \"p\" {\n    prompt = [\"Name?\"]\n  }\n}\n",
+			summary: "Invalid prompt", line: 3,
+		},
+		{
+			name:    "wizard not a bool",
+			src:     "task \"t\" {\n  wizard = \"yes\"\n}\n",
+			summary: "Invalid wizard", line: 2,
+		},
+		{
+			name:    "wizard on a param",
+			src:     "task \"t\" {\n  param \"p\" {\n    wizard = true\n  }\n}\n",
+			summary: "Unsupported argument", line: 3,
 		},
 		{
 			name:    "invalid variable default",

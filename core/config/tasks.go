@@ -6,13 +6,16 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/vmflow/vmflow/core/lang"
 )
 
 var taskSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: "lock"}},
+	Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: "lock"}, {Name: "wizard"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "param", LabelNames: []string{"name"}},
 		{Type: "step", LabelNames: []string{"name"}},
@@ -22,7 +25,9 @@ var taskSchema = &hcl.BodySchema{
 }
 
 var paramSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "type"}, {Name: "default"}, {Name: "description"}},
+	Attributes: []hcl.AttributeSchema{
+		{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "options"}, {Name: "prompt"},
+	},
 }
 
 var outputSchema = &hcl.BodySchema{
@@ -42,6 +47,7 @@ func (l *loader) decodeTask(f *File, b *hcl.Block) *Task {
 		t.Name = f.Namespace + "." + name
 	}
 	t.Description = l.constString(content.Attributes, "description", f.varContext())
+	t.Wizard = l.constBool(content.Attributes, "wizard")
 
 	var steps, outputs []*hcl.Block
 	for _, blk := range content.Blocks {
@@ -117,6 +123,10 @@ func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) {
 		p.Type = cty.String
 	}
 	p.Description = l.constString(content.Attributes, "description", f.varContext())
+	p.Prompt = l.constString(content.Attributes, "prompt", f.varContext())
+	if a, ok := content.Attributes["options"]; ok {
+		p.Options = l.decodeOptions(f, t, p, a)
+	}
 	if a, ok := content.Attributes["default"]; ok {
 		if d := l.checkRefs(a.Expr, f, t, "a param's default", "var"); d.HasErrors() {
 			l.diags = append(l.diags, d...)
@@ -126,6 +136,12 @@ func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) {
 			l.diags = append(l.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError, Summary: "Invalid default value for param",
 				Detail: fmt.Sprintf("The default of %q does not fit its type: %v.", name, err), Subject: a.Expr.Range().Ptr(),
+			})
+		} else if err := p.CheckOptions(cv); err != nil {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Default value not among the options",
+				Detail:  fmt.Sprintf("The default of %q: %v.", name, err),
+				Subject: a.Expr.Range().Ptr(),
 			})
 		} else {
 			p.Default = cv
@@ -143,6 +159,72 @@ func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) {
 		}
 	}
 	t.Params = append(t.Params, p)
+}
+
+// decodeOptions reads a param's options = [...]: a non-empty list of
+// distinct values of the param's type (of its element type, for a list or
+// set param). It returns nil after an error, so the param accepts any value
+// and no second error follows from the first.
+func (l *loader) decodeOptions(f *File, t *Task, p *Param, a *hcl.Attribute) []cty.Value {
+	bad := func(subject hcl.Range, format string, args ...any) []cty.Value {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "Invalid options for param",
+			Detail: fmt.Sprintf(format, args...), Subject: subject.Ptr(),
+		})
+		return nil
+	}
+	elemType := p.Type
+	if p.Type.IsListType() || p.Type.IsSetType() {
+		elemType = p.Type.ElementType()
+	}
+	if !elemType.IsPrimitiveType() {
+		return bad(a.Expr.Range(), "Param %q is of type %s: options need a param of type string, number or bool, or a list or set of one of them.",
+			p.Name, typeexpr.TypeString(p.Type))
+	}
+	if d := l.checkRefs(a.Expr, f, t, "a param's options", "var"); d.HasErrors() {
+		l.diags = append(l.diags, d...)
+		return nil
+	}
+	v, diags := a.Expr.Value(f.varContext())
+	if diags.HasErrors() {
+		l.diags = append(l.diags, diags...)
+		return nil
+	}
+	if !v.IsWhollyKnown() {
+		return nil // it uses a variable whose value is deferred
+	}
+	ty := v.Type()
+	if v.IsNull() || !(ty.IsListType() || ty.IsSetType() || ty.IsTupleType()) {
+		return bad(a.Expr.Range(), "options must be a list of the values %q accepts, for example options = [\"nat\", \"bridge\"].", p.Name)
+	}
+	if v.LengthInt() == 0 {
+		return bad(a.Expr.Range(), "options of %q is empty: list at least one value, or drop options to accept any.", p.Name)
+	}
+	// Point at the element itself when the list is written out.
+	elemExprs, _ := hcl.ExprList(a.Expr)
+	var out []cty.Value
+	i := 0
+	for it := v.ElementIterator(); it.Next(); i++ {
+		_, ev := it.Element()
+		at := a.Expr.Range()
+		if i < len(elemExprs) && len(elemExprs) == v.LengthInt() {
+			at = elemExprs[i].Range()
+		}
+		if ev.IsNull() {
+			return bad(at, "Option %d of %q is null.", i+1, p.Name)
+		}
+		cv, err := convert.Convert(ev, elemType)
+		if err != nil {
+			return bad(at, "Option %s of %q is not %s, the type of its values.", lang.FormatValue(ev), p.Name, typeName(elemType))
+		}
+		for _, prev := range out {
+			if prev.Equals(cv).True() {
+				return bad(at, "Option %s of %q is listed twice.", lang.FormatValue(cv), p.Name)
+			}
+		}
+		out = append(out, cv)
+	}
+	return out
 }
 
 func (l *loader) decodeStep(f *File, t *Task, b *hcl.Block) *Step {

@@ -72,6 +72,40 @@ func ParseValue(raw string, ty cty.Type) (cty.Value, error) {
 	return cv, nil
 }
 
+// FormatArg writes a value the way ParseValue reads it back for the value's
+// type: strings as they are, numbers and bools plainly, a list or set of
+// primitives comma-separated when no element gets in the way (a comma,
+// surrounding spaces, an empty string, a leading '['), anything else as an
+// HCL expression. vmflow prints command lines with it.
+func FormatArg(v cty.Value) string {
+	if v.IsNull() || !v.IsWhollyKnown() {
+		return lang.FormatValue(v)
+	}
+	ty := v.Type()
+	switch {
+	case ty == cty.String:
+		return v.AsString()
+	case ty.IsPrimitiveType():
+		return lang.FormatValue(v)
+	case (ty.IsListType() || ty.IsSetType()) && ty.ElementType().IsPrimitiveType():
+		var parts []string
+		plain := true
+		for it := v.ElementIterator(); it.Next(); {
+			_, ev := it.Element()
+			s := FormatArg(ev)
+			if s == "" || strings.Contains(s, ",") || strings.TrimSpace(s) != s {
+				plain = false
+			}
+			parts = append(parts, s)
+		}
+		joined := strings.Join(parts, ",")
+		if plain && !strings.HasPrefix(joined, "[") {
+			return joined
+		}
+	}
+	return lang.FormatValue(v)
+}
+
 func typeName(ty cty.Type) string {
 	switch ty {
 	case cty.String:

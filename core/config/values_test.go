@@ -151,3 +151,45 @@ func TestTypeName(t *testing.T) {
 		}
 	}
 }
+
+// TestFormatArg: what FormatArg writes, ParseValue reads back as the same
+// value; lists are comma-separated unless an element needs HCL syntax.
+func TestFormatArg(t *testing.T) {
+	str := cty.StringVal
+	list := func(vs ...cty.Value) cty.Value { return cty.ListVal(vs) }
+	tests := []struct {
+		v    cty.Value
+		want string
+	}{
+		{str("demo"), "demo"},
+		{str(" a, b "), " a, b "},
+		{str(""), ""},
+		{cty.NumberIntVal(4096), "4096"},
+		{cty.NumberFloatVal(1.5), "1.5"},
+		{cty.True, "true"},
+		{list(str("base"), str("dev")), "base,dev"},
+		{list(cty.NumberIntVal(22), cty.NumberIntVal(80)), "22,80"},
+		{cty.ListValEmpty(cty.String), ""},
+		{cty.SetVal([]cty.Value{str("b"), str("a")}), "a,b"},
+		{list(str("a,b"), str("c")), `["a,b", "c"]`},
+		{list(str(" x")), `[" x"]`},
+		{list(str("")), `[""]`},
+		{list(str("[draft]")), `["[draft]"]`},
+		{list(str("x"), str("[y]")), "x,[y]"},
+		{cty.MapVal(map[string]cty.Value{"env": str("dev")}), `{ env = "dev" }`},
+	}
+	for _, tc := range tests {
+		got := FormatArg(tc.v)
+		if got != tc.want {
+			t.Errorf("FormatArg(%#v) = %q, want %q", tc.v, got, tc.want)
+		}
+		back, err := ParseValue(got, tc.v.Type())
+		if err != nil {
+			t.Errorf("ParseValue(%q): %v", got, err)
+			continue
+		}
+		if !back.RawEquals(tc.v) {
+			t.Errorf("ParseValue(FormatArg(%#v)) = %#v", tc.v, back)
+		}
+	}
+}
