@@ -51,13 +51,26 @@ type target struct {
 	guest bool
 	// cleanup removes what a failed run may have left on the host.
 	cleanup func(t *testing.T, prefix string)
+	// filesIn reads the files vmflow wrote into a volume's filesystem, as
+	// a user of the backend would check them; nil where the target cannot
+	// hold them.
+	filesIn func(s *suite, volume string) map[string]fsFile
+}
+
+// fsFile is a file in a volume's filesystem: its permission bits ("0644")
+// and, where the target keeps contents, its content.
+type fsFile struct {
+	mode    string
+	content string
+	known   bool // content is known
 }
 
 var targets = []target{
 	{
-		name:   "proxmox-stub",
-		plugin: "proxmox-stub",
-		config: func(string) map[string]cty.Value { return nil },
+		name:    "proxmox-stub",
+		plugin:  "proxmox-stub",
+		config:  func(string) map[string]cty.Value { return nil },
+		filesIn: stubFiles,
 	},
 	{
 		name:   "libvirt-test",
@@ -80,6 +93,7 @@ var targets = []target{
 		libvirtd: true,
 		guest:    true,
 		cleanup:  cleanQEMU,
+		filesIn:  qemuFiles,
 	},
 }
 
@@ -107,6 +121,16 @@ var differences = []difference{
 		"the stub runs no guest, so there is no console to attach (a real Proxmox: qm terminal)"},
 	{"proxmox-stub", "names/underscore", "invalid VM name",
 		"Proxmox VM names are DNS names: no '_' (libvirt accepts it)"},
+	{"libvirt-test", "files/create", "virStorageVolUpload",
+		"a filesystem with files is uploaded into the volume, which libvirt's test driver cannot do"},
+	{"libvirt-test", "files/edit", "virStorageVolDownload",
+		"volume_edit downloads the volume to edit it, which libvirt's test driver cannot do (virStorageVolDownload is unsupported)"},
+	{"libvirt-test", "files/edit-no-ext4", "virStorageVolDownload",
+		"volume_edit finds the filesystem in the downloaded volume, which libvirt's test driver cannot download"},
+	{"libvirt-test", "files/export", "virStorageVolDownload",
+		"volume_export downloads the volume, which libvirt's test driver cannot do"},
+	{"libvirt-test", "files/swap", "its file is not on this machine",
+		"volume_swap exchanges the volumes' files in the pool's directory, and libvirt's test driver keeps no files"},
 }
 
 // requireLibvirtd skips without a reachable libvirtd, except in CI where
@@ -138,6 +162,7 @@ type suite struct {
 	p      *host.Process
 	prefix string          // unique to the run: every VM and volume name starts with it
 	files  string          // a directory of local files (kernels, images)
+	state  string          // the state directory vmflow gave the plugin
 	used   map[string]bool // declared differences that were checked
 }
 
@@ -169,7 +194,7 @@ func newSuite(t *testing.T, tg *target) *suite {
 	if err != nil || diags.HasErrors() {
 		t.Fatalf("configure %s: %v %v", tg.name, err, diags.Err())
 	}
-	return &suite{t: t, tg: tg, p: p, prefix: prefix, files: t.TempDir(), used: map[string]bool{}}
+	return &suite{t: t, tg: tg, p: p, prefix: prefix, files: t.TempDir(), state: state, used: map[string]bool{}}
 }
 
 // in returns the suite for a subtest.

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"maps"
 	"net"
 	"os"
@@ -18,6 +19,7 @@ var scenarios = []struct {
 }{
 	{"lifecycle", lifecycle},
 	{"volumes", volumes},
+	{"files", volumeFiles},
 	{"snapshots", snapshots},
 	{"resize", resize},
 	{"undo", undos},
@@ -138,19 +140,82 @@ func lifecycle(s *suite) {
 			s.t.Fatalf("guest_exec: stdout %q", got)
 		}
 	}
+	// state reports the address wait_ip found, at once.
+	ip := s.run("wait_ip", map[string]any{"name": name, "timeout": timeout})
+	if st := s.run("state", map[string]any{"name": name}); str(st, "ip") != str(ip, "ip") {
+		s.t.Fatalf("state's ip %q, wait_ip's %q", str(st, "ip"), str(ip, "ip"))
+	}
 
-	if out := s.run("shutdown", map[string]any{"name": name, "timeout": 60}); str(out, "state") != "shut off" {
+	// Nothing changes the disks under a running VM; ensure_absent names
+	// everything there is.
+	s.refused("lifecycle/edit-running", "volume_edit", map[string]any{"name": name + "-var", "remove": []string{"x"}}, "name:", "running")
+	// The base of its boot disk is in use too.
+	s.refused("lifecycle/swap-running", "volume_swap", map[string]any{"name": name + "-base", "with": name + "-var"}, "name:", "running")
+	s.refused("lifecycle/ensure_absent", "ensure_absent", map[string]any{"vm": name, "volumes": []string{name + "-var", s.name("nosuch"), name + "-boot"}},
+		fmt.Sprintf("VM %s exists (running); volumes %s-var, %s-boot exist", name, name, name))
+
+	// Pause and resume, as a backup does around its export.
+	sus := map[string]any{"name": name}
+	out := s.run("suspend", sus)
+	if !out.GetAttr("suspended").True() {
+		s.t.Fatalf("suspend: %#v", out)
+	}
+	s.wantState(name, "paused")
+	if st := s.run("state", map[string]any{"name": name}); str(st, "ip") != "" {
+		s.t.Fatalf("a paused VM's state has ip %q", str(st, "ip"))
+	}
+	if again := s.run("suspend", sus); again.GetAttr("suspended").True() {
+		s.t.Fatalf("suspend of a paused VM: %#v", again)
+	}
+	s.undo("suspend", sus, out)
+	s.wantState(name, "running")
+	s.run("suspend", sus)
+	if r := s.run("resume", sus); !r.GetAttr("resumed").True() {
+		s.t.Fatalf("resume: %#v", r)
+	}
+	s.wantState(name, "running")
+	if r := s.run("resume", sus); r.GetAttr("resumed").True() {
+		s.t.Fatalf("resume of a running VM: %#v", r)
+	}
+
+	// shutdown's undo starts the VM it stopped.
+	down := map[string]any{"name": name, "timeout": 60}
+	out = s.run("shutdown", down)
+	if str(out, "state") != "shut off" || !out.GetAttr("stopped").True() {
 		s.t.Fatalf("shutdown: %#v", out)
 	}
 	s.wantState(name, "shut off")
-	if out := s.run("shutdown", map[string]any{"name": name}); str(out, "state") != "shut off" {
+	if st := s.run("state", map[string]any{"name": name}); str(st, "ip") != "" {
+		s.t.Fatalf("a stopped VM's state has ip %q", str(st, "ip"))
+	}
+	s.undo("shutdown", down, out)
+	s.wantState(name, "running")
+	if s.tg.guest {
+		// Let the guest boot, and its agent come up, before it is asked to
+		// power off.
+		s.run("guest_exec", map[string]any{"name": name, "argv": []string{"true"}, "timeout": timeout})
+	}
+	if out := s.run("shutdown", down); str(out, "state") != "shut off" || !out.GetAttr("stopped").True() {
+		s.t.Fatalf("shutdown: %#v", out)
+	}
+	s.wantState(name, "shut off")
+	out = s.run("shutdown", map[string]any{"name": name})
+	if str(out, "state") != "shut off" || out.GetAttr("stopped").True() {
 		s.t.Fatalf("shutdown again: %#v", out)
+	}
+	s.undo("shutdown", map[string]any{"name": name}, out) // it stopped nothing: nothing to start
+	s.wantState(name, "shut off")
+	if out := s.run("suspend", sus); out.GetAttr("suspended").True() {
+		s.t.Fatalf("suspend of a stopped VM: %#v", out)
 	}
 	if out := s.run("destroy", map[string]any{"name": name}); out.GetAttr("was_running").True() {
 		s.t.Fatalf("destroy of a stopped VM: %#v", out)
 	}
 
 	s.removeVM(name)
+	if out := s.run("ensure_absent", map[string]any{"vm": name, "volumes": []string{name + "-var", name + "-boot"}}); !slices.Equal(strs(out, "checked"), []string{"VM " + name, "volume " + name + "-var", "volume " + name + "-boot"}) {
+		s.t.Fatalf("ensure_absent: %#v", out)
+	}
 	s.refused("lifecycle/undefine-again", "undefine", map[string]any{"name": name}, "name:", name)
 	if out := s.run("undefine", map[string]any{"name": name, "missing_ok": true}); out.GetAttr("undefined").True() {
 		s.t.Fatalf("undefine of a missing VM: %#v", out)
@@ -336,6 +401,10 @@ func names(s *suite) {
 		s.refused("names/volume", "volume_create", map[string]any{"name": bad, "size": "1G"}, "name:", "invalid volume name")
 		s.refused("names/vm", "define", map[string]any{"name": bad, "boot_volume": "whatever"}, "name:", "invalid")
 	}
+	s.refused("names/ensure_absent", "ensure_absent", map[string]any{"vm": "bad/name", "volumes": []string{"ok", "has space"}}, "vm:", "volumes[1]:", "invalid")
+	s.refused("names/swap", "volume_swap", map[string]any{"name": "..", "with": "ok"}, "name:", "invalid volume name")
+	s.refused("names/edit", "volume_edit", map[string]any{"name": "ok", "remove": []string{"../etc"}}, "remove[0]:", `has ".."`)
+	s.refused("names/suspend", "suspend", map[string]any{"name": "bad/name"}, "name:", "invalid")
 	s.refused("names/size", "volume_create", map[string]any{"name": s.name("size"), "size": "1.5G"}, "size:", `invalid size "1.5G"`)
 	name := s.name("names")
 	def := s.vm(name)

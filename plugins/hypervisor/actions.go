@@ -58,9 +58,9 @@ type Backend struct {
 	// 52:54:00:12:34:56.
 	MACExample string
 
-	VolumeCreate, VolumeOverlay, VolumeResize, VolumeDelete, VolumeCopy, VolumeImport, VolumeInfo Impl
+	VolumeCreate, VolumeOverlay, VolumeResize, VolumeDelete, VolumeCopy, VolumeImport, VolumeExport, VolumeEdit, VolumeSwap, VolumeInfo Impl
 
-	Define, Undefine, Start, Shutdown, Destroy, Reboot, State, List, WaitIP, GuestExec, Console Impl
+	Define, Undefine, Start, Shutdown, Destroy, Reboot, Suspend, Resume, State, List, EnsureAbsent, WaitIP, GuestExec, Console Impl
 
 	SnapshotCreate, SnapshotList, SnapshotRevert, SnapshotDelete Impl
 }
@@ -100,6 +100,16 @@ func contract(b *Backend) []spec {
 		}
 		return nil
 	}
+	validOptionalVM := func(ctx context.Context, r *sdk.Request) error {
+		if r.Known("vm") && r.String("vm") != "" {
+			if err := vmName.Check(r.String("vm")); err != nil {
+				return sdk.ArgError("vm", "%v", err)
+			}
+		}
+		return nil
+	}
+	filesIn := sdk.StringMap("files", "Files to write into the filesystem: "+FilePathDoc+" → its content. Files are 0644, directories made for them 0755, all owned by root.")
+	secretFilesIn := sdk.StringMap("secret_files", "Like files, for secrets (SSH host keys, tokens): mode 0600, and kept out of logs and plans.").Sensitive()
 
 	volumeIn := sdk.String("name", "Volume name: "+NamePatternDoc+".").Required()
 	volOutputs := []sdk.Attr{
@@ -114,16 +124,19 @@ func contract(b *Backend) []spec {
 		// Volumes.
 		{
 			name: "volume_create",
-			description: "Creates a volume of a given size, optionally holding a fresh ext4 filesystem with a label (the /var disk: whole-disk ext4, label \"var\"). " +
+			description: "Creates a volume of a given size, optionally holding a fresh ext4 filesystem with a label (the /var disk: whole-disk ext4, label \"var\") " +
+				"and files written into it (a VM's identity, its SSH host keys). " +
 				"Refuses to replace an existing volume. Its undo deletes it.",
 			inputs: []sdk.Attr{
 				volumeIn,
 				sdk.String("size", "Size: "+SizeDoc+".").Required(),
 				sdk.String("filesystem", "\"ext4\" to format the volume, or \"\" for an empty disk.").Default(""),
 				sdk.String("label", "Filesystem label (at most 16 characters).").Default("var"),
+				filesIn,
+				secretFilesIn,
 			},
 			outputs:  volOutputs,
-			validate: []Func{ValidName("name", "volume"), ValidSize("size"), validFilesystem},
+			validate: []Func{ValidName("name", "volume"), ValidSize("size"), validFilesystem, validFiles(true)},
 			undo:     true,
 			impl:     &b.VolumeCreate,
 		},
@@ -185,6 +198,54 @@ func contract(b *Backend) []spec {
 			validate: []Func{ValidName("name", "volume"), validLocalFile("path")},
 			undo:     true,
 			impl:     &b.VolumeImport,
+		},
+		{
+			name: "volume_export",
+			description: "Writes a volume to a local file as the backend stores it (for backups), computing its SHA-256 on the way; volume_import brings it back. " +
+				"Refuses a file that exists. Its undo removes the file.",
+			inputs: []sdk.Attr{
+				sdk.String("name", "Volume name.").Required(),
+				sdk.String("path", "The file to write on this machine: it must not exist, its directory must.").Required(),
+			},
+			outputs: []sdk.Attr{
+				sdk.String("path", "The file written (an absolute path)."),
+				sdk.String("format", "The format of what was written: qcow2 or raw."),
+				sdk.Number("size", "Bytes written."),
+				sdk.String("sha256", "The SHA-256 of the file, in hex."),
+			},
+			validate: []Func{ValidName("name", "volume"), validNewLocalFile("path")},
+			undo:     true,
+			impl:     &b.VolumeExport,
+		},
+		{
+			name: "volume_edit",
+			description: "Changes files inside the ext4 filesystem of an existing volume that no running VM uses (a clone's identity: write its hostname, drop the source's SSH host keys): " +
+				"removes what remove matches, then writes files and secret_files, as volume_create writes them. " +
+				"Refuses a volume a running VM uses and one that holds no ext4 filesystem. It has no undo.",
+			inputs: []sdk.Attr{
+				sdk.String("name", "Volume name.").Required(),
+				filesIn,
+				secretFilesIn,
+				sdk.StringList("remove", "Paths or shell globs to remove, relative to the filesystem's root (\"identity/ssh/*\"); a directory goes with what it holds. Missing ones are fine.").Default([]string{}),
+			},
+			outputs: []sdk.Attr{
+				sdk.StringList("written", "The files written, sorted."),
+				sdk.StringList("removed", "The paths removed (those that existed), sorted."),
+			},
+			validate: []Func{ValidName("name", "volume"), validFiles(false), validRemove},
+			impl:     &b.VolumeEdit,
+		},
+		{
+			name: "volume_swap",
+			description: "Exchanges two existing volumes atomically: name then holds what with held, and the other way round (an upgrade swaps a new boot disk in under the stable name). " +
+				"Refuses volumes a running VM uses. Its undo swaps them back.",
+			inputs: []sdk.Attr{
+				sdk.String("name", "Volume name.").Required(),
+				sdk.String("with", "The volume to exchange it with.").Required(),
+			},
+			validate: []Func{ValidName("name", "volume"), ValidName("with", "volume"), validSwap},
+			undo:     true,
+			impl:     &b.VolumeSwap,
 		},
 		{
 			name:        "volume_info",
@@ -258,15 +319,17 @@ func contract(b *Backend) []spec {
 			impl:        &b.Start,
 		},
 		{
-			name:        "shutdown",
-			description: "Asks the guest to power off (ACPI, the guest agent, or both) and waits; after the timeout it fails clearly, leaving the VM running.",
+			name: "shutdown",
+			description: "Asks the guest to power off (ACPI, the guest agent, or both) and waits; after the timeout it fails clearly, leaving the VM running. " +
+				"A VM that is off already is nothing to do. Its undo starts the VM again, if this step shut it down.",
 			inputs: []sdk.Attr{
 				vmIn,
 				sdk.String("mode", "auto (agent, else ACPI), acpi or agent.").Default("auto"),
 				sdk.Number("timeout", "Seconds to wait.").Default(120),
 			},
-			outputs:  []sdk.Attr{sdk.String("state", "Its state afterwards.")},
+			outputs:  []sdk.Attr{sdk.String("state", "Its state afterwards."), sdk.Bool("stopped", "Whether this step shut it down.")},
 			validate: []Func{validVM, Positive("timeout"), validMode},
+			undo:     true,
 			impl:     &b.Shutdown,
 		},
 		{
@@ -288,13 +351,32 @@ func contract(b *Backend) []spec {
 			impl:     &b.Reboot,
 		},
 		{
+			name: "suspend",
+			description: "Pauses a running VM: its CPUs stop, its memory and devices stay (for a consistent backup of its disks). Nothing to do when it is paused or shut off. " +
+				"Its undo resumes it, if this step paused it.",
+			inputs:   []sdk.Attr{vmIn},
+			outputs:  []sdk.Attr{sdk.Bool("suspended", "Whether this step paused it.")},
+			validate: []Func{validVM},
+			undo:     true,
+			impl:     &b.Suspend,
+		},
+		{
+			name:        "resume",
+			description: "Resumes a paused VM. Nothing to do when it is not paused.",
+			inputs:      []sdk.Attr{vmIn},
+			outputs:     []sdk.Attr{sdk.Bool("resumed", "Whether this step resumed it.")},
+			validate:    []Func{validVM},
+			impl:        &b.Resume,
+		},
+		{
 			name:        "state",
-			description: "Reports whether a VM exists, its state and its UUID.",
+			description: "Reports whether a VM exists, its state, its UUID and, when it runs, its IPv4 address if that is known at once (one look, as wait_ip looks, without waiting).",
 			inputs:      []sdk.Attr{vmIn},
 			outputs: []sdk.Attr{
 				sdk.Bool("exists", "Whether the VM is defined."),
 				sdk.String("state", "running, shut off, paused, crashed, …; \"\" when it does not exist."),
 				sdk.String("uuid", "Its UUID."),
+				sdk.String("ip", "Its IPv4 address while it runs, when known; else \"\"."),
 			},
 			validate: []Func{validVM},
 			impl:     &b.State,
@@ -308,6 +390,18 @@ func contract(b *Backend) []spec {
 				sdk.StringMap("states", "Each VM's state."),
 			},
 			impl: &b.List,
+		},
+		{
+			name: "ensure_absent",
+			description: "Checks that a VM and volumes do not exist, before a task makes them: it fails with one error that names everything that does exist " +
+				"(\"VM demo exists (running); volumes demo-var, demo-boot exist\"), and changes nothing.",
+			inputs: []sdk.Attr{
+				sdk.String("vm", "A VM name, or \"\" to check only volumes.").Default(""),
+				sdk.StringList("volumes", "Volume names.").Default([]string{}),
+			},
+			outputs:  []sdk.Attr{sdk.StringList("checked", "What was checked: \"VM <name>\" and \"volume <name>\", in order.")},
+			validate: []Func{validOptionalVM, ValidNames("volumes", "volume")},
+			impl:     &b.EnsureAbsent,
 		},
 		{
 			name:        "wait_ip",

@@ -18,11 +18,12 @@ import (
 // it.
 var (
 	wantActions = []string{
-		"volume_create", "volume_overlay", "volume_resize", "volume_delete", "volume_copy", "volume_import", "volume_info",
-		"define", "undefine", "start", "shutdown", "destroy", "reboot", "state", "list", "wait_ip", "guest_exec", "console",
+		"volume_create", "volume_overlay", "volume_resize", "volume_delete", "volume_copy", "volume_import", "volume_export", "volume_edit", "volume_swap", "volume_info",
+		"define", "undefine", "start", "shutdown", "destroy", "reboot", "suspend", "resume", "state", "list", "ensure_absent", "wait_ip", "guest_exec", "console",
 		"snapshot_create", "snapshot_list", "snapshot_revert", "snapshot_delete",
 	}
-	wantUndo        = []string{"volume_create", "volume_overlay", "volume_copy", "volume_import", "define", "start", "snapshot_create"}
+	wantUndo = []string{"volume_create", "volume_overlay", "volume_copy", "volume_import", "volume_export", "volume_swap",
+		"define", "start", "shutdown", "suspend", "snapshot_create"}
 	wantInteractive = []string{"console"}
 )
 
@@ -122,6 +123,9 @@ func TestActionsRefusesAWrongBackend(t *testing.T) {
 		"snapshot_revert has an Undo": func(b *Backend) { b.SnapshotRevert.Undo = ok },
 		"console has an Undo":         func(b *Backend) { b.Console.Undo = ok },
 		"volume_resize has an Undo":   func(b *Backend) { b.VolumeResize.Undo = ok },
+		"volume_edit has an Undo":     func(b *Backend) { b.VolumeEdit.Undo = ok },
+		"shutdown has no Undo":        func(b *Backend) { b.Shutdown.Undo = nil },
+		"ensure_absent has no Run":    func(b *Backend) { b.EnsureAbsent.Run = nil },
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
@@ -183,6 +187,32 @@ func TestValidation(t *testing.T) {
 		{"guest_exec", map[string]cty.Value{"name": s("x"), "argv": cty.ListValEmpty(cty.String)}, map[string]string{"argv": "must name a command"}},
 		{"snapshot_revert", map[string]cty.Value{"name": s("x"), "snapshot": s("current")}, map[string]string{"snapshot": "invalid snapshot name"}},
 		{"list", map[string]cty.Value{}, nil},
+		// Files in a new filesystem, and in an existing one.
+		{"volume_create", map[string]cty.Value{"name": s("v"), "size": s("1G"), "filesystem": s("ext4"),
+			"files": cty.MapVal(map[string]cty.Value{"identity/hostname": s("web-1\n")}), "secret_files": cty.MapVal(map[string]cty.Value{"identity/ssh/key": s("k")})}, nil},
+		{"volume_create", map[string]cty.Value{"name": s("v"), "size": s("1G"),
+			"files": cty.MapVal(map[string]cty.Value{"identity/hostname": s("x")}), "secret_files": cty.MapVal(map[string]cty.Value{"k": s("k")})},
+			map[string]string{"files": `needs filesystem = "ext4"`, "secret_files": `needs filesystem = "ext4"`}},
+		{"volume_create", map[string]cty.Value{"name": s("v"), "size": s("1G"), "filesystem": s("ext4"),
+			"files": cty.MapVal(map[string]cty.Value{"../etc/passwd": s("x"), "/abs": s("x"), "a//b": s("x"), "ok": s("x"), "tab\tname": s("x")})},
+			map[string]string{`files["../etc/passwd"]`: `has ".."`, `files["/abs"]`: "is absolute", `files["a//b"]`: "is not clean", `files["tab\tname"]`: "control character"}},
+		{"volume_create", map[string]cty.Value{"name": s("v"), "size": s("1G"), "filesystem": s("ext4"),
+			"files": cty.MapVal(map[string]cty.Value{"a": s("x"), "a/b": s("y")}), "secret_files": cty.MapVal(map[string]cty.Value{"b": s("x")}),
+		}, map[string]string{`files["a"]`: `"a" is a file, and "a/b" needs it to be a directory`}},
+		{"volume_create", map[string]cty.Value{"name": s("v"), "size": s("1G"), "filesystem": cty.UnknownVal(cty.String),
+			"files": cty.MapVal(map[string]cty.Value{"x": s("x")})}, nil},
+		{"volume_edit", map[string]cty.Value{"name": s("v"), "files": cty.MapVal(map[string]cty.Value{"x": s("1")}), "secret_files": cty.MapVal(map[string]cty.Value{"x": s("2")}),
+			"remove": cty.ListVal([]cty.Value{s("identity/ssh/*"), s("../x"), s("a/[b"), s("")})},
+			map[string]string{`secret_files["x"]`: "is in files too", "remove[1]": `has ".."`, "remove[2]": "not a valid glob", "remove[3]": "empty path"}},
+		{"volume_edit", map[string]cty.Value{"name": s("v"), "remove": cty.ListVal([]cty.Value{s("identity/ssh/ssh_host_*_key*"), s("nosuch")})}, nil},
+		{"volume_swap", map[string]cty.Value{"name": s("a"), "with": s("a")}, map[string]string{"with": "not swapped with itself"}},
+		{"volume_swap", map[string]cty.Value{"name": s("a"), "with": s("b/c")}, map[string]string{"with": "invalid volume name"}},
+		{"volume_export", map[string]cty.Value{"name": s("a"), "path": s("/")}, map[string]string{"path": "exists"}},
+		{"volume_export", map[string]cty.Value{"name": s("a"), "path": s("/nonexistent/dir/backup.qcow2")}, map[string]string{"path": "its directory"}},
+		{"ensure_absent", map[string]cty.Value{"vm": s(""), "volumes": cty.ListVal([]cty.Value{s("ok"), s("not ok")})}, map[string]string{"volumes[1]": "invalid volume name"}},
+		{"ensure_absent", map[string]cty.Value{"vm": s("a b")}, map[string]string{"vm": "invalid VM name"}},
+		{"ensure_absent", map[string]cty.Value{}, nil},
+		{"suspend", map[string]cty.Value{"name": s("a/b")}, map[string]string{"name": "invalid VM name"}},
 	} {
 		got := validate(t, p, schema, c.action, c.args)
 		if len(got) != len(c.want) {
@@ -232,6 +262,43 @@ func TestBackendRules(t *testing.T) {
 	for _, action := range []string{"start", "snapshot_list", "wait_ip", "console"} {
 		if got := validate(t, p, schema, action, map[string]cty.Value{"name": cty.StringVal("web_1")}); len(got["name"]) != 1 {
 			t.Errorf("%s: the VM name rule was not applied: %v", action, got)
+		}
+	}
+}
+
+func TestAbsentError(t *testing.T) {
+	for _, c := range []struct {
+		vm, state string
+		volumes   []string
+		want      string
+	}{
+		{"demo", "running", []string{"demo-var", "demo-boot"}, "VM demo exists (running); volumes demo-var, demo-boot exist; "},
+		{"demo", "", []string{"demo-var"}, "volume demo-var exists; "},
+		{"demo", "shut off", nil, "VM demo exists (shut off); "},
+	} {
+		err := AbsentError(c.vm, c.state, c.volumes)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("AbsentError(%q, %q, %q) = %v, want %q…", c.vm, c.state, c.volumes, err, c.want)
+		}
+	}
+	if err := AbsentError("demo", "", nil); err != nil {
+		t.Errorf("nothing exists, yet: %v", err)
+	}
+}
+
+func TestMatchRemovals(t *testing.T) {
+	paths := ExpandPaths([]string{"identity/hostname", "identity/ssh/ssh_host_ed25519_key", "identity/ssh/ssh_host_ed25519_key.pub", "vmflow/marker"})
+	for _, c := range []struct {
+		patterns, want []string
+	}{
+		{[]string{"identity/ssh/*"}, []string{"identity/ssh/ssh_host_ed25519_key", "identity/ssh/ssh_host_ed25519_key.pub"}},
+		{[]string{"identity/ssh/*", "identity"}, []string{"identity"}},
+		{[]string{"*/marker", "nosuch/*", "identity/ssh/*.pub"}, []string{"identity/ssh/ssh_host_ed25519_key.pub", "vmflow/marker"}},
+		{[]string{"*"}, []string{"identity", "vmflow"}},
+		{nil, nil},
+	} {
+		if got := MatchRemovals(c.patterns, paths); !slices.Equal(got, c.want) {
+			t.Errorf("MatchRemovals(%q) = %q, want %q", c.patterns, got, c.want)
 		}
 	}
 }

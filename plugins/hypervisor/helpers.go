@@ -61,3 +61,25 @@ func ImageInfo(path string) (format string, size uint64, err error) {
 	}
 	return "raw", uint64(st.Size()), nil
 }
+
+// AbsentError is ensure_absent's one error, the same on every backend: what
+// exists of what must not, e.g. "VM demo exists (running); volumes
+// demo-var, demo-boot exist". vmState is "" when the VM does not exist;
+// volumes lists those that do, in the order asked. nil when nothing does.
+func AbsentError(vm, vmState string, volumes []string) error {
+	var parts []string
+	if vmState != "" {
+		parts = append(parts, fmt.Sprintf("VM %s exists (%s)", vm, vmState))
+	}
+	switch len(volumes) {
+	case 0:
+	case 1:
+		parts = append(parts, fmt.Sprintf("volume %s exists", volumes[0]))
+	default:
+		parts = append(parts, fmt.Sprintf("volumes %s exist", strings.Join(volumes, ", ")))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s; nothing was changed (remove them first, or choose other names)", strings.Join(parts, "; "))
+}

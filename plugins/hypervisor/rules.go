@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/vmflow/vmflow/core/sdk"
 )
 
@@ -259,4 +261,29 @@ func validLocalFile(field string) Func {
 		}
 		return nil
 	}
+}
+
+// ValidNames checks that every element of the list input field, once
+// known, follows the name rule; what says what they name in the errors.
+func ValidNames(field, what string) Func {
+	return func(ctx context.Context, r *sdk.Request) error {
+		if !r.Known(field) {
+			return nil
+		}
+		var errs []error
+		for i, n := range r.Strings(field) {
+			if err := CheckName(what, n); err != nil {
+				errs = append(errs, sdk.ArgPathError(cty.GetAttrPath(field).IndexInt(i), "%v", err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+}
+
+// validSwap checks that volume_swap names two different volumes.
+func validSwap(ctx context.Context, r *sdk.Request) error {
+	if r.Known("name") && r.Known("with") && r.String("name") == r.String("with") {
+		return sdk.ArgError("with", "name another volume than name (%q): a volume is not swapped with itself", r.String("name"))
+	}
+	return nil
 }

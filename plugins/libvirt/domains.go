@@ -232,6 +232,39 @@ func (d *driver) undefine(conn *libvirt.Libvirt, dom libvirt.Domain) error {
 	return err
 }
 
+// startDomain starts a domain and records when, for wait_ip.
+func startDomain(conn *libvirt.Libvirt, dom libvirt.Domain, r *sdk.Request) error {
+	now := time.Now()
+	if _, err := conn.DomainCreateWithFlags(dom, 0); err != nil {
+		return fmt.Errorf("starting %q: %w", dom.Name, err)
+	}
+	if err := markStarted(conn, dom, now); err != nil {
+		r.Logger().Warn("cannot record the start time; wait_ip may take an old lease", "error", err)
+	}
+	return nil
+}
+
+// domainState reads a domain's state as libvirt numbers it.
+func domainState(conn *libvirt.Libvirt, dom libvirt.Domain) (libvirt.DomainState, error) {
+	st, _, err := conn.DomainGetState(dom, 0)
+	return libvirt.DomainState(st), err
+}
+
+// currentIP is the domain's IPv4 address if one look finds it (the guest
+// agent, this boot's lease, ARP: as wait_ip, without waiting); "" when the
+// domain does not run or nobody knows yet.
+func currentIP(conn *libvirt.Libvirt, dom libvirt.Domain) string {
+	if st, err := domainState(conn, dom); err != nil || st != libvirt.DomainRunning {
+		return ""
+	}
+	n, err := domainNIC(conn, dom)
+	if err != nil {
+		return ""
+	}
+	ip, _, _ := findIP(conn, dom, n, startedAt(conn, dom))
+	return ip
+}
+
 // domainActions implements the contract's VM actions on libvirt domains.
 func domainActions(d *driver, b *hypervisor.Backend) {
 	b.Define = hypervisor.Impl{
@@ -363,14 +396,10 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			}
 			started := false
 			if active == 0 {
-				now := time.Now()
-				if _, err := conn.DomainCreateWithFlags(dom, 0); err != nil {
-					return fmt.Errorf("starting %q: %w", r.String("name"), err)
+				if err := startDomain(conn, dom, r); err != nil {
+					return err
 				}
 				started = true
-				if err := markStarted(conn, dom, now); err != nil {
-					r.Logger().Warn("cannot record the start time; wait_ip may take an old lease", "error", err)
-				}
 			}
 			st, err := d.state(conn, dom)
 			if err != nil {
@@ -399,6 +428,7 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 		},
 	}
 	b.Shutdown = hypervisor.Impl{
+		Note: "Its undo starts the domain as start does.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			name := r.String("name")
 			conn, dom, err := d.domain(name)
@@ -408,7 +438,7 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			if active, err := conn.DomainIsActive(dom); err != nil {
 				return err
 			} else if active == 0 {
-				return r.Set("state", "shut off")
+				return errors.Join(r.Set("state", "shut off"), r.Set("stopped", false))
 			}
 			flags := map[string]libvirt.DomainShutdownFlagValues{
 				"auto":  0,
@@ -426,7 +456,82 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			if !ok {
 				return fmt.Errorf("domain %q did not shut down within %s (mode %s); it is still running. Check the guest, or force it off with the destroy action", name, timeout, r.String("mode"))
 			}
-			return r.Set("state", "shut off")
+			return errors.Join(r.Set("state", "shut off"), r.Set("stopped", true))
+		},
+		Undo: func(ctx context.Context, r *sdk.Request) error {
+			if v := r.Output("stopped"); v.IsNull() || v.False() {
+				return nil
+			}
+			conn, dom, err := d.domain(r.String("name"))
+			if isNoDomain(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if active, err := conn.DomainIsActive(dom); err != nil || active != 0 {
+				return err
+			}
+			r.Log("starting %s again", r.String("name"))
+			return startDomain(conn, dom, r)
+		},
+	}
+	b.Suspend = hypervisor.Impl{
+		Note: "virDomainSuspend: QEMU stops the guest's CPUs and drains its disks' I/O; its undo is virDomainResume.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			conn, dom, err := d.domain(r.String("name"))
+			if err != nil {
+				return sdk.ArgError("name", "%v", err)
+			}
+			st, err := domainState(conn, dom)
+			if err != nil {
+				return err
+			}
+			if st != libvirt.DomainRunning && st != libvirt.DomainBlocked {
+				r.Log("%s is %s: nothing to pause", r.String("name"), stateNames[st])
+				return r.Set("suspended", false)
+			}
+			if err := conn.DomainSuspend(dom); err != nil {
+				return fmt.Errorf("pausing %q: %w", r.String("name"), err)
+			}
+			return r.Set("suspended", true)
+		},
+		Undo: func(ctx context.Context, r *sdk.Request) error {
+			if v := r.Output("suspended"); v.IsNull() || v.False() {
+				return nil
+			}
+			conn, dom, err := d.domain(r.String("name"))
+			if isNoDomain(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if st, err := domainState(conn, dom); err != nil || st != libvirt.DomainPaused {
+				return err
+			}
+			return conn.DomainResume(dom)
+		},
+	}
+	b.Resume = hypervisor.Impl{
+		Note: "virDomainResume.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			conn, dom, err := d.domain(r.String("name"))
+			if err != nil {
+				return sdk.ArgError("name", "%v", err)
+			}
+			st, err := domainState(conn, dom)
+			if err != nil {
+				return err
+			}
+			if st != libvirt.DomainPaused {
+				r.Log("%s is %s: nothing to resume", r.String("name"), stateNames[st])
+				return r.Set("resumed", false)
+			}
+			if err := conn.DomainResume(dom); err != nil {
+				return fmt.Errorf("resuming %q: %w", r.String("name"), err)
+			}
+			return r.Set("resumed", true)
 		},
 	}
 	b.Destroy = hypervisor.Impl{
@@ -465,11 +570,11 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 		},
 	}
 	b.State = hypervisor.Impl{
-		Note: "The state is libvirt's word for it.",
+		Note: "The state is libvirt's word for it; the address comes from the guest agent, else this boot's DHCP lease, else (bridged guests) ARP.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			conn, dom, err := d.domain(r.String("name"))
 			if isNoDomain(err) {
-				return errors.Join(r.Set("exists", false), r.Set("state", ""), r.Set("uuid", ""))
+				return errors.Join(r.Set("exists", false), r.Set("state", ""), r.Set("uuid", ""), r.Set("ip", ""))
 			}
 			if err != nil {
 				return err
@@ -478,7 +583,7 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			if err != nil {
 				return err
 			}
-			return errors.Join(r.Set("exists", true), r.Set("state", st), r.Set("uuid", formatUUID(dom.UUID)))
+			return errors.Join(r.Set("exists", true), r.Set("state", st), r.Set("uuid", formatUUID(dom.UUID)), r.Set("ip", currentIP(conn, dom)))
 		},
 	}
 	b.List = hypervisor.Impl{
@@ -506,6 +611,42 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			}
 			sort.Strings(names)
 			return errors.Join(r.Set("names", names), r.Set("states", states))
+		},
+	}
+	b.EnsureAbsent = hypervisor.Impl{
+		Note: "It looks the domain up on the connection, and the volumes in vmflow's pool.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			vm, vols := r.String("vm"), r.Strings("volumes")
+			checked := []string{}
+			state := ""
+			if vm != "" {
+				checked = append(checked, "VM "+vm)
+				conn, dom, err := d.domain(vm)
+				switch {
+				case isNoDomain(err):
+				case err != nil:
+					return err
+				default:
+					if state, err = d.state(conn, dom); err != nil {
+						return err
+					}
+				}
+			}
+			var found []string
+			for _, v := range vols {
+				checked = append(checked, "volume "+v)
+				exists, err := d.volumeExists(v)
+				if err != nil {
+					return err
+				}
+				if exists {
+					found = append(found, v)
+				}
+			}
+			if err := hypervisor.AbsentError(vm, state, found); err != nil {
+				return err
+			}
+			return r.Set("checked", checked)
 		},
 	}
 	b.WaitIP = waitIPAction(d)

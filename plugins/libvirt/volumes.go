@@ -206,8 +206,9 @@ func (p *progressReader) Read(b []byte) (int, error) {
 
 // mkfsImage builds, on this machine, a qcow2 image of the given size that
 // holds a fresh ext4 filesystem: the whole disk, no partition table, so the
-// guest finds it by label.
-func mkfsImage(ctx context.Context, size uint64, fs, label string) (string, func(), error) {
+// guest finds it by label. The files are staged in a directory that
+// mke2fs -d copies in; then debugfs makes them root's.
+func mkfsImage(ctx context.Context, size uint64, fs, label string, files []hypervisor.File) (string, func(), error) {
 	dir, err := os.MkdirTemp("", "vmflow-mkfs-")
 	if err != nil {
 		return "", nil, err
@@ -227,14 +228,31 @@ func mkfsImage(ctx context.Context, size uint64, fs, label string) (string, func
 	if label != "" {
 		args = append(args, "-L", label)
 	}
-	for _, c := range [][]string{
-		append(append([]string{"mke2fs"}, args...), raw),
-		{"qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", raw, qcow},
-	} {
-		if out, err := exec.CommandContext(ctx, c[0], c[1:]...).CombinedOutput(); err != nil {
-			cleanup()
-			return "", nil, fmt.Errorf("%s: %v: %s", c[0], err, strings.TrimSpace(string(out)))
+	if len(files) > 0 {
+		root := filepath.Join(dir, "root")
+		if err := os.Mkdir(root, 0o700); err == nil {
+			err = stageFiles(root, files)
 		}
+		if err != nil {
+			cleanup()
+			return "", nil, fmt.Errorf("staging the files: %w", err)
+		}
+		args = append(args, "-d", root)
+	}
+	if out, err := exec.CommandContext(ctx, "mke2fs", append(args, raw)...).CombinedOutput(); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("mke2fs: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	if len(files) > 0 {
+		os.RemoveAll(filepath.Join(dir, "root")) // the secrets are in the image now, and only there
+		if err := setRootOwner(ctx, raw, files); err != nil {
+			cleanup()
+			return "", nil, err
+		}
+	}
+	if out, err := exec.CommandContext(ctx, "qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", raw, qcow).CombinedOutput(); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("qemu-img: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 	os.Remove(raw)
 	return qcow, cleanup, nil
@@ -246,9 +264,15 @@ func validMkfsTools(ctx context.Context, r *sdk.Request) error {
 	if !r.Known("filesystem") || r.String("filesystem") != "ext4" {
 		return nil
 	}
-	for _, tool := range []string{"mke2fs", "qemu-img"} {
+	return needTools("filesystem", "making an ext4 filesystem", "mke2fs", "debugfs", "qemu-img")
+}
+
+// needTools checks that this machine has the tools an action runs (from
+// e2fsprogs and qemu-utils); the error is about field.
+func needTools(field, what string, tools ...string) error {
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			return sdk.ArgError("filesystem", "making an %s filesystem needs %s on this machine (packages e2fsprogs and qemu-utils)", "ext4", tool)
+			return sdk.ArgError(field, "%s needs %s on this machine (packages e2fsprogs and qemu-utils)", what, tool)
 		}
 	}
 	return nil
@@ -272,7 +296,7 @@ func validBacking(ctx context.Context, r *sdk.Request) error {
 // storage pool.
 func volumeActions(d *driver, b *hypervisor.Backend) {
 	b.VolumeCreate = hypervisor.Impl{
-		Note:     "The volume is qcow2, in vmflow's storage pool; a filesystem is made on this machine (mke2fs, qemu-img) and uploaded into it.",
+		Note:     "The volume is qcow2, in vmflow's storage pool; a filesystem is made on this machine (mke2fs, with -d for the files; qemu-img) and uploaded into it.",
 		Validate: validMkfsTools,
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			name := r.String("name")
@@ -285,7 +309,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			}
 			var image string
 			if fs := r.String("filesystem"); fs != "" {
-				img, cleanup, err := mkfsImage(ctx, size, fs, r.String("label"))
+				img, cleanup, err := mkfsImage(ctx, size, fs, r.String("label"), hypervisor.FilesOf(r))
 				if err != nil {
 					return err
 				}
@@ -472,6 +496,34 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			return setVolOutputs(r, vi)
 		},
 		Undo: undoDelete(d),
+	}
+	b.VolumeExport = hypervisor.Impl{
+		Note: "It streams the volume's file through libvirt (virStorageVolDownload), so this works with a remote host too: a qcow2 volume as its compact qcow2 file, not its virtual size. " +
+			"An overlay's export holds what differs from its base, and names the base by its path on the host. The file is made 0600.",
+		Run: d.exportVolume,
+		Undo: func(ctx context.Context, r *sdk.Request) error {
+			if p := r.OutputString("path"); p != "" {
+				if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	b.VolumeEdit = hypervisor.Impl{
+		Note: "It downloads the volume through libvirt, converts it to raw on this machine (qemu-img), edits it with debugfs -w (no mount), checks it with e2fsck -fn, " +
+			"converts it back and uploads it into the same volume, so its capacity and format stay. An overlay, and a qcow2 volume holding internal snapshots (which the round trip would drop), are refused. " +
+			"A glob's * matches names starting with a dot too.",
+		Validate: func(ctx context.Context, r *sdk.Request) error {
+			return needTools("name", "volume_edit", "debugfs", "e2fsck", "qemu-img")
+		},
+		Run: d.editVolume,
+	}
+	b.VolumeSwap = hypervisor.Impl{
+		Note: "The volumes' files are exchanged on this machine in one rename(2) (RENAME_EXCHANGE), then the pool is refreshed; so the libvirt host must be this machine (a URI without a host). " +
+			"An overlay keeps its base: a base is named by its absolute path.",
+		Run:  d.swapVolumes,
+		Undo: d.swapVolumes,
 	}
 	b.VolumeInfo = hypervisor.Impl{
 		Note: "A volume's path is its file on the libvirt host.",

@@ -49,6 +49,7 @@ func newPlugin(d *driver) *sdk.Plugin {
 		MACExample: "BC:24:11:12:34:56", // Proxmox's range
 	}
 	volumeActions(d, &b)
+	volumeFileActions(d, &b)
 	vmActions(d, &b)
 	snapshotActions(d, &b)
 	d.addPlans(&b)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/vmflow/vmflow/core/sdk"
 	"github.com/vmflow/vmflow/plugins/hypervisor"
@@ -53,7 +54,54 @@ func (d *driver) addPlans(b *hypervisor.Backend) {
 		name := known(r, "name")
 		lines := []string{fmt.Sprintf("pvesm alloc %s %s %s %s", d.storage, vmidFor(c, ownerOf(name)), disk(c, name), known(r, "size"))}
 		if r.Known("filesystem") && r.String("filesystem") != "" {
-			lines = append(lines, fmt.Sprintf("mkfs.%s -q -L %s <the new disk>", r.String("filesystem"), known(r, "label")))
+			d := ""
+			if n := len(knownKeys(r, "files")) + len(knownKeys(r, "secret_files")); n > 0 {
+				d = fmt.Sprintf(" -d <%d file(s)>", n)
+			}
+			lines = append(lines, fmt.Sprintf("mkfs.%s -q -L %s%s <the new disk>", r.String("filesystem"), known(r, "label"), d))
+		}
+		return lines
+	})
+	b.VolumeExport.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		return []string{fmt.Sprintf("pvesm export <volume id of %s> <format>+size %s", known(r, "name"), known(r, "path"))}
+	})
+	b.VolumeEdit.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		var what []string
+		if r.Known("remove") {
+			for _, p := range r.Strings("remove") {
+				what = append(what, "rm "+p)
+			}
+		} else {
+			what = append(what, "rm <remove>")
+		}
+		for _, field := range []string{"files", "secret_files"} {
+			if !r.Known(field) {
+				what = append(what, "write <"+field+">")
+				continue
+			}
+			for _, p := range knownKeys(r, field) {
+				what = append(what, "write "+p)
+			}
+		}
+		return []string{
+			fmt.Sprintf("debugfs -w -f <edit script> <disk of %s>  # %s", known(r, "name"), strings.Join(what, "; ")),
+			fmt.Sprintf("e2fsck -fn <disk of %s>", known(r, "name")),
+		}
+	})
+	b.VolumeSwap.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		return []string{fmt.Sprintf("exchange <volume id of %s> and <volume id of %s> (lvrename ×3 on local-lvm, mv --exchange on local)", known(r, "name"), known(r, "with"))}
+	})
+	b.EnsureAbsent.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		var lines []string
+		if !r.Known("vm") || r.String("vm") != "" {
+			lines = append(lines, fmt.Sprintf("qm status <vmid of %s>  # must not exist", known(r, "vm")))
+		}
+		vols := "<volumes>"
+		if r.Known("volumes") {
+			vols = strings.Join(r.Strings("volumes"), ", ")
+		}
+		if vols != "" {
+			lines = append(lines, fmt.Sprintf("pvesm list %s  # none of %s may exist", d.storage, vols))
 		}
 		return lines
 	})
@@ -88,7 +136,7 @@ func (d *driver) addPlans(b *hypervisor.Backend) {
 	for _, p := range []struct {
 		impl *hypervisor.Impl
 		cmd  string
-	}{{&b.Start, "qm start"}, {&b.Shutdown, "qm shutdown"}, {&b.Destroy, "qm stop"}, {&b.Reboot, "qm reboot"}} {
+	}{{&b.Start, "qm start"}, {&b.Shutdown, "qm shutdown"}, {&b.Destroy, "qm stop"}, {&b.Reboot, "qm reboot"}, {&b.Suspend, "qm suspend"}, {&b.Resume, "qm resume"}} {
 		cmd := p.cmd
 		p.impl.Plan = d.plan(func(c *cluster, r *sdk.Request) []string { return []string{cmd + " " + vm(c, r)} })
 	}
@@ -101,6 +149,14 @@ func (d *driver) addPlans(b *hypervisor.Backend) {
 	b.SnapshotDelete.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
 		return []string{fmt.Sprintf("qm delsnapshot %s %s", vm(c, r), known(r, "snapshot"))}
 	})
+}
+
+// knownKeys lists a map input's keys, sorted; none while it is unknown.
+func knownKeys(r *sdk.Request, field string) []string {
+	if !r.Known(field) {
+		return nil
+	}
+	return sortedKeys(r.StringMap(field))
 }
 
 func knownNum(r *sdk.Request, field string) string {

@@ -59,7 +59,7 @@ func snapshotActions(d *driver, b *hypervisor.Backend) {
 				}
 				cmds.add(words...)
 				v.Snapshots = append(v.Snapshots, s)
-				state = stateWord(v.Status)
+				state = v.state()
 				return nil
 			})
 			if err != nil {
@@ -129,11 +129,11 @@ func snapshotActions(d *driver, b *hypervisor.Backend) {
 				}
 				s := v.Snapshots[i]
 				cmds.add("qm", "rollback", itoa(v.VMID), s.Name)
-				v.vmConfig, v.Status = s.Config, stopped
+				v.vmConfig, v.Status, v.Paused = s.Config, stopped, false
 				if s.VMState {
 					v.Status = running
 				}
-				state = stateWord(v.Status)
+				state = v.state()
 				return nil
 			})
 			if err != nil {

@@ -54,6 +54,9 @@ type vm struct {
 	VMID   int    `json:"vmid"`
 	Name   string `json:"name"`
 	Status string `json:"status"` // Proxmox's words: running or stopped
+	// Paused: a running VM whose CPUs qm suspend stopped (qm status
+	// --verbose: qmpstatus paused).
+	Paused bool `json:"paused,omitempty"`
 	// EFIDisk is the VM's EFI vars disk, allocated on its first UEFI
 	// definition and kept (as Proxmox keeps an unused disk) until the VM
 	// is destroyed.
@@ -84,6 +87,10 @@ type volume struct {
 	FS      string `json:"filesystem,omitempty"`
 	Label   string `json:"label,omitempty"`
 	Source  string `json:"source,omitempty"` // an import's file on this machine
+	// Files in its filesystem that vmflow wrote (volume_create,
+	// volume_edit): path → mode, 0644 or 0600 (secrets). Names only: the
+	// stub keeps no contents.
+	Files map[string]string `json:"files,omitempty"`
 }
 
 // store is the state file and its lock.

@@ -27,6 +27,17 @@ func stateWord(status string) string {
 	return "shut off"
 }
 
+// state is the VM's state in those words; a suspended VM is paused.
+func (v *vm) state() string {
+	if v.Status == running && v.Paused {
+		return "paused"
+	}
+	return stateWord(v.Status)
+}
+
+// stop records the VM as stopped (qm stop, qm shutdown).
+func (v *vm) stop() { v.Status, v.Paused = stopped, false }
+
 // macFor derives a stable MAC address from a VM name, in the BC:24:11
 // range Proxmox gives its guests.
 func macFor(name string) string {
@@ -338,7 +349,7 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 			err := d.st.update(func(c *cluster) error {
 				if v := c.VMs[r.String("name")]; v != nil && v.Status == running {
 					cmds.add("qm", "stop", itoa(v.VMID))
-					v.Status = stopped
+					v.stop()
 				}
 				return nil
 			})
@@ -347,9 +358,10 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 		},
 	}
 	b.Shutdown = hypervisor.Impl{
-		Note: "qm shutdown, within the timeout; Proxmox uses the guest agent when it is enabled, as it is here, so mode is checked but not used.",
+		Note: "qm shutdown, within the timeout; Proxmox uses the guest agent when it is enabled, as it is here, so mode is checked but not used. Its undo is qm start.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			var cmds commands
+			stoppedNow := false
 			err := d.st.update(func(c *cluster) error {
 				v, err := d.vmArg(c, r.String("name"))
 				if err != nil {
@@ -357,7 +369,8 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 				}
 				if v.Status == running {
 					cmds.add("qm", "shutdown", itoa(v.VMID), "--timeout", itoa(int(r.Int("timeout"))))
-					v.Status = stopped
+					v.stop()
+					stoppedNow = true
 				}
 				return nil
 			})
@@ -365,7 +378,83 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 				return err
 			}
 			cmds.log(r)
-			return r.Set("state", stateWord(stopped))
+			return errors.Join(r.Set("state", stateWord(stopped)), r.Set("stopped", stoppedNow))
+		},
+		Undo: func(ctx context.Context, r *sdk.Request) error {
+			if v := r.Output("stopped"); v.IsNull() || v.False() {
+				return nil
+			}
+			var cmds commands
+			err := d.st.update(func(c *cluster) error {
+				if v := c.VMs[r.String("name")]; v != nil && v.Status != running {
+					cmds.add("qm", "start", itoa(v.VMID))
+					v.Status = running
+				}
+				return nil
+			})
+			cmds.log(r)
+			return err
+		},
+	}
+	b.Suspend = hypervisor.Impl{
+		Note: "qm suspend (the VM's CPUs stop; qm status --verbose then says qmpstatus paused); its undo is qm resume.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			var cmds commands
+			suspended := false
+			err := d.st.update(func(c *cluster) error {
+				v, err := d.vmArg(c, r.String("name"))
+				if err != nil {
+					return err
+				}
+				if v.Status == running && !v.Paused {
+					cmds.add("qm", "suspend", itoa(v.VMID))
+					v.Paused, suspended = true, true
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			cmds.log(r)
+			return r.Set("suspended", suspended)
+		},
+		Undo: func(ctx context.Context, r *sdk.Request) error {
+			if v := r.Output("suspended"); v.IsNull() || v.False() {
+				return nil
+			}
+			var cmds commands
+			err := d.st.update(func(c *cluster) error {
+				if v := c.VMs[r.String("name")]; v != nil && v.Status == running && v.Paused {
+					cmds.add("qm", "resume", itoa(v.VMID))
+					v.Paused = false
+				}
+				return nil
+			})
+			cmds.log(r)
+			return err
+		},
+	}
+	b.Resume = hypervisor.Impl{
+		Note: "qm resume.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			var cmds commands
+			resumed := false
+			err := d.st.update(func(c *cluster) error {
+				v, err := d.vmArg(c, r.String("name"))
+				if err != nil {
+					return err
+				}
+				if v.Status == running && v.Paused {
+					cmds.add("qm", "resume", itoa(v.VMID))
+					v.Paused, resumed = false, true
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			cmds.log(r)
+			return r.Set("resumed", resumed)
 		},
 	}
 	b.Destroy = hypervisor.Impl{
@@ -380,7 +469,7 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 				}
 				if wasRunning = v.Status == running; wasRunning {
 					cmds.add("qm", "stop", itoa(v.VMID))
-					v.Status = stopped
+					v.stop()
 				}
 				return nil
 			})
@@ -421,9 +510,13 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 				return err
 			}
 			if v == nil {
-				return errors.Join(r.Set("exists", false), r.Set("state", ""), r.Set("uuid", ""))
+				return errors.Join(r.Set("exists", false), r.Set("state", ""), r.Set("uuid", ""), r.Set("ip", ""))
 			}
-			return errors.Join(r.Set("exists", true), r.Set("state", stateWord(v.Status)), r.Set("uuid", v.UUID))
+			ip := ""
+			if v.Status == running && !v.Paused && v.Network != "none" {
+				ip = ipFor(v.VMID)
+			}
+			return errors.Join(r.Set("exists", true), r.Set("state", v.state()), r.Set("uuid", v.UUID), r.Set("ip", ip))
 		},
 	}
 	b.List = hypervisor.Impl{
@@ -434,13 +527,43 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 			if err := d.st.view(func(c *cluster) error {
 				names = c.vmNames(r.String("prefix"))
 				for _, n := range names {
-					states[n] = stateWord(c.VMs[n].Status)
+					states[n] = c.VMs[n].state()
 				}
 				return nil
 			}); err != nil {
 				return err
 			}
 			return errors.Join(r.Set("names", names), r.Set("states", states))
+		},
+	}
+	b.EnsureAbsent = hypervisor.Impl{
+		Note: "It reads the VM (qm status) and the volumes (pvesm list) from the stub's state.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			name, vols := r.String("vm"), r.Strings("volumes")
+			checked := []string{}
+			state := ""
+			var found []string
+			if err := d.st.view(func(c *cluster) error {
+				if name != "" {
+					checked = append(checked, "VM "+name)
+					if v := c.VMs[name]; v != nil {
+						state = v.state()
+					}
+				}
+				for _, n := range vols {
+					checked = append(checked, "volume "+n)
+					if c.volumeByName(n) != nil {
+						found = append(found, n)
+					}
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if err := hypervisor.AbsentError(name, state, found); err != nil {
+				return err
+			}
+			return r.Set("checked", checked)
 		},
 	}
 	b.WaitIP = waitIPAction(d)

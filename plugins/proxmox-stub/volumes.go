@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"strings"
 
@@ -65,11 +66,15 @@ func undoDelete(d *driver) func(ctx context.Context, r *sdk.Request) error {
 }
 
 // mkfs is how a fresh filesystem gets onto a disk on the node: directly on
-// an LVM volume, through qemu-nbd for a qcow2 image.
+// an LVM volume, through qemu-nbd for a qcow2 image. With files, they are
+// staged in a directory that mkfs copies in (-d).
 func mkfs(v *volume, cmds *commands) {
 	mk := []string{"mkfs." + v.FS, "-q"}
 	if v.Label != "" {
 		mk = append(mk, "-L", v.Label)
+	}
+	if len(v.Files) > 0 {
+		mk = append(mk, "-d", "<the files>")
 	}
 	if v.Format == "raw" {
 		cmds.add(append(mk, nodePath(v.VolID))...)
@@ -136,6 +141,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 				alloc(v, &cmds)
 				if fs := r.String("filesystem"); fs != "" {
 					v.FS, v.Label = fs, r.String("label")
+					v.Files = fileModes(hypervisor.FilesOf(r))
 					mkfs(v, &cmds)
 				}
 				return nil
@@ -171,7 +177,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 					return sdk.ArgError("backing_format", "volume %s is %s, not %s", base.VolID, base.Format, format)
 				}
 				v = c.newDisk(d.storage, c.reserve(ownerOf(name), &cmds), name, base.Size)
-				v.Backing, v.FS, v.Label = base.VolID, base.FS, base.Label
+				v.Backing, v.FS, v.Label, v.Files = base.VolID, base.FS, base.Label, maps.Clone(base.Files)
 				switch {
 				case v.Storage == dirStorage:
 					cmds.add("qemu-img", "create", "-f", "qcow2", "-F", base.Format, "-b", nodePath(base.VolID), nodePath(v.VolID))
@@ -257,13 +263,14 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 					return err
 				}
 				cp := *src
+				cp.Files = maps.Clone(src.Files)
 				if src.VMID == 0 {
 					cp.VolID = importVolID(name, src.Format)
 					c.Volumes[cp.VolID] = &cp
 					v = &cp
 				} else {
 					v = c.newDisk(src.Storage, c.reserve(ownerOf(name), &cmds), name, src.Size)
-					v.FS, v.Label = src.FS, src.Label
+					v.FS, v.Label, v.Files = src.FS, src.Label, maps.Clone(src.Files)
 				}
 				v.Name, v.Backing, v.Used = name, "", v.Size
 				cmds.add("pvesh", "create", "/nodes/"+d.node+"/storage/"+src.Storage+"/content/"+src.VolID, "--target", v.VolID)
@@ -278,18 +285,27 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 		Undo: undoDelete(d),
 	}
 	b.VolumeImport = hypervisor.Impl{
-		Note: "It uploads the file to the local storage's import content (local:import/<name>.<format>); the stub checks the file and records it, but copies nothing. An uploaded image is no disk: VMs boot it as kernel or initrd, or disks are made of it.",
+		Note: "It uploads the file to the local storage's import content (local:import/<name>.<format>); the stub checks the file and records it, but copies nothing. An uploaded image is no disk: VMs boot it as kernel or initrd, or disks are made of it. " +
+			"A file the stub's volume_export wrote brings back the volume it describes: its format, size, filesystem and files.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			name, path := r.String("name"), r.String("path")
-			format, size, err := imageInfo(path)
-			if err != nil {
-				return sdk.ArgError("path", "%v", err)
-			}
 			st, err := os.Stat(path)
 			if err != nil {
 				return sdk.ArgError("path", "%v", err)
 			}
-			v := &volume{VolID: importVolID(name, format), Name: name, Storage: dirStorage, Format: format, Size: size, Used: uint64(st.Size()), Source: path}
+			var v *volume
+			if exp, ok := readExport(path); ok {
+				v = &volume{Format: exp.Format, Size: exp.Size, Used: exp.Used, FS: exp.FS, Label: exp.Label, Files: exp.Files}
+				r.Log("%s is the stub's export of %s (%s)", path, exp.Name, exp.VolID)
+			} else {
+				format, size, err := imageInfo(path)
+				if err != nil {
+					return sdk.ArgError("path", "%v", err)
+				}
+				v = &volume{Format: format, Size: size, Used: uint64(st.Size())}
+			}
+			format := v.Format
+			v.VolID, v.Name, v.Storage, v.Source = importVolID(name, format), name, dirStorage, path
 			var cmds commands
 			err = d.st.update(func(c *cluster) error {
 				if err := c.mustBeNew(name); err != nil {

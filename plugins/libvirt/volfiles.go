@@ -1,0 +1,393 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	libvirt "github.com/digitalocean/go-libvirt"
+	"golang.org/x/sys/unix"
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/plugins/hypervisor"
+)
+
+// volume_edit, volume_swap and volume_export: what backups, clones and
+// upgrades do with whole volumes.
+
+// download streams a volume's bytes, as the pool stores them, into w,
+// reporting progress against the volume's allocation. Not as a sparse
+// stream: go-libvirt passes a sparse stream's hole packets on as data.
+func download(conn *libvirt.Libvirt, vol libvirt.StorageVol, vi *volInfo, w io.Writer, r *sdk.Request, label string) error {
+	total := int64(vi.allocation)
+	pw := &progressWriter{w: w, total: total, report: func(n int64) { r.Progress(n, total, label) }}
+	if err := conn.StorageVolDownload(vol, pw, 0, 0, 0); err != nil {
+		return fmt.Errorf("downloading volume %q: %w", vi.name, err)
+	}
+	r.Progress(pw.n, pw.n, label)
+	return nil
+}
+
+type progressWriter struct {
+	w         io.Writer
+	n, total  int64
+	lastShown int64
+	report    func(int64)
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.n += int64(n)
+	if p.total > 0 && (p.n-p.lastShown)*50 >= p.total { // every 2%
+		p.lastShown = p.n
+		p.report(p.n)
+	}
+	return n, err
+}
+
+// runningUser names the running (or paused) domain that uses a file as a
+// disk, directly or as the base of a disk's overlay; "" when none does.
+func (d *driver) runningUser(conn *libvirt.Libvirt, paths ...string) (domain string, err error) {
+	doms, _, err := conn.ConnectListAllDomains(1, libvirt.ConnectListDomainsActive)
+	if err != nil {
+		return "", err
+	}
+	want := map[string]bool{}
+	for _, p := range paths {
+		want[p] = true
+	}
+	for _, dom := range doms {
+		doc, err := conn.DomainGetXMLDesc(dom, 0)
+		if err != nil {
+			continue // it went away meanwhile
+		}
+		var x libvirtxml.Domain
+		if err := x.Unmarshal(doc); err != nil || x.Devices == nil {
+			continue
+		}
+		for _, disk := range x.Devices.Disks {
+			if disk.Source == nil || disk.Source.File == nil {
+				continue
+			}
+			// The chain as the live definition shows it, and as the
+			// volumes' own bases say (not every driver shows the chain).
+			for b := disk.BackingStore; b != nil; b = b.BackingStore {
+				if b.Source != nil && b.Source.File != nil && want[b.Source.File.File] {
+					return dom.Name, nil
+				}
+			}
+			p := disk.Source.File.File
+			for depth := 0; p != "" && depth < 16; depth++ {
+				if want[p] {
+					return dom.Name, nil
+				}
+				vol, err := conn.StorageVolLookupByPath(p)
+				if err != nil {
+					break
+				}
+				vi, err := d.volInfo(conn, vol)
+				if err != nil {
+					break
+				}
+				p = vi.backing
+			}
+		}
+	}
+	return "", nil
+}
+
+// notInUse refuses a volume that a running VM uses.
+func (d *driver) notInUse(conn *libvirt.Libvirt, field string, vi *volInfo, what string) error {
+	dom, err := d.runningUser(conn, vi.path)
+	if err != nil {
+		return err
+	}
+	if dom != "" {
+		return sdk.ArgError(field, "volume %q is in use by domain %q, which is running; shut it down first (%s never changes a disk under a running VM)", vi.name, dom, what)
+	}
+	return nil
+}
+
+// qemuImgInfo reads what volume_edit needs to know of an image.
+func qemuImgInfo(ctx context.Context, path string) (snapshots int, err error) {
+	out, err := exec.CommandContext(ctx, "qemu-img", "info", "--output=json", path).Output()
+	if err != nil {
+		return 0, fmt.Errorf("qemu-img info %s: %v", path, err)
+	}
+	var info struct {
+		Snapshots []json.RawMessage `json:"snapshots"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		return 0, fmt.Errorf("qemu-img info %s: %v", path, err)
+	}
+	return len(info.Snapshots), nil
+}
+
+func qemuImgConvert(ctx context.Context, from, fromFormat, to, toFormat string) error {
+	out, err := exec.CommandContext(ctx, "qemu-img", "convert", "-q", "-f", fromFormat, "-O", toFormat, from, to).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("qemu-img convert: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// editVolume is volume_edit: download, convert to raw, edit with debugfs,
+// check with e2fsck, convert back, upload into the same volume.
+func (d *driver) editVolume(ctx context.Context, r *sdk.Request) error {
+	name := r.String("name")
+	conn, _, vol, err := d.volume(name)
+	if err != nil {
+		return sdk.ArgError("name", "%v", err)
+	}
+	vi, err := d.volInfo(conn, vol)
+	if err != nil {
+		return err
+	}
+	if err := d.notInUse(conn, "name", vi, "volume_edit"); err != nil {
+		return err
+	}
+	if vi.backing != "" {
+		return sdk.ArgError("name", "volume %q is an overlay on %s, whose filesystem it shares; volume_edit edits a volume that holds its own (copy it first: volume_copy)", name, vi.backing)
+	}
+	if vi.format != "qcow2" && vi.format != "raw" {
+		return sdk.ArgError("name", "volume %q is %s; volume_edit edits qcow2 and raw volumes", name, vi.format)
+	}
+	files, remove := hypervisor.FilesOf(r), r.Strings("remove")
+
+	dir, err := os.MkdirTemp("", "vmflow-edit-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	got := filepath.Join(dir, "volume."+vi.format)
+	f, err := os.OpenFile(got, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = download(conn, vol, vi, bw, r, "downloading "+name)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	raw := got
+	if vi.format == "qcow2" {
+		// Converting to raw and back keeps the data, not internal
+		// snapshots: refuse rather than drop a VM's snapshots.
+		if n, err := qemuImgInfo(ctx, got); err != nil {
+			return err
+		} else if n > 0 {
+			return sdk.ArgError("name", "volume %q holds %d internal snapshot(s) (a VM's snapshots); volume_edit would drop them: delete them first (snapshot_delete)", name, n)
+		}
+		raw = filepath.Join(dir, "disk.raw")
+		if err := qemuImgConvert(ctx, got, "qcow2", raw, "raw"); err != nil {
+			return err
+		}
+		os.Remove(got)
+	}
+	if ok, why, err := ext4Superblock(raw); err != nil {
+		return err
+	} else if !ok {
+		return sdk.ArgError("name", "volume %q holds no ext4 filesystem (%s); volume_edit edits files in one", name, why)
+	}
+	// A filesystem its VM did not unmount cleanly has a journal to replay,
+	// as mounting it would: do that first, nothing else.
+	if err := e2fsck(ctx, raw, 1, "-E", "journal_only", "-p"); err != nil {
+		return err
+	}
+	removed, err := editExt4(ctx, raw, files, remove)
+	if err != nil {
+		return fmt.Errorf("volume %q: %w; the volume is unchanged", name, err)
+	}
+	written := hypervisor.FilePaths(files)
+	for _, p := range removed {
+		r.Log("removed %s", p)
+	}
+	for _, p := range written {
+		r.Log("wrote %s", p)
+	}
+	if len(written) == 0 && len(removed) == 0 {
+		r.Log("nothing to change in %s", name)
+		return errors.Join(r.Set("written", []string{}), r.Set("removed", []string{}))
+	}
+	if err := e2fsck(ctx, raw, 0, "-f", "-n"); err != nil {
+		return fmt.Errorf("volume %q: after the edit, %v; the volume is unchanged", name, err)
+	}
+	up := raw
+	if vi.format == "qcow2" {
+		up = filepath.Join(dir, "edited.qcow2")
+		if err := qemuImgConvert(ctx, raw, "raw", up, "qcow2"); err != nil {
+			return err
+		}
+		os.Remove(raw)
+	}
+	if err := upload(conn, vol, up, r, "uploading "+name); err != nil {
+		return fmt.Errorf("%w: the volume may be damaged; restore it from a copy", err)
+	}
+	d.trimVolumeFile(vi.path, up, r)
+	after, err := d.volInfo(conn, vol)
+	if err != nil {
+		return err
+	}
+	if after.capacity != vi.capacity {
+		return fmt.Errorf("volume %q: its capacity changed from %d to %d bytes during the edit", name, vi.capacity, after.capacity)
+	}
+	return errors.Join(r.Set("written", written), r.Set("removed", removed))
+}
+
+// trimVolumeFile cuts what an upload left beyond the new image's end: an
+// upload writes over the volume's file without truncating it. Harmless for
+// qcow2 either way, so only done where this machine is the host and may.
+func (d *driver) trimVolumeFile(volPath, uploaded string, r *sdk.Request) {
+	if !d.isLocal() || d.uri.Host != "" || d.uri.Scheme == "test" {
+		return
+	}
+	st, err := os.Stat(uploaded)
+	if err != nil {
+		return
+	}
+	if cur, err := os.Stat(volPath); err != nil || cur.Size() <= st.Size() {
+		return
+	}
+	if err := os.Truncate(volPath, st.Size()); err != nil {
+		r.Logger().Debug("cannot trim the volume's file after the upload", "path", volPath, "error", err)
+	}
+}
+
+// exportVolume is volume_export: the volume's bytes, streamed into a new
+// local file and hashed on the way.
+func (d *driver) exportVolume(ctx context.Context, r *sdk.Request) error {
+	name := r.String("name")
+	conn, _, vol, err := d.volume(name)
+	if err != nil {
+		return sdk.ArgError("name", "%v", err)
+	}
+	vi, err := d.volInfo(conn, vol)
+	if err != nil {
+		return err
+	}
+	path, err := filepath.Abs(r.String("path"))
+	if err != nil {
+		return sdk.ArgError("path", "%v", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return sdk.ArgError("path", "%v", err)
+	}
+	h := sha256.New()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	cw := &countingWriter{w: io.MultiWriter(bw, h)}
+	err = download(conn, vol, vi, cw, r, "exporting "+name)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return err
+	}
+	if vi.backing != "" {
+		r.Log("%s is an overlay: the export holds what differs from its base, %s, and names it", name, vi.backing)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	r.Log("exported %s (%s, %d bytes) to %s, sha256 %s", name, vi.format, cw.n, path, sum)
+	return errors.Join(r.Set("path", path), r.Set("format", vi.format), r.Set("size", cw.n), r.Set("sha256", sum))
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// swapVolumes is volume_swap (and its undo): the two volumes' files
+// exchanged in one rename(2) with RENAME_EXCHANGE, so that at every moment
+// each name holds one whole volume; then the pool is refreshed so that
+// libvirt reports their sizes, formats and bases as they now are.
+func (d *driver) swapVolumes(ctx context.Context, r *sdk.Request) error {
+	a, b := r.String("name"), r.String("with")
+	if !d.isLocal() || d.uri.Host != "" {
+		return fmt.Errorf("volume_swap exchanges the volumes' files on the libvirt host, in one rename, and %s is not this machine: run vmflow on the host itself", d.uri.Redacted())
+	}
+	conn, pool, va, err := d.volume(a)
+	if err != nil {
+		return sdk.ArgError("name", "%v", err)
+	}
+	_, _, vb, err := d.volume(b)
+	if err != nil {
+		return sdk.ArgError("with", "%v", err)
+	}
+	ia, err := d.volInfo(conn, va)
+	if err != nil {
+		return err
+	}
+	ib, err := d.volInfo(conn, vb)
+	if err != nil {
+		return err
+	}
+	if err := d.notInUse(conn, "name", ia, "volume_swap"); err != nil {
+		return err
+	}
+	if err := d.notInUse(conn, "with", ib, "volume_swap"); err != nil {
+		return err
+	}
+	for _, v := range []struct {
+		field string
+		vi    *volInfo
+	}{{"name", ia}, {"with", ib}} {
+		if _, err := os.Lstat(v.vi.path); err != nil {
+			return sdk.ArgError(v.field, "volume %q: its file is not on this machine (%v); volume_swap exchanges files in the pool's directory", v.vi.name, err)
+		}
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, ia.path, unix.AT_FDCWD, ib.path, unix.RENAME_EXCHANGE); err != nil {
+		return fmt.Errorf("exchanging %s and %s: %w", ia.path, ib.path, err)
+	}
+	r.Log("exchanged %s and %s", ia.path, ib.path)
+	return d.refreshPool(ctx, conn, pool)
+}
+
+// refreshPool has libvirt read the pool's directory again, retrying while
+// it is busy with another upload or download.
+func (d *driver) refreshPool(ctx context.Context, conn *libvirt.Libvirt, pool libvirt.StoragePool) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		err := conn.StoragePoolRefresh(pool, 0)
+		if err == nil || !strings.Contains(err.Error(), "asynchronous jobs running") || time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("refreshing storage pool %s: %w", d.poolName, err)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
