@@ -45,6 +45,9 @@ type app struct {
 	stdout, stderr io.Writer
 	isTTY          bool
 	environ        []string
+	// args are vmflow's arguments (after hoisting), for printing the
+	// command a wizard's answers stand for.
+	args []string
 
 	// From the flags before the command: the task file loaded to register
 	// task commands.
@@ -96,7 +99,7 @@ var hoistable = map[string]bool{"list": true, "validate": true, "plugins": true,
 // name to before it, where the CLI parser expects them.
 func hoistGlobalFlags(args []string) []string {
 	takesValue := map[string]bool{"f": true, "file": true, "var": true, "state-dir": true, "parallelism": true}
-	isGlobal := map[string]bool{"json": true, "v": true, "verbose": true, "keep-on-failure": true}
+	isGlobal := map[string]bool{"json": true, "v": true, "verbose": true, "keep-on-failure": true, "yes": true, "y": true}
 	cmdAt := -1
 	for i := 1; i < len(args); i++ {
 		a := args[i]
@@ -176,6 +179,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		a.isTTY = true
 	}
 	args = hoistGlobalFlags(args)
+	a.args = args
 	a.pre = scanPre(args[1:])
 	// Task commands come from the task file; if there is none, only the
 	// built-in commands exist.
@@ -399,6 +403,7 @@ var globalFlags = []cli.Flag{
 	&cli.StringFlag{Name: "state-dir", Usage: "state directory (default: $VMFLOW_STATE_DIR, else ${XDG_STATE_HOME:-~/.local/state}/vmflow)"},
 	&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line instead of text"},
 	&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show debug logs"},
+	&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "never ask for params (a missing required param is an error)"},
 }
 
 var runFlags = []cli.Flag{

@@ -28,6 +28,7 @@ func TestParseTaskArgs(t *testing.T) {
 		named map[string]string
 		vars  []string
 		keep  bool
+		yes   bool
 		err   string
 	}{
 		{args: []string{"demo", "4096"}, pos: []string{"demo", "4096"}},
@@ -37,6 +38,8 @@ func TestParseTaskArgs(t *testing.T) {
 		{args: []string{"demo", "--profiles", "a", "--profiles", "b"}, pos: []string{"demo"}, named: map[string]string{"profiles": "a,b"}},
 		{args: []string{"demo", "--var", "backend=x", "--keep-on-failure"}, pos: []string{"demo"}, vars: []string{"backend=x"}, keep: true},
 		{args: []string{"--", "--weird-name"}, pos: []string{"--weird-name"}},
+		{args: []string{"demo", "--yes"}, pos: []string{"demo"}, yes: true},
+		{args: []string{"-y", "demo"}, pos: []string{"demo"}, yes: true},
 		{args: []string{"demo", "-1"}, pos: []string{"demo", "-1"}},
 		{args: []string{"demo", "--memroy", "1"}, err: `task create: unknown flag --memroy. Did you mean "memory"? Params: --name, --memory, --force, --profiles. Arguments that start with '-' go after --: vmflow create … -- --memroy`},
 		{args: []string{"demo", "--memory"}, err: "task create: flag --memory needs a value"},
@@ -54,7 +57,7 @@ func TestParseTaskArgs(t *testing.T) {
 			t.Errorf("%v: %v", c.args, err)
 			continue
 		}
-		if !slices.Equal(ta.positional, c.pos) || !slices.Equal(ta.vars, c.vars) || ta.keepOnFailure != c.keep {
+		if !slices.Equal(ta.positional, c.pos) || !slices.Equal(ta.vars, c.vars) || ta.keepOnFailure != c.keep || ta.yes != c.yes {
 			t.Errorf("%v: got %+v", c.args, ta)
 		}
 		for k, v := range c.named {
@@ -73,6 +76,7 @@ func TestHoistGlobalFlags(t *testing.T) {
 		{[]string{"vmflow", "list", "-f", "x.hcl"}, []string{"vmflow", "-f", "x.hcl", "list"}},
 		{[]string{"vmflow", "--json", "runs", "--limit", "3", "-v"}, []string{"vmflow", "--json", "-v", "runs", "--limit", "3"}},
 		{[]string{"vmflow", "resume", "last", "--var=a=b"}, []string{"vmflow", "--var=a=b", "resume", "last"}},
+		{[]string{"vmflow", "list", "--yes"}, []string{"vmflow", "--yes", "list"}},
 		// Task commands parse their own flags.
 		{[]string{"vmflow", "create", "demo", "-f", "x"}, []string{"vmflow", "create", "demo", "-f", "x"}},
 		{[]string{"vmflow", "-f", "x", "list", "--", "-v"}, []string{"vmflow", "-f", "x", "list", "--", "-v"}},
@@ -107,5 +111,39 @@ func TestSignalContexts(t *testing.T) {
 	}
 	if !slices.Equal(seen, []int{1, 2}) {
 		t.Fatalf("signals seen %v", seen)
+	}
+}
+
+// A param named like a run flag wins over it: a task may have a param
+// "yes".
+func TestParseTaskArgsParamNamedYes(t *testing.T) {
+	tk := &config.Task{Name: "t", Params: []*config.Param{{Name: "yes", Type: cty.Bool, Default: cty.False}}}
+	ta, err := parseTaskArgs(tk, []string{"--yes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ta.yes || ta.named["yes"] != "true" {
+		t.Fatalf("got yes=%v named=%v", ta.yes, ta.named)
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	p := func(name string) *config.Param { return &config.Param{Name: name} }
+	cases := []struct {
+		args    []string
+		answers []answer
+		want    string
+	}{
+		{[]string{"/usr/bin/vmflow", "create"}, []answer{{p("name"), "web"}, {p("ip"), ""}},
+			"vmflow create --name=web --ip=''"},
+		{[]string{"vmflow", "-f", "my tasks.hcl", "run", "create", "--", "-odd"}, []answer{{p("note"), "it's"}},
+			`vmflow -f 'my tasks.hcl' run create --note='it'\''s' -- -odd`},
+		{[]string{"vmflow", "create"}, []answer{{p("profiles"), `["a,b", "c"]`}},
+			`vmflow create --profiles='["a,b", "c"]'`},
+	}
+	for _, c := range cases {
+		if got := commandLine(c.args, c.answers); got != c.want {
+			t.Errorf("commandLine(%q) = %s\nwant %s", c.args, got, c.want)
+		}
 	}
 }

@@ -165,16 +165,43 @@ func (a *app) cmdTask(c *cli.Context, args []string, planOnly bool) error {
 	if err := a.requireVars(); err != nil {
 		return err
 	}
-	params, err := t.BindArgs(ta.positional, ta.named)
+	raw, err := t.SortArgs(ta.positional, ta.named)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	// What the command line gave is checked before anything is asked.
+	for _, p := range t.Params {
+		if rs, ok := raw[p.Name]; ok {
+			if _, err := t.ParseParam(p, rs); err != nil {
+				return usageErr("%v", err)
+			}
+		}
+	}
+	asJSON := c.Bool("json") || ta.json
+	runArgs := args[1:]
+	if !planOnly && !asJSON && !c.Bool("yes") && !ta.yes {
+		answers, err := a.wizard(t, raw)
+		if err != nil {
+			return err
+		}
+		if len(answers) > 0 {
+			for _, an := range answers {
+				raw[an.param.Name] = []string{an.raw}
+				runArgs = append(runArgs, "--"+an.param.Name+"="+an.raw)
+			}
+			fmt.Fprintf(a.stderr, "Running: %s\n", commandLine(a.args, answers))
+		}
+	}
+	params, err := t.Bind(raw)
 	if err != nil {
 		return usageErr("%v", err)
 	}
 	opts := runOpts{
-		json:          c.Bool("json") || ta.json,
+		json:          asJSON,
 		verbose:       c.Bool("verbose") || ta.verbose,
 		keepOnFailure: c.Bool("keep-on-failure") || ta.keepOnFailure,
 		parallelism:   c.Int("parallelism"),
-		args:          args[1:],
+		args:          runArgs,
 	}
 	if ta.parallelism > 0 {
 		opts.parallelism = ta.parallelism

@@ -21,6 +21,7 @@ type taskArgs struct {
 	keepOnFailure bool
 	parallelism   int
 	json, verbose bool
+	yes           bool
 	help          bool
 }
 
@@ -28,6 +29,7 @@ type taskArgs struct {
 // param of the same name wins; the flag then goes before the task name.
 var runFlagNames = map[string]bool{
 	"var": true, "keep-on-failure": true, "parallelism": true, "json": true, "verbose": true, "v": true,
+	"yes": true, "y": true,
 }
 
 // parseTaskArgs reads a task's arguments. Flags may come before, between
@@ -91,6 +93,8 @@ func parseTaskArgs(t *config.Task, args []string) (*taskArgs, error) {
 			ta.json = !hasVal || val == "true"
 		case "v", "verbose":
 			ta.verbose = !hasVal || val == "true"
+		case "y", "yes":
+			ta.yes = !hasVal || val == "true"
 		case "parallelism":
 			v, err := next()
 			if err != nil {
@@ -144,8 +148,14 @@ func taskHelp(t *config.Task) string {
 	}
 	if len(t.Params) > 0 {
 		b.WriteString("\nParams (positional in this order, or as --name value):\n")
+		if t.Wizard {
+			b.WriteString("(on a terminal, vmflow asks for each param not given; --yes asks nothing)\n")
+		}
 		for _, p := range t.Params {
 			line := fmt.Sprintf("  %-14s %-14s %s", p.Name, typeLabel(p.Type), p.Description)
+			if p.Options != nil {
+				line += fmt.Sprintf(" (one of: %s)", strings.Join(p.OptionArgs(), ", "))
+			}
 			if !p.Required() {
 				line += fmt.Sprintf(" (default: %s)", formatDefault(p.Default))
 			} else {
@@ -154,6 +164,6 @@ func taskHelp(t *config.Task) string {
 			b.WriteString(strings.TrimRight(line, " ") + "\n")
 		}
 	}
-	b.WriteString("\nRun flags: --var name=value, --keep-on-failure, --parallelism N, --json, -v\n")
+	b.WriteString("\nRun flags: --var name=value, --keep-on-failure, --parallelism N, --json, -v, --yes\n")
 	return b.String()
 }

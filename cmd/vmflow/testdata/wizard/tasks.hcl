@@ -1,0 +1,71 @@
+# The wizard's test tasks (wizard_test.go): each step echoes the params it
+# received into $WIZARD_OUT, so a test asserts what the task got.
+
+task "create" {
+  description = "Create a VM"
+  wizard      = true
+  param "name" {
+    type   = string
+    prompt = "Name of the new VM?"
+  }
+  param "profiles" {
+    type        = list(string)
+    default     = ["base"]
+    options     = ["base", "dev", "gui"]
+    description = "Profiles to apply"
+  }
+  param "memory" {
+    type        = number
+    default     = 2048
+    description = "Memory in MiB?"
+  }
+  param "vcpus" {
+    type    = number
+    default = 2
+    options = [1, 2, 4]
+    prompt  = "How many vCPUs?"
+  }
+  param "var_size" {
+    type        = string
+    default     = "10G"
+    description = "Size of /var?"
+  }
+  param "network" {
+    type    = string
+    default = "nat"
+    options = ["nat", "bridge"]
+    prompt  = "Which network?"
+  }
+  param "ip" {
+    type        = string
+    default     = ""
+    description = "Static IP (empty: DHCP)?"
+  }
+  step "echo" {
+    action = builtin.exec
+    shell  = true
+    argv = [
+      "printf 'name=%s\\nprofiles=%s\\nmemory=%s\\nvcpus=%s\\nvar_size=%s\\nnetwork=%s\\nip=%s\\n' \"$@\" > \"$WIZARD_OUT\"",
+      param.name, join(",", param.profiles), tostring(param.memory), tostring(param.vcpus),
+      param.var_size, param.network, param.ip,
+    ]
+  }
+}
+
+# Without wizard = true only a missing required param is asked for.
+task "plain" {
+  description = "Echo a name and a size"
+  param "name" {
+    type   = string
+    prompt = "Plain name?"
+  }
+  param "size" {
+    type    = number
+    default = 1
+  }
+  step "echo" {
+    action = builtin.exec
+    shell  = true
+    argv   = ["printf 'name=%s\\nsize=%s\\n' \"$@\" > \"$WIZARD_OUT\"", param.name, tostring(param.size)]
+  }
+}

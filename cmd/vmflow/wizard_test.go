@@ -1,0 +1,505 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/vt"
+	"github.com/creack/pty"
+)
+
+// The wizard's tests run the real vmflow binary on a pseudo-terminal and
+// type at it. A terminal emulator (x/vt) keeps the screen the program
+// draws, so a test waits until a question is on the screen before it
+// answers, and never sleeps to synchronise. The tasks in
+// testdata/wizard/tasks.hcl write the params they received to
+// $WIZARD_OUT, so the tests check what the task got, not what was shown.
+
+const (
+	ptyCols, ptyRows = 200, 50
+	// waitLimit bounds every wait for the screen or for the process.
+	waitLimit = 20 * time.Second
+)
+
+// Keys as a terminal sends them.
+const (
+	keyEnter = "\r"
+	keyDown  = "\x1b[B"
+	keySpace = " "
+	keyCtrlC = "\x03"
+	keyCtrlU = "\x15" // clears the text before the cursor
+	keyEsc   = "\x1b"
+)
+
+// session is one vmflow process on a pseudo-terminal.
+type session struct {
+	t    *testing.T
+	pty  *os.File
+	term *vt.SafeEmulator
+	cmd  *exec.Cmd
+
+	mu      sync.Mutex
+	raw     bytes.Buffer  // everything the program wrote, as written
+	changed chan struct{} // signalled after each write to term
+	drained chan struct{} // closed when all the output has been read
+	exited  chan struct{} // closed when the process has exited
+	waitErr error
+}
+
+// wizardEnv is a fresh environment for one vmflow run: its own state
+// directory and output file.
+type wizardEnv struct {
+	dir, out   string
+	env        []string
+	cols, rows uint16 // the pty's size
+}
+
+func newWizardEnv(t *testing.T) *wizardEnv {
+	t.Helper()
+	dir, err := filepath.Abs("testdata/wizard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "out.txt")
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + tmp,
+		"XDG_CACHE_HOME=" + filepath.Join(tmp, "cache"),
+		"VMFLOW_STATE_DIR=" + filepath.Join(tmp, "state"),
+		"WIZARD_OUT=" + out,
+		"TERM=xterm-256color",
+		"LANG=C.UTF-8",
+	}
+	return &wizardEnv{dir: dir, out: out, env: env, cols: ptyCols, rows: ptyRows}
+}
+
+// received is what the task wrote to $WIZARD_OUT; "" when it did not run.
+func (w *wizardEnv) received(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(w.out)
+	if errors.Is(err, os.ErrNotExist) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// start runs vmflow ARGS… with stdin, stdout and stderr on a new
+// pseudo-terminal.
+func (w *wizardEnv) start(t *testing.T, args ...string) *session {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "vmflow"), args...)
+	cmd.Dir, cmd.Env = w.dir, w.env
+	f, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: w.cols, Rows: w.rows})
+	if err != nil {
+		t.Fatalf("starting vmflow on a pty: %v", err)
+	}
+	s := &session{
+		t: t, pty: f, cmd: cmd, term: vt.NewSafeEmulator(ptyCols, ptyRows),
+		changed: make(chan struct{}, 1), drained: make(chan struct{}), exited: make(chan struct{}),
+	}
+	// The program's output goes to the emulator; the emulator's answers
+	// to the program's queries (cursor position, colours) go back.
+	go func() {
+		defer close(s.drained)
+		buf := make([]byte, 32*1024)
+		for {
+			n, err := f.Read(buf)
+			if n > 0 {
+				s.mu.Lock()
+				s.raw.Write(buf[:n])
+				s.mu.Unlock()
+				_, _ = s.term.Write(buf[:n])
+				select {
+				case s.changed <- struct{}{}:
+				default:
+				}
+			}
+			if err != nil {
+				return // EIO once the program has exited
+			}
+		}
+	}()
+	go func() { _, _ = io.Copy(f, s.term) }()
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-s.exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-s.exited
+		}
+		_ = s.term.Close()
+		_ = f.Close()
+	})
+	return s
+}
+
+// screen is the text on the emulated screen.
+func (s *session) screen() string {
+	return ansi.Strip(s.term.Render())
+}
+
+// output is everything the program wrote, without escape sequences.
+func (s *session) output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return ansi.Strip(s.raw.String())
+}
+
+// waitScreen waits until the screen shows text.
+func (s *session) waitScreen(text string) {
+	s.t.Helper()
+	deadline := time.NewTimer(waitLimit)
+	defer deadline.Stop()
+	for {
+		if strings.Contains(s.screen(), text) {
+			return
+		}
+		select {
+		case <-s.changed:
+		case <-s.exited:
+			// The last output may still be on its way to the emulator.
+			select {
+			case <-s.drained:
+			case <-deadline.C:
+			}
+			if strings.Contains(s.screen(), text) {
+				return
+			}
+			s.t.Fatalf("vmflow exited (%v) before showing %q; the screen:\n%s\nits output:\n%s", s.waitErr, text, s.screen(), s.output())
+		case <-deadline.C:
+			s.t.Fatalf("timed out waiting for %q; the screen:\n%s", text, s.screen())
+		}
+	}
+}
+
+// ask waits for a question, then types the keys that answer it.
+func (s *session) ask(question string, keys ...string) {
+	s.t.Helper()
+	s.waitScreen(question)
+	s.send(keys...)
+}
+
+func (s *session) send(keys ...string) {
+	s.t.Helper()
+	for _, k := range keys {
+		if _, err := s.pty.Write([]byte(k)); err != nil {
+			s.t.Fatalf("typing %q: %v", k, err)
+		}
+	}
+}
+
+// exit waits for the process and the last of its output, and returns
+// its exit code.
+func (s *session) exit() int {
+	s.t.Helper()
+	timeout := time.After(waitLimit)
+	select {
+	case <-s.exited:
+	case <-timeout:
+		s.t.Fatalf("vmflow did not exit; the screen:\n%s", s.screen())
+	}
+	select {
+	case <-s.drained:
+	case <-timeout:
+		s.t.Fatalf("the pty stayed open after vmflow exited; the screen:\n%s", s.screen())
+	}
+	var ee *exec.ExitError
+	switch {
+	case s.waitErr == nil:
+		return 0
+	case errors.As(s.waitErr, &ee):
+		return ee.ExitCode()
+	}
+	s.t.Fatalf("waiting for vmflow: %v", s.waitErr)
+	return -1
+}
+
+// runPlain runs vmflow without a terminal: stdin, stdout and stderr are
+// pipes.
+func (w *wizardEnv) runPlain(t *testing.T, args ...string) (code int, out string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "vmflow"), args...)
+	cmd.Dir, cmd.Env = w.dir, w.env
+	cmd.Stdin = strings.NewReader("demo\n") // an answer nobody may read
+	b, err := runWithTimeout(cmd)
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("vmflow %v: %v", args, err)
+	}
+	return code, string(b)
+}
+
+func runWithTimeout(cmd *exec.Cmd) ([]byte, error) {
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return buf.Bytes(), err
+	case <-time.After(waitLimit):
+		_ = cmd.Process.Kill()
+		<-done
+		return buf.Bytes(), errors.New("timed out")
+	}
+}
+
+// asked reports whether output shows any question of the test tasks.
+func asked(output string) bool {
+	for _, q := range []string{"Name of the new VM?", "Profiles to apply", "Memory in MiB?", "Plain name?"} {
+		if strings.Contains(output, q) {
+			return true
+		}
+	}
+	return false
+}
+
+const allDefaults = `name=web
+profiles=base
+memory=2048
+vcpus=2
+var_size=10G
+network=nat
+ip=
+`
+
+// TestWizardAnswers walks the whole wizard the way `just create` asked:
+// a name, profiles (multi-select), memory (a bad number first, re-asked
+// with the reason), vcpus and network (selects), a default accepted with
+// Enter, and a static IP. The task gets the answers, and the printed
+// command line, run without a terminal, gives the task the same values.
+func TestWizardAnswers(t *testing.T) {
+	w := newWizardEnv(t)
+	s := w.start(t, "create")
+	s.ask("Name of the new VM?", "demo", keyEnter)
+	s.waitScreen("Profiles to apply")
+	s.waitScreen("default: base")
+	s.send(keyDown, keySpace, keyEnter) // base stays selected, dev too
+	s.ask("Memory in MiB?", keyCtrlU, "lots", keyEnter)
+	s.waitScreen(`a number is required, got "lots"`)
+	s.send(keyCtrlU, "4096", keyEnter)
+	s.ask("How many vCPUs?", keyDown, keyEnter) // 2 (the default) → 4
+	s.ask("Size of /var?", keyEnter)
+	s.ask("Which network?", keyDown, keyEnter)
+	s.ask("Static IP (empty: DHCP)?", "10.0.0.5", keyEnter)
+	if code := s.exit(); code != 0 {
+		t.Fatalf("exit code %d; output:\n%s", code, s.output())
+	}
+	want := "name=demo\nprofiles=base,dev\nmemory=4096\nvcpus=4\nvar_size=10G\nnetwork=bridge\nip=10.0.0.5\n"
+	if got := w.received(t); got != want {
+		t.Fatalf("the task received:\n%s\nwant:\n%s", got, want)
+	}
+	const line = "vmflow create --name=demo --profiles=base,dev --memory=4096 --vcpus=4 --var_size=10G --network=bridge --ip=10.0.0.5"
+	if !strings.Contains(s.output(), "Running: "+line+"\r\n") {
+		t.Fatalf("no %q in the output:\n%s", line, s.output())
+	}
+
+	// The printed command asks nothing and does the same.
+	if err := os.Remove(w.out); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := w.runPlain(t, strings.Fields(line)[1:]...); code != 0 {
+		t.Fatalf("rerun: exit code %d:\n%s", code, out)
+	}
+	if got := w.received(t); got != want {
+		t.Fatalf("the rerun received:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestWizardDefaults: params given on the command line are not asked for
+// (here through `vmflow run`); Enter takes each preselected default.
+func TestWizardDefaults(t *testing.T) {
+	w := newWizardEnv(t)
+	s := w.start(t, "run", "create", "web", "--memory", "2048")
+	s.ask("Profiles to apply", keyEnter)
+	s.ask("How many vCPUs?", keyEnter)
+	s.ask("Size of /var?", keyEnter)
+	s.ask("Which network?", keyEnter)
+	s.ask("Static IP (empty: DHCP)?", keyEnter)
+	if code := s.exit(); code != 0 {
+		t.Fatalf("exit code %d; output:\n%s", code, s.output())
+	}
+	if got := w.received(t); got != allDefaults {
+		t.Fatalf("the task received:\n%s\nwant:\n%s", got, allDefaults)
+	}
+	out := s.output()
+	for _, q := range []string{"Name of the new VM?", "Memory in MiB?"} {
+		if strings.Contains(out, q) {
+			t.Errorf("asked %q though the command line gave it", q)
+		}
+	}
+	const line = "Running: vmflow run create web --memory 2048 --profiles=base --vcpus=2 --var_size=10G --network=nat --ip=''\r\n"
+	if !strings.Contains(out, line) {
+		t.Errorf("no %q in the output:\n%s", line, out)
+	}
+}
+
+// TestWizardAbort: Ctrl-C or Esc leaves the wizard with exit code 130,
+// and the task does not run.
+func TestWizardAbort(t *testing.T) {
+	for _, tc := range []struct{ name, key string }{{"ctrl-c", keyCtrlC}, {"esc", keyEsc}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWizardEnv(t)
+			s := w.start(t, "create")
+			s.ask("Name of the new VM?", "demo", keyEnter)
+			s.ask("Profiles to apply", tc.key)
+			if code := s.exit(); code != exitInterrupted {
+				t.Fatalf("exit code %d, want %d; output:\n%s", code, exitInterrupted, s.output())
+			}
+			if got := w.received(t); got != "" {
+				t.Fatalf("the task ran after the wizard was aborted:\n%s", got)
+			}
+			if out := s.output(); !strings.Contains(out, "wizard aborted; nothing ran") || strings.Contains(out, "Running:") {
+				t.Errorf("output:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestRequiredParamPrompt: a task without wizard = true asks only for a
+// missing required param, on a terminal.
+func TestRequiredParamPrompt(t *testing.T) {
+	w := newWizardEnv(t)
+	s := w.start(t, "plain")
+	s.ask("Plain name?", "solo", keyEnter)
+	if code := s.exit(); code != 0 {
+		t.Fatalf("exit code %d; output:\n%s", code, s.output())
+	}
+	if got, want := w.received(t), "name=solo\nsize=1\n"; got != want {
+		t.Fatalf("the task received:\n%s\nwant:\n%s", got, want)
+	}
+	if out := s.output(); !strings.Contains(out, "Running: vmflow plain --name=solo\r\n") {
+		t.Errorf("output:\n%s", out)
+	}
+}
+
+// TestNoQuestions: with --yes (before or after the task name) or without
+// a terminal, vmflow asks nothing: a missing required param is the usual
+// error (exit 2), and otherwise the task runs with the defaults.
+func TestNoQuestions(t *testing.T) {
+	const missing = "missing required param name"
+	for _, args := range [][]string{
+		{"--yes", "create"},
+		{"create", "--yes"},
+		{"-y", "run", "create"},
+		{"plain", "-y"},
+	} {
+		t.Run("pty "+strings.Join(args, " "), func(t *testing.T) {
+			w := newWizardEnv(t)
+			s := w.start(t, args...)
+			if code := s.exit(); code != exitUsage {
+				t.Fatalf("exit code %d, want %d; output:\n%s", code, exitUsage, s.output())
+			}
+			out := s.output()
+			if !strings.Contains(out, missing) || asked(out) {
+				t.Errorf("output:\n%s", out)
+			}
+		})
+	}
+	// Terminals the questions cannot be drawn on count as none: TERM=dumb
+	// (the run's own output is plain there too), and a terminal without a
+	// size, as a serial console may be.
+	t.Run("pty TERM=dumb", func(t *testing.T) {
+		w := newWizardEnv(t)
+		w.env = append(w.env, "TERM=dumb")
+		s := w.start(t, "create")
+		if code := s.exit(); code != exitUsage || !strings.Contains(s.output(), missing) || asked(s.output()) {
+			t.Fatalf("exit code %d, want %d; output:\n%s", code, exitUsage, s.output())
+		}
+	})
+	t.Run("pty without a size", func(t *testing.T) {
+		w := newWizardEnv(t)
+		w.cols, w.rows = 0, 0
+		s := w.start(t, "create")
+		if code := s.exit(); code != exitUsage || !strings.Contains(s.output(), missing) || asked(s.output()) {
+			t.Fatalf("exit code %d, want %d; output:\n%s", code, exitUsage, s.output())
+		}
+	})
+	t.Run("pty create web --yes", func(t *testing.T) {
+		w := newWizardEnv(t)
+		s := w.start(t, "create", "web", "--yes")
+		if code := s.exit(); code != 0 {
+			t.Fatalf("exit code %d; output:\n%s", code, s.output())
+		}
+		if got := w.received(t); got != allDefaults {
+			t.Fatalf("the task received:\n%s\nwant:\n%s", got, allDefaults)
+		}
+	})
+	for _, args := range [][]string{{"create"}, {"plain"}, {"run", "create"}} {
+		t.Run("no tty "+strings.Join(args, " "), func(t *testing.T) {
+			w := newWizardEnv(t)
+			code, out := w.runPlain(t, args...)
+			if code != exitUsage || !strings.Contains(out, missing) {
+				t.Fatalf("exit code %d, want %d; output:\n%s", code, exitUsage, out)
+			}
+			if w.received(t) != "" {
+				t.Fatal("the task ran")
+			}
+		})
+	}
+	t.Run("no tty create web", func(t *testing.T) {
+		w := newWizardEnv(t)
+		if code, out := w.runPlain(t, "create", "web"); code != 0 {
+			t.Fatalf("exit code %d:\n%s", code, out)
+		}
+		if got := w.received(t); got != allDefaults {
+			t.Fatalf("the task received:\n%s\nwant:\n%s", got, allDefaults)
+		}
+	})
+	// A terminal on stdin alone is not enough: the questions would be
+	// drawn where the output goes.
+	t.Run("stdin tty, stdout pipe", func(t *testing.T) {
+		w := newWizardEnv(t)
+		ptmx, tty, err := pty.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ptmx.Close()
+		defer tty.Close()
+		cmd := exec.Command(filepath.Join(binDir, "vmflow"), "create")
+		cmd.Dir, cmd.Env, cmd.Stdin = w.dir, w.env, tty
+		b, err := runWithTimeout(cmd)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitUsage || !strings.Contains(string(b), missing) {
+			t.Fatalf("err %v; output:\n%s", err, b)
+		}
+	})
+}
+
+// TestWizardBadArgument: a value outside a param's options is an error
+// before anything is asked.
+func TestWizardBadArgument(t *testing.T) {
+	w := newWizardEnv(t)
+	s := w.start(t, "create", "--network", "host")
+	if code := s.exit(); code != exitUsage {
+		t.Fatalf("exit code %d, want %d; output:\n%s", code, exitUsage, s.output())
+	}
+	out := s.output()
+	if !strings.Contains(out, `param network: "host" is not one of its options: "nat", "bridge"`) || asked(out) {
+		t.Errorf("output:\n%s", out)
+	}
+}
