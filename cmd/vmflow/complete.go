@@ -5,6 +5,9 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vmflow/vmflow/core/config"
 )
 
 // Completion scripts ask `vmflow __complete WORDS…` for candidates, so they
@@ -115,31 +118,91 @@ func (a *app) cmdComplete(c *cli.Context) error {
 	if t == nil {
 		return nil
 	}
+	// --name=VALUE in one word (zsh, fish): complete the value.
+	if name, val, ok := strings.Cut(strings.TrimLeft(cur, "-"), "="); ok && strings.HasPrefix(cur, "--") {
+		if p := t.Param(name); p != nil {
+			for _, o := range optionCandidates(p, val) {
+				emit("--"+name+"="+o, p.Description)
+			}
+		}
+		return nil
+	}
 	if strings.HasPrefix(cur, "-") {
 		for _, p := range t.Params {
 			emit("--"+p.Name, p.Description)
 		}
-		for _, f := range []string{"--var", "--keep-on-failure", "--parallelism", "--json", "--verbose"} {
+		for _, f := range []string{"--var", "--keep-on-failure", "--parallelism", "--json", "--verbose", "--yes"} {
 			emit(f, "")
 		}
 		return nil
 	}
-	// Positional: name the param this word fills.
+	// The word is a flag's value, or names the param it fills by position.
 	pos := 0
+	var p *config.Param
+	isValue := false
 	for i := 1; i < len(words); i++ {
-		if strings.HasPrefix(words[i], "-") {
-			if p := t.Param(strings.TrimLeft(words[i], "-")); (p != nil && p.Type.FriendlyName() != "bool") || takesValueFlag(words[i]) {
-				i++
-			}
+		w := words[i]
+		if !strings.HasPrefix(w, "-") || w == "-" || isNumber(w) {
+			pos++
 			continue
 		}
-		pos++
+		name, _, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
+		fp := t.Param(name)
+		if hasVal || !((fp != nil && fp.Type != cty.Bool) || (fp == nil && takesValueFlag(w))) {
+			continue
+		}
+		if i+1 < len(words) && words[i+1] == "=" {
+			i++ // bash splits --name=value at the '='
+		}
+		if i+1 == len(words) {
+			p, isValue = fp, true
+			break
+		}
+		i++
 	}
-	if pos < len(t.Params) {
-		p := t.Params[pos]
-		fmt.Fprintf(a.stderr, "%s: %s\n", strings.ToUpper(p.Name), p.Description)
+	if !isValue {
+		switch {
+		case pos < len(t.Params):
+			p = t.Params[pos]
+		case t.Variadic():
+			p = t.Params[len(t.Params)-1]
+		}
+		if p != nil {
+			fmt.Fprintf(a.stderr, "%s: %s\n", strings.ToUpper(p.Name), p.Description)
+		}
+	}
+	if p != nil {
+		for _, o := range optionCandidates(p, cur) {
+			emit(o, p.Description)
+		}
 	}
 	return nil
+}
+
+// optionCandidates are the values that complete word for a param with
+// options: each option, or for a list param whose word already holds
+// "a,b,", that prefix followed by each option not yet in it.
+func optionCandidates(p *config.Param, word string) []string {
+	opts := p.OptionArgs()
+	if !p.MultiSelect() {
+		return opts
+	}
+	i := strings.LastIndex(word, ",")
+	if i < 0 {
+		return opts
+	}
+	prefix := word[:i+1]
+	chosen := map[string]bool{}
+	for _, c := range strings.Split(prefix, ",") {
+		chosen[strings.TrimSpace(c)] = true
+	}
+	var out []string
+	for _, o := range opts {
+		if !chosen[o] {
+			out = append(out, prefix+o)
+		}
+	}
+	return out
 }
 
 func takesValueFlag(w string) bool {

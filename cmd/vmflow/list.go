@@ -20,23 +20,27 @@ type listTask struct {
 	Name        string      `json:"name"`
 	Description string      `json:"description,omitempty"`
 	Usage       string      `json:"usage"`
+	Wizard      bool        `json:"wizard,omitempty"`
 	Params      []listParam `json:"params"`
 }
 
 type listParam struct {
-	Name        string `json:"name"`
-	Type        string `json:"type"`
-	Required    bool   `json:"required"`
-	Default     any    `json:"default,omitempty"`
-	Description string `json:"description,omitempty"`
+	Name        string   `json:"name"`
+	Type        string   `json:"type"`
+	Required    bool     `json:"required"`
+	Default     any      `json:"default,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Options     []string `json:"options,omitempty"`
+	Prompt      string   `json:"prompt,omitempty"`
 }
 
 func summarize(proj *config.Project) []listTask {
 	out := []listTask{}
 	for _, t := range proj.Tasks {
-		lt := listTask{Name: t.Name, Description: t.Description, Usage: t.Usage(), Params: []listParam{}}
+		lt := listTask{Name: t.Name, Description: t.Description, Usage: t.Usage(), Wizard: t.Wizard, Params: []listParam{}}
 		for _, p := range t.Params {
-			lp := listParam{Name: p.Name, Type: typeLabel(p.Type), Required: p.Required(), Description: p.Description}
+			lp := listParam{Name: p.Name, Type: typeLabel(p.Type), Required: p.Required(), Description: p.Description,
+				Options: p.OptionArgs(), Prompt: p.Prompt}
 			if !p.Required() {
 				lp.Default = formatDefault(p.Default)
 			}
@@ -91,7 +95,7 @@ type listCacheFile struct {
 	Tasks []listTask  `json:"tasks"`
 }
 
-const listCacheVersion = "1"
+const listCacheVersion = "2" // 2: params' options and prompt, tasks' wizard
 
 // listCachePath is where the cache of a root task file lives.
 func listCachePath(root string) string {
