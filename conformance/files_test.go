@@ -283,6 +283,7 @@ func volumeFiles(s *suite) {
 	}
 	s.refused("files/swap-missing", "volume_swap", map[string]any{"name": over, "with": s.name("swap", "nosuch")}, "with:", "no volume")
 	s.refused("files/swap-itself", "volume_swap", map[string]any{"name": over, "with": over}, "with:", "not swapped with itself")
+	s.refused("files/swap-base", "volume_swap", map[string]any{"name": base, "with": over}, "with:", "its own base")
 
 	for _, n := range []string{v, plain, over, other, base} {
 		s.run("volume_delete", map[string]any{"name": n})

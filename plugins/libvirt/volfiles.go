@@ -351,6 +351,9 @@ func (d *driver) swapVolumes(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
+	if ia.backing == ib.path || ib.backing == ia.path {
+		return sdk.ArgError("with", "one of %q and %q is based on the other; swapping them would make a volume its own base", a, b)
+	}
 	if err := d.notInUse(conn, "name", ia, "volume_swap"); err != nil {
 		return err
 	}

@@ -230,7 +230,8 @@ func mkfsImage(ctx context.Context, size uint64, fs, label string, files []hyper
 	}
 	if len(files) > 0 {
 		root := filepath.Join(dir, "root")
-		if err := os.Mkdir(root, 0o700); err == nil {
+		err := os.Mkdir(root, 0o700)
+		if err == nil {
 			err = stageFiles(root, files)
 		}
 		if err != nil {
