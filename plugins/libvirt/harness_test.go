@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -166,4 +167,55 @@ func readMarker(t *testing.T, qcow2 string) string {
 		t.Fatalf("debugfs: %v", err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// fsEntry is a file or directory in an ext4 image, as debugfs lists it.
+type fsEntry struct {
+	mode    uint32 // with the file type bits
+	owner   string // uid:gid
+	content string // a file's
+}
+
+// readFiles reads every file and directory of the ext4 filesystem in an
+// image on this host (lost+found aside), the way a user would check it:
+// qemu-img convert to raw, e2fsck -fn (it must be clean), then debugfs.
+func readFiles(t *testing.T, image string) map[string]fsEntry {
+	t.Helper()
+	raw := filepath.Join(t.TempDir(), "disk.raw")
+	if b, err := exec.Command("qemu-img", "convert", "-U", "-O", "raw", image, raw).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img convert: %v: %s", err, b)
+	}
+	if b, err := exec.Command("e2fsck", "-fn", raw).CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck -fn %s: %v\n%s", image, err, b)
+	}
+	quote := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+	out := map[string]fsEntry{}
+	var walk func(dir string)
+	walk = func(dir string) {
+		b, err := exec.Command("debugfs", "-R", "ls -p "+quote("/"+dir), raw).Output()
+		if err != nil {
+			t.Fatalf("debugfs ls %s: %v", dir, err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Split(strings.TrimSpace(line), "/")
+			if len(f) != 8 || f[5] == "." || f[5] == ".." || (dir == "" && f[5] == "lost+found") {
+				continue
+			}
+			p := strings.TrimPrefix(dir+"/"+f[5], "/")
+			mode, _ := strconv.ParseUint(f[2], 8, 32)
+			e := fsEntry{mode: uint32(mode), owner: f[3] + ":" + f[4]}
+			if mode&0o170000 == 0o040000 {
+				walk(p)
+			} else {
+				c, err := exec.Command("debugfs", "-R", "cat "+quote("/"+p), raw).Output()
+				if err != nil {
+					t.Fatalf("debugfs cat %s: %v", p, err)
+				}
+				e.content = string(c)
+			}
+			out[p] = e
+		}
+	}
+	walk("")
+	return out
 }

@@ -42,6 +42,17 @@ func TestEveryActionOnTheTestDriver(t *testing.T) {
 	if i := h.run("volume_info", map[string]any{"name": "imported"}); i.GetAttr("exists").True() {
 		t.Fatal("a failed import left its volume")
 	}
+	// Nor download: no export (and no file left), no edit. Its volumes have
+	// no files, so they cannot be swapped.
+	exp := filepath.Join(t.TempDir(), "var.qcow2")
+	h.fails("volume_export", map[string]any{"name": "var", "path": exp}, "virStorageVolDownload")
+	if _, err := os.Stat(exp); !os.IsNotExist(err) {
+		t.Fatalf("a failed export left %s", exp)
+	}
+	h.fails("volume_edit", map[string]any{"name": "var", "files": map[string]string{"identity/hostname": "x"}}, "virStorageVolDownload")
+	h.fails("volume_edit", map[string]any{"name": "boot", "remove": []string{"x"}}, `volume "boot" is an overlay on`)
+	h.fails("volume_swap", map[string]any{"name": "var", "with": "var-copy"}, "its file is not on this machine")
+	h.fails("volume_create", map[string]any{"name": "withfiles", "size": "1G", "filesystem": "ext4", "files": map[string]string{"a": "b"}}, "virStorageVolUpload")
 
 	// Domains.
 	def := map[string]any{"name": "vm1", "boot_volume": "boot", "var_volume": "var", "firmware": "kernel", "kernel": "/boot/vmlinuz", "network": "none"}
@@ -67,11 +78,34 @@ func TestEveryActionOnTheTestDriver(t *testing.T) {
 		t.Fatalf("list: %#v", list)
 	}
 	h.run("reboot", map[string]any{"name": "vm1"})
+	// Paused and resumed.
+	sus := h.run("suspend", map[string]any{"name": "vm1"})
+	if s := h.run("state", map[string]any{"name": "vm1"}); !sus.GetAttr("suspended").True() || str(s, "state") != "paused" || str(s, "ip") != "" {
+		t.Fatalf("suspend: %#v, state %#v", sus, s)
+	}
+	if again := h.run("suspend", map[string]any{"name": "vm1"}); again.GetAttr("suspended").True() {
+		t.Fatal("suspending a paused domain should do nothing")
+	}
+	if res := h.run("resume", map[string]any{"name": "vm1"}); !res.GetAttr("resumed").True() {
+		t.Fatalf("resume: %#v", res)
+	}
+	if res := h.run("resume", map[string]any{"name": "vm1"}); res.GetAttr("resumed").True() {
+		t.Fatal("resuming a running domain should do nothing")
+	}
+	if s := h.run("state", map[string]any{"name": "vm1"}); str(s, "state") != "running" || str(s, "ip") != "" {
+		t.Fatalf("a running domain without a network has an address: %#v", s)
+	}
+	h.fails("ensure_absent", map[string]any{"vm": "vm1", "volumes": []string{"var", "nosuch", "boot"}}, "VM vm1 exists (running); volumes var, boot exist")
+	h.fails("volume_edit", map[string]any{"name": "var", "remove": []string{"x"}}, `volume "var" is in use by domain "vm1", which is running`)
+	h.fails("volume_swap", map[string]any{"name": "base", "with": "var-copy"}, `volume "base" is in use by domain "vm1"`)
 	if s := h.run("state", map[string]any{"name": "vm1"}); str(s, "state") != "running" || str(s, "uuid") != str(d1, "uuid") {
 		t.Fatalf("state: %#v", s)
 	}
 	if out := h.run("destroy", map[string]any{"name": "vm1"}); !out.GetAttr("was_running").True() {
 		t.Fatal("destroy: was not running")
+	}
+	if s := h.run("state", map[string]any{"name": "vm1"}); str(s, "ip") != "" {
+		t.Fatalf("a stopped domain has ip %q", str(s, "ip"))
 	}
 
 	// Snapshots.
@@ -105,6 +139,9 @@ func TestEveryActionOnTheTestDriver(t *testing.T) {
 	if out := h.run("volume_delete", map[string]any{"name": "base", "missing_ok": true}); out.GetAttr("deleted").True() {
 		t.Fatal("deleted a missing volume")
 	}
+	if out := h.run("ensure_absent", map[string]any{"vm": "vm1", "volumes": []string{"boot", "base"}}); len(strs(out, "checked")) != 3 {
+		t.Fatalf("ensure_absent: %#v", out)
+	}
 }
 
 // Undo reverses what each undoable action did.
@@ -122,5 +159,32 @@ func TestUndosOnTheTestDriver(t *testing.T) {
 	h.undo("define", def, out)
 	if s := h.run("state", map[string]any{"name": "u2"}); s.GetAttr("exists").True() {
 		t.Fatal("define's undo left the domain")
+	}
+
+	// shutdown's undo starts what it stopped; suspend's resumes.
+	h.run("define", def)
+	h.run("start", map[string]any{"name": "u2"})
+	sus := map[string]any{"name": "u2"}
+	h.undo("suspend", sus, h.run("suspend", sus))
+	if s := h.run("state", sus); str(s, "state") != "running" {
+		t.Fatalf("after suspend's undo: %#v", s)
+	}
+	down := map[string]any{"name": "u2"}
+	out = h.run("shutdown", down)
+	if !out.GetAttr("stopped").True() || str(out, "state") != "shut off" {
+		t.Fatalf("shutdown: %#v", out)
+	}
+	h.undo("shutdown", down, out)
+	if s := h.run("state", down); str(s, "state") != "running" {
+		t.Fatalf("after shutdown's undo: %#v", s)
+	}
+	h.run("destroy", down)
+	out = h.run("shutdown", down)
+	if out.GetAttr("stopped").True() {
+		t.Fatalf("shutdown of a stopped domain: %#v", out)
+	}
+	h.undo("shutdown", down, out)
+	if s := h.run("state", down); str(s, "state") != "shut off" {
+		t.Fatalf("the undo of a shutdown that stopped nothing started it: %#v", s)
 	}
 }
