@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -356,6 +357,27 @@ func TestPlanReadsLikeProxmox(t *testing.T) {
 	if len(lines) != 1 || lines[0] != "qm snapshot 100 before" {
 		t.Fatalf("plan: %q", lines)
 	}
+	for _, c := range []struct {
+		action string
+		args   map[string]any
+		want   []string
+	}{
+		{"volume_create", map[string]any{"name": "demo-var", "size": "10G", "filesystem": "ext4", "files": map[string]string{"a": "b"}, "secret_files": map[string]string{"k": "SECRET"}},
+			[]string{"pvesm alloc local-lvm 100 vm-100-disk-<n> 10G", "mkfs.ext4 -q -L var -d <2 file(s)> <the new disk>"}},
+		{"volume_edit", map[string]any{"name": "demo-var", "files": map[string]string{"identity/hostname": "x"}, "remove": []string{"identity/ssh/*"}},
+			[]string{"debugfs -w -f <edit script> <disk of demo-var>  # rm identity/ssh/*; write identity/hostname", "e2fsck -fn <disk of demo-var>"}},
+		{"volume_swap", map[string]any{"name": "demo-boot", "with": "demo-boot.next"},
+			[]string{"exchange <volume id of demo-boot> and <volume id of demo-boot.next> (lvrename ×3 on local-lvm, mv --exchange on local)"}},
+		{"volume_export", map[string]any{"name": "demo-var", "path": "/backups/var.qcow2"}, []string{"pvesm export <volume id of demo-var> <format>+size /backups/var.qcow2"}},
+		{"suspend", map[string]any{"name": "demo"}, []string{"qm suspend 100"}},
+		{"resume", map[string]any{"name": "demo"}, []string{"qm resume 100"}},
+		{"ensure_absent", map[string]any{"vm": "demo", "volumes": []string{"demo-var"}},
+			[]string{"qm status <vmid of demo>  # must not exist", "pvesm list local-lvm  # none of demo-var may exist"}},
+	} {
+		if lines := h.plan(c.action, c.args); !slices.Equal(lines, c.want) {
+			t.Errorf("plan of %s: %q, want %q", c.action, lines, c.want)
+		}
+	}
 }
 
 func (h *harness) plan(action string, args map[string]any) []string {
@@ -365,4 +387,90 @@ func (h *harness) plan(action string, args map[string]any) []string {
 		h.t.Fatalf("plan %s: %v %v", action, err, ds.Err())
 	}
 	return lines
+}
+
+// Files, edits, swaps and exports: the commands a node would run, and the
+// files the stub records (names and modes, never contents).
+func TestVolumeFilesLog(t *testing.T) {
+	h := newHarness(t, t.TempDir(), map[string]cty.Value{"storage": cty.StringVal("local")})
+	h.run("volume_create", map[string]any{"name": "web-var", "size": "1G", "filesystem": "ext4",
+		"files": map[string]string{"identity/hostname": "web\n"}, "secret_files": map[string]string{"identity/ssh/ssh_host_ed25519_key": "SECRET"}})
+	h.logged("pvesh get /cluster/nextid  # 100, reserved for web", "pvesm alloc local 100 vm-100-disk-0.qcow2 1G --format qcow2",
+		"qemu-nbd --connect=/dev/nbd0 /var/lib/vz/images/100/vm-100-disk-0.qcow2", "mkfs.ext4 -q -L var -d '<the files>' /dev/nbd0", "qemu-nbd --disconnect /dev/nbd0")
+	b, _ := os.ReadFile(filepath.Join(h.state, "proxmox-stub", "cluster.json"))
+	if strings.Contains(string(b), "SECRET") {
+		t.Fatal("the state file holds a secret's content")
+	}
+	want := map[string]string{"identity/hostname": "0644", "identity/ssh/ssh_host_ed25519_key": "0600"}
+	if got := h.cluster().volumeByName("web-var").Files; !maps.Equal(got, want) {
+		t.Fatalf("files: %v", got)
+	}
+
+	out := h.run("volume_edit", map[string]any{"name": "web-var", "files": map[string]string{"identity/hostname": "clone\n"}, "remove": []string{"identity/ssh/*"}})
+	h.logged("qemu-nbd --connect=/dev/nbd0 /var/lib/vz/images/100/vm-100-disk-0.qcow2",
+		"debugfs -w -f '<edit script>' /dev/nbd0  # rm identity/ssh/ssh_host_ed25519_key; write identity/hostname",
+		"e2fsck -fn /dev/nbd0", "qemu-nbd --disconnect /dev/nbd0")
+	if r := out.GetAttr("removed").AsValueSlice(); len(r) != 1 || r[0].AsString() != "identity/ssh/ssh_host_ed25519_key" {
+		t.Fatalf("volume_edit: %#v", out)
+	}
+	if got := h.cluster().volumeByName("web-var").Files; !maps.Equal(got, map[string]string{"identity/hostname": "0644"}) {
+		t.Fatalf("files after the edit: %v", got)
+	}
+
+	// An export describes the volume; importing it brings the volume back.
+	path := filepath.Join(t.TempDir(), "web-var.qcow2")
+	exp := h.run("volume_export", map[string]any{"name": "web-var", "path": path})
+	h.logged("pvesm export local:100/vm-100-disk-0.qcow2 qcow2+size "+path, "the stub wrote a description of local:100/vm-100-disk-0.qcow2, not its blocks")
+	if str(exp, "format") != "qcow2" {
+		t.Fatalf("volume_export: %#v", exp)
+	}
+	im := h.run("volume_import", map[string]any{"name": "restored", "path": path})
+	if str(im, "path") != "local:import/restored.qcow2" || str(im, "format") != "qcow2" {
+		t.Fatalf("volume_import of an export: %#v", im)
+	}
+	if v := h.cluster().volumeByName("restored"); v.Size != 1<<30 || v.FS != "ext4" || !maps.Equal(v.Files, map[string]string{"identity/hostname": "0644"}) {
+		t.Fatalf("the restored volume: %+v", v)
+	}
+
+	// A swap exchanges what two volume ids hold.
+	h.run("volume_create", map[string]any{"name": "web-next", "size": "2G"})
+	swap := map[string]any{"name": "web-var", "with": "web-next"}
+	sw := h.run("volume_swap", swap)
+	h.logged("mv --exchange -T /var/lib/vz/images/100/vm-100-disk-0.qcow2 /var/lib/vz/images/100/vm-100-disk-1.qcow2")
+	if c := h.cluster(); c.volumeByName("web-var").Size != 2<<30 || c.volumeByName("web-next").Files == nil || c.volumeByName("web-var").VolID != "local:100/vm-100-disk-0.qcow2" {
+		t.Fatalf("after the swap: %+v %+v", c.volumeByName("web-var"), c.volumeByName("web-next"))
+	}
+	h.undo("volume_swap", swap, sw)
+	if c := h.cluster(); c.volumeByName("web-var").Size != 1<<30 {
+		t.Fatalf("after the swap's undo: %+v", c.volumeByName("web-var"))
+	}
+	h.fails("volume_swap", map[string]any{"name": "web-var", "with": "restored"}, "Proxmox exchanges volumes only of one kind on one storage")
+}
+
+// suspend, resume, shutdown's undo, ensure_absent: as qm would have them.
+func TestPowerLog(t *testing.T) {
+	h := newHarness(t, t.TempDir(), nil)
+	h.run("volume_create", map[string]any{"name": "p-boot", "size": "1G"})
+	h.run("volume_create", map[string]any{"name": "p-var", "size": "1G", "filesystem": "ext4"})
+	h.run("define", map[string]any{"name": "p", "boot_volume": "p-boot", "var_volume": "p-var", "firmware": "kernel", "kernel": kernelFile(t)})
+	h.run("start", map[string]any{"name": "p"})
+	if s := h.run("state", map[string]any{"name": "p"}); str(s, "ip") != "10.0.0.100" {
+		t.Fatalf("state: %#v", s)
+	}
+	sus := h.run("suspend", map[string]any{"name": "p"})
+	h.logged("qm suspend 100")
+	if s := h.run("state", map[string]any{"name": "p"}); str(s, "state") != "paused" || str(s, "ip") != "" {
+		t.Fatalf("state of a suspended VM: %#v", s)
+	}
+	h.undo("suspend", map[string]any{"name": "p"}, sus)
+	h.logged("qm resume 100")
+	h.fails("volume_edit", map[string]any{"name": "p-var", "remove": []string{"x"}}, "is in use by VM 100 (p, its virtio1), which is running")
+	h.fails("ensure_absent", map[string]any{"vm": "p", "volumes": []string{"p-var", "p-boot"}}, "VM p exists (running); volumes p-var, p-boot exist")
+	down := h.run("shutdown", map[string]any{"name": "p"})
+	h.logged("qm shutdown 100 --timeout 120")
+	h.undo("shutdown", map[string]any{"name": "p"}, down)
+	h.logged("qm start 100")
+	if c := h.cluster(); c.VMs["p"].Status != running {
+		t.Fatalf("after shutdown's undo: %+v", c.VMs["p"])
+	}
 }
