@@ -3,6 +3,7 @@ package hypervisor
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -299,6 +300,46 @@ func TestMatchRemovals(t *testing.T) {
 	} {
 		if got := MatchRemovals(c.patterns, paths); !slices.Equal(got, c.want) {
 			t.Errorf("MatchRemovals(%q) = %q, want %q", c.patterns, got, c.want)
+		}
+	}
+}
+
+// TestDocsListTheContract: docs/plugins.md's table names every action of
+// the contract, in order, with every input and output.
+func TestDocsListTheContract(t *testing.T) {
+	b, err := os.ReadFile("../../docs/plugins.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(b), "## The hypervisor contract")
+	if !ok {
+		t.Fatal("docs/plugins.md has no section on the hypervisor contract")
+	}
+	var rows []string
+	for _, line := range strings.Split(table, "\n") {
+		if strings.HasPrefix(line, "| `") {
+			rows = append(rows, line)
+		}
+	}
+	_, schema := inProcess(t, Declared())
+	if len(rows) != len(schema.Actions) {
+		t.Fatalf("docs/plugins.md lists %d actions, the contract has %d", len(rows), len(schema.Actions))
+	}
+	for i, a := range schema.Actions {
+		if !strings.HasPrefix(rows[i], "| `"+a.Name+"`") {
+			t.Errorf("row %d of docs/plugins.md is not %s: %s", i, a.Name, rows[i])
+			continue
+		}
+		cells := strings.Split(rows[i], "|")
+		for _, dir := range []struct {
+			cell  string
+			attrs protocol.Attributes
+		}{{cells[2], a.Inputs}, {cells[3], a.Outputs}} {
+			for _, at := range dir.attrs {
+				if !strings.Contains(dir.cell, "`"+at.Name+"`") {
+					t.Errorf("docs/plugins.md: %s lacks %s", a.Name, at.Name)
+				}
+			}
 		}
 	}
 }
