@@ -220,3 +220,51 @@ func strs(v cty.Value, attr string) []string {
 	}
 	return out
 }
+
+// volume_swap refreshes the pool after its exchange, and libvirt refuses
+// a refresh while another job (here a copy) runs in the pool: the swap
+// waits for it rather than fail.
+func TestSwapWhileThePoolIsBusy(t *testing.T) {
+	h := newHarness(t, "qemu:///system")
+	img := filepath.Join(t.TempDir(), "big.raw")
+	if err := os.WriteFile(img, make([]byte, 1<<30), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.run("volume_import", map[string]any{"name": "big", "path": img})
+	os.Remove(img)
+	h.run("volume_create", map[string]any{"name": "a", "size": "64M"})
+	h.run("volume_create", map[string]any{"name": "b", "size": "128M"})
+	conn, pool, err := h.d.storagePool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The copy runs in a plugin of its own, on the same pool, as a step of
+	// another run would.
+	other := newHarness(t, "qemu:///system")
+	other.d.close()
+	if err := other.d.configure("qemu:///system", "", h.d.poolName, h.d.poolPath, "auto", h.stateDir); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := other.try("volume_copy", map[string]any{"source": "big", "name": "big-copy"})
+		done <- err
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := conn.StoragePoolRefresh(pool, 0)
+		if err != nil && strings.Contains(err.Error(), "asynchronous jobs running") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool never became busy while a 1 GiB copy ran (last: %v)", err)
+		}
+	}
+	h.run("volume_swap", map[string]any{"name": "a", "with": "b"})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if i := h.run("volume_info", map[string]any{"name": "a"}); num(i, "capacity") != 128<<20 {
+		t.Fatalf("after the swap: %#v", i)
+	}
+}
