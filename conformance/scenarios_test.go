@@ -70,10 +70,17 @@ func (s *suite) removeVM(name string) {
 	if out := s.run("undefine", map[string]any{"name": name, "force": true}); !out.GetAttr("undefined").True() {
 		s.t.Fatalf("undefine %s: %#v", name, out)
 	}
+	if _, err := s.try("volumes_delete", map[string]any{"names": []string{name + "-never-made"}}); err == nil || !strings.Contains(err.Error(), name+"-never-made") {
+		s.t.Fatalf("volumes_delete of a missing volume without missing_ok: %v", err)
+	}
+	// One step deletes a VM's disks, an overlay before its base; a name
+	// that does not exist is skipped with missing_ok.
+	names := []string{name + "-boot", name + "-never-made", name + "-base", name + "-var"}
+	out := s.run("volumes_delete", map[string]any{"names": names, "missing_ok": true})
+	if got, want := strs(out, "deleted"), []string{name + "-boot", name + "-base", name + "-var"}; !slices.Equal(got, want) {
+		s.t.Fatalf("volumes_delete deleted %v, want %v", got, want)
+	}
 	for _, v := range []string{"-boot", "-base", "-var"} {
-		if out := s.run("volume_delete", map[string]any{"name": name + v}); !out.GetAttr("deleted").True() {
-			s.t.Fatalf("volume_delete %s: %#v", name+v, out)
-		}
 		if i := s.run("volume_info", map[string]any{"name": name + v}); i.GetAttr("exists").True() {
 			s.t.Fatalf("volume %s is still there", name+v)
 		}

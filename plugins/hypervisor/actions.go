@@ -58,7 +58,7 @@ type Backend struct {
 	// 52:54:00:12:34:56.
 	MACExample string
 
-	VolumeCreate, VolumeOverlay, VolumeResize, VolumeDelete, VolumeCopy, VolumeImport, VolumeExport, VolumeEdit, VolumeSwap, VolumeInfo Impl
+	VolumeCreate, VolumeOverlay, VolumeResize, VolumeDelete, VolumesDelete, VolumeCopy, VolumeImport, VolumeExport, VolumeEdit, VolumeSwap, VolumeInfo Impl
 
 	Define, Undefine, Start, Shutdown, Destroy, Reboot, Suspend, Resume, State, List, EnsureAbsent, WaitIP, GuestExec, Console Impl
 
@@ -174,6 +174,18 @@ func contract(b *Backend) []spec {
 			outputs:  []sdk.Attr{sdk.Bool("deleted", "Whether a volume was deleted.")},
 			validate: []Func{ValidName("name", "volume")},
 			impl:     &b.VolumeDelete,
+		},
+		{
+			name: "volumes_delete",
+			description: "Deletes several volumes in the order given (an overlay before its base): a VM's disks, in one step. " +
+				"It stops at the first one it cannot delete, naming it; those deleted before it stay deleted.",
+			inputs: []sdk.Attr{
+				sdk.StringList("names", "Volume names, in the order to delete them.").Required(),
+				sdk.Bool("missing_ok", "Skip volumes that do not exist.").Default(false),
+			},
+			outputs:  []sdk.Attr{sdk.StringList("deleted", "The volumes deleted, in order.")},
+			validate: []Func{ValidNames("names", "volume")},
+			impl:     &b.VolumesDelete,
 		},
 		{
 			name:        "volume_copy",

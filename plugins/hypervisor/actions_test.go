@@ -19,7 +19,7 @@ import (
 // it.
 var (
 	wantActions = []string{
-		"volume_create", "volume_overlay", "volume_resize", "volume_delete", "volume_copy", "volume_import", "volume_export", "volume_edit", "volume_swap", "volume_info",
+		"volume_create", "volume_overlay", "volume_resize", "volume_delete", "volumes_delete", "volume_copy", "volume_import", "volume_export", "volume_edit", "volume_swap", "volume_info",
 		"define", "undefine", "start", "shutdown", "destroy", "reboot", "suspend", "resume", "state", "list", "ensure_absent", "wait_ip", "guest_exec", "console",
 		"snapshot_create", "snapshot_list", "snapshot_revert", "snapshot_delete",
 	}

@@ -1,6 +1,7 @@
 package hypervisor
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -82,4 +83,30 @@ func AbsentError(vm, vmState string, volumes []string) error {
 		return nil
 	}
 	return fmt.Errorf("%s; nothing was changed (remove them first, or choose other names)", strings.Join(parts, "; "))
+}
+
+// DeleteEach implements volumes_delete with a backend's delete of one
+// volume, which reports whether the volume existed.
+func DeleteEach(del func(ctx context.Context, r *sdk.Request, name string, missingOK bool) (bool, error)) Impl {
+	return Impl{
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			deleted := []string{}
+			for _, name := range r.Strings("names") {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				ok, err := del(ctx, r, name, r.Bool("missing_ok"))
+				if err != nil {
+					if len(deleted) > 0 {
+						return fmt.Errorf("volume %s: %w (deleted before it: %s)", name, err, strings.Join(deleted, ", "))
+					}
+					return fmt.Errorf("volume %s: %w", name, err)
+				}
+				if ok {
+					deleted = append(deleted, name)
+				}
+			}
+			return r.Set("deleted", deleted)
+		},
+	}
 }

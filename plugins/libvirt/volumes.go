@@ -435,6 +435,10 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			return r.Set("deleted", deleted)
 		},
 	}
+	b.VolumesDelete = hypervisor.DeleteEach(func(ctx context.Context, r *sdk.Request, name string, missingOK bool) (bool, error) {
+		return d.deleteVolume(name, missingOK)
+	})
+	b.VolumesDelete.Note = "Their files go with them."
 	b.VolumeCopy = hypervisor.Impl{
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			name := r.String("name")

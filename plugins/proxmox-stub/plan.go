@@ -115,6 +115,16 @@ func (d *driver) addPlans(b *hypervisor.Backend) {
 	b.VolumeDelete.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
 		return []string{fmt.Sprintf("pvesm free <volume id of %s>", known(r, "name"))}
 	})
+	b.VolumesDelete.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
+		if !r.Known("names") {
+			return []string{"pvesm free <volume id> for each volume"}
+		}
+		var lines []string
+		for _, n := range r.Strings("names") {
+			lines = append(lines, fmt.Sprintf("pvesm free <volume id of %s>", n))
+		}
+		return lines
+	})
 	b.VolumeCopy.Plan = d.plan(func(c *cluster, r *sdk.Request) []string {
 		name := known(r, "name")
 		return []string{fmt.Sprintf("qemu-img convert %s → %s:%s (a full copy)", known(r, "source"), d.storage, disk(c, name))}

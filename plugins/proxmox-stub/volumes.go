@@ -248,6 +248,13 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			return r.Set("deleted", deleted)
 		},
 	}
+	b.VolumesDelete = hypervisor.DeleteEach(func(ctx context.Context, r *sdk.Request, name string, missingOK bool) (bool, error) {
+		var cmds commands
+		deleted, err := d.deleteVolume(name, missingOK, &cmds)
+		cmds.log(r)
+		return deleted, err
+	})
+	b.VolumesDelete.Note = "It frees each volume (pvesm free)."
 	b.VolumeCopy = hypervisor.Impl{
 		Note: "It uses the storage content copy API; a disk's copy belongs to the VM the new name is for.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
