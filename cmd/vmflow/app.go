@@ -61,8 +61,9 @@ type app struct {
 }
 
 type preFlags struct {
-	file string
-	vars []string
+	file     string
+	vars     []string
+	stateDir string
 }
 
 // scanPre reads the global -f/--file and --var flags that come before the
@@ -85,6 +86,8 @@ func scanPre(args []string) preFlags {
 			p.file = val
 		case "var":
 			p.vars = append(p.vars, val)
+		case "state-dir":
+			p.stateDir = val
 		}
 	}
 	return p
@@ -181,6 +184,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	args = hoistGlobalFlags(args)
 	a.args = args
 	a.pre = scanPre(args[1:])
+	// Task files and commands find vmflow's state directory in
+	// VMFLOW_STATE_DIR (env("VMFLOW_STATE_DIR") in a task file).
+	if sd, err := resolveStateDir(a.pre.stateDir); err == nil {
+		a.environ = setEnv(a.environ, "VMFLOW_STATE_DIR", sd)
+	}
 	// Task commands come from the task file; if there is none, only the
 	// built-in commands exist.
 	if path, err := findTaskFile(a.pre.file); err == nil {
@@ -325,8 +333,12 @@ func (a *app) printDiags(diags hcl.Diagnostics) error {
 // stateDir resolves --state-dir, VMFLOW_STATE_DIR, then
 // ${XDG_STATE_HOME:-~/.local/state}/vmflow.
 func (a *app) stateDir(c *cli.Context) (string, error) {
-	if d := c.String("state-dir"); d != "" {
-		return filepath.Abs(d)
+	return resolveStateDir(c.String("state-dir"))
+}
+
+func resolveStateDir(flag string) (string, error) {
+	if flag != "" {
+		return filepath.Abs(flag)
 	}
 	if d := os.Getenv("VMFLOW_STATE_DIR"); d != "" {
 		return filepath.Abs(d)
@@ -339,6 +351,17 @@ func (a *app) stateDir(c *cli.Context) (string, error) {
 		return "", fmt.Errorf("cannot find a state directory: %w; set --state-dir or VMFLOW_STATE_DIR", err)
 	}
 	return filepath.Join(home, ".local", "state", "vmflow"), nil
+}
+
+// setEnv sets key in an environment list, replacing an earlier value.
+func setEnv(env []string, key, val string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, key+"="+val)
 }
 
 // finder builds the plugin search path for a task file directory.
