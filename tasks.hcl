@@ -1,18 +1,29 @@
-# vmflow's default workflows: VMs whose boot disk is a thin, read-only
-# overlay and whose state lives on a separate /var disk.
+# vmflow's default workflows: immutable VMs whose boot disk is a thin,
+# read-only overlay on an image, and whose state lives on a separate /var
+# disk that no workflow writes over.
 #
-#   vmflow list                      what is here
-#   vmflow create demo --var kernel=… --var initrd=…   (or --var image=…)
-#   vmflow snapshot demo before      snapshot /var
+#   vmflow list                               every task, with its params
+#   vmflow create demo                        build the image with nix, create, start
+#   vmflow create demo --var kernel=… --var initrd=…   (or --var image=…: prebuilt)
+#   vmflow ssh demo                           (or user@demo, admin@demo)
+#   vmflow snapshot demo before               snapshot /var
 #   vmflow restore-snapshot demo before
-#   vmflow destroy demo
+#   vmflow upgrade demo                       new image, same /var
+#   vmflow destroy demo                       (the machine record stays: recreate)
 #
 # --var backend=proxmox-stub (or VMFLOW_VAR_backend, or a line in .env)
 # runs the same tasks on the Proxmox stand-in.
 #
-# Until the nix plugin builds images, a VM boots a prebuilt image
-# (--var image=PATH, UEFI) or a kernel and initrd (direct kernel boot).
-# Every task takes the VM's lock, so two runs on one VM never interleave.
+# Each VM has a machine record (profiles, sizes, network, identity, image)
+# in vmflow's state directory under machines/<backend>/<name>/; the tasks
+# read it, so upgrade, clone and recreate need only the VM's name. Every
+# task that changes a VM takes its lock, so two runs on one VM never
+# interleave.
+#
+# Volumes of a VM NAME: NAME-boot (thin overlay, read-only in the guest),
+# NAME-var (/var), NAME-base.<generation> (the imported image, when the
+# image is a file rather than a nix store path), NAME-kernel and
+# NAME-initrd (direct kernel boot).
 
 variable "backend" {
   type        = string
@@ -51,13 +62,13 @@ variable "proxmox_storage" {
 variable "image" {
   type        = string
   default     = ""
-  description = "A prebuilt boot image (qcow2 or raw, UEFI) to base VMs on."
+  description = "A prebuilt boot image (qcow2 or raw, UEFI) instead of a nix build. create and upgrade take it; the record keeps it for later upgrades."
 }
 
 variable "kernel" {
   type        = string
   default     = ""
-  description = "Direct kernel boot: the kernel."
+  description = "Direct kernel boot: the kernel (instead of a nix build). create and upgrade take it."
 }
 
 variable "initrd" {
@@ -72,10 +83,40 @@ variable "cmdline" {
   description = "Direct kernel boot: the kernel command line."
 }
 
+variable "flake" {
+  type        = string
+  default     = "profiles"
+  description = "The flake that composes the profiles (relative to this file)."
+}
+
+variable "nix_args" {
+  type        = list(string)
+  default     = []
+  description = "More arguments for nix build, e.g. [\"--option\", \"substituters\", \"\"] offline."
+}
+
+variable "ssh_key_file" {
+  type        = string
+  default     = ""
+  description = "A public key file for the VM's authorized_keys. Default: the keys ssh-agent holds, else ~/.ssh/*.pub."
+}
+
+variable "backup_dir" {
+  type        = string
+  default     = ""
+  description = "Where backups go. Default: backups/<backend> in vmflow's state directory."
+}
+
 variable "wait_for_ip" {
   type        = bool
   default     = true
-  description = "Whether create waits for the VM's IP address."
+  description = "Whether create, upgrade and the rest wait for the VM's IP address."
+}
+
+variable "stop_timeout" {
+  type        = number
+  default     = 120
+  description = "Seconds a graceful shutdown may take before the task fails (the VM then keeps running)."
 }
 
 # Each backend declares its own config attributes (and vmflow rejects any
@@ -94,11 +135,53 @@ plugin "hypervisor" {
   }[var.backend]
 }
 
+plugin "nix" {
+  source = "nix"
+}
+
+# ---------------------------------------------------------------------------
+# Building and creating
+
+task "build" {
+  description = "Build the image for a set of profiles (core is always in), without creating a VM"
+  param "profiles" {
+    type        = list(string)
+    default     = []
+    description = "profiles to compose"
+  }
+  step "build" {
+    action     = nix.build
+    profiles   = param.profiles
+    flake      = var.flake
+    extra_args = var.nix_args
+  }
+  output "image" {
+    value = step.build.image
+  }
+  output "profiles" {
+    value = step.build.profiles
+  }
+  output "content_id" {
+    value = step.build.content_id
+  }
+}
+
 task "create" {
-  description = "Create a VM: thin boot overlay, fresh /var disk, define, start"
+  description = "Create a VM: machine record, image, thin boot overlay, fresh /var with its identity; define, start, wait for its IP"
+  # On a terminal, missing params are asked for (defaults shown); --yes,
+  # or no terminal, never asks.
+  wizard = true
   param "name" {
     type        = string
     description = "VM name"
+    prompt      = "Name of the new VM"
+  }
+  param "profiles" {
+    type        = list(string)
+    default     = []
+    options     = ["core", "docker", "podman", "nvidia", "python", "rust", "dev", "home-manager", "claude", "open-code"]
+    description = "profiles to compose (core is always in); ignored with --var image or kernel"
+    prompt      = "Profiles (core is always in)"
   }
   param "memory" {
     type        = number
@@ -120,43 +203,127 @@ task "create" {
     default     = "nat"
     description = "nat or bridge:NAME"
   }
+  param "static_ip" {
+    type        = string
+    default     = ""
+    description = "a fixed address with its prefix (192.168.122.50/24); empty: DHCP"
+  }
+  param "gateway" {
+    type        = string
+    default     = ""
+    description = "the gateway for static_ip; empty: the network's first address"
+  }
   lock = param.name
 
   precondition {
-    condition     = var.image != "" || var.kernel != ""
-    error_message = "Give the VM something to boot: --var image=PATH (a UEFI disk image), or --var kernel=PATH --var initrd=PATH (direct kernel boot)."
+    condition     = param.static_ip == "" || can(regex("^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$", param.static_ip))
+    error_message = "static_ip must be an IPv4 address with its prefix, like 192.168.122.50/24."
+  }
+  precondition {
+    condition     = var.kernel == "" || var.initrd != ""
+    error_message = "Direct kernel boot needs both --var kernel=PATH and --var initrd=PATH."
   }
 
+  # Refuse before anything is made: the VM, any of its disks, or a record
+  # left by destroy.
+  step "absent" {
+    action  = hypervisor.ensure_absent
+    vm      = param.name
+    volumes = ["${param.name}-boot", "${param.name}-var", "${param.name}-base.1", "${param.name}-kernel", "${param.name}-initrd"]
+  }
+  step "known" {
+    action     = builtin.record_read
+    collection = "machines/${var.backend}"
+    name       = param.name
+    missing_ok = true
+  }
+  step "new" {
+    action    = builtin.assert
+    condition = !step.known.exists
+    message   = "${param.name} has a machine record already (${step.known.path}): its VM was destroyed. vmflow recreate ${param.name} brings it back; vmflow purge ${param.name} forgets it."
+  }
+  step "keys" {
+    action = builtin.authorized_keys
+    files  = var.ssh_key_file != "" ? [var.ssh_key_file] : []
+  }
+
+  # The image: built by nix, or a prebuilt one.
+  step "build" {
+    action     = nix.build
+    if         = var.image == "" && var.kernel == ""
+    profiles   = param.profiles
+    flake      = var.flake
+    extra_args = var.nix_args
+    depends_on = [step.absent, step.new]
+  }
   step "image" {
-    action = hypervisor.volume_import
-    if     = var.image != ""
-    path   = abspath(var.image)
-    name   = "${param.name}-base"
+    action     = hypervisor.volume_import
+    if         = var.image != ""
+    path       = abspath(var.image)
+    name       = "${param.name}-base.1"
+    depends_on = [step.absent, step.new]
   }
   step "placeholder" {
-    # A direct-kernel-boot guest still gets a boot disk (vda), so that
-    # its /var disk is always vdb.
-    action = hypervisor.volume_create
-    if     = var.image == ""
-    name   = "${param.name}-base"
-    size   = "64M"
+    # A direct-kernel-boot guest without an image still gets a boot disk
+    # (vda), so that its /var disk is always vdb.
+    action     = hypervisor.volume_create
+    if         = var.image == "" && var.kernel != ""
+    name       = "${param.name}-base.1"
+    size       = "64M"
+    depends_on = [step.absent, step.new]
   }
   step "kernel" {
-    action = hypervisor.volume_import
-    if     = var.kernel != ""
-    path   = abspath(var.kernel)
-    name   = "${param.name}-kernel"
+    action     = hypervisor.volume_import
+    if         = var.kernel != ""
+    path       = abspath(var.kernel)
+    name       = "${param.name}-kernel"
+    depends_on = [step.absent, step.new]
   }
   step "initrd" {
-    action = hypervisor.volume_import
-    if     = var.initrd != ""
-    path   = abspath(var.initrd)
-    name   = "${param.name}-initrd"
+    action     = hypervisor.volume_import
+    if         = var.kernel != ""
+    path       = abspath(var.initrd)
+    name       = "${param.name}-initrd"
+    depends_on = [step.absent, step.new]
   }
+
+  step "record" {
+    action     = builtin.record_write
+    collection = "machines/${var.backend}"
+    name       = param.name
+    mode       = "create"
+    values = {
+      name        = param.name
+      backend     = var.backend
+      hostname    = param.name
+      profiles    = var.image == "" && var.kernel == "" ? step.build.profiles : param.profiles
+      memory      = param.memory
+      vcpus       = param.vcpus
+      var_size    = param.var_size
+      network     = param.network
+      static_ip   = param.static_ip
+      gateway     = param.gateway
+      source      = var.image == "" && var.kernel == "" ? "nix" : "prebuilt"
+      image       = var.image != "" ? abspath(var.image) : (var.kernel == "" ? step.build.image : "")
+      content_id  = var.image == "" && var.kernel == "" ? step.build.content_id : ""
+      kernel      = var.kernel != "" ? abspath(var.kernel) : ""
+      initrd      = var.kernel != "" ? abspath(var.initrd) : ""
+      cmdline     = var.kernel != "" ? var.cmdline : ""
+      generation  = 1
+      base_volume = var.image != "" || var.kernel != "" ? "${param.name}-base.1" : ""
+      created     = timestamp()
+    }
+    generate = {
+      uuid       = "uuid"
+      machine_id = "machine_id"
+      mac        = "mac"
+    }
+  }
+
   step "boot" {
     action  = hypervisor.volume_overlay
     name    = "${param.name}-boot"
-    backing = coalesce(step.image.name, step.placeholder.name)
+    backing = var.image != "" ? step.image.name : (var.kernel != "" ? step.placeholder.name : step.build.image)
   }
   step "var" {
     action     = hypervisor.volume_create
@@ -164,10 +331,21 @@ task "create" {
     size       = param.var_size
     filesystem = "ext4"
     label      = "var"
+    # The identity the image reads at boot (profiles/core.nix).
+    files = merge({
+      "identity/hostname"        = "${param.name}\n"
+      "identity/machine-id"      = "${step.record.values.machine_id}\n"
+      "identity/authorized_keys" = step.keys.keys
+      }, param.static_ip == "" ? {} : {
+      "identity/static-ip" = "${param.static_ip}\n"
+      "identity/gateway"   = "${param.gateway}\n"
+    })
   }
   step "define" {
     action      = hypervisor.define
     name        = param.name
+    uuid        = step.record.values.uuid
+    mac         = step.record.values.mac
     memory      = param.memory
     vcpus       = param.vcpus
     boot_volume = step.boot.name
@@ -183,18 +361,339 @@ task "create" {
     name   = step.define.name
   }
   step "ip" {
-    action = hypervisor.wait_ip
-    if     = var.wait_for_ip
-    name   = step.define.name
+    action     = hypervisor.wait_ip
+    if         = var.wait_for_ip
+    name       = step.define.name
     depends_on = [step.start]
   }
   output "ip" {
-    value = coalesce(step.ip.ip, "(not waited for)")
+    value = var.wait_for_ip ? step.ip.ip : "(not waited for)"
+  }
+  output "ssh" {
+    value = "vmflow ssh ${param.name}   (user@${param.name}, admin@${param.name})"
   }
   output "console_log" {
     value = step.define.console_log
   }
 }
+
+task "recreate" {
+  description = "Create a destroyed VM again from its machine record: same identity, sizes and image source, a fresh /var of the stored size"
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
+  lock = param.name
+
+  step "record" {
+    action     = builtin.record_read
+    collection = "machines/${var.backend}"
+    name       = param.name
+  }
+  step "absent" {
+    action  = hypervisor.ensure_absent
+    vm      = param.name
+    volumes = ["${param.name}-boot", "${param.name}-var", "${param.name}-kernel", "${param.name}-initrd", "${param.name}-base.${step.record.values.generation}"]
+  }
+  step "keys" {
+    action = builtin.authorized_keys
+    files  = var.ssh_key_file != "" ? [var.ssh_key_file] : []
+  }
+  step "build" {
+    action     = nix.build
+    if         = step.record.values.source == "nix"
+    profiles   = step.record.values.profiles
+    flake      = var.flake
+    extra_args = var.nix_args
+    depends_on = [step.absent]
+  }
+  step "image" {
+    action     = hypervisor.volume_import
+    if         = step.record.values.source != "nix" && step.record.values.image != ""
+    path       = step.record.values.image
+    name       = "${param.name}-base.${step.record.values.generation}"
+    depends_on = [step.absent]
+  }
+  step "placeholder" {
+    action     = hypervisor.volume_create
+    if         = step.record.values.source != "nix" && step.record.values.image == ""
+    name       = "${param.name}-base.${step.record.values.generation}"
+    size       = "64M"
+    depends_on = [step.absent]
+  }
+  step "kernel" {
+    action     = hypervisor.volume_import
+    if         = step.record.values.kernel != ""
+    path       = step.record.values.kernel
+    name       = "${param.name}-kernel"
+    depends_on = [step.absent]
+  }
+  step "initrd" {
+    action     = hypervisor.volume_import
+    if         = step.record.values.kernel != ""
+    path       = step.record.values.initrd
+    name       = "${param.name}-initrd"
+    depends_on = [step.absent]
+  }
+  step "boot" {
+    action  = hypervisor.volume_overlay
+    name    = "${param.name}-boot"
+    backing = step.record.values.source == "nix" ? step.build.image : (step.record.values.image != "" ? step.image.name : step.placeholder.name)
+  }
+  step "var" {
+    action     = hypervisor.volume_create
+    name       = "${param.name}-var"
+    size       = step.record.values.var_size
+    filesystem = "ext4"
+    label      = "var"
+    files = merge({
+      "identity/hostname"        = "${step.record.values.hostname}\n"
+      "identity/machine-id"      = "${step.record.values.machine_id}\n"
+      "identity/authorized_keys" = step.keys.keys
+      }, step.record.values.static_ip == "" ? {} : {
+      "identity/static-ip" = "${step.record.values.static_ip}\n"
+      "identity/gateway"   = "${step.record.values.gateway}\n"
+    })
+    depends_on = [step.absent]
+  }
+  step "define" {
+    action      = hypervisor.define
+    name        = param.name
+    uuid        = step.record.values.uuid
+    mac         = step.record.values.mac
+    memory      = step.record.values.memory
+    vcpus       = step.record.values.vcpus
+    boot_volume = step.boot.name
+    var_volume  = step.var.name
+    firmware    = step.record.values.kernel != "" ? "kernel" : "uefi"
+    kernel      = step.kernel.path
+    initrd      = step.initrd.path
+    cmdline     = step.record.values.kernel != "" ? step.record.values.cmdline : null
+    network     = step.record.values.network
+  }
+  step "start" {
+    action = hypervisor.start
+    name   = step.define.name
+  }
+  step "ip" {
+    action     = hypervisor.wait_ip
+    if         = var.wait_for_ip
+    name       = step.define.name
+    depends_on = [step.start]
+  }
+  output "ip" {
+    value = var.wait_for_ip ? step.ip.ip : "(not waited for)"
+  }
+  output "var_size" {
+    value = step.record.values.var_size
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Upgrading
+
+task "upgrade" {
+  description = "Rebuild the image for the stored profiles and swap it in as the boot disk (new overlay under a temporary name, graceful stop, atomic swap, redefine, start); /var is never touched"
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
+  lock = param.name
+
+  step "record" {
+    action     = builtin.record_read
+    collection = "machines/${var.backend}"
+    name       = param.name
+  }
+  step "state" {
+    action = hypervisor.state
+    name   = param.name
+  }
+  step "defined" {
+    action    = builtin.assert
+    condition = step.state.exists
+    message   = "${param.name} is not defined (destroyed?): vmflow recreate ${param.name} brings it back."
+  }
+  # Snapshots hold /var and the definition, whose disk paths the swap keeps:
+  # those taken shut off stay valid. One taken running also holds the old
+  # system's memory, which cannot run on the new image: the user deletes
+  # those first, knowingly.
+  step "snapshots" {
+    action = hypervisor.snapshot_list
+    name   = param.name
+  }
+  step "no_memory_snapshots" {
+    action    = builtin.assert
+    condition = length([for s in step.snapshots.snapshots : s.name if s.state == "running"]) == 0
+    message   = "${param.name} has snapshots taken while it ran (${join(", ", [for s in step.snapshots.snapshots : s.name if s.state == "running"])}): they hold the old system's memory, which cannot resume on a new image. Delete them first (vmflow delete-snapshot ${param.name} SNAPSHOT); snapshots taken shut off are kept."
+  }
+
+  # 1. The new image.
+  step "build" {
+    action     = nix.build
+    if         = step.record.values.source == "nix" && var.image == "" && var.kernel == ""
+    profiles   = step.record.values.profiles
+    flake      = var.flake
+    extra_args = var.nix_args
+    depends_on = [step.defined, step.no_memory_snapshots]
+  }
+  step "image" {
+    action     = hypervisor.volume_import
+    if         = var.image != "" || (step.record.values.source != "nix" && step.record.values.image != "")
+    path       = var.image != "" ? abspath(var.image) : step.record.values.image
+    name       = "${param.name}-base.${step.record.values.generation + 1}"
+    depends_on = [step.defined, step.no_memory_snapshots]
+  }
+  step "placeholder" {
+    action     = hypervisor.volume_create
+    if         = var.image == "" && step.record.values.source != "nix" && step.record.values.image == ""
+    name       = "${param.name}-base.${step.record.values.generation + 1}"
+    size       = "64M"
+    depends_on = [step.defined, step.no_memory_snapshots]
+  }
+  step "kernel" {
+    action     = hypervisor.volume_import
+    if         = var.kernel != "" || step.record.values.kernel != ""
+    path       = var.kernel != "" ? abspath(var.kernel) : step.record.values.kernel
+    name       = "${param.name}-kernel.next"
+    depends_on = [step.defined, step.no_memory_snapshots]
+  }
+  step "initrd" {
+    action     = hypervisor.volume_import
+    if         = var.kernel != "" || step.record.values.kernel != ""
+    path       = var.kernel != "" ? abspath(var.initrd) : step.record.values.initrd
+    name       = "${param.name}-initrd.next"
+    depends_on = [step.defined, step.no_memory_snapshots]
+  }
+  # 2. The new boot overlay, under a temporary name.
+  step "overlay" {
+    action  = hypervisor.volume_overlay
+    name    = "${param.name}-boot.next"
+    backing = step.build.image != null ? step.build.image : (step.image.name != null ? step.image.name : step.placeholder.name)
+  }
+  # 3. A graceful stop; if a later step fails, its undo starts the VM again.
+  step "stop" {
+    action     = hypervisor.shutdown
+    name       = param.name
+    timeout    = var.stop_timeout
+    depends_on = [step.overlay, step.kernel, step.initrd]
+  }
+  # 4. The swap: each an atomic exchange, undone by exchanging back.
+  step "swap_boot" {
+    action = hypervisor.volume_swap
+    name   = "${param.name}-boot"
+    with   = step.overlay.name
+    depends_on = [step.stop]
+  }
+  step "swap_kernel" {
+    action     = hypervisor.volume_swap
+    if         = var.kernel != "" || step.record.values.kernel != ""
+    name       = "${param.name}-kernel"
+    with       = step.kernel.name
+    depends_on = [step.stop]
+  }
+  step "swap_initrd" {
+    action     = hypervisor.volume_swap
+    if         = var.kernel != "" || step.record.values.kernel != ""
+    name       = "${param.name}-initrd"
+    with       = step.initrd.name
+    depends_on = [step.stop]
+  }
+  step "kernel_path" {
+    action     = hypervisor.volume_info
+    if         = var.kernel != "" || step.record.values.kernel != ""
+    name       = "${param.name}-kernel"
+    depends_on = [step.swap_kernel]
+  }
+  step "initrd_path" {
+    action     = hypervisor.volume_info
+    if         = var.kernel != "" || step.record.values.kernel != ""
+    name       = "${param.name}-initrd"
+    depends_on = [step.swap_initrd]
+  }
+  step "define" {
+    action      = hypervisor.define
+    name        = param.name
+    uuid        = step.record.values.uuid
+    mac         = step.record.values.mac
+    memory      = step.record.values.memory
+    vcpus       = step.record.values.vcpus
+    boot_volume = "${param.name}-boot"
+    var_volume  = "${param.name}-var"
+    firmware    = var.kernel != "" || step.record.values.kernel != "" ? "kernel" : "uefi"
+    kernel      = step.kernel_path.path
+    initrd      = step.initrd_path.path
+    cmdline     = var.kernel != "" ? var.cmdline : (step.record.values.kernel != "" ? step.record.values.cmdline : null)
+    network     = step.record.values.network
+    depends_on  = [step.swap_boot]
+  }
+  step "start" {
+    action = hypervisor.start
+    name   = step.define.name
+  }
+  step "ip" {
+    action     = hypervisor.wait_ip
+    if         = var.wait_for_ip
+    name       = step.define.name
+    depends_on = [step.start]
+  }
+  step "save" {
+    action     = builtin.record_write
+    collection = "machines/${var.backend}"
+    name       = param.name
+    mode       = "update"
+    values = {
+      generation  = step.record.values.generation + 1
+      base_volume = step.build.image != null ? "" : "${param.name}-base.${step.record.values.generation + 1}"
+      image       = step.build.image != null ? step.build.image : (var.image != "" ? abspath(var.image) : step.record.values.image)
+      content_id  = step.build.content_id != null ? step.build.content_id : ""
+      profiles    = step.build.profiles != null ? step.build.profiles : step.record.values.profiles
+      source      = var.image != "" || var.kernel != "" ? "prebuilt" : step.record.values.source
+      kernel      = var.kernel != "" ? abspath(var.kernel) : step.record.values.kernel
+      initrd      = var.kernel != "" ? abspath(var.initrd) : step.record.values.initrd
+      cmdline     = var.kernel != "" ? var.cmdline : step.record.values.cmdline
+      upgraded    = timestamp()
+    }
+    depends_on = [step.start, step.ip]
+  }
+  # The old boot layer, now under the temporary names, goes.
+  step "old_boot" {
+    action     = hypervisor.volume_delete
+    name       = "${param.name}-boot.next"
+    depends_on = [step.save]
+  }
+  step "old_kernel" {
+    action     = hypervisor.volume_delete
+    name       = "${param.name}-kernel.next"
+    missing_ok = true
+    depends_on = [step.save]
+  }
+  step "old_initrd" {
+    action     = hypervisor.volume_delete
+    name       = "${param.name}-initrd.next"
+    missing_ok = true
+    depends_on = [step.save]
+  }
+  step "old_base" {
+    action     = hypervisor.volume_delete
+    if         = step.record.values.base_volume != ""
+    name       = step.record.values.base_volume
+    missing_ok = true
+    depends_on = [step.old_boot]
+  }
+  output "ip" {
+    value = var.wait_for_ip ? step.ip.ip : "(not waited for)"
+  }
+  output "generation" {
+    value = step.record.values.generation + 1
+  }
+  output "snapshots_kept" {
+    value = step.snapshots.names
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Power and information
 
 task "start" {
   description = "Start a VM"
@@ -232,9 +731,25 @@ task "force-stop" {
   }
 }
 
-task "status" {
-  description = "Show a VM's state"
+task "reboot" {
+  description = "Reboot a VM (ACPI or guest agent)"
   param "name" { type = string }
+  lock = param.name
+  step "reboot" {
+    action = hypervisor.reboot
+    name   = param.name
+  }
+}
+
+task "status" {
+  description = "Show a VM's state, IP, image, profiles and backend"
+  param "name" { type = string }
+  step "record" {
+    action     = builtin.record_read
+    collection = "machines/${var.backend}"
+    name       = param.name
+    missing_ok = true
+  }
   step "state" {
     action = hypervisor.state
     name   = param.name
@@ -242,15 +757,102 @@ task "status" {
   output "state" {
     value = step.state.exists ? step.state.state : "not defined"
   }
+  output "ip" {
+    value = step.state.ip
+  }
+  output "image" {
+    value = try(step.record.values.image != "" ? step.record.values.image : "kernel ${step.record.values.kernel}", "(no machine record)")
+  }
+  output "profiles" {
+    value = try(step.record.values.profiles, [])
+  }
+  output "backend" {
+    value = var.backend
+  }
+  output "memory" {
+    value = try(step.record.values.memory, null)
+  }
+  output "vcpus" {
+    value = try(step.record.values.vcpus, null)
+  }
+  output "var_size" {
+    value = try(step.record.values.var_size, null)
+  }
+  output "network" {
+    value = try(step.record.values.network, null)
+  }
+  output "uuid" {
+    value = step.state.uuid
+  }
+  output "mac" {
+    value = try(step.record.values.mac, null)
+  }
+  output "machine_id" {
+    value = try(step.record.values.machine_id, null)
+  }
+  output "generation" {
+    value = try(step.record.values.generation, null)
+  }
 }
 
 task "list" {
-  description = "List VMs and their states"
+  description = "List VMs: their states, and the machine records of this backend"
   step "list" {
     action = hypervisor.list
   }
+  step "records" {
+    action     = builtin.record_list
+    collection = "machines/${var.backend}"
+  }
   output "vms" {
     value = step.list.states
+  }
+  output "records" {
+    value = step.records.names
+  }
+}
+
+task "ssh" {
+  description = "SSH into a VM as user (or user@NAME, admin@NAME)"
+  param "target" {
+    type        = string
+    description = "[user@]NAME"
+  }
+  step "record" {
+    action     = builtin.record_read
+    collection = "machines/${var.backend}"
+    name       = element(split("@", param.target), length(split("@", param.target)) - 1)
+  }
+  step "state" {
+    action = hypervisor.state
+    name   = step.record.values.name
+  }
+  step "running" {
+    action    = builtin.assert
+    condition = step.state.state == "running" && step.state.ip != ""
+    message   = "${step.record.values.name} is ${step.state.exists ? step.state.state : "not defined"}${step.state.state == "running" ? " but has no IP address yet" : ""}: vmflow start ${step.record.values.name}, then wait for its address (vmflow status ${step.record.values.name})."
+  }
+  step "ssh" {
+    action = builtin.terminal
+    argv = [
+      "ssh",
+      # Each VM keeps its host keys on /var: remember them per VM, so a new
+      # VM that gets an old one's address is not taken for an attack.
+      "-o", "UserKnownHostsFile=${step.record.path}/known_hosts",
+      "-o", "StrictHostKeyChecking=accept-new",
+      "${length(split("@", param.target)) > 1 ? split("@", param.target)[0] : "user"}@${step.state.ip}",
+    ]
+    allow_failure = true
+    depends_on    = [step.running]
+  }
+}
+
+task "console" {
+  description = "Attach to a VM's serial console (Ctrl-] detaches)"
+  param "name" { type = string }
+  step "console" {
+    action = hypervisor.console
+    name   = param.name
   }
 }
 
@@ -271,17 +873,11 @@ task "exec" {
   }
 }
 
-task "console" {
-  description = "Attach to a VM's serial console (Ctrl-] detaches)"
-  param "name" { type = string }
-  step "console" {
-    action = hypervisor.console
-    name   = param.name
-  }
-}
+# ---------------------------------------------------------------------------
+# Snapshots
 
 task "snapshot" {
-  description = "Snapshot a VM's /var disk"
+  description = "Snapshot a VM's /var disk (with its memory when it runs)"
   param "name" { type = string }
   param "snapshot" { type = string }
   lock = param.name
@@ -331,44 +927,612 @@ task "delete-snapshot" {
   }
 }
 
+# ---------------------------------------------------------------------------
+# Removing and changing
+
 task "destroy" {
-  description = "Remove a VM and all its disks, /var included"
+  description = "Remove a VM and all its disks, /var included; the machine record stays (recreate, purge)"
   param "name" { type = string }
   lock = param.name
+  step "record" {
+    action     = builtin.record_read
+    collection = "machines/${var.backend}"
+    name       = param.name
+    missing_ok = true
+  }
   step "undefine" {
     action     = hypervisor.undefine
     name       = param.name
     force      = true
     missing_ok = true
   }
-  step "boot" {
-    action     = hypervisor.volume_delete
-    name       = "${param.name}-boot"
+  step "volumes" {
+    # Overlays before their bases; what an interrupted upgrade may have
+    # left (the .next names, the next generation's base) goes too.
+    action = hypervisor.volumes_delete
+    names = compact([
+      "${param.name}-boot", "${param.name}-boot.next", "${param.name}-var",
+      "${param.name}-kernel", "${param.name}-initrd", "${param.name}-kernel.next", "${param.name}-initrd.next",
+      try(step.record.values.base_volume, ""),
+      step.record.exists ? "${param.name}-base.${step.record.values.generation + 1}" : "",
+    ])
     missing_ok = true
     depends_on = [step.undefine]
   }
-  step "base" {
-    action     = hypervisor.volume_delete
-    name       = "${param.name}-base"
-    missing_ok = true
-    depends_on = [step.boot]
+  output "deleted" {
+    value = step.volumes.deleted
   }
-  step "var" {
-    action     = hypervisor.volume_delete
+}
+
+task "purge" {
+  description = "Destroy a VM and forget it: its disks and its machine record go (backups stay)"
+  param "name" { type = string }
+  lock = param.name
+  step "record" {
+    action     = builtin.record_read
+    collection = "machines/${var.backend}"
+    name       = param.name
+    missing_ok = true
+  }
+  step "undefine" {
+    action     = hypervisor.undefine
+    name       = param.name
+    force      = true
+    missing_ok = true
+  }
+  step "volumes" {
+    # Overlays before their bases; what an interrupted upgrade may have
+    # left (the .next names, the next generation's base) goes too.
+    action = hypervisor.volumes_delete
+    names = compact([
+      "${param.name}-boot", "${param.name}-boot.next", "${param.name}-var",
+      "${param.name}-kernel", "${param.name}-initrd", "${param.name}-kernel.next", "${param.name}-initrd.next",
+      try(step.record.values.base_volume, ""),
+      step.record.exists ? "${param.name}-base.${step.record.values.generation + 1}" : "",
+    ])
+    missing_ok = true
+    depends_on = [step.undefine]
+  }
+  step "forget" {
+    action     = builtin.record_delete
+    collection = "machines/${var.backend}"
+    name       = param.name
+    missing_ok = true
+    depends_on = [step.volumes]
+  }
+}
+
+task "resize-var" {
+  description = "Grow a VM's /var disk (shut off; never shrinks). The guest grows its filesystem at next boot."
+  param "name" { type = string }
+  param "size" {
+    type        = string
+    description = "the new size (20G, …)"
+  }
+  lock = param.name
+  step "record" {
+    action     = builtin.record_read
+    collection = "machines/${var.backend}"
+    name       = param.name
+  }
+  step "state" {
+    action = hypervisor.state
+    name   = param.name
+  }
+  step "off" {
+    action    = builtin.assert
+    condition = !step.state.exists || step.state.state == "shut off"
+    message   = "${param.name} is ${step.state.state}: stop it first (vmflow stop ${param.name})."
+  }
+  step "resize" {
+    action     = hypervisor.volume_resize
     name       = "${param.name}-var"
-    missing_ok = true
-    depends_on = [step.undefine]
+    size       = param.size
+    depends_on = [step.off]
+  }
+  step "save" {
+    action     = builtin.record_write
+    collection = "machines/${var.backend}"
+    name       = param.name
+    mode       = "update"
+    values     = { var_size = param.size }
+    depends_on = [step.resize]
+  }
+  output "capacity" {
+    value = step.resize.capacity
+  }
+}
+
+task "network-config" {
+  description = "Move a shut-off VM to another network: nat, or bridge:NAME"
+  param "name" { type = string }
+  param "network" {
+    type        = string
+    description = "nat or bridge:NAME"
+  }
+  lock = param.name
+  step "record" {
+    action     = builtin.record_read
+    collection = "machines/${var.backend}"
+    name       = param.name
+  }
+  step "state" {
+    action = hypervisor.state
+    name   = param.name
+  }
+  step "off" {
+    action    = builtin.assert
+    condition = step.state.exists && step.state.state == "shut off"
+    message   = "${param.name} is ${step.state.exists ? step.state.state : "not defined"}: it must be defined and shut off (vmflow stop ${param.name})."
   }
   step "kernel" {
-    action     = hypervisor.volume_delete
+    action     = hypervisor.volume_info
+    if         = step.record.values.kernel != ""
     name       = "${param.name}-kernel"
+    depends_on = [step.off]
+  }
+  step "initrd" {
+    action     = hypervisor.volume_info
+    if         = step.record.values.kernel != ""
+    name       = "${param.name}-initrd"
+    depends_on = [step.off]
+  }
+  step "define" {
+    action      = hypervisor.define
+    name        = param.name
+    uuid        = step.record.values.uuid
+    mac         = step.record.values.mac
+    memory      = step.record.values.memory
+    vcpus       = step.record.values.vcpus
+    boot_volume = "${param.name}-boot"
+    var_volume  = "${param.name}-var"
+    firmware    = step.record.values.kernel != "" ? "kernel" : "uefi"
+    kernel      = step.kernel.path
+    initrd      = step.initrd.path
+    cmdline     = step.record.values.kernel != "" ? step.record.values.cmdline : null
+    network     = param.network
+    depends_on  = [step.off]
+  }
+  step "save" {
+    action     = builtin.record_write
+    collection = "machines/${var.backend}"
+    name       = param.name
+    mode       = "update"
+    values     = { network = param.network }
+    depends_on = [step.define]
+  }
+}
+
+task "set-profiles" {
+  description = "Change the profiles a VM's image is built from; vmflow upgrade NAME builds and boots them"
+  param "name" { type = string }
+  param "profiles" {
+    type        = list(string)
+    description = "the profiles (core is always in)"
+  }
+  lock = param.name
+  step "record" {
+    action     = builtin.record_read
+    collection = "machines/${var.backend}"
+    name       = param.name
+  }
+  step "known" {
+    action = nix.list_profiles
+    flake  = var.flake
+  }
+  step "valid" {
+    action    = builtin.assert
+    condition = length(setsubtract(param.profiles, step.known.profiles)) == 0
+    message   = "unknown profile ${join(", ", setsubtract(param.profiles, step.known.profiles))}; the flake offers: ${join(", ", step.known.profiles)}."
+  }
+  step "save" {
+    action     = builtin.record_write
+    collection = "machines/${var.backend}"
+    name       = param.name
+    mode       = "update"
+    values = {
+      profiles = param.profiles
+      source   = "nix"
+    }
+    depends_on = [step.valid, step.record]
+  }
+  output "next" {
+    value = "vmflow upgrade ${param.name} builds the image for ${join(", ", param.profiles)} and boots it; /var stays."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Copies and backups
+
+task "clone" {
+  description = "Copy a shut-off VM: same /var data and image, a fresh identity (machine-id, MAC, UUID, hostname; the source's SSH host keys dropped)"
+  param "source" {
+    type        = string
+    description = "the VM to copy (shut off)"
+  }
+  param "dest" {
+    type        = string
+    description = "the new VM's name"
+  }
+  param "memory" {
+    type        = number
+    default     = null
+    description = "MiB of RAM (default: the source's)"
+  }
+  param "vcpus" {
+    type        = number
+    default     = null
+    description = "virtual CPUs (default: the source's)"
+  }
+  param "network" {
+    type        = string
+    default     = null
+    description = "nat or bridge:NAME (default: the source's)"
+  }
+  lock = [param.source, param.dest]
+
+  step "src" {
+    action     = builtin.record_read
+    collection = "machines/${var.backend}"
+    name       = param.source
+  }
+  step "state" {
+    action = hypervisor.state
+    name   = param.source
+  }
+  step "off" {
+    action    = builtin.assert
+    condition = step.state.exists && step.state.state == "shut off"
+    message   = "${param.source} is ${step.state.exists ? step.state.state : "not defined"}: a clone copies the /var of a shut-off VM (vmflow stop ${param.source})."
+  }
+  step "absent" {
+    action  = hypervisor.ensure_absent
+    vm      = param.dest
+    volumes = ["${param.dest}-boot", "${param.dest}-var", "${param.dest}-base.1", "${param.dest}-kernel", "${param.dest}-initrd"]
+  }
+  step "known" {
+    action     = builtin.record_read
+    collection = "machines/${var.backend}"
+    name       = param.dest
+    missing_ok = true
+  }
+  step "new" {
+    action    = builtin.assert
+    condition = !step.known.exists
+    message   = "${param.dest} has a machine record already (${step.known.path}): pick another name, or vmflow purge ${param.dest}."
+  }
+  step "record" {
+    action     = builtin.record_write
+    collection = "machines/${var.backend}"
+    name       = param.dest
+    mode       = "create"
+    values = merge(step.src.values, {
+      name        = param.dest
+      hostname    = param.dest
+      memory      = param.memory != null ? param.memory : step.src.values.memory
+      vcpus       = param.vcpus != null ? param.vcpus : step.src.values.vcpus
+      network     = param.network != null ? param.network : step.src.values.network
+      static_ip   = "" # two VMs cannot share one fixed address
+      gateway     = ""
+      generation  = 1
+      base_volume = step.src.values.base_volume != "" ? "${param.dest}-base.1" : ""
+      cloned_from = param.source
+      created     = timestamp()
+      uuid        = null
+      machine_id  = null
+      mac         = null
+    })
+    generate = {
+      uuid       = "uuid"
+      machine_id = "machine_id"
+      mac        = "mac"
+    }
+    depends_on = [step.off, step.absent, step.new]
+  }
+  step "base" {
+    action     = hypervisor.volume_copy
+    if         = step.src.values.base_volume != ""
+    source     = step.src.values.base_volume
+    name       = "${param.dest}-base.1"
+    depends_on = [step.record]
+  }
+  step "kernel" {
+    action     = hypervisor.volume_copy
+    if         = step.src.values.kernel != ""
+    source     = "${param.source}-kernel"
+    name       = "${param.dest}-kernel"
+    depends_on = [step.record]
+  }
+  step "initrd" {
+    action     = hypervisor.volume_copy
+    if         = step.src.values.kernel != ""
+    source     = "${param.source}-initrd"
+    name       = "${param.dest}-initrd"
+    depends_on = [step.record]
+  }
+  step "boot" {
+    action  = hypervisor.volume_overlay
+    name    = "${param.dest}-boot"
+    backing = step.src.values.base_volume != "" ? step.base.name : step.src.values.image
+  }
+  step "var" {
+    action     = hypervisor.volume_copy
+    source     = "${param.source}-var"
+    name       = "${param.dest}-var"
+    depends_on = [step.record]
+  }
+  step "identity" {
+    action = hypervisor.volume_edit
+    name   = step.var.name
+    files = {
+      "identity/hostname"   = "${param.dest}\n"
+      "identity/machine-id" = "${step.record.values.machine_id}\n"
+    }
+    remove = ["identity/ssh/*", "identity/static-ip", "identity/gateway"]
+  }
+  step "define" {
+    action      = hypervisor.define
+    name        = param.dest
+    uuid        = step.record.values.uuid
+    mac         = step.record.values.mac
+    memory      = step.record.values.memory
+    vcpus       = step.record.values.vcpus
+    boot_volume = step.boot.name
+    var_volume  = step.var.name
+    firmware    = step.src.values.kernel != "" ? "kernel" : "uefi"
+    kernel      = step.kernel.path
+    initrd      = step.initrd.path
+    cmdline     = step.src.values.kernel != "" ? step.src.values.cmdline : null
+    network     = step.record.values.network
+    depends_on  = [step.identity]
+  }
+  step "start" {
+    action = hypervisor.start
+    name   = step.define.name
+  }
+  step "ip" {
+    action     = hypervisor.wait_ip
+    if         = var.wait_for_ip
+    name       = step.define.name
+    depends_on = [step.start]
+  }
+  output "ip" {
+    value = var.wait_for_ip ? step.ip.ip : "(not waited for)"
+  }
+  output "mac" {
+    value = step.define.mac
+  }
+  output "uuid" {
+    value = step.define.uuid
+  }
+}
+
+task "backup" {
+  description = "Archive a VM's disks and machine record (zstd, with a checksum); a running VM is paused meanwhile and resumed in every case"
+  param "name" { type = string }
+  lock = param.name
+  step "record" {
+    action     = builtin.record_read
+    collection = "machines/${var.backend}"
+    name       = param.name
+  }
+  step "pause" {
+    action = hypervisor.suspend
+    name   = param.name
+  }
+  step "tmp" {
+    action = builtin.temp_dir
+    prefix = "backup-${param.name}"
+  }
+  step "var" {
+    action     = hypervisor.volume_export
+    name       = "${param.name}-var"
+    path       = "${step.tmp.path}/var.qcow2"
+    depends_on = [step.pause]
+  }
+  step "base" {
+    action     = hypervisor.volume_export
+    if         = step.record.values.base_volume != ""
+    name       = step.record.values.base_volume
+    path       = "${step.tmp.path}/base.img"
+    depends_on = [step.pause]
+  }
+  step "kernel" {
+    action     = hypervisor.volume_export
+    if         = step.record.values.kernel != ""
+    name       = "${param.name}-kernel"
+    path       = "${step.tmp.path}/kernel"
+    depends_on = [step.pause]
+  }
+  step "initrd" {
+    action     = hypervisor.volume_export
+    if         = step.record.values.kernel != ""
+    name       = "${param.name}-initrd"
+    path       = "${step.tmp.path}/initrd"
+    depends_on = [step.pause]
+  }
+  step "resume" {
+    action     = hypervisor.resume
+    name       = param.name
+    depends_on = [step.var, step.base, step.kernel, step.initrd]
+  }
+  step "archive" {
+    action = builtin.archive_create
+    path   = "${var.backup_dir != "" ? var.backup_dir : "${env("VMFLOW_STATE_DIR")}/backups/${var.backend}"}/${param.name}-${formatdate("YYYYMMDD-hhmmss", timestamp())}.tar.zst"
+    files = merge(
+      { "record.json" = "${step.record.path}/record.json", "var.qcow2" = step.var.path },
+      step.base.path != null ? { "base.img" = step.base.path } : {},
+      step.kernel.path != null ? { "kernel" = step.kernel.path, "initrd" = step.initrd.path } : {},
+    )
+    metadata = {
+      name    = param.name
+      backend = var.backend
+    }
+    remove_sources = true
+    depends_on     = [step.resume]
+  }
+  step "cleanup" {
+    action = builtin.remove
+    paths  = [step.tmp.path]
+    depends_on = [step.archive]
+  }
+  output "archive" {
+    value = step.archive.path
+  }
+  output "sha256" {
+    value = step.archive.sha256
+  }
+  output "size" {
+    value = step.archive.size
+  }
+}
+
+task "backups" {
+  description = "List backups, newest first (of one VM, or all)"
+  param "name" {
+    type        = string
+    default     = ""
+    description = "only this VM's"
+  }
+  step "list" {
+    action = builtin.archive_list
+    dir    = var.backup_dir != "" ? var.backup_dir : "${env("VMFLOW_STATE_DIR")}/backups/${var.backend}"
+  }
+  output "backups" {
+    value = [for a in step.list.archives : "${a.created}  ${a.metadata.name}  ${a.path}  (${a.size} bytes)" if param.name == "" || a.metadata.name == param.name]
+  }
+}
+
+task "restore-backup" {
+  description = "Bring a VM back from a backup (default: its newest): the archive is verified before anything is removed"
+  param "name" { type = string }
+  param "file" {
+    type        = string
+    default     = ""
+    description = "the archive (default: the VM's newest backup)"
+  }
+  lock = param.name
+  step "list" {
+    action = builtin.archive_list
+    dir    = var.backup_dir != "" ? var.backup_dir : "${env("VMFLOW_STATE_DIR")}/backups/${var.backend}"
+  }
+  step "found" {
+    action    = builtin.assert
+    condition = param.file != "" || length([for a in step.list.archives : a.path if a.metadata.name == param.name]) > 0
+    message   = "no backup of ${param.name} in ${var.backend}'s backups: vmflow backups lists them; give one with --file=PATH."
+  }
+  step "verify" {
+    action     = builtin.archive_verify
+    path       = param.file != "" ? abspath(param.file) : [for a in step.list.archives : a.path if a.metadata.name == param.name][0]
+    depends_on = [step.found]
+  }
+  step "match" {
+    action    = builtin.assert
+    condition = step.verify.metadata.name == param.name && step.verify.metadata.backend == var.backend
+    message   = "${step.verify.path} is a backup of ${step.verify.metadata.name} on ${step.verify.metadata.backend}, not of ${param.name} on ${var.backend}."
+  }
+  step "extract" {
+    action     = builtin.archive_extract
+    path       = step.verify.path
+    depends_on = [step.match]
+  }
+  # Only now, with the archive verified and unpacked, does the old VM go.
+  step "old" {
+    action     = builtin.record_read
+    collection = "machines/${var.backend}"
+    name       = param.name
+    missing_ok = true
+    depends_on = [step.extract]
+  }
+  step "undefine" {
+    action     = hypervisor.undefine
+    name       = param.name
+    force      = true
+    missing_ok = true
+    depends_on = [step.extract]
+  }
+  step "volumes" {
+    action = hypervisor.volumes_delete
+    names = compact([
+      "${param.name}-boot", "${param.name}-boot.next", "${param.name}-var",
+      "${param.name}-kernel", "${param.name}-initrd", "${param.name}-kernel.next", "${param.name}-initrd.next",
+      try(step.old.values.base_volume, ""),
+    ])
     missing_ok = true
     depends_on = [step.undefine]
   }
+  step "record" {
+    action     = builtin.record_write
+    collection = "machines/${var.backend}"
+    name       = param.name
+    mode       = "replace"
+    from_file  = step.extract.files["record.json"]
+    values     = { restored = timestamp(), restored_from = step.verify.path }
+    depends_on = [step.volumes]
+  }
+  step "var" {
+    action = hypervisor.volume_import
+    path   = step.extract.files["var.qcow2"]
+    name   = "${param.name}-var"
+    depends_on = [step.volumes]
+  }
+  step "base" {
+    action     = hypervisor.volume_import
+    if         = step.record.values.base_volume != ""
+    path       = step.extract.files["base.img"]
+    name       = step.record.values.base_volume
+  }
+  step "kernel" {
+    action     = hypervisor.volume_import
+    if         = step.record.values.kernel != ""
+    path       = step.extract.files["kernel"]
+    name       = "${param.name}-kernel"
+  }
   step "initrd" {
-    action     = hypervisor.volume_delete
+    action     = hypervisor.volume_import
+    if         = step.record.values.kernel != ""
+    path       = step.extract.files["initrd"]
     name       = "${param.name}-initrd"
-    missing_ok = true
-    depends_on = [step.undefine]
+  }
+  step "boot" {
+    action  = hypervisor.volume_overlay
+    name    = "${param.name}-boot"
+    backing = step.record.values.base_volume != "" ? step.base.name : step.record.values.image
+  }
+  step "define" {
+    action      = hypervisor.define
+    name        = param.name
+    uuid        = step.record.values.uuid
+    mac         = step.record.values.mac
+    memory      = step.record.values.memory
+    vcpus       = step.record.values.vcpus
+    boot_volume = step.boot.name
+    var_volume  = step.var.name
+    firmware    = step.record.values.kernel != "" ? "kernel" : "uefi"
+    kernel      = step.kernel.path
+    initrd      = step.initrd.path
+    cmdline     = step.record.values.kernel != "" ? step.record.values.cmdline : null
+    network     = step.record.values.network
+  }
+  step "start" {
+    action = hypervisor.start
+    name   = step.define.name
+  }
+  step "ip" {
+    action     = hypervisor.wait_ip
+    if         = var.wait_for_ip
+    name       = step.define.name
+    depends_on = [step.start]
+  }
+  step "cleanup" {
+    action     = builtin.remove
+    paths      = [step.extract.dir]
+    depends_on = [step.define]
+  }
+  output "restored_from" {
+    value = step.verify.path
+  }
+  output "ip" {
+    value = var.wait_for_ip ? step.ip.ip : "(not waited for)"
   }
 }
