@@ -1368,8 +1368,9 @@ task "backup" {
       name    = param.name
       backend = var.backend
     }
-    remove_sources = true
-    depends_on     = [step.resume]
+    # The exports go with the temporary directory below; record.json is
+    # the live record, never removed.
+    depends_on = [step.resume]
   }
   step "cleanup" {
     action = builtin.remove

@@ -220,6 +220,9 @@ func waitState(ctx context.Context, conn *libvirt.Libvirt, dom libvirt.Domain, t
 	}
 }
 
+// shutdownRetry is how often shutdown asks the guest again.
+const shutdownRetry = 5 * time.Second
+
 const undefineFlags = libvirt.DomainUndefineManagedSave | libvirt.DomainUndefineSnapshotsMetadata |
 	libvirt.DomainUndefineNvram | libvirt.DomainUndefineCheckpointsMetadata
 
@@ -445,13 +448,30 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 				"acpi":  libvirt.DomainShutdownAcpiPowerBtn,
 				"agent": libvirt.DomainShutdownGuestAgent,
 			}[r.String("mode")]
-			if err := conn.DomainShutdownFlags(dom, flags); err != nil {
-				return fmt.Errorf("shutting %q down: %w", name, err)
-			}
+			// A guest still booting misses the request: its ACPI handler
+			// or guest agent may not be up yet. Ask again every few
+			// seconds until the timeout.
 			timeout := time.Duration(r.Int("timeout")) * time.Second
-			ok, err := waitState(ctx, conn, dom, timeout, libvirt.DomainShutoff, libvirt.DomainCrashed)
-			if err != nil {
-				return err
+			deadline := time.Now().Add(timeout)
+			ok := false
+			for asked := 0; !ok && time.Now().Before(deadline); asked++ {
+				if err := conn.DomainShutdownFlags(dom, flags); err != nil {
+					if active, aerr := conn.DomainIsActive(dom); aerr == nil && active == 0 {
+						ok = true
+						break
+					}
+					if asked == 0 {
+						return fmt.Errorf("shutting %q down: %w", name, err)
+					}
+				}
+				wait := min(shutdownRetry, time.Until(deadline))
+				var err error
+				if ok, err = waitState(ctx, conn, dom, wait, libvirt.DomainShutoff, libvirt.DomainCrashed); err != nil {
+					return err
+				}
+				if !ok && asked == 0 {
+					r.Log("%s has not shut down yet; asking again every %s", name, shutdownRetry)
+				}
 			}
 			if !ok {
 				return fmt.Errorf("domain %q did not shut down within %s (mode %s); it is still running. Check the guest, or force it off with the destroy action", name, timeout, r.String("mode"))
@@ -494,6 +514,7 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			if err := conn.DomainSuspend(dom); err != nil {
 				return fmt.Errorf("pausing %q: %w", r.String("name"), err)
 			}
+			r.Log("paused %s", r.String("name"))
 			return r.Set("suspended", true)
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
@@ -510,6 +531,7 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			if st, err := domainState(conn, dom); err != nil || st != libvirt.DomainPaused {
 				return err
 			}
+			r.Log("resuming %s", r.String("name"))
 			return conn.DomainResume(dom)
 		},
 	}
@@ -531,6 +553,7 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			if err := conn.DomainResume(dom); err != nil {
 				return fmt.Errorf("resuming %q: %w", r.String("name"), err)
 			}
+			r.Log("resumed %s", r.String("name"))
 			return r.Set("resumed", true)
 		},
 	}
