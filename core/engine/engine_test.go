@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/vmflow/vmflow/core/claims"
 	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/core/event"
 	"github.com/vmflow/vmflow/core/host"
@@ -47,8 +48,35 @@ func (r *recorder) plugin() *sdk.Plugin {
 	p := r.basePlugin()
 	tty := *p.Actions[0]
 	tty.Name, tty.Interactive = "tty", true
-	p.Actions = append(p.Actions, &tty)
+	p.Actions = append(p.Actions, &tty, r.claimAction())
 	return p
+}
+
+// claimAction claims "thing NAME" and then fails when asked to (as a
+// step interrupted half-way would leave it). Its undo logs whether it
+// undoes an interrupted Run, and what its claims say.
+func (r *recorder) claimAction() *sdk.Action {
+	return &sdk.Action{
+		Name:    "claim",
+		Inputs:  []sdk.Attr{sdk.String("name", "").Required(), sdk.Bool("fail", "").Default(false)},
+		Outputs: []sdk.Attr{sdk.String("name", "")},
+		Run: func(ctx context.Context, q *sdk.Request) error {
+			name := q.String("name")
+			r.add(fmt.Sprintf("claim %s (claimed before: %v)", name, q.Claimed("thing "+name, nil)))
+			if err := q.Claim("thing "+name, nil); err != nil {
+				return err
+			}
+			if q.Bool("fail") {
+				return errors.New("asked to fail")
+			}
+			return q.Set("name", name)
+		},
+		Undo: func(ctx context.Context, q *sdk.Request) error {
+			name := q.String("name")
+			r.add(fmt.Sprintf("undo claim %s (interrupted: %v, claimed: %v)", name, q.Interrupted(), q.Claimed("thing "+name, nil)))
+			return nil
+		},
+	}
 }
 
 func (r *recorder) basePlugin() *sdk.Plugin {
@@ -558,5 +586,42 @@ task "t" {
 	}
 	if got := st.Steps["one"].Outputs.GetAttr("name").AsString(); got != "demo" {
 		t.Fatalf("journaled output name = %q", got)
+	}
+}
+
+// A run's claims stay while it can be resumed (a failure kept with
+// --keep-on-failure) and go once it cannot: it succeeded, or it was
+// rolled back.
+func TestClaimsGoWhenTheRunCannotBeResumed(t *testing.T) {
+	e, _ := setup(t, header+`
+task "t" {
+  param "fail" { type = bool }
+  step "one" {
+    action = r.claim
+    name = "one"
+  }
+  step "two" {
+    action = r.claim
+    name = "two"
+    fail = param.fail
+    depends_on = [step.one]
+  }
+}`)
+	for _, c := range []struct {
+		fail, keep, kept bool
+	}{{false, false, false}, {true, true, true}, {true, false, false}} {
+		plan, diags := prepare(t, e, "t", map[string]cty.Value{"fail": cty.BoolVal(c.fail)})
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		res, err := e.Execute(context.Background(), plan, ExecOptions{RunOptions: RunOptions{KeepOnFailure: c.keep}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []string{"one", "two"} {
+			if got := claims.Any(claims.Dir(e.StateDir, "rec", res.RunID, step)); got != c.kept {
+				t.Errorf("fail=%v keep=%v (%s): step %s's claims kept: %v, want %v", c.fail, c.keep, res.Status, step, got, c.kept)
+			}
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
+	"github.com/vmflow/vmflow/core/claims"
 	"github.com/vmflow/vmflow/core/journal"
 	"github.com/vmflow/vmflow/core/lock"
 )
@@ -81,7 +82,16 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	if opts.OnStart != nil {
 		opts.OnStart(id, jr.Dir())
 	}
-	return e.Run(ctx, plan, opts.RunOptions), nil
+	res := e.Run(ctx, plan, opts.RunOptions)
+	// The plugins' claims of this run (core/claims) let a step run again
+	// after an interruption; once the run cannot be resumed any more (it
+	// succeeded, or its completed steps were undone) they go.
+	if res.Status == journal.Succeeded || !opts.KeepOnFailure {
+		if err := claims.RemoveRun(e.StateDir, opts.RunID); err != nil {
+			e.Logger.Warn("cannot remove the run's claims", "run", opts.RunID, "error", err)
+		}
+	}
+	return res, nil
 }
 
 // FileSum is the checksum of a task file, to tell whether it changed

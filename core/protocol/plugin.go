@@ -101,8 +101,11 @@ type RunRequest struct {
 
 // UndoRequest asks a plugin to undo what a completed Run did.
 type UndoRequest struct {
-	Action  string
-	Inputs  cty.Value
+	Action string
+	Inputs cty.Value
+	// Outputs are what Run returned; null when Run never completed (vmflow
+	// was killed during it and vmflow resume --undo rolls the run back):
+	// the plugin then undoes only what its claims for the step show.
 	Outputs cty.Value
 	RunID   string
 	Step    string

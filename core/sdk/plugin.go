@@ -140,7 +140,7 @@ func (s *server) Configure(ctx context.Context, config cty.Value, env Env) (prot
 }
 
 func (s *server) request(a *protocol.Action, inputs cty.Value, runID, step string, emit func(protocol.Event)) *Request {
-	return &Request{RunID: runID, Step: step, Env: s.env, action: a, inputs: inputs, emit: emit}
+	return &Request{RunID: runID, Step: step, Env: s.env, action: a, inputs: inputs, emit: emit, plugin: s.p.Name}
 }
 
 func (s *server) Validate(ctx context.Context, action string, inputs cty.Value) (protocol.Diagnostics, error) {
@@ -203,5 +203,15 @@ func (s *server) Undo(ctx context.Context, req protocol.UndoRequest, emit func(p
 	}
 	r := s.request(pa, in, req.RunID, req.Step, emit)
 	r.outputs = req.Outputs
+	if req.Outputs == cty.NilVal || req.Outputs.IsNull() {
+		// The step's Run never completed: vmflow was killed during it, and
+		// vmflow resume --undo rolls the run back. Only an action that
+		// claimed something in that attempt can know what it left; one
+		// that claimed nothing is not asked.
+		if !r.hasClaims() {
+			return nil, nil
+		}
+		r.interrupted = true
+	}
 	return call(func() error { return a.Undo(ctx, r) }), nil
 }

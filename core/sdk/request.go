@@ -30,6 +30,9 @@ type Request struct {
 	action  *protocol.Action
 	inputs  cty.Value
 	outputs cty.Value // Undo: what Run returned
+	plugin  string    // the plugin's name, for its claims
+	// interrupted: an Undo of a step whose Run never completed.
+	interrupted bool
 
 	emit func(protocol.Event)
 

@@ -1,0 +1,221 @@
+// Package claims keeps the durable notes a plugin action writes before it
+// creates or changes something, so that a later attempt of the same step
+// of the same run can tell its own leftovers from what it must not touch.
+//
+// vmflow runs a step again when the run is resumed after an interruption
+// (vmflow killed): the earlier attempt may have half-done its work. A
+// claim says "attempt of step S of run R was about to make K". Plugins use
+// them through core/sdk (Request.Claim, Request.Claimed); the engine
+// removes a run's claims once the run can no longer be resumed.
+//
+// Layout: <state>/claims/<plugin>/<run id>/<step>/<key>.json, directories
+// 0700 and files 0600 (a claim's data may hold what a record held). Each
+// claim is written atomically and durably: a temporary file, fsync,
+// rename, fsync of the directory (and of every directory made for it).
+package claims
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Root is the directory of every claim under a state directory.
+func Root(stateDir string) string { return filepath.Join(stateDir, "claims") }
+
+// Dir is where one step's claims live.
+func Dir(stateDir, plugin, runID, step string) string {
+	return filepath.Join(Root(stateDir), segment(plugin), segment(runID), segment(step))
+}
+
+// Claim is one claim as stored.
+type Claim struct {
+	Key  string          `json:"key"`
+	Data json.RawMessage `json:"data,omitempty"`
+	Time time.Time       `json:"time"`
+	PID  int             `json:"pid"`
+}
+
+// segment makes a name safe as one path element: run ids, step and
+// plugin names are already; anything else keeps a readable form with a
+// hash of the original.
+func segment(s string) string {
+	clean := s != "" && s != "." && s != ".."
+	var b strings.Builder
+	for _, c := range s {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte('_')
+			clean = false
+		}
+	}
+	if clean && !strings.HasPrefix(s, ".") {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return strings.TrimLeft(b.String(), ".") + "~" + hex.EncodeToString(sum[:4])
+}
+
+// fileName is a key's file: readable, and always with a hash of the key,
+// so that "volume a/b" and "volume a_b" never share one.
+func fileName(key string) string {
+	var b strings.Builder
+	for _, c := range key {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte('_')
+		}
+		if b.Len() >= 80 {
+			break
+		}
+	}
+	sum := sha256.Sum256([]byte(key))
+	return strings.TrimLeft(b.String(), ".") + "~" + hex.EncodeToString(sum[:6]) + ".json"
+}
+
+// Write records a claim durably in dir; data (any JSON-encodable value,
+// or nil) rides along. A claim of the same key is replaced.
+func Write(dir, key string, data any) error {
+	if key == "" {
+		return errors.New("a claim needs a key")
+	}
+	c := Claim{Key: key, Time: time.Now().UTC(), PID: os.Getpid()}
+	if data != nil {
+		b, err := json.Marshal(data)
+		if err != nil {
+			return fmt.Errorf("claim %q: %w", key, err)
+		}
+		c.Data = b
+	}
+	doc, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if err := mkdirAllSync(dir); err != nil {
+		return fmt.Errorf("claim %q: %w", key, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".claim-*")
+	if err != nil {
+		return fmt.Errorf("claim %q: %w", key, err)
+	}
+	defer os.Remove(tmp.Name()) // nothing left to remove after the rename
+	_, err = tmp.Write(append(doc, '\n'))
+	if err == nil {
+		err = tmp.Chmod(0o600)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, fileName(key)))
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("claim %q: %w", key, err)
+	}
+	return nil
+}
+
+// Read returns the claim of key in dir, and false when there is none.
+func Read(dir, key string) (*Claim, bool, error) {
+	b, err := os.ReadFile(filepath.Join(dir, fileName(key)))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var c Claim
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, true, fmt.Errorf("claim %q (%s): %v", key, filepath.Join(dir, fileName(key)), err)
+	}
+	return &c, true, nil
+}
+
+// Any reports whether dir holds at least one claim.
+func Any(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".json") && !strings.HasPrefix(e.Name(), ".") {
+			return true
+		}
+	}
+	return false
+}
+
+// RemoveRun removes every claim of a run, whichever plugin made it:
+// <state>/claims/*/<run id>. The engine calls it when the run can no
+// longer be resumed (it succeeded, or it was rolled back).
+func RemoveRun(stateDir, runID string) error {
+	if runID == "" {
+		return nil
+	}
+	plugins, err := os.ReadDir(Root(stateDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range plugins {
+		if !p.IsDir() {
+			continue
+		}
+		pdir := filepath.Join(Root(stateDir), p.Name())
+		if err := os.RemoveAll(filepath.Join(pdir, segment(runID))); err != nil {
+			errs = append(errs, err)
+		}
+		// An empty plugin directory goes too (it fails harmlessly when
+		// another run's claims are still in it).
+		_ = os.Remove(pdir)
+	}
+	return errors.Join(errs...)
+}
+
+// mkdirAllSync makes dir and its missing parents (0700), fsyncing the
+// parent of each directory it makes, so that a claim written into it
+// survives a crash of the machine too.
+func mkdirAllSync(dir string) error {
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirAllSync(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil
+		}
+		return err
+	}
+	return syncDir(parent)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
