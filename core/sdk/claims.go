@@ -37,8 +37,13 @@ import (
 // or change what key names ("volume demo-var"), with optional data (any
 // JSON-encodable value, nil for none) that a later attempt reads back
 // with Claimed: what was there before, inode numbers, ids. Claiming a key
-// again replaces its data. Claims exist only in Run and Undo.
+// again replaces its data. Claims belong to a step of a run: outside one
+// (Validate, Plan, a call without a run id) nothing can run again, and
+// Claim does nothing.
 func (r *Request) Claim(key string, data any) error {
+	if r.RunID == "" || r.Step == "" {
+		return nil
+	}
 	dir, err := r.claimDir()
 	if err != nil {
 		return err
@@ -82,7 +87,7 @@ func (r *Request) Interrupted() bool { return r.interrupted }
 func (r *Request) claimDir() (string, error) {
 	switch {
 	case r.RunID == "" || r.Step == "":
-		return "", errors.New("sdk: claims belong to a step of a run: use them in Run or Undo")
+		return "", errors.New("sdk: claims belong to a step of a run")
 	case r.Env.StateDir == "":
 		return "", fmt.Errorf("sdk: vmflow gave plugin %s no state directory for its claims", r.plugin)
 	}
