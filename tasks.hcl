@@ -696,12 +696,21 @@ task "upgrade" {
 # Power and information
 
 task "start" {
-  description = "Start a VM"
+  description = "Start a VM and wait for its IP"
   param "name" { type = string }
   lock = param.name
   step "start" {
     action = hypervisor.start
     name   = param.name
+  }
+  step "ip" {
+    action     = hypervisor.wait_ip
+    if         = var.wait_for_ip
+    name       = param.name
+    depends_on = [step.start]
+  }
+  output "ip" {
+    value = var.wait_for_ip ? step.ip.ip : "(not waited for)"
   }
 }
 
