@@ -697,7 +697,10 @@ task "upgrade" {
 
 task "start" {
   description = "Start a VM and wait for its IP"
-  param "name" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
   lock = param.name
   step "start" {
     action = hypervisor.start
@@ -716,7 +719,10 @@ task "start" {
 
 task "stop" {
   description = "Shut a VM down (ACPI or guest agent), failing after the timeout"
-  param "name" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
   param "timeout" {
     type        = number
     default     = 120
@@ -732,7 +738,10 @@ task "stop" {
 
 task "force-stop" {
   description = "Force a VM off at once"
-  param "name" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
   lock = param.name
   step "destroy" {
     action = hypervisor.destroy
@@ -742,7 +751,10 @@ task "force-stop" {
 
 task "reboot" {
   description = "Reboot a VM (ACPI or guest agent)"
-  param "name" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
   lock = param.name
   step "reboot" {
     action = hypervisor.reboot
@@ -752,7 +764,10 @@ task "reboot" {
 
 task "status" {
   description = "Show a VM's state, IP, image, profiles and backend"
-  param "name" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
   step "record" {
     action     = builtin.record_read
     collection = "machines/${var.backend}"
@@ -858,7 +873,10 @@ task "ssh" {
 
 task "console" {
   description = "Attach to a VM's serial console (Ctrl-] detaches)"
-  param "name" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
   step "console" {
     action = hypervisor.console
     name   = param.name
@@ -867,7 +885,10 @@ task "console" {
 
 task "exec" {
   description = "Run a command inside a VM through the guest agent"
-  param "name" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
   param "command" {
     type        = list(string)
     description = "the command and its arguments"
@@ -887,8 +908,14 @@ task "exec" {
 
 task "snapshot" {
   description = "Snapshot a VM's /var disk (with its memory when it runs)"
-  param "name" { type = string }
-  param "snapshot" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
+  param "snapshot" {
+    type        = string
+    description = "snapshot name"
+  }
   lock = param.name
   step "snapshot" {
     action   = hypervisor.snapshot_create
@@ -899,8 +926,14 @@ task "snapshot" {
 
 task "restore-snapshot" {
   description = "Bring a VM's /var back to a snapshot (an unknown one changes nothing)"
-  param "name" { type = string }
-  param "snapshot" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
+  param "snapshot" {
+    type        = string
+    description = "snapshot name"
+  }
   lock = param.name
   step "revert" {
     action   = hypervisor.snapshot_revert
@@ -914,7 +947,10 @@ task "restore-snapshot" {
 
 task "snapshots" {
   description = "List a VM's snapshots"
-  param "name" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
   step "list" {
     action = hypervisor.snapshot_list
     name   = param.name
@@ -926,8 +962,14 @@ task "snapshots" {
 
 task "delete-snapshot" {
   description = "Delete one of a VM's snapshots"
-  param "name" { type = string }
-  param "snapshot" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
+  param "snapshot" {
+    type        = string
+    description = "snapshot name"
+  }
   lock = param.name
   step "delete" {
     action   = hypervisor.snapshot_delete
@@ -941,7 +983,10 @@ task "delete-snapshot" {
 
 task "destroy" {
   description = "Remove a VM and all its disks, /var included; the machine record stays (recreate, purge)"
-  param "name" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
   lock = param.name
   step "record" {
     action     = builtin.record_read
@@ -975,7 +1020,10 @@ task "destroy" {
 
 task "purge" {
   description = "Destroy a VM and forget it: its disks and its machine record go (backups stay)"
-  param "name" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
   lock = param.name
   step "record" {
     action     = builtin.record_read
@@ -1013,7 +1061,10 @@ task "purge" {
 
 task "resize-var" {
   description = "Grow a VM's /var disk (shut off; never shrinks). The guest grows its filesystem at next boot."
-  param "name" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
   param "size" {
     type        = string
     description = "the new size (20G, …)"
@@ -1054,7 +1105,10 @@ task "resize-var" {
 
 task "network-config" {
   description = "Move a shut-off VM to another network: nat, or bridge:NAME"
-  param "name" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
   param "network" {
     type        = string
     description = "nat or bridge:NAME"
@@ -1114,7 +1168,10 @@ task "network-config" {
 
 task "set-profiles" {
   description = "Change the profiles a VM's image is built from; vmflow upgrade NAME builds and boots them"
-  param "name" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
   param "profiles" {
     type        = list(string)
     description = "the profiles (core is always in)"
@@ -1318,7 +1375,10 @@ task "clone" {
 
 task "backup" {
   description = "Archive a VM's disks and machine record (zstd, with a checksum); a running VM is paused meanwhile and resumed in every case"
-  param "name" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
   lock = param.name
   step "record" {
     action     = builtin.record_read
@@ -1415,7 +1475,10 @@ task "backups" {
 
 task "restore-backup" {
   description = "Bring a VM back from a backup (default: its newest): the archive is verified before anything is removed"
-  param "name" { type = string }
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
   param "file" {
     type        = string
     default     = ""
