@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	libvirt "github.com/digitalocean/go-libvirt"
@@ -213,6 +214,9 @@ func (s *suite) inputs(action string, args map[string]any) cty.Value {
 	return plugintest.Inputs(s.t, s.p.Schema, action, args)
 }
 
+// calls numbers the actions the suites run.
+var calls atomic.Int64
+
 // try validates and runs an action, as vmflow runs a step; the error
 // carries the diagnostics.
 func (s *suite) try(action string, args map[string]any) (cty.Value, error) {
@@ -226,7 +230,10 @@ func (s *suite) try(action string, args map[string]any) (cty.Value, error) {
 	if diags.HasErrors() {
 		return cty.NilVal, diags.Err()
 	}
-	out, diags, err := s.p.Run(ctx, protocol.RunRequest{Action: action, Inputs: in, RunID: "conformance", Step: action}, func(protocol.Event) {})
+	// Each call is a step of a run of its own, as two vmflow runs are: a
+	// claim of one (sdk.Request.Claim) is never seen by another.
+	runID := fmt.Sprintf("conformance-%d", calls.Add(1))
+	out, diags, err := s.p.Run(ctx, protocol.RunRequest{Action: action, Inputs: in, RunID: runID, Step: action}, func(protocol.Event) {})
 	if err != nil {
 		return cty.NilVal, s.p.CallError(err)
 	}

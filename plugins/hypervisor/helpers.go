@@ -95,7 +95,7 @@ func DeleteEach(del func(ctx context.Context, r *sdk.Request, name string, missi
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				ok, err := del(ctx, r, name, r.Bool("missing_ok"))
+				ok, err := DeleteOnce(ctx, r, name, r.Bool("missing_ok"), del)
 				if err != nil {
 					if len(deleted) > 0 {
 						return fmt.Errorf("volume %s: %w (deleted before it: %s)", name, err, strings.Join(deleted, ", "))
@@ -109,4 +109,25 @@ func DeleteEach(del func(ctx context.Context, r *sdk.Request, name string, missi
 			return r.Set("deleted", deleted)
 		},
 	}
+}
+
+// DeleteOnce deletes a volume in a step that may run again: vmflow runs a
+// step again when a run killed during it is resumed, and a volume the
+// interrupted attempt deleted is then missing. The deletion is claimed
+// first, so that the next attempt of the same step counts such a volume
+// as deleted by this step instead of failing on it.
+func DeleteOnce(ctx context.Context, r *sdk.Request, name string, missingOK bool, del func(ctx context.Context, r *sdk.Request, name string, missingOK bool) (bool, error)) (bool, error) {
+	key := "delete volume " + name
+	claimed := r.Claimed(key, nil)
+	if !claimed {
+		if err := r.Claim(key, nil); err != nil {
+			return false, err
+		}
+	}
+	ok, err := del(ctx, r, name, missingOK || claimed)
+	if err == nil && !ok && claimed {
+		r.Log("%s was deleted by an interrupted attempt of this step", name)
+		ok = true
+	}
+	return ok, err
 }

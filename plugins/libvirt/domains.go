@@ -286,6 +286,8 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 				network: r.String("network"), consoleLog: r.String("console_log"),
 			}
 			previous := ""
+			var earlier domainClaim
+			claimed := r.Claimed(defineClaim(name), &earlier)
 			if dom, err := conn.DomainLookupByName(name); err == nil {
 				active, err := conn.DomainIsActive(dom)
 				if err != nil {
@@ -302,6 +304,18 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 					spec.uuid = old.UUID
 				}
 			} else if !isCode(err, libvirt.ErrNoDomain) {
+				return err
+			}
+			if claimed {
+				// An interrupted attempt of this step may have defined the
+				// domain already: what it replaced is what this step
+				// replaces (none: the domain is new, and the undo removes
+				// it).
+				if earlier.PreviousXML != previous {
+					r.Log("%s was defined by an interrupted attempt of this step; redefining it", name)
+				}
+				previous = earlier.PreviousXML
+			} else if err := r.Claim(defineClaim(name), domainClaim{PreviousXML: previous}); err != nil {
 				return err
 			}
 			if spec.uuid == "" {
@@ -343,14 +357,22 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			return nil
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
-			conn, dom, err := d.domain(r.OutputString("name"))
+			name, prev := r.OutputString("name"), r.OutputString("previous_xml")
+			if r.Interrupted() {
+				var earlier domainClaim
+				if name = r.String("name"); !r.Claimed(defineClaim(name), &earlier) {
+					return nil
+				}
+				prev = earlier.PreviousXML
+			}
+			conn, dom, err := d.domain(name)
 			if isNoDomain(err) {
 				return nil
 			}
 			if err != nil {
 				return err
 			}
-			if prev := r.OutputString("previous_xml"); prev != "" {
+			if prev != "" {
 				_, err := conn.DomainDefineXMLFlags(prev, 0)
 				return err
 			}
@@ -398,11 +420,24 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 				return err
 			}
 			started := false
+			var earlier powerClaim
 			if active == 0 {
+				now := time.Now()
+				if err := r.Claim(startClaim(dom.Name), powerClaim{At: now}); err != nil {
+					return err
+				}
 				if err := startDomain(conn, dom, r); err != nil {
 					return err
 				}
 				started = true
+			} else if r.Claimed(startClaim(dom.Name), &earlier) && !earlier.At.IsZero() {
+				// An interrupted attempt of this step started it: it is
+				// this step's start, for the undo and for wait_ip.
+				r.Log("%s was started by an interrupted attempt of this step", dom.Name)
+				started = true
+				if err := markStarted(conn, dom, earlier.At); err != nil {
+					r.Logger().Warn("cannot record the start time; wait_ip may take an old lease", "error", err)
+				}
 			}
 			st, err := d.state(conn, dom)
 			if err != nil {
@@ -414,7 +449,11 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			return r.Set("started", started)
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if v := r.Output("started"); v.IsNull() || v.False() {
+			if r.Interrupted() {
+				if !r.Claimed(startClaim(r.String("name")), nil) {
+					return nil
+				}
+			} else if v := r.Output("started"); v.IsNull() || v.False() {
 				return nil
 			}
 			conn, dom, err := d.domain(r.String("name"))
@@ -441,7 +480,16 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			if active, err := conn.DomainIsActive(dom); err != nil {
 				return err
 			} else if active == 0 {
-				return errors.Join(r.Set("state", "shut off"), r.Set("stopped", false))
+				// Off already: by an interrupted attempt of this step
+				// (which claimed it running), or before the step.
+				stopped := r.Claimed(shutdownClaim(name), nil)
+				if stopped {
+					r.Log("%s was shut down by an interrupted attempt of this step", name)
+				}
+				return errors.Join(r.Set("state", "shut off"), r.Set("stopped", stopped))
+			}
+			if err := r.Claim(shutdownClaim(name), powerClaim{At: time.Now()}); err != nil {
+				return err
 			}
 			flags := map[string]libvirt.DomainShutdownFlagValues{
 				"auto":  0,
@@ -479,7 +527,12 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			return errors.Join(r.Set("state", "shut off"), r.Set("stopped", true))
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if v := r.Output("stopped"); v.IsNull() || v.False() {
+			interrupted := r.Interrupted()
+			if interrupted {
+				if !r.Claimed(shutdownClaim(r.String("name")), nil) {
+					return nil
+				}
+			} else if v := r.Output("stopped"); v.IsNull() || v.False() {
 				return nil
 			}
 			conn, dom, err := d.domain(r.String("name"))
@@ -488,6 +541,14 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			}
 			if err != nil {
 				return err
+			}
+			if interrupted {
+				// The guest was asked to power off and may still be on
+				// its way down: let it finish, then start it again.
+				timeout := time.Duration(r.Int("timeout")) * time.Second
+				if _, err := waitState(ctx, conn, dom, timeout, libvirt.DomainShutoff, libvirt.DomainCrashed); err != nil {
+					return err
+				}
 			}
 			if active, err := conn.DomainIsActive(dom); err != nil || active != 0 {
 				return err

@@ -91,6 +91,14 @@ func (h *harness) inputs(action string, args map[string]any) cty.Value {
 // try validates and runs an action; the error carries the diagnostics.
 func (h *harness) try(action string, args map[string]any) (cty.Value, error) {
 	h.t.Helper()
+	return h.attempt("", action, action, args)
+}
+
+// attempt validates and runs an action as step step of run runID: called
+// twice with the same run and step, it is a step run again after vmflow
+// was killed during its first attempt.
+func (h *harness) attempt(runID, step, action string, args map[string]any) (cty.Value, error) {
+	h.t.Helper()
 	in := h.inputs(action, args)
 	ctx := context.Background()
 	diags, err := h.p.Validate(ctx, action, in)
@@ -100,7 +108,14 @@ func (h *harness) try(action string, args map[string]any) (cty.Value, error) {
 	if diags.HasErrors() {
 		return cty.NilVal, diags.Err()
 	}
-	out, diags, err := h.p.Run(ctx, protocol.RunRequest{Action: action, Inputs: in, Step: action}, func(protocol.Event) {})
+	return h.runOnly(runID, step, action, in)
+}
+
+// runOnly runs an action without validating it first.
+func (h *harness) runOnly(runID, step, action string, in cty.Value) (cty.Value, error) {
+	h.t.Helper()
+	ctx := context.Background()
+	out, diags, err := h.p.Run(ctx, protocol.RunRequest{Action: action, Inputs: in, RunID: runID, Step: step}, func(protocol.Event) {})
 	if err != nil {
 		return cty.NilVal, err
 	}
@@ -128,7 +143,14 @@ func (h *harness) fails(action string, args map[string]any, want string) {
 
 func (h *harness) undo(action string, args map[string]any, outputs cty.Value) {
 	h.t.Helper()
-	diags, err := h.p.Undo(context.Background(), protocol.UndoRequest{Action: action, Inputs: h.inputs(action, args), Outputs: outputs}, func(protocol.Event) {})
+	h.undoStep("", action, action, args, outputs)
+}
+
+// undoStep undoes step step of run runID; outputs null is the undo of an
+// interrupted Run (vmflow resume --undo).
+func (h *harness) undoStep(runID, step, action string, args map[string]any, outputs cty.Value) {
+	h.t.Helper()
+	diags, err := h.p.Undo(context.Background(), protocol.UndoRequest{Action: action, Inputs: h.inputs(action, args), Outputs: outputs, RunID: runID, Step: step}, func(protocol.Event) {})
 	if err != nil || diags.HasErrors() {
 		h.t.Fatalf("undo %s: %v %v", action, err, diags.Err())
 	}

@@ -286,6 +286,9 @@ func (d *driver) exportVolume(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return sdk.ArgError("path", "%v", err)
 	}
+	if err := claimNewFile(r, "path", path); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return sdk.ArgError("path", "%v", err)
@@ -326,53 +329,122 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// swapVolumes is volume_swap (and its undo): the two volumes' files
-// exchanged in one rename(2) with RENAME_EXCHANGE, so that at every moment
-// each name holds one whole volume; then the pool is refreshed so that
-// libvirt reports their sizes, formats and bases as they now are.
-func (d *driver) swapVolumes(ctx context.Context, r *sdk.Request) error {
+// swapPair is what volume_swap and its undo work on: both volumes, their
+// files checked to be on this machine, and the inode each file has now.
+type swapPair struct {
+	conn         *libvirt.Libvirt
+	pool         libvirt.StoragePool
+	a, b         *volInfo
+	inoA, inoB   uint64
+	nameA, nameB string
+}
+
+func (d *driver) swapPair(r *sdk.Request) (*swapPair, error) {
 	a, b := r.String("name"), r.String("with")
 	if !d.isLocal() || d.uri.Host != "" {
-		return fmt.Errorf("volume_swap exchanges the volumes' files on the libvirt host, in one rename, and %s is not this machine: run vmflow on the host itself", d.uri.Redacted())
+		return nil, fmt.Errorf("volume_swap exchanges the volumes' files on the libvirt host, in one rename, and %s is not this machine: run vmflow on the host itself", d.uri.Redacted())
 	}
 	conn, pool, va, err := d.volume(a)
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return nil, sdk.ArgError("name", "%v", err)
 	}
 	_, _, vb, err := d.volume(b)
 	if err != nil {
-		return sdk.ArgError("with", "%v", err)
+		return nil, sdk.ArgError("with", "%v", err)
 	}
 	ia, err := d.volInfo(conn, va)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ib, err := d.volInfo(conn, vb)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if ia.backing == ib.path || ib.backing == ia.path {
-		return sdk.ArgError("with", "one of %q and %q is based on the other; swapping them would make a volume its own base", a, b)
+		return nil, sdk.ArgError("with", "one of %q and %q is based on the other; swapping them would make a volume its own base", a, b)
 	}
 	if err := d.notInUse(conn, "name", ia, "volume_swap"); err != nil {
-		return err
+		return nil, err
 	}
 	if err := d.notInUse(conn, "with", ib, "volume_swap"); err != nil {
-		return err
+		return nil, err
 	}
+	p := &swapPair{conn: conn, pool: pool, a: ia, b: ib, nameA: a, nameB: b}
 	for _, v := range []struct {
 		field string
 		vi    *volInfo
-	}{{"name", ia}, {"with", ib}} {
-		if _, err := os.Lstat(v.vi.path); err != nil {
-			return sdk.ArgError(v.field, "volume %q: its file is not on this machine (%v); volume_swap exchanges files in the pool's directory", v.vi.name, err)
+		ino   *uint64
+	}{{"name", ia, &p.inoA}, {"with", ib, &p.inoB}} {
+		var st unix.Stat_t
+		if err := unix.Lstat(v.vi.path, &st); err != nil {
+			return nil, sdk.ArgError(v.field, "volume %q: its file is not on this machine (%v); volume_swap exchanges files in the pool's directory", v.vi.name, err)
 		}
+		*v.ino = st.Ino
 	}
-	if err := unix.Renameat2(unix.AT_FDCWD, ia.path, unix.AT_FDCWD, ib.path, unix.RENAME_EXCHANGE); err != nil {
-		return fmt.Errorf("exchanging %s and %s: %w", ia.path, ib.path, err)
+	return p, nil
+}
+
+// exchange swaps the two files in one rename(2) and has libvirt read the
+// pool again.
+func (d *driver) exchange(ctx context.Context, r *sdk.Request, p *swapPair) error {
+	if err := unix.Renameat2(unix.AT_FDCWD, p.a.path, unix.AT_FDCWD, p.b.path, unix.RENAME_EXCHANGE); err != nil {
+		return fmt.Errorf("exchanging %s and %s: %w", p.a.path, p.b.path, err)
 	}
-	r.Log("exchanged %s and %s", ia.path, ib.path)
-	return d.refreshPool(ctx, conn, pool)
+	r.Log("exchanged %s and %s", p.a.path, p.b.path)
+	return d.refreshPool(ctx, p.conn, p.pool)
+}
+
+// swapVolumes is volume_swap: the two volumes' files exchanged in one
+// rename(2) with RENAME_EXCHANGE, so that at every moment each name holds
+// one whole volume; then the pool is refreshed so that libvirt reports
+// their sizes, formats and bases as they now are. The inodes are claimed
+// first: an attempt run again after an interruption finds out whether the
+// exchange happened (name then holds the file with had) and never
+// exchanges twice, which would swap back.
+func (d *driver) swapVolumes(ctx context.Context, r *sdk.Request) error {
+	p, err := d.swapPair(r)
+	if err != nil {
+		return err
+	}
+	var c swapClaim
+	if r.Claimed(swapKey(p.nameA, p.nameB), &c) {
+		switch {
+		case c.NameIno == 0 || c.WithIno == 0:
+			return fmt.Errorf("volume_swap: the claim of an earlier attempt of this step holds no inode numbers; check %s and %s by hand", p.a.path, p.b.path)
+		case p.inoA == c.WithIno && p.inoB == c.NameIno:
+			r.Log("%s and %s were exchanged already, by an interrupted attempt of this step", p.nameA, p.nameB)
+			return d.refreshPool(ctx, p.conn, p.pool)
+		case p.inoA != c.NameIno || p.inoB != c.WithIno:
+			return fmt.Errorf("volume_swap: %s and %s are neither as an interrupted attempt of this step found them nor exchanged; something else changed them: check them by hand", p.a.path, p.b.path)
+		}
+		// As claimed, not exchanged yet.
+	} else if err := r.Claim(swapKey(p.nameA, p.nameB), swapClaim{NameIno: p.inoA, WithIno: p.inoB}); err != nil {
+		return err
+	}
+	return d.exchange(ctx, r, p)
+}
+
+// swapBack is volume_swap's undo: the files exchanged back, unless the
+// claim shows they are back already (an undo run again) or were never
+// exchanged (an interrupted attempt that stopped short of it).
+func (d *driver) swapBack(ctx context.Context, r *sdk.Request) error {
+	p, err := d.swapPair(r)
+	if err != nil {
+		return err
+	}
+	var c swapClaim
+	if r.Claimed(swapKey(p.nameA, p.nameB), &c) && c.NameIno != 0 && c.WithIno != 0 {
+		switch {
+		case p.inoA == c.NameIno && p.inoB == c.WithIno:
+			r.Log("%s and %s are as they were before the exchange: nothing to swap back", p.nameA, p.nameB)
+			return d.refreshPool(ctx, p.conn, p.pool)
+		case p.inoA != c.WithIno || p.inoB != c.NameIno:
+			return fmt.Errorf("volume_swap's undo: %s and %s are neither as the step found them nor exchanged; something else changed them: check them by hand", p.a.path, p.b.path)
+		}
+	} else if r.Interrupted() {
+		return nil
+	}
+	return d.exchange(ctx, r, p)
 }
 
 // refreshPool has libvirt read the pool's directory again, retrying while

@@ -160,13 +160,6 @@ func (d *driver) deleteVolume(name string, missingOK bool) (bool, error) {
 	return true, nil
 }
 
-func undoDelete(d *driver) func(ctx context.Context, r *sdk.Request) error {
-	return func(ctx context.Context, r *sdk.Request) error {
-		_, err := d.deleteVolume(r.OutputString("name"), true)
-		return err
-	}
-}
-
 // upload streams a local file into a volume, reporting progress.
 func upload(conn *libvirt.Libvirt, vol libvirt.StorageVol, path string, r *sdk.Request, label string) error {
 	f, err := os.Open(path)
@@ -305,7 +298,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			if err != nil {
 				return sdk.ArgError("size", "%v", err)
 			}
-			if err := d.mustBeNew(name); err != nil {
+			if err := d.claimNewVolume(ctx, r, name); err != nil {
 				return err
 			}
 			var image string
@@ -316,6 +309,11 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 				}
 				defer cleanup()
 				image = img
+				// A kill from here on leaves the image behind: the next
+				// attempt removes it.
+				if err := r.Claim(volumeClaim(name), scratchClaim{Scratch: filepath.Dir(img)}); err != nil {
+					return err
+				}
 			}
 			conn, vol, vi, err := d.createVolume(name, size, "qcow2", nil)
 			if err != nil {
@@ -330,14 +328,14 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			r.Log("created %s (%s) at %s", name, hypervisor.FormatSize(size), vi.path)
 			return setVolOutputs(r, vi)
 		},
-		Undo: undoDelete(d),
+		Undo: undoNewVolume(d),
 	}
 	b.VolumeOverlay = hypervisor.Impl{
 		Note:     "The overlay is a qcow2 volume of vmflow's pool whose backing file is the base: a volume of the pool, or an absolute path on the libvirt host.",
 		Validate: validBacking,
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			name := r.String("name")
-			if err := d.mustBeNew(name); err != nil {
+			if err := d.claimNewVolume(ctx, r, name); err != nil {
 				return err
 			}
 			backing, format := r.String("backing"), r.String("backing_format")
@@ -394,7 +392,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			r.Log("overlay %s on %s", vi.path, backing)
 			return setVolOutputs(r, vi)
 		},
-		Undo: undoDelete(d),
+		Undo: undoNewVolume(d),
 	}
 	b.VolumeResize = hypervisor.Impl{
 		Run: func(ctx context.Context, r *sdk.Request) error {
@@ -428,7 +426,9 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 	b.VolumeDelete = hypervisor.Impl{
 		Note: "Its file goes with it.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
-			deleted, err := d.deleteVolume(r.String("name"), r.Bool("missing_ok"))
+			deleted, err := hypervisor.DeleteOnce(ctx, r, r.String("name"), r.Bool("missing_ok"), func(ctx context.Context, r *sdk.Request, name string, missingOK bool) (bool, error) {
+				return d.deleteVolume(name, missingOK)
+			})
 			if err != nil {
 				return sdk.ArgError("name", "%v", err)
 			}
@@ -446,7 +446,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			if err != nil {
 				return sdk.ArgError("source", "%v", err)
 			}
-			if err := d.mustBeNew(name); err != nil {
+			if err := d.claimNewVolume(ctx, r, name); err != nil {
 				return err
 			}
 			si, err := d.volInfo(conn, src)
@@ -474,7 +474,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			}
 			return setVolOutputs(r, vi)
 		},
-		Undo: undoDelete(d),
+		Undo: undoNewVolume(d),
 	}
 	b.VolumeImport = hypervisor.Impl{
 		Note: "The file is streamed into vmflow's pool through libvirt, so this works with a remote host too.",
@@ -484,7 +484,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			if err != nil {
 				return sdk.ArgError("path", "%v", err)
 			}
-			if err := d.mustBeNew(name); err != nil {
+			if err := d.claimNewVolume(ctx, r, name); err != nil {
 				return err
 			}
 			conn, vol, vi, err := d.createVolume(name, size, format, nil)
@@ -500,14 +500,20 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			}
 			return setVolOutputs(r, vi)
 		},
-		Undo: undoDelete(d),
+		Undo: undoNewVolume(d),
 	}
 	b.VolumeExport = hypervisor.Impl{
 		Note: "It streams the volume's file through libvirt (virStorageVolDownload), so this works with a remote host too: a qcow2 volume as its compact qcow2 file, not its virtual size. " +
 			"An overlay's export holds what differs from its base, and names the base by its path on the host. The file is made 0600.",
 		Run: d.exportVolume,
 		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if p := r.OutputString("path"); p != "" {
+			p := r.OutputString("path")
+			if r.Interrupted() {
+				if p, _ = filepath.Abs(r.String("path")); !r.Claimed(fileClaim(p), nil) {
+					return nil
+				}
+			}
+			if p != "" {
 				if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
 					return err
 				}
@@ -528,7 +534,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 		Note: "The volumes' files are exchanged on this machine in one rename(2) (RENAME_EXCHANGE), then the pool is refreshed; so the libvirt host must be this machine (a URI without a host). " +
 			"An overlay keeps its base: a base is named by its absolute path.",
 		Run:  d.swapVolumes,
-		Undo: d.swapVolumes,
+		Undo: d.swapBack,
 	}
 	b.VolumeInfo = hypervisor.Impl{
 		Note: "A volume's path is its file on the libvirt host.",
