@@ -62,13 +62,28 @@ func (h *harness) emit(e protocol.Event) {
 
 func (h *harness) try(action string, args map[string]any) (cty.Value, error) {
 	h.t.Helper()
+	return h.attempt("", action, action, args)
+}
+
+// attempt runs an action as step step of run runID: called twice with the
+// same run and step, it is a step run again after vmflow was killed
+// during its first attempt.
+func (h *harness) attempt(runID, step, action string, args map[string]any) (cty.Value, error) {
+	h.t.Helper()
 	h.logs = nil
 	in := h.inputs(action, args)
 	diags, err := h.p.Validate(context.Background(), action, in)
 	if err != nil || diags.HasErrors() {
 		return cty.NilVal, fmt.Errorf("%v%v", err, diags.Err())
 	}
-	out, diags, err := h.p.Run(context.Background(), protocol.RunRequest{Action: action, Inputs: in, Step: action}, h.emit)
+	return h.runOnly(runID, step, action, in)
+}
+
+// runOnly runs an action without validating it first.
+func (h *harness) runOnly(runID, step, action string, in cty.Value) (cty.Value, error) {
+	h.t.Helper()
+	h.logs = nil
+	out, diags, err := h.p.Run(context.Background(), protocol.RunRequest{Action: action, Inputs: in, RunID: runID, Step: step}, h.emit)
 	if err != nil {
 		return cty.NilVal, err
 	}
@@ -93,8 +108,15 @@ func (h *harness) fails(action string, args map[string]any, want string) {
 
 func (h *harness) undo(action string, args map[string]any, outputs cty.Value) {
 	h.t.Helper()
+	h.undoStep("", action, action, args, outputs)
+}
+
+// undoStep undoes step step of run runID; outputs null is the undo of an
+// interrupted Run (vmflow resume --undo).
+func (h *harness) undoStep(runID, step, action string, args map[string]any, outputs cty.Value) {
+	h.t.Helper()
 	h.logs = nil
-	diags, err := h.p.Undo(context.Background(), protocol.UndoRequest{Action: action, Inputs: h.inputs(action, args), Outputs: outputs}, h.emit)
+	diags, err := h.p.Undo(context.Background(), protocol.UndoRequest{Action: action, Inputs: h.inputs(action, args), Outputs: outputs, RunID: runID, Step: step}, h.emit)
 	if err != nil || diags.HasErrors() {
 		h.t.Fatalf("undo %s: %v %v", action, err, diags.Err())
 	}

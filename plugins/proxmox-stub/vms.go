@@ -255,8 +255,35 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 			var previous string
 			var cmds commands
 			err := d.st.update(func(c *cluster) (err error) {
-				v, previous, err = d.define(c, r, &cmds)
-				return err
+				name := r.String("name")
+				var earlier vmClaim
+				claimed := r.Claimed(defineClaim(name), &earlier)
+				if !claimed {
+					// What it replaces, before it changes anything: a
+					// retry finds its own configuration in place.
+					prev := ""
+					if old := c.VMs[name]; old != nil {
+						b, err := json.Marshal(old.vmConfig)
+						if err != nil {
+							return err
+						}
+						prev = string(b)
+					}
+					if err := r.Claim(defineClaim(name), vmClaim{Previous: prev}); err != nil {
+						return err
+					}
+				}
+				if v, previous, err = d.define(c, r, &cmds); err != nil {
+					return err
+				}
+				if claimed {
+					// An interrupted attempt of this step may have made
+					// or changed the VM: what it replaced is what this
+					// step replaces (nothing: the VM is new, and the undo
+					// destroys it).
+					previous = earlier.Previous
+				}
+				return nil
 			})
 			if err != nil {
 				return err
@@ -266,13 +293,20 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 				r.Set("domain_type", "kvm"), r.Set("console_log", ""), r.Set("previous_xml", previous))
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
+			name, prev := r.OutputString("name"), r.OutputString("previous_xml")
+			if r.Interrupted() {
+				var earlier vmClaim
+				if name = r.String("name"); !r.Claimed(defineClaim(name), &earlier) {
+					return nil
+				}
+				prev = earlier.Previous
+			}
 			var cmds commands
 			err := d.st.update(func(c *cluster) error {
-				v := c.VMs[r.OutputString("name")]
+				v := c.VMs[name]
 				if v == nil {
 					return nil
 				}
-				prev := r.OutputString("previous_xml")
 				if prev == "" {
 					destroyVM(c, v, &cmds)
 					return nil
@@ -330,8 +364,14 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 					return err
 				}
 				if v.Status != running {
+					if err := r.Claim(startClaim(v.Name), nil); err != nil {
+						return err
+					}
 					cmds.add("qm", "start", itoa(v.VMID))
 					v.Status, started = running, true
+				} else if r.Claimed(startClaim(v.Name), nil) {
+					// Started by an interrupted attempt of this step.
+					started = true
 				}
 				return nil
 			})
@@ -342,7 +382,11 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 			return errors.Join(r.Set("started", started), r.Set("state", stateWord(running)))
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if v := r.Output("started"); v.IsNull() || v.False() {
+			if r.Interrupted() {
+				if !r.Claimed(startClaim(r.String("name")), nil) {
+					return nil
+				}
+			} else if v := r.Output("started"); v.IsNull() || v.False() {
 				return nil
 			}
 			var cmds commands
@@ -368,8 +412,14 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 					return err
 				}
 				if v.Status == running {
+					if err := r.Claim(shutdownClaim(v.Name), nil); err != nil {
+						return err
+					}
 					cmds.add("qm", "shutdown", itoa(v.VMID), "--timeout", itoa(int(r.Int("timeout"))))
 					v.stop()
+					stoppedNow = true
+				} else if r.Claimed(shutdownClaim(v.Name), nil) {
+					// Stopped by an interrupted attempt of this step.
 					stoppedNow = true
 				}
 				return nil
@@ -381,7 +431,11 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 			return errors.Join(r.Set("state", stateWord(stopped)), r.Set("stopped", stoppedNow))
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if v := r.Output("stopped"); v.IsNull() || v.False() {
+			if r.Interrupted() {
+				if !r.Claimed(shutdownClaim(r.String("name")), nil) {
+					return nil
+				}
+			} else if v := r.Output("stopped"); v.IsNull() || v.False() {
 				return nil
 			}
 			var cmds commands

@@ -151,48 +151,111 @@ func (d *driver) editFiles(ctx context.Context, r *sdk.Request) error {
 	return errors.Join(r.Set("written", written), r.Set("removed", removed))
 }
 
-// swapVolumes is volume_swap (and its undo): what each volume id holds is
-// exchanged, so that the VMs and names that refer to one get the other's
-// contents.
+// swapPair finds and checks the two volumes volume_swap exchanges.
+func swapPair(c *cluster, r *sdk.Request) (a, b *volume, err error) {
+	if a, err = c.volumeArg("name", r.String("name")); err != nil {
+		return nil, nil, err
+	}
+	if b, err = c.volumeArg("with", r.String("with")); err != nil {
+		return nil, nil, err
+	}
+	if a.Storage != b.Storage || a.Format != b.Format || (a.VMID == 0) != (b.VMID == 0) {
+		return nil, nil, sdk.ArgError("with", "volume %q is %s and %q is %s: Proxmox exchanges volumes only of one kind on one storage", a.Name, a.VolID, b.Name, b.VolID)
+	}
+	if a.Backing == b.VolID || b.Backing == a.VolID {
+		return nil, nil, sdk.ArgError("with", "one of %q and %q is based on the other; swapping them would make a volume its own base", a.Name, b.Name)
+	}
+	if err := c.notRunning("name", a, "volume_swap"); err != nil {
+		return nil, nil, err
+	}
+	if err := c.notRunning("with", b, "volume_swap"); err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
+// exchange swaps what the two volume ids hold.
+func exchange(a, b *volume, cmds *commands) {
+	if a.Storage == lvmStorage {
+		tmp := volFile(a.VolID) + "-swap"
+		cmds.add("lvrename", "pve/"+volFile(a.VolID), tmp)
+		cmds.comment("LVM has no atomic exchange: three renames")
+		cmds.add("lvrename", "pve/"+volFile(b.VolID), volFile(a.VolID))
+		cmds.add("lvrename", "pve/"+tmp, volFile(b.VolID))
+	} else {
+		cmds.add("mv", "--exchange", "-T", nodePath(a.VolID), nodePath(b.VolID))
+	}
+	a.Size, b.Size = b.Size, a.Size
+	a.Used, b.Used = b.Used, a.Used
+	a.Backing, b.Backing = b.Backing, a.Backing
+	a.FS, b.FS = b.FS, a.FS
+	a.Label, b.Label = b.Label, a.Label
+	a.Source, b.Source = b.Source, a.Source
+	a.Files, b.Files = b.Files, a.Files
+}
+
+// swapVolumes is volume_swap: what each volume id holds is exchanged, so
+// that the VMs and names that refer to one get the other's contents. What
+// each held is claimed first: an attempt run again after an interruption
+// finds the exchange in the state file or not, and never exchanges twice,
+// which would swap back.
 func (d *driver) swapVolumes(ctx context.Context, r *sdk.Request) error {
 	var cmds commands
+	already := false
+	key := swapKey(r.String("name"), r.String("with"))
 	err := d.st.update(func(c *cluster) error {
-		a, err := c.volumeArg("name", r.String("name"))
+		a, b, err := swapPair(c, r)
 		if err != nil {
 			return err
 		}
-		b, err := c.volumeArg("with", r.String("with"))
+		var earlier swapClaim
+		if r.Claimed(key, &earlier) && earlier.Name != earlier.With {
+			switch ca, cb := contents(a), contents(b); {
+			case ca == earlier.With && cb == earlier.Name:
+				already = true
+				return nil
+			case ca != earlier.Name || cb != earlier.With:
+				return fmt.Errorf("volume_swap: %s and %s are neither as an interrupted attempt of this step found them nor exchanged; something else changed them: check them by hand", a.VolID, b.VolID)
+			}
+		} else if err := r.Claim(key, swapClaim{Name: contents(a), With: contents(b)}); err != nil {
+			return err
+		}
+		exchange(a, b, &cmds)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if already {
+		r.Log("%s and %s were exchanged already, by an interrupted attempt of this step", r.String("name"), r.String("with"))
+	}
+	cmds.log(r)
+	return nil
+}
+
+// swapBack is volume_swap's undo: the contents exchanged back, unless the
+// claim shows they are back already (an undo run again) or were never
+// exchanged (an interrupted attempt that stopped short of it).
+func (d *driver) swapBack(ctx context.Context, r *sdk.Request) error {
+	var cmds commands
+	key := swapKey(r.String("name"), r.String("with"))
+	err := d.st.update(func(c *cluster) error {
+		a, b, err := swapPair(c, r)
 		if err != nil {
 			return err
 		}
-		if a.Storage != b.Storage || a.Format != b.Format || (a.VMID == 0) != (b.VMID == 0) {
-			return sdk.ArgError("with", "volume %q is %s and %q is %s: Proxmox exchanges volumes only of one kind on one storage", a.Name, a.VolID, b.Name, b.VolID)
+		var earlier swapClaim
+		if r.Claimed(key, &earlier) && earlier.Name != earlier.With {
+			switch ca, cb := contents(a), contents(b); {
+			case ca == earlier.Name && cb == earlier.With:
+				return nil // as before the step
+			case ca != earlier.With || cb != earlier.Name:
+				return fmt.Errorf("volume_swap's undo: %s and %s are neither as the step found them nor exchanged; something else changed them: check them by hand", a.VolID, b.VolID)
+			}
+		} else if r.Interrupted() {
+			return nil
 		}
-		if a.Backing == b.VolID || b.Backing == a.VolID {
-			return sdk.ArgError("with", "one of %q and %q is based on the other; swapping them would make a volume its own base", a.Name, b.Name)
-		}
-		if err := c.notRunning("name", a, "volume_swap"); err != nil {
-			return err
-		}
-		if err := c.notRunning("with", b, "volume_swap"); err != nil {
-			return err
-		}
-		if a.Storage == lvmStorage {
-			tmp := volFile(a.VolID) + "-swap"
-			cmds.add("lvrename", "pve/"+volFile(a.VolID), tmp)
-			cmds.comment("LVM has no atomic exchange: three renames")
-			cmds.add("lvrename", "pve/"+volFile(b.VolID), volFile(a.VolID))
-			cmds.add("lvrename", "pve/"+tmp, volFile(b.VolID))
-		} else {
-			cmds.add("mv", "--exchange", "-T", nodePath(a.VolID), nodePath(b.VolID))
-		}
-		a.Size, b.Size = b.Size, a.Size
-		a.Used, b.Used = b.Used, a.Used
-		a.Backing, b.Backing = b.Backing, a.Backing
-		a.FS, b.FS = b.FS, a.FS
-		a.Label, b.Label = b.Label, a.Label
-		a.Source, b.Source = b.Source, a.Source
-		a.Files, b.Files = b.Files, a.Files
+		exchange(a, b, &cmds)
 		return nil
 	})
 	if err != nil {
@@ -258,6 +321,9 @@ func (d *driver) exportVolume(ctx context.Context, r *sdk.Request) error {
 		return err
 	}
 	doc = append(doc, '\n')
+	if err := claimNewFile(r, "path", path); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return sdk.ArgError("path", "%v", err)
@@ -285,7 +351,13 @@ func volumeFileActions(d *driver, b *hypervisor.Backend) {
 		Note: "A real Proxmox would run pvesm export; the stub, which keeps no blocks, writes a JSON description of the volume (name, format, size, filesystem, files), which its volume_import brings back.",
 		Run:  d.exportVolume,
 		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if p := r.OutputString("path"); p != "" {
+			p := r.OutputString("path")
+			if r.Interrupted() {
+				if p, _ = filepath.Abs(r.String("path")); !r.Claimed(fileClaim(p), nil) {
+					return nil
+				}
+			}
+			if p != "" {
 				if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
 					return err
 				}
@@ -300,7 +372,7 @@ func volumeFileActions(d *driver, b *hypervisor.Backend) {
 	b.VolumeSwap = hypervisor.Impl{
 		Note: "It exchanges what the two volume ids hold (lvrename three times on local-lvm, mv --exchange on local), under the state file's lock; both must be of one kind on one storage.",
 		Run:  d.swapVolumes,
-		Undo: d.swapVolumes,
+		Undo: d.swapBack,
 	}
 }
 

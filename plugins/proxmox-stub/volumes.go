@@ -56,10 +56,18 @@ func (d *driver) deleteVolume(name string, missingOK bool, cmds *commands) (bool
 	return deleted, err
 }
 
+// undoDelete is the undo of an action that made a volume: it frees it;
+// after an interrupted Run, only if this step claimed it.
 func undoDelete(d *driver) func(ctx context.Context, r *sdk.Request) error {
 	return func(ctx context.Context, r *sdk.Request) error {
+		name := r.OutputString("name")
+		if r.Interrupted() {
+			if name = r.String("name"); !r.Claimed(volumeClaim(name), nil) {
+				return nil
+			}
+		}
 		var cmds commands
-		_, err := d.deleteVolume(r.OutputString("name"), true, &cmds)
+		_, err := d.deleteVolume(name, true, &cmds)
 		cmds.log(r)
 		return err
 	}
@@ -134,7 +142,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			var v *volume
 			var cmds commands
 			err = d.st.update(func(c *cluster) error {
-				if err := c.mustBeNew(name); err != nil {
+				if err := c.makeWay(r, name, &cmds); err != nil {
 					return err
 				}
 				v = c.newDisk(d.storage, c.reserve(ownerOf(name), &cmds), name, size)
@@ -162,7 +170,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			var v *volume
 			var cmds commands
 			err := d.st.update(func(c *cluster) error {
-				if err := c.mustBeNew(name); err != nil {
+				if err := c.makeWay(r, name, &cmds); err != nil {
 					return err
 				}
 				base, err := c.volumeArg("backing", r.String("backing"))
@@ -240,7 +248,9 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 		Note: "It frees the volume (pvesm free).",
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			var cmds commands
-			deleted, err := d.deleteVolume(r.String("name"), r.Bool("missing_ok"), &cmds)
+			deleted, err := hypervisor.DeleteOnce(ctx, r, r.String("name"), r.Bool("missing_ok"), func(ctx context.Context, r *sdk.Request, name string, missingOK bool) (bool, error) {
+				return d.deleteVolume(name, missingOK, &cmds)
+			})
 			if err != nil {
 				return err
 			}
@@ -266,7 +276,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 				if err != nil {
 					return err
 				}
-				if err := c.mustBeNew(name); err != nil {
+				if err := c.makeWay(r, name, &cmds); err != nil {
 					return err
 				}
 				cp := *src
@@ -315,7 +325,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			v.VolID, v.Name, v.Storage, v.Source = importVolID(name, format), name, dirStorage, path
 			var cmds commands
 			err = d.st.update(func(c *cluster) error {
-				if err := c.mustBeNew(name); err != nil {
+				if err := c.makeWay(r, name, &cmds); err != nil {
 					return err
 				}
 				c.Volumes[v.VolID] = v

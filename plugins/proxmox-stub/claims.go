@@ -1,0 +1,82 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/vmflow/vmflow/core/sdk"
+)
+
+// vmflow runs a step again when a run killed during it is resumed. The
+// stub changes its state file atomically under its lock, so an earlier
+// attempt's change is either all in the file or not at all; claims
+// (sdk.Request.Claim), written before the change, tell the next attempt
+// of the same step of the same run which changes in the file are its own.
+// What it did not claim is never touched.
+
+func volumeClaim(name string) string   { return "volume " + name }
+func fileClaim(path string) string     { return "file " + path }
+func defineClaim(name string) string   { return "vm " + name }
+func startClaim(name string) string    { return "start " + name }
+func shutdownClaim(name string) string { return "shutdown " + name }
+func swapKey(a, b string) string       { return fmt.Sprintf("swap %s %s", a, b) }
+
+// makeWay makes way for a new volume, under the state lock: one of that
+// name that an earlier attempt of this run's step claimed is freed (it
+// was made, whole, but never reported); any other is refused, as ever.
+// Then it claims the name.
+func (c *cluster) makeWay(r *sdk.Request, name string, cmds *commands) error {
+	if v := c.volumeByName(name); v != nil {
+		if !r.Claimed(volumeClaim(name), nil) {
+			return c.mustBeNew(name)
+		}
+		cmds.add("pvesm", "free", v.VolID)
+		cmds.comment("made by an interrupted attempt of this step")
+		delete(c.Volumes, v.VolID)
+	}
+	return r.Claim(volumeClaim(name), nil)
+}
+
+// claimNewFile makes way for a new local file as makeWay does for a
+// volume.
+func claimNewFile(r *sdk.Request, field, path string) error {
+	if _, err := os.Lstat(path); err == nil {
+		if !r.Claimed(fileClaim(path), nil) {
+			return sdk.ArgError(field, "%s exists; nothing is written over an existing file (remove it, or choose another name)", path)
+		}
+		r.Log("removing %s: an interrupted attempt of this step wrote it", path)
+		if err := os.Remove(path); err != nil {
+			return err
+		}
+	}
+	return r.Claim(fileClaim(path), nil)
+}
+
+// vmClaim is define's claim: the configuration it replaces ("" for a new
+// VM).
+type vmClaim struct {
+	Previous string `json:"previous"`
+}
+
+// swapClaim is volume_swap's: a fingerprint of what each volume id held
+// before the exchange. The exchange moves contents between the ids, so
+// what each id holds now tells whether it happened.
+type swapClaim struct {
+	Name string `json:"name"`
+	With string `json:"with"`
+}
+
+// contents is a fingerprint of what volume_swap exchanges between two
+// volume ids.
+func contents(v *volume) string {
+	b, _ := json.Marshal(struct {
+		Size, Used                 uint64
+		Backing, FS, Label, Source string
+		Files                      map[string]string
+	}{v.Size, v.Used, v.Backing, v.FS, v.Label, v.Source, v.Files})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
