@@ -138,6 +138,48 @@ func secretsValue(s map[string]string) cty.Value {
 	return cty.MapVal(m)
 }
 
+// recordKey is record_write's claim of a record.
+func recordKey(coll, name string) string { return "record " + coll + "/" + name }
+
+// recordClaim is what record_write claims before it writes: the record
+// as it was, for a later attempt of the step and for the undo.
+type recordClaim struct {
+	Existed         bool   `json:"existed"`
+	Previous        string `json:"previous,omitempty"`
+	PreviousSecrets string `json:"previous_secrets,omitempty"`
+}
+
+func newRecordClaim(old records.Record, exists bool) recordClaim {
+	c := recordClaim{Existed: exists}
+	if exists {
+		if b, err := records.Encode(old.Values); err == nil {
+			c.Previous = string(b)
+		}
+		if len(old.Secrets) > 0 {
+			b, _ := json.Marshal(old.Secrets)
+			c.PreviousSecrets = string(b)
+		}
+	}
+	return c
+}
+
+// record is the record the claim holds.
+func (c recordClaim) record() (records.Record, bool, error) {
+	if !c.Existed {
+		return records.Record{Values: cty.NullVal(cty.DynamicPseudoType)}, false, nil
+	}
+	rec, err := records.Decode([]byte(c.Previous))
+	if err != nil {
+		return rec, false, fmt.Errorf("the record as an interrupted attempt of this step found it: %v", err)
+	}
+	if c.PreviousSecrets != "" {
+		if err := json.Unmarshal([]byte(c.PreviousSecrets), &rec.Secrets); err != nil {
+			return rec, false, err
+		}
+	}
+	return rec, true, nil
+}
+
 func recordActions(st *state) []*sdk.Action {
 	write := &sdk.Action{
 		Name: "record_write",
@@ -192,6 +234,19 @@ func recordActions(st *state) []*sdk.Action {
 			coll, name := r.String("collection"), r.String("name")
 			old, exists, err := store.Read(coll, name)
 			if err != nil {
+				return err
+			}
+			// The record as it was before this step: read now, or, when
+			// an interrupted attempt of this step already wrote it, as
+			// that attempt claimed it. A record this step created is no
+			// "already exists", and its undo still restores or removes.
+			var earlier recordClaim
+			if r.Claimed(recordKey(coll, name), &earlier) {
+				if old, exists, err = earlier.record(); err != nil {
+					return err
+				}
+				r.Log("an interrupted attempt of this step may have written %s; writing it again", store.Dir(coll, name))
+			} else if err := r.Claim(recordKey(coll, name), newRecordClaim(old, exists)); err != nil {
 				return err
 			}
 			switch mode := r.String("mode"); {
@@ -276,11 +331,22 @@ func recordActions(st *state) []*sdk.Action {
 				return err
 			}
 			coll, name := r.String("collection"), r.String("name")
-			if r.Output("created").True() {
+			var created bool
+			prev, prevSecrets := r.OutputString("previous"), r.OutputString("previous_secrets")
+			if v := r.Output("created"); v != cty.NilVal && !v.IsNull() {
+				created = v.True()
+			}
+			if r.Interrupted() {
+				var earlier recordClaim
+				if !r.Claimed(recordKey(coll, name), &earlier) {
+					return nil
+				}
+				created, prev, prevSecrets = !earlier.Existed, earlier.Previous, earlier.PreviousSecrets
+			}
+			if created {
 				_, err := store.Delete(coll, name)
 				return err
 			}
-			prev := r.OutputString("previous")
 			if prev == "" {
 				return nil
 			}
@@ -288,8 +354,8 @@ func recordActions(st *state) []*sdk.Action {
 			if err != nil {
 				return err
 			}
-			if s := r.OutputString("previous_secrets"); s != "" && s != "null" {
-				if err := json.Unmarshal([]byte(s), &rec.Secrets); err != nil {
+			if prevSecrets != "" && prevSecrets != "null" {
+				if err := json.Unmarshal([]byte(prevSecrets), &rec.Secrets); err != nil {
 					return err
 				}
 			}

@@ -2,6 +2,7 @@ package builtin
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,6 +22,7 @@ type harness struct {
 	p      protocol.Plugin
 	schema *protocol.Schema
 	state  string
+	runs   int
 }
 
 func newHarness(t *testing.T) *harness {
@@ -40,8 +42,18 @@ func newHarness(t *testing.T) *harness {
 	return &harness{t: t, p: p, schema: s, state: state}
 }
 
-// run runs an action; it returns its outputs, or the error text.
+// run runs an action, each call a step of a run of its own; it returns
+// its outputs, or the error text.
 func (h *harness) run(action string, args map[string]any) (cty.Value, string) {
+	h.t.Helper()
+	h.runs++
+	return h.attempt(fmt.Sprintf("r%d", h.runs), "s", action, args)
+}
+
+// attempt runs an action as step step of run runID: called twice with the
+// same run and step, it is a step run again after vmflow was killed
+// during its first attempt.
+func (h *harness) attempt(runID, step, action string, args map[string]any) (cty.Value, string) {
 	h.t.Helper()
 	in := plugintest.Inputs(h.t, h.schema, action, args)
 	if d, err := h.p.Validate(context.Background(), action, in); err != nil || d.HasErrors() {
@@ -50,7 +62,7 @@ func (h *harness) run(action string, args map[string]any) (cty.Value, string) {
 		}
 		return cty.NilVal, d.Err().Error()
 	}
-	out, d, err := h.p.Run(context.Background(), protocol.RunRequest{Action: action, Inputs: in, RunID: "r", Step: "s"}, func(protocol.Event) {})
+	out, d, err := h.p.Run(context.Background(), protocol.RunRequest{Action: action, Inputs: in, RunID: runID, Step: step}, func(protocol.Event) {})
 	if err != nil {
 		return cty.NilVal, err.Error()
 	}
@@ -71,8 +83,15 @@ func (h *harness) must(action string, args map[string]any) cty.Value {
 
 func (h *harness) undo(action string, args map[string]any, out cty.Value) {
 	h.t.Helper()
+	h.undoStep("r", "s", action, args, out)
+}
+
+// undoStep undoes step step of run runID; out null is the undo of an
+// interrupted Run (vmflow resume --undo).
+func (h *harness) undoStep(runID, step, action string, args map[string]any, out cty.Value) {
+	h.t.Helper()
 	in := plugintest.Inputs(h.t, h.schema, action, args)
-	d, err := h.p.Undo(context.Background(), protocol.UndoRequest{Action: action, Inputs: in, Outputs: out, RunID: "r", Step: "s"}, func(protocol.Event) {})
+	d, err := h.p.Undo(context.Background(), protocol.UndoRequest{Action: action, Inputs: in, Outputs: out, RunID: runID, Step: step}, func(protocol.Event) {})
 	if err != nil || d.HasErrors() {
 		h.t.Fatalf("undo %s: %v %v", action, err, d)
 	}
@@ -259,5 +278,78 @@ func TestAuthorizedKeys(t *testing.T) {
 	}
 	if _, msg := h.run("authorized_keys", map[string]any{"agent": false, "require": true}); !strings.Contains(msg, "no SSH public key") {
 		t.Errorf("require: %q", msg)
+	}
+}
+
+func TestTerminal(t *testing.T) {
+	h := newHarness(t)
+	if _, msg := h.run("terminal", map[string]any{"argv": []string{"sh", "-c", "exit 3"}}); !strings.Contains(msg, "sh exited with status 3") {
+		t.Errorf("exit 3: %q", msg)
+	}
+	out := h.must("terminal", map[string]any{"argv": []string{"sh", "-c", "exit 3"}, "allow_failure": true})
+	if n, _ := out.GetAttr("exit_code").AsBigFloat().Int64(); n != 3 {
+		t.Errorf("exit_code = %d", n)
+	}
+	if _, msg := h.run("terminal", map[string]any{"argv": []string{"no-such-command-here"}}); !strings.Contains(msg, `command "no-such-command-here" not found`) {
+		t.Errorf("missing command: %q", msg)
+	}
+}
+
+// record_write run again for the same run and step, after an attempt that
+// wrote the record and was never reported: mode create does not call its
+// own record "already exists", update does not merge into its own write,
+// and the undo restores or removes the record as it was before the step.
+func TestRecordWriteRetried(t *testing.T) {
+	h := newHarness(t)
+	coll := "machines/libvirt"
+	create := map[string]any{"collection": coll, "name": "demo", "mode": "create", "values": cty.ObjectVal(map[string]cty.Value{"memory": cty.NumberIntVal(1024)}), "generate": map[string]string{"uuid": "uuid"}}
+	h.attempt("run-1", "record", "record_write", create)
+	out, msg := h.attempt("run-1", "record", "record_write", create)
+	if msg != "" {
+		t.Fatalf("the retried create: %s", msg)
+	}
+	if !attr(out, "created").True() || attr(out, "previous").AsString() != "" {
+		t.Fatalf("the retried create does not call the record new: %#v", out)
+	}
+	if _, msg := h.attempt("run-2", "record", "record_write", create); !strings.Contains(msg, "a record for demo already exists") {
+		t.Fatalf("another run's create: %q", msg)
+	}
+	if _, msg := h.attempt("run-1", "other", "record_write", create); !strings.Contains(msg, "a record for demo already exists") {
+		t.Fatalf("another step's create: %q", msg)
+	}
+	uuid := attr(out, "values", "uuid").AsString()
+
+	// update, twice: the second attempt reports (and undoes to) the record
+	// from before the step, not the first attempt's write.
+	update := map[string]any{"collection": coll, "name": "demo", "mode": "update", "values": cty.ObjectVal(map[string]cty.Value{"memory": cty.NumberIntVal(2048)})}
+	h.attempt("run-3", "save", "record_write", update)
+	up, msg := h.attempt("run-3", "save", "record_write", update)
+	if msg != "" {
+		t.Fatal(msg)
+	}
+	if p := attr(up, "previous").AsString(); !strings.Contains(p, "1024") || strings.Contains(p, "2048") {
+		t.Fatalf("the retried update's previous record: %s", p)
+	}
+	h.undo("record_write", update, up)
+	rd := h.must("record_read", map[string]any{"collection": coll, "name": "demo"})
+	if m, _ := attr(rd, "values", "memory").AsBigFloat().Int64(); m != 1024 || attr(rd, "values", "uuid").AsString() != uuid {
+		t.Fatalf("after the undo: %#v", rd)
+	}
+
+	// The undo of an interrupted update (no outputs) restores the record
+	// as the step found it; of an interrupted create, removes it.
+	h.attempt("run-4", "save", "record_write", update)
+	h.undoStep("run-4", "save", "record_write", update, cty.NullVal(cty.DynamicPseudoType))
+	rd = h.must("record_read", map[string]any{"collection": coll, "name": "demo"})
+	if m, _ := attr(rd, "values", "memory").AsBigFloat().Int64(); m != 1024 {
+		t.Fatalf("after the undo of the interrupted update: %#v", rd)
+	}
+	h.undoStep("run-9", "record", "record_write", create, cty.NullVal(cty.DynamicPseudoType))
+	if rd := h.must("record_read", map[string]any{"collection": coll, "name": "demo", "missing_ok": true}); !attr(rd, "exists").True() {
+		t.Fatal("the undo of a step that claimed nothing removed the record")
+	}
+	h.undoStep("run-1", "record", "record_write", create, cty.NullVal(cty.DynamicPseudoType))
+	if rd := h.must("record_read", map[string]any{"collection": coll, "name": "demo", "missing_ok": true}); attr(rd, "exists").True() {
+		t.Fatal("the undo of the interrupted create left the record")
 	}
 }
