@@ -113,6 +113,12 @@ variable "wait_for_ip" {
   description = "Whether create, upgrade and the rest wait for the VM's IP address."
 }
 
+variable "ip_timeout" {
+  type        = number
+  default     = 180
+  description = "Seconds to wait for a VM's IP address before the task fails."
+}
+
 variable "stop_timeout" {
   type        = number
   default     = 120
@@ -363,6 +369,7 @@ task "create" {
   step "ip" {
     action     = hypervisor.wait_ip
     if         = var.wait_for_ip
+    timeout    = var.ip_timeout
     name       = step.define.name
     depends_on = [step.start]
   }
@@ -478,6 +485,7 @@ task "recreate" {
   step "ip" {
     action     = hypervisor.wait_ip
     if         = var.wait_for_ip
+    timeout    = var.ip_timeout
     name       = step.define.name
     depends_on = [step.start]
   }
@@ -634,6 +642,7 @@ task "upgrade" {
   step "ip" {
     action     = hypervisor.wait_ip
     if         = var.wait_for_ip
+    timeout    = var.ip_timeout
     name       = step.define.name
     depends_on = [step.start]
   }
@@ -709,6 +718,7 @@ task "start" {
   step "ip" {
     action     = hypervisor.wait_ip
     if         = var.wait_for_ip
+    timeout    = var.ip_timeout
     name       = param.name
     depends_on = [step.start]
   }
@@ -1359,6 +1369,7 @@ task "clone" {
   step "ip" {
     action     = hypervisor.wait_ip
     if         = var.wait_for_ip
+    timeout    = var.ip_timeout
     name       = step.define.name
     depends_on = [step.start]
   }
@@ -1544,9 +1555,9 @@ task "restore-backup" {
     depends_on = [step.volumes]
   }
   step "var" {
-    action = hypervisor.volume_import
-    path   = step.extract.files["var.qcow2"]
-    name   = "${param.name}-var"
+    action     = hypervisor.volume_import
+    path       = step.extract.files["var.qcow2"]
+    name       = "${param.name}-var"
     depends_on = [step.volumes]
   }
   step "base" {
@@ -1594,6 +1605,7 @@ task "restore-backup" {
   step "ip" {
     action     = hypervisor.wait_ip
     if         = var.wait_for_ip
+    timeout    = var.ip_timeout
     name       = step.define.name
     depends_on = [step.start]
   }
