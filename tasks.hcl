@@ -312,6 +312,7 @@ task "create" {
       source      = var.image == "" && var.kernel == "" ? "nix" : "prebuilt"
       image       = var.image != "" ? abspath(var.image) : (var.kernel == "" ? step.build.image : "")
       content_id  = var.image == "" && var.kernel == "" ? step.build.content_id : ""
+      gc_root     = var.image == "" && var.kernel == "" ? step.build.gc_root : ""
       kernel      = var.kernel != "" ? abspath(var.kernel) : ""
       initrd      = var.kernel != "" ? abspath(var.initrd) : ""
       cmdline     = var.kernel != "" ? var.cmdline : ""
@@ -656,6 +657,7 @@ task "upgrade" {
       base_volume = step.build.image != null ? "" : "${param.name}-base.${step.record.values.generation + 1}"
       image       = step.build.image != null ? step.build.image : (var.image != "" ? abspath(var.image) : step.record.values.image)
       content_id  = step.build.content_id != null ? step.build.content_id : ""
+      gc_root     = step.build.gc_root != null ? step.build.gc_root : ""
       profiles    = step.build.profiles != null ? step.build.profiles : step.record.values.profiles
       source      = var.image != "" || var.kernel != "" ? "prebuilt" : step.record.values.source
       kernel      = var.kernel != "" ? abspath(var.kernel) : step.record.values.kernel
@@ -692,6 +694,18 @@ task "upgrade" {
   }
   output "ip" {
     value = var.wait_for_ip ? step.ip.ip : "(not waited for)"
+  }
+  # The old image's GC root goes once no other VM of this backend uses it;
+  # nix may then collect it.
+  step "others" {
+    action     = builtin.record_list
+    collection = "machines/${var.backend}"
+    depends_on = [step.save]
+  }
+  step "release" {
+    action     = nix.release
+    if         = try(step.record.values.gc_root, "") != "" && try(step.record.values.gc_root, "") != try(step.build.gc_root, "") && length([for n, r in step.others.records : n if n != param.name && try(r.gc_root, "") == step.record.values.gc_root]) == 0
+    gc_root    = try(step.record.values.gc_root, "")
   }
   output "generation" {
     value = step.record.values.generation + 1
@@ -1066,6 +1080,17 @@ task "purge" {
     name       = param.name
     missing_ok = true
     depends_on = [step.volumes]
+  }
+  # The image's GC root goes once no other VM of this backend uses it.
+  step "others" {
+    action     = builtin.record_list
+    collection = "machines/${var.backend}"
+    depends_on = [step.forget]
+  }
+  step "release" {
+    action  = nix.release
+    if      = try(step.record.values.gc_root, "") != "" && length([for n, r in step.others.records : n if try(r.gc_root, "") == step.record.values.gc_root]) == 0
+    gc_root = try(step.record.values.gc_root, "")
   }
 }
 
