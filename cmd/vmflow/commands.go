@@ -73,10 +73,11 @@ func (a *app) builtinCommands() []*cli.Command {
 		},
 		{
 			Name:      "resume",
-			Usage:     "continue an interrupted or failed run after its last completed step",
+			Usage:     "continue an interrupted or failed run after its last completed step (--undo: undo what it did instead)",
 			ArgsUsage: "RUN (an id, a unique prefix, or last)",
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "force", Usage: "resume even though the task file changed since the run started"},
+				&cli.BoolFlag{Name: "undo", Usage: "roll the run back instead: undo the step it was interrupted in, then its completed steps, in reverse"},
 			},
 			Action: a.cmdResume,
 		},
@@ -218,6 +219,8 @@ type runOpts struct {
 type resumeInfo struct {
 	id   string
 	done map[string]engine.Completed
+	// rollback, for vmflow resume --undo: roll the run back instead.
+	rollback *engine.Rollback
 }
 
 // execute prepares a task and either prints the plan or runs it.
@@ -259,7 +262,11 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 		OnStart: func(id, dir string) { lg.toFile(filepath.Join(dir, "vmflow.log")) },
 	}
 	if resume != nil {
-		if ropts.Done, err = engine.CheckResume(plan, resume.done); err != nil {
+		if resume.rollback != nil {
+			if ropts.Rollback, err = engine.CheckRollback(plan, resume.rollback); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+		} else if ropts.Done, err = engine.CheckResume(plan, resume.done); err != nil {
 			return &exitError{code: exitUsage, err: err}
 		}
 		ropts.Resumes, ropts.RunID = resume.id, resume.id
@@ -269,6 +276,11 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 	if errors.As(err, &le) {
 		r.Close()
 		return &exitError{code: exitLocked, err: fmt.Errorf("task %s cannot start: %v.\nWait for that run to finish, or check it with `vmflow runs`", t.Name, le.HeldError)}
+	}
+	var ie *engine.InterruptedError
+	if errors.As(err, &ie) {
+		r.Close()
+		return &exitError{code: exitUsage, err: fmt.Errorf("task %s cannot start: %v", t.Name, ie)}
 	}
 	if err != nil {
 		return err
@@ -285,6 +297,14 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 		return nil
 	case journal.Cancelled:
 		return &exitError{code: exitInterrupted, err: fmt.Errorf("run %s interrupted", res.RunID), printed: o.json}
+	case journal.RolledBack:
+		if len(res.UndoFailed) > 0 {
+			return &exitError{code: exitFailed, err: fmt.Errorf("run %s rolled back, but some undos failed (see above): check what those steps made", res.RunID), printed: o.json}
+		}
+		if !o.json {
+			fmt.Fprintf(a.stderr, "Run %s rolled back: %d step(s) undone; `vmflow %s` starts the task again.\n", res.RunID, len(res.Undone), strings.Join(append([]string{t.Name}, o.args...), " "))
+		}
+		return nil
 	}
 	var how string
 	switch {
@@ -632,15 +652,28 @@ func (a *app) cmdRuns(c *cli.Context) error {
 }
 
 func (a *app) cmdResume(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return usageErr("name the run to resume: vmflow resume RUN (see vmflow runs; `last` is the newest)")
+	// The flags may also follow the run: vmflow resume last --undo.
+	undo, force := c.Bool("undo"), c.Bool("force")
+	var runArg []string
+	for _, arg := range c.Args().Slice() {
+		switch arg {
+		case "--undo", "-undo":
+			undo = true
+		case "--force", "-force":
+			force = true
+		default:
+			runArg = append(runArg, arg)
+		}
+	}
+	if len(runArg) != 1 {
+		return usageErr("name the run to resume: vmflow resume RUN [--undo] (see vmflow runs; `last` is the newest)")
 	}
 	sd, err := a.stateDir(c)
 	if err != nil {
 		return err
 	}
 	store := journal.New(sd)
-	id, err := store.Resolve(c.Args().First())
+	id, err := store.Resolve(runArg[0])
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -653,11 +686,18 @@ func (a *app) cmdResume(c *cli.Context) error {
 		return usageErr("run %s succeeded; there is nothing to resume", id)
 	case journal.Running:
 		return &exitError{code: exitLocked, err: fmt.Errorf("run %s is still running (pid %d)", id, st.Header.PID)}
+	case journal.RolledBack:
+		return usageErr("run %s was rolled back already; start the task again instead: vmflow %s %s", id, st.Header.Task, strings.Join(st.Header.Args, " "))
 	}
-	for _, name := range st.Order {
-		if s := st.Steps[name].Status; s == journal.Undone || s == journal.UndoFailed {
-			return usageErr("run %s was rolled back (step %s was undone); start the task again instead: vmflow %s %s",
-				id, name, st.Header.Task, strings.Join(st.Header.Args, " "))
+	if !undo {
+		for _, name := range st.Order {
+			if s := st.Steps[name].Status; s == journal.Undone || s == journal.UndoFailed {
+				if st.Status == journal.Interrupted {
+					return usageErr("run %s was interrupted while its steps were being undone (step %s was undone); `vmflow resume %s --undo` finishes undoing them", id, name, id)
+				}
+				return usageErr("run %s was rolled back (step %s was undone); start the task again instead: vmflow %s %s",
+					id, name, st.Header.Task, strings.Join(st.Header.Args, " "))
+			}
 		}
 	}
 	overrides := map[string]cty.Value{}
@@ -673,7 +713,7 @@ func (a *app) cmdResume(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if sum != st.Header.FileSum && !c.Bool("force") {
+	if sum != st.Header.FileSum && !force {
 		return usageErr("%s changed since run %s started; resuming could mix two versions of task %s. Use --force to resume anyway",
 			st.Header.File, id, st.Header.Task)
 	}
@@ -685,6 +725,11 @@ func (a *app) cmdResume(c *cli.Context) error {
 	o := runOpts{
 		json: c.Bool("json"), verbose: c.Bool("verbose"), keepOnFailure: c.Bool("keep-on-failure"),
 		parallelism: c.Int("parallelism"), args: st.Header.Args,
+	}
+	if undo {
+		rb := engine.RollbackState(st)
+		fmt.Fprintf(a.stderr, "Undoing run %s (task %s): %d completed step(s), %d interrupted.\n", id, t.Name, len(rb.Done), len(rb.Interrupted))
+		return a.execute(c, proj, t, st.Header.Params.Value, o, false, &resumeInfo{id: id, rollback: rb})
 	}
 	fmt.Fprintf(a.stderr, "Resuming run %s (task %s): %d of %d step(s) already done.\n", id, t.Name, len(done), len(t.Steps))
 	return a.execute(c, proj, t, st.Header.Params.Value, o, false, &resumeInfo{id: id, done: done})

@@ -179,6 +179,11 @@ func describe(e event.Event, verbose bool) string {
 			return fmt.Sprintf("Task %s succeeded in %s (run %s).", e.Task, seconds(e.ElapsedMS), e.Run)
 		case journal.Cancelled:
 			return fmt.Sprintf("Task %s interrupted after %s (run %s).", e.Task, seconds(e.ElapsedMS), e.Run)
+		case journal.RolledBack:
+			if e.Error != "" {
+				return fmt.Sprintf("Task %s rolled back, with failed undos, in %s (run %s).", e.Task, seconds(e.ElapsedMS), e.Run)
+			}
+			return fmt.Sprintf("Task %s rolled back in %s (run %s).", e.Task, seconds(e.ElapsedMS), e.Run)
 		}
 		return fmt.Sprintf("Task %s failed after %s (run %s).", e.Task, seconds(e.ElapsedMS), e.Run)
 	}

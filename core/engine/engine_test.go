@@ -625,3 +625,137 @@ task "t" {
 		}
 	}
 }
+
+// interrupt writes the journal a run killed during its step "two" leaves:
+// "one" completed, "two" running, nobody holding it.
+func interrupt(t *testing.T, e *Engine, task string, locks []string, params cty.Value) string {
+	t.Helper()
+	id := journal.NewID(time.Now())
+	path := e.Project.Task(task).File.Path
+	sum, err := FileSum(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jr, err := journal.New(e.StateDir).Create(journal.Header{ID: id, Task: task, File: path, FileSum: sum, Params: journal.Value{Value: params}, Locks: locks, Start: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(name string) *journal.Value {
+		return &journal.Value{Value: cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal(name), "fail": cty.False})}
+	}
+	out := &journal.Value{Value: cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("one")})}
+	for _, rec := range []journal.Record{
+		{Step: "one", Action: "r.claim", Status: journal.Running, Inputs: in("one")},
+		{Step: "one", Action: "r.claim", Status: journal.Succeeded, Outputs: out},
+		{Step: "two", Action: "r.claim", Status: journal.Running, Inputs: in("two")},
+	} {
+		if err := jr.Append(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jr.Close()
+	return id
+}
+
+const claimTask = `
+task "t" {
+  param "vm" { type = string }
+  lock = param.vm
+  step "one" {
+    action = r.claim
+    name = "one"
+  }
+  step "two" {
+    action = r.claim
+    name = "two"
+    depends_on = [step.one]
+  }
+}
+task "other" {
+  param "vm" { type = string }
+  lock = param.vm
+  step "one" {
+    action = r.claim
+    name = "x"
+  }
+}`
+
+// A new run of a task is refused, before anything runs, while a run of
+// the same task on the same lock is interrupted; on another lock, or
+// another task, it goes ahead.
+func TestInterruptedRunBlocksARerun(t *testing.T) {
+	e, rec := setup(t, header+claimTask)
+	demo := cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("demo")})
+	id := interrupt(t, e, "t", []string{"demo"}, demo)
+	plan, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
+	_, err := e.Execute(context.Background(), plan, ExecOptions{})
+	var ie *InterruptedError
+	if !errors.As(err, &ie) || ie.Run.Header.ID != id {
+		t.Fatalf("err = %v, want the interrupted run %s", err, id)
+	}
+	want := fmt.Sprintf("run %s of t demo was interrupted (vmflow was killed); `vmflow resume %s` finishes it, or `vmflow resume %s --undo`", id, id, id)
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("message %q lacks %q", err, want)
+	}
+	if len(rec.lines()) != 0 {
+		t.Fatalf("steps ran: %v", rec.lines())
+	}
+	for _, c := range []struct{ task, vm string }{{"t", "web"}, {"other", "demo"}} {
+		p, _ := prepare(t, e, c.task, map[string]cty.Value{"vm": cty.StringVal(c.vm)})
+		if res, err := e.Execute(context.Background(), p, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
+			t.Fatalf("%s %s: %v %v", c.task, c.vm, err, res)
+		}
+	}
+	// Resumed, it is no longer in the way.
+	st, _ := journal.New(e.StateDir).Load(id)
+	done, _ := CheckResume(plan, ResumeState(st))
+	if res, err := e.Execute(context.Background(), plan, ExecOptions{Resumes: id, RunOptions: RunOptions{Done: done}}); err != nil || res.Status != journal.Succeeded {
+		t.Fatalf("resume: %v %+v", err, res)
+	}
+	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
+		t.Fatalf("after the resume: %v %+v", err, res)
+	}
+}
+
+// resume --undo: the interrupted step is undone first, from its claims
+// (no outputs), then the completed steps in reverse; the run ends rolled
+// back, its claims gone, and no longer blocks a new run.
+func TestRollbackOfAnInterruptedRun(t *testing.T) {
+	e, rec := setup(t, header+claimTask)
+	demo := cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("demo")})
+	id := interrupt(t, e, "t", []string{"demo"}, demo)
+	// What the killed attempt of "two" had claimed.
+	if err := claims.Write(claims.Dir(e.StateDir, "rec", id, "two"), "thing two", nil); err != nil {
+		t.Fatal(err)
+	}
+	plan, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
+	st, err := journal.New(e.StateDir).Load(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := CheckRollback(plan, RollbackState(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Execute(context.Background(), plan, ExecOptions{Resumes: id, Rollback: rb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"undo claim two (interrupted: true, claimed: true)", "undo claim one (interrupted: false, claimed: false)"}
+	if got := rec.lines(); !slices.Equal(got, want) {
+		t.Fatalf("log = %v, want %v", got, want)
+	}
+	if res.Status != journal.RolledBack || !slices.Equal(res.Undone, []string{"two", "one"}) {
+		t.Fatalf("result %+v", res)
+	}
+	st, _ = journal.New(e.StateDir).Load(id)
+	if st.Status != journal.RolledBack || st.Steps["two"].Status != journal.Undone || st.Steps["one"].Status != journal.Undone {
+		t.Fatalf("journal: %s %+v", st.Status, st.Steps)
+	}
+	if claims.Any(claims.Dir(e.StateDir, "rec", id, "two")) {
+		t.Fatal("the rolled-back run's claims are left")
+	}
+	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
+		t.Fatalf("a new run after the rollback: %v %+v", err, res)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,52 @@ type ExecOptions struct {
 	Resumes string
 	// OnStart is called once the lock is held and the journal exists.
 	OnStart func(runID, runDir string)
+	// Rollback, with Resumes, rolls the run back instead of continuing
+	// it (vmflow resume --undo): see RollbackState.
+	Rollback *Rollback
+}
+
+// InterruptedError is returned, before anything runs, when an earlier run
+// of the same task on the same locks was interrupted (vmflow was killed)
+// and neither resumed nor rolled back: starting over could trip on what
+// it half-made, or undo it under the user's feet.
+type InterruptedError struct {
+	Run *journal.State
+}
+
+func (e *InterruptedError) Error() string {
+	h := e.Run.Header
+	what := h.Task
+	if len(h.Locks) > 0 {
+		what += " " + strings.Join(h.Locks, ", ")
+	}
+	if e.Run.Undoing() {
+		return fmt.Sprintf("run %s of %s was interrupted (vmflow was killed) while its steps were being undone; `vmflow resume %s --undo` finishes undoing them. Then run the task again", h.ID, what, h.ID)
+	}
+	return fmt.Sprintf("run %s of %s was interrupted (vmflow was killed); `vmflow resume %s` finishes it, or `vmflow resume %s --undo` undoes what it did. Nothing was run", h.ID, what, h.ID, h.ID)
+}
+
+// interruptedRun finds an interrupted run of the plan's task that holds
+// one of its locks; nil when there is none.
+func (e *Engine) interruptedRun(plan *Plan) (*journal.State, error) {
+	if len(plan.Locks) == 0 {
+		return nil, nil
+	}
+	runs, err := journal.New(e.StateDir).List()
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range runs { // newest first
+		if st.Status != journal.Interrupted || st.Header.Task != plan.Task.Name {
+			continue
+		}
+		for _, k := range st.Header.Locks {
+			if slices.Contains(plan.Locks, k) {
+				return st, nil
+			}
+		}
+	}
+	return nil, nil
 }
 
 // LockError is returned when another run holds a lock the task needs.
@@ -53,6 +100,16 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 		}
 		defer locks.Release()
 	}
+	// Holding the locks, nobody can resume that run meanwhile.
+	if opts.Resumes == "" {
+		st, err := e.interruptedRun(plan)
+		if err != nil {
+			return nil, fmt.Errorf("reading the earlier runs: %w", err)
+		}
+		if st != nil {
+			return nil, &InterruptedError{Run: st}
+		}
+	}
 	sum, err := FileSum(plan.Task.File.Path)
 	if err != nil {
 		return nil, err
@@ -71,7 +128,7 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 		jr, err = journal.New(e.StateDir).Create(journal.Header{
 			ID: id, Task: plan.Task.Name, File: plan.Task.File.Path, FileSum: sum,
 			Args: opts.Args, Params: journal.Value{Value: plan.Params}, Vars: vars,
-			PID: os.Getpid(), Start: time.Now(),
+			Locks: plan.Locks, PID: os.Getpid(), Start: time.Now(),
 		})
 	}
 	if err != nil {
@@ -82,11 +139,16 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	if opts.OnStart != nil {
 		opts.OnStart(id, jr.Dir())
 	}
-	res := e.Run(ctx, plan, opts.RunOptions)
+	var res *Result
+	if opts.Rollback != nil {
+		res = e.rollback(plan, opts.RunOptions, opts.Rollback)
+	} else {
+		res = e.Run(ctx, plan, opts.RunOptions)
+	}
 	// The plugins' claims of this run (core/claims) let a step run again
 	// after an interruption; once the run cannot be resumed any more (it
 	// succeeded, or its completed steps were undone) they go.
-	if res.Status == journal.Succeeded || !opts.KeepOnFailure {
+	if res.Status == journal.Succeeded || res.Status == journal.RolledBack || !opts.KeepOnFailure {
 		if err := claims.RemoveRun(e.StateDir, opts.RunID); err != nil {
 			e.Logger.Warn("cannot remove the run's claims", "run", opts.RunID, "error", err)
 		}
@@ -143,6 +205,67 @@ func CheckResume(plan *Plan, done map[string]Completed) (map[string]Completed, e
 			}
 		}
 		out[name] = Completed{Inputs: iv, Outputs: ov}
+	}
+	return out, nil
+}
+
+// Rollback is what rolling an interrupted run back needs from its
+// journal (vmflow resume --undo).
+type Rollback struct {
+	// Done are the completed steps, undone in reverse of Order, the order
+	// they completed in.
+	Done  map[string]Completed
+	Order []string
+	// Interrupted are the steps whose Run never completed (vmflow was
+	// killed during them), with their inputs: they are undone first, with
+	// no outputs, so that their plugins undo what their claims show.
+	Interrupted map[string]cty.Value
+}
+
+// RollbackState reads what a rollback needs from a journal.
+func RollbackState(st *journal.State) *Rollback {
+	rb := &Rollback{Done: ResumeState(st), Interrupted: map[string]cty.Value{}}
+	for _, name := range st.Completed {
+		if _, ok := rb.Done[name]; ok {
+			rb.Order = append(rb.Order, name)
+		}
+	}
+	for name, rec := range st.Steps {
+		if rec.Status == journal.Running && rec.Inputs != nil {
+			rb.Interrupted[name] = rec.Inputs.Value
+		}
+	}
+	return rb
+}
+
+// CheckRollback makes sure what the journal recorded still fits the plan,
+// as CheckResume does for a resume.
+func CheckRollback(plan *Plan, rb *Rollback) (*Rollback, error) {
+	done, err := CheckResume(plan, rb.Done)
+	if err != nil {
+		return nil, err
+	}
+	out := &Rollback{Done: done, Interrupted: map[string]cty.Value{}}
+	for _, name := range rb.Order {
+		if _, ok := done[name]; ok {
+			out.Order = append(out.Order, name)
+		}
+	}
+	for name := range done { // completed, yet not in the order: last
+		if !slices.Contains(out.Order, name) {
+			out.Order = append(out.Order, name)
+		}
+	}
+	for name, in := range rb.Interrupted {
+		ps := plan.Step(name)
+		if ps == nil {
+			return nil, fmt.Errorf("step %q was interrupted in the earlier attempt but is no longer in task %s", name, plan.Task.Name)
+		}
+		iv, err := convert.Convert(in, ps.Action.Inputs.ObjectType())
+		if err != nil {
+			return nil, fmt.Errorf("step %q: the inputs recorded by the earlier attempt no longer fit %s: %v", name, actionName(ps), err)
+		}
+		out.Interrupted[name] = iv
 	}
 	return out, nil
 }

@@ -457,3 +457,53 @@ func toJSON(v cty.Value) any {
 	_ = json.Unmarshal(b, &out)
 	return out
 }
+
+// rollback undoes an interrupted run (vmflow resume --undo): first the
+// steps that were interrupted, whose plugins undo what their claims show
+// (outputs null), then the completed steps in reverse order of
+// completion. The run then ends rolled back.
+func (e *Engine) rollback(plan *Plan, opts RunOptions, rb *Rollback) *Result {
+	if opts.Events == nil {
+		opts.Events = event.Discard
+	}
+	emit := func(ev event.Event) {
+		ev.Time = time.Now()
+		ev.Run, ev.Task = opts.RunID, plan.Task.Name
+		opts.Events.Emit(ev)
+	}
+	names := make([]string, len(plan.Steps))
+	for i, s := range plan.Steps {
+		names[i] = s.Name
+	}
+	emit(event.Event{Kind: event.RunStarted, Steps: names})
+	start := time.Now()
+	states := map[string]*stepState{}
+	order := append([]string(nil), rb.Order...)
+	for _, name := range order {
+		d := rb.Done[name]
+		states[name] = &stepState{status: journal.Succeeded, inputs: d.Inputs, outputs: d.Outputs}
+		emit(event.Event{Kind: event.StepDone, Step: name, Action: actionName(plan.Step(name)), Message: "completed by the earlier attempt", Outputs: e.outputsJSON(plan.Step(name), d.Outputs)})
+	}
+	// Interrupted steps come last in the order, so they are undone first;
+	// among them, later steps of the plan first.
+	for _, ps := range plan.Steps {
+		in, ok := rb.Interrupted[ps.Name]
+		if !ok {
+			continue
+		}
+		states[ps.Name] = &stepState{status: journal.Running, inputs: in, outputs: cty.NullVal(ps.Action.Outputs.ObjectType())}
+		order = append(order, ps.Name)
+		emit(event.Event{Kind: event.StepFailed, Step: ps.Name, Action: actionName(ps), Error: "interrupted: vmflow was killed while it ran"})
+	}
+	res := &Result{RunID: opts.RunID, Status: journal.RolledBack, Completed: rb.Order}
+	e.undo(plan, states, order, opts, emit, res)
+	errText := ""
+	if len(res.UndoFailed) > 0 {
+		errText = res.Err().Error()
+	}
+	if opts.Journal != nil {
+		_ = opts.Journal.Append(journal.Record{Status: res.Status, Error: errText})
+	}
+	emit(event.Event{Kind: event.RunDone, Status: res.Status, ElapsedMS: time.Since(start).Milliseconds(), Error: errText})
+	return res
+}

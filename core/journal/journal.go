@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,9 +36,11 @@ const (
 	Failed      = "failed"
 	Cancelled   = "cancelled"
 	Interrupted = "interrupted" // derived: "running" with nobody holding the run
-	Skipped     = "skipped"
-	Undone      = "undone"
-	UndoFailed  = "undo_failed"
+	// RolledBack: an interrupted run whose steps vmflow resume --undo undid.
+	RolledBack = "rolled_back"
+	Skipped    = "skipped"
+	Undone     = "undone"
+	UndoFailed = "undo_failed"
 )
 
 // Value is a cty value with its type, as JSON.
@@ -68,8 +71,12 @@ type Header struct {
 	Args   []string         `json:"args,omitempty"`
 	Params Value            `json:"params"`
 	Vars   map[string]Value `json:"vars"`
-	PID    int              `json:"pid"`
-	Start  time.Time        `json:"start"`
+	// Locks are the lock keys the run holds (the VMs it changes): a new
+	// run of the task on one of them waits for an interrupted one to be
+	// resumed or rolled back.
+	Locks []string  `json:"locks,omitempty"`
+	PID   int       `json:"pid"`
+	Start time.Time `json:"start"`
 }
 
 // Record is every later line.
@@ -206,6 +213,21 @@ type State struct {
 	Steps map[string]Record
 	// Order lists steps in the order they first appeared.
 	Order []string
+	// Completed lists the steps whose latest record says they succeeded,
+	// in the order they did.
+	Completed []string
+}
+
+// Undoing reports whether the run had started undoing its steps (a
+// failure's rollback, or vmflow resume --undo): some step's latest record
+// is an undo.
+func (st *State) Undoing() bool {
+	for _, rec := range st.Steps {
+		if rec.Status == Undone || rec.Status == UndoFailed {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrNotFound is returned for an unknown run id.
@@ -306,7 +328,22 @@ func (s *Store) Load(id string) (*State, error) {
 			rec.Inputs = prev.Inputs
 		}
 		st.Steps[rec.Step] = rec
+		if rec.Status == Succeeded {
+			st.Completed = append(st.Completed, rec.Step)
+		}
 	}
+	// A step that ran again, or was undone, keeps only its latest place.
+	seen := map[string]bool{}
+	var completed []string
+	for i := len(st.Completed) - 1; i >= 0; i-- {
+		name := st.Completed[i]
+		if !seen[name] && st.Steps[name].Status == Succeeded {
+			completed = append(completed, name)
+		}
+		seen[name] = true
+	}
+	slices.Reverse(completed)
+	st.Completed = completed
 	if first {
 		return nil, fmt.Errorf("run %s: empty journal", id)
 	}

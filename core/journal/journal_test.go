@@ -99,3 +99,38 @@ func TestResolve(t *testing.T) {
 		t.Errorf("list order %v", runs)
 	}
 }
+
+// Completed lists the steps that stand succeeded, in the order they did;
+// a step undone drops out, one run again keeps its latest place.
+func TestCompletedOrderAndUndoing(t *testing.T) {
+	s := New(t.TempDir())
+	id := NewID(time.Now())
+	r, err := s.Create(Header{ID: id, Task: "t", Locks: []string{"demo"}, Start: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range []Record{
+		{Step: "a", Status: Succeeded}, {Step: "b", Status: Succeeded}, {Step: "c", Status: Running},
+		{Status: Running}, // resumed
+		{Step: "a", Status: Succeeded}, {Step: "c", Status: Succeeded}, {Step: "d", Status: Running},
+	} {
+		if err := r.Append(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	st, err := s.Load(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(st.Completed, ","); got != "b,a,c" || st.Undoing() || strings.Join(st.Header.Locks, ",") != "demo" {
+		t.Fatalf("completed %s, undoing %v, locks %v", got, st.Undoing(), st.Header.Locks)
+	}
+	r, _ = s.Reopen(id)
+	_ = r.Append(Record{Step: "c", Status: Undone})
+	r.Close()
+	st, _ = s.Load(id)
+	if got := strings.Join(st.Completed, ","); got != "b,a" || !st.Undoing() || st.Status != Interrupted {
+		t.Fatalf("after an undo: completed %s, undoing %v, status %s", got, st.Undoing(), st.Status)
+	}
+}

@@ -66,6 +66,68 @@ var record = &sdk.Action{
 	},
 }
 
+// make creates a file as a hypervisor plugin creates a volume: claimed
+// first, so that the step run again after vmflow was killed removes its
+// own leftover and makes it again, while a file it did not claim is
+// refused.
+var make_ = &sdk.Action{
+	Name: "make",
+	Description: "Creates FILE holding TEXT, claimed first (sdk.Request.Claim), appending \"made FILE\" to LOG; then waits while the file WAIT_WHILE exists. " +
+		"A FILE this run's step made is removed and made again (\"removed leftover FILE\"); any other is refused. Its undo removes FILE (\"unmade FILE\"), after an interrupted Run only if the step claimed it.",
+	Inputs: []sdk.Attr{
+		sdk.String("file", "The file to create.").Required(),
+		sdk.String("text", "What it holds.").Default(""),
+		sdk.String("log", "The log to append to.").Required(),
+		sdk.String("wait_while", "Wait, after creating, while this file exists.").Default(""),
+	},
+	Outputs: []sdk.Attr{sdk.String("file", "The file made.")},
+	Run: func(ctx context.Context, r *sdk.Request) error {
+		path := r.String("file")
+		key := "file " + path
+		if _, err := os.Stat(path); err == nil {
+			if !r.Claimed(key, nil) {
+				return sdk.ArgError("file", "%s already exists", path)
+			}
+			if err := os.Remove(path); err != nil {
+				return err
+			}
+			_ = appendLine(r.String("log"), "removed leftover "+path)
+		}
+		if err := r.Claim(key, nil); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, []byte(r.String("text")), 0o644); err != nil {
+			return err
+		}
+		if err := appendLine(r.String("log"), "made "+path); err != nil {
+			return err
+		}
+		for w := r.String("wait_while"); w != ""; {
+			if _, err := os.Stat(w); err != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		return r.Set("file", path)
+	},
+	Undo: func(ctx context.Context, r *sdk.Request) error {
+		path := r.OutputString("file")
+		if r.Interrupted() {
+			if path = r.String("file"); !r.Claimed("file "+path, nil) {
+				return nil
+			}
+		}
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return appendLine(r.String("log"), "unmade "+path)
+	},
+}
+
 func main() {
 	sdk.Serve(&sdk.Plugin{
 		Name:        "testkit",
@@ -81,6 +143,7 @@ func main() {
 		},
 		Actions: []*sdk.Action{
 			record,
+			make_,
 			{
 				Name:        "noop",
 				Description: "Does nothing.",
