@@ -446,10 +446,14 @@ func TestVolumeFilesLog(t *testing.T) {
 	if str(exp, "format") != "qcow2" {
 		t.Fatalf("volume_export: %#v", exp)
 	}
+	// The export of a disk comes back as a disk, as qm disk import makes.
 	im := h.run("volume_import", map[string]any{"name": "restored", "path": path})
-	if str(im, "path") != "local:import/restored.qcow2" || str(im, "format") != "qcow2" {
+	if str(im, "path") != "local:101/vm-101-disk-0.qcow2" || str(im, "format") != "qcow2" {
 		t.Fatalf("volume_import of an export: %#v", im)
 	}
+	h.logged(path+" is the stub's export of the disk web-var (local:100/vm-100-disk-0.qcow2)",
+		"pvesh get /cluster/nextid  # 101, reserved for restored",
+		"qm disk import 101 "+path+" local")
 	if v := h.cluster().volumeByName("restored"); v.Size != 1<<30 || v.FS != "ext4" || !maps.Equal(v.Files, map[string]string{"identity/hostname": "0644"}) {
 		t.Fatalf("the restored volume: %+v", v)
 	}
@@ -466,7 +470,12 @@ func TestVolumeFilesLog(t *testing.T) {
 	if c := h.cluster(); c.volumeByName("web-var").Size != 1<<30 {
 		t.Fatalf("after the swap's undo: %+v", c.volumeByName("web-var"))
 	}
-	h.fails("volume_swap", map[string]any{"name": "web-var", "with": "restored"}, "Proxmox exchanges volumes only of one kind on one storage")
+	img := filepath.Join(t.TempDir(), "kernel")
+	if err := os.WriteFile(img, []byte("a kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.run("volume_import", map[string]any{"name": "web-kernel", "path": img})
+	h.fails("volume_swap", map[string]any{"name": "web-var", "with": "web-kernel"}, "Proxmox exchanges volumes only of one kind on one storage")
 }
 
 // suspend, resume, shutdown's undo, ensure_absent: as qm would have them.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/vmflow/vmflow/core/sdk"
@@ -303,7 +304,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 	}
 	b.VolumeImport = hypervisor.Impl{
 		Note: "It uploads the file to the local storage's import content (local:import/<name>.<format>); the stub checks the file and records it, but copies nothing. An uploaded image is no disk: VMs boot it as kernel or initrd, or disks are made of it. " +
-			"A file the stub's volume_export wrote brings back the volume it describes: its format, size, filesystem and files.",
+			"A file the stub's volume_export wrote brings back the volume it describes: its format, size, filesystem and files; the export of a disk (a backup's /var) comes back as a disk of the VM the name is for, as qm disk import makes one.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			name, path := r.String("name"), r.String("path")
 			st, err := os.Stat(path)
@@ -311,7 +312,30 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 				return sdk.ArgError("path", "%v", err)
 			}
 			var v *volume
-			if exp, ok := readExport(path); ok {
+			exp, isExport := readExport(path)
+			if isExport && !strings.Contains(exp.VolID, ":import/") {
+				// The export of a VM's disk (a backup's /var) comes back
+				// as a disk of the VM the new name is for, as qm disk
+				// import makes one: uploaded images are no disks.
+				var cmds commands
+				err := d.st.update(func(c *cluster) error {
+					if err := c.makeWay(r, name, &cmds); err != nil {
+						return err
+					}
+					vmid := c.reserve(ownerOf(name), &cmds)
+					v = c.newDisk(d.storage, vmid, name, exp.Size)
+					v.Name, v.FS, v.Label, v.Files, v.Used = name, exp.FS, exp.Label, exp.Files, exp.Used
+					cmds.add("qm", "disk", "import", strconv.Itoa(vmid), path, d.storage)
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				r.Log("%s is the stub's export of the disk %s (%s)", path, exp.Name, exp.VolID)
+				cmds.log(r)
+				return errors.Join(r.Set("format", v.Format), setVolOutputs(r, v))
+			}
+			if isExport {
 				v = &volume{Format: exp.Format, Size: exp.Size, Used: exp.Used, FS: exp.FS, Label: exp.Label, Files: exp.Files}
 				r.Log("%s is the stub's export of %s (%s)", path, exp.Name, exp.VolID)
 			} else {
