@@ -511,6 +511,12 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 					if asked == 0 {
 						return fmt.Errorf("shutting %q down: %w", name, err)
 					}
+				} else if asked == 0 {
+					// The guest is on its way down: the undo of an
+					// interrupted attempt lets it get there first.
+					if err := r.Claim(shutdownClaim(name), powerClaim{At: time.Now(), Asked: true}); err != nil {
+						return err
+					}
 				}
 				wait := min(shutdownRetry, time.Until(deadline))
 				var err error
@@ -543,11 +549,14 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 				return err
 			}
 			if interrupted {
-				// The guest was asked to power off and may still be on
-				// its way down: let it finish, then start it again.
-				timeout := time.Duration(r.Int("timeout")) * time.Second
-				if _, err := waitState(ctx, conn, dom, timeout, libvirt.DomainShutoff, libvirt.DomainCrashed); err != nil {
-					return err
+				// A guest that was asked to power off may still be on its
+				// way down: let it get there, then start it again.
+				var c powerClaim
+				if r.Claimed(shutdownClaim(r.String("name")), &c) && c.Asked {
+					timeout := time.Duration(r.Int("timeout")) * time.Second
+					if _, err := waitState(ctx, conn, dom, timeout, libvirt.DomainShutoff, libvirt.DomainCrashed); err != nil {
+						return err
+					}
 				}
 			}
 			if active, err := conn.DomainIsActive(dom); err != nil || active != 0 {
