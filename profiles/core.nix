@@ -1,145 +1,107 @@
 # core: the profile every vmflow image has.
 #
 # ---------------------------------------------------------------------------
-# Disks and labels (see ../docs/disks.md)
+# Disks and labels (see README.md here and ../docs/disks.md)
 #
-#   vda  the boot disk, attached READ-ONLY by vmflow; made by the flake with
+#   vda  the boot disk, attached READ-ONLY by vmflow; made by flake.nix with
 #        nixpkgs' make-disk-image (GPT, partitionTableType = "efi"):
-#          partition 1  FAT32, label ESP    systemd-boot, kernels, initrds
-#          partition 2  ext4,  label nixos  the image: /nix/store, /nix/var
-#   vdb  the /var disk: one ext4 filesystem on the whole disk, label var.
-#        All state lives here; nothing else survives a reboot.
+#          partition 1  FAT, label ESP      EFI/BOOT/BOOTX64.EFI: the unified
+#                                           kernel image (kernel, initrd and
+#                                           command line in one EFI program)
+#          partition 2  ext4, label nixos   the root filesystem: /nix/store,
+#                                           the Nix database, the mount
+#                                           points and /bin/sh, /usr/bin/env
+#   vdb  the /var disk: one ext4 filesystem on the whole disk (no partition
+#        table), label var, as the libvirt plugin's volume_create makes it.
+#        All state lives here.
 #
 # Running layout
 #
-#   /                 tmpfs, rebuilt at every boot by NixOS' activation
-#   /nix/.ro-image    LABEL=nixos, mounted read-only (never written)
-#   /nix/.rw-store    tmpfs: the writable layers of the two overlays below
-#   /nix/store        overlay: the image's store + a RAM layer
-#   /nix/var          overlay: the image's Nix database/profiles + a RAM layer
-#   /var              LABEL=var, ext4, mounted in the initrd (neededForBoot),
-#                     grown with resize2fs at boot when the disk grew
+#   /                 LABEL=nixos, mounted read-only (ro). Never written.
+#   /etc              read-only overlay of the configuration's files
+#                     (system.etc.overlay, modules/read-only-root.nix)
+#   /var              LABEL=var, ext4, mounted in the initrd (neededForBoot)
+#                     and grown with resize2fs at boot when the disk grew
 #   /home             bind mount of /var/home
 #   /root             bind mount of /var/root
 #   /tmp              tmpfs
-#   /boot             LABEL=ESP, not mounted (noauto); only firmware reads it
+#   /run, /dev        tmpfs / devtmpfs, as on any Linux
+#   /nix/.rw-store    tmpfs: the writable layers of the two overlays below
+#   /nix/store        overlay: the image's store + a RAM layer, so `nix shell`
+#   /nix/var          overlay: the image's Nix database + a RAM layer
+#                     works (for one boot) and nix-daemon can run
 #
-# Identity, read from /var/identity at every boot (modules/identity.nix)
+# Nothing outside /var survives a reboot, and nothing can change what is on
+# vda. Writes go to /var, /run, /tmp or the RAM layers of /nix only.
+#
+# Identity, from /var/identity (modules/identity.nix, modules/network.nix)
 #
 #   /var/identity/hostname         the hostname (one line); "vmflow" if absent
 #   /var/identity/machine-id       32 hex digits; made on first boot if absent;
-#                                  copied to /etc/machine-id before systemd
+#                                  /etc/machine-id is a link to it
 #   /var/identity/authorized_keys  SSH public keys for `admin` and `user`
 #                                  (sshd reads it directly; ~/.ssh keys are
 #                                  ignored on purpose)
 #   /var/identity/ssh/             SSH host keys, generated on first boot
+#   /var/identity/static-ip        optional: a fixed IPv4 address/prefix
+#   /var/identity/gateway          with static-ip: its gateway (empty: the
+#                                  network's first address)
 #   /var/identity/egress-allow     CIDRs the egress block lets through, one a
 #                                  line (only used by claude / open-code)
 #
-# Why `/` is a tmpfs and not the image mounted read-only: NixOS 25.05's
-# stage 2 remounts `/` read-write and its activation writes /etc, /bin/sh,
-# /usr/bin/env and user accounts at every boot. vda is attached read-only,
-# so that remount fails and those writes with it. Mounting the image
-# read-only underneath a RAM root keeps the image untouched (what is on vda
-# is exactly what was built) while activation works as on any NixOS, the
-# same way NixOS' own netboot and ISO images run.
-#
+# Boot: the firmware runs EFI/BOOT/BOOTX64.EFI from the ESP, a unified
+# kernel image with `init=<toplevel>/init` and the parameters below in it.
 # Direct kernel boot: pass the kernel and initrd of the build and the
-# command line in its `cmdline` file (init=<toplevel>/init plus the
-# parameters below). The image must still be attached as vda: it holds
-# /nix/store. Only the ESP and the boot loader are skipped.
+# command line in its `cmdline` file. The image must still be attached as
+# vda: it holds the root filesystem.
 # ---------------------------------------------------------------------------
 { config, lib, pkgs, modulesPath, ... }:
 {
   imports = [
     (modulesPath + "/profiles/qemu-guest.nix")
+    ./modules/read-only-root.nix
     ./modules/identity.nix
+    ./modules/network.nix
   ];
 
   system.stateVersion = "25.05";
 
   # --- boot -----------------------------------------------------------------
 
+  # No boot loader: flake.nix puts the unified kernel image
+  # (config.system.build.uki) on the ESP as the firmware's default
+  # EFI/BOOT/BOOTX64.EFI. Nothing is installed at build or run time and no
+  # NVRAM variables are needed.
   boot.loader.grub.enable = false;
-  boot.loader.systemd-boot = {
-    enable = true;
-    editor = false;
-  };
-  # vmflow VMs boot from OVMF's removable-media path (EFI/BOOT/BOOTX64.EFI,
-  # which bootctl installs too); no NVRAM variables are written.
-  boot.loader.efi.canTouchEfiVariables = false;
-  boot.loader.timeout = 1;
+  boot.loader.systemd-boot.enable = false;
 
   boot.kernelParams = [
     "console=tty0"
     "console=ttyS0,115200n8" # the last console= is /dev/console
   ];
   boot.initrd.kernelModules = [ "overlay" ];
-  boot.growPartition = false; # vda is read-only
 
   # --- filesystems ----------------------------------------------------------
 
+  # The image, read-only. noCheck: fsck would open the read-only disk for
+  # writing and fail the boot. The label is the one flake.nix gives
+  # make-disk-image (it checks that they agree).
   fileSystems."/" = {
-    device = "none";
-    fsType = "tmpfs";
-    options = [ "mode=0755" ];
-  };
-
-  fileSystems."/nix/.ro-image" = {
     device = "/dev/disk/by-label/nixos";
     fsType = "ext4";
-    # noload: never replay a journal on the read-only disk.
-    options = [ "ro" "noload" ];
-    neededForBoot = true;
-    noCheck = true; # fsck would need to write
+    options = [ "ro" ];
+    noCheck = true;
   };
 
-  fileSystems."/nix/.rw-store" = {
-    device = "none";
-    fsType = "tmpfs";
-    options = [ "mode=0755" ];
-    neededForBoot = true;
-  };
-
-  # Overlays in the scripted initrd: stage 1 puts /mnt-root in front of
-  # lowerdir/upperdir/workdir and creates upperdir/workdir itself.
-  fileSystems."/nix/store" = {
-    device = "overlay";
-    fsType = "overlay";
-    options = [
-      "lowerdir=/nix/.ro-image/nix/store"
-      "upperdir=/nix/.rw-store/store"
-      "workdir=/nix/.rw-store/store-work"
-    ];
-    depends = [ "/nix/.ro-image" "/nix/.rw-store" ];
-    neededForBoot = true;
-  };
-
-  # The Nix database and profiles of the image (nix-daemon and
-  # home-manager's activation need them), writable for this boot only.
-  fileSystems."/nix/var" = {
-    device = "overlay";
-    fsType = "overlay";
-    options = [
-      "lowerdir=/nix/.ro-image/nix/var"
-      "upperdir=/nix/.rw-store/var"
-      "workdir=/nix/.rw-store/var-work"
-    ];
-    depends = [ "/nix/.ro-image" "/nix/.rw-store" ];
-    neededForBoot = true;
-  };
-
+  # Mounted (and checked with e2fsck) in the initrd, so /var/identity is
+  # there before anything of the running system starts.
   fileSystems."/var" = {
     device = "/dev/disk/by-label/var";
     fsType = "ext4";
     neededForBoot = true;
-    # Stage 1 runs e2fsck -fp and resize2fs on it before mounting, so a
-    # volume grown while the VM was off is filled at the next boot.
-    autoResize = true;
   };
 
-  # /var/home and /var/root are created on first boot by modules/identity.nix
-  # (before systemd starts, so before these mounts).
+  # /var/home and /var/root are created in the initrd by modules/identity.nix.
   fileSystems."/home" = {
     device = "/var/home";
     fsType = "none";
@@ -154,18 +116,71 @@
     depends = [ "/var" ];
   };
 
-  fileSystems."/boot" = {
-    device = "/dev/disk/by-label/ESP";
-    fsType = "vfat";
-    options = [ "ro" "noauto" "nofail" "umask=0077" ];
+  boot.tmp.useTmpfs = true;
+
+  # The writable layers of /nix/store and /nix/var: RAM, for this boot only.
+  fileSystems."/nix/.rw-store" = {
+    device = "tmpfs";
+    fsType = "tmpfs";
+    options = [ "mode=0755" ];
+    neededForBoot = true;
   };
 
-  boot.tmp.useTmpfs = true;
+  # /nix/store and /nix/var as overlays over themselves, mounted in the
+  # initrd (as nixpkgs' qemu-vm.nix does for its writable store), before the
+  # /etc overlay and NixOS' activation use them. Each lowerdir is the
+  # directory of the read-only root filesystem the overlay then covers.
+  boot.initrd.systemd.services.vmflow-rw-nix = {
+    description = "vmflow: writable layers for /nix/store and /nix/var";
+    unitConfig = {
+      DefaultDependencies = false;
+      RequiresMountsFor = [ "/sysroot/nix/.rw-store" ];
+    };
+    serviceConfig = {
+      Type = "oneshot";
+      RemainAfterExit = true;
+      ExecStart = "/bin/mkdir -p -m 0755 /sysroot/nix/.rw-store/store /sysroot/nix/.rw-store/store-work /sysroot/nix/.rw-store/var /sysroot/nix/.rw-store/var-work";
+    };
+  };
+  boot.initrd.systemd.mounts = map
+    (dir: {
+      where = "/sysroot/nix/${dir}";
+      what = "overlay";
+      type = "overlay";
+      options = lib.concatStringsSep "," [
+        "lowerdir=/sysroot/nix/${dir}"
+        "upperdir=/sysroot/nix/.rw-store/${dir}"
+        "workdir=/sysroot/nix/.rw-store/${dir}-work"
+      ];
+      wantedBy = [ "initrd-fs.target" ];
+      before = [ "initrd-fs.target" ];
+      requires = [ "vmflow-rw-nix.service" ];
+      after = [ "vmflow-rw-nix.service" ];
+      unitConfig.RequiresMountsFor = [ "/sysroot/nix/.rw-store" ];
+    })
+    [ "store" "var" ];
+
+  # resize-var grows the disk while the VM is off; this grows the mounted
+  # filesystem to match (online; "Nothing to do!" when it already fills the
+  # disk). Done here rather than with fileSystems.autoResize, which would
+  # need systemd-growfs in the initrd.
+  systemd.services.vmflow-grow-var = {
+    description = "vmflow: grow /var to fill its disk";
+    wantedBy = [ "multi-user.target" ];
+    unitConfig.RequiresMountsFor = [ "/var" ];
+    serviceConfig = {
+      Type = "oneshot";
+      RemainAfterExit = true;
+      ExecStart = "${pkgs.e2fsprogs}/bin/resize2fs /dev/disk/by-label/var";
+    };
+  };
 
   # --- users ----------------------------------------------------------------
 
-  # Accounts come from this file alone, rebuilt at every boot; uids are
-  # fixed so files on /var keep their owners across image upgrades.
+  # Accounts come from this file alone: userborn (modules/read-only-root.nix)
+  # writes them to /var/lib/nixos at every boot. uids are fixed so files on
+  # /var keep their owners across image upgrades; system accounts without a
+  # fixed uid keep theirs because userborn reuses what /var/lib/nixos holds.
   users.mutableUsers = false;
   # Nobody has a password: logins are SSH keys from /var/identity, which
   # NixOS cannot see at build time, so its "you would be locked out" check
@@ -220,8 +235,12 @@
   # --- network and firewall -------------------------------------------------
 
   # The hostname comes from /var/identity/hostname at boot, so none is set
-  # here (an empty name leaves /etc/hostname to modules/identity.nix).
+  # here: an empty name means no /etc/hostname in the image, and the name
+  # modules/identity.nix sets in the initrd stays.
   networking.hostName = "";
+  # The address: modules/network.nix (static from /var/identity, or DHCP).
+  # useDHCP adds NixOS' catch-all DHCP .network file, used only if
+  # vmflow-network.service failed to write its own.
   networking.useNetworkd = true;
   networking.useDHCP = true;
   services.resolved.enable = true;
@@ -244,8 +263,9 @@
 
   # --- nix inside the VM ----------------------------------------------------
 
-  # The store is the image plus a RAM layer: `nix shell` and friends work for
-  # the current boot. Software that should stay belongs in a profile.
+  # The store is the image plus a RAM layer (the overlays above): `nix shell`
+  # and friends work for the current boot. Software that should stay belongs
+  # in a profile.
   nix.settings.experimental-features = [ "nix-command" "flakes" ];
   nix.channel.enable = false;
   programs.command-not-found.enable = false;

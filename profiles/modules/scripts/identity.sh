@@ -1,35 +1,48 @@
 #!/usr/bin/env bash
 # vmflow-identity: lays out /var and applies /var/identity.
 #
-# Runs once per boot from boot.postBootCommands: in stage 2, after NixOS'
-# activation (so accounts exist) and before systemd starts (so systemd
-# reads the hostname and machine-id written here, and /home and /root are
-# mounted after their sources exist). /var is already mounted (initrd).
+# Usage: identity.sh ROOT [HOME OWNER]...
+#   ROOT        where the VM's root filesystem is mounted: /sysroot in the
+#               initrd, where modules/identity.nix runs it (before systemd
+#               of the running system starts); / on a running system
+#   HOME OWNER  pairs, one per normal user's home on /var, owners numeric:
+#               /var/home/admin 1000:100 /var/home/user 1001:100
 #
-# Arguments: pairs DIR OWNER, one per normal user's home on /var, e.g.
-#   /var/home/admin 1000:users /var/home/user 1001:users
+# It writes below ROOT/var and to the kernel's hostname, nowhere else: the
+# root filesystem and /etc are read-only. /etc/machine-id is a link to
+# /var/identity/machine-id, so it only has to be right there.
 #
 # No `set -e`: a problem with one file must not stop the others; each step
-# says what it did.
+# says what it did. It always exits 0, so a bad file never stops the boot.
+set +e
 
-dir=/var/identity
+root=${1%/}
+shift
+
+var=$root/var
+dir=$var/identity
 
 say() { echo "vmflow-identity: $*"; }
 
+if [ ! -d "$var" ]; then
+  say "no $var: nothing to do"
+  exit 0
+fi
+
 # --- layout of /var ---------------------------------------------------------
-mkdir -p "$dir/ssh" /var/home /var/root
-chown root:root "$dir" "$dir/ssh" /var/home /var/root
-chmod 0755 "$dir" /var/home
-chmod 0700 "$dir/ssh" /var/root
+mkdir -p "$dir/ssh" "$var/home" "$var/root"
+chown 0:0 "$dir" "$dir/ssh" "$var/home" "$var/root"
+chmod 0755 "$dir" "$var/home"
+chmod 0700 "$dir/ssh" "$var/root"
 
 while [ "$#" -ge 2 ]; do
-  home=$1 owner=$2
+  home=$root$1 owner=$2
   shift 2
   if [ ! -d "$home" ]; then
     if mkdir -m 0700 "$home" && chown "$owner" "$home"; then
-      say "created $home"
+      say "created ${home#"$root"}"
     else
-      say "could not create $home"
+      say "could not create ${home#"$root"}"
     fi
   fi
 done
@@ -41,9 +54,18 @@ mid=""
 if [ -r "$dir/machine-id" ]; then
   read -r mid <"$dir/machine-id" || true
 fi
+raw=$mid
 mid=${mid,,}
-if ! [[ $mid =~ ^[0-9a-f]{32}$ ]] || [ "$mid" = 00000000000000000000000000000000 ]; then
-  [ -n "$mid" ] && say "ignoring the malformed $dir/machine-id"
+if [[ $mid =~ ^[0-9a-f]{32}$ ]] && [ "$mid" != 00000000000000000000000000000000 ]; then
+  if [ "$raw" != "$mid" ]; then
+    # machine-id(5) wants lower case.
+    printf '%s\n' "$mid" >"$dir/machine-id.new" && mv -f "$dir/machine-id.new" "$dir/machine-id"
+  fi
+  # vmflow may have written it with another owner or mode.
+  chown 0:0 "$dir/machine-id"
+  chmod 0444 "$dir/machine-id"
+else
+  [ -n "$mid" ] && say "ignoring the malformed machine-id in /var/identity/machine-id"
   read -r uuid </proc/sys/kernel/random/uuid
   mid=${uuid//-/}
   if printf '%s\n' "$mid" >"$dir/machine-id.new" &&
@@ -51,34 +73,43 @@ if ! [[ $mid =~ ^[0-9a-f]{32}$ ]] || [ "$mid" = 00000000000000000000000000000000
     mv -f "$dir/machine-id.new" "$dir/machine-id"; then
     say "made a new machine-id"
   else
-    say "could not save the new machine-id; it will change at the next boot"
+    say "could not save a new machine-id in /var/identity"
   fi
 fi
-rm -f /etc/machine-id
-printf '%s\n' "$mid" >/etc/machine-id
-chmod 0444 /etc/machine-id
 
 # --- hostname ---------------------------------------------------------------
+# The kernel's hostname; /etc/hostname does not exist, so systemd keeps it.
 name=""
 if [ -r "$dir/hostname" ]; then
   read -r name <"$dir/hostname" || true
 fi
 if ! [[ $name =~ ^[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$ ]]; then
-  [ -n "$name" ] && say "ignoring the invalid hostname in $dir/hostname"
+  [ -n "$name" ] && say "ignoring the invalid hostname in /var/identity/hostname"
   name=vmflow
 fi
-rm -f /etc/hostname
-printf '%s\n' "$name" >/etc/hostname
-printf '%s' "$name" >/proc/sys/kernel/hostname
-say "hostname $name"
+if printf '%s' "$name" >/proc/sys/kernel/hostname; then
+  say "hostname $name"
+else
+  say "could not set the hostname to $name"
+fi
 
-# --- authorized keys --------------------------------------------------------
-# sshd (StrictModes) ignores a key file that others can write.
+# --- SSH --------------------------------------------------------------------
+# sshd (StrictModes) ignores a key file that others can write, and a host
+# key that is not root's alone.
 if [ -e "$dir/authorized_keys" ]; then
-  chown root:root "$dir/authorized_keys"
+  chown 0:0 "$dir/authorized_keys"
   chmod 0644 "$dir/authorized_keys"
 else
-  say "no $dir/authorized_keys: nobody can log in over SSH yet"
+  say "no /var/identity/authorized_keys: nobody can log in over SSH yet"
 fi
+for key in "$dir"/ssh/ssh_host_*_key; do
+  [ -f "$key" ] || continue
+  chown 0:0 "$key"
+  chmod 0600 "$key"
+  if [ -f "$key.pub" ]; then
+    chown 0:0 "$key.pub"
+    chmod 0644 "$key.pub"
+  fi
+done
 
 exit 0
