@@ -100,18 +100,10 @@ func execAction(env map[string]string) *sdk.Action {
 	}
 }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func runCommand(ctx context.Context, r *sdk.Request, argv []string, base map[string]string) (*result, error) {
-	if len(argv) == 0 {
-		return nil, sdk.ArgError("argv", "must name a command")
-	}
-	if r.Bool("shell") {
-		argv = append([]string{"/bin/sh", "-c", argv[0], "vmflow"}, argv[1:]...)
-	}
+// command prepares argv as exec and terminal run it: found on the PATH
+// of base plus the step's env, in the step's dir (relative to the task
+// file), with that environment.
+func command(ctx context.Context, r *sdk.Request, argv []string, base map[string]string) (*exec.Cmd, error) {
 	env := map[string]string{}
 	for k, v := range base {
 		env[k] = v
@@ -137,6 +129,25 @@ func runCommand(ctx context.Context, r *sdk.Request, argv []string, base map[str
 		cmd.Dir = d
 	}
 	cmd.Env = envList(env)
+	return cmd, nil
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func runCommand(ctx context.Context, r *sdk.Request, argv []string, base map[string]string) (*result, error) {
+	if len(argv) == 0 {
+		return nil, sdk.ArgError("argv", "must name a command")
+	}
+	if r.Bool("shell") {
+		argv = append([]string{"/bin/sh", "-c", argv[0], "vmflow"}, argv[1:]...)
+	}
+	cmd, err := command(ctx, r, argv, base)
+	if err != nil {
+		return nil, err
+	}
 	if r.IsSet("stdin") {
 		cmd.Stdin = strings.NewReader(r.String("stdin"))
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
 	"github.com/vmflow/vmflow/core/sdk"
@@ -45,33 +44,12 @@ func terminalAction(env map[string]string) *sdk.Action {
 		},
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			argv := r.Strings("argv")
-			full := map[string]string{}
-			for k, v := range env {
-				full[k] = v
+			cmd, err := command(ctx, r, argv, env)
+			if err != nil {
+				return err
 			}
-			for k, v := range r.StringMap("env") {
-				full[k] = v
-			}
-			path := argv[0]
-			if !strings.ContainsRune(path, '/') {
-				p, err := lookPath(path, full)
-				if err != nil {
-					return sdk.ArgError("argv", "command %q not found in PATH", path)
-				}
-				path = p
-			}
-			cmd := exec.CommandContext(ctx, path, argv[1:]...)
-			cmd.Args[0] = argv[0]
-			cmd.Dir = r.Env.WorkDir
-			if d := r.String("dir"); d != "" {
-				if !filepath.IsAbs(d) {
-					d = filepath.Join(r.Env.WorkDir, d)
-				}
-				cmd.Dir = d
-			}
-			cmd.Env = envList(full)
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-			err := cmd.Run()
+			err = cmd.Run()
 			code := 0
 			var ee *exec.ExitError
 			switch {
