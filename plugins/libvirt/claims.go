@@ -121,11 +121,9 @@ type domainClaim struct {
 func defineClaim(name string) string { return "domain " + name }
 
 // powerClaim is start's and shutdown's: when this step asked for the
-// change (start: for wait_ip's lease); for shutdown, whether the guest
-// was asked to power off already.
+// change (start: for wait_ip's lease).
 type powerClaim struct {
-	At    time.Time `json:"at"`
-	Asked bool      `json:"asked,omitempty"`
+	At time.Time `json:"at"`
 }
 
 func startClaim(name string) string    { return "start " + name }

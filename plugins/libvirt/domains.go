@@ -511,12 +511,6 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 					if asked == 0 {
 						return fmt.Errorf("shutting %q down: %w", name, err)
 					}
-				} else if asked == 0 {
-					// The guest is on its way down: the undo of an
-					// interrupted attempt lets it get there first.
-					if err := r.Claim(shutdownClaim(name), powerClaim{At: time.Now(), Asked: true}); err != nil {
-						return err
-					}
 				}
 				wait := min(shutdownRetry, time.Until(deadline))
 				var err error
@@ -549,13 +543,20 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 				return err
 			}
 			if interrupted {
-				// A guest that was asked to power off may still be on its
-				// way down: let it get there, then start it again.
-				var c powerClaim
-				if r.Claimed(shutdownClaim(r.String("name")), &c) && c.Asked {
-					timeout := time.Duration(r.Int("timeout")) * time.Second
-					if _, err := waitState(ctx, conn, dom, timeout, libvirt.DomainShutoff, libvirt.DomainCrashed); err != nil {
-						return err
+				// The interrupted attempt may have asked the guest to
+				// power off, and it may still be on its way down: nothing
+				// tells. Take it all the way (asking again does no harm),
+				// then start it, so that it does not go off after this
+				// undo. A guest that will not stop keeps running.
+				if active, err := conn.DomainIsActive(dom); err == nil && active != 0 {
+					flags := map[string]libvirt.DomainShutdownFlagValues{"acpi": libvirt.DomainShutdownAcpiPowerBtn, "agent": libvirt.DomainShutdownGuestAgent}[r.String("mode")]
+					r.Log("%s may be shutting down after the interrupted attempt: waiting for it to stop, to start it again", r.String("name"))
+					deadline := time.Now().Add(time.Duration(r.Int("timeout")) * time.Second)
+					for off := false; !off && time.Now().Before(deadline); {
+						_ = conn.DomainShutdownFlags(dom, flags)
+						if off, err = waitState(ctx, conn, dom, min(shutdownRetry, time.Until(deadline)), libvirt.DomainShutoff, libvirt.DomainCrashed); err != nil {
+							return err
+						}
 					}
 				}
 			}

@@ -297,6 +297,18 @@ func TestRetriedDomainStepsOnTheTestDriver(t *testing.T) {
 	if s := h.run("state", st); str(s, "state") != "shut off" {
 		t.Fatalf("after the undo of the interrupted start: %#v", s)
 	}
+	// Killed after its claim, maybe before its request reached the guest:
+	// the undo takes the guest down (it may be on its way) and starts it,
+	// so that it is not left to go off afterwards.
+	h.run("start", st)
+	if err := claims.Write(claims.Dir(h.stateDir, "libvirt", "20261127-120004-eeee", "stop"), shutdownClaim("d1"), powerClaim{}); err != nil {
+		t.Fatal(err)
+	}
+	h.undoStep("20261127-120004-eeee", "stop", "shutdown", st, nullOutputs)
+	if s := h.run("state", st); str(s, "state") != "running" {
+		t.Fatalf("after the undo of a shutdown interrupted before it stopped the guest: %#v", s)
+	}
+	h.run("destroy", st)
 	h.run("undefine", st)
 	h.mustAttempt("20261127-120002-cccc", "define", "define", def)
 	h.undoStep("20261127-120003-dddd", "define", "define", def, nullOutputs)
