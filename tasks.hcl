@@ -554,8 +554,9 @@ task "upgrade" {
     depends_on = [step.defined, step.no_memory_snapshots]
   }
   step "placeholder" {
+    # No image file and no nix build: a kernel-boot guest's placeholder.
     action     = hypervisor.volume_create
-    if         = var.image == "" && step.record.values.source != "nix" && step.record.values.image == ""
+    if         = var.image == "" && (step.record.values.source == "nix" ? var.kernel != "" : step.record.values.image == "")
     name       = "${param.name}-base.${step.record.values.generation + 1}"
     size       = "64M"
     depends_on = [step.defined, step.no_memory_snapshots]
@@ -655,7 +656,7 @@ task "upgrade" {
     values = {
       generation  = step.record.values.generation + 1
       base_volume = step.build.image != null ? "" : "${param.name}-base.${step.record.values.generation + 1}"
-      image       = step.build.image != null ? step.build.image : (var.image != "" ? abspath(var.image) : step.record.values.image)
+      image       = step.build.image != null ? step.build.image : (var.image != "" ? abspath(var.image) : (step.record.values.source == "nix" ? "" : step.record.values.image))
       content_id  = step.build.content_id != null ? step.build.content_id : ""
       gc_root     = step.build.gc_root != null ? step.build.gc_root : ""
       profiles    = step.build.profiles != null ? step.build.profiles : step.record.values.profiles
