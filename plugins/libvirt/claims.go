@@ -128,6 +128,7 @@ type powerClaim struct {
 
 func startClaim(name string) string    { return "start " + name }
 func shutdownClaim(name string) string { return "shutdown " + name }
+func suspendClaim(name string) string  { return "suspend " + name }
 
 // swapClaim is volume_swap's: the inode numbers of both files before the
 // exchange. The exchange moves files, never copies them, so the inode

@@ -579,8 +579,17 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 				return err
 			}
 			if st != libvirt.DomainRunning && st != libvirt.DomainBlocked {
+				if st == libvirt.DomainPaused && r.Claimed(suspendClaim(r.String("name")), nil) {
+					// An interrupted attempt of this step paused it: the
+					// pause is this step's, for the undo.
+					r.Log("%s was paused by an interrupted attempt of this step", r.String("name"))
+					return r.Set("suspended", true)
+				}
 				r.Log("%s is %s: nothing to pause", r.String("name"), stateNames[st])
 				return r.Set("suspended", false)
+			}
+			if err := r.Claim(suspendClaim(r.String("name")), nil); err != nil {
+				return err
 			}
 			if err := conn.DomainSuspend(dom); err != nil {
 				return fmt.Errorf("pausing %q: %w", r.String("name"), err)
@@ -589,7 +598,11 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			return r.Set("suspended", true)
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if v := r.Output("suspended"); v.IsNull() || v.False() {
+			if r.Interrupted() {
+				if !r.Claimed(suspendClaim(r.String("name")), nil) {
+					return nil
+				}
+			} else if v := r.Output("suspended"); v.IsNull() || v.False() {
 				return nil
 			}
 			conn, dom, err := d.domain(r.String("name"))

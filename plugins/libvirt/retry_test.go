@@ -297,6 +297,27 @@ func TestRetriedDomainStepsOnTheTestDriver(t *testing.T) {
 	if s := h.run("state", st); str(s, "state") != "shut off" {
 		t.Fatalf("after the undo of the interrupted start: %#v", s)
 	}
+	// suspend: the retry reports the pause of the interrupted attempt,
+	// another run's does not; the undo of the interrupted attempt resumes
+	// the guest (a backup killed while it was paused, then rolled back).
+	h.run("start", st)
+	h.mustAttempt(run, "pause", "suspend", st)
+	if o := h.mustAttempt(run, "pause", "suspend", st); !o.GetAttr("suspended").True() {
+		t.Fatal("the retried suspend does not report the pause of the interrupted attempt")
+	}
+	if o := h.mustAttempt(other, "pause", "suspend", st); o.GetAttr("suspended").True() {
+		t.Fatal("another run's suspend reports a pause it did not make")
+	}
+	h.undoStep(other, "pause", "suspend", st, nullOutputs)
+	if s := h.run("state", st); str(s, "state") != "paused" {
+		t.Fatalf("another run's interrupted suspend was undone: %#v", s)
+	}
+	h.undoStep(run, "pause", "suspend", st, nullOutputs)
+	if s := h.run("state", st); str(s, "state") != "running" {
+		t.Fatalf("after the undo of the interrupted suspend: %#v", s)
+	}
+	h.run("destroy", st)
+
 	// Killed after its claim, maybe before its request reached the guest:
 	// the undo takes the guest down (it may be on its way) and starts it,
 	// so that it is not left to go off afterwards.

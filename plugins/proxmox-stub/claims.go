@@ -22,6 +22,7 @@ func fileClaim(path string) string     { return "file " + path }
 func defineClaim(name string) string   { return "vm " + name }
 func startClaim(name string) string    { return "start " + name }
 func shutdownClaim(name string) string { return "shutdown " + name }
+func suspendClaim(name string) string  { return "suspend " + name }
 func swapKey(a, b string) string       { return fmt.Sprintf("swap %s %s", a, b) }
 
 // makeWay makes way for a new volume, under the state lock: one of that

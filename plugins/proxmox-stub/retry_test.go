@@ -137,6 +137,23 @@ func TestRetriedStepsOnTheStub(t *testing.T) {
 	if h.cluster().VMs["demo"].Status != running {
 		t.Fatal("the undo of the interrupted shutdown did not start the VM")
 	}
+	// suspend: a pause of the interrupted attempt is this step's; the
+	// undo of the interrupted attempt resumes the VM, another run's not.
+	h.mustAttempt(run, "pause", "suspend", vm)
+	if o := h.mustAttempt(run, "pause", "suspend", vm); !o.GetAttr("suspended").True() {
+		t.Fatal("the retried suspend does not report its pause")
+	}
+	if o := h.mustAttempt(other, "pause", "suspend", vm); o.GetAttr("suspended").True() {
+		t.Fatal("another run's suspend reports a pause it did not make")
+	}
+	h.undoStep(other, "pause", "suspend", vm, nullOutputs)
+	if !h.cluster().VMs["demo"].Paused {
+		t.Fatal("another run's interrupted suspend was undone")
+	}
+	h.undoStep(run, "pause", "suspend", vm, nullOutputs)
+	if h.cluster().VMs["demo"].Paused {
+		t.Fatal("the undo of the interrupted suspend left the VM paused")
+	}
 	h.undoStep(run, "define", "define", def, nullOutputs)
 	if h.cluster().VMs["demo"] != nil {
 		t.Fatal("the undo of the interrupted define left the VM it made")

@@ -461,8 +461,14 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 					return err
 				}
 				if v.Status == running && !v.Paused {
+					if err := r.Claim(suspendClaim(v.Name), nil); err != nil {
+						return err
+					}
 					cmds.add("qm", "suspend", itoa(v.VMID))
 					v.Paused, suspended = true, true
+				} else if v.Paused && r.Claimed(suspendClaim(v.Name), nil) {
+					// An interrupted attempt of this step paused it.
+					suspended = true
 				}
 				return nil
 			})
@@ -473,7 +479,11 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 			return r.Set("suspended", suspended)
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if v := r.Output("suspended"); v.IsNull() || v.False() {
+			if r.Interrupted() {
+				if !r.Claimed(suspendClaim(r.String("name")), nil) {
+					return nil
+				}
+			} else if v := r.Output("suspended"); v.IsNull() || v.False() {
 				return nil
 			}
 			var cmds commands
