@@ -39,6 +39,70 @@ func download(conn *libvirt.Libvirt, vol libvirt.StorageVol, vi *volInfo, w io.W
 	return nil
 }
 
+// downloadFile writes a volume's bytes to path, which must not exist,
+// and returns how many and their sha256. What arrived is checked to be
+// whole before anyone relies on it (an edit, a backup): a qcow2 volume's
+// copy must pass qemu-img check, a raw one's must be its capacity long.
+// A transfer cut short is tried once more; a second failure is an error
+// and leaves no file.
+func downloadFile(ctx context.Context, conn *libvirt.Libvirt, vol libvirt.StorageVol, vi *volInfo, path string, r *sdk.Request, label string) (int64, string, error) {
+	var err error
+	for attempt := 1; attempt <= 2; attempt++ {
+		var n int64
+		var sum string
+		if n, sum, err = downloadOnce(conn, vol, vi, path, r, label); err == nil {
+			if err = checkDownload(ctx, vi, path, n); err == nil {
+				return n, sum, nil
+			}
+		}
+		os.Remove(path)
+		if attempt == 1 {
+			r.Logger().Warn("download incomplete; trying once more", "volume", vi.name, "error", err)
+		}
+	}
+	return 0, "", err
+}
+
+func downloadOnce(conn *libvirt.Libvirt, vol libvirt.StorageVol, vi *volInfo, path string, r *sdk.Request, label string) (int64, string, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, "", err
+	}
+	h := sha256.New()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	cw := &countingWriter{w: io.MultiWriter(bw, h)}
+	err = download(conn, vol, vi, cw, r, label)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return cw.n, hex.EncodeToString(h.Sum(nil)), err
+}
+
+// checkDownload tells whether a downloaded copy of a volume is whole.
+func checkDownload(ctx context.Context, vi *volInfo, path string, n int64) error {
+	switch vi.format {
+	case "qcow2":
+		// Its own metadata only: an overlay's base may live elsewhere.
+		file, _ := json.Marshal(path)
+		target := `json:{"driver":"qcow2","backing":null,"file":{"driver":"file","filename":` + string(file) + `}}`
+		out, err := exec.CommandContext(ctx, "qemu-img", "check", "-q", target).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("the copy of volume %q (%d bytes) is not a whole qcow2 image: %s", vi.name, n, strings.TrimSpace(string(out)))
+		}
+	case "raw":
+		if uint64(n) != vi.capacity {
+			return fmt.Errorf("the copy of volume %q is %d bytes, the volume %d", vi.name, n, vi.capacity)
+		}
+	}
+	return nil
+}
+
 type progressWriter struct {
 	w         io.Writer
 	n, total  int64
@@ -171,19 +235,7 @@ func (d *driver) editVolume(ctx context.Context, r *sdk.Request) error {
 	}
 	defer os.RemoveAll(dir)
 	got := filepath.Join(dir, "volume."+vi.format)
-	f, err := os.OpenFile(got, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	err = download(conn, vol, vi, bw, r, "downloading "+name)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if _, _, err := downloadFile(ctx, conn, vol, vi, got, r, "downloading "+name); err != nil {
 		return err
 	}
 	raw := got
@@ -289,33 +341,18 @@ func (d *driver) exportVolume(ctx context.Context, r *sdk.Request) error {
 	if err := claimNewFile(r, "path", path); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if _, err := os.Lstat(path); err == nil {
+		return sdk.ArgError("path", "%s exists; volume_export writes a new file", path)
+	}
+	n, sum, err := downloadFile(ctx, conn, vol, vi, path, r, "exporting "+name)
 	if err != nil {
-		return sdk.ArgError("path", "%v", err)
-	}
-	h := sha256.New()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	cw := &countingWriter{w: io.MultiWriter(bw, h)}
-	err = download(conn, vol, vi, cw, r, "exporting "+name)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
 		return err
 	}
 	if vi.backing != "" {
 		r.Log("%s is an overlay: the export holds what differs from its base, %s, and names it", name, vi.backing)
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	r.Log("exported %s (%s, %d bytes) to %s, sha256 %s", name, vi.format, cw.n, path, sum)
-	return errors.Join(r.Set("path", path), r.Set("format", vi.format), r.Set("size", cw.n), r.Set("sha256", sum))
+	r.Log("exported %s (%s, %d bytes) to %s, sha256 %s", name, vi.format, n, path, sum)
+	return errors.Join(r.Set("path", path), r.Set("format", vi.format), r.Set("size", n), r.Set("sha256", sum))
 }
 
 type countingWriter struct {
