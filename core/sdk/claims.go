@@ -98,3 +98,15 @@ func (r *Request) hasClaims() bool {
 	dir, err := r.claimDir()
 	return err == nil && claims.Any(dir)
 }
+
+// Changed reports, in an Undo, whether the step's Run made the change
+// its bool output flag says it made (started, stopped, suspended): for a
+// Run that completed, the flag; for an interrupted one, whether it
+// claimed key before making the change.
+func (r *Request) Changed(flag, key string) bool {
+	if r.interrupted {
+		return r.Claimed(key, nil)
+	}
+	v := r.Output(flag)
+	return !v.IsNull() && v.True()
+}

@@ -449,11 +449,7 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			return r.Set("started", started)
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if r.Interrupted() {
-				if !r.Claimed(startClaim(r.String("name")), nil) {
-					return nil
-				}
-			} else if v := r.Output("started"); v.IsNull() || v.False() {
+			if !r.Changed("started", startClaim(r.String("name"))) {
 				return nil
 			}
 			conn, dom, err := d.domain(r.String("name"))
@@ -528,11 +524,7 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
 			interrupted := r.Interrupted()
-			if interrupted {
-				if !r.Claimed(shutdownClaim(r.String("name")), nil) {
-					return nil
-				}
-			} else if v := r.Output("stopped"); v.IsNull() || v.False() {
+			if !r.Changed("stopped", shutdownClaim(r.String("name"))) {
 				return nil
 			}
 			conn, dom, err := d.domain(r.String("name"))
@@ -598,11 +590,7 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			return r.Set("suspended", true)
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if r.Interrupted() {
-				if !r.Claimed(suspendClaim(r.String("name")), nil) {
-					return nil
-				}
-			} else if v := r.Output("suspended"); v.IsNull() || v.False() {
+			if !r.Changed("suspended", suspendClaim(r.String("name"))) {
 				return nil
 			}
 			conn, dom, err := d.domain(r.String("name"))

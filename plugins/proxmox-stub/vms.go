@@ -382,11 +382,7 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 			return errors.Join(r.Set("started", started), r.Set("state", stateWord(running)))
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if r.Interrupted() {
-				if !r.Claimed(startClaim(r.String("name")), nil) {
-					return nil
-				}
-			} else if v := r.Output("started"); v.IsNull() || v.False() {
+			if !r.Changed("started", startClaim(r.String("name"))) {
 				return nil
 			}
 			var cmds commands
@@ -431,11 +427,7 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 			return errors.Join(r.Set("state", stateWord(stopped)), r.Set("stopped", stoppedNow))
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if r.Interrupted() {
-				if !r.Claimed(shutdownClaim(r.String("name")), nil) {
-					return nil
-				}
-			} else if v := r.Output("stopped"); v.IsNull() || v.False() {
+			if !r.Changed("stopped", shutdownClaim(r.String("name"))) {
 				return nil
 			}
 			var cmds commands
@@ -479,11 +471,7 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 			return r.Set("suspended", suspended)
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if r.Interrupted() {
-				if !r.Claimed(suspendClaim(r.String("name")), nil) {
-					return nil
-				}
-			} else if v := r.Output("suspended"); v.IsNull() || v.False() {
+			if !r.Changed("suspended", suspendClaim(r.String("name"))) {
 				return nil
 			}
 			var cmds commands
