@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -115,15 +116,7 @@ func keysAction(env map[string]string) *sdk.Action {
 			if keys != "" {
 				keys += "\n"
 			}
-			for _, kv := range []struct {
-				k string
-				v any
-			}{{"keys", keys}, {"count", len(lines)}, {"sources", sources}} {
-				if err := r.Set(kv.k, kv.v); err != nil {
-					return err
-				}
-			}
-			return nil
+			return errors.Join(r.Set("keys", keys), r.Set("count", len(lines)), r.Set("sources", sources))
 		},
 	}
 }

@@ -21,25 +21,12 @@ import (
 // Generators are the kinds of value record_write can make up once and
 // then keep: identities a machine gets at creation.
 var generators = map[string]func() (string, error){
-	"uuid": func() (string, error) {
-		b, err := random(16)
-		if err != nil {
-			return "", err
-		}
-		b[6] = b[6]&0x0f | 0x40 // version 4
-		b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
-		h := hex.EncodeToString(b)
-		return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
-	},
-	// A systemd machine id: 32 lowercase hex digits, not all zero.
+	"uuid": newUUID,
+	// A systemd machine id: 32 lowercase hex digits, not all zero (a v4
+	// UUID without its dashes, as systemd makes them).
 	"machine_id": func() (string, error) {
-		b, err := random(16)
-		if err != nil {
-			return "", err
-		}
-		b[6] = b[6]&0x0f | 0x40
-		b[8] = b[8]&0x3f | 0x80
-		return hex.EncodeToString(b), nil
+		id, err := newUUID()
+		return strings.ReplaceAll(id, "-", ""), err
 	},
 	// A MAC in QEMU's range (52:54:00), as libvirt and Proxmox hand out.
 	"mac": func() (string, error) {
@@ -49,6 +36,18 @@ var generators = map[string]func() (string, error){
 		}
 		return fmt.Sprintf("52:54:00:%02x:%02x:%02x", b[0], b[1], b[2]), nil
 	},
+}
+
+// newUUID makes a random (version 4) UUID.
+func newUUID() (string, error) {
+	b, err := random(16)
+	if err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
 }
 
 func random(n int) ([]byte, error) {
@@ -315,15 +314,8 @@ func recordActions(st *state) []*sdk.Action {
 				return err
 			}
 			r.Log("wrote %s", filepath.Join(store.Dir(coll, name), "record.json"))
-			for _, kv := range []struct {
-				k string
-				v any
-			}{{"values", vals}, {"path", store.Dir(coll, name)}, {"created", !exists}, {"previous", prevJSON}, {"previous_secrets", prevSecrets}} {
-				if err := r.Set(kv.k, kv.v); err != nil {
-					return err
-				}
-			}
-			return nil
+			return errors.Join(r.Set("values", vals), r.Set("path", store.Dir(coll, name)), r.Set("created", !exists),
+				r.Set("previous", prevJSON), r.Set("previous_secrets", prevSecrets))
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
 			store, err := st.ready()
@@ -389,15 +381,8 @@ func recordActions(st *state) []*sdk.Action {
 			if !exists && !r.Bool("missing_ok") {
 				return missing(store, coll, name)
 			}
-			for _, kv := range []struct {
-				k string
-				v any
-			}{{"exists", exists}, {"values", objectOf(rec.Values)}, {"secrets", secretsValue(rec.Secrets)}, {"path", store.Dir(coll, name)}} {
-				if err := r.Set(kv.k, kv.v); err != nil {
-					return err
-				}
-			}
-			return nil
+			return errors.Join(r.Set("exists", exists), r.Set("values", objectOf(rec.Values)),
+				r.Set("secrets", secretsValue(rec.Secrets)), r.Set("path", store.Dir(coll, name)))
 		},
 	}
 
