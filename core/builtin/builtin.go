@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/vmflow/vmflow/core/records"
 	"github.com/vmflow/vmflow/core/sdk"
 )
 
@@ -18,12 +17,6 @@ import (
 type state struct {
 	mu       sync.Mutex
 	stateDir string
-}
-
-func (s *state) store() records.Store {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return records.Store{Root: s.stateDir}
 }
 
 func (s *state) dir() string {

@@ -87,11 +87,8 @@ func validRecord(ctx context.Context, r *sdk.Request) error {
 }
 
 func (s *state) ready() (records.Store, error) {
-	st := s.store()
-	if st.Root == "" {
-		return st, errors.New("vmflow gave the built-in actions no state directory")
-	}
-	return st, nil
+	d, err := s.requireDir()
+	return records.Store{Root: d}, err
 }
 
 // objectOf turns a record's values into an object (maps become objects,
