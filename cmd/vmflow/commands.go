@@ -298,9 +298,6 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 	case journal.Cancelled:
 		return &exitError{code: exitInterrupted, err: fmt.Errorf("run %s interrupted", res.RunID), printed: o.json}
 	case journal.RolledBack:
-		if len(res.UndoFailed) > 0 {
-			return &exitError{code: exitFailed, err: fmt.Errorf("run %s rolled back, but some undos failed (see above): check what those steps made", res.RunID), printed: o.json}
-		}
 		if !o.json {
 			fmt.Fprintf(a.stderr, "Run %s rolled back: %d step(s) undone; `vmflow %s` starts the task again.\n", res.RunID, len(res.Undone), strings.Join(append([]string{t.Name}, o.args...), " "))
 		}
@@ -308,8 +305,10 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 	}
 	var how string
 	switch {
+	case res.Committed != "":
+		how = fmt.Sprintf("it had passed its commit point (step %s), so nothing was undone; fix the cause, then `vmflow resume %s` finishes it", res.Committed, res.RunID)
 	case len(res.UndoFailed) > 0:
-		how = "some undos failed (see above): check what those steps made"
+		how = fmt.Sprintf("some undos failed (see above)%s; once their cause is fixed, `vmflow resume %s --undo` tries them again", skippedNote(res), res.RunID)
 	case len(res.Undone) > 0:
 		how = "completed steps were undone; fix the cause and run the task again"
 	case len(res.Completed) > 0:
@@ -318,6 +317,14 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 		how = "nothing had changed; fix the cause and run the task again"
 	}
 	return &exitError{code: exitFailed, err: fmt.Errorf("task %s failed (run %s): %s", t.Name, res.RunID, how), printed: o.json}
+}
+
+// skippedNote names the steps whose undo waits for a failed one.
+func skippedNote(res *engine.Result) string {
+	if len(res.UndoSkipped) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", and %s, which they depend on, were kept", strings.Join(res.UndoSkipped, ", "))
 }
 
 func displayFile(p *config.Project) string {
@@ -681,24 +688,12 @@ func (a *app) cmdResume(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	switch st.Status {
-	case journal.Succeeded:
-		return usageErr("run %s succeeded; there is nothing to resume", id)
-	case journal.Running:
-		return &exitError{code: exitLocked, err: fmt.Errorf("run %s is still running (pid %d)", id, st.Header.PID)}
-	case journal.RolledBack:
-		return usageErr("run %s was rolled back already; start the task again instead: vmflow %s %s", id, st.Header.Task, strings.Join(st.Header.Args, " "))
-	}
-	if !undo {
-		for _, name := range st.Order {
-			if s := st.Steps[name].Status; s == journal.Undone || s == journal.UndoFailed {
-				if st.Status == journal.Interrupted {
-					return usageErr("run %s was interrupted while its steps were being undone (step %s was undone); `vmflow resume %s --undo` finishes undoing them", id, name, id)
-				}
-				return usageErr("run %s was rolled back (step %s was undone); start the task again instead: vmflow %s %s",
-					id, name, st.Header.Task, strings.Join(st.Header.Args, " "))
-			}
+	if err := engine.CheckResumable(st, undo); err != nil {
+		var re *engine.RunningError
+		if errors.As(err, &re) {
+			return &exitError{code: exitLocked, err: err}
 		}
+		return usageErr("%v", err)
 	}
 	overrides := map[string]cty.Value{}
 	for k, v := range st.Header.Vars {

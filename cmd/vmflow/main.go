@@ -4,6 +4,8 @@ package main
 
 import (
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 // Exit codes; documented in docs/cli.md.
@@ -19,5 +21,11 @@ const (
 var version = "dev"
 
 func main() {
+	// A closed stdout or stderr (vmflow … | head -1) must not stop a run
+	// half-way: with SIGPIPE caught, a write to a closed pipe fails with
+	// EPIPE instead of killing vmflow, the output is dropped, and the run
+	// goes on to its end (and its exit code). A caught signal, unlike an
+	// ignored one, is back to its default in the plugins vmflow starts.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	os.Exit(Main(os.Args, os.Stdin, os.Stdout, os.Stderr))
 }

@@ -173,6 +173,8 @@ func describe(e event.Event, verbose bool) string {
 		return fmt.Sprintf("<== %s: undone in %s", e.Step, seconds(e.ElapsedMS))
 	case event.UndoFailed:
 		return fmt.Sprintf("<== %s: UNDO FAILED: %s", e.Step, firstLine(e.Error))
+	case event.UndoSkipped:
+		return fmt.Sprintf("<== %s: kept, %s", e.Step, e.Error)
 	case event.RunDone:
 		switch e.Status {
 		case journal.Succeeded:
@@ -180,9 +182,6 @@ func describe(e event.Event, verbose bool) string {
 		case journal.Cancelled:
 			return fmt.Sprintf("Task %s interrupted after %s (run %s).", e.Task, seconds(e.ElapsedMS), e.Run)
 		case journal.RolledBack:
-			if e.Error != "" {
-				return fmt.Sprintf("Task %s rolled back, with failed undos, in %s (run %s).", e.Task, seconds(e.ElapsedMS), e.Run)
-			}
 			return fmt.Sprintf("Task %s rolled back in %s (run %s).", e.Task, seconds(e.ElapsedMS), e.Run)
 		}
 		return fmt.Sprintf("Task %s failed after %s (run %s).", e.Task, seconds(e.ElapsedMS), e.Run)
@@ -352,6 +351,8 @@ func (r *ttyRenderer) Emit(e event.Event) {
 		r.remove(e.Step)
 		r.mu.Unlock()
 		r.println(fmt.Sprintf("%s✗%s %s  undo failed: %s", red, reset, e.Step, firstLine(e.Error)))
+	case event.UndoSkipped:
+		r.println(fmt.Sprintf("%s-%s %s  kept: %s", yellow, reset, e.Step, e.Error))
 	default:
 		if line := describe(e, r.verbose); line != "" {
 			r.println(line)

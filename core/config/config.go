@@ -20,11 +20,20 @@ const (
 	ArgAction    = "action"
 	ArgDependsOn = "depends_on"
 	ArgIf        = "if"
+	// ArgTimeout limits how long the step (and its undo) may take.
+	ArgTimeout = "timeout"
+	// ArgCommit makes the step a commit point: once it completed, the run
+	// only goes forward.
+	ArgCommit = "commit"
 )
 
 // IsReservedArg reports whether name is a step meta-argument.
 func IsReservedArg(name string) bool {
-	return name == ArgAction || name == ArgDependsOn || name == ArgIf
+	switch name {
+	case ArgAction, ArgDependsOn, ArgIf, ArgTimeout, ArgCommit:
+		return true
+	}
+	return false
 }
 
 // Project is a loaded task file with everything it includes.
@@ -124,8 +133,12 @@ type Task struct {
 	// Wizard asks for every param not given on the command line when
 	// vmflow runs on a terminal (wizard = true).
 	Wizard bool
-	Params []*Param
-	Lock   hcl.Expression // nil when absent
+	// Supersedes: when a run of this task succeeds, earlier runs holding
+	// one of its locks that were interrupted, or failed part-way, are
+	// marked superseded (the task removes what they were about: purge).
+	Supersedes bool
+	Params     []*Param
+	Lock       hcl.Expression // nil when absent
 	// Preconditions are checked before anything runs, once params are
 	// known.
 	Preconditions []*Validation
@@ -185,6 +198,12 @@ type Step struct {
 	Args      []*hcl.Attribute
 	DependsOn []StepRef
 	If        hcl.Expression // nil when absent
+	// Timeout is the step's own limit (a duration string such as "10m",
+	// or a number of seconds); nil: the action's default.
+	Timeout hcl.Expression
+	// Commit marks a commit point: once this step has completed, nothing
+	// the run did is undone any more; it can only be finished (resumed).
+	Commit    bool
 	DeclRange hcl.Range
 	// Refs are the steps this step's expressions refer to, in order of
 	// appearance (duplicates removed).

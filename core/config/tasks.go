@@ -15,7 +15,7 @@ import (
 )
 
 var taskSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: "lock"}, {Name: "wizard"}},
+	Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: "lock"}, {Name: "wizard"}, {Name: "supersedes"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "param", LabelNames: []string{"name"}},
 		{Type: "step", LabelNames: []string{"name"}},
@@ -48,6 +48,7 @@ func (l *loader) decodeTask(f *File, b *hcl.Block) *Task {
 	}
 	t.Description = l.constString(content.Attributes, "description", f.varContext())
 	t.Wizard = l.constBool(content.Attributes, "wizard")
+	t.Supersedes = l.constBool(content.Attributes, "supersedes")
 
 	var steps, outputs []*hcl.Block
 	for _, blk := range content.Blocks {
@@ -283,6 +284,11 @@ func (l *loader) decodeStep(f *File, t *Task, b *hcl.Block) *Step {
 			}
 		case ArgIf:
 			s.If = a.Expr
+		case ArgTimeout:
+			s.Timeout = a.Expr
+			l.diags = append(l.diags, l.checkRefs(a.Expr, f, t, "a step's timeout", "var", "param")...)
+		case ArgCommit:
+			s.Commit = l.constBool(attrs, ArgCommit)
 		default:
 			s.Args = append(s.Args, a)
 		}

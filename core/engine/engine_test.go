@@ -30,6 +30,33 @@ type recorder struct {
 	log []string
 	// running counts concurrent runs; peak is the most seen at once.
 	running, peak int
+	// failing and undoFailing name the steps (by their name input) whose
+	// Run, or Undo, fails for as long as they are listed.
+	failing, undoFailing map[string]bool
+}
+
+// setFailing makes the Run (undo false) or Undo (undo true) of the do
+// steps named name fail, or succeed again.
+func (r *recorder) setFailing(name string, undo, fail bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := &r.failing
+	if undo {
+		m = &r.undoFailing
+	}
+	if *m == nil {
+		*m = map[string]bool{}
+	}
+	(*m)[name] = fail
+}
+
+func (r *recorder) fails(name string, undo bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if undo {
+		return r.undoFailing[name]
+	}
+	return r.failing[name]
 }
 
 func (r *recorder) add(s string) {
@@ -48,7 +75,10 @@ func (r *recorder) plugin() *sdk.Plugin {
 	p := r.basePlugin()
 	tty := *p.Actions[0]
 	tty.Name, tty.Interactive = "tty", true
-	p.Actions = append(p.Actions, &tty, r.claimAction())
+	// limited is do with a default timeout of its own.
+	limited := *p.Actions[0]
+	limited.Name, limited.Timeout = "limited", 300*time.Millisecond
+	p.Actions = append(p.Actions, &tty, r.claimAction(), &limited)
 	return p
 }
 
@@ -66,7 +96,7 @@ func (r *recorder) claimAction() *sdk.Action {
 			if err := q.Claim("thing "+name, nil); err != nil {
 				return err
 			}
-			if q.Bool("fail") {
+			if q.Bool("fail") || r.fails(name, false) {
 				return errors.New("asked to fail")
 			}
 			return q.Set("name", name)
@@ -116,7 +146,7 @@ func (r *recorder) basePlugin() *sdk.Plugin {
 					}
 				}
 				r.add("run " + q.String("name"))
-				if q.Bool("fail") {
+				if q.Bool("fail") || r.fails(q.String("name"), false) {
 					return errors.New("asked to fail")
 				}
 				if err := q.Set("order", len(r.lines())); err != nil {
@@ -125,6 +155,10 @@ func (r *recorder) basePlugin() *sdk.Plugin {
 				return q.Set("name", q.String("name"))
 			},
 			Undo: func(ctx context.Context, q *sdk.Request) error {
+				if r.fails(q.String("name"), true) {
+					r.add("undo failed " + q.String("name"))
+					return errors.New("undo asked to fail")
+				}
 				r.add("undo " + q.OutputString("name"))
 				return nil
 			},

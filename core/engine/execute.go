@@ -14,7 +14,6 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
-	"github.com/vmflow/vmflow/core/claims"
 	"github.com/vmflow/vmflow/core/journal"
 	"github.com/vmflow/vmflow/core/lock"
 )
@@ -34,9 +33,10 @@ type ExecOptions struct {
 }
 
 // InterruptedError is returned, before anything runs, when an earlier run
-// of the same task on the same locks was interrupted (vmflow was killed)
-// and neither resumed nor rolled back: starting over could trip on what
-// it half-made, or undo it under the user's feet.
+// of the same task on the same locks is pending (see Pending): it was
+// interrupted (vmflow was killed), some of its undos failed, or it failed
+// past its commit point. Starting over could trip on what it half-made,
+// or undo it under the user's feet.
 type InterruptedError struct {
 	Run *journal.State
 }
@@ -47,14 +47,21 @@ func (e *InterruptedError) Error() string {
 	if len(h.Locks) > 0 {
 		what += " " + strings.Join(h.Locks, ", ")
 	}
-	if e.Run.Undoing() {
+	switch {
+	case Pending(e.Run) == PendingUndo:
+		return fmt.Sprintf("run %s of %s failed and some of its undos failed (%s); `vmflow resume %s --undo` tries them again. Nothing was run", h.ID, what, strings.Join(e.Run.UndoFailed(), ", "), h.ID)
+	case Pending(e.Run) == PendingCommitted:
+		return fmt.Sprintf("run %s of %s failed after its commit point (step %s), so it was not undone; `vmflow resume %s` finishes it. Nothing was run", h.ID, what, e.Run.Committed, h.ID)
+	case e.Run.Undoing():
 		return fmt.Sprintf("run %s of %s was interrupted (vmflow was killed) while its steps were being undone; `vmflow resume %s --undo` finishes undoing them. Then run the task again", h.ID, what, h.ID)
+	case e.Run.Committed != "":
+		return fmt.Sprintf("run %s of %s was interrupted (vmflow was killed) after its commit point (step %s); `vmflow resume %s` finishes it. Nothing was run", h.ID, what, e.Run.Committed, h.ID)
 	}
 	return fmt.Sprintf("run %s of %s was interrupted (vmflow was killed); `vmflow resume %s` finishes it, or `vmflow resume %s --undo` undoes what it did. Nothing was run", h.ID, what, h.ID, h.ID)
 }
 
-// interruptedRun finds an interrupted run of the plan's task that holds
-// one of its locks; nil when there is none.
+// interruptedRun finds a pending run (see Pending) of the plan's task
+// that holds one of its locks; nil when there is none.
 func (e *Engine) interruptedRun(plan *Plan) (*journal.State, error) {
 	if len(plan.Locks) == 0 {
 		return nil, nil
@@ -64,7 +71,7 @@ func (e *Engine) interruptedRun(plan *Plan) (*journal.State, error) {
 		return nil, err
 	}
 	for _, st := range runs { // newest first
-		if st.Status != journal.Interrupted || st.Header.Task != plan.Task.Name {
+		if Pending(st) == "" || st.Header.Task != plan.Task.Name {
 			continue
 		}
 		for _, k := range st.Header.Locks {
@@ -100,6 +107,8 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 		}
 		defer locks.Release()
 	}
+	// What runs that ended without cleaning up left behind goes first.
+	e.sweep()
 	// Holding the locks, nobody can resume that run meanwhile.
 	if opts.Resumes == "" {
 		st, err := e.interruptedRun(plan)
@@ -146,11 +155,15 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 		res = e.Run(ctx, plan, opts.RunOptions)
 	}
 	// The plugins' claims of this run (core/claims) let a step run again
-	// after an interruption; once the run cannot be resumed any more (it
-	// succeeded, or its completed steps were undone) they go.
-	if res.Status == journal.Succeeded || res.Status == journal.RolledBack || !opts.KeepOnFailure {
-		if err := claims.RemoveRun(e.StateDir, opts.RunID); err != nil {
-			e.Logger.Warn("cannot remove the run's claims", "run", opts.RunID, "error", err)
+	// after an interruption, and its temporary files feed the steps after
+	// them; once the run cannot be resumed any more (it succeeded, or its
+	// steps were undone) they go.
+	if res.finished(opts.KeepOnFailure) {
+		e.cleanUp(opts.RunID)
+	}
+	if res.Status == journal.Succeeded && plan.Task.Supersedes {
+		if err := e.supersede(plan, opts.RunID); err != nil {
+			e.Logger.Warn("cannot mark the runs this one supersedes", "error", err)
 		}
 	}
 	return res, nil
@@ -222,16 +235,31 @@ type Rollback struct {
 	Interrupted map[string]cty.Value
 }
 
-// RollbackState reads what a rollback needs from a journal.
+// RollbackState reads what a rollback needs from a journal: the steps
+// that completed and were not undone yet (an earlier undo that failed is
+// tried again), and the steps whose Run never completed.
 func RollbackState(st *journal.State) *Rollback {
-	rb := &Rollback{Done: ResumeState(st), Interrupted: map[string]cty.Value{}}
-	for _, name := range st.Completed {
-		if _, ok := rb.Done[name]; ok {
-			rb.Order = append(rb.Order, name)
+	rb := &Rollback{Done: map[string]Completed{}, Interrupted: map[string]cty.Value{}}
+	for _, name := range st.CompletionOrder {
+		rec := st.Steps[name]
+		if rec.Status != journal.Succeeded && rec.Status != journal.UndoFailed || rec.Outputs == nil {
+			continue
 		}
+		c := Completed{Outputs: rec.Outputs.Value, Inputs: cty.NilVal}
+		if rec.Inputs != nil {
+			c.Inputs = rec.Inputs.Value
+		}
+		rb.Done[name] = c
+		rb.Order = append(rb.Order, name)
 	}
 	for name, rec := range st.Steps {
-		if rec.Status == journal.Running && rec.Inputs != nil {
+		if rec.Inputs == nil || slices.Contains(rb.Order, name) {
+			continue
+		}
+		switch rec.Status {
+		case journal.Running, journal.Failed, journal.Cancelled, journal.UndoFailed:
+			// Cut off, failed part-way, or an undo of such a step that
+			// failed: its claims say what is left.
 			rb.Interrupted[name] = rec.Inputs.Value
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
@@ -183,6 +184,10 @@ type PlanStep struct {
 	Skip, IfKnown bool
 	// Would is what the plugin says Run would do (filled by Describe).
 	Would []string
+	// Timeout limits the step's Run, and its undo: the step's own timeout
+	// (TimeoutSet) or the action's default; 0 means none.
+	Timeout    time.Duration
+	TimeoutSet bool
 }
 
 // Describe asks each plugin what its steps would do, for vmflow plan.
@@ -548,7 +553,9 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		unknownSteps[ps.Name] = cty.UnknownVal(ps.Action.Outputs.ObjectType())
 	}
 	ectx := t.File.EvalContext(params, objectOf(unknownSteps))
+	tctx := t.File.EvalContext(params, cty.NilVal)
 	for _, ps := range plan.Steps {
+		diags = append(diags, evalTimeout(ps, tctx)...)
 		in, ds := evalInputs(ps, ectx)
 		diags = append(diags, ds...)
 		if ds.HasErrors() {

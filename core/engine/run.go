@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -41,6 +43,9 @@ type RunOptions struct {
 	// UndoContext governs the undos after a failure; cancelling it (a
 	// second Ctrl-C) abandons them. nil means context.Background().
 	UndoContext context.Context
+	// Committed names the commit step an earlier attempt of the run
+	// completed (from its journal): the run is past its commit point.
+	Committed string
 }
 
 // Result is what a run did.
@@ -53,8 +58,12 @@ type Result struct {
 	// Diags say why steps failed, placed at the step or argument.
 	Diags hcl.Diagnostics
 	// Completed lists the steps that completed, in order; Undone and
-	// UndoFailed the steps whose undo ran.
-	Completed, Undone, UndoFailed []string
+	// UndoFailed the steps whose undo ran; UndoSkipped those whose undo
+	// did not run because the undo of a step that depends on them failed.
+	Completed, Undone, UndoFailed, UndoSkipped []string
+	// Committed names the commit step that completed, when one did: then
+	// nothing was undone, and the run can only be finished (resumed).
+	Committed string
 }
 
 // Err summarises a failed result.
@@ -87,6 +96,9 @@ type stepResult struct {
 	outputs cty.Value
 	diags   hcl.Diagnostics
 	elapsed time.Duration
+	// called: the action's Run was called (it may have changed things
+	// even though it did not complete).
+	called bool
 }
 
 // Run runs a prepared plan: every step whose dependencies are done starts,
@@ -97,28 +109,20 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = DefaultParallelism
 	}
-	if opts.Events == nil {
-		opts.Events = event.Discard
-	}
-	emit := func(ev event.Event) {
-		ev.Time = time.Now()
-		ev.Run, ev.Task = opts.RunID, plan.Task.Name
-		opts.Events.Emit(ev)
-	}
-	names := make([]string, len(plan.Steps))
-	for i, s := range plan.Steps {
-		names[i] = s.Name
-	}
-	emit(event.Event{Kind: event.RunStarted, Steps: names})
+	emit := runEmitter(plan, opts)
 	start := time.Now()
 
 	states := make(map[string]*stepState, len(plan.Steps))
-	var completed []string
+	var completed, attempted []string
+	committed := opts.Committed
 	for _, ps := range plan.Steps {
 		st := &stepState{status: "pending"}
 		if d, ok := opts.Done[ps.Name]; ok {
 			st.status, st.inputs, st.outputs = journal.Succeeded, d.Inputs, d.Outputs
 			completed = append(completed, ps.Name)
+			if ps.Commit && committed == "" {
+				committed = ps.Name
+			}
 			emit(event.Event{Kind: event.StepDone, Step: ps.Name, Action: actionName(ps), Message: "completed by the earlier attempt", Outputs: e.outputsJSON(ps, d.Outputs)})
 		}
 		states[ps.Name] = st
@@ -174,9 +178,15 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 		}
 		st := states[r.ps.Name]
 		st.status, st.inputs, st.outputs = r.status, r.inputs, r.outputs
+		if r.called && r.status != journal.Succeeded {
+			attempted = append(attempted, r.ps.Name)
+		}
 		switch r.status {
 		case journal.Succeeded:
 			completed = append(completed, r.ps.Name)
+			if r.ps.Commit && committed == "" {
+				committed = r.ps.Name
+			}
 		case journal.Skipped:
 		case journal.Cancelled:
 			// Reported through events; the cause is the failure or signal
@@ -212,13 +222,34 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 		if res.Diags.HasErrors() {
 			res.Status = journal.Failed
 		}
-	} else if !opts.KeepOnFailure {
-		e.undo(plan, states, completed, opts, emit, res)
+	}
+	switch {
+	case res.Status == journal.Succeeded:
+	case committed != "":
+		// Past its commit point a run only goes forward: undoing would
+		// take back what the commit step made the truth.
+		res.Committed = committed
+	case !opts.KeepOnFailure:
+		var order []undoItem
+		// The steps that were cut off first, later ones of the plan first:
+		// their plugins undo what the steps' claims show.
+		for i := len(plan.Steps) - 1; i >= 0; i-- {
+			if slices.Contains(attempted, plan.Steps[i].Name) {
+				order = append(order, undoItem{name: plan.Steps[i].Name, interrupted: true})
+			}
+		}
+		for i := len(completed) - 1; i >= 0; i-- {
+			order = append(order, undoItem{name: completed[i]})
+		}
+		e.undo(plan, states, order, opts, emit, res)
 	}
 
 	errText := ""
 	if err := res.Err(); err != nil {
 		errText = err.Error()
+	}
+	if res.Committed != "" {
+		errText += fmt.Sprintf(" (committed at step %s: vmflow resume finishes the run)", res.Committed)
 	}
 	if opts.Journal != nil {
 		_ = opts.Journal.Append(journal.Record{Status: res.Status, Error: errText})
@@ -236,6 +267,26 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 	}
 	emit(done)
 	return res
+}
+
+// runEmitter returns the function a run reports its events through
+// (stamped with the time, run and task), having reported that it started.
+func runEmitter(plan *Plan, opts RunOptions) func(event.Event) {
+	sink := opts.Events
+	if sink == nil {
+		sink = event.Discard
+	}
+	emit := func(ev event.Event) {
+		ev.Time = time.Now()
+		ev.Run, ev.Task = opts.RunID, plan.Task.Name
+		sink.Emit(ev)
+	}
+	names := make([]string, len(plan.Steps))
+	for i, s := range plan.Steps {
+		names[i] = s.Name
+	}
+	emit(event.Event{Kind: event.RunStarted, Steps: names})
+	return emit
 }
 
 func actionName(ps *PlanStep) string { return ps.Plugin.Name + "." + ps.ActionName }
@@ -312,8 +363,17 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, steps ct
 	emit(event.Event{Kind: event.StepStarted, Step: ps.Name, Action: actionName(ps), Interactive: ps.Action.Interactive})
 	logger := e.Logger.Named(ps.Plugin.Name).With("step", ps.Name)
 	start := time.Now()
-	out, pds, err := ps.Plugin.Run(ctx, protocol.RunRequest{Action: ps.ActionName, Inputs: in, RunID: opts.RunID, Step: ps.Name}, e.pluginEmitter(ps, logger, emit))
+	sctx, cancel, timedOut := withTimeout(ctx, ps.Timeout)
+	defer cancel()
+	last := &lastReport{}
+	r.called = true
+	out, pds, err := ps.Plugin.Run(sctx, protocol.RunRequest{Action: ps.ActionName, Inputs: in, RunID: opts.RunID, Step: ps.Name, Timeout: ps.Timeout}, last.tee(e.pluginEmitter(ps, logger, emit)))
 	r.elapsed = time.Since(start)
+	if timedOut() {
+		// Whatever the plugin answered once cancelled, the cause is the
+		// limit.
+		return fail(timeoutDiag(ps, false, last.String()))
+	}
 	if err != nil {
 		if ctx.Err() != nil && isCancel(err) {
 			return fail(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Step %q was cancelled", ps.Name),
@@ -335,12 +395,39 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, steps ct
 	r.status, r.outputs = journal.Succeeded, out
 	if opts.Journal != nil {
 		v := journal.Value{Value: out}
-		if err := opts.Journal.Append(journal.Record{Step: ps.Name, Action: actionName(ps), Status: journal.Succeeded, Outputs: &v}); err != nil {
+		if err := opts.Journal.Append(journal.Record{Step: ps.Name, Action: actionName(ps), Status: journal.Succeeded, Outputs: &v, Commit: ps.Commit}); err != nil {
 			logger.Error("cannot write the run journal", "error", err)
 		}
 	}
 	emit(event.Event{Kind: event.StepDone, Step: ps.Name, Action: actionName(ps), ElapsedMS: r.elapsed.Milliseconds(), Outputs: e.outputsJSON(ps, out)})
 	return r
+}
+
+// lastReport keeps the last log message or progress label a step's
+// plugin sent, for the message when the step times out.
+type lastReport struct {
+	mu  sync.Mutex
+	msg string
+}
+
+func (l *lastReport) tee(next func(protocol.Event)) func(protocol.Event) {
+	return func(pe protocol.Event) {
+		l.mu.Lock()
+		switch {
+		case pe.Kind == protocol.EventLog && pe.Message != "":
+			l.msg = pe.Message
+		case pe.Kind == protocol.EventProgress && pe.Label != "":
+			l.msg = pe.Label
+		}
+		l.mu.Unlock()
+		next(pe)
+	}
+}
+
+func (l *lastReport) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.msg
 }
 
 func isCancel(err error) bool {
@@ -367,48 +454,6 @@ func (e *Engine) pluginEmitter(ps *PlanStep, logger hclog.Logger, emit func(even
 			emit(event.Event{Kind: event.StepLog, Step: ps.Name, Action: actionName(ps), Level: pe.Level, Message: pe.Message, Fields: pe.Fields})
 		case protocol.EventProgress:
 			emit(event.Event{Kind: event.StepProgress, Step: ps.Name, Action: actionName(ps), Current: pe.Current, Total: pe.Total, Label: pe.Label})
-		}
-	}
-}
-
-func (e *Engine) undo(plan *Plan, states map[string]*stepState, completed []string, opts RunOptions, emit func(event.Event), res *Result) {
-	ctx := opts.UndoContext
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	for i := len(completed) - 1; i >= 0; i-- {
-		ps := plan.Step(completed[i])
-		st := states[ps.Name]
-		if !ps.Action.HasUndo {
-			continue
-		}
-		if ctx.Err() != nil {
-			emit(event.Event{Kind: event.UndoFailed, Step: ps.Name, Action: actionName(ps), Error: "undo abandoned (interrupted again)"})
-			res.UndoFailed = append(res.UndoFailed, ps.Name)
-			continue
-		}
-		emit(event.Event{Kind: event.UndoStarted, Step: ps.Name, Action: actionName(ps)})
-		logger := e.Logger.Named(ps.Plugin.Name).With("step", ps.Name, "undo", true)
-		start := time.Now()
-		pds, err := ps.Plugin.Undo(ctx, protocol.UndoRequest{Action: ps.ActionName, Inputs: st.inputs, Outputs: st.outputs, RunID: opts.RunID, Step: ps.Name}, e.pluginEmitter(ps, logger, emit))
-		if err == nil {
-			err = pds.Err()
-		} else {
-			err = ps.Plugin.callError(err)
-		}
-		rec := journal.Record{Step: ps.Name, Action: actionName(ps), Status: journal.Undone}
-		if err != nil {
-			rec.Status, rec.Error = journal.UndoFailed, err.Error()
-			res.UndoFailed = append(res.UndoFailed, ps.Name)
-			res.Diags = append(res.Diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Undo of step %q failed", ps.Name),
-				Detail: fmt.Sprintf("plugin %s: %v\nWhat step %q made may still exist; clean it up by hand.", ps.Plugin.Label(), err, ps.Name), Subject: ps.DeclRange.Ptr()})
-			emit(event.Event{Kind: event.UndoFailed, Step: ps.Name, Action: actionName(ps), Error: err.Error(), ElapsedMS: time.Since(start).Milliseconds()})
-		} else {
-			res.Undone = append(res.Undone, ps.Name)
-			emit(event.Event{Kind: event.UndoDone, Step: ps.Name, Action: actionName(ps), ElapsedMS: time.Since(start).Milliseconds()})
-		}
-		if opts.Journal != nil {
-			_ = opts.Journal.Append(rec)
 		}
 	}
 }
@@ -456,54 +501,4 @@ func toJSON(v cty.Value) any {
 	var out any
 	_ = json.Unmarshal(b, &out)
 	return out
-}
-
-// rollback undoes an interrupted run (vmflow resume --undo): first the
-// steps that were interrupted, whose plugins undo what their claims show
-// (outputs null), then the completed steps in reverse order of
-// completion. The run then ends rolled back.
-func (e *Engine) rollback(plan *Plan, opts RunOptions, rb *Rollback) *Result {
-	if opts.Events == nil {
-		opts.Events = event.Discard
-	}
-	emit := func(ev event.Event) {
-		ev.Time = time.Now()
-		ev.Run, ev.Task = opts.RunID, plan.Task.Name
-		opts.Events.Emit(ev)
-	}
-	names := make([]string, len(plan.Steps))
-	for i, s := range plan.Steps {
-		names[i] = s.Name
-	}
-	emit(event.Event{Kind: event.RunStarted, Steps: names})
-	start := time.Now()
-	states := map[string]*stepState{}
-	order := append([]string(nil), rb.Order...)
-	for _, name := range order {
-		d := rb.Done[name]
-		states[name] = &stepState{status: journal.Succeeded, inputs: d.Inputs, outputs: d.Outputs}
-		emit(event.Event{Kind: event.StepDone, Step: name, Action: actionName(plan.Step(name)), Message: "completed by the earlier attempt", Outputs: e.outputsJSON(plan.Step(name), d.Outputs)})
-	}
-	// Interrupted steps come last in the order, so they are undone first;
-	// among them, later steps of the plan first.
-	for _, ps := range plan.Steps {
-		in, ok := rb.Interrupted[ps.Name]
-		if !ok {
-			continue
-		}
-		states[ps.Name] = &stepState{status: journal.Running, inputs: in, outputs: cty.NullVal(ps.Action.Outputs.ObjectType())}
-		order = append(order, ps.Name)
-		emit(event.Event{Kind: event.StepFailed, Step: ps.Name, Action: actionName(ps), Error: "interrupted: vmflow was killed while it ran"})
-	}
-	res := &Result{RunID: opts.RunID, Status: journal.RolledBack, Completed: rb.Order}
-	e.undo(plan, states, order, opts, emit, res)
-	errText := ""
-	if len(res.UndoFailed) > 0 {
-		errText = res.Err().Error()
-	}
-	if opts.Journal != nil {
-		_ = opts.Journal.Append(journal.Record{Status: res.Status, Error: errText})
-	}
-	emit(event.Event{Kind: event.RunDone, Status: res.Status, ElapsedMS: time.Since(start).Milliseconds(), Error: errText})
-	return res
 }

@@ -21,7 +21,10 @@ const (
 	UndoStarted  Kind = "undo_started"
 	UndoDone     Kind = "undo_done"
 	UndoFailed   Kind = "undo_failed"
-	RunDone      Kind = "run_done"
+	// UndoSkipped: the step's undo did not run because the undo of a step
+	// that depends on it failed.
+	UndoSkipped Kind = "undo_skipped"
+	RunDone     Kind = "run_done"
 )
 
 // Event is one thing that happened in a run. Fields that do not apply to

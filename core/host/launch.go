@@ -34,7 +34,10 @@ type Process struct {
 	lifeline *os.File
 	stderr   *tail
 	killed   bool
-	mu       sync.Mutex
+	// hung says why the watchdog killed the plugin ("" when it did not).
+	hung   string
+	logger hclog.Logger
+	mu     sync.Mutex
 }
 
 // Start launches a plugin binary, completes the handshake and fetches its
@@ -74,7 +77,7 @@ func Start(ctx context.Context, path string, logger hclog.Logger) (*Process, err
 		SyncStdout: logWriter(logger, "stdout"),
 		Logger:     logger,
 	})
-	p := &Process{Path: path, cmd: cmd, client: client, lifeline: w, stderr: st}
+	p := &Process{Path: path, cmd: cmd, client: client, lifeline: w, stderr: st, logger: logger}
 	rpc, err := client.Client()
 	r.Close()
 	if err != nil {
@@ -94,6 +97,7 @@ func Start(ctx context.Context, path string, logger hclog.Logger) (*Process, err
 		return nil, fmt.Errorf("plugin %s: describe: %w", path, p.CallError(err))
 	}
 	p.Schema = schema
+	go p.watch(rpc)
 	return p, nil
 }
 
@@ -149,14 +153,23 @@ func (p *Process) CallError(err error) error {
 		return nil
 	}
 	p.mu.Lock()
-	killed := p.killed
+	killed, hung := p.killed, p.hung
 	p.mu.Unlock()
 	if killed {
 		return err
 	}
+	if hung != "" {
+		return fmt.Errorf("%s", hung)
+	}
 	// The process may take a moment to be reaped after the stream breaks.
 	for i := 0; i < 20 && !p.client.Exited(); i++ {
 		time.Sleep(10 * time.Millisecond)
+	}
+	p.mu.Lock()
+	hung = p.hung
+	p.mu.Unlock()
+	if hung != "" {
+		return fmt.Errorf("%s", hung)
 	}
 	if p.client.Exited() {
 		msg := fmt.Sprintf("plugin %s crashed", p.Path)

@@ -38,6 +38,9 @@ const (
 	Interrupted = "interrupted" // derived: "running" with nobody holding the run
 	// RolledBack: an interrupted run whose steps vmflow resume --undo undid.
 	RolledBack = "rolled_back"
+	// Superseded: an unfinished run made moot by a later run of a task
+	// that declares supersedes (purge): nothing is left to finish or undo.
+	Superseded = "superseded"
 	Skipped    = "skipped"
 	Undone     = "undone"
 	UndoFailed = "undo_failed"
@@ -88,6 +91,9 @@ type Record struct {
 	Inputs  *Value    `json:"inputs,omitempty"`
 	Outputs *Value    `json:"outputs,omitempty"`
 	Error   string    `json:"error,omitempty"`
+	// Commit marks the completion of a commit step: from here on the run
+	// only goes forward.
+	Commit bool `json:"commit,omitempty"`
 }
 
 // Store is the runs directory.
@@ -162,6 +168,29 @@ func (s *Store) Reopen(id string) (*Run, error) {
 	return r, nil
 }
 
+// Mark appends a run-level record to a run that is not running (vmflow
+// marks a run superseded this way), taking its lock meanwhile.
+func (s *Store) Mark(id string, rec Record) error {
+	p := filepath.Join(s.Dir, id, "journal.jsonl")
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("run %s is running", id)
+	}
+	r := &Run{ID: id, path: p, f: f}
+	defer r.Close()
+	if b, err := os.ReadFile(p); err == nil && len(b) > 0 && b[len(b)-1] != '\n' {
+		if _, err := f.Write([]byte{'\n'}); err != nil {
+			return err
+		}
+	}
+	rec.Step = ""
+	return r.Append(rec)
+}
+
 // Dir is the run's directory (logs live there too).
 func (r *Run) Dir() string { return filepath.Dir(r.path) }
 
@@ -216,6 +245,24 @@ type State struct {
 	// Completed lists the steps whose latest record says they succeeded,
 	// in the order they did.
 	Completed []string
+	// CompletionOrder lists every step that completed at some point, in
+	// the order of its last completion, whatever happened to it later
+	// (undone, or an undo that failed).
+	CompletionOrder []string
+	// Committed names the commit step whose completion committed the run
+	// ("" when none did): the run can then only go forward.
+	Committed string
+}
+
+// UndoFailed lists the steps whose latest record is an undo that failed.
+func (st *State) UndoFailed() []string {
+	var out []string
+	for _, name := range st.Order {
+		if st.Steps[name].Status == UndoFailed {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // Undoing reports whether the run had started undoing its steps (a
@@ -330,6 +377,9 @@ func (s *Store) Load(id string) (*State, error) {
 		st.Steps[rec.Step] = rec
 		if rec.Status == Succeeded {
 			st.Completed = append(st.Completed, rec.Step)
+			if rec.Commit && st.Committed == "" {
+				st.Committed = rec.Step
+			}
 		}
 	}
 	// A step that ran again, or was undone, keeps only its latest place.
@@ -343,6 +393,14 @@ func (s *Store) Load(id string) (*State, error) {
 		seen[name] = true
 	}
 	slices.Reverse(completed)
+	seen = map[string]bool{}
+	for i := len(st.Completed) - 1; i >= 0; i-- {
+		if name := st.Completed[i]; !seen[name] {
+			seen[name] = true
+			st.CompletionOrder = append(st.CompletionOrder, name)
+		}
+	}
+	slices.Reverse(st.CompletionOrder)
 	st.Completed = completed
 	if first {
 		return nil, fmt.Errorf("run %s: empty journal", id)

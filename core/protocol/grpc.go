@@ -218,7 +218,7 @@ func (s *grpcServer) Run(req *pb.RunRequest, stream pb.Plugin_RunServer) error {
 		return fmt.Errorf("decoding inputs: %w", err)
 	}
 	emit, mu := streamEmitter(stream)
-	out, diags, err := s.impl.Run(ctx, RunRequest{Action: req.Action, Inputs: in, RunID: req.RunId, Step: req.Step}, emit)
+	out, diags, err := s.impl.Run(ctx, RunRequest{Action: req.Action, Inputs: in, RunID: req.RunId, Step: req.Step, Timeout: time.Duration(req.TimeoutMs) * time.Millisecond}, emit)
 	if err != nil {
 		return err
 	}
@@ -249,7 +249,7 @@ func (s *grpcServer) Undo(req *pb.UndoRequest, stream pb.Plugin_UndoServer) erro
 		return fmt.Errorf("decoding outputs: %w", err)
 	}
 	emit, mu := streamEmitter(stream)
-	diags, err := s.impl.Undo(ctx, UndoRequest{Action: req.Action, Inputs: in, Outputs: out, RunID: req.RunId, Step: req.Step}, emit)
+	diags, err := s.impl.Undo(ctx, UndoRequest{Action: req.Action, Inputs: in, Outputs: out, RunID: req.RunId, Step: req.Step, Timeout: time.Duration(req.TimeoutMs) * time.Millisecond}, emit)
 	if err != nil {
 		return err
 	}
@@ -429,7 +429,7 @@ func (c *GRPCClient) Run(ctx context.Context, req RunRequest, emit func(Event)) 
 		return cty.NilVal, nil, fmt.Errorf("encoding inputs: %w", err)
 	}
 	res, err := c.stream(ctx, func(sctx context.Context, id string) (eventReceiver, error) {
-		return c.c.Run(sctx, &pb.RunRequest{Action: req.Action, Inputs: dv, RunId: req.RunID, Step: req.Step, CallId: id})
+		return c.c.Run(sctx, &pb.RunRequest{Action: req.Action, Inputs: dv, RunId: req.RunID, Step: req.Step, CallId: id, TimeoutMs: req.Timeout.Milliseconds()})
 	}, emit)
 	if err != nil {
 		return cty.NilVal, nil, err
@@ -460,7 +460,7 @@ func (c *GRPCClient) Undo(ctx context.Context, req UndoRequest, emit func(Event)
 		return nil, fmt.Errorf("encoding outputs: %w", err)
 	}
 	res, err := c.stream(ctx, func(sctx context.Context, id string) (eventReceiver, error) {
-		return c.c.Undo(sctx, &pb.UndoRequest{Action: req.Action, Inputs: in, Outputs: out, RunId: req.RunID, Step: req.Step, CallId: id})
+		return c.c.Undo(sctx, &pb.UndoRequest{Action: req.Action, Inputs: in, Outputs: out, RunId: req.RunID, Step: req.Step, CallId: id, TimeoutMs: req.Timeout.Milliseconds()})
 	}, emit)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 )
@@ -97,6 +98,9 @@ type RunRequest struct {
 	Inputs cty.Value
 	RunID  string
 	Step   string
+	// Timeout is the limit vmflow puts on the call (0: none); vmflow
+	// cancels the call when it expires.
+	Timeout time.Duration
 }
 
 // UndoRequest asks a plugin to undo what a completed Run did.
@@ -109,6 +113,8 @@ type UndoRequest struct {
 	Outputs cty.Value
 	RunID   string
 	Step    string
+	// Timeout is the limit vmflow puts on the call, as in RunRequest.
+	Timeout time.Duration
 }
 
 // EventKind tells what a plugin event carries.

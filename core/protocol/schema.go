@@ -6,6 +6,7 @@ package protocol
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
@@ -115,6 +116,9 @@ type Action struct {
 	HasUndo     bool
 	// Interactive actions use the user's terminal; vmflow runs them alone.
 	Interactive bool
+	// Timeout is how long a step of this action may run, and its undo
+	// take, unless the step sets its own timeout; 0 means no limit.
+	Timeout time.Duration
 }
 
 // Schema is what a plugin declares about itself.
@@ -163,6 +167,9 @@ func (s *Schema) Check() error {
 			return fmt.Errorf("action %q declared twice", a.Name)
 		}
 		seen[a.Name] = true
+		if a.Timeout < 0 {
+			return fmt.Errorf("action %s: negative timeout %s", a.Name, a.Timeout)
+		}
 		if err := a.Inputs.Check(); err != nil {
 			return fmt.Errorf("action %s: inputs: %w", a.Name, err)
 		}
@@ -185,7 +192,7 @@ func (s *Schema) Check() error {
 
 // ReservedInputs are step meta-arguments in task files; no action may
 // declare inputs with these names.
-var ReservedInputs = map[string]bool{"action": true, "depends_on": true, "if": true}
+var ReservedInputs = map[string]bool{"action": true, "depends_on": true, "if": true, "timeout": true, "commit": true}
 
 // ValidName reports whether s is a valid plugin, action or attribute name:
 // a lower-case letter, then lower-case letters, digits, '_' or '-'.

@@ -1,6 +1,8 @@
 package protocol
 
 import (
+	"time"
+
 	"fmt"
 	"math/big"
 
@@ -80,7 +82,7 @@ func SchemaToPB(s *Schema) (*pb.DescribeResponse, error) {
 		if err != nil {
 			return nil, fmt.Errorf("action %s: %w", a.Name, err)
 		}
-		resp.Actions = append(resp.Actions, &pb.Action{Name: a.Name, Description: a.Description, Inputs: in, Outputs: out, HasUndo: a.HasUndo, Interactive: a.Interactive})
+		resp.Actions = append(resp.Actions, &pb.Action{Name: a.Name, Description: a.Description, Inputs: in, Outputs: out, HasUndo: a.HasUndo, Interactive: a.Interactive, TimeoutMs: a.Timeout.Milliseconds()})
 	}
 	return resp, nil
 }
@@ -101,7 +103,7 @@ func SchemaFromPB(r *pb.DescribeResponse) (*Schema, error) {
 		if err != nil {
 			return nil, fmt.Errorf("action %s: %w", pa.Name, err)
 		}
-		s.Actions = append(s.Actions, Action{Name: pa.Name, Description: pa.Description, Inputs: in, Outputs: out, HasUndo: pa.HasUndo, Interactive: pa.Interactive})
+		s.Actions = append(s.Actions, Action{Name: pa.Name, Description: pa.Description, Inputs: in, Outputs: out, HasUndo: pa.HasUndo, Interactive: pa.Interactive, Timeout: time.Duration(pa.TimeoutMs) * time.Millisecond})
 	}
 	if err := s.Check(); err != nil {
 		return nil, fmt.Errorf("invalid schema: %w", err)

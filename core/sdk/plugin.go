@@ -24,6 +24,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -67,6 +68,12 @@ type Action struct {
 	// (/dev/tty), such as a console: vmflow runs it alone and stops
 	// drawing its status meanwhile.
 	Interactive bool
+	// Timeout is how long a step of this action may run (and its undo
+	// take) unless the step sets timeout itself; vmflow then cancels it
+	// and the step fails. 0: no limit. Declare one for every action that
+	// waits on something outside vmflow: seconds for an API call, an hour
+	// for a build.
+	Timeout time.Duration
 }
 
 // InProcess returns p as a protocol.Plugin that runs in the calling
@@ -97,7 +104,7 @@ func (s *server) Describe(context.Context) (*protocol.Schema, error) {
 		schema.Actions = append(schema.Actions, protocol.Action{
 			Name: a.Name, Description: a.Description,
 			Inputs: toAttributes(a.Inputs), Outputs: toAttributes(a.Outputs),
-			HasUndo: a.Undo != nil, Interactive: a.Interactive,
+			HasUndo: a.Undo != nil, Interactive: a.Interactive, Timeout: a.Timeout,
 		})
 	}
 	if err := schema.Check(); err != nil {
@@ -183,6 +190,7 @@ func (s *server) Run(ctx context.Context, req protocol.RunRequest, emit func(pro
 		return cty.NilVal, toDiagnostics(err), nil
 	}
 	r := s.request(pa, in, req.RunID, req.Step, emit)
+	r.timeout, r.start = req.Timeout, time.Now()
 	if diags := call(func() error { return a.Run(ctx, r) }); diags.HasErrors() {
 		return cty.NilVal, diags, nil
 	}
@@ -203,6 +211,7 @@ func (s *server) Undo(ctx context.Context, req protocol.UndoRequest, emit func(p
 	}
 	r := s.request(pa, in, req.RunID, req.Step, emit)
 	r.outputs = req.Outputs
+	r.timeout, r.start = req.Timeout, time.Now()
 	if req.Outputs == cty.NilVal || req.Outputs.IsNull() {
 		// The step's Run never completed: vmflow was killed during it, and
 		// vmflow resume --undo rolls the run back. Only an action that

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/zclconf/go-cty/cty"
@@ -33,6 +34,9 @@ type Request struct {
 	plugin  string    // the plugin's name, for its claims
 	// interrupted: an Undo of a step whose Run never completed.
 	interrupted bool
+	// timeout: the limit vmflow put on this call (0: none), from start.
+	timeout time.Duration
+	start   time.Time
 
 	emit func(protocol.Event)
 
@@ -42,6 +46,25 @@ type Request struct {
 	logOnce sync.Once
 	logger  hclog.Logger
 }
+
+// Deadline is when this call should give up (from the step's timeout, or
+// the action's default), and false when there is no limit. vmflow
+// enforces the limit itself by cancelling ctx; the deadline comes a
+// little before that (a twentieth of the limit, at most two seconds), so
+// that an action that watches it can fail with its own message ("no
+// address after 3m0s: no DHCP lease, …"), and hand a matching limit on to
+// what it drives (a guest agent's command timeout, a remote API's).
+func (r *Request) Deadline() (time.Time, bool) {
+	if r.timeout <= 0 {
+		return time.Time{}, false
+	}
+	margin := min(r.timeout/20, 2*time.Second)
+	return r.start.Add(r.timeout - margin), true
+}
+
+// Timeout is the limit vmflow put on this call (0: none): the step's
+// timeout, or the action's default.
+func (r *Request) Timeout() time.Duration { return r.timeout }
 
 func (r *Request) attr(name string) cty.Value {
 	if !r.inputs.IsKnown() || r.inputs.IsNull() || !r.inputs.Type().IsObjectType() || !r.inputs.Type().HasAttribute(name) {

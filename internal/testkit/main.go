@@ -79,11 +79,17 @@ var make_ = &sdk.Action{
 		sdk.String("text", "What it holds.").Default(""),
 		sdk.String("log", "The log to append to.").Required(),
 		sdk.String("wait_while", "Wait, after creating, while this file exists.").Default(""),
+		sdk.String("pid_file", "Write the plugin's process id here first, for tests that signal it.").Default(""),
 	},
 	Outputs: []sdk.Attr{sdk.String("file", "The file made.")},
 	Run: func(ctx context.Context, r *sdk.Request) error {
 		path := r.String("file")
 		key := "file " + path
+		if pf := r.String("pid_file"); pf != "" {
+			if err := os.WriteFile(pf, []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
+				return err
+			}
+		}
 		if _, err := os.Stat(path); err == nil {
 			if !r.Claimed(key, nil) {
 				return sdk.ArgError("file", "%s already exists", path)
@@ -189,13 +195,13 @@ func main() {
 					sdk.String("dir", "Where the files go.").Required(),
 					sdk.String("name", "This step's file.").Required(),
 					sdk.String("peer", "The file to wait for.").Required(),
-					sdk.Number("timeout", "Seconds to wait for the peer.").Default(10),
+					sdk.Number("wait", "Seconds to wait for the peer.").Default(10),
 				},
 				Run: func(ctx context.Context, r *sdk.Request) error {
 					if err := appendLine(r.String("dir")+"/"+r.String("name"), "here"); err != nil {
 						return err
 					}
-					deadline := time.After(time.Duration(r.Float("timeout") * float64(time.Second)))
+					deadline := time.After(time.Duration(r.Float("wait") * float64(time.Second)))
 					for {
 						if _, err := os.Stat(r.String("dir") + "/" + r.String("peer")); err == nil {
 							return nil

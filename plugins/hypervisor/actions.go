@@ -13,6 +13,7 @@ package hypervisor
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/vmflow/vmflow/core/sdk"
 )
@@ -75,6 +76,34 @@ type spec struct {
 	undo        bool
 	interactive bool
 	impl        *Impl
+}
+
+// Default step timeouts (a step's timeout = "…" replaces them). Calls
+// that only ask the hypervisor something get minutes, which covers a busy
+// host re-probing QEMU; those that move a disk's data get hours, since a
+// stalled stream fails on its own long before; waiting for a guest gets
+// what a slow boot needs.
+const (
+	quickTimeout    = 5 * time.Minute
+	dataTimeout     = 2 * time.Hour
+	snapshotTimeout = 30 * time.Minute
+)
+
+// timeouts are the actions whose default is not quickTimeout (0: none).
+var timeouts = map[string]time.Duration{
+	"volume_create": dataTimeout, "volume_copy": dataTimeout, "volume_import": dataTimeout,
+	"volume_export": dataTimeout, "volume_edit": dataTimeout, "volume_resize": dataTimeout,
+	"snapshot_create": snapshotTimeout, "snapshot_revert": snapshotTimeout, "snapshot_delete": snapshotTimeout,
+	"shutdown": 2 * time.Minute, "wait_ip": 3 * time.Minute, "guest_exec": time.Minute,
+	"console": 0, // interactive: as long as the user stays
+}
+
+// Timeout is the contract's default timeout of an action.
+func Timeout(action string) time.Duration {
+	if d, ok := timeouts[action]; ok {
+		return d
+	}
+	return quickTimeout
 }
 
 // contract declares every action, in the order plugins list them, bound
@@ -332,15 +361,14 @@ func contract(b *Backend) []spec {
 		},
 		{
 			name: "shutdown",
-			description: "Asks the guest to power off (ACPI, the guest agent, or both) and waits; after the timeout it fails clearly, leaving the VM running. " +
+			description: "Asks the guest to power off (ACPI, the guest agent, or both) and waits; when the step's timeout is near it fails clearly, leaving the VM running. " +
 				"A VM that is off already is nothing to do. Its undo starts the VM again, if this step shut it down.",
 			inputs: []sdk.Attr{
 				vmIn,
 				sdk.String("mode", "auto (agent, else ACPI), acpi or agent.").Default("auto"),
-				sdk.Number("timeout", "Seconds to wait.").Default(120),
 			},
 			outputs:  []sdk.Attr{sdk.String("state", "Its state afterwards."), sdk.Bool("stopped", "Whether this step shut it down.")},
-			validate: []Func{validVM, Positive("timeout"), validMode},
+			validate: []Func{validVM, validMode},
 			undo:     true,
 			impl:     &b.Shutdown,
 		},
@@ -417,17 +445,16 @@ func contract(b *Backend) []spec {
 		},
 		{
 			name:        "wait_ip",
-			description: "Waits for the VM's IPv4 address, found by its MAC. On timeout it fails; it never returns a placeholder.",
+			description: "Waits for the VM's IPv4 address, found by its MAC, until the step's timeout: then it fails, saying what it looked at; it never returns a placeholder.",
 			inputs: []sdk.Attr{
 				vmIn,
-				sdk.Number("timeout", "Seconds to wait.").Default(180),
 			},
 			outputs: []sdk.Attr{
 				sdk.String("ip", "The IPv4 address."),
 				sdk.String("mac", "The MAC it belongs to."),
 				sdk.String("source", "Who told: agent, lease or arp."),
 			},
-			validate: []Func{validVM, Positive("timeout")},
+			validate: []Func{validVM},
 			impl:     &b.WaitIP,
 		},
 		{
@@ -438,7 +465,6 @@ func contract(b *Backend) []spec {
 				vmIn,
 				sdk.StringList("argv", "The command and its arguments, run as they are in the guest.").Required(),
 				sdk.String("stdin", "Text fed to the command's standard input."),
-				sdk.Number("timeout", "Seconds to wait for the command.").Default(60),
 				sdk.Bool("allow_failure", "Do not fail on a non-zero exit code.").Default(false),
 			},
 			outputs: []sdk.Attr{
@@ -446,7 +472,7 @@ func contract(b *Backend) []spec {
 				sdk.String("stderr", "Standard error."),
 				sdk.Number("exit_code", "The exit status."),
 			},
-			validate: []Func{validVM, Positive("timeout"), validArgv},
+			validate: []Func{validVM, validArgv},
 			impl:     &b.GuestExec,
 		},
 		{
@@ -570,5 +596,6 @@ func (s spec) action() *sdk.Action {
 		Undo:        s.impl.Undo,
 		Plan:        s.impl.Plan,
 		Interactive: s.interactive,
+		Timeout:     Timeout(s.name),
 	}
 }

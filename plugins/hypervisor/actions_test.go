@@ -184,7 +184,7 @@ func TestValidation(t *testing.T) {
 			map[string]string{"name": "invalid VM name", "network": "network must be", "firmware": "firmware must be",
 				"mac": "52:54:00:12:34:56", "uuid": "invalid UUID", "memory": "at least 1", "vcpus": "at least 1"}},
 		{"define", map[string]cty.Value{"name": s("x"), "boot_volume": s("b"), "firmware": s("kernel")}, map[string]string{"kernel": "needs kernel"}},
-		{"shutdown", map[string]cty.Value{"name": s("x"), "mode": s("hard"), "timeout": cty.NumberIntVal(0)}, map[string]string{"mode": "mode must be", "timeout": "at least 1"}},
+		{"shutdown", map[string]cty.Value{"name": s("x"), "mode": s("hard")}, map[string]string{"mode": "mode must be"}},
 		{"guest_exec", map[string]cty.Value{"name": s("x"), "argv": cty.ListValEmpty(cty.String)}, map[string]string{"argv": "must name a command"}},
 		{"snapshot_revert", map[string]cty.Value{"name": s("x"), "snapshot": s("current")}, map[string]string{"snapshot": "invalid snapshot name"}},
 		{"list", map[string]cty.Value{}, nil},

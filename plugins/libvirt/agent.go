@@ -58,7 +58,7 @@ func guestExecAction(d *driver) hypervisor.Impl {
 			if r.IsSet("stdin") {
 				args["input-data"] = base64.StdEncoding.EncodeToString([]byte(r.String("stdin")))
 			}
-			deadline := time.Now().Add(time.Duration(r.Int("timeout")) * time.Second)
+			deadline := stepDeadline(r)
 			var started struct {
 				PID int `json:"pid"`
 			}
@@ -105,7 +105,7 @@ func guestExecAction(d *driver) hypervisor.Impl {
 					return nil
 				}
 				if time.Now().After(deadline) {
-					return fmt.Errorf("%s did not finish within %ds in %s", argv[0], r.Int("timeout"), name)
+					return fmt.Errorf("%s did not finish within %s in %s (the step's timeout)", argv[0], r.Timeout(), name)
 				}
 				select {
 				case <-ctx.Done():
@@ -115,6 +115,17 @@ func guestExecAction(d *driver) hypervisor.Impl {
 			}
 		},
 	}
+}
+
+// stepDeadline is when an action that waits (for a guest to stop, an
+// address, a command) gives up with its own message: just before vmflow
+// cancels the step at its timeout. Without a limit it waits for as long
+// as the step is not cancelled.
+func stepDeadline(r *sdk.Request) time.Time {
+	if d, ok := r.Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(100 * 365 * 24 * time.Hour)
 }
 
 func lastLine(s string) string {

@@ -494,9 +494,9 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			}[r.String("mode")]
 			// A guest still booting misses the request: its ACPI handler
 			// or guest agent may not be up yet. Ask again every few
-			// seconds until the timeout.
-			timeout := time.Duration(r.Int("timeout")) * time.Second
-			deadline := time.Now().Add(timeout)
+			// seconds until the step's deadline.
+			deadline := stepDeadline(r)
+			timeout := time.Until(deadline).Round(time.Second)
 			ok := false
 			for asked := 0; !ok && time.Now().Before(deadline); asked++ {
 				if err := conn.DomainShutdownFlags(dom, flags); err != nil {
@@ -543,7 +543,7 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 				if active, err := conn.DomainIsActive(dom); err == nil && active != 0 {
 					flags := map[string]libvirt.DomainShutdownFlagValues{"acpi": libvirt.DomainShutdownAcpiPowerBtn, "agent": libvirt.DomainShutdownGuestAgent}[r.String("mode")]
 					r.Log("%s may be shutting down after the interrupted attempt: waiting for it to stop, to start it again", r.String("name"))
-					deadline := time.Now().Add(time.Duration(r.Int("timeout")) * time.Second)
+					deadline := stepDeadline(r)
 					for off := false; !off && time.Now().Before(deadline); {
 						_ = conn.DomainShutdownFlags(dom, flags)
 						if off, err = waitState(ctx, conn, dom, min(shutdownRetry, time.Until(deadline)), libvirt.DomainShutoff, libvirt.DomainCrashed); err != nil {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -108,14 +109,21 @@ func (h *harness) attempt(runID, step, action string, args map[string]any) (cty.
 	if diags.HasErrors() {
 		return cty.NilVal, diags.Err()
 	}
-	return h.runOnly(runID, step, action, in)
+	return h.runFor(runID, step, action, in, plugintest.Timeout(h.t, h.schema, action, args))
 }
 
 // runOnly runs an action without validating it first.
 func (h *harness) runOnly(runID, step, action string, in cty.Value) (cty.Value, error) {
 	h.t.Helper()
-	ctx := context.Background()
-	out, diags, err := h.p.Run(ctx, protocol.RunRequest{Action: action, Inputs: in, RunID: runID, Step: step}, func(protocol.Event) {})
+	return h.runFor(runID, step, action, in, plugintest.Timeout(h.t, h.schema, action, nil))
+}
+
+// runFor runs an action as vmflow does, limited by its step timeout.
+func (h *harness) runFor(runID, step, action string, in cty.Value, limit time.Duration) (cty.Value, error) {
+	h.t.Helper()
+	ctx, cancel := plugintest.Context(limit)
+	defer cancel()
+	out, diags, err := h.p.Run(ctx, protocol.RunRequest{Action: action, Inputs: in, RunID: runID, Step: step, Timeout: limit}, func(protocol.Event) {})
 	if err != nil {
 		return cty.NilVal, err
 	}
@@ -150,7 +158,10 @@ func (h *harness) undo(action string, args map[string]any, outputs cty.Value) {
 // interrupted Run (vmflow resume --undo).
 func (h *harness) undoStep(runID, step, action string, args map[string]any, outputs cty.Value) {
 	h.t.Helper()
-	diags, err := h.p.Undo(context.Background(), protocol.UndoRequest{Action: action, Inputs: h.inputs(action, args), Outputs: outputs, RunID: runID, Step: step}, func(protocol.Event) {})
+	limit := plugintest.Timeout(h.t, h.schema, action, args)
+	ctx, cancel := plugintest.Context(limit)
+	defer cancel()
+	diags, err := h.p.Undo(ctx, protocol.UndoRequest{Action: action, Inputs: h.inputs(action, args), Outputs: outputs, RunID: runID, Step: step, Timeout: limit}, func(protocol.Event) {})
 	if err != nil || diags.HasErrors() {
 		h.t.Fatalf("undo %s: %v %v", action, err, diags.Err())
 	}

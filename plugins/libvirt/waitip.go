@@ -172,8 +172,8 @@ func waitIPAction(d *driver) hypervisor.Impl {
 				return fmt.Errorf("domain %q: %v", name, err)
 			}
 			mac, started := n.mac, startedAt(conn, dom)
-			timeout := time.Duration(r.Int("timeout")) * time.Second
-			deadline := time.Now().Add(timeout)
+			deadline := stepDeadline(r)
+			timeout := time.Until(deadline).Round(time.Second)
 			var why map[string]error
 			for round := int64(0); ; round++ {
 				if active, err := conn.DomainIsActive(dom); err != nil {

@@ -83,7 +83,10 @@ func (h *harness) attempt(runID, step, action string, args map[string]any) (cty.
 func (h *harness) runOnly(runID, step, action string, in cty.Value) (cty.Value, error) {
 	h.t.Helper()
 	h.logs = nil
-	out, diags, err := h.p.Run(context.Background(), protocol.RunRequest{Action: action, Inputs: in, RunID: runID, Step: step}, h.emit)
+	limit := plugintest.Timeout(h.t, h.schema, action, nil)
+	ctx, cancel := plugintest.Context(limit)
+	defer cancel()
+	out, diags, err := h.p.Run(ctx, protocol.RunRequest{Action: action, Inputs: in, RunID: runID, Step: step, Timeout: limit}, h.emit)
 	if err != nil {
 		return cty.NilVal, err
 	}

@@ -398,7 +398,7 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 		},
 	}
 	b.Shutdown = hypervisor.Impl{
-		Note: "qm shutdown, within the timeout; Proxmox uses the guest agent when it is enabled, as it is here, so mode is checked but not used. Its undo is qm start.",
+		Note: "qm shutdown, within the step's timeout; Proxmox uses the guest agent when it is enabled, as it is here, so mode is checked but not used. Its undo is qm start.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			var cmds commands
 			stoppedNow := false
@@ -411,7 +411,11 @@ func vmActions(d *driver, b *hypervisor.Backend) {
 					if err := r.Claim(shutdownClaim(v.Name), nil); err != nil {
 						return err
 					}
-					cmds.add("qm", "shutdown", itoa(v.VMID), "--timeout", itoa(int(r.Int("timeout"))))
+					if limit := r.Timeout(); limit > 0 {
+						cmds.add("qm", "shutdown", itoa(v.VMID), "--timeout", itoa(int(limit.Seconds())))
+					} else {
+						cmds.add("qm", "shutdown", itoa(v.VMID))
+					}
 					v.stop()
 					stoppedNow = true
 				} else if r.Claimed(shutdownClaim(v.Name), nil) {

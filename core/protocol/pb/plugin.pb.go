@@ -310,7 +310,10 @@ type Action struct {
 	HasUndo     bool                   `protobuf:"varint,5,opt,name=has_undo,json=hasUndo,proto3" json:"has_undo,omitempty"`
 	// The action uses the user's terminal (a console): vmflow runs it alone
 	// and stops drawing its own status while it runs.
-	Interactive   bool `protobuf:"varint,6,opt,name=interactive,proto3" json:"interactive,omitempty"`
+	Interactive bool `protobuf:"varint,6,opt,name=interactive,proto3" json:"interactive,omitempty"`
+	// How long a step of this action may run (and its undo take) unless the
+	// step sets its own timeout; 0: no limit. Milliseconds.
+	TimeoutMs     int64 `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -385,6 +388,13 @@ func (x *Action) GetInteractive() bool {
 		return x.Interactive
 	}
 	return false
+}
+
+func (x *Action) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
 }
 
 type DescribeRequest struct {
@@ -932,7 +942,11 @@ type RunRequest struct {
 	RunId  string                 `protobuf:"bytes,3,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	Step   string                 `protobuf:"bytes,4,opt,name=step,proto3" json:"step,omitempty"`
 	// Names this call for Cancel.
-	CallId        string `protobuf:"bytes,5,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	CallId string `protobuf:"bytes,5,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// The limit vmflow puts on this call (the step's timeout), 0 for none:
+	// vmflow cancels the call when it expires. A plugin reads it to pass a
+	// matching limit on to what it drives. Milliseconds.
+	TimeoutMs     int64 `protobuf:"varint,6,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1002,6 +1016,13 @@ func (x *RunRequest) GetCallId() string {
 	return ""
 }
 
+func (x *RunRequest) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
 type UndoRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Action string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
@@ -1011,7 +1032,9 @@ type UndoRequest struct {
 	RunId   string        `protobuf:"bytes,4,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	Step    string        `protobuf:"bytes,5,opt,name=step,proto3" json:"step,omitempty"`
 	// Names this call for Cancel.
-	CallId        string `protobuf:"bytes,6,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	CallId string `protobuf:"bytes,6,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// As in RunRequest.
+	TimeoutMs     int64 `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1086,6 +1109,13 @@ func (x *UndoRequest) GetCallId() string {
 		return x.CallId
 	}
 	return ""
+}
+
+func (x *UndoRequest) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
 }
 
 type Event struct {
@@ -1478,14 +1508,16 @@ const file_plugin_proto_rawDesc = "" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12 \n" +
 	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x1c\n" +
 	"\tsensitive\x18\x05 \x01(\bR\tsensitive\x128\n" +
-	"\adefault\x18\x06 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\adefault\"\xe7\x01\n" +
+	"\adefault\x18\x06 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\adefault\"\x86\x02\n" +
 	"\x06Action\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x123\n" +
 	"\x06inputs\x18\x03 \x03(\v2\x1b.vmflow.plugin.v1.AttributeR\x06inputs\x125\n" +
 	"\aoutputs\x18\x04 \x03(\v2\x1b.vmflow.plugin.v1.AttributeR\aoutputs\x12\x19\n" +
 	"\bhas_undo\x18\x05 \x01(\bR\ahasUndo\x12 \n" +
-	"\vinteractive\x18\x06 \x01(\bR\vinteractive\"\x11\n" +
+	"\vinteractive\x18\x06 \x01(\bR\vinteractive\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\a \x01(\x03R\ttimeoutMs\"\x11\n" +
 	"\x0fDescribeRequest\"\xcb\x01\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -1527,21 +1559,25 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06inputs\x18\x02 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\x06inputs\"d\n" +
 	"\fPlanResponse\x12\x14\n" +
 	"\x05lines\x18\x01 \x03(\tR\x05lines\x12>\n" +
-	"\vdiagnostics\x18\x02 \x03(\v2\x1c.vmflow.plugin.v1.DiagnosticR\vdiagnostics\"\xa0\x01\n" +
+	"\vdiagnostics\x18\x02 \x03(\v2\x1c.vmflow.plugin.v1.DiagnosticR\vdiagnostics\"\xbf\x01\n" +
 	"\n" +
 	"RunRequest\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x126\n" +
 	"\x06inputs\x18\x02 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\x06inputs\x12\x15\n" +
 	"\x06run_id\x18\x03 \x01(\tR\x05runId\x12\x12\n" +
 	"\x04step\x18\x04 \x01(\tR\x04step\x12\x17\n" +
-	"\acall_id\x18\x05 \x01(\tR\x06callId\"\xdb\x01\n" +
+	"\acall_id\x18\x05 \x01(\tR\x06callId\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x06 \x01(\x03R\ttimeoutMs\"\xfa\x01\n" +
 	"\vUndoRequest\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x126\n" +
 	"\x06inputs\x18\x02 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\x06inputs\x128\n" +
 	"\aoutputs\x18\x03 \x01(\v2\x1e.vmflow.plugin.v1.DynamicValueR\aoutputs\x12\x15\n" +
 	"\x06run_id\x18\x04 \x01(\tR\x05runId\x12\x12\n" +
 	"\x04step\x18\x05 \x01(\tR\x04step\x12\x17\n" +
-	"\acall_id\x18\x06 \x01(\tR\x06callId\"\xa9\x01\n" +
+	"\acall_id\x18\x06 \x01(\tR\x06callId\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\a \x01(\x03R\ttimeoutMs\"\xa9\x01\n" +
 	"\x05Event\x12)\n" +
 	"\x03log\x18\x01 \x01(\v2\x15.vmflow.plugin.v1.LogH\x00R\x03log\x128\n" +
 	"\bprogress\x18\x02 \x01(\v2\x1a.vmflow.plugin.v1.ProgressH\x00R\bprogress\x122\n" +

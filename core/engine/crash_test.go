@@ -1,0 +1,387 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vmflow/vmflow/core/claims"
+	"github.com/vmflow/vmflow/core/event"
+	"github.com/vmflow/vmflow/core/journal"
+)
+
+// A step that runs past its timeout is cancelled and fails with a message
+// naming the step and the limit; the steps completed before it are
+// undone. The limit is the step's own (a duration or seconds), else the
+// action's default.
+func TestStepTimeout(t *testing.T) {
+	for _, c := range []struct{ name, attr, action, want string }{
+		{"duration", `timeout = "200ms"`, "do", `Step "slow" timed out after 200ms`},
+		{"seconds", `timeout = 0.2`, "do", `Step "slow" timed out after 200ms`},
+		{"action default", ``, "limited", `Step "slow" timed out after 300ms`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, rec := setup(t, header+`
+task "t" {
+  step "first" {
+    action = r.do
+    name = "first"
+  }
+  step "slow" {
+    action = r.`+c.action+`
+    name = "slow"
+    wait_ms = 30000
+    `+c.attr+`
+    depends_on = [step.first]
+  }
+}`)
+			plan, diags := prepare(t, e, "t", nil)
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			start := time.Now()
+			res := e.Run(context.Background(), plan, RunOptions{})
+			if took := time.Since(start); took > 5*time.Second {
+				t.Fatalf("the run took %s", took)
+			}
+			if res.Status != journal.Failed || len(res.Diags) == 0 || !strings.Contains(res.Diags[0].Summary, c.want) {
+				t.Fatalf("status %s, diags %v; want %q", res.Status, res.Diags, c.want)
+			}
+			if d := res.Diags[0].Detail; c.attr != "" && !strings.Contains(d, "the step's timeout (") || c.attr == "" && !strings.Contains(d, "the default of r.limited") {
+				t.Fatalf("detail %q does not say where the limit comes from", d)
+			}
+			if want := []string{"run first", "cancelled slow", "undo first"}; !slices.Equal(rec.lines(), want) {
+				t.Fatalf("log %v, want %v", rec.lines(), want)
+			}
+		})
+	}
+	// A step's own timeout lifts the action's default too.
+	e, rec := setup(t, header+`
+task "t" {
+  step "slow" {
+    action = r.limited
+    name = "slow"
+    wait_ms = 500
+    timeout = "1m"
+  }
+}`)
+	plan, _ := prepare(t, e, "t", nil)
+	if res := e.Run(context.Background(), plan, RunOptions{}); res.Status != journal.Succeeded {
+		t.Fatalf("status %s: %v (log %v)", res.Status, res.Diags, rec.lines())
+	}
+}
+
+func TestInvalidTimeout(t *testing.T) {
+	for _, c := range []struct{ value, want string }{
+		{`"soon"`, `timeout must be a duration such as "30s", "10m" or "1h30m", or a number of seconds, not "soon"`},
+		{`-1`, `greater than zero, not -1s`},
+		{`"0s"`, `greater than zero, not 0s`},
+		{`true`, `timeout must be a duration`},
+		{`param.limit`, `timeout must be a duration such as "30s", "10m" or "1h30m", or a number of seconds, not "forever"`},
+	} {
+		e, _ := setup(t, header+`
+task "t" {
+  param "limit" {
+    type = string
+    default = "forever"
+  }
+  step "s" {
+    action = r.do
+    name = "s"
+    timeout = `+c.value+`
+  }
+}`)
+		_, diags := prepare(t, e, "t", map[string]cty.Value{"limit": cty.StringVal("forever")})
+		if !diags.HasErrors() || diags[0].Summary != "Invalid timeout" || !strings.Contains(diags[0].Detail, c.want) || diags[0].Subject.Start.Line != 12 {
+			t.Errorf("timeout = %s: %v, want %q at line 12", c.value, diags, c.want)
+		}
+	}
+}
+
+// A step that failed part-way is undone from its claims, before the
+// completed steps, as after vmflow was killed during it; one that
+// claimed nothing is not asked.
+func TestFailedStepIsUndoneFromItsClaims(t *testing.T) {
+	e, rec := setup(t, header+`
+task "t" {
+  step "one" {
+    action = r.do
+    name = "one"
+  }
+  step "half" {
+    action = r.claim
+    name = "half"
+    fail = true
+    depends_on = [step.one]
+  }
+  step "nothing" {
+    action = r.do
+    name = "nothing"
+    fail = true
+    depends_on = [step.one]
+  }
+}`)
+	plan, _ := prepare(t, e, "t", nil)
+	res, err := e.Execute(context.Background(), plan, ExecOptions{RunOptions: RunOptions{Parallelism: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rec.lines()
+	want := "undo claim half (interrupted: true, claimed: true)"
+	if !slices.Contains(got, want) || slices.Index(got, want) > slices.Index(got, "undo one") || got[len(got)-1] != "undo one" {
+		t.Fatalf("log %v: want %q before the undo of one", got, want)
+	}
+	if !slices.Contains(res.Undone, "half") || slices.Contains(res.Undone, "nothing") {
+		t.Fatalf("undone %v", res.Undone)
+	}
+	if claims.Any(claims.Dir(e.StateDir, "rec", res.RunID, "half")) {
+		t.Fatal("the undone run's claims are left")
+	}
+}
+
+// Once a commit step completed, a failure undoes nothing: the run fails,
+// stays resumable, blocks a rerun of its task, refuses --undo, and a
+// resume finishes it.
+func TestCommitPoint(t *testing.T) {
+	e, rec := setup(t, header+`
+task "t" {
+  param "vm" { type = string }
+  lock = param.vm
+  step "prepare" {
+    action = r.claim
+    name = "prepare"
+  }
+  step "save" {
+    action = r.do
+    name = "save"
+    commit = true
+    depends_on = [step.prepare]
+  }
+  step "cleanup" {
+    action = r.do
+    name = "cleanup"
+    depends_on = [step.save]
+  }
+}`)
+	params := map[string]cty.Value{"vm": cty.StringVal("demo")}
+	plan, _ := prepare(t, e, "t", params)
+	rec.setFailing("cleanup", false, true)
+	res, err := e.Execute(context.Background(), plan, ExecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != journal.Failed || res.Committed != "save" || len(res.Undone)+len(res.UndoFailed) != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	if want := []string{"claim prepare (claimed before: false)", "run save", "run cleanup"}; !slices.Equal(rec.lines(), want) {
+		t.Fatalf("log %v, want %v (no undo)", rec.lines(), want)
+	}
+	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	if st.Committed != "save" || Pending(st) != PendingCommitted {
+		t.Fatalf("journal: committed %q, pending %q", st.Committed, Pending(st))
+	}
+	if !strings.Contains(st.Error, "committed at step save") {
+		t.Fatalf("journal error %q", st.Error)
+	}
+	if !claims.Any(claims.Dir(e.StateDir, "rec", res.RunID, "prepare")) {
+		t.Fatal("the claims of a run that can be resumed are gone")
+	}
+	err = CheckResumable(st, true)
+	if err == nil || !strings.Contains(err.Error(), "cannot be undone: it completed step save, its commit point") {
+		t.Fatalf("--undo: %v", err)
+	}
+	var ie *InterruptedError
+	if _, err := e.Execute(context.Background(), plan, ExecOptions{}); !errors.As(err, &ie) || !strings.Contains(err.Error(), "failed after its commit point (step save)") {
+		t.Fatalf("a rerun: %v", err)
+	}
+	if err := CheckResumable(st, false); err != nil {
+		t.Fatal(err)
+	}
+	rec.setFailing("cleanup", false, false)
+	done, _ := CheckResume(plan, ResumeState(st))
+	res, err = e.Execute(context.Background(), plan, ExecOptions{Resumes: res.RunID, RunOptions: RunOptions{Done: done}})
+	if err != nil || res.Status != journal.Succeeded {
+		t.Fatalf("resume: %v %+v", err, res)
+	}
+	// Only cleanup ran again: save, completed before, is not redone.
+	if got := rec.lines(); got[len(got)-1] != "run cleanup" || strings.Count(strings.Join(got, ","), "run save") != 1 {
+		t.Fatalf("log %v", got)
+	}
+}
+
+// When an undo fails, the steps it depends on are not undone (what it
+// made may still need them); steps it does not depend on are. A rollback
+// (resume --undo) tries the failed undo again, then the skipped ones, and
+// only then is the run rolled back.
+func TestFailedUndoKeepsWhatItDependsOn(t *testing.T) {
+	e, rec := setup(t, header+`
+task "t" {
+  param "vm" { type = string }
+  lock = param.vm
+  step "record" {
+    action = r.do
+    name = "record"
+  }
+  step "other" {
+    action = r.do
+    name = "other"
+  }
+  step "define" {
+    action = r.do
+    name = step.record.name == "record" ? "define" : "x"
+  }
+  step "start" {
+    action = r.do
+    name = "start"
+    depends_on = [step.define, step.other]
+  }
+}`)
+	plan, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
+	rec.setFailing("start", false, true)
+	rec.setFailing("define", true, true)
+	events := &event.Recorder{}
+	res, err := e.Execute(context.Background(), plan, ExecOptions{RunOptions: RunOptions{Parallelism: 1, Events: events}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.UndoFailed, []string{"define"}) || !slices.Equal(res.UndoSkipped, []string{"record"}) || !slices.Equal(res.Undone, []string{"other"}) {
+		t.Fatalf("undone %v, failed %v, skipped %v", res.Undone, res.UndoFailed, res.UndoSkipped)
+	}
+	if slices.Contains(rec.lines(), "undo record") {
+		t.Fatalf("record was undone although define, which uses it, was not: %v", rec.lines())
+	}
+	skipped := false
+	for _, ev := range events.Events() {
+		if ev.Kind == event.UndoSkipped && ev.Step == "record" && strings.Contains(ev.Error, `the undo of step "define" failed`) {
+			skipped = true
+		}
+	}
+	if !skipped {
+		t.Fatal("no undo_skipped event for record")
+	}
+	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	if Pending(st) != PendingUndo {
+		t.Fatalf("pending %q", Pending(st))
+	}
+	var ie *InterruptedError
+	if _, err := e.Execute(context.Background(), plan, ExecOptions{}); !errors.As(err, &ie) || !strings.Contains(err.Error(), "some of its undos failed (define)") {
+		t.Fatalf("a rerun: %v", err)
+	}
+	// Still failing: the rollback fails again and keeps record.
+	rb, err := CheckRollback(plan, RollbackState(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rb.Order, []string{"record", "define"}) {
+		t.Fatalf("rollback order %v", rb.Order)
+	}
+	res, err = e.Execute(context.Background(), plan, ExecOptions{Resumes: res.RunID, Rollback: rb})
+	if err != nil || res.Status != journal.Failed || !slices.Equal(res.UndoFailed, []string{"define"}) {
+		t.Fatalf("rollback while the undo still fails: %v %+v", err, res)
+	}
+	// Once it works, everything left is undone.
+	rec.setFailing("define", true, false)
+	st, _ = journal.New(e.StateDir).Load(res.RunID)
+	rb, _ = CheckRollback(plan, RollbackState(st))
+	res, err = e.Execute(context.Background(), plan, ExecOptions{Resumes: res.RunID, Rollback: rb})
+	if err != nil || res.Status != journal.RolledBack || !slices.Equal(res.Undone, []string{"define", "record"}) {
+		t.Fatalf("rollback: %v %+v", err, res)
+	}
+	st, _ = journal.New(e.StateDir).Load(res.RunID)
+	if st.Status != journal.RolledBack || Pending(st) != "" {
+		t.Fatalf("journal %s, pending %q", st.Status, Pending(st))
+	}
+}
+
+// A task with supersedes = true that succeeds marks the unfinished runs
+// on its locks superseded: they no longer block their task, cannot be
+// resumed, and their claims and temporary files go.
+func TestSupersede(t *testing.T) {
+	e, _ := setup(t, header+claimTask+`
+task "purge" {
+  param "vm" { type = string }
+  lock = param.vm
+  supersedes = true
+  step "gone" {
+    action = r.do
+    name = "gone"
+  }
+}`)
+	demo := cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("demo")})
+	id := interrupt(t, e, "t", []string{"demo"}, demo)
+	web := interrupt(t, e, "t", []string{"web"}, cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("web")}))
+	if err := claims.Write(claims.Dir(e.StateDir, "rec", id, "two"), "thing two", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(RunTempDir(e.StateDir, id), "extract-1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	plan, _ := prepare(t, e, "purge", map[string]cty.Value{"vm": cty.StringVal("demo")})
+	res, err := e.Execute(context.Background(), plan, ExecOptions{})
+	if err != nil || res.Status != journal.Succeeded {
+		t.Fatalf("purge: %v %+v", err, res)
+	}
+	st, _ := journal.New(e.StateDir).Load(id)
+	if st.Status != journal.Superseded || !strings.Contains(st.Error, "by run "+res.RunID+" of purge demo") {
+		t.Fatalf("the interrupted run: %s %q", st.Status, st.Error)
+	}
+	if err := CheckResumable(st, true); err == nil || !strings.Contains(err.Error(), "was superseded") {
+		t.Fatalf("resume --undo of a superseded run: %v", err)
+	}
+	if claims.Any(claims.Dir(e.StateDir, "rec", id, "two")) {
+		t.Fatal("the superseded run's claims are left")
+	}
+	if _, err := os.Stat(RunTempDir(e.StateDir, id)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the superseded run's temporary directory: %v", err)
+	}
+	if st, _ := journal.New(e.StateDir).Load(web); st.Status != journal.Interrupted {
+		t.Fatalf("a run on another lock became %s", st.Status)
+	}
+	tp, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
+	if res, err := e.Execute(context.Background(), tp, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
+		t.Fatalf("the task again after purge: %v %+v", err, res)
+	}
+}
+
+// What a run that ended without cleaning up left (vmflow killed after
+// its journal said it succeeded) goes at the next run; what an unfinished
+// run keeps stays.
+func TestSweepRemovesWhatFinishedRunsLeft(t *testing.T) {
+	e, _ := setup(t, header+claimTask)
+	plan, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
+	res, err := e.Execute(context.Background(), plan, ExecOptions{})
+	if err != nil || res.Status != journal.Succeeded {
+		t.Fatal(err, res)
+	}
+	// As if killed right after the journal's last record.
+	if err := claims.Write(claims.Dir(e.StateDir, "rec", res.RunID, "one"), "thing one", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(RunTempDir(e.StateDir, res.RunID), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	open := interrupt(t, e, "t", []string{"web"}, cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("web")}))
+	if err := claims.Write(claims.Dir(e.StateDir, "rec", open, "two"), "thing two", nil); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := prepare(t, e, "other", map[string]cty.Value{"vm": cty.StringVal("x")})
+	if _, err := e.Execute(context.Background(), other, ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if claims.Any(claims.Dir(e.StateDir, "rec", res.RunID, "one")) {
+		t.Fatal("the finished run's claims are left")
+	}
+	if _, err := os.Stat(RunTempDir(e.StateDir, res.RunID)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the finished run's temporary directory: %v", err)
+	}
+	if !claims.Any(claims.Dir(e.StateDir, "rec", open, "two")) {
+		t.Fatal("the interrupted run's claims went")
+	}
+}

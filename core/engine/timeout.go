@@ -1,0 +1,111 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// errTimedOut is the cause of a step's context when its timeout expired.
+var errTimedOut = errors.New("step timed out")
+
+// evalTimeout sets the step's limit: its own timeout (a duration string
+// such as "90s" or "1h30m", or a number of seconds), else the action's
+// default. ectx knows params and variables; with params not known yet
+// (vmflow validate) only the type is checked.
+func evalTimeout(ps *PlanStep, ectx *hcl.EvalContext) hcl.Diagnostics {
+	ps.Timeout, ps.TimeoutSet = ps.Action.Timeout, false
+	if ps.Step.Timeout == nil {
+		return nil
+	}
+	v, diags := ps.Step.Timeout.Value(ectx)
+	if diags.HasErrors() {
+		return diags
+	}
+	bad := func(detail string) hcl.Diagnostics {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Invalid timeout",
+			Detail:  fmt.Sprintf("Step %q: %s", ps.Name, detail),
+			Subject: ps.Step.Timeout.Range().Ptr(),
+		}}
+	}
+	if !v.IsWhollyKnown() {
+		return nil
+	}
+	d, err := ParseTimeout(v)
+	if err != nil {
+		return bad(err.Error())
+	}
+	ps.Timeout, ps.TimeoutSet = d, true
+	return nil
+}
+
+// ParseTimeout reads a timeout value: a duration string ("10m", "1h30m",
+// "45s") or a number of seconds. It must be positive.
+func ParseTimeout(v cty.Value) (time.Duration, error) {
+	const hint = `timeout must be a duration such as "30s", "10m" or "1h30m", or a number of seconds`
+	if v.IsNull() {
+		return 0, errors.New(hint + "; it is null")
+	}
+	var d time.Duration
+	switch v.Type() {
+	case cty.String:
+		s := strings.TrimSpace(v.AsString())
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("%s, not %q", hint, v.AsString())
+		}
+	case cty.Number:
+		secs, _ := v.AsBigFloat().Float64()
+		if v.AsBigFloat().Cmp(big.NewFloat(float64(1<<62)/1e9)) > 0 {
+			return 0, fmt.Errorf("a timeout of %s seconds is too long", v.AsBigFloat().Text('f', -1))
+		}
+		d = time.Duration(secs * float64(time.Second))
+	default:
+		return 0, errors.New(hint)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%s greater than zero, not %s", hint, d)
+	}
+	return d, nil
+}
+
+// withTimeout gives a step's call its limit; timedOut tells afterwards
+// whether the limit (rather than the run) ended it.
+func withTimeout(ctx context.Context, limit time.Duration) (context.Context, context.CancelFunc, func() bool) {
+	if limit <= 0 {
+		return ctx, func() {}, func() bool { return false }
+	}
+	sctx, cancel := context.WithTimeoutCause(ctx, limit, errTimedOut)
+	return sctx, cancel, func() bool {
+		return ctx.Err() == nil && errors.Is(context.Cause(sctx), errTimedOut)
+	}
+}
+
+// timeoutDiag says that a step (or its undo) ran out of time, where the
+// limit comes from, and what the step last reported.
+func timeoutDiag(ps *PlanStep, undo bool, lastReport string) *hcl.Diagnostic {
+	what, verb := fmt.Sprintf("Step %q", ps.Name), "ran"
+	if undo {
+		what, verb = fmt.Sprintf("Undo of step %q", ps.Name), "took"
+	}
+	detail := fmt.Sprintf("It %s longer than its timeout of %s and was cancelled.", verb, ps.Timeout)
+	if ps.TimeoutSet {
+		detail += fmt.Sprintf(" The limit is the step's timeout (%s).", ps.Step.Timeout.Range())
+	} else {
+		detail += fmt.Sprintf(" The limit is the default of %s; set timeout = \"…\" on the step for another.", actionName(ps))
+	}
+	if lastReport != "" {
+		detail += "\nIts last report: " + lastReport
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError, Summary: fmt.Sprintf("%s timed out after %s", what, ps.Timeout),
+		Detail: detail, Subject: ps.DeclRange.Ptr(),
+	}
+}
