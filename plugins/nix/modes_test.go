@@ -168,7 +168,7 @@ func requireSetup(t *testing.T, needs ...string) {
 
 // stamp makes the test flake's derivations new (VMFLOW_TEST_STAMP), so a
 // build really builds.
-func stamp(t *testing.T) string {
+func stamp(t testing.TB) string {
 	s := fmt.Sprintf("%s-%d-%d", t.Name(), os.Getpid(), time.Now().UnixNano())
 	t.Setenv("VMFLOW_TEST_STAMP", s)
 	return s

@@ -113,8 +113,14 @@ func str(v cty.Value, k string) string { return v.GetAttr(k).AsString() }
 
 func TestBuildCacheHitAndGCRoot(t *testing.T) {
 	h := newHarness(t)
-	// A profile set nothing else builds, so the first build really builds.
+	// Derivations of this test only: the first build really builds, and
+	// the unrooted image below is no other test's rooted one (vm_nix,
+	// running beside this package, roots core+docker).
+	stamp(t)
 	first := h.build("nvidia", "dev", "dev")
+	if !first.GetAttr("built").True() {
+		t.Fatal("the first build was a cache hit")
+	}
 	var profiles []string
 	_ = gocty.FromCtyValue(first.GetAttr("profiles"), &profiles)
 	if strings.Join(profiles, ",") != "core,dev,docker,nvidia" {
@@ -249,6 +255,7 @@ func TestVersionCheck(t *testing.T) {
 // it: the store path is deleted before each "first" iteration.
 func BenchmarkBuild(b *testing.B) {
 	h := newHarness(b)
+	stamp(b)
 	build := func() cty.Value {
 		out, _, err := h.try("build", map[string]any{"profiles": []string{"dev"}, "flake": "flake", "extra_args": offline})
 		if err != nil {
