@@ -51,11 +51,18 @@ fi
 
 # The daemon's socket directory: open to root and nix-users only.
 sockdir=/nix/var/nix/daemon-socket
-as_root mkdir -p "$sockdir"
-as_root chown root:nix-users "$sockdir"
-as_root chmod 0770 "$sockdir"
+if [ "$(stat -c '%U:%G %a' "$sockdir" 2>/dev/null)" != "root:nix-users 770" ]; then
+  as_root mkdir -p "$sockdir"
+  as_root chown root:nix-users "$sockdir"
+  as_root chmod 0770 "$sockdir"
+fi
 
-ping_daemon() { as_root nix --extra-experimental-features nix-command store ping --store daemon >/dev/null 2>&1; }
+# Does a daemon answer? Asked as this user first (root, or a member of
+# nix-users), so that a rerun with everything in place needs no sudo.
+ping_daemon() {
+  nix --extra-experimental-features nix-command store ping --store daemon >/dev/null 2>&1 ||
+    as_root nix --extra-experimental-features nix-command store ping --store daemon >/dev/null 2>&1
+}
 pidfile=/run/vmflow-nix-daemon.pid
 systemd=false
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemd=true; fi
