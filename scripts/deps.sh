@@ -60,4 +60,6 @@ fi
 go version >/dev/null || { echo "Go does not work; install Go 1.26 into /usr/local/go" >&2; exit 1; }
 say "$(go version)"
 
+# nix's build users, its daemon and the test user (scripts/nix-setup.sh).
+"$(dirname "$0")/nix-setup.sh"
 "$(dirname "$0")/services.sh"

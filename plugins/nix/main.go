@@ -14,7 +14,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vmflow/vmflow/core/sdk"
@@ -24,6 +26,83 @@ var version = "0.1.0"
 
 type plugin struct {
 	stateDir, workDir string
+	// maxSilent: a build that prints nothing for this long fails (nix's
+	// --max-silent-time), from the config's max_silent_time.
+	maxSilent time.Duration
+
+	mu     sync.Mutex
+	stores map[string]storeMode // decided once per store settings of extra_args
+}
+
+// defaultMaxSilent is max_silent_time's default: long enough for the
+// quiet phases of a NixOS image build (writing and converting the disk
+// image), short enough that a hung build does not hold a run for hours.
+const defaultMaxSilent = 30 * time.Minute
+
+// store decides, once, how this plugin reaches the nix store (see
+// detectStore) and says so in the log.
+func (p *plugin) store(ctx context.Context, r *sdk.Request, extra []string) (storeMode, error) {
+	s, _ := optionValue(extra, "store")
+	g, _ := optionValue(extra, "build-users-group")
+	key := s + "\x00" + g
+	p.mu.Lock()
+	mode, ok := p.stores[key]
+	p.mu.Unlock()
+	if !ok {
+		var err error
+		if mode, err = detectStore(ctx, extra); err != nil {
+			return storeMode{}, err
+		}
+		p.mu.Lock()
+		if p.stores == nil {
+			p.stores = map[string]storeMode{}
+		}
+		p.stores[key] = mode
+		p.mu.Unlock()
+	}
+	r.Log("%s", mode.Note)
+	return mode, nil
+}
+
+// silentLimits are the limit on a silent build (max_silent_time, or
+// --max-silent-time in extra_args), the nix arguments that set it (none
+// when extra_args does), and how long the plugin waits for nix itself to
+// print anything before it stops it: a little longer, so that nix's own,
+// clearer error comes first.
+func (p *plugin) silentLimits(extra []string) (limit time.Duration, nixArgs []string, watchdog time.Duration) {
+	limit = p.maxSilent
+	if limit <= 0 {
+		limit = defaultMaxSilent
+	}
+	if v, ok := optionValue(extra, "max-silent-time"); ok {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			limit = time.Duration(n) * time.Second
+		}
+	} else {
+		nixArgs = []string{"--max-silent-time", strconv.Itoa(int(max(limit/time.Second, 1)))}
+	}
+	return limit, nixArgs, limit + min(limit, time.Minute)
+}
+
+// hint says what to do about a nix error, when that is known.
+func (p *plugin) hint(mode storeMode, silentLimit time.Duration) func(string) string {
+	return func(msg string) string {
+		switch {
+		case strings.Contains(msg, "specified in 'build-users-group' does not exist") && mode.Kind == "daemon":
+			return "The nix-daemon is set to build as the users of a group that does not exist: as root, create the group with build users " +
+				"(groupadd --system nixbld; useradd --system --gid nixbld --groups nixbld --home-dir /var/empty --shell /usr/sbin/nologin nixbld1, … nixbld10, " +
+				"as Debian's nix-setup-systemd and vmflow's scripts/nix-setup.sh do) and restart nix-daemon."
+		case strings.Contains(msg, "specified in 'build-users-group' does not exist"):
+			return "Create the group with build users (as root: vmflow's scripts/nix-setup.sh does it), or leave build-users-group out of the build's arguments: " +
+				"vmflow then builds as root without build users."
+		case strings.Contains(msg, "seconds of silence") || strings.Contains(msg, "nix printed nothing for"):
+			return fmt.Sprintf("The build printed nothing for too long (max_silent_time, now %s). If it is only slow, raise max_silent_time in the nix plugin's config "+
+				"(plugin \"nix\" { config = { max_silent_time = \"2h\" } }) or pass [\"--max-silent-time\", \"SECONDS\"] in the build's extra_args (nix_args).", silentLimit)
+		case strings.Contains(msg, "is not allowed to connect to the Nix daemon"):
+			return fmt.Sprintf("The nix-daemon's allowed-users setting leaves %s out: add the user (or a group of it, as @group) to allowed-users in the daemon's nix.conf and restart it.", userName())
+		}
+		return ""
+	}
 }
 
 // flakeDir resolves the flake input against the task file's directory.
@@ -67,7 +146,12 @@ func (p *plugin) build(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	known, err := knownProfiles(ctx, flake)
+	extra := r.Strings("extra_args")
+	mode, err := p.store(ctx, r, extra)
+	if err != nil {
+		return err
+	}
+	known, err := knownProfiles(ctx, flake, mode.Args)
 	if err != nil {
 		return err
 	}
@@ -108,11 +192,13 @@ func (p *plugin) build(ctx context.Context, r *sdk.Request) error {
 		},
 		progress: func(done, expected int64, label string) { r.Progress(done, expected, label) },
 	}
-	args := append(append([]string{}, nixFeatures...), "build", "--log-format", "internal-json",
+	silentLimit, silentArgs, watchdog := p.silentLimits(extra)
+	args := append(append([]string{}, nixFeatures...), "build")
+	args = append(append(append(args, mode.Args...), silentArgs...), "--log-format", "internal-json",
 		"--impure", "--json", "--out-link", pending, "--expr", expr)
-	args = append(args, r.Strings("extra_args")...)
+	args = append(args, extra...)
 	start := time.Now()
-	out, err := runNix(ctx, rep, true, args...)
+	out, err := runNix(ctx, rep, true, watchdog, args...)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -121,7 +207,7 @@ func (p *plugin) build(ctx context.Context, r *sdk.Request) error {
 		if rep.builds == 0 {
 			what = "evaluating the image"
 		}
-		return rep.failure(what, err)
+		return rep.failure(what, err, p.hint(mode, silentLimit))
 	}
 	var results []struct {
 		Outputs map[string]string `json:"outputs"`
@@ -133,8 +219,9 @@ func (p *plugin) build(ctx context.Context, r *sdk.Request) error {
 	root := filepath.Join(p.gcRoots(), storeHash(storePath)+"-"+strings.Join(profiles, "+"))
 	createdRoot := false
 	if _, err := os.Lstat(root); err != nil {
-		if out, err := exec.CommandContext(ctx, "nix-store", "--realise", storePath, "--add-root", root).CombinedOutput(); err != nil {
-			return fmt.Errorf("registering the GC root %s: %v: %s", root, err, strings.TrimSpace(string(out)))
+		args := append(append([]string{}, mode.Args...), "--realise", storePath, "--add-root", root)
+		if out, err := exec.CommandContext(ctx, "nix-store", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("registering the GC root %s: %v: %s", root, err, nixErrorText(out))
 		}
 		createdRoot = true
 	}
@@ -142,8 +229,12 @@ func (p *plugin) build(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	info, err := exec.CommandContext(ctx, "nix", append(append([]string{}, nixFeatures...), "path-info", "--json", storePath)...).Output()
+	info, err := exec.CommandContext(ctx, "nix", append(append(append([]string{}, nixFeatures...), "path-info", "--json", storePath), mode.Args...)...).Output()
 	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("nix path-info %s: %s", storePath, nixErrorText(ee.Stderr))
+		}
 		return fmt.Errorf("nix path-info %s: %w", storePath, err)
 	}
 	var pinfo []struct {
@@ -212,8 +303,20 @@ func newPlugin() *sdk.Plugin {
 		Name:        "nix",
 		Version:     version,
 		Description: "Builds immutable NixOS images from composable profiles with nix build.",
+		Config: []sdk.Attr{
+			sdk.String("max_silent_time", "A nix build that prints nothing for this long fails (nix's --max-silent-time), e.g. \"30m\", \"2h\". "+
+				"A build's extra_args may set --max-silent-time (seconds) instead.").Default(defaultMaxSilent.String()),
+		},
 		Configure: func(ctx context.Context, r *sdk.Request) error {
 			p.stateDir, p.workDir = r.Env.StateDir, r.Env.WorkDir
+			d, err := time.ParseDuration(r.String("max_silent_time"))
+			if err != nil || d < time.Second {
+				return sdk.ArgError("max_silent_time", "%q is not a duration of a second or more (e.g. \"30m\", \"2h\")", r.String("max_silent_time"))
+			}
+			p.maxSilent = d
+			p.mu.Lock()
+			p.stores = nil
+			p.mu.Unlock()
 			return nil
 		},
 		Actions: actions(p),
@@ -280,7 +383,14 @@ func actions(p *plugin) []*sdk.Action {
 				if err != nil {
 					return err
 				}
-				known, err := knownProfiles(ctx, dir)
+				if err := checkNix(ctx); err != nil {
+					return err
+				}
+				mode, err := p.store(ctx, r, nil)
+				if err != nil {
+					return err
+				}
+				known, err := knownProfiles(ctx, dir, mode.Args)
 				if err != nil {
 					return err
 				}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -63,6 +64,7 @@ type logLine struct {
 	Type   int               `json:"type"`
 	Text   string            `json:"text"`
 	Msg    string            `json:"msg"`
+	RawMsg *string           `json:"raw_msg"` // only errors have it
 	Fields []json.RawMessage `json:"fields"`
 }
 
@@ -79,10 +81,12 @@ type reporter struct {
 	log      func(level, msg string)
 	progress func(done, expected int64, label string)
 
-	mu     sync.Mutex
-	builds int      // derivations nix started building
-	tail   []string // the last build log lines and errors, for failures
-	errors []string // nix's own error messages
+	mu       sync.Mutex
+	builds   int      // derivations nix started building
+	tail     []string // the last build log lines and errors, for failures
+	errors   []string // nix's own error messages
+	level0   []string // other messages nix printed at its error level
+	lastLine time.Time
 }
 
 func (r *reporter) keep(line string) {
@@ -97,20 +101,39 @@ func (r *reporter) keep(line string) {
 func (r *reporter) consume(rd io.Reader, json bool) {
 	sc := bufio.NewScanner(rd)
 	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	inError := false
 	for sc.Scan() {
 		line := sc.Text()
+		r.mu.Lock()
+		r.lastLine = time.Now()
+		r.mu.Unlock()
 		if json && strings.HasPrefix(line, "@nix ") {
 			r.event(line[5:])
 			continue
 		}
 		r.mu.Lock()
 		r.keep(line)
-		if strings.HasPrefix(line, "error:") {
+		// An error goes on over indented lines.
+		if strings.HasPrefix(line, "error:") || (inError && strings.HasPrefix(line, " ")) {
 			r.errors = append(r.errors, line)
+			inError = true
+		} else {
+			inError = false
 		}
 		r.mu.Unlock()
-		r.log("info", line)
+		if strings.HasPrefix(line, "warning:") {
+			r.log("warn", line)
+		} else {
+			r.log("info", line)
+		}
 	}
+}
+
+// silence is how long nix has printed nothing.
+func (r *reporter) silence() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return time.Since(r.lastLine)
 }
 
 func (r *reporter) event(raw string) {
@@ -123,11 +146,21 @@ func (r *reporter) event(raw string) {
 	switch {
 	case l.Action == "msg":
 		msg := stripANSI(l.Msg)
-		if l.Level == 0 {
+		switch {
+		// nix prints some warnings at its error level ("warning: the
+		// group 'nixbld' specified in 'build-users-group' does not
+		// exist"): they are not the error.
+		case strings.HasPrefix(msg, "warning:"):
+			r.log("warn", msg)
+		case l.Level == 0 && (l.RawMsg != nil || strings.HasPrefix(msg, "error:")):
 			r.errors = append(r.errors, msg)
 			r.keep(msg)
 			r.log("error", msg)
-		} else if l.Level <= 3 {
+		case l.Level == 0:
+			r.level0 = append(r.level0, msg)
+			r.keep(msg)
+			r.log("error", msg)
+		case l.Level <= 3:
 			r.log("info", msg)
 		}
 	case l.Action == "start" && l.Type == actBuild:
@@ -154,14 +187,25 @@ var ansi = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
 
 func stripANSI(s string) string { return ansi.ReplaceAllString(s, "") }
 
-// failure explains a failed nix command: nix's own error, and for a
-// failed build the last lines of its log.
-func (r *reporter) failure(what string, err error) error {
+// failure explains a failed nix command: nix's own error (its error:
+// lines, never a warning that came first), what to do about it when that
+// is known, and for a failed build the last lines of its log.
+func (r *reporter) failure(what string, err error, hint func(string) string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	msg := strings.TrimSpace(strings.Join(r.errors, "\n"))
 	if msg == "" {
+		msg = strings.TrimSpace(strings.Join(r.level0, "\n"))
+	}
+	var silent *silentError
+	if errors.As(err, &silent) {
+		msg = strings.TrimSpace(err.Error() + "\n" + msg)
+	}
+	if msg == "" {
 		msg = err.Error()
+	}
+	if h := hint(msg); h != "" {
+		msg += "\n" + h
 	}
 	if r.builds > 0 && len(r.tail) > 0 {
 		return fmt.Errorf("%s failed: %s\nlast lines of the build log:\n  %s", what, msg, strings.Join(r.tail, "\n  "))
@@ -169,22 +213,85 @@ func (r *reporter) failure(what string, err error) error {
 	return fmt.Errorf("%s failed: %s", what, msg)
 }
 
-// run runs nix with args, streaming its log to rep; stdout is returned.
-func runNix(ctx context.Context, rep *reporter, jsonLog bool, args ...string) ([]byte, error) {
+// nixErrorText is the part of a nix command's plain stderr that is its
+// error: from the first line starting with "error:" (warnings before it
+// go), or all of it when there is no such line.
+func nixErrorText(stderr []byte) string {
+	text := strings.TrimSpace(stripANSI(string(stderr)))
+	if strings.HasPrefix(text, "error:") {
+		return text
+	}
+	if i := strings.Index(text, "\nerror:"); i >= 0 {
+		return text[i+1:]
+	}
+	return text
+}
+
+// silentError is a nix command stopped because it printed nothing for
+// longer than the plugin waits.
+type silentError struct{ limit time.Duration }
+
+func (e *silentError) Error() string {
+	return fmt.Sprintf("nix printed nothing for %s and was stopped", e.limit)
+}
+
+// runNix runs nix with args, streaming its log to rep; stdout is
+// returned. When nix prints nothing for silentLimit (nix's own
+// --max-silent-time covers a builder; this covers nix itself: an
+// evaluation or a daemon that hangs), it is stopped: the error is a
+// *silentError.
+func runNix(ctx context.Context, rep *reporter, jsonLog bool, silentLimit time.Duration, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rep.mu.Lock()
+	rep.lastLine = time.Now()
+	rep.mu.Unlock()
+	var silent atomic.Bool
+	done := make(chan struct{})
+	defer close(done)
+	if silentLimit > 0 {
+		go func() {
+			tick := time.NewTicker(max(min(silentLimit/4, 10*time.Second), 10*time.Millisecond))
+			defer tick.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+					if rep.silence() >= silentLimit {
+						silent.Store(true)
+						cancel()
+						return
+					}
+				}
+			}
+		}()
+	}
 	cmd := exec.CommandContext(ctx, "nix", args...)
-	// Cancelled, nix gets SIGINT first and stops its builds itself.
+	// Cancelled, nix gets SIGINT first and stops its builds itself; what
+	// does not end within WaitDelay is killed, its pipes closed.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 	cmd.WaitDelay = 30 * time.Second
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
+	// Through an io.Pipe, so that Wait (and its WaitDelay) ends the copy
+	// even when nix never closes its stderr.
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		rep.consume(pr, jsonLog)
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	err := cmd.Start()
+	if err == nil {
+		err = cmd.Wait()
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
+	pw.Close()
+	<-consumed
+	if silent.Load() {
+		return stdout.Bytes(), &silentError{limit: silentLimit}
 	}
-	rep.consume(stderr, jsonLog)
-	err = cmd.Wait()
 	return stdout.Bytes(), err
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/gocty"
@@ -28,7 +29,11 @@ func requireNix(t testing.TB) {
 }
 
 // offline keeps nix from asking binary caches: these machines reach none.
-var offline = []string{"--option", "substituters", ""}
+// The test flake builds with the host's /bin/sh and qemu-img, so only
+// without nix's sandbox (on by default): root's nix takes that from the
+// command line; a daemon takes it from its own configuration only
+// (scripts/nix-setup.sh starts it so).
+var offline = []string{"--option", "substituters", "", "--option", "sandbox", "false"}
 
 type harness struct {
 	t      testing.TB
@@ -39,6 +44,12 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
+	return newHarnessConfig(t, nil)
+}
+
+// newHarnessConfig configures the plugin with the given config attributes.
+func newHarnessConfig(t testing.TB, config map[string]cty.Value) *harness {
+	t.Helper()
 	requireNix(t)
 	p, err := sdk.InProcess(newPlugin())
 	if err != nil {
@@ -48,7 +59,11 @@ func newHarness(t testing.TB) *harness {
 	h := &harness{t: t, p: p, state: t.TempDir()}
 	h.schema, _ = p.Describe(context.Background())
 	// The work dir is testdata, as if the task file lived there.
-	if ds, err := p.Configure(context.Background(), cty.EmptyObjectVal, protocol.Env{StateDir: h.state, WorkDir: filepath.Join(wd, "testdata")}); err != nil || ds.HasErrors() {
+	cfg := cty.EmptyObjectVal
+	if config != nil {
+		cfg = cty.ObjectVal(config)
+	}
+	if ds, err := p.Configure(context.Background(), cfg, protocol.Env{StateDir: h.state, WorkDir: filepath.Join(wd, "testdata")}); err != nil || ds.HasErrors() {
 		t.Fatal(err, ds.Err())
 	}
 	return h
@@ -98,8 +113,14 @@ func str(v cty.Value, k string) string { return v.GetAttr(k).AsString() }
 
 func TestBuildCacheHitAndGCRoot(t *testing.T) {
 	h := newHarness(t)
-	// A profile set nothing else builds, so the first build really builds.
+	// Derivations of this test only: the first build really builds, and
+	// the unrooted image below is no other test's rooted one (vm_nix,
+	// running beside this package, roots core+docker).
+	stamp(t)
 	first := h.build("nvidia", "dev", "dev")
+	if !first.GetAttr("built").True() {
+		t.Fatal("the first build was a cache hit")
+	}
 	var profiles []string
 	_ = gocty.FromCtyValue(first.GetAttr("profiles"), &profiles)
 	if strings.Join(profiles, ",") != "core,dev,docker,nvidia" {
@@ -129,7 +150,7 @@ func TestBuildCacheHitAndGCRoot(t *testing.T) {
 		t.Fatalf("gc root %s -> %s (%v)", root, target, err)
 	}
 	unrooted := nixBuildUnrooted(t, "core", "docker")
-	if out, err := exec.Command("nix-collect-garbage").CombinedOutput(); err != nil {
+	if out, err := exec.Command("nix-collect-garbage", storeArgs(t)...).CombinedOutput(); err != nil {
 		t.Fatalf("nix-collect-garbage: %v\n%s", err, out)
 	}
 	if _, err := os.Stat(image); err != nil {
@@ -143,10 +164,21 @@ func TestBuildCacheHitAndGCRoot(t *testing.T) {
 	if out, _, err := h.try("release", map[string]any{"gc_root": root}); err != nil || !out.GetAttr("released").True() {
 		t.Fatalf("release: %v", err)
 	}
-	exec.Command("nix-collect-garbage").Run()
+	exec.Command("nix-collect-garbage", storeArgs(t)...).Run()
 	if _, err := os.Stat(image); err == nil {
 		t.Fatal("the image outlived its released root")
 	}
+}
+
+// storeArgs are the options the plugin gives nix on this machine (see
+// detectStore), for the nix commands the tests run themselves.
+func storeArgs(t *testing.T) []string {
+	t.Helper()
+	mode, err := detectStore(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mode.Args
 }
 
 // nixBuildUnrooted builds an image with nix directly and no GC root.
@@ -155,7 +187,7 @@ func nixBuildUnrooted(t *testing.T, profiles ...string) string {
 	wd, _ := os.Getwd()
 	expr := `(builtins.getFlake "path:` + filepath.Join(wd, "testdata", "flake") + `").lib.mkImage { profiles = [ "` + strings.Join(profiles, `" "`) + `" ]; }`
 	args := append(append(append([]string{}, nixFeatures...), "build", "--impure", "--no-link", "--json", "--expr", expr), offline...)
-	out, err := exec.Command("nix", args...).Output()
+	out, err := exec.Command("nix", append(args, storeArgs(t)...)...).Output()
 	if err != nil {
 		t.Fatalf("nix build: %v", err)
 	}
@@ -223,6 +255,7 @@ func TestVersionCheck(t *testing.T) {
 // it: the store path is deleted before each "first" iteration.
 func BenchmarkBuild(b *testing.B) {
 	h := newHarness(b)
+	stamp(b)
 	build := func() cty.Value {
 		out, _, err := h.try("build", map[string]any{"profiles": []string{"dev"}, "flake": "flake", "extra_args": offline})
 		if err != nil {
@@ -251,4 +284,110 @@ func BenchmarkBuild(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A build-users-group the build's arguments name is kept even when it does
+// not exist; nix then fails, and the message is nix's error, not the
+// warnings nix prints at its error level before it ("warning: the group
+// … does not exist", which a summary once quoted instead of the error).
+func TestBuildErrorIsNixsErrorNotItsWarning(t *testing.T) {
+	h := newHarness(t)
+	stamp(t)
+	args := append([]string{"--option", "build-users-group", "vmflow-test-no-such-group"}, offline...)
+	_, events, err := h.try("build", map[string]any{"profiles": []string{"dev"}, "flake": "flake", "extra_args": args})
+	if err == nil {
+		t.Fatal("a build with a build-users-group that does not exist succeeded")
+	}
+	msg := err.Error()
+	want := "failed: error: the group 'vmflow-test-no-such-group' specified in 'build-users-group' does not exist\n"
+	if !strings.Contains(msg, want) || strings.Contains(msg, "warning:") {
+		t.Fatalf("the message is not nix's error:\n%s", msg)
+	}
+	if !strings.Contains(msg, "Create the group with build users") {
+		t.Fatalf("the message does not say what to do:\n%s", msg)
+	}
+	if !logged(events, "warning: the group 'vmflow-test-no-such-group' specified in 'build-users-group' does not exist") {
+		t.Fatalf("nix's warning is not in the log: %v", events)
+	}
+}
+
+// A build that prints nothing for max_silent_time fails (nix's
+// --max-silent-time) soon after, with nix's error and what to change.
+func TestSilentBuildFails(t *testing.T) {
+	h := newHarnessConfig(t, map[string]cty.Value{"max_silent_time": cty.StringVal("2s")})
+	stamp(t)
+	start := time.Now()
+	_, _, err := h.try("build", map[string]any{"flake": "silent", "extra_args": offline})
+	took := time.Since(start)
+	if err == nil {
+		t.Fatal("a silent build succeeded")
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "building the image failed: error: building of '/nix/store/") || !strings.Contains(msg, "timed out after 2 seconds of silence") {
+		t.Fatalf("the message is not nix's timeout:\n%s", msg)
+	}
+	if !strings.Contains(msg, "max_silent_time, now 2s") {
+		t.Fatalf("the message does not say what to change:\n%s", msg)
+	}
+	if took > 30*time.Second {
+		t.Fatalf("the silent build failed only after %s", took)
+	}
+	noSleeper(t)
+}
+
+// When nix's own limit is off (--max-silent-time 0 in the build's
+// arguments), the plugin still stops nix once it has printed nothing for
+// a little longer than max_silent_time.
+func TestSilentNixIsStopped(t *testing.T) {
+	h := newHarnessConfig(t, map[string]cty.Value{"max_silent_time": cty.StringVal("2s")})
+	stamp(t)
+	start := time.Now()
+	_, _, err := h.try("build", map[string]any{"flake": "silent", "extra_args": append([]string{"--max-silent-time", "0"}, offline...)})
+	took := time.Since(start)
+	if err == nil {
+		t.Fatal("a silent build succeeded")
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "building the image failed: nix printed nothing for 4s and was stopped") || !strings.Contains(msg, "raise max_silent_time") {
+		t.Fatalf("message:\n%s", msg)
+	}
+	if took > 40*time.Second {
+		t.Fatalf("the silent build failed only after %s", took)
+	}
+	noSleeper(t)
+}
+
+// noSleeper checks that the silent flake's builder (sleep 600) is gone.
+func noSleeper(t *testing.T) {
+	t.Helper()
+	for range 50 {
+		if exec.Command("pgrep", "-f", "^sleep 600$").Run() != nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out, _ := exec.Command("pgrep", "-a", "-f", "^sleep 600$").Output()
+	t.Fatalf("the silent build's builder still runs: %s", out)
+}
+
+func TestOptionValue(t *testing.T) {
+	for _, c := range []struct {
+		args       []string
+		name, want string
+		ok         bool
+	}{
+		{[]string{"--option", "substituters", "", "--store", "daemon"}, "store", "daemon", true},
+		{[]string{"--option", "store", "unix:///run/s", "-L"}, "store", "unix:///run/s", true},
+		{[]string{"--option", "build-users-group", ""}, "build-users-group", "", true},
+		{[]string{"--max-silent-time", "7200"}, "max-silent-time", "7200", true},
+		{[]string{"--option", "substituters", ""}, "store", "", false},
+		{[]string{"--store"}, "store", "", false},
+	} {
+		if v, ok := optionValue(c.args, c.name); v != c.want || ok != c.ok {
+			t.Errorf("optionValue(%q, %s) = %q, %v", c.args, c.name, v, ok)
+		}
+	}
+	if got := nixErrorText([]byte("warning: a\nwarning: b\nerror: c\n       d\n")); got != "error: c\n       d" {
+		t.Errorf("nixErrorText: %q", got)
+	}
 }

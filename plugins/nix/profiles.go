@@ -20,21 +20,24 @@ type profileInfo struct {
 // knownProfiles reads the flake's profile list: <flake>/profiles.nix, an
 // attribute set name → { requires = [ … ]; } that evaluates without
 // nixpkgs (so no network is needed), else the flake's lib.profiles.
-func knownProfiles(ctx context.Context, flake string) (map[string]profileInfo, error) {
+// storeArgs (see storeMode) go to the nix command.
+func knownProfiles(ctx context.Context, flake string, storeArgs []string) (map[string]profileInfo, error) {
 	var out []byte
 	var err error
 	file := filepath.Join(flake, "profiles.nix")
 	if _, serr := os.Stat(file); serr == nil {
-		out, err = exec.CommandContext(ctx, "nix-instantiate", "--eval", "--strict", "--json", file).Output()
+		args := append(append([]string{}, storeArgs...), "--eval", "--strict", "--json", file)
+		out, err = exec.CommandContext(ctx, "nix-instantiate", args...).Output()
 	} else {
 		args := append(append([]string{}, nixFeatures...), "eval", "--json", "--impure", "--expr",
 			fmt.Sprintf("(builtins.getFlake %q).lib.profiles", "path:"+flake))
+		args = append(args, storeArgs...)
 		out, err = exec.CommandContext(ctx, "nix", args...).Output()
 	}
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			return nil, fmt.Errorf("reading the profiles of %s: %s", flake, strings.TrimSpace(string(ee.Stderr)))
+			return nil, fmt.Errorf("reading the profiles of %s: %s", flake, nixErrorText(ee.Stderr))
 		}
 		return nil, fmt.Errorf("reading the profiles of %s: %w", flake, err)
 	}

@@ -75,7 +75,7 @@ func TestProfileListMatchesFiles(t *testing.T) {
 		t.Fatalf("profiles %v, want %v", listed, want)
 	}
 	flake, _ := filepath.Abs(profilesDir)
-	known, err := knownProfiles(context.Background(), flake)
+	known, err := knownProfiles(context.Background(), flake, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

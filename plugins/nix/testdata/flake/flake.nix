@@ -6,8 +6,10 @@
       system = "x86_64-linux";
       profiles = import ./profiles.nix;
       # An "image" for a profile set: a small qcow2 made with the host's
-      # qemu-img (Debian's nix builds without a sandbox), with the profile
-      # list written beside it. `broken` in the list makes the build fail.
+      # qemu-img (so it builds only without nix's sandbox), with the profile
+      # list and the user the builder ran as written beside it. `broken` in
+      # the list makes the build fail. VMFLOW_TEST_STAMP (read with
+      # --impure) makes a new derivation, for tests that must really build.
       mkImage = { profiles, system ? "x86_64-linux" }:
         derivation {
           name = "vmflow-test-image-${builtins.concatStringsSep "-" profiles}";
@@ -15,6 +17,7 @@
           builder = "/bin/sh";
           PATH = "/usr/bin:/bin";
           profileList = builtins.concatStringsSep " " profiles;
+          stamp = builtins.getEnv "VMFLOW_TEST_STAMP";
           args = [ "-c" ''
             set -e
             mkdir -p $out
@@ -25,6 +28,7 @@
             done
             qemu-img create -q -f qcow2 $out/nixos.qcow2 64M
             echo "$profileList" > $out/profiles
+            id -un > $out/builder
           '' ];
         };
     in {
