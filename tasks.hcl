@@ -247,6 +247,9 @@ task "create" {
     action    = builtin.assert
     condition = !step.known.exists
     message   = "${param.name} has a machine record already (${step.known.path}): its VM was destroyed. vmflow recreate ${param.name} brings it back; vmflow purge ${param.name} forgets it."
+    # A VM or disks that exist are the first thing to say: then the record
+    # is not the cause.
+    depends_on = [step.absent]
   }
   step "keys" {
     action = builtin.authorized_keys
@@ -648,8 +651,12 @@ task "upgrade" {
     name       = step.define.name
     depends_on = [step.start]
   }
+  # The commit point: once the record names the new image, the upgrade
+  # only goes forward (vmflow resume finishes it); undoing would point the
+  # record back at the boot layer the next steps delete.
   step "save" {
     action     = builtin.record_write
+    commit     = true
     collection = "machines/${var.backend}"
     name       = param.name
     mode       = "update"
@@ -889,10 +896,22 @@ task "ssh" {
       # VM that gets an old one's address is not taken for an attack.
       "-o", "UserKnownHostsFile=${step.record.path}/known_hosts",
       "-o", "StrictHostKeyChecking=accept-new",
+      # An address that does not answer fails in seconds, and a session
+      # whose VM went away ends within a minute, instead of hanging.
+      "-o", "ConnectTimeout=10",
+      "-o", "ServerAliveInterval=15",
+      "-o", "ServerAliveCountMax=4",
       "${length(split("@", param.target)) > 1 ? split("@", param.target)[0] : "user"}@${step.state.ip}",
     ]
+    # The remote shell's own exit status is the user's business.
     allow_failure = true
     depends_on    = [step.running]
+  }
+  # ssh itself failing (it exits 255: no connection, refused key) is not.
+  step "connected" {
+    action    = builtin.assert
+    condition = step.ssh.exit_code != 255
+    message   = "ssh could not reach ${step.state.ip} for ${step.record.values.name}, or lost the connection (ssh exited 255; its message is above)."
   }
 }
 
@@ -1013,30 +1032,27 @@ task "destroy" {
     description = "VM name"
   }
   lock = param.name
-  step "record" {
-    action     = builtin.record_read
-    collection = "machines/${var.backend}"
-    name       = param.name
-    missing_ok = true
-  }
+  # Nothing of the VM is left for an interrupted run on it to finish or
+  # undo: such runs are marked superseded.
+  supersedes = true
   step "undefine" {
     action     = hypervisor.undefine
     name       = param.name
     force      = true
     missing_ok = true
   }
-  step "volumes" {
-    # Overlays before their bases; what an interrupted upgrade may have
-    # left (the .next names, the next generation's base) goes too.
-    action = hypervisor.volumes_delete
-    names = compact([
-      "${param.name}-boot", "${param.name}-boot.next", "${param.name}-var",
-      "${param.name}-kernel", "${param.name}-initrd", "${param.name}-kernel.next", "${param.name}-initrd.next",
-      try(step.record.values.base_volume, ""),
-      step.record.exists ? "${param.name}-base.${step.record.values.generation + 1}" : "",
-    ])
-    missing_ok = true
+  # Every volume of the VM, found by its names with or without a record:
+  # what an interrupted create, upgrade or clone left goes too.
+  step "disks" {
+    action     = hypervisor.volume_list
+    prefix     = "${param.name}-"
+    pattern    = "${param.name}-(boot|var|kernel|initrd|base\\.[0-9]+)(\\.next)?"
     depends_on = [step.undefine]
+  }
+  step "volumes" {
+    action     = hypervisor.volumes_delete
+    names      = step.disks.names
+    missing_ok = true
   }
   output "deleted" {
     value = step.volumes.deleted
@@ -1050,6 +1066,9 @@ task "purge" {
     description = "VM name"
   }
   lock = param.name
+  # Nothing of the VM is left for an interrupted run on it to finish or
+  # undo: such runs are marked superseded.
+  supersedes = true
   step "record" {
     action     = builtin.record_read
     collection = "machines/${var.backend}"
@@ -1062,18 +1081,18 @@ task "purge" {
     force      = true
     missing_ok = true
   }
-  step "volumes" {
-    # Overlays before their bases; what an interrupted upgrade may have
-    # left (the .next names, the next generation's base) goes too.
-    action = hypervisor.volumes_delete
-    names = compact([
-      "${param.name}-boot", "${param.name}-boot.next", "${param.name}-var",
-      "${param.name}-kernel", "${param.name}-initrd", "${param.name}-kernel.next", "${param.name}-initrd.next",
-      try(step.record.values.base_volume, ""),
-      step.record.exists ? "${param.name}-base.${step.record.values.generation + 1}" : "",
-    ])
-    missing_ok = true
+  # Every volume of the VM, found by its names with or without a record:
+  # what an interrupted create, upgrade or clone left goes too.
+  step "disks" {
+    action     = hypervisor.volume_list
+    prefix     = "${param.name}-"
+    pattern    = "${param.name}-(boot|var|kernel|initrd|base\\.[0-9]+)(\\.next)?"
     depends_on = [step.undefine]
+  }
+  step "volumes" {
+    action     = hypervisor.volumes_delete
+    names      = step.disks.names
+    missing_ok = true
   }
   step "forget" {
     action     = builtin.record_delete
@@ -1522,6 +1541,8 @@ task "restore-backup" {
     description = "the archive (default: the VM's newest backup)"
   }
   lock = param.name
+  # The VM is made anew from the archive: interrupted runs on it are moot.
+  supersedes = true
   step "list" {
     action = builtin.archive_list
     dir    = var.backup_dir != "" ? var.backup_dir : "${env("VMFLOW_STATE_DIR")}/backups/${var.backend}"
@@ -1547,29 +1568,29 @@ task "restore-backup" {
     depends_on = [step.match]
   }
   # Only now, with the archive verified and unpacked, does the old VM go.
-  step "old" {
-    action     = builtin.record_read
-    collection = "machines/${var.backend}"
-    name       = param.name
-    missing_ok = true
-    depends_on = [step.extract]
-  }
+  # That is the commit point: once the old VM is gone, undoing could not
+  # bring it back, so from here the restore only goes forward (vmflow
+  # resume finishes it).
   step "undefine" {
     action     = hypervisor.undefine
+    commit     = true
     name       = param.name
     force      = true
     missing_ok = true
     depends_on = [step.extract]
   }
-  step "volumes" {
-    action = hypervisor.volumes_delete
-    names = compact([
-      "${param.name}-boot", "${param.name}-boot.next", "${param.name}-var",
-      "${param.name}-kernel", "${param.name}-initrd", "${param.name}-kernel.next", "${param.name}-initrd.next",
-      try(step.old.values.base_volume, ""),
-    ])
-    missing_ok = true
+  # Every volume of the VM, found by its names with or without a record:
+  # what an interrupted create, upgrade or clone left goes too.
+  step "disks" {
+    action     = hypervisor.volume_list
+    prefix     = "${param.name}-"
+    pattern    = "${param.name}-(boot|var|kernel|initrd|base\\.[0-9]+)(\\.next)?"
     depends_on = [step.undefine]
+  }
+  step "volumes" {
+    action     = hypervisor.volumes_delete
+    names      = step.disks.names
+    missing_ok = true
   }
   step "record" {
     action     = builtin.record_write

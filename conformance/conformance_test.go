@@ -233,7 +233,10 @@ func (s *suite) try(action string, args map[string]any) (cty.Value, error) {
 	// Each call is a step of a run of its own, as two vmflow runs are: a
 	// claim of one (sdk.Request.Claim) is never seen by another.
 	runID := fmt.Sprintf("conformance-%d", calls.Add(1))
-	out, diags, err := s.p.Run(ctx, protocol.RunRequest{Action: action, Inputs: in, RunID: runID, Step: action}, func(protocol.Event) {})
+	limit := plugintest.Timeout(s.t, s.p.Schema, action, args)
+	rctx, cancel := plugintest.Context(limit)
+	defer cancel()
+	out, diags, err := s.p.Run(rctx, protocol.RunRequest{Action: action, Inputs: in, RunID: runID, Step: action, Timeout: limit}, func(protocol.Event) {})
 	if err != nil {
 		return cty.NilVal, s.p.CallError(err)
 	}
@@ -307,7 +310,10 @@ func (s *suite) refused(check, action string, args map[string]any, want ...strin
 
 func (s *suite) undo(action string, args map[string]any, outputs cty.Value) {
 	s.t.Helper()
-	diags, err := s.p.Undo(context.Background(), protocol.UndoRequest{Action: action, Inputs: s.inputs(action, args), Outputs: outputs, RunID: "conformance", Step: action}, func(protocol.Event) {})
+	limit := plugintest.Timeout(s.t, s.p.Schema, action, args)
+	ctx, cancel := plugintest.Context(limit)
+	defer cancel()
+	diags, err := s.p.Undo(ctx, protocol.UndoRequest{Action: action, Inputs: s.inputs(action, args), Outputs: outputs, RunID: "conformance", Step: action, Timeout: limit}, func(protocol.Event) {})
 	if err != nil || diags.HasErrors() {
 		s.t.Fatalf("undo %s: %v %v", action, err, diags.Err())
 	}

@@ -285,6 +285,19 @@ func volumeFiles(s *suite) {
 	s.refused("files/swap-itself", "volume_swap", map[string]any{"name": over, "with": over}, "with:", "not swapped with itself")
 	s.refused("files/swap-base", "volume_swap", map[string]any{"name": base, "with": over}, "with:", "its own base")
 
+	// volume_list finds volumes by the start of their names, and by a
+	// pattern the whole name must match.
+	if out := s.run("volume_list", map[string]any{"prefix": s.name("swap", "")}); !slices.Equal(strs(out, "names"), []string{base, other, over}) {
+		s.t.Fatalf("volume_list %s: %v", s.name("swap", ""), strs(out, "names"))
+	}
+	if out := s.run("volume_list", map[string]any{"prefix": s.name(""), "pattern": ".*-(over|plain)"}); !slices.Equal(strs(out, "names"), []string{plain, over}) {
+		s.t.Fatalf("volume_list with a pattern: %v", strs(out, "names"))
+	}
+	if out := s.run("volume_list", map[string]any{"prefix": s.name("swap", ""), "pattern": "over"}); len(strs(out, "names")) != 0 {
+		s.t.Fatalf("a pattern matches the whole name: %v", strs(out, "names"))
+	}
+	s.refused("files/list-pattern", "volume_list", map[string]any{"pattern": "(unclosed"}, "pattern:", "not a regular expression")
+
 	for _, n := range []string{v, plain, over, other, base} {
 		s.run("volume_delete", map[string]any{"name": n})
 	}

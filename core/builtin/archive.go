@@ -923,7 +923,7 @@ func extract(ctx context.Context, r *sdk.Request, st *state) (err error) {
 		if err != nil {
 			return err
 		}
-		base := filepath.Join(sd, "tmp")
+		base := TempDir(sd, r.RunID)
 		if err := os.MkdirAll(base, 0o700); err != nil {
 			return err
 		}
@@ -1166,7 +1166,7 @@ func peekManifest(archive string) (*manifest, error) {
 func tempDirAction(st *state) *sdk.Action {
 	return &sdk.Action{
 		Name:        "temp_dir",
-		Description: "Makes a fresh directory (0700) under <state>/tmp; undo removes it with everything in it.",
+		Description: "Makes a fresh directory (0700) under <state>/tmp/<run>; undo removes it with everything in it, and vmflow removes what is left under <state>/tmp/<run> once the run can no longer be resumed.",
 		Inputs: []sdk.Attr{
 			sdk.String("prefix", "Start of the directory's name.").Default("tmp"),
 		},
@@ -1188,7 +1188,7 @@ func tempDirAction(st *state) *sdk.Action {
 			if err != nil {
 				return err
 			}
-			base := filepath.Join(sd, "tmp")
+			base := TempDir(sd, r.RunID)
 			if err := os.MkdirAll(base, 0o700); err != nil {
 				return err
 			}
@@ -1213,6 +1213,17 @@ func tempDirAction(st *state) *sdk.Action {
 			return os.RemoveAll(dir)
 		},
 	}
+}
+
+// TempDir is where the temporary directories of a run go (temp_dir,
+// archive_extract): <state>/tmp/<run id>, or <state>/tmp outside a run.
+// vmflow removes a run's once the run can no longer be resumed, so that
+// whatever a killed step left there goes too.
+func TempDir(stateDir, runID string) string {
+	if runID == "" {
+		return filepath.Join(stateDir, "tmp")
+	}
+	return filepath.Join(stateDir, "tmp", runID)
 }
 
 func checkPrefix(p string) error {

@@ -396,8 +396,8 @@ func TestArchiveRoundTrip(t *testing.T) {
 
 	x := b.ok("archive_extract", map[string]any{"path": archive})
 	dir := strOut(x, "dir")
-	if filepath.Dir(dir) != filepath.Join(b.state, "tmp") {
-		t.Fatalf("extracted into %s, want a directory under <state>/tmp", dir)
+	if filepath.Dir(dir) != TempDir(b.state, "r") {
+		t.Fatalf("extracted into %s, want a directory under <state>/tmp/<run>", dir)
 	}
 	got := mapOut(x, "files")
 	for name, sum := range want {
@@ -533,8 +533,8 @@ func TestArchiveExtractRefusesAndCleansUp(t *testing.T) {
 	}
 	// Into a directory of its own, under the state directory.
 	b.fails("archive_extract", map[string]any{"path": archive}, `member "sub/d"`)
-	if left := treeOf(t, filepath.Join(b.state, "tmp")); len(left) != 0 {
-		t.Fatalf("after a failed extract <state>/tmp holds %v", left)
+	if left := treeOf(t, TempDir(b.state, "r")); len(left) != 0 {
+		t.Fatalf("after a failed extract <state>/tmp/<run> holds %v", left)
 	}
 	// Into a directory it had to create.
 	fresh := filepath.Join(t.TempDir(), "new")
@@ -729,7 +729,7 @@ func TestArchiveUndo(t *testing.T) {
 	// temp_dir
 	td := b.ok("temp_dir", map[string]any{"prefix": "restore"})
 	p := strOut(td, "path")
-	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o700 || filepath.Dir(p) != filepath.Join(b.state, "tmp") || !strings.HasPrefix(filepath.Base(p), "restore-") {
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o700 || filepath.Dir(p) != TempDir(b.state, "r") || !strings.HasPrefix(filepath.Base(p), "restore-") {
 		t.Fatalf("temp_dir made %s: %v %v", p, fi.Mode(), err)
 	}
 	writeFile(t, filepath.Join(p, "deep", "file"), []byte("x"), 0o400)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/vmflow/vmflow/core/sdk"
 )
@@ -25,6 +26,17 @@ func (s *state) dir() string {
 	return s.stateDir
 }
 
+// timeouts are the built-in actions' default step timeouts. A local
+// command (exec, terminal) and an assert have none: they take as long as
+// they take, unless the step sets timeout. ssh-agent, or a disk, that
+// stops answering does not hold a run forever.
+var timeouts = map[string]time.Duration{
+	"authorized_keys": time.Minute,
+	"record_write":    time.Minute, "record_read": time.Minute, "record_delete": time.Minute, "record_list": time.Minute,
+	"archive_create": 2 * time.Hour, "archive_verify": 2 * time.Hour, "archive_extract": 2 * time.Hour, "archive_list": 10 * time.Minute,
+	"temp_dir": time.Minute, "remove": 30 * time.Minute,
+}
+
 // New returns the built-in plugin. env is the environment commands start
 // with (the process environment and the task file's .env).
 func New(env map[string]string) *sdk.Plugin {
@@ -32,6 +44,9 @@ func New(env map[string]string) *sdk.Plugin {
 	actions := []*sdk.Action{execAction(env), terminalAction(env), assertAction(), keysAction(env)}
 	actions = append(actions, recordActions(st)...)
 	actions = append(actions, archiveActions(st)...)
+	for _, a := range actions {
+		a.Timeout = timeouts[a.Name]
+	}
 	return &sdk.Plugin{
 		Name:        "builtin",
 		Version:     "1",

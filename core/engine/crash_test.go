@@ -12,6 +12,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/vmflow/vmflow/core/builtin"
 	"github.com/vmflow/vmflow/core/claims"
 	"github.com/vmflow/vmflow/core/event"
 	"github.com/vmflow/vmflow/core/journal"
@@ -320,7 +321,7 @@ task "purge" {
 	if err := claims.Write(claims.Dir(e.StateDir, "rec", id, "two"), "thing two", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(RunTempDir(e.StateDir, id), "extract-1"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(builtin.TempDir(e.StateDir, id), "extract-1"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	plan, _ := prepare(t, e, "purge", map[string]cty.Value{"vm": cty.StringVal("demo")})
@@ -338,7 +339,7 @@ task "purge" {
 	if claims.Any(claims.Dir(e.StateDir, "rec", id, "two")) {
 		t.Fatal("the superseded run's claims are left")
 	}
-	if _, err := os.Stat(RunTempDir(e.StateDir, id)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(builtin.TempDir(e.StateDir, id)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the superseded run's temporary directory: %v", err)
 	}
 	if st, _ := journal.New(e.StateDir).Load(web); st.Status != journal.Interrupted {
@@ -364,7 +365,7 @@ func TestSweepRemovesWhatFinishedRunsLeft(t *testing.T) {
 	if err := claims.Write(claims.Dir(e.StateDir, "rec", res.RunID, "one"), "thing one", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(RunTempDir(e.StateDir, res.RunID), 0o700); err != nil {
+	if err := os.MkdirAll(builtin.TempDir(e.StateDir, res.RunID), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	open := interrupt(t, e, "t", []string{"web"}, cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("web")}))
@@ -378,7 +379,7 @@ func TestSweepRemovesWhatFinishedRunsLeft(t *testing.T) {
 	if claims.Any(claims.Dir(e.StateDir, "rec", res.RunID, "one")) {
 		t.Fatal("the finished run's claims are left")
 	}
-	if _, err := os.Stat(RunTempDir(e.StateDir, res.RunID)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(builtin.TempDir(e.StateDir, res.RunID)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the finished run's temporary directory: %v", err)
 	}
 	if !claims.Any(claims.Dir(e.StateDir, "rec", open, "two")) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/vmflow/vmflow/core/builtin"
 	"github.com/vmflow/vmflow/core/claims"
 	"github.com/vmflow/vmflow/core/journal"
 )
@@ -116,16 +117,9 @@ func (e *Engine) cleanUp(runID string) {
 	if err := claims.RemoveRun(e.StateDir, runID); err != nil {
 		e.Logger.Warn("cannot remove the run's claims", "run", runID, "error", err)
 	}
-	if err := os.RemoveAll(RunTempDir(e.StateDir, runID)); err != nil {
+	if err := os.RemoveAll(builtin.TempDir(e.StateDir, runID)); err != nil {
 		e.Logger.Warn("cannot remove the run's temporary directory", "run", runID, "error", err)
 	}
-}
-
-// RunTempDir is where a run's temporary files live (core/builtin's
-// temp_dir and archive_extract make theirs there); vmflow removes it once
-// the run can no longer be resumed.
-func RunTempDir(stateDir, runID string) string {
-	return filepath.Join(stateDir, "tmp", runID)
 }
 
 // sweep removes the claims and temporary directories of runs that can no

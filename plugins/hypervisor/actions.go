@@ -59,7 +59,7 @@ type Backend struct {
 	// 52:54:00:12:34:56.
 	MACExample string
 
-	VolumeCreate, VolumeOverlay, VolumeResize, VolumeDelete, VolumesDelete, VolumeCopy, VolumeImport, VolumeExport, VolumeEdit, VolumeSwap, VolumeInfo Impl
+	VolumeCreate, VolumeOverlay, VolumeResize, VolumeDelete, VolumesDelete, VolumeCopy, VolumeImport, VolumeExport, VolumeEdit, VolumeSwap, VolumeInfo, VolumeList Impl
 
 	Define, Undefine, Start, Shutdown, Destroy, Reboot, Suspend, Resume, State, List, EnsureAbsent, WaitIP, GuestExec, Console Impl
 
@@ -302,6 +302,18 @@ func contract(b *Backend) []spec {
 			},
 			validate: []Func{ValidName("name", "volume")},
 			impl:     &b.VolumeInfo,
+		},
+		{
+			name: "volume_list",
+			description: "Lists the volumes in vmflow's storage whose names start with prefix and, when pattern is set, match it as a whole: " +
+				"to find every volume of a VM by its names, whether or not a record remembers them.",
+			inputs: []sdk.Attr{
+				sdk.String("prefix", "Only names starting with this.").Default(""),
+				sdk.String("pattern", "A regular expression (RE2 syntax) the whole name must match; \"\" for any.").Default(""),
+			},
+			outputs:  []sdk.Attr{sdk.StringList("names", "The volumes' names, sorted.")},
+			validate: []Func{validPattern},
+			impl:     &b.VolumeList,
 		},
 
 		// VMs.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -19,7 +20,7 @@ import (
 // it.
 var (
 	wantActions = []string{
-		"volume_create", "volume_overlay", "volume_resize", "volume_delete", "volumes_delete", "volume_copy", "volume_import", "volume_export", "volume_edit", "volume_swap", "volume_info",
+		"volume_create", "volume_overlay", "volume_resize", "volume_delete", "volumes_delete", "volume_copy", "volume_import", "volume_export", "volume_edit", "volume_swap", "volume_info", "volume_list",
 		"define", "undefine", "start", "shutdown", "destroy", "reboot", "suspend", "resume", "state", "list", "ensure_absent", "wait_ip", "guest_exec", "console",
 		"snapshot_create", "snapshot_list", "snapshot_revert", "snapshot_delete",
 	}
@@ -87,6 +88,21 @@ func TestContract(t *testing.T) {
 	}
 	if !slices.Equal(interactive, wantInteractive) {
 		t.Errorf("interactive actions: got %v, want %v", interactive, wantInteractive)
+	}
+	// Every action has a default timeout but the console, which lasts as
+	// long as the user stays; waiting for a guest gets what a slow boot
+	// needs, moving a disk's data hours.
+	for _, a := range schema.Actions {
+		want := map[string]time.Duration{"console": 0, "wait_ip": 3 * time.Minute, "shutdown": 2 * time.Minute, "guest_exec": time.Minute,
+			"volume_import": 2 * time.Hour, "volume_export": 2 * time.Hour, "define": 5 * time.Minute}[a.Name]
+		switch {
+		case a.Name == "console" || want > 0:
+			if a.Timeout != want {
+				t.Errorf("%s: default timeout %s, want %s", a.Name, a.Timeout, want)
+			}
+		case a.Timeout <= 0:
+			t.Errorf("%s has no default timeout", a.Name)
+		}
 	}
 }
 

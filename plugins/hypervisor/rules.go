@@ -287,3 +287,28 @@ func validSwap(ctx context.Context, r *sdk.Request) error {
 	}
 	return nil
 }
+
+// validPattern checks volume_list's pattern before anything runs.
+func validPattern(ctx context.Context, r *sdk.Request) error {
+	if r.Known("pattern") {
+		if _, err := MatchNames(r.String("pattern")); err != nil {
+			return sdk.ArgError("pattern", "%v", err)
+		}
+	}
+	return nil
+}
+
+// MatchNames returns volume_list's filter: names starting with prefix
+// and matching pattern as a whole ("" matches any).
+func MatchNames(pattern string) (func(prefix, name string) bool, error) {
+	var re *regexp.Regexp
+	if pattern != "" {
+		var err error
+		if re, err = regexp.Compile("^(?:" + pattern + ")$"); err != nil {
+			return nil, fmt.Errorf("not a regular expression: %v", err)
+		}
+	}
+	return func(prefix, name string) bool {
+		return strings.HasPrefix(name, prefix) && (re == nil || re.MatchString(name))
+	}, nil
+}

@@ -744,6 +744,7 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 			return r.Set("checked", checked)
 		},
 	}
+	b.VolumeList = volumeListAction(d)
 	b.WaitIP = waitIPAction(d)
 	b.GuestExec = guestExecAction(d)
 	b.Console = consoleAction(d)

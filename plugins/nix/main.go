@@ -331,7 +331,9 @@ func actions(p *plugin) []*sdk.Action {
 		{
 			Name: "build",
 			Description: "Builds the image for a set of profiles (core is always in; required profiles are added; the set is sorted, " +
-				"so the same set gives the same image) with nix build, and keeps a GC root for it under vmflow's state dir.",
+				"so the same set gives the same image) with nix build, and keeps a GC root for it under vmflow's state dir. " +
+				"A first build of a NixOS image can take long: the step's default timeout is 2h; a build silent for max_silent_time fails sooner.",
+			Timeout: 2 * time.Hour,
 			Inputs: []sdk.Attr{
 				sdk.StringList("profiles", "Profiles to compose.").Default([]string{}),
 				flake,
@@ -373,6 +375,7 @@ func actions(p *plugin) []*sdk.Action {
 		{
 			Name:        "list_profiles",
 			Description: "Lists the profiles the flake offers, and what each requires.",
+			Timeout:     10 * time.Minute,
 			Inputs:      []sdk.Attr{flake},
 			Outputs: []sdk.Attr{
 				sdk.StringList("profiles", "Profile names, sorted."),
@@ -404,6 +407,7 @@ func actions(p *plugin) []*sdk.Action {
 		{
 			Name:        "release",
 			Description: "Drops the GC root that keeps an image, once no VM uses it; nix may then collect it.",
+			Timeout:     time.Minute,
 			Inputs:      []sdk.Attr{sdk.String("gc_root", "The gc_root a build returned.").Required()},
 			Outputs:     []sdk.Attr{sdk.Bool("released", "Whether a root was removed.")},
 			Run: func(ctx context.Context, r *sdk.Request) error {

@@ -167,7 +167,60 @@ func (s *store) read() (*cluster, error) {
 	if c.Volumes == nil {
 		c.Volumes = map[string]*volume{}
 	}
+	if err := c.check(); err != nil {
+		return nil, fmt.Errorf("the stub's state file %s is damaged: %v; fix it by hand, or remove it to start from an empty cluster", s.path, err)
+	}
 	return c, nil
+}
+
+// check finds what a damaged state file (edited by hand, written by
+// another version) holds that no action could have written, so that it is
+// refused with a clear error instead of tripping an action up.
+func (c *cluster) check() error {
+	var errs []string
+	for _, name := range sortedKeys(c.VMs) {
+		v := c.VMs[name]
+		switch {
+		case v == nil:
+			errs = append(errs, fmt.Sprintf("VM %q is null", name))
+		case v.Name != name:
+			errs = append(errs, fmt.Sprintf("VM %q is recorded under the name %q", name, v.Name))
+		case v.VMID < firstVMID:
+			errs = append(errs, fmt.Sprintf("VM %q has VMID %d (VMIDs start at %d)", name, v.VMID, firstVMID))
+		case v.Status != running && v.Status != stopped:
+			errs = append(errs, fmt.Sprintf("VM %q has status %q (running or stopped)", name, v.Status))
+		}
+	}
+	for _, id := range sortedKeys(c.Volumes) {
+		v := c.Volumes[id]
+		switch {
+		case v == nil:
+			errs = append(errs, fmt.Sprintf("volume %q is null", id))
+		case v.VolID != id:
+			errs = append(errs, fmt.Sprintf("volume %q is recorded with the id %q", id, v.VolID))
+		case v.Format != "raw" && v.Format != "qcow2":
+			errs = append(errs, fmt.Sprintf("volume %q has format %q (raw or qcow2)", id, v.Format))
+		}
+	}
+	for _, name := range sortedKeys(c.VMIDs) {
+		if c.VMIDs[name] < firstVMID {
+			errs = append(errs, fmt.Sprintf("vmids: %q has VMID %d (VMIDs start at %d)", name, c.VMIDs[name], firstVMID))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(errs, "; "))
+}
+
+// sortedKeys lists a map's keys, sorted.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // write replaces the state file atomically.

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/vmflow/vmflow/core/sdk"
@@ -374,14 +373,4 @@ func volumeFileActions(d *driver, b *hypervisor.Backend) {
 		Run:  d.swapVolumes,
 		Undo: d.swapBack,
 	}
-}
-
-// sortedKeys lists a map's keys, sorted.
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

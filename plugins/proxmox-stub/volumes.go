@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -363,6 +364,28 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			return errors.Join(r.Set("format", format), setVolOutputs(r, v))
 		},
 		Undo: undoDelete(d),
+	}
+	b.VolumeList = hypervisor.Impl{
+		Note: "pvesm list on the stub's storages.",
+		Run: func(ctx context.Context, r *sdk.Request) error {
+			match, err := hypervisor.MatchNames(r.String("pattern"))
+			if err != nil {
+				return sdk.ArgError("pattern", "%v", err)
+			}
+			names := []string{}
+			if err := d.st.view(func(c *cluster) error {
+				for _, v := range c.Volumes {
+					if v.Name != "" && match(r.String("prefix"), v.Name) {
+						names = append(names, v.Name)
+					}
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			sort.Strings(names)
+			return r.Set("names", names)
+		},
 	}
 	b.VolumeInfo = hypervisor.Impl{
 		Note: "Its path is its Proxmox volume id, its backing the volume id of its base.",
