@@ -424,7 +424,7 @@ func (d *driver) swapPair(r *sdk.Request) (*swapPair, error) {
 // pool again.
 func (d *driver) exchange(ctx context.Context, r *sdk.Request, p *swapPair) error {
 	if err := unix.Renameat2(unix.AT_FDCWD, p.a.path, unix.AT_FDCWD, p.b.path, unix.RENAME_EXCHANGE); err != nil {
-		return fmt.Errorf("exchanging %s and %s: %w", p.a.path, p.b.path, err)
+		return fmt.Errorf("exchanging %s and %s: %w", p.a.path, p.b.path, swapDenied(err, filepath.Dir(p.a.path)))
 	}
 	r.Log("exchanged %s and %s", p.a.path, p.b.path)
 	return d.refreshPool(ctx, p.conn, p.pool)
