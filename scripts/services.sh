@@ -30,6 +30,11 @@ fi
 # normal user is refused. So: the read-write socket root:libvirt 0770, and
 # no further check for whoever may open it (auth_unix_rw = "none"), with or
 # without systemd. Root is not affected.
+# One copy at a time from here on (make test run twice at once): the
+# settings are written, and libvirtd started or restarted, once.
+# (The daemons started below must not inherit the lock: 8<&-.)
+exec 8</etc/libvirt
+flock -w 300 8 || { echo "another scripts/services.sh has held /etc/libvirt's lock for 5 minutes" >&2; exit 1; }
 systemd=
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemd=1; fi
 sock=/run/libvirt/libvirt-sock
@@ -76,8 +81,8 @@ wait_up() {
 if [ -n "$systemd" ]; then
   as_root systemctl start virtlogd libvirtd
 else
-  pgrep -x virtlogd >/dev/null || { say "starting virtlogd"; as_root virtlogd -d; }
-  pgrep -x libvirtd >/dev/null || { say "starting libvirtd"; as_root libvirtd -d; changed=; }
+  pgrep -x virtlogd >/dev/null || { say "starting virtlogd"; as_root virtlogd -d 8<&-; }
+  pgrep -x libvirtd >/dev/null || { say "starting libvirtd"; as_root libvirtd -d 8<&-; changed=; }
 fi
 wait_up
 # A libvirtd started before the settings above has the old socket: restart
@@ -95,11 +100,11 @@ if [ -n "$changed" ] || ! sock_ok; then
   else
     pid=$(pgrep -x libvirtd || true)
     if [ -n "$pid" ]; then
-      as_root kill -TERM "$pid"
+      as_root kill -TERM "$pid" 2>/dev/null || true
       for _ in $(seq 300); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
       if [ -d "/proc/$pid" ]; then echo "libvirtd ($pid) did not stop within 30 s" >&2; exit 1; fi
     fi
-    as_root libvirtd -d
+    as_root libvirtd -d 8<&-
   fi
   wait_up
 fi
