@@ -25,7 +25,7 @@ if [ -e /dev/kvm ] && getent group kvm >/dev/null && [ "$(stat -c %G /dev/kvm)" 
 fi
 
 # A normal user in the libvirt group manages VMs through libvirtd's socket
-# (docs/cli.md, "Not as root"). Debian lets that group in through polkit,
+# (README.md, "As yourself, not root"). Debian lets that group in through polkit,
 # which needs a system bus: without systemd there is none, and every
 # normal user is refused. So: the read-write socket root:libvirt 0770, and
 # no further check for whoever may open it (auth_unix_rw = "none"), with or
