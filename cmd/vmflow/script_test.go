@@ -6,7 +6,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -55,6 +57,10 @@ func TestScripts(t *testing.T) {
 				// In CI every test runs: a missing libvirtd is a failure
 				// there, not a skip.
 				return os.Getenv("CI") == "true" || libvirtdUp(), nil
+			case "root":
+				// Running vmflow as another user (userdir) needs root; in
+				// CI a test that needs it fails instead of skipping.
+				return os.Getenv("CI") == "true" || os.Geteuid() == 0, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -65,6 +71,7 @@ func TestScripts(t *testing.T) {
 			"countlines": cmdCountLines,
 			"guest":      cmdGuest,
 			"exits":      cmdExits,
+			"userdir":    cmdUserDir,
 		},
 	})
 }
@@ -213,4 +220,42 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
 	}
+}
+
+// testUser is the normal user, in the libvirt group, that vm_user.txtar
+// runs vmflow as; scripts/test-user.sh (run by make test) makes it.
+const testUser = "vmflow-test"
+
+// userdir: make a directory the test user owns, to be its HOME (and so
+// hold its state directory), and set $UDIR to it. The script's own work
+// dir is root's and closed to others, as is the directory of the binaries
+// under test, which this opens for reading. The directory, and the pool
+// the libvirt plugin made for the state directory vmflow uses by default
+// there, are removed when the script ends.
+func cmdUserDir(ts *testscript.TestScript, neg bool, args []string) {
+	u, err := user.Lookup(testUser)
+	if err != nil {
+		ts.Fatalf("%v: scripts/test-user.sh makes it (make test runs it, through scripts/services.sh)", err)
+	}
+	gids, err := u.GroupIds()
+	ts.Check(err)
+	lg, err := user.LookupGroup("libvirt")
+	if err != nil || !slices.Contains(gids, lg.Gid) {
+		ts.Fatalf("user %s is not in the libvirt group: scripts/test-user.sh puts it there", testUser)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	dir, err := os.MkdirTemp("", "vmflow-user-")
+	ts.Check(err)
+	ts.Defer(func() {
+		if conn, err := testlibvirt.Connect(); err == nil {
+			_ = testlibvirt.RemovePool(conn, testlibvirt.PoolName(filepath.Join(dir, ".local", "state", "vmflow")))
+			conn.Disconnect()
+		}
+		os.RemoveAll(dir)
+	})
+	ts.Check(os.Chown(dir, uid, gid))
+	ts.Check(os.Chmod(dir, 0o700))
+	ts.Check(os.Chmod(binDir, 0o755))
+	ts.Setenv("UDIR", dir)
 }

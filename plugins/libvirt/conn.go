@@ -113,11 +113,7 @@ func (d *driver) connLocked() (*libvirt.Libvirt, error) {
 		conn, err = libvirt.ConnectToURI(&u)
 	}
 	if err != nil {
-		hint := ""
-		if d.isLocal() {
-			hint = " (is libvirtd running? start it with `virtlogd -d; libvirtd -d`, or systemctl start libvirtd)"
-		}
-		return nil, fmt.Errorf("cannot connect to %s: %v%s", d.uri, err, hint)
+		return nil, fmt.Errorf("cannot connect to %s: %v%s", d.uri, err, d.connectHint(err))
 	}
 	d.conn = conn
 	return conn, nil
@@ -149,7 +145,7 @@ func (d *driver) storagePool() (*libvirt.Libvirt, libvirt.StoragePool, error) {
 		x := libvirtxml.StoragePool{
 			Type:   "dir",
 			Name:   d.poolName,
-			Target: &libvirtxml.StoragePoolTarget{Path: d.poolPath, Permissions: &libvirtxml.StoragePoolTargetPermissions{Mode: "0711"}},
+			Target: &libvirtxml.StoragePoolTarget{Path: d.poolPath, Permissions: d.poolPermissions()},
 		}
 		doc, xerr := x.Marshal()
 		if xerr != nil {

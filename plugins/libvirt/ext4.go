@@ -80,7 +80,7 @@ func debugfs(ctx context.Context, image string, write bool, cmds []string) (stri
 		args = append([]string{"-w"}, args...)
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "debugfs", args...)
+	cmd := hypervisor.ToolCommand(ctx, "debugfs", args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("debugfs: %v: %s", err, strings.TrimSpace(stderr.String()))
@@ -352,7 +352,7 @@ func setRootOwner(ctx context.Context, image string, files []hypervisor.File) er
 // e2fsck runs e2fsck with args on an image; an exit status above
 // maxStatus (0: clean, 1: corrected) is an error carrying its last lines.
 func e2fsck(ctx context.Context, image string, maxStatus int, args ...string) error {
-	out, err := exec.CommandContext(ctx, "e2fsck", append(args, image)...).CombinedOutput()
+	out, err := hypervisor.ToolCommand(ctx, "e2fsck", append(args, image)...).CombinedOutput()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.ExitCode() <= maxStatus {
 		err = nil

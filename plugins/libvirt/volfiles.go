@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -91,7 +90,7 @@ func checkDownload(ctx context.Context, vi *volInfo, path string, n int64) error
 		// Its own metadata only: an overlay's base may live elsewhere.
 		file, _ := json.Marshal(path)
 		target := `json:{"driver":"qcow2","backing":null,"file":{"driver":"file","filename":` + string(file) + `}}`
-		out, err := exec.CommandContext(ctx, "qemu-img", "check", "-q", target).CombinedOutput()
+		out, err := hypervisor.ToolCommand(ctx, "qemu-img", "check", "-q", target).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("the copy of volume %q (%d bytes) is not a whole qcow2 image: %s", vi.name, n, strings.TrimSpace(string(out)))
 		}
@@ -185,7 +184,7 @@ func (d *driver) notInUse(conn *libvirt.Libvirt, field string, vi *volInfo, what
 
 // qemuImgInfo reads what volume_edit needs to know of an image.
 func qemuImgInfo(ctx context.Context, path string) (snapshots int, err error) {
-	out, err := exec.CommandContext(ctx, "qemu-img", "info", "--output=json", path).Output()
+	out, err := hypervisor.ToolCommand(ctx, "qemu-img", "info", "--output=json", path).Output()
 	if err != nil {
 		return 0, fmt.Errorf("qemu-img info %s: %v", path, err)
 	}
@@ -199,7 +198,7 @@ func qemuImgInfo(ctx context.Context, path string) (snapshots int, err error) {
 }
 
 func qemuImgConvert(ctx context.Context, from, fromFormat, to, toFormat string) error {
-	out, err := exec.CommandContext(ctx, "qemu-img", "convert", "-q", "-f", fromFormat, "-O", toFormat, from, to).CombinedOutput()
+	out, err := hypervisor.ToolCommand(ctx, "qemu-img", "convert", "-q", "-f", fromFormat, "-O", toFormat, from, to).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("qemu-img convert: %v: %s", err, strings.TrimSpace(string(out)))
 	}
@@ -425,7 +424,7 @@ func (d *driver) swapPair(r *sdk.Request) (*swapPair, error) {
 // pool again.
 func (d *driver) exchange(ctx context.Context, r *sdk.Request, p *swapPair) error {
 	if err := unix.Renameat2(unix.AT_FDCWD, p.a.path, unix.AT_FDCWD, p.b.path, unix.RENAME_EXCHANGE); err != nil {
-		return fmt.Errorf("exchanging %s and %s: %w", p.a.path, p.b.path, err)
+		return fmt.Errorf("exchanging %s and %s: %w", p.a.path, p.b.path, swapDenied(err, filepath.Dir(p.a.path)))
 	}
 	r.Log("exchanged %s and %s", p.a.path, p.b.path)
 	return d.refreshPool(ctx, p.conn, p.pool)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -233,7 +232,7 @@ func mkfsImage(ctx context.Context, size uint64, fs, label string, files []hyper
 		}
 		args = append(args, "-d", root)
 	}
-	if out, err := exec.CommandContext(ctx, "mke2fs", append(args, raw)...).CombinedOutput(); err != nil {
+	if out, err := hypervisor.ToolCommand(ctx, "mke2fs", append(args, raw)...).CombinedOutput(); err != nil {
 		cleanup()
 		return "", nil, fmt.Errorf("mke2fs: %v: %s", err, strings.TrimSpace(string(out)))
 	}
@@ -244,7 +243,7 @@ func mkfsImage(ctx context.Context, size uint64, fs, label string, files []hyper
 			return "", nil, err
 		}
 	}
-	if out, err := exec.CommandContext(ctx, "qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", raw, qcow).CombinedOutput(); err != nil {
+	if out, err := hypervisor.ToolCommand(ctx, "qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", raw, qcow).CombinedOutput(); err != nil {
 		cleanup()
 		return "", nil, fmt.Errorf("qemu-img: %v: %s", err, strings.TrimSpace(string(out)))
 	}
@@ -265,8 +264,8 @@ func validMkfsTools(ctx context.Context, r *sdk.Request) error {
 // e2fsprogs and qemu-utils); the error is about field.
 func needTools(field, what string, tools ...string) error {
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			return sdk.ArgError(field, "%s needs %s on this machine (packages e2fsprogs and qemu-utils)", what, tool)
+		if _, err := hypervisor.LookTool(tool); err != nil {
+			return sdk.ArgError(field, "%s needs %s: %v", what, tool, err)
 		}
 	}
 	return nil
