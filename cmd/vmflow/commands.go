@@ -371,6 +371,16 @@ func (a *app) printPlan(plan *engine.Plan) {
 		if len(ps.Deps) > 0 {
 			fmt.Fprintf(w, "   after: %s\n", strings.Join(ps.Deps, ", "))
 		}
+		if ps.Timeout > 0 {
+			from := "the action's default"
+			if ps.TimeoutSet {
+				from = "timeout = " + src(ps.Step.Timeout.Range())
+			}
+			fmt.Fprintf(w, "   timeout: %s  (%s)\n", lang.FormatDuration(ps.Timeout), from)
+		}
+		if ps.Commit {
+			fmt.Fprintln(w, "   commit: once it completed, the run only goes forward")
+		}
 		if ps.If != nil {
 			verdict := "runs"
 			switch {
@@ -512,6 +522,9 @@ func (a *app) cmdPlugins(c *cli.Context) error {
 			if act.HasUndo {
 				undo = "  [undo]"
 			}
+			if act.Timeout > 0 {
+				undo += "  [timeout " + lang.FormatDuration(act.Timeout) + "]"
+			}
 			fmt.Fprintf(a.stdout, "  %s.%s%s\n", d.f.Name, act.Name, undo)
 			if act.Description != "" {
 				fmt.Fprintf(a.stdout, "    %s\n", act.Description)
@@ -566,6 +579,7 @@ type jsonAction struct {
 	Name        string     `json:"name"`
 	Description string     `json:"description,omitempty"`
 	HasUndo     bool       `json:"has_undo"`
+	TimeoutSecs float64    `json:"timeout_seconds,omitempty"`
 	Inputs      []jsonAttr `json:"inputs"`
 	Outputs     []jsonAttr `json:"outputs"`
 }
@@ -599,7 +613,7 @@ func (a *app) pluginsJSON(list []*described) error {
 		} else {
 			jp.Version = d.schema.Version
 			for _, act := range d.schema.Actions {
-				jp.Actions = append(jp.Actions, jsonAction{act.Name, act.Description, act.HasUndo, attrsJSON(act.Inputs), attrsJSON(act.Outputs)})
+				jp.Actions = append(jp.Actions, jsonAction{act.Name, act.Description, act.HasUndo, act.Timeout.Seconds(), attrsJSON(act.Inputs), attrsJSON(act.Outputs)})
 			}
 		}
 		out = append(out, jp)

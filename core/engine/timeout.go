@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vmflow/vmflow/core/lang"
 )
 
 // errTimedOut is the cause of a step's context when its timeout expired.
@@ -95,7 +97,7 @@ func timeoutDiag(ps *PlanStep, undo bool, lastReport string) *hcl.Diagnostic {
 	if undo {
 		what, verb = fmt.Sprintf("Undo of step %q", ps.Name), "took"
 	}
-	detail := fmt.Sprintf("It %s longer than its timeout of %s and was cancelled.", verb, ps.Timeout)
+	detail := fmt.Sprintf("It %s longer than its timeout of %s and was cancelled.", verb, lang.FormatDuration(ps.Timeout))
 	if ps.TimeoutSet {
 		detail += fmt.Sprintf(" The limit is the step's timeout (%s).", ps.Step.Timeout.Range())
 	} else {
@@ -105,7 +107,7 @@ func timeoutDiag(ps *PlanStep, undo bool, lastReport string) *hcl.Diagnostic {
 		detail += "\nIts last report: " + lastReport
 	}
 	return &hcl.Diagnostic{
-		Severity: hcl.DiagError, Summary: fmt.Sprintf("%s timed out after %s", what, ps.Timeout),
+		Severity: hcl.DiagError, Summary: fmt.Sprintf("%s timed out after %s", what, lang.FormatDuration(ps.Timeout)),
 		Detail: detail, Subject: ps.DeclRange.Ptr(),
 	}
 }

@@ -3,6 +3,7 @@ package lang
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
@@ -55,4 +56,17 @@ func FormatValue(v cty.Value) string {
 		return strconv.FormatBool(v.True())
 	}
 	return v.GoString()
+}
+
+// FormatDuration writes a duration as a timeout is written: "2h", "3m",
+// "1h30m", "90s" becomes "1m30s", "200ms".
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if d >= time.Minute && strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if d >= time.Hour && strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

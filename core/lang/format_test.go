@@ -2,6 +2,7 @@ package lang
 
 import (
 	"testing"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 )
@@ -26,6 +27,17 @@ func TestFormatValue(t *testing.T) {
 	for _, c := range cases {
 		if got := FormatValue(c.v); got != c.want {
 			t.Errorf("FormatValue(%#v) = %s, want %s", c.v, got, c.want)
+		}
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		2 * time.Hour: "2h", 3 * time.Minute: "3m", 90 * time.Minute: "1h30m", 90 * time.Second: "1m30s",
+		time.Second: "1s", 200 * time.Millisecond: "200ms", time.Hour + time.Second: "1h0m1s",
+	} {
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%s) = %q, want %q", d, got, want)
 		}
 	}
 }
