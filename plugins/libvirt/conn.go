@@ -26,6 +26,8 @@ type driver struct {
 	socket   string
 	stateDir string
 	virtType string // config: auto, kvm or qemu
+	// stall is how long a stream may go without moving (0: defaultStall).
+	stall time.Duration
 
 	conn *libvirt.Libvirt
 

@@ -25,53 +25,36 @@ import (
 // volume_edit, volume_swap and volume_export: what backups, clones and
 // upgrades do with whole volumes.
 
-// download streams a volume's bytes, as the pool stores them, into w,
-// reporting progress against the volume's allocation. Not as a sparse
-// stream: go-libvirt passes a sparse stream's hole packets on as data.
-func download(conn *libvirt.Libvirt, vol libvirt.StorageVol, vi *volInfo, w io.Writer, r *sdk.Request, label string) error {
-	total := int64(vi.allocation)
-	pw := &progressWriter{w: w, total: total, report: func(n int64) { r.Progress(n, total, label) }}
-	if err := conn.StorageVolDownload(vol, pw, 0, 0, 0); err != nil {
-		return fmt.Errorf("downloading volume %q: %w", vi.name, err)
+// downloadFile writes a volume's bytes, as the pool stores them, to
+// path, which must not exist, and returns how many and their sha256,
+// reporting progress against the volume's allocation. What arrived is
+// checked to be whole before anyone relies on it (an edit, a backup): a
+// qcow2 volume's copy must pass qemu-img check, a raw one's must be its
+// capacity long. On an error no file is left.
+func (d *driver) downloadFile(ctx context.Context, vol libvirt.StorageVol, vi *volInfo, path string, r *sdk.Request, label string) (int64, string, error) {
+	n, sum, err := d.downloadOnce(ctx, vol, vi, path, r, label)
+	if err == nil {
+		err = checkDownload(ctx, vi, path, n)
 	}
-	r.Progress(pw.n, pw.n, label)
-	return nil
-}
-
-// downloadFile writes a volume's bytes to path, which must not exist,
-// and returns how many and their sha256. What arrived is checked to be
-// whole before anyone relies on it (an edit, a backup): a qcow2 volume's
-// copy must pass qemu-img check, a raw one's must be its capacity long.
-// A transfer cut short is tried once more; a second failure is an error
-// and leaves no file.
-func downloadFile(ctx context.Context, conn *libvirt.Libvirt, vol libvirt.StorageVol, vi *volInfo, path string, r *sdk.Request, label string) (int64, string, error) {
-	var err error
-	for attempt := 1; attempt <= 2; attempt++ {
-		var n int64
-		var sum string
-		if n, sum, err = downloadOnce(conn, vol, vi, path, r, label); err == nil {
-			if err = checkDownload(ctx, vi, path, n); err == nil {
-				return n, sum, nil
-			}
-		}
+	if err != nil {
 		os.Remove(path)
-		if attempt == 1 {
-			r.Logger().Warn("download incomplete; trying once more", "volume", vi.name, "error", err)
-		}
+		return 0, "", err
 	}
-	return 0, "", err
+	return n, sum, nil
 }
 
-func downloadOnce(conn *libvirt.Libvirt, vol libvirt.StorageVol, vi *volInfo, path string, r *sdk.Request, label string) (int64, string, error) {
+func (d *driver) downloadOnce(ctx context.Context, vol libvirt.StorageVol, vi *volInfo, path string, r *sdk.Request, label string) (int64, string, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return 0, "", err
 	}
 	h := sha256.New()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	cw := &countingWriter{w: io.MultiWriter(bw, h)}
-	err = download(conn, vol, vi, cw, r, label)
+	total := int64(vi.allocation)
+	pw := &progressWriter{w: io.MultiWriter(bw, h), total: total, report: func(n int64) { r.Progress(n, total, label) }}
+	n, err := d.downloadStream(ctx, vol, pw, fmt.Sprintf("downloading volume %q", vi.name))
 	if err == nil {
+		r.Progress(n, n, label)
 		err = bw.Flush()
 	}
 	if err == nil {
@@ -80,7 +63,7 @@ func downloadOnce(conn *libvirt.Libvirt, vol libvirt.StorageVol, vi *volInfo, pa
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return cw.n, hex.EncodeToString(h.Sum(nil)), err
+	return n, hex.EncodeToString(h.Sum(nil)), err
 }
 
 // checkDownload tells whether a downloaded copy of a volume is whole.
@@ -234,7 +217,7 @@ func (d *driver) editVolume(ctx context.Context, r *sdk.Request) error {
 	}
 	defer os.RemoveAll(dir)
 	got := filepath.Join(dir, "volume."+vi.format)
-	if _, _, err := downloadFile(ctx, conn, vol, vi, got, r, "downloading "+name); err != nil {
+	if _, _, err := d.downloadFile(ctx, vol, vi, got, r, "downloading "+name); err != nil {
 		return err
 	}
 	raw := got
@@ -288,7 +271,7 @@ func (d *driver) editVolume(ctx context.Context, r *sdk.Request) error {
 		}
 		os.Remove(raw)
 	}
-	if err := upload(conn, vol, up, r, "uploading "+name); err != nil {
+	if err := d.upload(ctx, vol, up, r, "uploading "+name); err != nil {
 		return fmt.Errorf("%w: the volume may be damaged; restore it from a copy", err)
 	}
 	d.trimVolumeFile(vi.path, up, r)
@@ -343,7 +326,7 @@ func (d *driver) exportVolume(ctx context.Context, r *sdk.Request) error {
 	if _, err := os.Lstat(path); err == nil {
 		return sdk.ArgError("path", "%s exists; volume_export writes a new file", path)
 	}
-	n, sum, err := downloadFile(ctx, conn, vol, vi, path, r, "exporting "+name)
+	n, sum, err := d.downloadFile(ctx, vol, vi, path, r, "exporting "+name)
 	if err != nil {
 		return err
 	}
@@ -352,17 +335,6 @@ func (d *driver) exportVolume(ctx context.Context, r *sdk.Request) error {
 	}
 	r.Log("exported %s (%s, %d bytes) to %s, sha256 %s", name, vi.format, n, path, sum)
 	return errors.Join(r.Set("path", path), r.Set("format", vi.format), r.Set("size", n), r.Set("sha256", sum))
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.n += int64(n)
-	return n, err
 }
 
 // swapPair is what volume_swap and its undo work on: both volumes, their

@@ -160,7 +160,7 @@ func (d *driver) deleteVolume(name string, missingOK bool) (bool, error) {
 }
 
 // upload streams a local file into a volume, reporting progress.
-func upload(conn *libvirt.Libvirt, vol libvirt.StorageVol, path string, r *sdk.Request, label string) error {
+func (d *driver) upload(ctx context.Context, vol libvirt.StorageVol, path string, r *sdk.Request, label string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -172,8 +172,8 @@ func upload(conn *libvirt.Libvirt, vol libvirt.StorageVol, path string, r *sdk.R
 	}
 	total := st.Size()
 	pr := &progressReader{r: f, total: total, report: func(n int64) { r.Progress(n, total, label) }}
-	if err := conn.StorageVolUpload(vol, pr, 0, uint64(total), 0); err != nil {
-		return fmt.Errorf("uploading %s: %w", path, err)
+	if err := d.uploadStream(ctx, vol, pr, total, fmt.Sprintf("uploading %s into volume %q", path, vol.Name)); err != nil {
+		return err
 	}
 	r.Progress(total, total, label)
 	return nil
@@ -319,7 +319,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 				return err
 			}
 			if image != "" {
-				if err := upload(conn, vol, image, r, "uploading filesystem"); err != nil {
+				if err := d.upload(ctx, vol, image, r, "uploading filesystem"); err != nil {
 					_ = conn.StorageVolDelete(vol, 0)
 					return err
 				}
@@ -490,7 +490,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			if err != nil {
 				return err
 			}
-			if err := upload(conn, vol, path, r, "importing"); err != nil {
+			if err := d.upload(ctx, vol, path, r, "importing"); err != nil {
 				_ = conn.StorageVolDelete(vol, 0)
 				return err
 			}
