@@ -38,16 +38,8 @@ for n in $(seq 1 10); do
 done
 [ ${#made[@]} -eq 0 ] || say "added build users ${made[0]}..${made[-1]}"
 
-# The normal user the tests run nix (and vmflow) as. Another setup may make
-# it too: only made when missing, never removed.
-if ! id vmflow-test >/dev/null 2>&1; then
-  say "adding user vmflow-test"
-  as_root useradd --create-home --shell /bin/bash vmflow-test
-fi
-if ! id -nG vmflow-test | tr ' ' '\n' | grep -qx nix-users; then
-  say "adding vmflow-test to group nix-users"
-  as_root usermod -aG nix-users vmflow-test
-fi
+# The normal user the tests run nix (and vmflow) as, in nix-users.
+"$(dirname "$0")/test-user.sh"
 
 # The daemon's socket directory: open to root and nix-users only.
 sockdir=/nix/var/nix/daemon-socket

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Makes the normal user the tests run vmflow as (cmd/vmflow's vm_user.txtar):
-# vmflow-test, in the libvirt group, as most people run vmflow. Safe to
+# Makes the normal user the tests run vmflow as (cmd/vmflow's vm_user.txtar,
+# plugins/nix's mode tests): vmflow-test, in the libvirt and nix-users
+# groups, as most people run vmflow. Safe to
 # rerun, and to run beside another copy: it only adds what is missing, and
 # never removes the user.
 set -euo pipefail
@@ -21,7 +22,12 @@ if ! getent passwd "$user" >/dev/null; then
   as_root useradd --create-home --shell /bin/sh --comment "vmflow tests" "$user" ||
     getent passwd "$user" >/dev/null
 fi
-if getent group libvirt >/dev/null && ! id -nG "$user" | tr ' ' '\n' | grep -qx libvirt; then
-  say "adding $user to the libvirt group"
-  as_root usermod --append --groups libvirt "$user"
-fi
+# The groups a normal user needs: libvirt (libvirtd's socket, made by
+# services.sh) and nix-users (the nix-daemon's socket, made by
+# nix-setup.sh), each once it exists.
+for group in libvirt nix-users; do
+  if getent group "$group" >/dev/null && ! id -nG "$user" | tr ' ' '\n' | grep -qx "$group"; then
+    say "adding $user to the $group group"
+    as_root usermod --append --groups "$group" "$user"
+  fi
+done

@@ -50,7 +50,7 @@ type Request struct {
 // Deadline is when this call should give up (from the step's timeout, or
 // the action's default), and false when there is no limit. vmflow
 // enforces the limit itself by cancelling ctx; the deadline comes a
-// little before that (a twentieth of the limit, at most two seconds), so
+// little before that (a tenth of the limit, at most five seconds), so
 // that an action that watches it can fail with its own message ("no
 // address after 3m0s: no DHCP lease, …"), and hand a matching limit on to
 // what it drives (a guest agent's command timeout, a remote API's).
@@ -58,7 +58,7 @@ func (r *Request) Deadline() (time.Time, bool) {
 	if r.timeout <= 0 {
 		return time.Time{}, false
 	}
-	margin := min(r.timeout/20, 2*time.Second)
+	margin := min(r.timeout/10, 5*time.Second)
 	return r.start.Add(r.timeout - margin), true
 }
 

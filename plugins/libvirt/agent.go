@@ -69,13 +69,11 @@ func guestExecAction(d *driver) hypervisor.Impl {
 				if err == nil {
 					break
 				}
-				if !isCode(err, libvirt.ErrAgentUnresponsive) || time.Now().After(deadline) {
+				if !isCode(err, libvirt.ErrAgentUnresponsive) || !time.Now().Before(deadline) {
 					return fmt.Errorf("%v (is the guest up and qemu-guest-agent running?)", err)
 				}
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(250 * time.Millisecond):
+				if err := sleepUntil(ctx, 250*time.Millisecond, deadline); err != nil {
+					return err
 				}
 			}
 			for {
@@ -104,13 +102,11 @@ func guestExecAction(d *driver) hypervisor.Impl {
 					}
 					return nil
 				}
-				if time.Now().After(deadline) {
+				if !time.Now().Before(deadline) {
 					return fmt.Errorf("%s did not finish within %s in %s (the step's timeout)", argv[0], r.Timeout(), name)
 				}
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(100 * time.Millisecond):
+				if err := sleepUntil(ctx, 100*time.Millisecond, deadline); err != nil {
+					return err
 				}
 			}
 		},
@@ -126,6 +122,20 @@ func stepDeadline(r *sdk.Request) time.Time {
 		return d
 	}
 	return time.Now().Add(100 * 365 * 24 * time.Hour)
+}
+
+// sleepUntil waits d, or until the deadline if that comes first, so that
+// a poll loop looks once more right at its deadline and fails with its own
+// message; an error when the step is cancelled meanwhile.
+func sleepUntil(ctx context.Context, d time.Duration, deadline time.Time) error {
+	t := time.NewTimer(max(0, min(d, time.Until(deadline))))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func lastLine(s string) string {

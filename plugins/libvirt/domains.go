@@ -209,13 +209,11 @@ func waitState(ctx context.Context, conn *libvirt.Libvirt, dom libvirt.Domain, t
 				return true, nil
 			}
 		}
-		if time.Now().After(deadline) {
+		if !time.Now().Before(deadline) {
 			return false, nil
 		}
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		if err := sleepUntil(ctx, 200*time.Millisecond, deadline); err != nil {
+			return false, err
 		}
 	}
 }

@@ -187,14 +187,12 @@ func waitIPAction(d *driver) hypervisor.Impl {
 					r.Log("%s has %s (from the %s)", name, ip, src)
 					return errors.Join(r.Set("ip", ip), r.Set("mac", mac), r.Set("source", src))
 				}
-				if time.Now().After(deadline) {
+				if !time.Now().Before(deadline) {
 					break
 				}
 				r.Progress(int64(time.Since(deadline.Add(-timeout))/time.Second), int64(timeout/time.Second), "waiting for an address")
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(time.Second):
+				if err := sleepUntil(ctx, time.Second, deadline); err != nil {
+					return err
 				}
 			}
 			msg := fmt.Sprintf("domain %q (mac %s) has no IPv4 address after %s: no DHCP lease, no ARP entry, and the guest agent did not report one", name, mac, timeout)
