@@ -84,12 +84,20 @@ func ignored(rel string) bool {
 	return first == "runs" || first == "locks"
 }
 
+// containerDirs hold what steps make; making one is not a change.
+var containerDirs = map[string]bool{"tmp": true, "machines": true, "backups": true, "proxmox-stub": true, "libvirt": true}
+
 func (w *watcher) report(rel string, dir bool) {
 	base := filepath.Base(rel)
 	if ignored(rel) || strings.HasPrefix(base, ".") || strings.HasSuffix(base, ".lock") {
 		return
 	}
 	parts := strings.Split(rel, string(filepath.Separator))
+	if dir && len(parts) <= 2 && containerDirs[base] {
+		// Where changes go (tmp/, machines/proxmox-stub/…), made once:
+		// not a step's own change.
+		return
+	}
 	if parts[0] == "claims" {
 		// claims/<plugin>/<run>/<step>/<key>: a claim file.
 		if len(parts) == 5 && !dir {
