@@ -253,6 +253,18 @@ func (ri *runInfo) committed(commit []string) string {
 	return ""
 }
 
+// committing names a commit step the run was interrupted in, or that
+// failed (its plugin was killed), if any: its change may be made, and may
+// have no undo.
+func (ri *runInfo) committing(commit []string) string {
+	for _, s := range commit {
+		if st := ri.steps[s]; st == "running" || st == "failed" {
+			return s
+		}
+	}
+	return ""
+}
+
 // finished: the run can be neither resumed nor undone any more.
 func (ri *runInfo) finished(commit []string) bool {
 	switch ri.Status {

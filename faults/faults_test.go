@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func makeReference(t *testing.T, ts *taskSpec) *reference {
 	ref := &reference{tmpl: e.state}
 	re := newEnv(t, filepath.Join(dir, "reference"))
 	copyDir(t, e.state, re.state)
-	r := re.vmflow(taskArgs(ts)...)
+	r, watched := re.runKilled(taskArgs(ts), "", point{name: "clean", watchOnly: true})
 	if r.code != 0 {
 		t.Fatalf("the clean run of %s failed: %s\n%s", ts.name, r, r.tail())
 	}
@@ -88,13 +89,15 @@ func makeReference(t *testing.T, ts *taskSpec) *reference {
 		ref.points = append(ref.points, point{name: ev.key, event: ev.key, about: "right after event " + ev.key})
 	}
 	for _, ev := range r.events {
-		if ev.Kind != "step_started" || !changing[ev.Action] {
+		if ev.Kind != "step_started" || changing[ev.Action] == nil {
 			continue
 		}
-		if claiming(ev.Action) {
+		claims := slices.Contains(watched.claimed, ev.Step)
+		if claims {
 			ref.points = append(ref.points, point{name: "claim-" + ev.Step, claim: ev.Step, about: "right after step " + ev.Step + " (" + ev.Action + ") claimed what it is about to change"})
 		}
-		ref.points = append(ref.points, point{name: "change-" + ev.Step, change: ev.Step, about: "right after step " + ev.Step + " (" + ev.Action + ") changed the state, before it reported"})
+		ref.points = append(ref.points, point{name: "change-" + ev.Step, change: ev.Step, area: changing[ev.Action], byClaim: claims,
+			about: "right after step " + ev.Step + " (" + ev.Action + ") changed the state, before it reported"})
 	}
 	t.Logf("%s: clean run %v, %d events, %d points", ts.name, r.elapsed.Round(time.Millisecond), len(r.events), len(ref.points))
 	return ref
@@ -297,6 +300,7 @@ func (c *checker) recover(ts *taskSpec, fc faultCase, r cmdResult, ri *runInfo, 
 		return rerun("the task again: the first run never started")
 	}
 	committed := ri.committed(ts.commit)
+	committing := ri.committing(ts.commit)
 	switch ri.Status {
 	case "succeeded":
 		return "result"
@@ -309,7 +313,7 @@ func (c *checker) recover(ts *taskSpec, fc faultCase, r cmdResult, ri *runInfo, 
 			}
 			return ""
 		case "undo":
-			return c.undoOrForward(ts, runID, committed)
+			return c.undoOrForward(ts, runID, committed, committing)
 		case "rerun":
 			rr := e.vmflow(taskArgs(ts)...)
 			if rr.code == 0 {
@@ -322,7 +326,7 @@ func (c *checker) recover(ts *taskSpec, fc faultCase, r cmdResult, ri *runInfo, 
 			if !strings.Contains(rr.stderr, runID) {
 				c.fail("rerun", "%s: the refusal does not name the interrupted run %s\n%s", rr, runID, rr.tail())
 			}
-			switch c.undoOrForward(ts, runID, committed) {
+			switch c.undoOrForward(ts, runID, committed, committing) {
 			case "before":
 				return rerun("the task again after the rollback")
 			case "result":
@@ -338,6 +342,11 @@ func (c *checker) recover(ts *taskSpec, fc faultCase, r cmdResult, ri *runInfo, 
 		}
 	case "failed", "cancelled", "rolled_back":
 		// vmflow ended the run itself (its plugin was killed).
+		if committed == "" && committing != "" && !ri.undone {
+			// Stopped in its commit step and left resumable: accepted,
+			// as that step's change may be made and have no undo.
+			committed = committing + " (failed)"
+		}
 		if committed != "" && !ri.undone {
 			// Past its commit point: nothing undone, it stays resumable.
 			if fc.mode == "undo" {
@@ -376,10 +385,17 @@ func (c *checker) recover(ts *taskSpec, fc faultCase, r cmdResult, ri *runInfo, 
 // undoOrForward rolls an interrupted run back with resume --undo; past
 // its commit point the undo must be refused (exit 2), and then the run is
 // resumed instead.
-func (c *checker) undoOrForward(ts *taskSpec, runID, committed string) string {
+//
+// A run interrupted in a commit step (committing) may be undone, or, as
+// its change may be made and have no undo, be refused like a committed
+// one: either is accepted.
+func (c *checker) undoOrForward(ts *taskSpec, runID, committed, committing string) string {
 	e := c.e
 	rr := e.vmflow("--json", "resume", runID, "--undo")
-	if committed != "" {
+	if committed != "" || (committing != "" && rr.code == 2) {
+		if committed == "" {
+			committed = committing + " (interrupted)"
+		}
 		if rr.code == 2 {
 			// Refused, as it must be: forward.
 			rf := e.vmflow("--json", "resume", runID)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -233,11 +234,20 @@ type point struct {
 	// log-var-1, claim-define, change-define, random-3, stdout, stderr.
 	name string
 	// what triggers the kill:
-	event  string        // after this --json event
-	claim  string        // right after this step's first claim
-	change string        // right after the first change to the state dir while this step runs
-	delay  time.Duration // this long after vmflow started
-	pipe   string        // stdout or stderr: closed early, after the first lines
+	event  string // after this --json event
+	claim  string // right after this step's first claim
+	change string // right after the first change to the state dir while this step runs
+	// area: where the change step's changes go (state dir prefixes);
+	// byClaim: the step claims before it changes, so its claim arms the
+	// trigger (in the same inotify queue as the change: exact), rather
+	// than its step_started event (read from another pipe: a change by
+	// an earlier step, reported late, could pass for its own).
+	area    []string
+	byClaim bool
+	// watchOnly: no kill; the run's claims are recorded (the clean run).
+	watchOnly bool
+	delay     time.Duration // this long after vmflow started
+	pipe      string        // stdout or stderr: closed early, after the first lines
 	// about says in words where it is, for reports.
 	about string
 }
@@ -247,6 +257,8 @@ type kill struct {
 	sent   bool   // a SIGKILL went out
 	landed bool   // while the run was still going
 	what   string // what was killed, and after what
+	// claimed: the steps seen claiming, in order.
+	claimed []string
 }
 
 // runKilled runs a task with --json and kills the target (vmflow or
@@ -299,7 +311,7 @@ func (e *env) runKilled(args []string, target string, p point) (cmdResult, kill)
 		}
 	}
 	var w *watcher
-	if p.claim != "" || p.change != "" {
+	if p.claim != "" || p.change != "" || p.watchOnly {
 		w, err = watch(e.state, func(c change) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -308,13 +320,16 @@ func (e *env) runKilled(args []string, target string, p point) (cmdResult, kill)
 			}
 			switch {
 			case c.claimStep != "":
+				if !slices.Contains(k.claimed, c.claimStep) {
+					k.claimed = append(k.claimed, c.claimStep)
+				}
 				if c.claimStep == p.claim {
 					doKill("right after step " + p.claim + " claimed " + c.path)
 				}
 				if c.claimStep == p.change {
 					armed = true
 				}
-			case armed && p.change != "":
+			case armed && p.change != "" && inArea(c.path, p.area):
 				doKill("right after step " + p.change + " changed " + c.path)
 			}
 		})
@@ -363,7 +378,7 @@ func (e *env) runKilled(args []string, target string, p point) (cmdResult, kill)
 			if p.change != "" && ev.Step == p.change {
 				switch ev.Kind {
 				case "step_started":
-					armed = true
+					armed = armed || !p.byClaim
 				case "step_done", "step_failed":
 					armed = false
 				}
@@ -385,7 +400,7 @@ func (e *env) runKilled(args []string, target string, p point) (cmdResult, kill)
 	mu.Lock()
 	r.events = events
 	r.stdout, r.stderr = raw.String(), errb.String()
-	if !k.sent {
+	if !k.sent && !p.watchOnly {
 		k.what = "no kill: the run ended before the point came (last event: " + last + ")"
 	}
 	if target == "vmflow" {
@@ -402,7 +417,9 @@ func (e *env) runKilled(args []string, target string, p point) (cmdResult, kill)
 	kk := k
 	mu.Unlock()
 	e.record(r)
-	e.note("  %s", kk.what)
+	if kk.what != "" {
+		e.note("  %s", kk.what)
+	}
 	return r, kk
 }
 
@@ -459,6 +476,19 @@ func (e *env) runPiped(args []string, p point) (cmdResult, kill) {
 	k := kill{what: fmt.Sprintf("output (%s) closed after %d line(s)", p.pipe, lines)}
 	e.note("  %s", k.what)
 	return r, k
+}
+
+// inArea: a path under one of the prefixes (all, when there are none).
+func inArea(path string, area []string) bool {
+	if len(area) == 0 {
+		return true
+	}
+	for _, a := range area {
+		if path == a || strings.HasPrefix(path, a+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // pluginChildren lists the processes whose parent is pid and whose

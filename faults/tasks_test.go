@@ -140,23 +140,24 @@ func allTasks() []*taskSpec {
 	}
 }
 
-// changing lists the actions that change the state dir (the stub's
-// cluster, records, tmp/, backups/): a step of one gets a change point,
-// and, when it claims, a claim point.
-var changing = map[string]bool{
-	"hypervisor.volume_create": true, "hypervisor.volume_overlay": true, "hypervisor.volume_resize": true,
-	"hypervisor.volume_delete": true, "hypervisor.volumes_delete": true, "hypervisor.volume_copy": true,
-	"hypervisor.volume_import": true, "hypervisor.volume_export": true, "hypervisor.volume_edit": true,
-	"hypervisor.volume_swap": true, "hypervisor.define": true, "hypervisor.undefine": true,
-	"hypervisor.start": true, "hypervisor.shutdown": true, "hypervisor.destroy": true,
-	"hypervisor.reboot": true, "hypervisor.suspend": true, "hypervisor.resume": true,
-	"hypervisor.snapshot_create": true, "hypervisor.snapshot_revert": true, "hypervisor.snapshot_delete": true,
-	"builtin.record_write": true, "builtin.record_delete": true, "builtin.temp_dir": true,
-	"builtin.archive_create": true, "builtin.archive_extract": true, "builtin.remove": true,
-}
-
-// claiming: the actions that claim before they change (docs/plugins.md):
-// every changing hypervisor action, and the record actions.
-func claiming(action string) bool {
-	return changing[action] && (len(action) > 11 && action[:11] == "hypervisor." || action == "builtin.record_write" || action == "builtin.record_delete")
-}
+// changing maps the actions that change the state dir to where their
+// changes go: a step of one gets a change point (and a claim point when
+// it claims in the clean run).
+var changing = func() map[string][]string {
+	m := map[string][]string{}
+	for _, a := range []string{"volume_create", "volume_overlay", "volume_resize", "volume_delete", "volumes_delete",
+		"volume_copy", "volume_import", "volume_edit", "volume_swap", "define", "undefine", "start", "shutdown",
+		"destroy", "reboot", "suspend", "resume", "snapshot_create", "snapshot_revert", "snapshot_delete"} {
+		m["hypervisor."+a] = []string{"proxmox-stub/cluster.json"}
+	}
+	// An export writes a file (in tmp/ for backup) and changes nothing in
+	// the cluster.
+	m["hypervisor.volume_export"] = []string{"tmp", "proxmox-stub/cluster.json"}
+	m["builtin.record_write"] = []string{"machines"}
+	m["builtin.record_delete"] = []string{"machines"}
+	m["builtin.temp_dir"] = []string{"tmp"}
+	m["builtin.archive_extract"] = []string{"tmp"}
+	m["builtin.archive_create"] = []string{"backups"}
+	m["builtin.remove"] = []string{"tmp"}
+	return m
+}()
