@@ -1139,8 +1139,11 @@ task "resize-var" {
     condition = !step.state.exists || step.state.state == "shut off"
     message   = "${param.name} is ${step.state.state}: stop it first (vmflow stop ${param.name})."
   }
+  # A disk does not shrink back: once the resize started, the task only
+  # goes forward (vmflow resume writes the record), never back.
   step "resize" {
     action     = hypervisor.volume_resize
+    commit     = true
     name       = "${param.name}-var"
     size       = param.size
     depends_on = [step.off]

@@ -170,7 +170,9 @@ func (s *snapshot) exact() map[string]any {
 }
 
 var (
-	stampRE   = regexp.MustCompile(`\d{8}-\d{6}`)
+	// A run id (20261206-194848-68e2: time and random suffix), or a time
+	// stamp alone (backups' names).
+	stampRE   = regexp.MustCompile(`\d{8}-\d{6}(-[0-9a-f]{4}\b)?`)
 	tempRE    = regexp.MustCompile(`-\d{6,}\b`)
 	timeRE    = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}`)
 	generated = []string{"uuid", "mac", "machine_id"}

@@ -548,6 +548,15 @@ func archiveCreateAction() *sdk.Action {
 				return err
 			}
 			dst := localPath(r, r.String("path"))
+			// An earlier attempt of this step (vmflow killed during it,
+			// the run resumed) made its archive, or part of it, maybe
+			// under another name (names often hold the time).
+			if done, err := ownArchives(ctx, r); done || err != nil {
+				return err
+			}
+			if err := r.Claim(archiveClaim+dst, nil); err != nil {
+				return err
+			}
 			sum, size, names, err := createArchive(ctx, r, dst, files, r.StringMap("metadata"), r.Bool("remove_sources"))
 			if err != nil {
 				return err
@@ -564,18 +573,62 @@ func archiveCreateAction() *sdk.Action {
 			return r.Set("members", names)
 		},
 		Undo: func(ctx context.Context, r *sdk.Request) error {
+			if r.Interrupted() {
+				// What the step's attempts claimed, whole or not.
+				for _, key := range r.ClaimedKeys(archiveClaim) {
+					if err := removeArchive(strings.TrimPrefix(key, archiveClaim)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
 			dst := r.OutputString("path")
 			if dst == "" {
 				dst = localPath(r, r.String("path"))
 			}
-			for _, p := range []string{dst, dst + sidecarExt} {
-				if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return err
-				}
-			}
-			return nil
+			return removeArchive(dst)
 		},
 	}
+}
+
+// archiveClaim is the start of archive_create's claim of an archive.
+const archiveClaim = "archive "
+
+// ownArchives looks at what earlier attempts of this archive_create step
+// claimed: an archive made whole (its checksum file written, and it
+// verifies) is this step's result, reported as if made now; anything
+// less (a temporary file, an archive without its checksum) is removed.
+func ownArchives(ctx context.Context, r *sdk.Request) (bool, error) {
+	for _, key := range r.ClaimedKeys(archiveClaim) {
+		p := strings.TrimPrefix(key, archiveClaim)
+		if want, err := readSidecar(p); err == nil {
+			if m, sum, size, err := verifyArchive(ctx, r, p, want); err == nil {
+				r.Log("%s was made whole by an interrupted attempt of this step", p)
+				names := make([]string, 0, len(m.Members))
+				for _, mi := range m.Members {
+					names = append(names, mi.Name)
+				}
+				return true, errors.Join(r.Set("path", p), r.Set("sha256", sum), r.Set("size", size), r.Set("members", names))
+			}
+		}
+		r.Log("removing %s, left by an interrupted attempt of this step", p)
+		if err := removeArchive(p); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// removeArchive removes an archive, its checksum file and the temporary
+// files of its making.
+func removeArchive(dst string) error {
+	tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".*.tmp"))
+	for _, p := range append([]string{dst, dst + sidecarExt}, tmps...) {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkFiles checks archive_create's member names and that each names a

@@ -37,6 +37,10 @@ type backups struct {
 	state    string
 	work     string
 	progress int
+	// Each call is a step of its own (its claims its own), as in a run;
+	// last names each action's latest, which undo undoes.
+	calls int
+	last  map[string]string
 }
 
 func newBackups(tb testing.TB, stateDir string) *backups {
@@ -66,7 +70,12 @@ func (b *backups) try(action string, args map[string]any) (cty.Value, error) {
 	if err != nil {
 		return cty.NilVal, err
 	}
-	out, d, err := b.p.Run(context.Background(), protocol.RunRequest{Action: action, Inputs: in, RunID: "r", Step: action}, func(e protocol.Event) {
+	b.calls++
+	if b.last == nil {
+		b.last = map[string]string{}
+	}
+	b.last[action] = fmt.Sprintf("%s-%d", action, b.calls)
+	out, d, err := b.p.Run(context.Background(), protocol.RunRequest{Action: action, Inputs: in, RunID: "r", Step: b.last[action]}, func(e protocol.Event) {
 		if e.Kind == protocol.EventProgress {
 			b.progress++
 		}
@@ -105,7 +114,7 @@ func (b *backups) fails(action string, args map[string]any, want ...string) stri
 func (b *backups) undo(action string, args map[string]any, out cty.Value) {
 	b.tb.Helper()
 	in := plugintest.Inputs(b.tb, b.schema, action, args)
-	d, err := b.p.Undo(context.Background(), protocol.UndoRequest{Action: action, Inputs: in, Outputs: out, RunID: "r", Step: action}, func(protocol.Event) {})
+	d, err := b.p.Undo(context.Background(), protocol.UndoRequest{Action: action, Inputs: in, Outputs: out, RunID: "r", Step: b.last[action]}, func(protocol.Event) {})
 	if err == nil {
 		err = d.Err()
 	}
@@ -795,7 +804,9 @@ func TestBackupsNeedAStateDir(t *testing.T) {
 	b.fails("temp_dir", map[string]any{}, "state directory is not configured")
 	b.fails("remove", map[string]any{"paths": []string{filepath.Join(t.TempDir(), "x")}}, "state directory is not configured")
 	archive := filepath.Join(t.TempDir(), "x.tar.zst")
-	archiveOf(t, b, archive) // needs none
+	// archive_create claims what it makes, in the state directory.
+	b.fails("archive_create", map[string]any{"path": archive, "files": map[string]string{"a": writeFile(t, filepath.Join(t.TempDir(), "a"), []byte("a"), 0o644)}}, "no state directory")
+	archiveOf(t, newBackups(t, t.TempDir()), archive)
 	b.fails("archive_extract", map[string]any{"path": archive}, "state directory is not configured")
 }
 
@@ -884,4 +895,63 @@ func BenchmarkArchiveCreate(b *testing.B) {
 		fi, _ := os.Stat(archive)
 		b.ReportMetric(float64(fi.Size())/(64<<20), "ratio")
 	})
+}
+
+// archive_create run again in the same step (vmflow killed during it, the
+// run resumed): a whole archive an earlier attempt made, under whatever
+// name, is the step's result; a partial one is removed and made again;
+// the undo of an interrupted attempt removes what it claimed.
+func TestArchiveCreateRunAgain(t *testing.T) {
+	b := newBackups(t, t.TempDir())
+	dir := t.TempDir()
+	files := map[string]string{"a": writeFile(t, filepath.Join(t.TempDir(), "a"), []byte("data"), 0o644)}
+	run := func(step, path string) (cty.Value, error) {
+		in := plugintest.Inputs(t, b.schema, "archive_create", map[string]any{"path": path, "files": files})
+		out, d, err := b.p.Run(context.Background(), protocol.RunRequest{Action: "archive_create", Inputs: in, RunID: "again", Step: step}, func(protocol.Event) {})
+		if err == nil {
+			err = d.Err()
+		}
+		return out, err
+	}
+	first := filepath.Join(dir, "k-20261206-100000.tar.zst")
+	if _, err := run("archive", first); err != nil {
+		t.Fatal(err)
+	}
+	// Killed before it reported; resumed a second later: a new name.
+	second := filepath.Join(dir, "k-20261206-100001.tar.zst")
+	out, err := run("archive", second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strOut(out, "path") != first {
+		t.Fatalf("the second attempt made %s, want the first attempt's whole archive %s", strOut(out, "path"), first)
+	}
+	if left := treeOf(t, dir); !slices.Equal(left, []string{"k-20261206-100000.tar.zst", "k-20261206-100000.tar.zst.sha256"}) {
+		t.Fatalf("after the second attempt: %v", left)
+	}
+
+	// A partial archive (killed before its checksum file): removed, and
+	// made again.
+	if err := os.Remove(first + sidecarExt); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, ".k-20261206-100000.tar.zst.123.tmp"), []byte("half"), 0o600)
+	out, err = run("archive", second)
+	if err != nil || strOut(out, "path") != second {
+		t.Fatalf("third attempt: %v %v", out, err)
+	}
+	if left := treeOf(t, dir); !slices.Equal(left, []string{"k-20261206-100001.tar.zst", "k-20261206-100001.tar.zst.sha256"}) {
+		t.Fatalf("after the third attempt: %v", left)
+	}
+
+	// The undo of an interrupted attempt (no outputs) removes all it
+	// claimed.
+	in := plugintest.Inputs(t, b.schema, "archive_create", map[string]any{"path": filepath.Join(dir, "other.tar.zst"), "files": files})
+	d, err := b.p.Undo(context.Background(), protocol.UndoRequest{Action: "archive_create", Inputs: in, Outputs: cty.NullVal(cty.DynamicPseudoType), RunID: "again", Step: "archive"}, func(protocol.Event) {})
+	if err != nil || d.HasErrors() {
+		t.Fatal(err, d.Err())
+	}
+	if left := treeOf(t, dir); len(left) != 0 {
+		t.Fatalf("after the undo of the interrupted step: %v", left)
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 )
@@ -143,6 +144,34 @@ func Read(dir, key string) (*Claim, bool, error) {
 		return nil, true, fmt.Errorf("claim %q (%s): %v", key, filepath.Join(dir, fileName(key)), err)
 	}
 	return &c, true, nil
+}
+
+// List returns every claim in dir, sorted by key.
+func List(dir string) ([]Claim, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Claim
+	for _, e := range ents {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		var c Claim
+		if err := json.Unmarshal(b, &c); err != nil {
+			return nil, fmt.Errorf("claim %s: %v", filepath.Join(dir, e.Name()), err)
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
 }
 
 // Any reports whether dir holds at least one claim.

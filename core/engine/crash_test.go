@@ -195,7 +195,7 @@ task "t" {
 		t.Fatal("the claims of a run that can be resumed are gone")
 	}
 	err = CheckResumable(st, true)
-	if err == nil || !strings.Contains(err.Error(), "cannot be undone: it completed step save, its commit point") {
+	if err == nil || !strings.Contains(err.Error(), "cannot be undone: it passed its commit point (step save)") {
 		t.Fatalf("--undo: %v", err)
 	}
 	var ie *InterruptedError
@@ -384,5 +384,60 @@ func TestSweepRemovesWhatFinishedRunsLeft(t *testing.T) {
 	}
 	if !claims.Any(claims.Dir(e.StateDir, "rec", open, "two")) {
 		t.Fatal("the interrupted run's claims went")
+	}
+}
+
+// A commit step that cannot be undone commits the run as soon as it
+// starts: when it fails (or the run is cut off during it), what it did
+// may stay, so nothing before it is undone and --undo is refused.
+func TestCommitStepWithoutUndo(t *testing.T) {
+	e, rec := setup(t, header+`
+task "t" {
+  param "vm" { type = string }
+  lock = param.vm
+  step "prepare" {
+    action = r.do
+    name = "prepare"
+  }
+  step "remove_old" {
+    action = r.final
+    name = "remove_old"
+    commit = true
+    depends_on = [step.prepare]
+  }
+}`)
+	plan, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
+	rec.setFailing("remove_old", false, true)
+	res, err := e.Execute(context.Background(), plan, ExecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != journal.Failed || res.Committed != "remove_old" || len(res.Undone) != 0 || slices.Contains(rec.lines(), "undo prepare") {
+		t.Fatalf("result %+v, log %v", res, rec.lines())
+	}
+	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	if st.Committed != "remove_old" || Pending(st) != PendingCommitted {
+		t.Fatalf("journal: committed %q, pending %q", st.Committed, Pending(st))
+	}
+	if err := CheckResumable(st, true); err == nil || !strings.Contains(err.Error(), "passed its commit point (step remove_old)") {
+		t.Fatalf("--undo: %v", err)
+	}
+	// Cut off during it (vmflow killed): the journal says so from the
+	// step's start, and a rollback is refused.
+	id := journal.NewID(time.Now())
+	sum, _ := FileSum(plan.Task.File.Path)
+	jr, err := journal.New(e.StateDir).Create(journal.Header{ID: id, Task: "t", File: plan.Task.File.Path, FileSum: sum, Params: journal.Value{Value: plan.Params}, Locks: []string{"other"}, Start: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &journal.Value{Value: cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("remove_old")})}
+	_ = jr.Append(journal.Record{Step: "remove_old", Action: "r.final", Status: journal.Running, Inputs: in, Commit: true})
+	jr.Close()
+	st, _ = journal.New(e.StateDir).Load(id)
+	if err := CheckResumable(st, true); err == nil || !strings.Contains(err.Error(), "passed its commit point (step remove_old)") {
+		t.Fatalf("--undo of a run cut off in the step: %v", err)
+	}
+	if _, err := CheckRollback(plan, RollbackState(st)); err == nil || !strings.Contains(err.Error(), "cut off in step remove_old, its commit point, which cannot be undone") {
+		t.Fatalf("CheckRollback: %v", err)
 	}
 }

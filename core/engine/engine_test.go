@@ -78,7 +78,10 @@ func (r *recorder) plugin() *sdk.Plugin {
 	// limited is do with a default timeout of its own.
 	limited := *p.Actions[0]
 	limited.Name, limited.Timeout = "limited", 300*time.Millisecond
-	p.Actions = append(p.Actions, &tty, r.claimAction(), &limited)
+	// final is do without an undo (a deletion, say).
+	final := *p.Actions[0]
+	final.Name, final.Undo = "final", nil
+	p.Actions = append(p.Actions, &tty, r.claimAction(), &limited, &final)
 	return p
 }
 

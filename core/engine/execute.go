@@ -289,6 +289,9 @@ func CheckRollback(plan *Plan, rb *Rollback) (*Rollback, error) {
 		if ps == nil {
 			return nil, fmt.Errorf("step %q was interrupted in the earlier attempt but is no longer in task %s", name, plan.Task.Name)
 		}
+		if pivot(ps) {
+			return nil, fmt.Errorf("the run cannot be undone: it was cut off in step %s, its commit point, which cannot be undone (what it did stays); `vmflow resume` finishes the run", name)
+		}
 		iv, err := convert.Convert(in, ps.Action.Inputs.ObjectType())
 		if err != nil {
 			return nil, fmt.Errorf("step %q: the inputs recorded by the earlier attempt no longer fit %s: %v", name, actionName(ps), err)

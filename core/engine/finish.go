@@ -85,7 +85,7 @@ func CheckResumable(st *journal.State, undo bool) error {
 	}
 	if undo {
 		if st.Committed != "" {
-			return fmt.Errorf("run %s cannot be undone: it completed step %s, its commit point, after which the run only goes forward "+
+			return fmt.Errorf("run %s cannot be undone: it passed its commit point (step %s), after which the run only goes forward "+
 				"(undoing would take back what that step made the truth, with what came before it already gone). `vmflow resume %s` finishes it", id, st.Committed, id)
 		}
 		return nil

@@ -180,6 +180,10 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 		st.status, st.inputs, st.outputs = r.status, r.inputs, r.outputs
 		if r.called && r.status != journal.Succeeded {
 			attempted = append(attempted, r.ps.Name)
+			if pivot(r.ps) && committed == "" {
+				// It may have done what cannot be undone.
+				committed = r.ps.Name
+			}
 		}
 		switch r.status {
 		case journal.Succeeded:
@@ -356,7 +360,7 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, steps ct
 	r.inputs = in
 	if opts.Journal != nil {
 		v := journal.Value{Value: in}
-		if err := opts.Journal.Append(journal.Record{Step: ps.Name, Action: actionName(ps), Status: journal.Running, Inputs: &v}); err != nil {
+		if err := opts.Journal.Append(journal.Record{Step: ps.Name, Action: actionName(ps), Status: journal.Running, Inputs: &v, Commit: pivot(ps)}); err != nil {
 			return fail(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot write the run journal", Detail: err.Error()})
 		}
 	}
@@ -429,6 +433,11 @@ func (l *lastReport) String() string {
 	defer l.mu.Unlock()
 	return l.msg
 }
+
+// pivot reports whether a step is a commit step that cannot be undone:
+// once it has started, whatever it did stays, so the run is committed
+// (the journal says so from its start, for a run cut off during it).
+func pivot(ps *PlanStep) bool { return ps.Commit && !ps.Action.HasUndo }
 
 func isCancel(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

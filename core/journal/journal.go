@@ -91,8 +91,9 @@ type Record struct {
 	Inputs  *Value    `json:"inputs,omitempty"`
 	Outputs *Value    `json:"outputs,omitempty"`
 	Error   string    `json:"error,omitempty"`
-	// Commit marks the completion of a commit step: from here on the run
-	// only goes forward.
+	// Commit marks the run's commit point: the completion of a commit
+	// step, or the start of one that cannot be undone. From here on the
+	// run only goes forward.
 	Commit bool `json:"commit,omitempty"`
 }
 
@@ -375,11 +376,11 @@ func (s *Store) Load(id string) (*State, error) {
 			rec.Inputs = prev.Inputs
 		}
 		st.Steps[rec.Step] = rec
+		if rec.Commit && st.Committed == "" {
+			st.Committed = rec.Step
+		}
 		if rec.Status == Succeeded {
 			st.Completed = append(st.Completed, rec.Step)
-			if rec.Commit && st.Committed == "" {
-				st.Committed = rec.Step
-			}
 		}
 	}
 	// A step that ran again, or was undone, keeps only its latest place.

@@ -18,7 +18,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
@@ -148,6 +150,7 @@ func (s Store) Write(collection, name string, rec Record) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	removeStaleTemps(dir)
 	// Secrets first: a record never names secrets that are not there.
 	if len(rec.Secrets) > 0 {
 		sb, err := json.MarshalIndent(rec.Secrets, "", "  ")
@@ -189,6 +192,11 @@ func (s Store) Delete(collection, name string) (bool, error) {
 	}
 	dir := s.Dir(collection, name)
 	if _, err := os.Stat(filepath.Join(dir, valuesFile)); errors.Is(err, os.ErrNotExist) {
+		// No record; a directory a write killed half-way left (nothing
+		// but its temporary files) goes all the same.
+		if ents, err := os.ReadDir(dir); err == nil && onlyTemps(ents) {
+			return false, os.RemoveAll(dir)
+		}
 		return false, nil
 	}
 	// Rename first, so that a crash never leaves half a record behind
@@ -235,9 +243,11 @@ func check(collection, name string) error {
 }
 
 // writeAtomic writes dir/name through a temporary file in the same
-// directory: the old content or the new one, never a mix.
+// directory: the old content or the new one, never a mix. The temporary
+// file's name holds the writer's pid (.record.json.tmp-PID-N), so that
+// one a killed writer left is known for a leftover (removeStaleTemps).
 func writeAtomic(dir, name string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(dir, "."+name+".*")
+	f, err := os.CreateTemp(dir, fmt.Sprintf(".%s.tmp-%d-*", name, os.Getpid()))
 	if err != nil {
 		return err
 	}
@@ -276,4 +286,42 @@ func syncDir(dir string) {
 		_ = d.Sync()
 		d.Close()
 	}
+}
+
+// tempRE matches writeAtomic's temporary files, with the writer's pid.
+var tempRE = regexp.MustCompile(`^\.(?:` + regexp.QuoteMeta(valuesFile) + `|` + regexp.QuoteMeta(secretsFile) + `)\.tmp-(\d+)-\d+$`)
+
+// removeStaleTemps removes the temporary files of writers that are gone
+// (vmflow killed during a write); a live writer's are left alone.
+func removeStaleTemps(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		m := tempRE.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(m[1]); err == nil && !alive(pid) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// onlyTemps reports whether a record directory holds nothing but
+// temporary files of writes (or nothing at all).
+func onlyTemps(ents []os.DirEntry) bool {
+	for _, e := range ents {
+		if !tempRE.MatchString(e.Name()) {
+			return false
+		}
+	}
+	return true
+}
+
+// alive reports whether a process exists.
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

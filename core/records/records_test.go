@@ -1,6 +1,7 @@
 package records
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -93,5 +94,50 @@ func TestRefusals(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(s.Root); len(ents) != 0 {
 		t.Errorf("refused writes left %d entries", len(ents))
+	}
+}
+
+// A write killed half-way leaves a temporary file (and, for a new record,
+// a directory with nothing else): the next write removes it, a delete
+// removes such a directory; a live writer's file is left alone.
+func TestWhatAKilledWriteLeft(t *testing.T) {
+	s := Store{Root: t.TempDir()}
+	dir := s.Dir("machines/x", "k")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// A pid no process has (beyond pid_max).
+	dead := filepath.Join(dir, ".record.json.tmp-99999999-123")
+	live := filepath.Join(dir, fmt.Sprintf(".record.json.tmp-%d-456", os.Getpid()))
+	for _, f := range []string{dead, live} {
+		if err := os.WriteFile(f, []byte("{"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if names, _ := s.List("machines/x"); len(names) != 0 {
+		t.Fatalf("a directory without record.json is listed: %v", names)
+	}
+	if err := s.Write("machines/x", "k", Record{Values: cty.ObjectVal(map[string]cty.Value{"a": cty.True})}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Fatalf("the dead writer's temporary file: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Fatalf("a live writer's temporary file went: %v", err)
+	}
+	// Only a half-made record's directory, no record: delete removes it.
+	half := s.Dir("machines/x", "half")
+	if err := os.MkdirAll(half, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(half, ".record.json.tmp-99999999-1"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if gone, err := s.Delete("machines/x", "half"); err != nil || gone {
+		t.Fatalf("delete of a half-made record: %v %v", gone, err)
+	}
+	if _, err := os.Stat(half); !os.IsNotExist(err) {
+		t.Fatalf("the half-made record's directory: %v", err)
 	}
 }

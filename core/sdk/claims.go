@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/vmflow/vmflow/core/claims"
 )
@@ -75,6 +76,28 @@ func (r *Request) Claimed(key string, into any) bool {
 		}
 	}
 	return true
+}
+
+// ClaimedKeys lists the keys that attempts of this step of this run
+// claimed and that start with prefix: for what an earlier attempt made
+// under a name this attempt does not make again (a file named after the
+// time), so that it can still be found and removed.
+func (r *Request) ClaimedKeys(prefix string) []string {
+	dir, err := r.claimDir()
+	if err != nil {
+		return nil
+	}
+	cs, err := claims.List(dir)
+	if err != nil {
+		r.Logger().Warn("listing claims", "error", err)
+	}
+	var keys []string
+	for _, c := range cs {
+		if strings.HasPrefix(c.Key, prefix) {
+			keys = append(keys, c.Key)
+		}
+	}
+	return keys
 }
 
 // Interrupted reports, in an Undo, that the step's Run never completed:

@@ -117,6 +117,13 @@ func (s *store) update(fn func(c *cluster) error) error {
 			return err
 		}
 		c.forgetUnused()
+		// Holding the lock, no other write is under way: a temporary
+		// file is what a writer killed mid-write left.
+		if old, _ := filepath.Glob(filepath.Join(filepath.Dir(s.path), ".cluster-*.json")); len(old) > 0 {
+			for _, f := range old {
+				os.Remove(f)
+			}
+		}
 		b, err := json.MarshalIndent(c, "", "  ")
 		if err != nil {
 			return err
