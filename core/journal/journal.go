@@ -46,16 +46,46 @@ const (
 	UndoFailed = "undo_failed"
 )
 
-// Value is a cty value with its type, as JSON.
+// Value is a cty value with its type, as JSON: {"type": …, "value": …}.
+// The type is kept whole, so that a value read back for a resume is the
+// value the step saw (a list stays a list, where JSON alone would make
+// it a tuple, which then fits no declared type).
 type Value struct{ cty.Value }
+
+type typedValue struct {
+	Type  json.RawMessage `json:"type"`
+	Value json.RawMessage `json:"value"`
+}
 
 // MarshalJSON encodes the value and its type.
 func (v Value) MarshalJSON() ([]byte, error) {
-	return ctyjson.SimpleJSONValue{Value: v.Value}.MarshalJSON()
+	if v.Value == cty.NilVal {
+		return ctyjson.SimpleJSONValue{Value: v.Value}.MarshalJSON()
+	}
+	ty := v.Type()
+	tb, err := ctyjson.MarshalType(ty)
+	if err != nil {
+		return nil, err
+	}
+	vb, err := ctyjson.Marshal(v.Value, ty)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(typedValue{Type: tb, Value: vb})
 }
 
-// UnmarshalJSON decodes a value written by MarshalJSON.
+// UnmarshalJSON decodes a value written by MarshalJSON, or by vmflow
+// versions that wrote the value alone (its type then implied).
 func (v *Value) UnmarshalJSON(b []byte) error {
+	var tv typedValue
+	if json.Unmarshal(b, &tv) == nil && len(tv.Type) > 0 && len(tv.Value) > 0 {
+		if ty, err := ctyjson.UnmarshalType(tv.Type); err == nil {
+			if val, err := ctyjson.Unmarshal(tv.Value, ty); err == nil {
+				v.Value = val
+				return nil
+			}
+		}
+	}
 	var s ctyjson.SimpleJSONValue
 	if err := s.UnmarshalJSON(b); err != nil {
 		return err

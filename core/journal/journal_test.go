@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,5 +133,32 @@ func TestCompletedOrderAndUndoing(t *testing.T) {
 	st, _ = s.Load(id)
 	if got := strings.Join(st.Completed, ","); got != "b,a" || !st.Undoing() || st.Status != Interrupted {
 		t.Fatalf("after an undo: completed %s, undoing %v, status %s", got, st.Undoing(), st.Status)
+	}
+}
+
+// Values keep their types across a journal: a list stays a list (JSON
+// alone would read it back as a tuple, which fits no declared type), and
+// a journal written before types were kept still reads.
+func TestValueKeepsItsType(t *testing.T) {
+	v := cty.ObjectVal(map[string]cty.Value{
+		"profiles": cty.ListVal([]cty.Value{cty.StringVal("core"), cty.StringVal("dev")}),
+		"none":     cty.ListValEmpty(cty.String),
+		"size":     cty.NumberIntVal(3),
+		"tags":     cty.MapVal(map[string]cty.Value{"a": cty.StringVal("b")}),
+	})
+	b, err := json.Marshal(Value{Value: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Value
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !back.Type().Equals(v.Type()) || !back.RawEquals(v) {
+		t.Fatalf("read back %#v (%s), wrote %#v", back.Value, back.Type().FriendlyName(), v)
+	}
+	var legacy Value
+	if err := json.Unmarshal([]byte(`{"profiles":["core"],"size":3}`), &legacy); err != nil || !legacy.Type().IsObjectType() {
+		t.Fatalf("an untyped value: %v %#v", err, legacy.Value)
 	}
 }
