@@ -154,13 +154,6 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	} else {
 		res = e.Run(ctx, plan, opts.RunOptions)
 	}
-	// The plugins' claims of this run (core/claims) let a step run again
-	// after an interruption, and its temporary files feed the steps after
-	// them; once the run cannot be resumed any more (it succeeded, or its
-	// steps were undone) they go.
-	if res.finished(opts.KeepOnFailure) {
-		e.cleanUp(opts.RunID)
-	}
 	if res.Status == journal.Succeeded && plan.Task.Supersedes {
 		if err := e.supersede(plan, opts.RunID); err != nil {
 			e.Logger.Warn("cannot mark the runs this one supersedes", "error", err)

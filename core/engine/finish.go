@@ -111,6 +111,19 @@ func (e *RunningError) Error() string {
 	return fmt.Sprintf("run %s is still running (pid %d)", e.ID, e.PID)
 }
 
+// cleanUpBeforeTheEnd removes the claims and temporary files of a
+// journaled run that cannot be resumed any more (it succeeded, or its
+// steps were undone): a claim lets a step run again after an
+// interruption, a temporary file feeds the steps after it. It runs just
+// before the journal records the run's end, so that a vmflow killed in
+// between leaves a run that resumes to its end without them, rather than
+// an ended run with them left over.
+func (e *Engine) cleanUpBeforeTheEnd(opts RunOptions, res *Result) {
+	if res.finished(opts.KeepOnFailure) {
+		e.cleanUp(opts.RunID)
+	}
+}
+
 // cleanUp removes what a run that can no longer be resumed leaves behind:
 // its plugins' claims and its temporary directory.
 func (e *Engine) cleanUp(runID string) {

@@ -256,6 +256,7 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 		errText += fmt.Sprintf(" (committed at step %s: vmflow resume finishes the run)", res.Committed)
 	}
 	if opts.Journal != nil {
+		e.cleanUpBeforeTheEnd(opts, res)
 		_ = opts.Journal.Append(journal.Record{Status: res.Status, Error: errText})
 	}
 	done := event.Event{Kind: event.RunDone, Status: res.Status, ElapsedMS: time.Since(start).Milliseconds(), Error: errText}

@@ -179,6 +179,7 @@ func (e *Engine) rollback(plan *Plan, opts RunOptions, rb *Rollback) *Result {
 		errText = res.Err().Error()
 	}
 	if opts.Journal != nil {
+		e.cleanUpBeforeTheEnd(opts, res)
 		_ = opts.Journal.Append(journal.Record{Status: res.Status, Error: errText})
 	}
 	emit(event.Event{Kind: event.RunDone, Status: res.Status, ElapsedMS: time.Since(start).Milliseconds(), Error: errText})
