@@ -527,31 +527,11 @@ func pluginChildren(pid int, name string) []int {
 	return out
 }
 
-// pluginsOf lists the plugin processes started for a state dir (they
-// inherit VMFLOW_STATE_DIR, unique to each case).
+// pluginsOf lists the plugin processes started for a state dir.
 func pluginsOf(state string) []string {
-	marker := "VMFLOW_STATE_DIR=" + state
 	var out []string
-	ents, _ := os.ReadDir("/proc")
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
-		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		if err != nil || !strings.HasPrefix(filepath.Base(exe), "vmflow-plugin-") {
-			continue
-		}
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil {
-			continue
-		}
-		for _, kv := range strings.Split(string(env), "\x00") {
-			if kv == marker {
-				out = append(out, fmt.Sprintf("%s (pid %d)", filepath.Base(exe), pid))
-				break
-			}
-		}
+	for _, p := range testbin.PluginsOf(state) {
+		out = append(out, p.String())
 	}
 	return out
 }

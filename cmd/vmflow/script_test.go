@@ -126,31 +126,11 @@ func cmdCountLines(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // pluginProcs lists the pids of plugin processes started from this
-// script's work directory (they inherit VMFLOW_STATE_DIR, which is unique
-// to it), so parallel scripts do not see each other's plugins.
+// script's work directory.
 func pluginProcs(ts *testscript.TestScript) []int {
-	marker := "VMFLOW_STATE_DIR=" + ts.Getenv("VMFLOW_STATE_DIR")
-	ents, _ := os.ReadDir("/proc")
 	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		if err != nil || !strings.HasPrefix(filepath.Base(exe), "vmflow-plugin-") {
-			continue
-		}
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil {
-			continue
-		}
-		for _, kv := range strings.Split(string(env), "\x00") {
-			if kv == marker {
-				pids = append(pids, pid)
-				break
-			}
-		}
+	for _, p := range testbin.PluginsOf(ts.Getenv("VMFLOW_STATE_DIR")) {
+		pids = append(pids, p.PID)
 	}
 	return pids
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 )
 
@@ -82,4 +83,42 @@ func Main(run func() int, dir *string, bins map[string]string) int {
 	}
 	*dir = d
 	return run()
+}
+
+// PluginProcess is a running plugin binary.
+type PluginProcess struct {
+	PID  int
+	Name string // vmflow-plugin-<name>
+}
+
+func (p PluginProcess) String() string { return fmt.Sprintf("%s (pid %d)", p.Name, p.PID) }
+
+// PluginsOf lists the plugin processes started for a state directory:
+// they inherit VMFLOW_STATE_DIR, which each test gives a directory of its
+// own, so tests running side by side do not see each other's plugins.
+func PluginsOf(stateDir string) []PluginProcess {
+	marker := "VMFLOW_STATE_DIR=" + stateDir
+	var out []PluginProcess
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err != nil || !strings.HasPrefix(filepath.Base(exe), "vmflow-plugin-") {
+			continue
+		}
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil {
+			continue
+		}
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if kv == marker {
+				out = append(out, PluginProcess{PID: pid, Name: strings.TrimSuffix(filepath.Base(exe), " (deleted)")})
+				break
+			}
+		}
+	}
+	return out
 }
