@@ -296,6 +296,9 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 		}
 		return nil
 	case journal.Cancelled:
+		if res.Committed != "" {
+			return &exitError{code: exitInterrupted, err: fmt.Errorf("run %s interrupted after its commit point (step %s), so nothing was undone; `vmflow resume %s` finishes it", res.RunID, res.Committed, res.RunID), printed: o.json}
+		}
 		return &exitError{code: exitInterrupted, err: fmt.Errorf("run %s interrupted", res.RunID), printed: o.json}
 	case journal.RolledBack:
 		if !o.json {

@@ -43,9 +43,6 @@ type RunOptions struct {
 	// UndoContext governs the undos after a failure; cancelling it (a
 	// second Ctrl-C) abandons them. nil means context.Background().
 	UndoContext context.Context
-	// Committed names the commit step an earlier attempt of the run
-	// completed (from its journal): the run is past its commit point.
-	Committed string
 }
 
 // Result is what a run did.
@@ -114,7 +111,7 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 
 	states := make(map[string]*stepState, len(plan.Steps))
 	var completed, attempted []string
-	committed := opts.Committed
+	committed := "" // the commit step that committed the run
 	for _, ps := range plan.Steps {
 		st := &stepState{status: "pending"}
 		if d, ok := opts.Done[ps.Name]; ok {
