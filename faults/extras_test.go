@@ -35,7 +35,7 @@ func TestDamagedState(t *testing.T) {
 }
 
 // TestTeardownLists (§3.8): every task that tears a VM's volumes down
-// names the same volumes.
+// names the same volumes (or finds them by the same pattern).
 func TestTeardownLists(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(testbin.Repo(), "tasks.hcl"))
 	if err != nil {
@@ -73,12 +73,13 @@ func TestTeardownLists(t *testing.T) {
 
 var (
 	taskLineRE = regexp.MustCompile(`(?m)^task "([^"]+)"`)
-	namesRE    = regexp.MustCompile(`(?s)action\s*=\s*hypervisor\.volumes_delete\s*\n\s*names\s*=\s*compact\(\[(.*?)\]\)`)
+	namesRE    = regexp.MustCompile(`(?s)action\s*=\s*hypervisor\.volumes_delete\s*\n\s*names\s*=\s*(compact\(\[(.*?)\]\)|step\.([a-z_]+)\.names)`)
 	stepRefRE  = regexp.MustCompile(`step\.[a-z_]+\.`)
 )
 
-// teardownLists maps each task with a volumes_delete step to the names it
-// deletes (the expressions, with step names made alike).
+// teardownLists maps each task with a volumes_delete step to what it
+// deletes: the names it lists (the expressions, with step names made
+// alike), or the pattern of the volume_list step it takes the names from.
 func teardownLists(hcl string) map[string]map[string]bool {
 	out := map[string]map[string]bool{}
 	idx := taskLineRE.FindAllStringSubmatchIndex(hcl, -1)
@@ -93,6 +94,17 @@ func teardownLists(hcl string) map[string]map[string]bool {
 			continue
 		}
 		set := map[string]bool{}
+		if nm[3] != "" {
+			// names = step.X.names, X a volume_list step: its pattern.
+			listRE := regexp.MustCompile(`(?s)step "` + nm[3] + `" \{\s*action\s*=\s*hypervisor\.volume_list\b.*?\n\s*pattern\s*=\s*("(?:[^"\\]|\\.)*")`)
+			if lm := listRE.FindStringSubmatch(body); lm != nil {
+				set["pattern "+lm[1]] = true
+			} else {
+				set["names from step "+nm[3]+", not a volume_list with a pattern"] = true
+			}
+			out[hcl[m[2]:m[3]]] = set
+			continue
+		}
 		// Entries are separated by commas outside quotes and brackets.
 		depth, inQuote, cur := 0, false, strings.Builder{}
 		flush := func() {
@@ -102,7 +114,7 @@ func teardownLists(hcl string) map[string]map[string]bool {
 			}
 			cur.Reset()
 		}
-		for _, r := range nm[1] {
+		for _, r := range nm[2] {
 			switch {
 			case r == '"':
 				inQuote = !inQuote

@@ -441,3 +441,45 @@ task "t" {
 		t.Fatalf("CheckRollback: %v", err)
 	}
 }
+
+// A commit step without undo that refuses its inputs (an argument error,
+// which by the plugin contract changes nothing) has not committed the
+// run: the steps before it are undone, and the run holds nothing up.
+func TestRefusedCommitStep(t *testing.T) {
+	e, rec := setup(t, header+`
+task "t" {
+  param "size" { type = number }
+  lock = "vm"
+  step "prepare" {
+    action = r.do
+    name = "prepare"
+  }
+  step "resize" {
+    action = r.final
+    name = "resize"
+    size = param.size
+    commit = true
+    depends_on = [step.prepare]
+  }
+}`)
+	plan, _ := prepare(t, e, "t", map[string]cty.Value{"size": cty.NumberIntVal(2000)})
+	res, err := e.Execute(context.Background(), plan, ExecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != journal.Failed || res.Committed != "" || !slices.Equal(res.Undone, []string{"prepare"}) || !slices.Equal(rec.lines(), []string{"run prepare", "refused resize", "undo prepare"}) {
+		t.Fatalf("result %+v, log %v", res, rec.lines())
+	}
+	if err := res.Err(); err == nil || !strings.Contains(err.Error(), "is more than there is room for") {
+		t.Fatalf("error: %v", err)
+	}
+	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	if st.Committed != "" || Pending(st) != "" {
+		t.Fatalf("journal: committed %q, pending %q", st.Committed, Pending(st))
+	}
+	// Nothing holds up the task with a size that fits.
+	plan, _ = prepare(t, e, "t", map[string]cty.Value{"size": cty.NumberIntVal(10)})
+	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
+		t.Fatalf("run again: %v %+v", err, res)
+	}
+}

@@ -148,6 +148,12 @@ func (r *recorder) basePlugin() *sdk.Plugin {
 						return ctx.Err()
 					}
 				}
+				if q.IsSet("size") && q.Int("size") > 1000 {
+					// A refusal found only when it runs (as a disk that
+					// cannot shrink): it changes nothing.
+					r.add("refused " + q.String("name"))
+					return sdk.ArgError("size", "is more than there is room for")
+				}
 				r.add("run " + q.String("name"))
 				if q.Bool("fail") || r.fails(q.String("name"), false) {
 					return errors.New("asked to fail")

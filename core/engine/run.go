@@ -96,6 +96,9 @@ type stepResult struct {
 	// called: the action's Run was called (it may have changed things
 	// even though it did not complete).
 	called bool
+	// refused: the plugin refused the step's inputs (every error names an
+	// argument), which by the plugin contract means it changed nothing.
+	refused bool
 }
 
 // Run runs a prepared plan: every step whose dependencies are done starts,
@@ -177,7 +180,7 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 		st.status, st.inputs, st.outputs = r.status, r.inputs, r.outputs
 		if r.called && r.status != journal.Succeeded {
 			attempted = append(attempted, r.ps.Name)
-			if pivot(r.ps) && committed == "" {
+			if pivot(r.ps) && committed == "" && !r.refused {
 				// It may have done what cannot be undone.
 				committed = r.ps.Name
 			}
@@ -328,7 +331,7 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, steps ct
 		r.diags = append(r.diags, d)
 		emit(event.Event{Kind: event.StepFailed, Step: ps.Name, Action: actionName(ps), Error: d.Summary + ": " + d.Detail, ElapsedMS: r.elapsed.Milliseconds()})
 		if opts.Journal != nil {
-			_ = opts.Journal.Append(journal.Record{Step: ps.Name, Action: actionName(ps), Status: r.status, Error: d.Summary + ": " + d.Detail})
+			_ = opts.Journal.Append(journal.Record{Step: ps.Name, Action: actionName(ps), Status: r.status, Error: d.Summary + ": " + d.Detail, Refused: r.refused})
 		}
 		return r
 	}
@@ -389,6 +392,7 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, steps ct
 		for _, d := range ds {
 			d.Summary = fmt.Sprintf("Step %q failed: %s", ps.Name, d.Summary)
 		}
+		r.refused = refusedInputs(pds)
 		first := ds[0]
 		r = fail(first)
 		r.diags = append(r.diags, ds[1:]...)
@@ -436,6 +440,23 @@ func (l *lastReport) String() string {
 // once it has started, whatever it did stays, so the run is committed
 // (the journal says so from its start, for a run cut off during it).
 func pivot(ps *PlanStep) bool { return ps.Commit && !ps.Action.HasUndo }
+
+// refusedInputs reports whether a plugin's errors all name an argument:
+// the plugin contract says an action that refuses its inputs changes
+// nothing, so a commit step refused that way has not committed the run.
+func refusedInputs(pds protocol.Diagnostics) bool {
+	n := 0
+	for _, d := range pds {
+		if d.Severity != protocol.Error {
+			continue
+		}
+		if len(d.Path) == 0 {
+			return false
+		}
+		n++
+	}
+	return n > 0
+}
 
 func isCancel(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

@@ -125,6 +125,10 @@ type Record struct {
 	// step, or the start of one that cannot be undone. From here on the
 	// run only goes forward.
 	Commit bool `json:"commit,omitempty"`
+	// Refused marks a step that failed because its plugin refused its
+	// inputs, which changes nothing: a commit point its start marked does
+	// not hold.
+	Refused bool `json:"refused,omitempty"`
 }
 
 // Store is the runs directory.
@@ -408,6 +412,9 @@ func (s *Store) Load(id string) (*State, error) {
 		st.Steps[rec.Step] = rec
 		if rec.Commit && st.Committed == "" {
 			st.Committed = rec.Step
+		}
+		if rec.Refused && st.Committed == rec.Step {
+			st.Committed = ""
 		}
 		if rec.Status == Succeeded {
 			st.Completed = append(st.Completed, rec.Step)

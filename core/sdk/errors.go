@@ -21,7 +21,10 @@ func (e *argError) Error() string {
 	return protocol.FormatPath(e.path) + ": " + e.msg
 }
 
-// ArgError reports a problem with the named argument.
+// ArgError reports a problem with the named argument. It is a refusal:
+// return it only before the action has changed anything, for vmflow
+// takes a step that failed with argument errors alone as one that did
+// nothing (a commit step refused so has not committed its run).
 func ArgError(name, format string, args ...any) error {
 	return &argError{path: cty.GetAttrPath(name), msg: fmt.Sprintf(format, args...)}
 }

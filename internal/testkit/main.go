@@ -32,6 +32,7 @@ var record = &sdk.Action{
 		sdk.String("text", "What to write.").Required(),
 		sdk.Bool("fail", "Fail after writing.").Default(false),
 		sdk.Number("sleep", "Seconds to wait before writing.").Default(0),
+		sdk.String("started", "A file made when the wait starts, so a test knows the step is running.").Default(""),
 	},
 	Outputs: []sdk.Attr{sdk.String("text", "The text written."), sdk.Number("pid", "The plugin's process id.")},
 	Plan: func(ctx context.Context, r *sdk.Request) ([]string, error) {
@@ -43,6 +44,11 @@ var record = &sdk.Action{
 	},
 	Run: func(ctx context.Context, r *sdk.Request) error {
 		if d := r.Float("sleep"); d > 0 {
+			if f := r.String("started"); f != "" {
+				if err := os.WriteFile(f, nil, 0o644); err != nil {
+					return err
+				}
+			}
 			select {
 			case <-time.After(time.Duration(d * float64(time.Second))):
 			case <-ctx.Done():
