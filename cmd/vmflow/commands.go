@@ -289,6 +289,13 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 	if len(res.Diags) > 0 {
 		_ = a.printDiags(res.Diags)
 	}
+	if res.JournalLost > 0 {
+		next := fmt.Sprintf("`vmflow resume %s --undo` undoes what it did", res.RunID)
+		if res.Committed != "" {
+			next = fmt.Sprintf("`vmflow resume %s` finishes it", res.RunID)
+		}
+		return &exitError{code: exitFailed, err: fmt.Errorf("task %s failed (run %s) and could not write %d record(s) of its journal (is the disk full?), so the run is left interrupted, as a killed vmflow leaves it; once the cause is fixed, %s", t.Name, res.RunID, res.JournalLost, next), printed: o.json}
+	}
 	switch res.Status {
 	case journal.Succeeded:
 		if !o.json {

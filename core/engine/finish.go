@@ -124,6 +124,31 @@ func (e *Engine) cleanUpBeforeTheEnd(opts RunOptions, res *Result) {
 	}
 }
 
+// end closes a run's journal with its last record, after cleaning up
+// what a finished run leaves; it returns the run's error text. When some
+// records could not be written (the disk filled up) and the run is not
+// finished (an undo failed, it passed its commit point, or it was kept
+// on failure), the journal no longer tells what is left to do, and a
+// last record would make the run look settled: it ends instead as a
+// killed vmflow leaves it, with no last record and its claims and
+// temporary files kept. It then reads as interrupted, holds up its task,
+// and resume or resume --undo finish it from what was recorded and from
+// the plugins' claims.
+func (e *Engine) end(opts RunOptions, res *Result, errText string) string {
+	if opts.Journal == nil {
+		return errText
+	}
+	if n := opts.Journal.Lost(); n > 0 && !res.finished(opts.KeepOnFailure) {
+		res.JournalLost = n
+		return errText + fmt.Sprintf(" (%d journal record(s) could not be written: the run is left interrupted)", n)
+	}
+	e.cleanUpBeforeTheEnd(opts, res)
+	if err := opts.Journal.Append(journal.Record{Status: res.Status, Error: errText}); err != nil {
+		res.JournalLost = opts.Journal.Lost()
+	}
+	return errText
+}
+
 // cleanUp removes what a run that can no longer be resumed leaves behind:
 // its plugins' claims and its temporary directory.
 func (e *Engine) cleanUp(runID string) {

@@ -58,6 +58,10 @@ type Result struct {
 	// UndoFailed the steps whose undo ran; UndoSkipped those whose undo
 	// did not run because the undo of a step that depends on them failed.
 	Completed, Undone, UndoFailed, UndoSkipped []string
+	// JournalLost counts the journal records that could not be written
+	// (a full disk): the run is then left interrupted, as a killed vmflow
+	// leaves it, for resume or resume --undo to finish.
+	JournalLost int
 	// Committed names the commit step that completed, when one did: then
 	// nothing was undone, and the run can only be finished (resumed).
 	Committed string
@@ -255,10 +259,7 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 	if res.Committed != "" {
 		errText += fmt.Sprintf(" (committed at step %s: vmflow resume finishes the run)", res.Committed)
 	}
-	if opts.Journal != nil {
-		e.cleanUpBeforeTheEnd(opts, res)
-		_ = opts.Journal.Append(journal.Record{Status: res.Status, Error: errText})
-	}
+	errText = e.end(opts, res, errText)
 	done := event.Event{Kind: event.RunDone, Status: res.Status, ElapsedMS: time.Since(start).Milliseconds(), Error: errText}
 	if res.Status == journal.Succeeded && len(res.Outputs) > 0 {
 		done.Outputs = map[string]any{}

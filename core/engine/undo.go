@@ -178,10 +178,7 @@ func (e *Engine) rollback(plan *Plan, opts RunOptions, rb *Rollback) *Result {
 		res.Status = journal.Failed
 		errText = res.Err().Error()
 	}
-	if opts.Journal != nil {
-		e.cleanUpBeforeTheEnd(opts, res)
-		_ = opts.Journal.Append(journal.Record{Status: res.Status, Error: errText})
-	}
+	errText = e.end(opts, res, errText)
 	emit(event.Event{Kind: event.RunDone, Status: res.Status, ElapsedMS: time.Since(start).Milliseconds(), Error: errText})
 	return res
 }

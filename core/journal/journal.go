@@ -150,6 +150,8 @@ type Run struct {
 	path string
 	mu   sync.Mutex
 	f    *os.File
+	// lost counts the records that could not be written (a full disk).
+	lost int
 }
 
 // Create starts a journal and holds it until Close.
@@ -236,13 +238,41 @@ func (r *Run) write(v any, durable bool) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, err := r.f.Write(append(b, '\n')); err != nil {
+	if err := r.writeLine(append(b, '\n'), durable); err != nil {
+		r.lost++
+		return err
+	}
+	return nil
+}
+
+// writeLine appends one line. A write that fails part-way (the disk
+// filled up) is cut off again, so that no torn line swallows the records
+// written after it.
+func (r *Run) writeLine(line []byte, durable bool) error {
+	fi, err := r.f.Stat()
+	if err != nil {
+		return err
+	}
+	if _, err := r.f.Write(line); err != nil {
+		_ = r.f.Truncate(fi.Size())
 		return err
 	}
 	if !durable {
 		return nil
 	}
-	return unix.Fdatasync(int(r.f.Fd()))
+	if err := unix.Fdatasync(int(r.f.Fd())); err != nil {
+		_ = r.f.Truncate(fi.Size())
+		return err
+	}
+	return nil
+}
+
+// Lost reports how many records could not be written: then the journal
+// no longer tells all the run did.
+func (r *Run) Lost() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lost
 }
 
 // Append writes a record. Records that resume depends on (a step done,
