@@ -458,7 +458,7 @@ func (a *app) cliApp() *cli.App {
 		builtin[cmd.Name] = true
 	}
 	if a.proj != nil && !a.projErr.HasErrors() {
-		for _, t := range a.proj.Tasks {
+		for _, t := range a.proj.Runnable() {
 			if builtin[t.Name] {
 				continue // still reachable as vmflow run <name>
 			}
@@ -474,9 +474,14 @@ func (a *app) cliApp() *cli.App {
 			fmt.Fprintf(a.stderr, "vmflow: cannot tell whether %q is a task: the task file has errors.\n", name)
 			return a.printDiags(a.projErr)
 		}
+		if a.proj != nil {
+			if t := a.proj.Task(name); t != nil && t.Internal {
+				return internalTaskErr(a.proj, t)
+			}
+		}
 		msg := fmt.Sprintf("no command or task named %q", name)
 		if a.proj != nil {
-			names := a.proj.TaskNames()
+			names := a.proj.RunnableNames()
 			for _, cmd := range ca.Commands {
 				names = append(names, cmd.Name)
 			}

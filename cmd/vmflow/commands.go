@@ -147,7 +147,10 @@ func (a *app) cmdTask(c *cli.Context, args []string, planOnly bool) error {
 	}
 	t := proj.Task(args[0])
 	if t == nil {
-		return usageErr("no task named %q in %s.%s", args[0], displayFile(proj), config.Suggest(args[0], proj.TaskNames()))
+		return usageErr("no task named %q in %s.%s", args[0], displayFile(proj), config.Suggest(args[0], proj.RunnableNames()))
+	}
+	if t.Internal {
+		return internalTaskErr(proj, t)
 	}
 	ta, err := parseTaskArgs(t, args[1:])
 	if err != nil {
@@ -760,4 +763,13 @@ func absDir(path string) (string, error) {
 		return "", err
 	}
 	return filepath.Dir(abs), nil
+}
+
+// internalTaskErr refuses to run an internal task by its name.
+func internalTaskErr(proj *config.Project, t *config.Task) error {
+	by := "steps of other tasks"
+	if callers := proj.Callers(t); len(callers) > 0 {
+		by = "steps of " + strings.Join(callers, ", ")
+	}
+	return usageErr("task %s is internal (%s:%d): it runs only when %s call it (task = %q), not on its own", t.Name, t.DeclRange.Filename, t.DeclRange.Start.Line, by, t.Name)
 }

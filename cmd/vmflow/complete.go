@@ -97,7 +97,7 @@ func (a *app) cmdComplete(c *cli.Context) error {
 	if name == "run" || name == "plan" {
 		if len(words) == 1 {
 			if a.proj != nil {
-				for _, t := range a.proj.Tasks {
+				for _, t := range a.proj.Runnable() {
 					emit(t.Name, t.Description)
 				}
 			}
@@ -115,7 +115,7 @@ func (a *app) cmdComplete(c *cli.Context) error {
 		return nil
 	}
 	t := a.proj.Task(name)
-	if t == nil {
+	if t == nil || t.Internal {
 		return nil
 	}
 	// --name=VALUE in one word (zsh, fish): complete the value.

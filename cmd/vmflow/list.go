@@ -36,7 +36,7 @@ type listParam struct {
 
 func summarize(proj *config.Project) []listTask {
 	out := []listTask{}
-	for _, t := range proj.Tasks {
+	for _, t := range proj.Runnable() {
 		lt := listTask{Name: t.Name, Description: t.Description, Usage: t.Usage(), Wizard: t.Wizard, Params: []listParam{}}
 		for _, p := range t.Params {
 			lp := listParam{Name: p.Name, Type: typeLabel(p.Type), Required: p.Required(), Description: p.Description,

@@ -25,12 +25,14 @@ const (
 	// ArgCommit makes the step a commit point: once it completed, the run
 	// only goes forward.
 	ArgCommit = "commit"
+	// ArgTask makes the step a call of another task: task = "provision".
+	ArgTask = "task"
 )
 
 // IsReservedArg reports whether name is a step meta-argument.
 func IsReservedArg(name string) bool {
 	switch name {
-	case ArgAction, ArgDependsOn, ArgIf, ArgTimeout, ArgCommit:
+	case ArgAction, ArgDependsOn, ArgIf, ArgTimeout, ArgCommit, ArgTask:
 		return true
 	}
 	return false
@@ -74,6 +76,41 @@ func (p *Project) TaskNames() []string {
 	return out
 }
 
+// Runnable returns the tasks a user can run by name (all but internal
+// ones) in listing order.
+func (p *Project) Runnable() []*Task {
+	var out []*Task
+	for _, t := range p.Tasks {
+		if !t.Internal {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// RunnableNames returns the names of the tasks Runnable returns.
+func (p *Project) RunnableNames() []string {
+	var out []string
+	for _, t := range p.Runnable() {
+		out = append(out, t.Name)
+	}
+	return out
+}
+
+// Callers names the tasks with a step that calls t.
+func (p *Project) Callers(t *Task) []string {
+	var out []string
+	for _, c := range p.Tasks {
+		for _, s := range c.Steps {
+			if s.Called == t {
+				out = append(out, c.Name)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // File is one task file.
 type File struct {
 	Path string
@@ -84,9 +121,13 @@ type File struct {
 	Variables []*Variable
 	// VarValues is the object of resolved variable values (var.*).
 	VarValues cty.Value
-	Plugins   map[string]*PluginDecl
-	Includes  []*Include
-	Funcs     map[string]function.Function
+	// LocalNames are the file's locals; LocalValues their values
+	// (local.*), worked out when the file loaded.
+	LocalNames  []string
+	LocalValues cty.Value
+	Plugins     map[string]*PluginDecl
+	Includes    []*Include
+	Funcs       map[string]function.Function
 }
 
 // Variable is a variable block.
@@ -133,6 +174,9 @@ type Task struct {
 	// Wizard asks for every param not given on the command line when
 	// vmflow runs on a terminal (wizard = true).
 	Wizard bool
+	// Internal tasks are called by steps only: not listed, not run from
+	// the command line (internal = true).
+	Internal bool
 	// Supersedes: when a run of this task succeeds, earlier runs holding
 	// one of its locks that were interrupted, or failed part-way, are
 	// marked superseded (the task removes what they were about: purge).
@@ -187,14 +231,21 @@ type Param struct {
 // Required reports whether the param has no default.
 func (p *Param) Required() bool { return p.Default == cty.NilVal }
 
-// Step is a step block.
+// Step is a step block: it runs an action, or calls a task.
 type Step struct {
 	Name string
 	// Plugin and ActionName come from action = <plugin>.<action>.
 	Plugin      string
 	ActionName  string
 	ActionRange hcl.Range
-	// Args are the action's arguments in source order.
+	// Call is the task a step calls (task = "provision"), as written;
+	// Called is that task, found once every file is loaded. CallRange
+	// is where the name is written.
+	Call      string
+	Called    *Task
+	CallRange hcl.Range
+	// Args are the action's arguments (the called task's params) in
+	// source order.
 	Args      []*hcl.Attribute
 	DependsOn []StepRef
 	If        hcl.Expression // nil when absent

@@ -85,6 +85,7 @@ func Load(path string, opts Options) (*Project, hcl.Diagnostics) {
 		return l.proj, l.diags
 	}
 	l.proj.Root = root
+	l.resolveCalls()
 	names := make([]string, 0, len(l.cliVars))
 	for n := range l.cliVars {
 		names = append(names, n)
@@ -176,6 +177,7 @@ var fileSchema = &hcl.BodySchema{
 		{Type: "plugin", LabelNames: []string{"name"}},
 		{Type: "task", LabelNames: []string{"name"}},
 		{Type: "include", LabelNames: []string{"name"}},
+		{Type: "locals"},
 	},
 }
 
@@ -240,6 +242,7 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 			})
 		}
 	}
+	l.decodeLocals(f, byType["locals"])
 	for _, b := range byType["plugin"] {
 		l.decodePlugin(f, b)
 	}
@@ -300,16 +303,20 @@ func duplicate(kind, name string, at, prev hcl.Range) *hcl.Diagnostic {
 
 // varContext is the evaluation context with var.* and functions.
 func (f *File) varContext() *hcl.EvalContext {
-	return &hcl.EvalContext{
-		Variables: map[string]cty.Value{"var": f.VarValues},
-		Functions: f.Funcs,
+	vars := map[string]cty.Value{"var": f.VarValues}
+	if f.LocalValues != cty.NilVal {
+		vars["local"] = f.LocalValues
 	}
+	return &hcl.EvalContext{Variables: vars, Functions: f.Funcs}
 }
 
 // EvalContext is the context for step arguments, outputs and locks: var.*,
-// param.* and step.*, plus functions. params and steps may be cty.NilVal.
+// local.*, param.* and step.*, plus functions. params and steps may be cty.NilVal.
 func (f *File) EvalContext(params, steps cty.Value) *hcl.EvalContext {
 	vars := map[string]cty.Value{"var": f.VarValues}
+	if f.LocalValues != cty.NilVal {
+		vars["local"] = f.LocalValues
+	}
 	if params != cty.NilVal {
 		vars["param"] = params
 	}

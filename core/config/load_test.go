@@ -1169,6 +1169,46 @@ func TestLoadErrors(t *testing.T) {
 			summary: "Missing action", line: 2, detail: `Step "a" needs action`,
 		},
 		{
+			name:    "step with both action and task",
+			src:     "task \"u\" {}\ntask \"t\" {\n  step \"a\" {\n    action = builtin.exec\n    task = \"u\"\n  }\n}\n",
+			summary: "Both action and task", line: 5,
+		},
+		{
+			name:    "task call of an unknown task",
+			src:     "task \"provision\" {}\ntask \"t\" {\n  step \"a\" {\n    task = \"provison\"\n  }\n}\n",
+			summary: "Unknown task", line: 4, detail: `Did you mean "provision"?`,
+		},
+		{
+			name:    "task call with an unknown param",
+			src:     "task \"u\" {\n  param \"name\" {\n    type = string\n    default = \"\"\n  }\n}\ntask \"t\" {\n  step \"a\" {\n    task = \"u\"\n    nmae = \"x\"\n  }\n}\n",
+			summary: "Unknown param", line: 10, detail: `Task u has no param "nmae". Did you mean "name"? Its params: name.`,
+		},
+		{
+			name:    "task call without a required param",
+			src:     "task \"u\" {\n  param \"name\" { type = string }\n}\ntask \"t\" {\n  step \"a\" {\n    task = \"u\"\n  }\n}\n",
+			summary: "Missing param", line: 5, detail: `param "name" has no default`,
+		},
+		{
+			name:    "task calls in a cycle",
+			src:     "task \"u\" {\n  step \"b\" {\n    task = \"t\"\n  }\n}\ntask \"t\" {\n  step \"a\" {\n    task = \"u\"\n  }\n}\n",
+			summary: "Task calls form a cycle", line: 8, detail: `u → t → u`,
+		},
+		{
+			name:    "task that calls itself",
+			src:     "task \"t\" {\n  step \"a\" {\n    task = \"t\"\n  }\n}\n",
+			summary: "Task calls form a cycle", line: 3, detail: `t → t`,
+		},
+		{
+			name:    "commit on a task call",
+			src:     "task \"u\" {}\ntask \"t\" {\n  step \"a\" {\n    task = \"u\"\n    commit = true\n  }\n}\n",
+			summary: "Commit on a task call", line: 5,
+		},
+		{
+			name:    "task is not a string",
+			src:     "task \"u\" {}\ntask \"t\" {\n  step \"a\" {\n    task = u\n  }\n}\n",
+			summary: "Invalid task", line: 4,
+		},
+		{
 			name:    "action is a string",
 			src:     "task \"t\" {\n  step \"a\" {\n    action = \"builtin.exec\"\n  }\n}\n",
 			summary: "Invalid action", line: 3,
@@ -1259,8 +1299,28 @@ func TestLoadErrors(t *testing.T) {
 		},
 		{
 			name:    "unknown reference root",
-			src:     "task \"t\" {\n  step \"a\" {\n    action = builtin.exec\n    x = local.foo\n  }\n}\n",
-			summary: "Unknown reference", line: 4, detail: `"local"`,
+			src:     "task \"t\" {\n  step \"a\" {\n    action = builtin.exec\n    x = module.foo\n  }\n}\n",
+			summary: "Unknown reference", line: 4, detail: `"module"`,
+		},
+		{
+			name:    "undeclared local",
+			src:     "locals {\n  machines = \"m\"\n}\ntask \"t\" {\n  step \"a\" {\n    action = builtin.exec\n    x = local.machine\n  }\n}\n",
+			summary: "Reference to undeclared local", line: 7, detail: `Did you mean "machines"?`,
+		},
+		{
+			name:    "locals that need each other",
+			src:     "locals {\n  a = local.b\n  b = \"${local.a}x\"\n}\n",
+			summary: "Locals refer to each other", line: 2, detail: `a, b`,
+		},
+		{
+			name:    "local that uses a param",
+			src:     "locals {\n  a = param.name\n}\n",
+			summary: "param.* is not allowed in a local", line: 2,
+		},
+		{
+			name:    "local declared twice",
+			src:     "locals {\n  a = 1\n}\nlocals {\n  a = 2\n}\n",
+			summary: `Duplicate local "a"`, line: 5,
 		},
 		{
 			name:    "param in a plugin source",

@@ -15,7 +15,7 @@ import (
 )
 
 var taskSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: "lock"}, {Name: "wizard"}, {Name: "supersedes"}},
+	Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: "lock"}, {Name: "wizard"}, {Name: "supersedes"}, {Name: "internal"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "param", LabelNames: []string{"name"}},
 		{Type: "step", LabelNames: []string{"name"}},
@@ -49,6 +49,7 @@ func (l *loader) decodeTask(f *File, b *hcl.Block) *Task {
 	t.Description = l.constString(content.Attributes, "description", f.varContext())
 	t.Wizard = l.constBool(content.Attributes, "wizard")
 	t.Supersedes = l.constBool(content.Attributes, "supersedes")
+	t.Internal = l.constBool(content.Attributes, "internal")
 
 	var steps, outputs []*hcl.Block
 	for _, blk := range content.Blocks {
@@ -289,15 +290,39 @@ func (l *loader) decodeStep(f *File, t *Task, b *hcl.Block) *Step {
 			l.diags = append(l.diags, l.checkRefs(a.Expr, f, t, "a step's timeout", "var", "param")...)
 		case ArgCommit:
 			s.Commit = l.constBool(attrs, ArgCommit)
+		case ArgTask:
+			v, d := a.Expr.Value(nil)
+			if d.HasErrors() || v.Type() != cty.String || v.IsNull() || v.AsString() == "" {
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Invalid task",
+					Detail:  "task must name the task to call, in quotes: task = \"provision\", or task = \"team.create\" for a task of an included file.",
+					Subject: a.Expr.Range().Ptr(),
+				})
+				continue
+			}
+			s.Call, s.CallRange = v.AsString(), a.Expr.Range()
 		default:
 			s.Args = append(s.Args, a)
 		}
 	}
-	if s.Plugin == "" && !hasAttr(attrs, ArgAction) {
+	switch {
+	case hasAttr(attrs, ArgAction) && hasAttr(attrs, ArgTask):
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "Both action and task",
+			Detail:  fmt.Sprintf("Step %q runs an action (action = …) or calls a task (task = \"…\"), not both.", name),
+			Subject: attrs[ArgTask].Range.Ptr(),
+		})
+	case !hasAttr(attrs, ArgAction) && !hasAttr(attrs, ArgTask):
 		l.diags = append(l.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError, Summary: "Missing action",
-			Detail:  fmt.Sprintf("Step %q needs action = <plugin>.<action>, for example action = builtin.exec.", name),
+			Detail:  fmt.Sprintf("Step %q needs action = <plugin>.<action> (for example action = builtin.exec), or task = \"<task>\" to call a task.", name),
 			Subject: b.DefRange.Ptr(),
+		})
+	case hasAttr(attrs, ArgTask) && s.Commit:
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "Commit on a task call",
+			Detail:  fmt.Sprintf("Step %q calls a task: mark the step of that task after which its change is the truth with commit = true instead.", name),
+			Subject: attrs[ArgCommit].Range.Ptr(),
 		})
 	}
 	sort.Slice(s.Args, func(i, j int) bool { return s.Args[i].Range.Start.Byte < s.Args[j].Range.Start.Byte })
@@ -426,6 +451,20 @@ func (l *loader) checkRefs(e hcl.Expression, f *File, t *Task, where string, all
 		root := tr.RootName()
 		rng := tr.SourceRange()
 		switch {
+		case root == "local":
+			// A file's locals are known everywhere in it.
+			if len(tr) < 2 || !f.declaresLocal(attrName(tr[1])) {
+				name := ""
+				if len(tr) > 1 {
+					name = attrName(tr[1])
+				}
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Reference to undeclared local",
+					Detail:  fmt.Sprintf("No local %q is declared in this file (locals { %s = … }).%s", name, name, Suggest(name, f.LocalNames)),
+					Subject: rng.Ptr(),
+				})
+			}
+			continue
 		case root != "var" && root != "param" && root != "step":
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError, Summary: "Unknown reference",

@@ -7,6 +7,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -153,6 +154,10 @@ func (p *Plugin) callError(err error) error {
 type Plan struct {
 	Task   *config.Task
 	Params cty.Value
+	// Root is the task's scope; Scopes are it and those of the tasks its
+	// steps call, callers first.
+	Root   *Scope
+	Scopes []*Scope
 	// Steps in an order that respects every dependency.
 	Steps []*PlanStep
 	// Locks are the evaluated lock keys.
@@ -172,6 +177,11 @@ func (p *Plan) Step(name string) *PlanStep {
 // PlanStep is a step bound to its action.
 type PlanStep struct {
 	*config.Step
+	// Name is the step's path in the run: its name, or for a step of a
+	// called task, the call's path and its name (vm/define).
+	Name string
+	// Scope is the task the step belongs to.
+	Scope  *Scope
 	Plugin *Plugin
 	Action *protocol.Action
 	// Deps are the steps this one waits for.
@@ -440,87 +450,129 @@ func pluginDiags(ds protocol.Diagnostics, argRange func(name string) hcl.Range, 
 // Nothing runs.
 func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) (*Plan, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
-	plan := &Plan{Task: t, Params: params}
+	root := &Scope{Task: t, Params: params}
+	plan := &Plan{Task: t, Params: params, Root: root}
 
-	// Start every plugin the task uses, concurrently.
-	bound := map[string]*Plugin{}
+	// The tasks the run takes part in: this one and those its steps call.
+	var tasks []*config.Task
+	var collect func(*config.Task)
+	collect = func(t *config.Task) {
+		if slices.Contains(tasks, t) {
+			return
+		}
+		tasks = append(tasks, t)
+		for _, s := range t.Steps {
+			if s.Called != nil {
+				collect(s.Called)
+			}
+		}
+	}
+	collect(t)
+
+	// Start every plugin they use, concurrently.
+	bound := map[*config.PluginDecl]*Plugin{}
+	builtins := map[*config.File]*Plugin{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, s := range t.Steps {
-		if s.Plugin == "" {
-			continue
+	for _, t := range tasks {
+		for _, s := range t.Steps {
+			switch {
+			case s.Plugin == "":
+			case s.Plugin == config.BuiltinPlugin:
+				if builtins[t.File] == nil {
+					builtins[t.File] = e.builtinPlugin(ctx, t.File)
+				}
+			default:
+				d := t.File.Plugins[s.Plugin]
+				if d == nil {
+					continue // reported by the loader
+				}
+				if _, seen := bound[d]; seen {
+					continue
+				}
+				bound[d] = nil
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					p, ds := e.bind(ctx, d)
+					mu.Lock()
+					defer mu.Unlock()
+					bound[d] = p
+					diags = append(diags, ds...)
+				}()
+			}
 		}
-		if _, seen := bound[s.Plugin]; seen {
-			continue
-		}
-		bound[s.Plugin] = nil
-		if s.Plugin == config.BuiltinPlugin {
-			bound[s.Plugin] = e.builtinPlugin(ctx, t.File)
-			continue
-		}
-		d := t.File.Plugins[s.Plugin]
-		if d == nil {
-			continue // reported by the loader
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p, ds := e.bind(ctx, d)
-			mu.Lock()
-			defer mu.Unlock()
-			bound[d.Name] = p
-			diags = append(diags, ds...)
-		}()
 	}
 	wg.Wait()
 	if diags.HasErrors() {
 		return nil, dedupe(diags)
 	}
-
-	// Bind steps to actions and check argument names.
-	byName := map[string]*PlanStep{}
-	for _, s := range t.Steps {
-		p := bound[s.Plugin]
-		if p == nil {
-			continue
+	pluginOf := func(f *config.File, s *config.Step) *Plugin {
+		if s.Plugin == config.BuiltinPlugin {
+			return builtins[f]
 		}
-		a, ok := p.Schema.Action(s.ActionName)
-		if !ok {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError, Summary: "Unknown action",
-				Detail: fmt.Sprintf("Plugin %s has no action %q.%s Its actions: %s.",
-					p.Label(), s.ActionName, config.Suggest(s.ActionName, p.Schema.ActionNames()), strings.Join(p.Schema.ActionNames(), ", ")),
-				Subject: s.ActionRange.Ptr(),
-			})
-			continue
-		}
-		ps := &PlanStep{Step: s, Plugin: p, Action: a}
-		diags = append(diags, checkArgNames(ps)...)
-		byName[s.Name] = ps
+		return bound[f.Plugins[s.Plugin]]
 	}
+
+	// Expand calls, bind steps to actions and check argument names.
+	var expand func(sc *Scope)
+	expand = func(sc *Scope) {
+		plan.Scopes = append(plan.Scopes, sc)
+		sc.leaves, sc.calls = map[string]*PlanStep{}, map[string]*Scope{}
+		for _, s := range sc.Task.Steps {
+			if s.Called != nil {
+				c := &Scope{Task: s.Called, Prefix: sc.Prefix + s.Name + "/", Parent: sc, Call: s}
+				sc.calls[s.Name] = c
+				expand(c)
+				continue
+			}
+			p := pluginOf(sc.Task.File, s)
+			if p == nil {
+				continue
+			}
+			a, ok := p.Schema.Action(s.ActionName)
+			if !ok {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Unknown action",
+					Detail: fmt.Sprintf("Plugin %s has no action %q.%s Its actions: %s.",
+						p.Label(), s.ActionName, config.Suggest(s.ActionName, p.Schema.ActionNames()), strings.Join(p.Schema.ActionNames(), ", ")),
+					Subject: s.ActionRange.Ptr(),
+				})
+				continue
+			}
+			ps := &PlanStep{Step: s, Name: sc.Prefix + s.Name, Scope: sc, Plugin: p, Action: a}
+			diags = append(diags, checkArgNames(ps)...)
+			sc.leaves[s.Name] = ps
+			plan.Steps = append(plan.Steps, ps)
+		}
+	}
+	expand(root)
 	if diags.HasErrors() {
 		return nil, diags
 	}
 
 	// References to outputs must name declared outputs.
-	for _, ps := range byName {
-		for _, r := range ps.Refs {
-			ps.Deps = appendOnce(ps.Deps, r.Step)
-			if r.Output == "" {
-				continue
-			}
-			dep := byName[r.Step]
+	checkRef := func(sc *Scope, r config.StepRef) {
+		if r.Output == "" {
+			return
+		}
+		if dep := sc.leaves[r.Step]; dep != nil {
 			if _, ok := dep.Action.Outputs.Get(r.Output); !ok {
 				diags = append(diags, unknownOutput(dep, r))
 			}
+		} else if c := sc.calls[r.Step]; c != nil && !slices.ContainsFunc(c.Task.Outputs, func(o *config.Output) bool { return o.Name == r.Output }) {
+			diags = append(diags, unknownCallOutput(c, r))
 		}
 	}
-	for _, o := range t.Outputs {
-		for _, r := range o.Refs {
-			if dep := byName[r.Step]; dep != nil && r.Output != "" {
-				if _, ok := dep.Action.Outputs.Get(r.Output); !ok {
-					diags = append(diags, unknownOutput(dep, r))
-				}
+	for _, sc := range plan.Scopes {
+		for _, s := range sc.Task.Steps {
+			for _, r := range s.Refs {
+				checkRef(sc, r)
+			}
+		}
+		for _, o := range sc.Task.Outputs {
+			for _, r := range o.Refs {
+				checkRef(sc, r)
 			}
 		}
 	}
@@ -529,46 +581,87 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 	}
 
 	// Order the graph.
-	names := make([]string, len(t.Steps))
+	names := make([]string, len(plan.Steps))
 	deps := map[string][]string{}
-	for i, s := range t.Steps {
-		names[i] = s.Name
-		deps[s.Name] = byName[s.Name].Deps
+	for i, ps := range plan.Steps {
+		names[i] = ps.Name
+		ps.Deps = ps.Scope.resolve(ps.Refs)
+		for _, n := range ps.Scope.inherited() {
+			ps.Deps = appendOnce(ps.Deps, n)
+		}
+		deps[ps.Name] = ps.Deps
 	}
 	sorted, cycle := order(names, deps)
 	if cycle != nil {
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError, Summary: "Dependency cycle between steps",
 			Detail:  fmt.Sprintf("These steps wait for each other: %s. Remove a reference or a depends_on to break the cycle.", formatCycle(cycle)),
-			Subject: t.Step(cycle[0]).DeclRange.Ptr(),
+			Subject: plan.Step(cycle[0]).DeclRange.Ptr(),
 		}}
 	}
+	byName := map[string]*PlanStep{}
+	for _, ps := range plan.Steps {
+		byName[ps.Name] = ps
+	}
+	plan.Steps = plan.Steps[:0]
 	for _, n := range sorted {
 		plan.Steps = append(plan.Steps, byName[n])
 	}
 
-	// Type-check arguments with step outputs unknown, then ask each plugin.
-	unknownSteps := map[string]cty.Value{}
-	for _, ps := range plan.Steps {
-		unknownSteps[ps.Name] = cty.UnknownVal(ps.Action.Outputs.ObjectType())
+	// Type-check arguments with step outputs unknown, scope by scope
+	// (callers first), then ask each plugin.
+	ectxs := map[*Scope]*hcl.EvalContext{}
+	skipped := map[*Scope]bool{} // the if of a call around it is false, or not known yet
+	ifKnown := map[*Scope]bool{root: true}
+	for _, sc := range plan.Scopes {
+		if sc.Parent != nil {
+			pctx := ectxs[sc.Parent]
+			ps, ds := callParams(sc, pctx)
+			diags = append(diags, ds...)
+			sc.Params = ps
+			skipped[sc], ifKnown[sc] = skipped[sc.Parent], ifKnown[sc.Parent]
+			if sc.Call.If != nil {
+				ds := checkBool(sc.Call.If, pctx, "if")
+				diags = append(diags, ds...)
+				if !ds.HasErrors() {
+					v, _ := sc.Call.If.Value(pctx)
+					skipped[sc] = skipped[sc] || !v.IsKnown() || v.False()
+					ifKnown[sc] = ifKnown[sc] && v.IsKnown()
+				}
+			}
+			if sc.Call.Timeout != nil {
+				d, ds := evalLimit(sc.Call.Timeout, sc.Parent.Task.File.EvalContext(sc.Parent.Params, cty.NilVal), sc.Call.Name)
+				diags = append(diags, ds...)
+				sc.Timeout = d
+			}
+		}
+		unknownSteps := map[string]cty.Value{}
+		for _, s := range sc.Task.Steps {
+			if ps := sc.leaves[s.Name]; ps != nil {
+				unknownSteps[s.Name] = cty.UnknownVal(ps.Action.Outputs.ObjectType())
+			} else if c := sc.calls[s.Name]; c != nil {
+				unknownSteps[s.Name] = cty.UnknownVal(outputType(c.Task))
+			}
+		}
+		ectxs[sc] = sc.Task.File.EvalContext(sc.Params, objectOf(unknownSteps))
 	}
-	ectx := t.File.EvalContext(params, objectOf(unknownSteps))
-	tctx := t.File.EvalContext(params, cty.NilVal)
 	for _, ps := range plan.Steps {
-		diags = append(diags, evalTimeout(ps, tctx)...)
+		ectx := ectxs[ps.Scope]
+		diags = append(diags, evalTimeout(ps, ps.Scope.Task.File.EvalContext(ps.Scope.Params, cty.NilVal))...)
 		in, ds := evalInputs(ps, ectx)
 		diags = append(diags, ds...)
 		if ds.HasErrors() {
 			continue
 		}
 		ps.Inputs = in
+		ps.Skip, ps.IfKnown = skipped[ps.Scope], ifKnown[ps.Scope]
 		if ps.If != nil {
 			ds := checkBool(ps.If, ectx, "if")
 			diags = append(diags, ds...)
 			if !ds.HasErrors() {
 				v, _ := ps.If.Value(ectx)
-				ps.Skip = !v.IsKnown() || v.False()
-				ps.IfKnown = v.IsKnown()
+				ps.Skip = ps.Skip || !v.IsKnown() || v.False()
+				ps.IfKnown = ps.IfKnown && v.IsKnown()
 			}
 		}
 	}
@@ -593,22 +686,36 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 	}
 	vwg.Wait()
 
-	if params.IsWhollyKnown() {
-		// With params unknown (vmflow validate) a precondition, which
-		// is about values, cannot say anything yet.
-		diags = append(diags, checkPreconditions(t, params)...)
-	}
-
-	// Outputs and the lock.
-	for _, o := range t.Outputs {
-		if _, ds := o.Value.Value(ectx); ds.HasErrors() {
-			diags = append(diags, ds...)
+	for _, sc := range plan.Scopes {
+		if sc.Params.IsWhollyKnown() {
+			// With params unknown (vmflow validate, or a call whose
+			// arguments come from steps) a precondition, which is about
+			// values, cannot say anything yet.
+			diags = append(diags, checkPreconditions(sc.Task, sc.Params)...)
 		}
-	}
-	if t.Lock != nil {
-		keys, ds := evalLock(t.Lock, t.File.EvalContext(params, cty.NilVal))
+		// Outputs and the lock.
+		for _, o := range sc.Task.Outputs {
+			if _, ds := o.Value.Value(ectxs[sc]); ds.HasErrors() {
+				diags = append(diags, ds...)
+			}
+		}
+		if sc.Task.Lock == nil {
+			continue
+		}
+		keys, ds := evalLock(sc.Task.Lock, sc.Task.File.EvalContext(sc.Params, cty.NilVal))
 		diags = append(diags, ds...)
-		plan.Locks = keys
+		if sc.Parent != nil && keys == nil && !ds.HasErrors() && !sc.Params.IsWhollyKnown() && params.IsWhollyKnown() {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Lock not known before the run",
+				Detail: fmt.Sprintf("Step %q calls task %s, whose lock depends on a param that comes from a step; the run takes its locks before any step runs. Pass that param a value known before the run.",
+					sc.Name(), sc.Task.Name),
+				Subject: sc.Task.Lock.Range().Ptr(),
+			})
+		}
+		// A lock a caller holds already is taken once: re-entrant.
+		for _, k := range keys {
+			plan.Locks = appendOnce(plan.Locks, k)
+		}
 	}
 	if diags.HasErrors() {
 		return nil, sortDiags(diags)
@@ -665,6 +772,23 @@ func argList(as protocol.Attributes) string {
 		return "none"
 	}
 	return strings.Join(as.Names(), ", ")
+}
+
+func unknownCallOutput(c *Scope, r config.StepRef) *hcl.Diagnostic {
+	names := make([]string, len(c.Task.Outputs))
+	for i, o := range c.Task.Outputs {
+		names[i] = o.Name
+	}
+	list := strings.Join(names, ", ")
+	if list == "" {
+		list = "none"
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError, Summary: "Reference to unknown output",
+		Detail: fmt.Sprintf("Step %q calls task %s, which has no output %q.%s Its outputs: %s.",
+			r.Step, c.Task.Name, r.Output, config.Suggest(r.Output, names), list),
+		Subject: r.Range.Ptr(),
+	}
 }
 
 func unknownOutput(dep *PlanStep, r config.StepRef) *hcl.Diagnostic {

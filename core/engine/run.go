@@ -151,6 +151,8 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 		return true
 	}
 	exclusive := false // an interactive step runs alone
+	// When the first step inside each call started, for the call's timeout.
+	callStarted := map[*Scope]time.Time{}
 	for {
 		if !stopped && runCtx.Err() == nil && !exclusive {
 			for _, ps := range plan.Steps {
@@ -168,8 +170,14 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 				}
 				states[ps.Name].status = journal.Running
 				running++
-				steps := stepsValue(plan, states)
-				go func() { results <- e.runStep(runCtx, plan, ps, steps, opts, emit) }()
+				now := time.Now()
+				for c := ps.Scope; c.Parent != nil; c = c.Parent {
+					if _, ok := callStarted[c]; !ok {
+						callStarted[c] = now
+					}
+				}
+				sc := newRunScope(plan, states).stepContext(ps, callStarted)
+				go func() { results <- e.runStep(runCtx, plan, ps, sc, opts, emit) }()
 			}
 		}
 		if running == 0 {
@@ -297,32 +305,7 @@ func runEmitter(plan *Plan, opts RunOptions) func(event.Event) {
 
 func actionName(ps *PlanStep) string { return ps.Plugin.Name + "." + ps.ActionName }
 
-// stepsValue is the step.* object as known now: outputs of completed
-// steps, null outputs for skipped ones, unknowns for the rest.
-func stepsValue(plan *Plan, states map[string]*stepState) cty.Value {
-	m := make(map[string]cty.Value, len(plan.Steps))
-	for _, ps := range plan.Steps {
-		ty := ps.Action.Outputs.ObjectType()
-		st := states[ps.Name]
-		switch {
-		case st.status == journal.Succeeded && st.outputs != cty.NilVal:
-			m[ps.Name] = st.outputs
-		case st.status == journal.Skipped:
-			// Every output of a skipped step reads as null, so
-			// coalesce(step.x.out, fallback) works.
-			nulls := map[string]cty.Value{}
-			for _, o := range ps.Action.Outputs {
-				nulls[o.Name] = cty.NullVal(o.Type)
-			}
-			m[ps.Name] = objectOf(nulls)
-		default:
-			m[ps.Name] = cty.UnknownVal(ty)
-		}
-	}
-	return objectOf(m)
-}
-
-func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, steps cty.Value, opts RunOptions, emit func(event.Event)) stepResult {
+func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, sc stepContext, opts RunOptions, emit func(event.Event)) stepResult {
 	r := stepResult{ps: ps}
 	fail := func(d *hcl.Diagnostic) stepResult {
 		r.status = journal.Failed
@@ -336,19 +319,28 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, steps ct
 		}
 		return r
 	}
-	ectx := plan.Task.File.EvalContext(plan.Params, steps)
+	skip := func(why string) stepResult {
+		r.status = journal.Skipped
+		emit(event.Event{Kind: event.StepSkipped, Step: ps.Name, Action: actionName(ps), Message: why})
+		if opts.Journal != nil {
+			_ = opts.Journal.Append(journal.Record{Step: ps.Name, Action: actionName(ps), Status: journal.Skipped})
+		}
+		return r
+	}
+	if sc.diags.HasErrors() {
+		return fail(sc.diags[0])
+	}
+	if sc.skippedBy != "" {
+		return skip(fmt.Sprintf("if of step %s is false", sc.skippedBy))
+	}
+	ectx := sc.ectx
 	if ps.If != nil {
 		v, diags := ps.If.Value(ectx)
 		if diags.HasErrors() {
 			return fail(diags[0])
 		}
 		if v.IsNull() || !v.IsKnown() || v.Type() != cty.Bool || v.False() {
-			r.status = journal.Skipped
-			emit(event.Event{Kind: event.StepSkipped, Step: ps.Name, Action: actionName(ps), Message: "if is false"})
-			if opts.Journal != nil {
-				_ = opts.Journal.Append(journal.Record{Step: ps.Name, Action: actionName(ps), Status: journal.Skipped})
-			}
-			return r
+			return skip("if is false")
 		}
 	}
 	in, diags := evalInputs(ps, ectx)
@@ -371,14 +363,23 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, steps ct
 	start := time.Now()
 	sctx, cancel, timedOut := withTimeout(ctx, ps.Timeout)
 	defer cancel()
+	limit := ps.Timeout
+	callCtx, callCancel, callTimedOut := withDeadline(sctx, sc.deadline)
+	defer callCancel()
+	if !sc.deadline.IsZero() && (limit <= 0 || time.Until(sc.deadline) < limit) {
+		limit = max(time.Until(sc.deadline), time.Millisecond)
+	}
 	last := &lastReport{}
 	r.called = true
-	out, pds, err := ps.Plugin.Run(sctx, protocol.RunRequest{Action: ps.ActionName, Inputs: in, RunID: opts.RunID, Step: ps.Name, Timeout: ps.Timeout}, last.tee(e.pluginEmitter(ps, logger, emit)))
+	out, pds, err := ps.Plugin.Run(callCtx, protocol.RunRequest{Action: ps.ActionName, Inputs: in, RunID: opts.RunID, Step: ps.Name, Timeout: limit}, last.tee(e.pluginEmitter(ps, logger, emit)))
 	r.elapsed = time.Since(start)
 	if timedOut() {
 		// Whatever the plugin answered once cancelled, the cause is the
 		// limit.
 		return fail(timeoutDiag(ps, false, last.String()))
+	}
+	if callTimedOut() {
+		return fail(callTimeoutDiag(ps, sc.deadlineBy, last.String()))
 	}
 	if err != nil {
 		if ctx.Err() != nil && isCancel(err) {
@@ -491,9 +492,11 @@ func (e *Engine) taskOutputs(plan *Plan, states map[string]*stepState) (map[stri
 	if len(plan.Task.Outputs) == 0 {
 		return nil, nil
 	}
-	ectx := plan.Task.File.EvalContext(plan.Params, stepsValue(plan, states))
+	ectx, diags := newRunScope(plan, states).context(plan.Root)
+	if diags.HasErrors() {
+		return nil, diags
+	}
 	out := map[string]cty.Value{}
-	var diags hcl.Diagnostics
 	for _, o := range plan.Task.Outputs {
 		v, ds := o.Value.Value(ectx)
 		diags = append(diags, ds...)

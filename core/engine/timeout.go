@@ -26,26 +26,29 @@ func evalTimeout(ps *PlanStep, ectx *hcl.EvalContext) hcl.Diagnostics {
 	if ps.Step.Timeout == nil {
 		return nil
 	}
-	v, diags := ps.Step.Timeout.Value(ectx)
-	if diags.HasErrors() {
-		return diags
+	d, diags := evalLimit(ps.Step.Timeout, ectx, ps.Name)
+	if d > 0 {
+		ps.Timeout, ps.TimeoutSet = d, true
 	}
-	bad := func(detail string) hcl.Diagnostics {
-		return hcl.Diagnostics{{
-			Severity: hcl.DiagError, Summary: "Invalid timeout",
-			Detail:  fmt.Sprintf("Step %q: %s", ps.Name, detail),
-			Subject: ps.Step.Timeout.Range().Ptr(),
-		}}
-	}
-	if !v.IsWhollyKnown() {
-		return nil
+	return diags
+}
+
+// evalLimit evaluates a step's timeout expression; 0 while it is not
+// known.
+func evalLimit(e hcl.Expression, ectx *hcl.EvalContext, step string) (time.Duration, hcl.Diagnostics) {
+	v, diags := e.Value(ectx)
+	if diags.HasErrors() || !v.IsWhollyKnown() {
+		return 0, diags
 	}
 	d, err := ParseTimeout(v)
 	if err != nil {
-		return bad(err.Error())
+		return 0, hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Invalid timeout",
+			Detail:  fmt.Sprintf("Step %q: %s", step, err),
+			Subject: e.Range().Ptr(),
+		}}
 	}
-	ps.Timeout, ps.TimeoutSet = d, true
-	return nil
+	return d, nil
 }
 
 // ParseTimeout reads a timeout value: a duration string ("10m", "1h30m",
@@ -87,6 +90,34 @@ func withTimeout(ctx context.Context, limit time.Duration) (context.Context, con
 	sctx, cancel := context.WithTimeoutCause(ctx, limit, errTimedOut)
 	return sctx, cancel, func() bool {
 		return ctx.Err() == nil && errors.Is(context.Cause(sctx), errTimedOut)
+	}
+}
+
+// withDeadline gives a step's call the deadline of the calls around it
+// (none when zero); timedOut tells afterwards whether it ended the call.
+func withDeadline(ctx context.Context, at time.Time) (context.Context, context.CancelFunc, func() bool) {
+	if at.IsZero() {
+		return ctx, func() {}, func() bool { return false }
+	}
+	dctx, cancel := context.WithDeadlineCause(ctx, at, errCallTimedOut)
+	return dctx, cancel, func() bool {
+		return ctx.Err() == nil && errors.Is(context.Cause(dctx), errCallTimedOut)
+	}
+}
+
+var errCallTimedOut = errors.New("the call around the step timed out")
+
+// callTimeoutDiag says that the steps of a call ran out of the call's
+// time, while this step of it ran.
+func callTimeoutDiag(ps *PlanStep, call *Scope, lastReport string) *hcl.Diagnostic {
+	detail := fmt.Sprintf("The steps of task %s, which step %q calls, took longer together than the call's timeout of %s (%s); step %q was cancelled.",
+		call.Task.Name, call.Name(), lang.FormatDuration(call.Timeout), call.Call.Timeout.Range(), ps.Name)
+	if lastReport != "" {
+		detail += "\nIts last report: " + lastReport
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError, Summary: fmt.Sprintf("Step %q timed out after %s", call.Name(), lang.FormatDuration(call.Timeout)),
+		Detail: detail, Subject: call.Call.DeclRange.Ptr(),
 	}
 }
 

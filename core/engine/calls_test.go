@@ -1,0 +1,215 @@
+package engine
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vmflow/vmflow/core/journal"
+)
+
+// provision is a task the tests call: two steps, an output, a lock.
+const provision = `
+task "provision" {
+  internal = true
+  param "name" { type = string }
+  param "size" {
+    type    = number
+    default = 1
+  }
+  lock = param.name
+  step "disk" {
+    action = r.do
+    name   = "${param.name}-disk-${param.size}"
+  }
+  step "define" {
+    action = r.do
+    name   = "${param.name}-define"
+    depends_on = [step.disk]
+  }
+  output "disk" { value = step.disk.name }
+}
+`
+
+// A step that calls a task runs the task's steps as part of the run,
+// named by their path, after what the call waits for; the steps after
+// the call read the called task's outputs.
+func TestTaskCall(t *testing.T) {
+	e, rec := setup(t, header+provision+`
+task "create" {
+  param "vm" { type = string }
+  lock = param.vm
+  step "prepare" {
+    action = r.do
+    name   = "prepare"
+  }
+  step "vm" {
+    task = "provision"
+    name = param.vm
+    size = step.prepare.order + 1
+  }
+  step "after" {
+    action = r.do
+    name   = "after ${step.vm.disk}"
+  }
+  output "disk" { value = step.vm.disk }
+}`)
+	plan, diags := prepare(t, e, "create", map[string]cty.Value{"vm": cty.StringVal("a")})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var names []string
+	for _, ps := range plan.Steps {
+		names = append(names, ps.Name)
+	}
+	if !slices.Equal(names, []string{"prepare", "vm/disk", "vm/define", "after"}) || !slices.Equal(plan.Locks, []string{"a"}) {
+		t.Fatalf("plan: steps %v, locks %v (the called task's lock on the same VM is taken once)", names, plan.Locks)
+	}
+	res, err := e.Execute(context.Background(), plan, ExecOptions{})
+	if err != nil || res.Status != journal.Succeeded {
+		t.Fatalf("%v %+v", err, res)
+	}
+	want := []string{"run prepare", "run a-disk-2", "run a-define", "run after a-disk-2"}
+	if !slices.Equal(rec.lines(), want) || res.Outputs["disk"].AsString() != "a-disk-2" {
+		t.Fatalf("log %v, outputs %v", rec.lines(), res.Outputs)
+	}
+	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	if !slices.Equal(st.Completed, []string{"prepare", "vm/disk", "vm/define", "after"}) {
+		t.Fatalf("journal: %v", st.Completed)
+	}
+}
+
+// A failure after a call undoes the called task's steps with the rest,
+// in reverse order; resume --undo and resume know them by their path.
+func TestTaskCallUndoAndResume(t *testing.T) {
+	e, rec := setup(t, header+provision+`
+task "create" {
+  param "vm" { type = string }
+  step "vm" {
+    task = "provision"
+    name = param.vm
+  }
+  step "after" {
+    action = r.do
+    name   = "after"
+    depends_on = [step.vm]
+  }
+}`)
+	plan, diags := prepare(t, e, "create", map[string]cty.Value{"vm": cty.StringVal("b")})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	rec.setFailing("after", false, true)
+	res, err := e.Execute(context.Background(), plan, ExecOptions{})
+	if err != nil || res.Status != journal.Failed {
+		t.Fatalf("%v %+v", err, res)
+	}
+	want := []string{"run b-disk-1", "run b-define", "run after", "undo b-define", "undo b-disk-1"}
+	if !slices.Equal(rec.lines(), want) || !slices.Equal(res.Undone, []string{"vm/define", "vm/disk"}) {
+		t.Fatalf("log %v, undone %v", rec.lines(), res.Undone)
+	}
+
+	// Kept on failure, then resumed: the called steps are not run again.
+	plan, _ = prepare(t, e, "create", map[string]cty.Value{"vm": cty.StringVal("b")})
+	res, err = e.Execute(context.Background(), plan, ExecOptions{RunOptions: RunOptions{KeepOnFailure: true}})
+	if err != nil || res.Status != journal.Failed || len(res.Undone) != 0 {
+		t.Fatalf("%v %+v", err, res)
+	}
+	rec.setFailing("after", false, false)
+	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	before := len(rec.lines())
+	res, err = e.Execute(context.Background(), plan, ExecOptions{Resumes: res.RunID, RunOptions: RunOptions{Done: ResumeState(st)}})
+	if err != nil || res.Status != journal.Succeeded || !slices.Equal(rec.lines()[before:], []string{"run after"}) {
+		t.Fatalf("resume: %v %+v, log %v", err, res, rec.lines()[before:])
+	}
+}
+
+// A call whose if is false skips every step of the called task, and its
+// outputs read as null; the call's timeout bounds its steps together.
+func TestTaskCallIfAndTimeout(t *testing.T) {
+	e, rec := setup(t, header+provision+`
+task "maybe" {
+  param "go" { type = bool }
+  step "vm" {
+    task = "provision"
+    name = "c"
+    if   = param.go
+  }
+  step "after" {
+    action = r.do
+    name   = coalesce(step.vm.disk, "no disk")
+  }
+}
+task "slow" {
+  param "name" { type = string }
+  step "one" {
+    action  = r.do
+    name    = param.name
+    wait_ms = 300
+  }
+  step "two" {
+    action  = r.do
+    name    = "two"
+    wait_ms = 300
+    depends_on = [step.one]
+  }
+}
+task "bounded" {
+  step "first" {
+    action = r.do
+    name   = "first"
+  }
+  step "s" {
+    task    = "slow"
+    name    = "one"
+    timeout = "450ms"
+    depends_on = [step.first]
+  }
+}`)
+	plan, diags := prepare(t, e, "maybe", map[string]cty.Value{"go": cty.False})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded || !slices.Equal(rec.lines(), []string{"run no disk"}) {
+		t.Fatalf("%v %+v, log %v", err, res, rec.lines())
+	}
+
+	plan, diags = prepare(t, e, "bounded", nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	res, err := e.Execute(context.Background(), plan, ExecOptions{})
+	if err != nil || res.Status != journal.Failed {
+		t.Fatalf("%v %+v", err, res)
+	}
+	msg := res.Err().Error()
+	if !strings.Contains(msg, `Step "s" timed out after 450ms`) || !slices.Equal(res.Undone, []string{"s/one", "first"}) {
+		t.Fatalf("error %q, undone %v, log %v", msg, res.Undone, rec.lines())
+	}
+	if !strings.Contains(res.Diags[0].Detail, `step "s/two" was cancelled`) {
+		t.Fatalf("detail: %s", res.Diags[0].Detail)
+	}
+}
+
+// A call's arguments are type-checked before anything runs, against the
+// called task's params, at the argument's place.
+func TestTaskCallArgumentTypes(t *testing.T) {
+	e, rec := setup(t, header+provision+`
+task "bad" {
+  step "vm" {
+    task = "provision"
+    name = "d"
+    size = "big"
+  }
+}`)
+	_, diags := prepare(t, e, "bad", nil)
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), `Step "vm" calls task provision: param "size": a number is required`) || diags[0].Subject.Start.Line != 28 {
+		t.Fatalf("diags: %v", diags)
+	}
+	if len(rec.lines()) != 0 {
+		t.Fatalf("something ran: %v", rec.lines())
+	}
+}
