@@ -159,9 +159,11 @@ type PluginDecl struct {
 
 // Include is an include block.
 type Include struct {
-	Name      string
-	Path      string // absolute
-	Vars      map[string]cty.Value
+	Name string
+	Path string // absolute
+	Vars map[string]cty.Value
+	// Optional: a file that does not exist is skipped (optional = true).
+	Optional  bool
 	DeclRange hcl.Range
 }
 

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -282,6 +284,11 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 			continue
 		}
 		seenInc[inc.Name] = b.DefRange
+		if inc.Optional {
+			if _, err := l.opts.ReadFile(inc.Path); errors.Is(err, fs.ErrNotExist) {
+				continue // an optional include that is not there: nothing to load
+			}
+		}
 		f.Includes = append(f.Includes, inc)
 		childNS := inc.Name
 		if ns != "" {
@@ -370,6 +377,7 @@ var includeSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "path", Required: true},
 		{Name: "vars"},
+		{Name: "optional"},
 	},
 }
 
@@ -411,6 +419,7 @@ func (l *loader) decodeInclude(f *File, b *hcl.Block) *Include {
 		p = filepath.Join(f.Dir, p)
 	}
 	inc.Path = filepath.Clean(p)
+	inc.Optional = l.constBool(content.Attributes, "optional")
 	if va, ok := content.Attributes["vars"]; ok {
 		if d := l.checkRefs(va.Expr, f, nil, "an include's vars", "var"); d.HasErrors() {
 			l.diags = append(l.diags, d...)

@@ -1,0 +1,55 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// A task of an included file calls its own file's task by its local name
+// and the root's by its name; an optional include that is not there is
+// skipped, one that is missing without optional is an error naming it.
+func TestCallsAcrossIncludesAndOptionalIncludes(t *testing.T) {
+	files := memFS{
+		root: `
+include "team" {
+  path = "team.hcl"
+}
+include "mine" {
+  path     = "mine.hcl"
+  optional = true
+}
+task "base" {}
+`,
+		"/proj/team.hcl": `
+task "helper" {
+  internal = true
+}
+task "create" {
+  step "a" {
+    task = "helper"
+  }
+  step "b" {
+    task = "base"
+  }
+}
+`,
+	}
+	p, diags := loadFS(files, Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	c := p.Task("team.create")
+	if c.Steps[0].Called != p.Task("team.helper") || c.Steps[1].Called != p.Task("base") {
+		t.Fatalf("calls bound to %v and %v", c.Steps[0].Called, c.Steps[1].Called)
+	}
+	if got := strings.Join(p.RunnableNames(), " "); got != "base team.create" {
+		t.Fatalf("runnable: %s", got)
+	}
+	if got := strings.Join(p.Callers(p.Task("team.helper")), " "); got != "team.create" {
+		t.Fatalf("callers: %s", got)
+	}
+	files[root] = strings.Replace(files[root], "optional = true", "", 1)
+	if _, diags := loadFS(files, Options{}); !diags.HasErrors() || !strings.Contains(diags.Error(), "mine.hcl") {
+		t.Fatalf("a missing include that is not optional: %v", diags)
+	}
+}
