@@ -213,3 +213,36 @@ task "bad" {
 		t.Fatalf("something ran: %v", rec.lines())
 	}
 }
+
+// A timeout that comes from a called task's param, which a step
+// produces, is known only when the step runs, and holds then.
+func TestTaskCallTimeoutFromAStep(t *testing.T) {
+	e, _ := setup(t, header+`
+task "waits" {
+  param "limit" { type = string }
+  step "w" {
+    action  = r.do
+    name    = "w"
+    wait_ms = 2000
+    timeout = param.limit
+  }
+}
+task "t" {
+  step "limit" {
+    action = r.do
+    name   = "150ms"
+  }
+  step "call" {
+    task  = "waits"
+    limit = step.limit.name
+  }
+}`)
+	plan, diags := prepare(t, e, "t", nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	res, err := e.Execute(context.Background(), plan, ExecOptions{})
+	if err != nil || res.Status != journal.Failed || !strings.Contains(res.Err().Error(), `Step "call/w" timed out after 150ms`) {
+		t.Fatalf("%v %+v", err, res)
+	}
+}

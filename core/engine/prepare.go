@@ -470,7 +470,8 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 	collect(t)
 
 	// Start every plugin they use, concurrently.
-	bound := map[*config.PluginDecl]*Plugin{}
+	bound := map[*config.PluginDecl]*Plugin{} // written under mu
+	starting := map[*config.PluginDecl]bool{}
 	builtins := map[*config.File]*Plugin{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -487,10 +488,10 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 				if d == nil {
 					continue // reported by the loader
 				}
-				if _, seen := bound[d]; seen {
+				if starting[d] {
 					continue
 				}
-				bound[d] = nil
+				starting[d] = true
 				wg.Add(1)
 				go func() {
 					defer wg.Done()

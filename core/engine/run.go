@@ -347,6 +347,17 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, sc stepC
 	if diags.HasErrors() {
 		return fail(diags[0])
 	}
+	if ps.Step.Timeout != nil && !ps.TimeoutSet {
+		// A timeout from a called task's param that a step produced is
+		// known only now.
+		d, diags := evalLimit(ps.Step.Timeout, ectx, ps.Name)
+		if diags.HasErrors() {
+			return fail(diags[0])
+		}
+		if d > 0 {
+			ps.Timeout, ps.TimeoutSet = d, true
+		}
+	}
 	if !in.IsWhollyKnown() {
 		return fail(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Step %q has inputs that are not known", ps.Name),
 			Detail: "An argument depends on a value no earlier step produced.", Subject: ps.DeclRange.Ptr()})
