@@ -7,23 +7,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vmflow/vmflow/internal/testbin"
 )
 
 // A record that does not fit on a full disk is lost whole: the journal
 // counts it, and the records written once there is room again stay
 // readable (a torn line would swallow the next record).
 func TestRecordLostOnAFullDisk(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test mounts a tmpfs and needs root (CI runs as root)")
-		}
-		t.Skip("mounting a tmpfs needs root")
-	}
 	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
-		t.Fatalf("mounting a tmpfs: %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	testbin.SmallDisk(t, dir, "64k")
 	s := New(filepath.Join(dir, "runs"))
 	id := NewID(time.Now())
 	r, err := s.Create(Header{ID: id, Task: "t", PID: os.Getpid(), Start: time.Now()})
