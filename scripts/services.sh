@@ -119,7 +119,14 @@ fi
 info=$(virsh_ net-info default 2>/dev/null || true)
 if ! grep -qE '^Active:\s+yes' <<<"$info"; then
   say "starting libvirt's default NAT network"
-  virsh_ net-start default >/dev/null
+  if ! out=$(virsh_ net-start default 2>&1 >/dev/null); then
+    echo "$out" >&2
+    bridge=$(virsh_ net-dumpxml default 2>/dev/null | sed -n "s/.*<bridge name='\([^']*\)'.*/\1/p")
+    if [ -n "$bridge" ] && ip link show "$bridge" >/dev/null 2>&1; then
+      echo "The network interface $bridge exists, but libvirt's default network is not running: an earlier libvirt left it. Remove it (ip link delete $bridge) and run this again." >&2
+    fi
+    exit 1
+  fi
 fi
 say "libvirtd is up ($(virsh -c qemu:///system version 2>/dev/null | awk '/Running hypervisor/ {print $3, $4}'))"
 
