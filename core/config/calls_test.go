@@ -53,3 +53,41 @@ task "create" {
 		t.Fatalf("a missing include that is not optional: %v", diags)
 	}
 }
+
+// An included file sees the variables and plugins of the file that
+// includes it, unless it declares its own of that name.
+func TestIncludeSeesTheIncludersVariablesAndPlugins(t *testing.T) {
+	files := memFS{
+		root: `
+variable "uri" { default = "qemu:///system" }
+variable "backend" { default = "libvirt" }
+plugin "hypervisor" { source = "libvirt" }
+include "team" {
+  path = "team.hcl"
+}
+`,
+		"/proj/team.hcl": `
+variable "backend" { default = "proxmox-stub" }
+task "create" {
+  step "a" {
+    action = hypervisor.define
+    x      = "${var.uri} ${var.backend}"
+  }
+}
+`,
+	}
+	p, diags := loadFS(files, Options{Vars: []string{"uri=qemu+ssh://h/system"}})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	team := p.Task("team.create").File
+	if team.Plugin("hypervisor") != p.Root.Plugins["hypervisor"] {
+		t.Fatal("the include does not see the root's plugin block")
+	}
+	if got := team.VarValues.GetAttr("uri").AsString(); got != "qemu+ssh://h/system" {
+		t.Fatalf("var.uri in the include: %s", got)
+	}
+	if got := team.VarValues.GetAttr("backend").AsString(); got != "proxmox-stub" {
+		t.Fatalf("var.backend the include declares itself: %s", got)
+	}
+}

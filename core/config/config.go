@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+	"sort"
 )
 
 // BuiltinPlugin is the local plugin name of vmflow's built-in actions
@@ -128,6 +129,10 @@ type File struct {
 	Plugins     map[string]*PluginDecl
 	Includes    []*Include
 	Funcs       map[string]function.Function
+	// Parent is the file that includes this one (nil for the root): an
+	// included file sees its variables and plugins, unless it declares
+	// its own of the same name.
+	Parent *File
 }
 
 // Variable is a variable block.
@@ -288,4 +293,51 @@ type Output struct {
 	Sensitive   bool
 	DeclRange   hcl.Range
 	Refs        []StepRef
+}
+
+// Plugin returns the plugin block a name stands for in this file: its
+// own, else the one the files that include it see.
+func (f *File) Plugin(name string) *PluginDecl {
+	for g := f; g != nil; g = g.Parent {
+		if d := g.Plugins[name]; d != nil {
+			return d
+		}
+	}
+	return nil
+}
+
+// PluginNames lists the plugin names this file sees.
+func (f *File) PluginNames() []string {
+	seen := map[string]bool{}
+	var out []string
+	for g := f; g != nil; g = g.Parent {
+		for n := range g.Plugins {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// inheritVariables gives an included file the variables of the files that
+// include it, where it declares none of that name.
+func (f *File) inheritVariables() {
+	if f.Parent == nil || f.Parent.VarValues == cty.NilVal || !f.Parent.VarValues.Type().IsObjectType() {
+		return
+	}
+	vals := map[string]cty.Value{}
+	for k, v := range f.Parent.VarValues.AsValueMap() {
+		vals[k] = v
+	}
+	if f.VarValues != cty.NilVal && f.VarValues.Type().IsObjectType() {
+		for k, v := range f.VarValues.AsValueMap() {
+			vals[k] = v
+		}
+	}
+	if len(vals) > 0 {
+		f.VarValues = cty.ObjectVal(vals)
+	}
 }

@@ -55,6 +55,9 @@ type loader struct {
 	// osEnv is the process environment alone, to tell where a value came from.
 	osEnv map[string]string
 	diags hcl.Diagnostics
+	// missing are the references to plugins and variables no file
+	// declares, for one message when the root file has them.
+	missing []missingRef
 }
 
 // Load reads the task file at path and everything it includes. The
@@ -82,11 +85,12 @@ func Load(path string, opts Options) (*Project, hcl.Diagnostics) {
 	if l.diags.HasErrors() {
 		return l.proj, l.diags
 	}
-	root := l.loadFile(abs, "", nil, nil, nil)
+	root := l.loadFile(abs, "", nil, nil, nil, nil)
 	if root == nil {
 		return l.proj, l.diags
 	}
 	l.proj.Root = root
+	l.summarizeMissing(root)
 	l.resolveCalls()
 	names := make([]string, 0, len(l.cliVars))
 	for n := range l.cliVars {
@@ -184,8 +188,9 @@ var fileSchema = &hcl.BodySchema{
 }
 
 // loadFile loads one file. stack holds the files that include it, to catch
-// include cycles; includeVars pins variables; from is the include block.
-func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stack []string, from *hcl.Range) *File {
+// include cycles; includeVars pins variables; from is the include block
+// and parent the file it is in.
+func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stack []string, from *hcl.Range, parent *File) *File {
 	for _, s := range stack {
 		if s == abs {
 			chain := make([]string, 0, len(stack)+1)
@@ -219,7 +224,7 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 	if diags.HasErrors() {
 		return nil
 	}
-	f := &File{Path: abs, Dir: filepath.Dir(abs), Namespace: ns, Plugins: map[string]*PluginDecl{}}
+	f := &File{Path: abs, Dir: filepath.Dir(abs), Namespace: ns, Plugins: map[string]*PluginDecl{}, Parent: parent}
 	f.Funcs = lang.Functions(f.Dir, l.proj.Env)
 	l.proj.Files = append(l.proj.Files, f)
 
@@ -231,6 +236,7 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 		byType[b.Type] = append(byType[b.Type], b)
 	}
 	l.decodeVariables(f, byType["variable"], includeVars)
+	f.inheritVariables()
 	for _, k := range sortedKeys(includeVars) {
 		if !f.declaresVar(k) {
 			var names []string
@@ -294,7 +300,7 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 		if ns != "" {
 			childNS = ns + "." + inc.Name
 		}
-		l.loadFile(inc.Path, childNS, inc.Vars, append(append([]string(nil), stack...), abs), inc.DeclRange.Ptr())
+		l.loadFile(inc.Path, childNS, inc.Vars, append(append([]string(nil), stack...), abs), inc.DeclRange.Ptr(), f)
 	}
 	return f
 }

@@ -1234,10 +1234,10 @@ func TestLoadErrors(t *testing.T) {
 			summary: "Unknown plugin", line: 6, detail: `Did you mean "hypervisor"?`,
 		},
 		{
-			name:    "plugin of the root is not visible in an include",
+			name:    "plugin unknown to an include and to the file that includes it",
 			src:     "plugin \"p\" {\n  source = \"x\"\n}\ninclude \"i\" {\n  path = \"i.hcl\"\n}\n",
-			extra:   memFS{"/proj/i.hcl": "task \"t\" {\n  step \"a\" {\n    action = p.run\n  }\n}\n"},
-			summary: "Unknown plugin", line: 3, file: "/proj/i.hcl",
+			extra:   memFS{"/proj/i.hcl": "task \"t\" {\n  step \"a\" {\n    action = q.run\n  }\n}\n"},
+			summary: "Unknown plugin", line: 3, file: "/proj/i.hcl", detail: `Did you mean "p"?`,
 		},
 		{
 			name:    "depends_on is not a list",
@@ -1263,12 +1263,6 @@ func TestLoadErrors(t *testing.T) {
 			name:    "reference to an undeclared variable",
 			src:     "variable \"memory\" {\n  default = 1\n}\ntask \"t\" {\n  step \"a\" {\n    action = builtin.exec\n    m = var.memroy\n  }\n}\n",
 			summary: "Reference to undeclared variable", line: 7, detail: `No variable "memroy" is declared in this file. Did you mean "memory"?`,
-		},
-		{
-			name:    "a variable of the root is not visible in an include",
-			src:     "variable \"v\" {\n  default = 1\n}\ninclude \"i\" {\n  path = \"i.hcl\"\n}\n",
-			extra:   memFS{"/proj/i.hcl": "task \"t\" {\n  step \"s\" {\n    action = builtin.exec\n    x = var.v\n  }\n}\n"},
-			summary: "Reference to undeclared variable", line: 4, file: "/proj/i.hcl",
 		},
 		{
 			// Descriptions are evaluated, not reference-checked: the error is
@@ -1770,7 +1764,10 @@ task "c" {
 	for _, d := range errorDiags(diags) {
 		got = append(got, fmt.Sprintf("%s@%d", d.Summary, d.Subject.Start.Line))
 	}
-	equalStrings(t, "errors", got, []string{"Unknown plugin@3", "Missing action@6", "Reference to undeclared variable@9"})
+	equalStrings(t, "errors", got, []string{"Plugins or variables not declared@3", "Missing action@6"})
+	if d := findDiag(diags, "Plugins or variables not declared"); d == nil || !strings.Contains(d.Detail, "uses plugin nope and variable missing without declaring them") {
+		t.Errorf("the summary: %v", d)
+	}
 }
 
 // TestLoadDeferredIncludePath: with DeferMissingVars (which the CLI always

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -40,12 +42,14 @@ func (l *loader) decodeLocals(f *File, blocks []*hcl.Block) {
 			rng := tr.SourceRange()
 			switch root := tr.RootName(); {
 			case root == "var":
-				if len(tr) > 1 && !f.declaresVar(attrName(tr[1])) {
-					l.diags = append(l.diags, &hcl.Diagnostic{
+				if v := attrName(tr[1]); len(tr) > 1 && !f.declaresVar(v) && !f.VarValues.Type().HasAttribute(v) {
+					d := &hcl.Diagnostic{
 						Severity: hcl.DiagError, Summary: "Reference to undeclared variable",
-						Detail:  fmt.Sprintf("No variable %q is declared in this file.", attrName(tr[1])),
+						Detail:  fmt.Sprintf("No variable %q is declared in this file.", v),
 						Subject: rng.Ptr(),
-					})
+					}
+					l.diags = append(l.diags, d)
+					l.missing = append(l.missing, missingRef{file: f, kind: "variable", name: v, diag: d})
 					bad[name] = true
 				}
 			case root == "local":
@@ -141,4 +145,81 @@ func objectOfValues(m map[string]cty.Value) cty.Value {
 		return cty.EmptyObjectVal
 	}
 	return cty.ObjectVal(m)
+}
+
+// missingRef is a reference to a plugin or variable no file declares;
+// typo: a declared name is close to it.
+type missingRef struct {
+	file       *File
+	kind, name string
+	diag       *hcl.Diagnostic
+	typo       bool
+}
+
+// summarizeMissing turns the root file's references to undeclared plugins
+// and variables into one message: a file run with -f that is meant to be
+// included (its plugins and variables come from the file including it)
+// says at once what it lacks. A name close to a declared one is more
+// likely a typo, and keeps its own message with its suggestion.
+func (l *loader) summarizeMissing(root *File) {
+	var plugins, vars []string
+	drop := map[*hcl.Diagnostic]bool{}
+	var first *hcl.Diagnostic
+	for _, m := range l.missing {
+		if m.file != root || m.typo {
+			continue
+		}
+		if first == nil {
+			first = m.diag
+		}
+		drop[m.diag] = true
+		switch {
+		case m.kind == "plugin" && !slices.Contains(plugins, m.name):
+			plugins = append(plugins, m.name)
+		case m.kind == "variable" && !slices.Contains(vars, m.name):
+			vars = append(vars, m.name)
+		}
+	}
+	if first == nil {
+		return
+	}
+	var uses, declare []string
+	if len(plugins) > 0 {
+		uses = append(uses, plural(len(plugins), "plugin", "plugins")+" "+strings.Join(plugins, ", "))
+		declare = append(declare, fmt.Sprintf("plugin %q { source = \"…\" }", plugins[0]))
+	}
+	if len(vars) > 0 {
+		uses = append(uses, plural(len(vars), "variable", "variables")+" "+strings.Join(vars, ", "))
+		declare = append(declare, fmt.Sprintf("variable %q {}", vars[0]))
+	}
+	name := displayPath(root.Path)
+	summary := &hcl.Diagnostic{
+		Severity: hcl.DiagError, Summary: "Plugins or variables not declared",
+		Detail: fmt.Sprintf("%s uses %s without declaring them. If it is meant to be included, run the task file that includes it (include \"NAME\" { path = %q }), which declares them; otherwise declare them here (%s).",
+			name, strings.Join(uses, " and "), filepath.Base(root.Path), strings.Join(declare, ", ")),
+		Subject: first.Subject,
+	}
+	out := make(hcl.Diagnostics, 0, len(l.diags))
+	placed := false
+	for _, d := range l.diags {
+		if drop[d] {
+			if !placed {
+				out = append(out, summary)
+				placed = true
+			}
+			continue
+		}
+		out = append(out, d)
+	}
+	if !placed {
+		out = append(out, summary)
+	}
+	l.diags = out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -251,17 +251,16 @@ func (l *loader) decodeStep(f *File, t *Task, b *hcl.Block) *Step {
 				continue
 			}
 			s.Plugin, s.ActionName, s.ActionRange = tr.RootName(), attrName(tr[1]), a.Expr.Range()
-			if s.Plugin != BuiltinPlugin && f.Plugins[s.Plugin] == nil {
-				var names []string
-				for n := range f.Plugins {
-					names = append(names, n)
-				}
-				l.diags = append(l.diags, &hcl.Diagnostic{
+			if s.Plugin != BuiltinPlugin && f.Plugin(s.Plugin) == nil {
+				names := f.PluginNames()
+				d := &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Unknown plugin",
 					Detail: fmt.Sprintf("No plugin block named %q in this file. Declare it with plugin %q { source = \"…\" }, or use builtin.exec.%s",
 						s.Plugin, s.Plugin, Suggest(s.Plugin, names)),
 					Subject: tr[0].SourceRange().Ptr(),
-				})
+				}
+				l.diags = append(l.diags, d)
+				l.missing = append(l.missing, missingRef{file: f, kind: "plugin", name: s.Plugin, diag: d, typo: Suggest(s.Plugin, names) != ""})
 			}
 		case ArgDependsOn:
 			exprs, d := hcl.ExprList(a.Expr)
@@ -495,11 +494,13 @@ func (l *loader) checkRefs(e hcl.Expression, f *File, t *Task, where string, all
 				for i, v := range f.Variables {
 					names[i] = v.Name
 				}
-				diags = append(diags, &hcl.Diagnostic{
+				d := &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Reference to undeclared variable",
 					Detail:  fmt.Sprintf("No variable %q is declared in this file.%s", name, Suggest(name, names)),
 					Subject: rng.Ptr(),
-				})
+				}
+				diags = append(diags, d)
+				l.missing = append(l.missing, missingRef{file: f, kind: "variable", name: name, diag: d, typo: Suggest(name, names) != ""})
 			}
 		case "param":
 			if t.Param(name) == nil {

@@ -484,7 +484,7 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 					builtins[t.File] = e.builtinPlugin(ctx, t.File)
 				}
 			default:
-				d := t.File.Plugins[s.Plugin]
+				d := t.File.Plugin(s.Plugin)
 				if d == nil {
 					continue // reported by the loader
 				}
@@ -512,7 +512,7 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		if s.Plugin == config.BuiltinPlugin {
 			return builtins[f]
 		}
-		return bound[f.Plugins[s.Plugin]]
+		return bound[f.Plugin(s.Plugin)]
 	}
 
 	// Expand calls, bind steps to actions and check argument names.

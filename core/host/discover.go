@@ -97,13 +97,43 @@ func (f *Finder) Find(source, baseDir string) (string, error) {
 		return p, nil
 	}
 	name := Prefix + source
-	for _, d := range f.Dirs {
+	dirs := f.dirsFor(baseDir)
+	for _, d := range dirs {
 		p := filepath.Join(d.Path, name)
 		if executable(p) == nil {
 			return p, nil
 		}
 	}
-	return "", &NotFoundError{Source: source, Searched: f.Dirs}
+	return "", &NotFoundError{Source: source, Searched: dirs}
+}
+
+// dirsFor is the search path for a plugin block in a task file in
+// baseDir: .vmflow/plugins beside that file joins the path, after the one
+// beside the root task file and before PATH.
+func (f *Finder) dirsFor(baseDir string) []SearchDir {
+	if baseDir == "" {
+		return f.Dirs
+	}
+	extra := SearchDir{Path: filepath.Join(baseDir, ".vmflow", "plugins"), Reason: "beside the task file that declares it"}
+	if abs, err := filepath.Abs(extra.Path); err == nil {
+		extra.Path = abs
+	}
+	out := make([]SearchDir, 0, len(f.Dirs)+1)
+	added := false
+	for _, d := range f.Dirs {
+		if d.Path == extra.Path {
+			return f.Dirs
+		}
+		if !added && d.Reason == "PATH" {
+			out = append(out, extra)
+			added = true
+		}
+		out = append(out, d)
+	}
+	if !added {
+		out = append(out, extra)
+	}
+	return out
 }
 
 func executable(p string) error {

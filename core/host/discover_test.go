@@ -64,3 +64,36 @@ func TestSearchOrder(t *testing.T) {
 		t.Errorf("All = %+v", all)
 	}
 }
+
+// A plugin block in an included file also finds plugins in .vmflow/plugins
+// beside that file, after those beside the root task file and before
+// PATH.
+func TestSearchBesideTheDeclaringFile(t *testing.T) {
+	root := t.TempDir()
+	task := filepath.Join(root, "proj")
+	shared := filepath.Join(root, "shared")
+	pathDir := filepath.Join(root, "path")
+	plugin(t, filepath.Join(task, ".vmflow", "plugins"), "a")
+	plugin(t, filepath.Join(shared, ".vmflow", "plugins"), "a")
+	plugin(t, filepath.Join(shared, ".vmflow", "plugins"), "b")
+	plugin(t, pathDir, "b")
+	plugin(t, pathDir, "c")
+	f := NewFinder("", task, map[string]string{"PATH": pathDir})
+	want := map[string]string{
+		"a": filepath.Join(task, ".vmflow", "plugins", Prefix+"a"),
+		"b": filepath.Join(shared, ".vmflow", "plugins", Prefix+"b"),
+		"c": filepath.Join(pathDir, Prefix+"c"),
+	}
+	for name, p := range want {
+		if got, err := f.Find(name, shared); err != nil || got != p {
+			t.Errorf("Find(%s) from the shared file = %s, %v; want %s", name, got, err, p)
+		}
+	}
+	if got, err := f.Find("b", task); err != nil || got != filepath.Join(pathDir, Prefix+"b") {
+		t.Errorf("Find(b) from the root file = %s, %v: the shared file's directory is not its to search", got, err)
+	}
+	_, err := f.Find("nosuch", shared)
+	if err == nil || !strings.Contains(err.Error(), "beside the task file that declares it") {
+		t.Errorf("not found: %v", err)
+	}
+}
