@@ -195,8 +195,12 @@ type Task struct {
 	Preconditions []*Validation
 	Steps         []*Step
 	Outputs       []*Output
-	File          *File
-	DeclRange     hcl.Range
+	// Locals are the task's own locals, in an order in which each comes
+	// after those it uses; LocalNames their names.
+	Locals     []*hcl.Attribute
+	LocalNames []string
+	File       *File
+	DeclRange  hcl.Range
 }
 
 // Step returns the named step.

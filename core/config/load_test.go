@@ -1312,6 +1312,26 @@ func TestLoadErrors(t *testing.T) {
 			summary: "param.* is not allowed in a local", line: 2,
 		},
 		{
+			name:    "task local that uses a step",
+			src:     "task \"t\" {\n  locals {\n    a = step.s.x\n  }\n  step \"s\" { action = builtin.exec }\n}\n",
+			summary: "step.* is not allowed here", line: 3,
+		},
+		{
+			name:    "task local that shadows a file local",
+			src:     "locals {\n  a = 1\n}\ntask \"t\" {\n  locals {\n    a = 2\n  }\n}\n",
+			summary: "Local shadows a file local", line: 6,
+		},
+		{
+			name:    "task locals that need each other",
+			src:     "task \"t\" {\n  locals {\n    a = local.b\n    b = local.a\n  }\n}\n",
+			summary: "Locals refer to each other", line: 3, detail: "task t",
+		},
+		{
+			name:    "local of another task",
+			src:     "task \"u\" {\n  locals {\n    mine = 1\n  }\n}\ntask \"t\" {\n  step \"s\" {\n    action = builtin.exec\n    x = local.mine\n  }\n}\n",
+			summary: "Reference to undeclared local", line: 9, detail: "this file or task t",
+		},
+		{
 			name:    "local declared twice",
 			src:     "locals {\n  a = 1\n}\nlocals {\n  a = 2\n}\n",
 			summary: `Duplicate local "a"`, line: 5,

@@ -223,3 +223,107 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
+
+// decodeTaskLocals reads a task's locals blocks: named values of the task,
+// from variables, params, functions, the file's locals and the task's
+// other locals, worked out wherever the task's params are known (before
+// the run, and for a called task, from its call's arguments).
+func (l *loader) decodeTaskLocals(f *File, t *Task, blocks []*hcl.Block) {
+	attrs := map[string]*hcl.Attribute{}
+	for _, b := range blocks {
+		as, diags := b.Body.JustAttributes()
+		l.diags = append(l.diags, diags...)
+		for _, a := range as {
+			switch {
+			case !hclsyntax.ValidIdentifier(a.Name):
+				l.diags = append(l.diags, badName("local", a.Name, a.NameRange))
+			case attrs[a.Name] != nil:
+				l.diags = append(l.diags, duplicate("local", a.Name, a.Range, attrs[a.Name].Range))
+			case f.declaresLocal(a.Name):
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Local shadows a file local",
+					Detail:  fmt.Sprintf("The file declares a local %q already; give the task's local another name.", a.Name),
+					Subject: a.NameRange.Ptr(),
+				})
+			default:
+				attrs[a.Name] = a
+			}
+		}
+	}
+	t.LocalNames = sortedKeys(attrs)
+	deps := map[string][]string{}
+	for _, name := range t.LocalNames {
+		a := attrs[name]
+		l.diags = append(l.diags, l.checkRefs(a.Expr, f, t, "a task's local", "var", "param")...)
+		for _, tr := range a.Expr.Variables() {
+			if tr.RootName() == "local" && len(tr) > 1 && attrs[attrName(tr[1])] != nil {
+				deps[name] = append(deps[name], attrName(tr[1]))
+			}
+		}
+	}
+	// Each after those it uses.
+	done := map[string]bool{}
+	pending := t.LocalNames
+	for len(pending) > 0 {
+		var next []string
+		for _, name := range pending {
+			ready := true
+			for _, d := range deps[name] {
+				if !done[d] {
+					ready = false
+				}
+			}
+			if ready {
+				done[name] = true
+				t.Locals = append(t.Locals, attrs[name])
+			} else {
+				next = append(next, name)
+			}
+		}
+		if len(next) == len(pending) {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Locals refer to each other",
+				Detail:  fmt.Sprintf("These locals of task %s need each other to be worked out: %s.", t.Name, strings.Join(next, ", ")),
+				Subject: attrs[next[0]].Range.Ptr(),
+			})
+			return
+		}
+		pending = next
+	}
+}
+
+// EvalContext is the context of the task's expressions: its file's
+// (variables, locals, functions), its params and steps, and its own
+// locals worked out from those params. params and steps may be
+// cty.NilVal; with params not known yet, the locals that use them are
+// unknown too.
+func (t *Task) EvalContext(params, steps cty.Value) (*hcl.EvalContext, hcl.Diagnostics) {
+	ectx := t.File.EvalContext(params, steps)
+	if len(t.Locals) == 0 {
+		return ectx, nil
+	}
+	vals := map[string]cty.Value{}
+	if t.File.LocalValues != cty.NilVal {
+		for k, v := range t.File.LocalValues.AsValueMap() {
+			vals[k] = v
+		}
+	}
+	if params == cty.NilVal {
+		ectx.Variables["param"] = cty.DynamicVal
+	}
+	var diags hcl.Diagnostics
+	for _, a := range t.Locals {
+		ectx.Variables["local"] = objectOfValues(vals)
+		v, ds := a.Expr.Value(ectx)
+		diags = append(diags, ds...)
+		if ds.HasErrors() {
+			v = cty.DynamicVal
+		}
+		vals[a.Name] = v
+	}
+	ectx.Variables["local"] = objectOfValues(vals)
+	if params == cty.NilVal {
+		delete(ectx.Variables, "param")
+	}
+	return ectx, diags
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -21,6 +22,7 @@ var taskSchema = &hcl.BodySchema{
 		{Type: "step", LabelNames: []string{"name"}},
 		{Type: "output", LabelNames: []string{"name"}},
 		{Type: "precondition"},
+		{Type: "locals"},
 	},
 }
 
@@ -51,9 +53,11 @@ func (l *loader) decodeTask(f *File, b *hcl.Block) *Task {
 	t.Supersedes = l.constBool(content.Attributes, "supersedes")
 	t.Internal = l.constBool(content.Attributes, "internal")
 
-	var steps, outputs []*hcl.Block
+	var steps, outputs, locals []*hcl.Block
 	for _, blk := range content.Blocks {
 		switch blk.Type {
+		case "locals":
+			locals = append(locals, blk)
 		case "param":
 			l.decodeParam(f, t, blk)
 		case "step":
@@ -70,6 +74,7 @@ func (l *loader) decodeTask(f *File, b *hcl.Block) *Task {
 			t.Preconditions = append(t.Preconditions, v)
 		}
 	}
+	l.decodeTaskLocals(f, t, locals)
 	for _, pc := range t.Preconditions {
 		l.diags = append(l.diags, l.checkRefs(pc.Condition, f, t, "a precondition", "var", "param")...)
 		l.diags = append(l.diags, l.checkRefs(pc.ErrorMessage, f, t, "a precondition", "var", "param")...)
@@ -451,15 +456,22 @@ func (l *loader) checkRefs(e hcl.Expression, f *File, t *Task, where string, all
 		rng := tr.SourceRange()
 		switch {
 		case root == "local":
-			// A file's locals are known everywhere in it.
-			if len(tr) < 2 || !f.declaresLocal(attrName(tr[1])) {
-				name := ""
-				if len(tr) > 1 {
-					name = attrName(tr[1])
+			// A file's locals are known everywhere in it, a task's in
+			// the task.
+			name := ""
+			if len(tr) > 1 {
+				name = attrName(tr[1])
+			}
+			if !f.declaresLocal(name) && (t == nil || !slices.Contains(t.LocalNames, name)) {
+				names := slices.Clone(f.LocalNames)
+				where := "this file"
+				if t != nil {
+					names = append(names, t.LocalNames...)
+					where = "this file or task " + t.Name
 				}
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Reference to undeclared local",
-					Detail:  fmt.Sprintf("No local %q is declared in this file (locals { %s = … }).%s", name, name, Suggest(name, f.LocalNames)),
+					Detail:  fmt.Sprintf("No local %q is declared in %s (locals { %s = … }).%s", name, where, name, Suggest(name, names)),
 					Subject: rng.Ptr(),
 				})
 			}

@@ -199,7 +199,7 @@ func (rs runScope) callerContext(sc *Scope) (*hcl.EvalContext, hcl.Diagnostics) 
 	for _, r := range sc.Call.Refs {
 		only[r.Step] = true
 	}
-	return sc.Parent.Task.File.EvalContext(params, rs.steps(sc.Parent, only)), nil
+	return sc.Parent.Task.EvalContext(params, rs.steps(sc.Parent, only))
 }
 
 // context is the evaluation context of a scope now.
@@ -208,7 +208,7 @@ func (rs runScope) context(sc *Scope) (*hcl.EvalContext, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	return sc.Task.File.EvalContext(params, rs.steps(sc, nil)), nil
+	return sc.Task.EvalContext(params, rs.steps(sc, nil))
 }
 
 // steps is a scope's step.* object as known now: outputs of completed

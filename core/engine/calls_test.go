@@ -246,3 +246,90 @@ task "t" {
 		t.Fatalf("%v %+v", err, res)
 	}
 }
+
+// A task's locals are worked out from its params: in the task run, and in
+// a called task from the call's arguments, a step's output among them.
+func TestTaskLocals(t *testing.T) {
+	e, rec := setup(t, header+`
+locals {
+  prefix = "vm"
+}
+task "named" {
+  param "name" { type = string }
+  locals {
+    full  = "${local.prefix}-${param.name}"
+    disks = ["${local.full}-boot", "${local.full}-var"]
+  }
+  lock = local.full
+  step "s" {
+    action = r.do
+    name   = join(",", local.disks)
+  }
+  output "full" { value = local.full }
+}
+task "unlocked" {
+  param "name" { type = string }
+  locals {
+    full = "${local.prefix}-${param.name}"
+  }
+  step "s" {
+    action = r.do
+    name   = local.full
+  }
+  output "full" { value = local.full }
+}
+task "t2" {
+  step "n" {
+    action = r.do
+    name   = "x"
+  }
+  step "call" {
+    task = "unlocked"
+    name = step.n.name
+  }
+  step "after" {
+    action = r.do
+    name   = "after ${step.call.full}"
+  }
+}
+task "t" {
+  step "n" {
+    action = r.do
+    name   = "x"
+  }
+  step "call" {
+    task = "named"
+    name = step.n.name
+  }
+  step "after" {
+    action = r.do
+    name   = "after ${step.call.full}"
+  }
+}`)
+	plan, diags := prepare(t, e, "named", map[string]cty.Value{"name": cty.StringVal("a")})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if !slices.Equal(plan.Locks, []string{"vm-a"}) {
+		t.Fatalf("locks %v", plan.Locks)
+	}
+	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded || res.Outputs["full"].AsString() != "vm-a" {
+		t.Fatalf("%v %+v", err, res)
+	}
+	// Called with a param that comes from a step: the called task's lock
+	// cannot be known before the run.
+	_, diags = prepare(t, e, "t", nil)
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "Lock not known before the run") {
+		t.Fatalf("diags: %v", diags)
+	}
+	plan, diags = prepare(t, e, "t2", nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if !slices.Equal(rec.lines(), []string{"run vm-a-boot,vm-a-var", "run x", "run vm-x", "run after vm-x"}) {
+		t.Fatalf("log %v", rec.lines())
+	}
+}

@@ -631,7 +631,8 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 				}
 			}
 			if sc.Call.Timeout != nil {
-				d, ds := evalLimit(sc.Call.Timeout, sc.Parent.Task.File.EvalContext(sc.Parent.Params, cty.NilVal), sc.Call.Name)
+				tctx, _ := sc.Parent.Task.EvalContext(sc.Parent.Params, cty.NilVal)
+				d, ds := evalLimit(sc.Call.Timeout, tctx, sc.Call.Name)
 				diags = append(diags, ds...)
 				sc.Timeout = d
 			}
@@ -644,11 +645,14 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 				unknownSteps[s.Name] = cty.UnknownVal(outputType(c.Task))
 			}
 		}
-		ectxs[sc] = sc.Task.File.EvalContext(sc.Params, objectOf(unknownSteps))
+		ectx, ds := sc.Task.EvalContext(sc.Params, objectOf(unknownSteps))
+		diags = append(diags, ds...)
+		ectxs[sc] = ectx
 	}
 	for _, ps := range plan.Steps {
 		ectx := ectxs[ps.Scope]
-		diags = append(diags, evalTimeout(ps, ps.Scope.Task.File.EvalContext(ps.Scope.Params, cty.NilVal))...)
+		tctx, _ := ps.Scope.Task.EvalContext(ps.Scope.Params, cty.NilVal)
+		diags = append(diags, evalTimeout(ps, tctx)...)
 		in, ds := evalInputs(ps, ectx)
 		diags = append(diags, ds...)
 		if ds.HasErrors() {
@@ -703,7 +707,8 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		if sc.Task.Lock == nil {
 			continue
 		}
-		keys, ds := evalLock(sc.Task.Lock, sc.Task.File.EvalContext(sc.Params, cty.NilVal))
+		lctx, _ := sc.Task.EvalContext(sc.Params, cty.NilVal)
+		keys, ds := evalLock(sc.Task.Lock, lctx)
 		diags = append(diags, ds...)
 		if sc.Parent != nil && keys == nil && !ds.HasErrors() && !sc.Params.IsWhollyKnown() && params.IsWhollyKnown() {
 			diags = append(diags, &hcl.Diagnostic{
@@ -853,7 +858,7 @@ func evalInputs(ps *PlanStep, ectx *hcl.EvalContext) (cty.Value, hcl.Diagnostics
 // not known yet (vmflow validate) only their types are checked.
 func checkPreconditions(t *config.Task, params cty.Value) hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	ectx := t.File.EvalContext(params, cty.NilVal)
+	ectx, _ := t.EvalContext(params, cty.NilVal)
 	for _, pc := range t.Preconditions {
 		if ds := checkBool(pc.Condition, ectx, "precondition"); ds.HasErrors() {
 			diags = append(diags, ds...)
