@@ -141,7 +141,7 @@ func describe(e event.Event, verbose bool) string {
 	switch e.Kind {
 	case event.RunStarted:
 		return fmt.Sprintf("Run %s: task %s, %d step(s)", e.Run, e.Task, len(e.Steps))
-	case event.StepStarted:
+	case event.StepStarted, event.CallStarted:
 		return fmt.Sprintf("==> %s: %s", e.Step, e.Action)
 	case event.StepLog:
 		if !verbose && (e.Level == "debug" || e.Level == "trace") {

@@ -171,10 +171,15 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 				states[ps.Name].status = journal.Running
 				running++
 				now := time.Now()
+				var calls []*Scope // those starting now, outermost first
 				for c := ps.Scope; c.Parent != nil; c = c.Parent {
 					if _, ok := callStarted[c]; !ok {
 						callStarted[c] = now
+						calls = append([]*Scope{c}, calls...)
 					}
+				}
+				for _, c := range calls {
+					emit(event.Event{Kind: event.CallStarted, Step: c.Name(), Action: "task " + c.Task.Name})
 				}
 				sc := newRunScope(plan, states).stepContext(ps, callStarted)
 				go func() { results <- e.runStep(runCtx, plan, ps, sc, opts, emit) }()

@@ -25,6 +25,9 @@ const (
 	// that depends on it failed.
 	UndoSkipped Kind = "undo_skipped"
 	RunDone     Kind = "run_done"
+	// CallStarted: the first step of a task a step calls is about to
+	// start; Step is the call's path (vm), Action "task NAME".
+	CallStarted Kind = "call_started"
 )
 
 // Event is one thing that happened in a run. Fields that do not apply to
