@@ -323,11 +323,24 @@ func (rs runScope) callSkipped(sc *Scope) (string, hcl.Diagnostics) {
 
 // callDeadline is when the tightest timeout of the calls around a step
 // runs out, given when each call's first step started; the call it
-// belongs to is returned too (nil: no call limits the step).
-func callDeadline(sc *Scope, started map[*Scope]time.Time) (time.Time, *Scope) {
+// belongs to is returned too (nil: no call limits the step). A call's
+// timeout not known before the run (from a step's output) is worked out
+// now.
+func (rs runScope) callDeadline(sc *Scope, started map[*Scope]time.Time) (time.Time, *Scope, hcl.Diagnostics) {
 	var at time.Time
 	var by *Scope
 	for c := sc; c.Parent != nil; c = c.Parent {
+		if c.Timeout <= 0 && c.Call.Timeout != nil {
+			ectx, diags := rs.callerContext(c)
+			if diags.HasErrors() {
+				return at, by, diags
+			}
+			d, diags := evalLimit(c.Call.Timeout, ectx, c.Name())
+			if diags.HasErrors() {
+				return at, by, diags
+			}
+			c.Timeout = d
+		}
 		if c.Timeout <= 0 {
 			continue
 		}
@@ -336,7 +349,7 @@ func callDeadline(sc *Scope, started map[*Scope]time.Time) (time.Time, *Scope) {
 			at, by = d, c
 		}
 	}
-	return at, by
+	return at, by, nil
 }
 
 // stepContext is what a step about to run is evaluated in, worked out
@@ -357,7 +370,9 @@ func (rs runScope) stepContext(ps *PlanStep, started map[*Scope]time.Time) stepC
 	if sc.skippedBy, sc.diags = rs.callSkipped(ps.Scope); sc.diags.HasErrors() || sc.skippedBy != "" {
 		return sc
 	}
-	sc.ectx, sc.diags = rs.context(ps.Scope)
-	sc.deadline, sc.deadlineBy = callDeadline(ps.Scope, started)
+	if sc.ectx, sc.diags = rs.context(ps.Scope); sc.diags.HasErrors() {
+		return sc
+	}
+	sc.deadline, sc.deadlineBy, sc.diags = rs.callDeadline(ps.Scope, started)
 	return sc
 }

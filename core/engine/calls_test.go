@@ -236,6 +236,24 @@ task "t" {
     task  = "waits"
     limit = step.limit.name
   }
+}
+task "mid" {
+  param "limit" { type = string }
+  step "call" {
+    task    = "waits"
+    limit   = "1h"
+    timeout = param.limit
+  }
+}
+task "t2" {
+  step "limit" {
+    action = r.do
+    name   = "150ms"
+  }
+  step "outer" {
+    task  = "mid"
+    limit = step.limit.name
+  }
 }`)
 	plan, diags := prepare(t, e, "t", nil)
 	if diags.HasErrors() {
@@ -243,6 +261,16 @@ task "t" {
 	}
 	res, err := e.Execute(context.Background(), plan, ExecOptions{})
 	if err != nil || res.Status != journal.Failed || !strings.Contains(res.Err().Error(), `Step "call/w" timed out after 150ms`) {
+		t.Fatalf("%v %+v", err, res)
+	}
+	// The same for a call's own timeout, from its caller's param that a
+	// step produced.
+	plan, diags = prepare(t, e, "t2", nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	res, err = e.Execute(context.Background(), plan, ExecOptions{})
+	if err != nil || res.Status != journal.Failed || !strings.Contains(res.Err().Error(), `Step "outer/call" timed out after 150ms`) {
 		t.Fatalf("%v %+v", err, res)
 	}
 }
