@@ -157,7 +157,7 @@ func callParams(sc *Scope, ectx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 type runScope struct {
 	plan   *Plan
 	states map[string]*stepState
-	// params and values remember each call's params and outputs.
+	// callParamsOf and values remember each call's params and outputs.
 	callParamsOf map[*Scope]cty.Value
 	values       map[*Scope]cty.Value
 }
