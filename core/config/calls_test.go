@@ -91,3 +91,48 @@ task "create" {
 		t.Fatalf("var.backend the include declares itself: %s", got)
 	}
 }
+
+// A flattened include keeps its tasks' names, so a personal file can wrap
+// the default create under a name of its own; a task file vmflow ships is
+// included by its vmflow: name; two tasks of one name are refused.
+func TestFlattenAndBuiltinIncludes(t *testing.T) {
+	files := memFS{
+		root: `
+include "vm" {
+  path    = "vmflow:lifecycle"
+  flatten = true
+}
+task "dev-vm" {
+  step "vm" {
+    task   = "create"
+    memory = 4096
+  }
+}
+`,
+		"/usr/share/vmflow/tasks.hcl": `
+task "create" {
+  param "memory" {
+    type    = number
+    default = 1024
+  }
+}
+`,
+	}
+	p, diags := loadFS(files, Options{Builtin: map[string]string{"lifecycle": "/usr/share/vmflow/tasks.hcl"}})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if got := strings.Join(p.TaskNames(), " "); got != "dev-vm create" {
+		t.Fatalf("tasks: %s", got)
+	}
+	if p.Task("dev-vm").Steps[0].Called != p.Task("create") {
+		t.Fatal("dev-vm does not call the included create")
+	}
+	if _, diags := loadFS(files, Options{}); !diags.HasErrors() || !strings.Contains(diags.Error(), `vmflow ships no task file "lifecycle"`) {
+		t.Fatalf("unknown built-in file: %v", diags)
+	}
+	files[root] += "task \"create\" {}\n"
+	if _, diags := loadFS(files, Options{Builtin: map[string]string{"lifecycle": "/usr/share/vmflow/tasks.hcl"}}); !diags.HasErrors() || !strings.Contains(diags.Error(), `Duplicate task "create"`) {
+		t.Fatalf("a clash: %v", diags)
+	}
+}

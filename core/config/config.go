@@ -168,7 +168,10 @@ type Include struct {
 	Path string // absolute
 	Vars map[string]cty.Value
 	// Optional: a file that does not exist is skipped (optional = true).
-	Optional  bool
+	Optional bool
+	// Flatten: its tasks keep their own names (flatten = true), rather
+	// than NAME.task.
+	Flatten   bool
 	DeclRange hcl.Range
 }
 

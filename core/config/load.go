@@ -35,7 +35,15 @@ type Options struct {
 	// its value is unknown and the error goes to Project.Deferred. Listing
 	// tasks needs no variable values; running them does.
 	DeferMissingVars bool
+	// Builtin maps the names of task files that ship with vmflow to
+	// where they are on disk: include "vm" { path = "vmflow:lifecycle" }
+	// includes Builtin["lifecycle"].
+	Builtin map[string]string
 }
+
+// BuiltinPrefix starts an include path that names a task file shipped
+// with vmflow.
+const BuiltinPrefix = "vmflow:"
 
 // VarEnvPrefix prefixes environment variables that set task-file
 // variables: VMFLOW_VAR_backend=proxmox-stub.
@@ -91,6 +99,7 @@ func Load(path string, opts Options) (*Project, hcl.Diagnostics) {
 	}
 	l.proj.Root = root
 	l.summarizeMissing(root)
+	l.checkTaskNames()
 	l.resolveCalls()
 	names := make([]string, 0, len(l.cliVars))
 	for n := range l.cliVars {
@@ -297,7 +306,10 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 		}
 		f.Includes = append(f.Includes, inc)
 		childNS := inc.Name
-		if ns != "" {
+		switch {
+		case inc.Flatten:
+			childNS = ns // its tasks keep their names
+		case ns != "":
 			childNS = ns + "." + inc.Name
 		}
 		l.loadFile(inc.Path, childNS, inc.Vars, append(append([]string(nil), stack...), abs), inc.DeclRange.Ptr(), f)
@@ -384,6 +396,7 @@ var includeSchema = &hcl.BodySchema{
 		{Name: "path", Required: true},
 		{Name: "vars"},
 		{Name: "optional"},
+		{Name: "flatten"},
 	},
 }
 
@@ -421,10 +434,24 @@ func (l *loader) decodeInclude(f *File, b *hcl.Block) *Include {
 		return nil
 	}
 	p := pv.AsString()
+	if name, ok := strings.CutPrefix(p, BuiltinPrefix); ok {
+		bp, ok := l.opts.Builtin[name]
+		if !ok {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Unknown built-in task file",
+				Detail: fmt.Sprintf("vmflow ships no task file %q.%s It ships: %s.", name, Suggest(name, sortedKeys(l.opts.Builtin)),
+					strings.Join(prefixed(BuiltinPrefix, sortedKeys(l.opts.Builtin)), ", ")),
+				Subject: pa.Expr.Range().Ptr(),
+			})
+			return nil
+		}
+		p = bp
+	}
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(f.Dir, p)
 	}
 	inc.Path = filepath.Clean(p)
+	inc.Flatten = l.constBool(content.Attributes, "flatten")
 	inc.Optional = l.constBool(content.Attributes, "optional")
 	if va, ok := content.Attributes["vars"]; ok {
 		if d := l.checkRefs(va.Expr, f, nil, "an include's vars", "var"); d.HasErrors() {
@@ -508,4 +535,34 @@ func Suggest(name string, candidates []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" Did you mean %q?", best)
+}
+
+func prefixed(prefix string, names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = prefix + n
+	}
+	if len(out) == 0 {
+		return []string{"none"}
+	}
+	return out
+}
+
+// checkTaskNames refuses two tasks of one name in different files (a
+// flattened include gives its tasks the names they have in their file).
+func (l *loader) checkTaskNames() {
+	seen := map[string]*Task{}
+	for _, t := range l.proj.Tasks {
+		if prev, ok := seen[t.Name]; ok {
+			if prev.File != t.File {
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: fmt.Sprintf("Duplicate task %q", t.Name),
+					Detail:  fmt.Sprintf("Task %q is declared at %s already; a flattened include keeps its tasks' names, so they must not clash. Rename one, or drop flatten = true.", t.Name, prev.DeclRange),
+					Subject: t.DeclRange.Ptr(),
+				})
+			}
+			continue
+		}
+		seen[t.Name] = t
+	}
 }
