@@ -58,6 +58,12 @@ type app struct {
 
 	// vmflow list keeps its listing in a cache (see list.go).
 	listCache, cacheKey string
+
+	// builtin maps the task files vmflow ships to where they are written
+	// out (lifecycle.go); usingBuiltin: no task file was found, so the
+	// default lifecycle is the task file.
+	builtin      map[string]string
+	usingBuiltin bool
 }
 
 type preFlags struct {
@@ -188,14 +194,19 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// VMFLOW_STATE_DIR (env("VMFLOW_STATE_DIR") in a task file).
 	if sd, err := resolveStateDir(a.pre.stateDir); err == nil {
 		a.environ = setEnv(a.environ, "VMFLOW_STATE_DIR", sd)
+		// Where it cannot be written, loading it says so, when it is used.
+		a.builtin, _ = builtinFiles(sd)
 	}
 	// Task commands come from the task file; if there is none, only the
 	// built-in commands exist.
-	if path, err := findTaskFile(a.pre.file); err == nil {
+	if path, err := a.findTaskFile(a.pre.file); err == nil {
 		if asJSON, ok := listOnly(args[1:]); ok {
 			if abs, err := filepath.Abs(path); err == nil {
 				a.listCache, a.cacheKey = listCachePath(abs), listCacheKey(abs, a.pre.vars, a.environ)
 				if tasks, hit := readListCache(a.listCache, a.cacheKey); hit {
+					if a.usingBuiltin && !asJSON {
+						fmt.Fprintln(stderr, builtinNote)
+					}
 					if err := printList(stdout, tasks, asJSON); err != nil {
 						return a.exitCode(err)
 					}
@@ -225,6 +236,22 @@ func (a *app) exitCode(err error) int {
 }
 
 // findTaskFile resolves -f, else ./tasks.hcl, else the nearest tasks.hcl in
+// a parent directory, else the default lifecycle vmflow ships.
+func (a *app) findTaskFile(flag string) (string, error) {
+	path, err := findTaskFile(flag)
+	if err == nil || flag != "" {
+		return path, err
+	}
+	if p := a.builtin["lifecycle"]; p != "" {
+		if _, serr := os.Stat(p); serr == nil {
+			a.usingBuiltin = true
+			return p, nil
+		}
+	}
+	return path, err
+}
+
+// findTaskFile resolves -f, else ./tasks.hcl, else the nearest tasks.hcl in
 // a parent directory.
 func findTaskFile(flag string) (string, error) {
 	if flag != "" {
@@ -251,14 +278,19 @@ func findTaskFile(flag string) (string, error) {
 }
 
 func (a *app) load(path string, vars []string, deferMissing bool) {
-	a.proj, a.projErr = config.Load(path, config.Options{Vars: vars, Environ: a.environ, DeferMissingVars: deferMissing})
+	opts := config.Options{Vars: vars, Environ: a.environ, DeferMissingVars: deferMissing, Builtin: a.builtin}
+	if a.usingBuiltin {
+		// The shipped lifecycle takes the user's paths from where they are.
+		opts.RootWorkDir, _ = os.Getwd()
+	}
+	a.proj, a.projErr = config.Load(path, opts)
 	a.projFor = path
 }
 
 // project returns the task file for a command, loading it again when the
 // command's flags name another file or add variables. Errors are printed.
 func (a *app) project(c *cli.Context, extraVars []string) (*config.Project, error) {
-	path, err := findTaskFile(c.String("file"))
+	path, err := a.findTaskFile(c.String("file"))
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,11 @@ func (a *app) builtinCommands() []*cli.Command {
 			},
 		},
 		{
+			Name:   "init",
+			Usage:  "write a tasks.hcl that includes the default lifecycle, with examples of tasks of your own",
+			Action: a.cmdInit,
+		},
+		{
 			Name:   "validate",
 			Usage:  "check every task against its plugins' schemas; runs nothing",
 			Action: a.cmdValidate,
@@ -131,6 +136,9 @@ func (a *app) cmdList(c *cli.Context) error {
 	tasks := summarize(proj)
 	if a.listCache != "" {
 		writeListCache(a.listCache, proj, a.cacheKey, tasks)
+	}
+	if a.usingBuiltin && !c.Bool("json") {
+		fmt.Fprintln(a.stderr, builtinNote)
 	}
 	return printList(a.stdout, tasks, c.Bool("json"))
 }
@@ -456,7 +464,7 @@ func (a *app) cmdValidate(c *cli.Context) error {
 
 func (a *app) cmdPlugins(c *cli.Context) error {
 	taskDir := ""
-	if path, err := findTaskFile(c.String("file")); err == nil {
+	if path, err := a.findTaskFile(c.String("file")); err == nil {
 		if abs, err := absDir(path); err == nil {
 			taskDir = abs
 		}

@@ -136,3 +136,29 @@ task "create" {
 		t.Fatalf("a clash: %v", diags)
 	}
 }
+
+// A task file vmflow ships takes relative paths from where its includer
+// works (the user's project), not from where it was written out.
+func TestShippedFileWorksWhereTheUserDoes(t *testing.T) {
+	files := memFS{
+		root: `
+include "vm" {
+  path    = "vmflow:lifecycle"
+  flatten = true
+}
+`,
+		"/state/builtin/x/tasks.hcl": `task "create" {}`,
+	}
+	p, diags := loadFS(files, Options{Builtin: map[string]string{"lifecycle": "/state/builtin/x/tasks.hcl"}})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	f := p.Task("create").File
+	if f.Dir != "/state/builtin/x" || f.WorkDir != "/proj" {
+		t.Fatalf("dir %s, work dir %s", f.Dir, f.WorkDir)
+	}
+	p, diags = loadFS(memFS{"/state/builtin/x/tasks.hcl": `task "create" {}`, root: ""}, Options{})
+	if diags.HasErrors() || p.Root.WorkDir != "/proj" {
+		t.Fatalf("a file of its own works in its directory: %s %v", p.Root.WorkDir, diags)
+	}
+}

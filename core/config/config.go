@@ -116,6 +116,10 @@ func (p *Project) Callers(t *Task) []string {
 type File struct {
 	Path string
 	Dir  string
+	// WorkDir is where relative paths in its functions (file, abspath)
+	// and local commands start: its own directory, except for a task
+	// file vmflow ships, which works where the user does.
+	WorkDir string
 	// Namespace is "" for the root file, the include's name ("team") for an
 	// included file, "team.sub" for one included from there.
 	Namespace string
@@ -171,7 +175,9 @@ type Include struct {
 	Optional bool
 	// Flatten: its tasks keep their own names (flatten = true), rather
 	// than NAME.task.
-	Flatten   bool
+	Flatten bool
+	// Shipped: the file is one vmflow ships (path = "vmflow:NAME").
+	Shipped   bool
 	DeclRange hcl.Range
 }
 

@@ -35,6 +35,11 @@ type Options struct {
 	// its value is unknown and the error goes to Project.Deferred. Listing
 	// tasks needs no variable values; running them does.
 	DeferMissingVars bool
+	// RootWorkDir is the directory the root file's relative paths (in
+	// file(), abspath(), local commands) are taken from; "" means its own
+	// directory. vmflow sets it to where the user is when the root is a
+	// task file it ships.
+	RootWorkDir string
 	// Builtin maps the names of task files that ship with vmflow to
 	// where they are on disk: include "vm" { path = "vmflow:lifecycle" }
 	// includes Builtin["lifecycle"].
@@ -93,7 +98,7 @@ func Load(path string, opts Options) (*Project, hcl.Diagnostics) {
 	if l.diags.HasErrors() {
 		return l.proj, l.diags
 	}
-	root := l.loadFile(abs, "", nil, nil, nil, nil)
+	root := l.loadFile(abs, "", nil, nil, nil, nil, opts.RootWorkDir)
 	if root == nil {
 		return l.proj, l.diags
 	}
@@ -198,8 +203,9 @@ var fileSchema = &hcl.BodySchema{
 
 // loadFile loads one file. stack holds the files that include it, to catch
 // include cycles; includeVars pins variables; from is the include block
-// and parent the file it is in.
-func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stack []string, from *hcl.Range, parent *File) *File {
+// and parent the file it is in; workDir, when set, is where its relative
+// paths start (else its own directory).
+func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stack []string, from *hcl.Range, parent *File, workDir string) *File {
 	for _, s := range stack {
 		if s == abs {
 			chain := make([]string, 0, len(stack)+1)
@@ -233,8 +239,11 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 	if diags.HasErrors() {
 		return nil
 	}
-	f := &File{Path: abs, Dir: filepath.Dir(abs), Namespace: ns, Plugins: map[string]*PluginDecl{}, Parent: parent}
-	f.Funcs = lang.Functions(f.Dir, l.proj.Env)
+	f := &File{Path: abs, Dir: filepath.Dir(abs), WorkDir: workDir, Namespace: ns, Plugins: map[string]*PluginDecl{}, Parent: parent}
+	if f.WorkDir == "" {
+		f.WorkDir = f.Dir
+	}
+	f.Funcs = lang.Functions(f.WorkDir, l.proj.Env)
 	l.proj.Files = append(l.proj.Files, f)
 
 	content, diags := hf.Body.Content(fileSchema)
@@ -312,7 +321,13 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 		case ns != "":
 			childNS = ns + "." + inc.Name
 		}
-		l.loadFile(inc.Path, childNS, inc.Vars, append(append([]string(nil), stack...), abs), inc.DeclRange.Ptr(), f)
+		workDir := ""
+		if inc.Shipped {
+			// A file vmflow ships takes the user's paths from where
+			// they work, not from where it was written out.
+			workDir = f.WorkDir
+		}
+		l.loadFile(inc.Path, childNS, inc.Vars, append(append([]string(nil), stack...), abs), inc.DeclRange.Ptr(), f, workDir)
 	}
 	return f
 }
@@ -446,6 +461,7 @@ func (l *loader) decodeInclude(f *File, b *hcl.Block) *Include {
 			return nil
 		}
 		p = bp
+		inc.Shipped = true
 	}
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(f.Dir, p)

@@ -232,7 +232,7 @@ func (e *Engine) builtinPlugin(ctx context.Context, f *config.File) *Plugin {
 		panic(err) // the built-in schema is ours; this is a vmflow bug
 	}
 	schema, _ := impl.Describe(ctx)
-	_, _ = impl.Configure(ctx, cty.EmptyObjectVal, protocol.Env{StateDir: e.StateDir, WorkDir: f.Dir})
+	_, _ = impl.Configure(ctx, cty.EmptyObjectVal, protocol.Env{StateDir: e.StateDir, WorkDir: f.WorkDir})
 	p := &Plugin{Name: config.BuiltinPlugin, Source: config.BuiltinPlugin, Schema: schema, impl: impl}
 	e.builtins[f] = p
 	return p
