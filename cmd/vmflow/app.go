@@ -59,10 +59,11 @@ type app struct {
 	// vmflow list keeps its listing in a cache (see list.go).
 	listCache, cacheKey string
 
-	// builtin maps the task files vmflow ships to where they are written
-	// out (lifecycle.go); usingBuiltin: no task file was found, so the
-	// default lifecycle is the task file.
-	builtin      map[string]string
+	// builtinPath is where the default lifecycle vmflow ships is written
+	// out, once used (lifecycle.go); usingBuiltin: no task file was
+	// found, so it is the task file.
+	builtinPath  string
+	builtinErr   error
 	usingBuiltin bool
 }
 
@@ -194,8 +195,6 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// VMFLOW_STATE_DIR (env("VMFLOW_STATE_DIR") in a task file).
 	if sd, err := resolveStateDir(a.pre.stateDir); err == nil {
 		a.environ = setEnv(a.environ, "VMFLOW_STATE_DIR", sd)
-		// Where it cannot be written, loading it says so, when it is used.
-		a.builtin, _ = builtinFiles(sd)
 	}
 	// Task commands come from the task file; if there is none, only the
 	// built-in commands exist.
@@ -242,13 +241,12 @@ func (a *app) findTaskFile(flag string) (string, error) {
 	if err == nil || flag != "" {
 		return path, err
 	}
-	if p := a.builtin["lifecycle"]; p != "" {
-		if _, serr := os.Stat(p); serr == nil {
-			a.usingBuiltin = true
-			return p, nil
-		}
+	p, berr := a.builtinFile("lifecycle")
+	if berr != nil {
+		return "", usageErr("no tasks.hcl in this directory or any parent, and the default lifecycle vmflow ships is not available (%v); name a task file with -f FILE", berr)
 	}
-	return path, err
+	a.usingBuiltin = true
+	return p, nil
 }
 
 // findTaskFile resolves -f, else ./tasks.hcl, else the nearest tasks.hcl in
@@ -278,7 +276,7 @@ func findTaskFile(flag string) (string, error) {
 }
 
 func (a *app) load(path string, vars []string, deferMissing bool) {
-	opts := config.Options{Vars: vars, Environ: a.environ, DeferMissingVars: deferMissing, Builtin: a.builtin}
+	opts := config.Options{Vars: vars, Environ: a.environ, DeferMissingVars: deferMissing, Builtin: a.builtinFile}
 	if a.usingBuiltin {
 		// The shipped lifecycle takes the user's paths from where they are.
 		opts.RootWorkDir, _ = os.Getwd()

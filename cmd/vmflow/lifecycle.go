@@ -17,8 +17,34 @@ import (
 
 // The default lifecycle ships inside the binary (vmflow.Lifecycle). The
 // loader reads task files from disk, and nix builds the profiles flake
-// from a directory, so it is written out once per content under the
-// state directory: <state>/builtin/<hash>/tasks.hcl and profiles/.
+// from a directory, so it is written out, when first used, once per
+// content: ${XDG_CACHE_HOME:-~/.cache}/vmflow/builtin/<hash>/tasks.hcl and
+// profiles/ (the state directory's builtin/ without a home).
+
+// builtinFile finds a task file vmflow ships, writing it out if needed.
+func (a *app) builtinFile(name string) (string, error) {
+	if name != "lifecycle" {
+		return "", fmt.Errorf("vmflow ships no task file %q (it ships: lifecycle)", name)
+	}
+	if a.builtinPath == "" && a.builtinErr == nil {
+		base := ""
+		if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+			base = filepath.Join(d, "vmflow")
+		} else if home, err := os.UserHomeDir(); err == nil {
+			base = filepath.Join(home, ".cache", "vmflow")
+		} else if sd, err := resolveStateDir(a.pre.stateDir); err == nil {
+			base = sd
+		}
+		if base == "" {
+			a.builtinErr = errors.New("no directory to write it to: set HOME or XDG_CACHE_HOME")
+		} else if files, err := builtinFiles(base); err != nil {
+			a.builtinErr = fmt.Errorf("writing it out: %w", err)
+		} else {
+			a.builtinPath = files["lifecycle"]
+		}
+	}
+	return a.builtinPath, a.builtinErr
+}
 
 // builtinDir is where the shipped files of this build are written.
 func builtinDir(stateDir string) (string, error) {

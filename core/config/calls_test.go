@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -118,7 +119,13 @@ task "create" {
 }
 `,
 	}
-	p, diags := loadFS(files, Options{Builtin: map[string]string{"lifecycle": "/usr/share/vmflow/tasks.hcl"}})
+	shipped := func(name string) (string, error) {
+		if name != "lifecycle" {
+			return "", fmt.Errorf("vmflow ships no task file %q (it ships: lifecycle)", name)
+		}
+		return "/usr/share/vmflow/tasks.hcl", nil
+	}
+	p, diags := loadFS(files, Options{Builtin: shipped})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -132,7 +139,7 @@ task "create" {
 		t.Fatalf("unknown built-in file: %v", diags)
 	}
 	files[root] += "task \"create\" {}\n"
-	if _, diags := loadFS(files, Options{Builtin: map[string]string{"lifecycle": "/usr/share/vmflow/tasks.hcl"}}); !diags.HasErrors() || !strings.Contains(diags.Error(), `Duplicate task "create"`) {
+	if _, diags := loadFS(files, Options{Builtin: shipped}); !diags.HasErrors() || !strings.Contains(diags.Error(), `Duplicate task "create"`) {
 		t.Fatalf("a clash: %v", diags)
 	}
 }
@@ -149,7 +156,7 @@ include "vm" {
 `,
 		"/state/builtin/x/tasks.hcl": `task "create" {}`,
 	}
-	p, diags := loadFS(files, Options{Builtin: map[string]string{"lifecycle": "/state/builtin/x/tasks.hcl"}})
+	p, diags := loadFS(files, Options{Builtin: func(string) (string, error) { return "/state/builtin/x/tasks.hcl", nil }})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}

@@ -40,10 +40,10 @@ type Options struct {
 	// directory. vmflow sets it to where the user is when the root is a
 	// task file it ships.
 	RootWorkDir string
-	// Builtin maps the names of task files that ship with vmflow to
-	// where they are on disk: include "vm" { path = "vmflow:lifecycle" }
-	// includes Builtin["lifecycle"].
-	Builtin map[string]string
+	// Builtin finds a task file that ships with vmflow on disk, by its
+	// name: include "vm" { path = "vmflow:lifecycle" } includes
+	// Builtin("lifecycle"). nil: vmflow ships none.
+	Builtin func(name string) (string, error)
 }
 
 // BuiltinPrefix starts an include path that names a task file shipped
@@ -450,13 +450,15 @@ func (l *loader) decodeInclude(f *File, b *hcl.Block) *Include {
 	}
 	p := pv.AsString()
 	if name, ok := strings.CutPrefix(p, BuiltinPrefix); ok {
-		bp, ok := l.opts.Builtin[name]
-		if !ok {
+		err := fmt.Errorf("vmflow ships no task file %q", name)
+		bp := ""
+		if l.opts.Builtin != nil {
+			bp, err = l.opts.Builtin(name)
+		}
+		if err != nil {
 			l.diags = append(l.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError, Summary: "Unknown built-in task file",
-				Detail: fmt.Sprintf("vmflow ships no task file %q.%s It ships: %s.", name, Suggest(name, sortedKeys(l.opts.Builtin)),
-					strings.Join(prefixed(BuiltinPrefix, sortedKeys(l.opts.Builtin)), ", ")),
-				Subject: pa.Expr.Range().Ptr(),
+				Severity: hcl.DiagError, Summary: "Built-in task file not available",
+				Detail: fmt.Sprintf("%s: %v.", p, err), Subject: pa.Expr.Range().Ptr(),
 			})
 			return nil
 		}
@@ -551,17 +553,6 @@ func Suggest(name string, candidates []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" Did you mean %q?", best)
-}
-
-func prefixed(prefix string, names []string) []string {
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = prefix + n
-	}
-	if len(out) == 0 {
-		return []string{"none"}
-	}
-	return out
 }
 
 // checkTaskNames refuses two tasks of one name in different files (a
