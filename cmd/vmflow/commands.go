@@ -739,13 +739,8 @@ func (a *app) cmdResume(c *cli.Context) error {
 	if diags.HasErrors() {
 		return a.printDiags(diags)
 	}
-	sum, err := engine.FileSum(st.Header.File)
-	if err != nil {
-		return err
-	}
-	if sum != st.Header.FileSum && !force {
-		return usageErr("%s changed since run %s started; resuming could mix two versions of task %s. Use --force to resume anyway",
-			st.Header.File, id, st.Header.Task)
+	if err := engine.CheckUnchanged(st); err != nil && !force {
+		return usageErr("%v", err)
 	}
 	t := proj.Task(st.Header.Task)
 	if t == nil {
@@ -761,7 +756,7 @@ func (a *app) cmdResume(c *cli.Context) error {
 		fmt.Fprintf(a.stderr, "Undoing run %s (task %s): %d completed step(s), %d interrupted.\n", id, t.Name, len(rb.Done), len(rb.Interrupted))
 		return a.execute(c, proj, t, st.Header.Params.Value, o, false, &resumeInfo{id: id, rollback: rb})
 	}
-	fmt.Fprintf(a.stderr, "Resuming run %s (task %s): %d of %d step(s) already done.\n", id, t.Name, len(done), len(t.Steps))
+	fmt.Fprintf(a.stderr, "Resuming run %s (task %s): %d of %d step(s) already done.\n", id, t.Name, len(done), t.StepCount())
 	return a.execute(c, proj, t, st.Header.Params.Value, o, false, &resumeInfo{id: id, done: done})
 }
 

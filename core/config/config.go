@@ -222,6 +222,20 @@ func (t *Task) Step(name string) *Step {
 	return nil
 }
 
+// StepCount is how many steps a run of the task has: a step that calls
+// a task counts as that task's steps.
+func (t *Task) StepCount() int {
+	n := 0
+	for _, s := range t.Steps {
+		if s.Called != nil {
+			n += s.Called.StepCount()
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
 // Param returns the named param.
 func (t *Task) Param(name string) *Param {
 	for _, p := range t.Params {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -123,6 +124,14 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	if err != nil {
 		return nil, err
 	}
+	files := map[string]string{}
+	if e.Project != nil {
+		for _, f := range e.Project.Files {
+			if files[f.Path], err = FileSum(f.Path); err != nil {
+				return nil, err
+			}
+		}
+	}
 	vars := map[string]journal.Value{}
 	if vv := plan.Task.File.VarValues; vv.Type().IsObjectType() {
 		for k, v := range vv.AsValueMap() {
@@ -135,7 +144,7 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 		opts.RunID = opts.Resumes
 	} else {
 		jr, err = journal.New(e.StateDir).Create(journal.Header{
-			ID: id, Task: plan.Task.Name, File: plan.Task.File.Path, FileSum: sum,
+			ID: id, Task: plan.Task.Name, File: plan.Task.File.Path, FileSum: sum, Files: files,
 			Args: opts.Args, Params: journal.Value{Value: plan.Params}, Vars: vars,
 			Locks: plan.Locks, PID: os.Getpid(), Start: time.Now(),
 		})
@@ -160,6 +169,32 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 		}
 	}
 	return res, nil
+}
+
+// CheckUnchanged refuses to resume a run whose task files changed since
+// it started (resuming could mix two versions of its tasks), naming the
+// file: the root, a file it includes, or the lifecycle vmflow ships
+// (which changes with vmflow).
+func CheckUnchanged(st *journal.State) error {
+	sums := st.Header.Files
+	if len(sums) == 0 {
+		sums = map[string]string{st.Header.File: st.Header.FileSum} // an older journal
+	}
+	paths := make([]string, 0, len(sums))
+	for p := range sums {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		sum, err := FileSum(p)
+		if err != nil {
+			return fmt.Errorf("%s, a task file of run %s, cannot be read (%v); resuming could mix two versions of task %s. Use --force to resume anyway", p, st.Header.ID, err, st.Header.Task)
+		}
+		if sum != sums[p] {
+			return fmt.Errorf("%s changed since run %s started; resuming could mix two versions of task %s. Use --force to resume anyway", p, st.Header.ID, st.Header.Task)
+		}
+	}
+	return nil
 }
 
 // FileSum is the checksum of a task file, to tell whether it changed

@@ -100,6 +100,10 @@ type Header struct {
 	Task    string `json:"task"`
 	File    string `json:"file"`
 	FileSum string `json:"file_sum"`
+	// Files are the checksums of every task file the run was loaded from
+	// (the root, what it includes, a shipped file), by path; older
+	// journals have FileSum alone.
+	Files map[string]string `json:"files,omitempty"`
 	// Args are the command-line arguments as given, for display.
 	Args   []string         `json:"args,omitempty"`
 	Params Value            `json:"params"`
