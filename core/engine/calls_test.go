@@ -2,10 +2,13 @@ package engine
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/vmflow/vmflow/core/journal"
@@ -359,5 +362,24 @@ task "t" {
 	}
 	if !slices.Equal(rec.lines(), []string{"run vm-a-boot,vm-a-var", "run x", "run vm-x", "run after vm-x"}) {
 		t.Fatalf("log %v", rec.lines())
+	}
+}
+
+// A local command that runs vmflow is warned about, pointing to a call.
+func TestRunningVmflowFromAStepIsWarnedAbout(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "vmflow")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := setup(t, header+`
+task "t" {
+  step "nested" {
+    action = builtin.exec
+    argv   = ["`+bin+`", "team.create", "web"]
+  }
+}`)
+	_, diags := prepare(t, e, "t", nil)
+	if diags.HasErrors() || len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || !strings.Contains(diags[0].Detail, `call it: task = "team.create"`) {
+		t.Fatalf("diags: %v", diags)
 	}
 }

@@ -7,6 +7,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -659,6 +660,7 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 			continue
 		}
 		ps.Inputs = in
+		diags = append(diags, runsVmflow(ps)...)
 		ps.Skip, ps.IfKnown = skipped[ps.Scope], ifKnown[ps.Scope]
 		if ps.If != nil {
 			ds := checkBool(ps.If, ectx, "if")
@@ -977,4 +979,34 @@ func sortDiags(diags hcl.Diagnostics) hcl.Diagnostics {
 		return a.Start.Byte < b.Start.Byte
 	})
 	return dedupe(diags)
+}
+
+// runsVmflow warns about a local command that runs vmflow: that starts a
+// second run, which fails on the locks this one holds (exit 3) and is
+// neither undone nor resumed with it. A step that calls the task does
+// what was meant.
+func runsVmflow(ps *PlanStep) hcl.Diagnostics {
+	if ps.Plugin.Name != config.BuiltinPlugin || ps.ActionName != "exec" || !ps.Inputs.Type().IsObjectType() || !ps.Inputs.Type().HasAttribute("argv") {
+		return nil
+	}
+	argv := ps.Inputs.GetAttr("argv")
+	if !argv.IsKnown() || argv.IsNull() || argv.LengthInt() == 0 {
+		return nil
+	}
+	first := argv.AsValueSlice()[0]
+	if !first.IsKnown() || first.IsNull() || filepath.Base(first.AsString()) != "vmflow" {
+		return nil
+	}
+	task := "NAME"
+	if argv.LengthInt() > 1 {
+		if second := argv.AsValueSlice()[1]; second.IsKnown() && !second.IsNull() && !strings.HasPrefix(second.AsString(), "-") {
+			task = second.AsString()
+		}
+	}
+	return hcl.Diagnostics{{
+		Severity: hcl.DiagWarning, Summary: "A step that runs vmflow",
+		Detail: fmt.Sprintf("Step %q runs vmflow as a local command: that is a second run, which cannot take a lock this run holds (it stops with exit 3) and is neither undone nor resumed with this one. To run a task as part of this run, call it: task = %q.",
+			ps.Name, task),
+		Subject: ps.argRange("argv").Ptr(),
+	}}
 }
