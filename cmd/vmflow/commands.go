@@ -723,6 +723,22 @@ func (a *app) cmdResume(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if vars := c.StringSlice("var"); len(vars) > 0 {
+		// A resumed run keeps the values it started with: its completed
+		// steps used them, and its undos must see them.
+		var was []string
+		for _, kv := range vars {
+			name, _, _ := strings.Cut(kv, "=")
+			if v, ok := st.Header.Vars[name]; ok {
+				was = append(was, fmt.Sprintf("%s=%s", name, lang.FormatValue(v.Value)))
+			}
+		}
+		msg := fmt.Sprintf("resume takes no --var: run %s goes on with the values it started with", id)
+		if len(was) > 0 {
+			msg += " (" + strings.Join(was, ", ") + ")"
+		}
+		return usageErr("%s, which its completed steps used. For other values, undo it (vmflow resume %s --undo) and run the task again", msg, id)
+	}
 	if err := engine.CheckResumable(st, undo); err != nil {
 		var re *engine.RunningError
 		if errors.As(err, &re) {
