@@ -851,7 +851,7 @@ task "status" {
   }
 }
 
-task "list" {
+task "vms" {
   description = "List VMs: their states, and the machine records of this backend"
   step "list" {
     action = hypervisor.list

@@ -133,7 +133,11 @@ func (a *app) cmdList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	tasks := summarize(proj)
+	commands := map[string]bool{}
+	for _, cmd := range a.builtinCommands() {
+		commands[cmd.Name] = true
+	}
+	tasks := summarize(proj, commands)
 	if a.listCache != "" {
 		writeListCache(a.listCache, proj, a.cacheKey, tasks)
 	}

@@ -17,7 +17,10 @@ import (
 
 // listTask is what vmflow list shows of a task (and --json prints).
 type listTask struct {
-	Name        string      `json:"name"`
+	Name string `json:"name"`
+	// Command is what runs it after "vmflow": its name, or "run NAME"
+	// for a task named like one of vmflow's own commands.
+	Command     string      `json:"command"`
 	Description string      `json:"description,omitempty"`
 	Usage       string      `json:"usage"`
 	Wizard      bool        `json:"wizard,omitempty"`
@@ -34,10 +37,13 @@ type listParam struct {
 	Prompt      string   `json:"prompt,omitempty"`
 }
 
-func summarize(proj *config.Project) []listTask {
+func summarize(proj *config.Project, commands map[string]bool) []listTask {
 	out := []listTask{}
 	for _, t := range proj.Runnable() {
-		lt := listTask{Name: t.Name, Description: t.Description, Usage: t.Usage(), Wizard: t.Wizard, Params: []listParam{}}
+		lt := listTask{Name: t.Name, Command: t.Name, Description: t.Description, Usage: t.Usage(), Wizard: t.Wizard, Params: []listParam{}}
+		if commands[t.Name] {
+			lt.Command = "run " + t.Name
+		}
 		for _, p := range t.Params {
 			lp := listParam{Name: p.Name, Type: typeLabel(p.Type), Required: p.Required(), Description: p.Description,
 				Options: p.OptionArgs(), Prompt: p.Prompt}
@@ -62,7 +68,7 @@ func printList(w io.Writer, tasks []listTask, asJSON bool) error {
 	width := 0
 	heads := make([]string, len(tasks))
 	for i, t := range tasks {
-		heads[i] = strings.TrimSpace(t.Name + " " + t.Usage)
+		heads[i] = strings.TrimSpace(t.Command + " " + t.Usage)
 		width = max(width, utf8.RuneCountInString(heads[i]))
 	}
 	for i, t := range tasks {
@@ -95,7 +101,7 @@ type listCacheFile struct {
 	Tasks []listTask  `json:"tasks"`
 }
 
-const listCacheVersion = "2" // 2: params' options and prompt, tasks' wizard
+const listCacheVersion = "3" // 2: params' options and prompt, tasks' wizard; 3: command
 
 // listCachePath is where the cache of a root task file lives.
 func listCachePath(root string) string {
