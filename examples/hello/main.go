@@ -22,10 +22,14 @@ func main() {
 				sdk.Number("times", "How many times.").Default(1),
 			},
 			Outputs: []sdk.Attr{sdk.String("message", "The greeting.")},
-			Run: func(ctx context.Context, r *sdk.Request) error {
-				if r.Int("times") < 1 {
+			// Checked before anything runs (times may come from a step).
+			Validate: func(ctx context.Context, r *sdk.Request) error {
+				if r.Known("times") && r.Int("times") < 1 {
 					return sdk.ArgError("times", "must be at least 1")
 				}
+				return nil
+			},
+			Run: func(ctx context.Context, r *sdk.Request) error {
 				msg := strings.Repeat(fmt.Sprintf("hello, %s! ", r.String("name")), int(r.Int("times")))
 				r.Log("greeting %s", r.String("name"))
 				return r.Set("message", strings.TrimSpace(msg))

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/txtar"
+
+	"github.com/vmflow/vmflow/internal/testbin"
+)
+
+// The lead example of docs/task-file.md is run by doc_task_file.txtar;
+// this keeps the two copies the same, so the doc cannot drift.
+func TestTaskFileDocExampleIsTested(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(testbin.Repo(), "docs", "task-file.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```hcl\n(.*?)```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/task-file.md has no hcl example")
+	}
+	ar, err := txtar.ParseFile(filepath.Join("testdata", "script", "doc_task_file.txtar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range ar.Files {
+		if f.Name == "proj/tasks.hcl" {
+			if string(f.Data) != string(m[1]) {
+				t.Fatalf("the example in docs/task-file.md and proj/tasks.hcl of doc_task_file.txtar differ:\n--- doc\n%s\n--- test\n%s", m[1], f.Data)
+			}
+			return
+		}
+	}
+	t.Fatal("doc_task_file.txtar has no proj/tasks.hcl")
+}
