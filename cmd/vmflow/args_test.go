@@ -147,3 +147,28 @@ func TestCommandLine(t *testing.T) {
 		}
 	}
 }
+
+// vmflow exec b1 ls -l /: once a trailing list param has a value, a flag
+// vmflow does not know is one of its values; vmflow's own flags still
+// work, and before the list begins an unknown flag is an error.
+func TestParseTaskArgsTrailingList(t *testing.T) {
+	exec := &config.Task{Name: "exec", Params: []*config.Param{
+		{Name: "name", Type: cty.String, Default: cty.NilVal},
+		{Name: "command", Type: cty.List(cty.String), Default: cty.NilVal},
+	}}
+	ta, err := parseTaskArgs(exec, []string{"b1", "ls", "-l", "--all", "/"})
+	if err != nil || !slices.Equal(ta.positional, []string{"b1", "ls", "-l", "--all", "/"}) {
+		t.Fatalf("%+v %v", ta, err)
+	}
+	ta, err = parseTaskArgs(exec, []string{"--name", "b1", "ls", "-l"})
+	if err != nil || !slices.Equal(ta.positional, []string{"ls", "-l"}) {
+		t.Fatalf("named first: %+v %v", ta, err)
+	}
+	ta, err = parseTaskArgs(exec, []string{"b1", "ls", "--json"})
+	if err != nil || !ta.json || !slices.Equal(ta.positional, []string{"b1", "ls"}) {
+		t.Fatalf("a flag of vmflow's own: %+v %v", ta, err)
+	}
+	if _, err := parseTaskArgs(exec, []string{"b1", "-l"}); err == nil {
+		t.Fatal("an unknown flag before the command began was taken")
+	}
+}

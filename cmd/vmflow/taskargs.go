@@ -106,6 +106,13 @@ func parseTaskArgs(t *config.Task, args []string) (*taskArgs, error) {
 			}
 			ta.parallelism = n
 		default:
+			if inTrailingList(t, ta) {
+				// vmflow exec b1 ls -l /: a flag vmflow does not know,
+				// once a trailing list param has begun, is one of its
+				// values.
+				ta.positional = append(ta.positional, arg)
+				continue
+			}
 			names := []string{}
 			for _, p := range t.Params {
 				names = append(names, p.Name)
@@ -166,4 +173,20 @@ func taskHelp(t *config.Task) string {
 	}
 	b.WriteString("\nRun flags: --var name=value, --keep-on-failure, --parallelism N, --json, -v, --yes\n")
 	return b.String()
+}
+
+// inTrailingList reports whether the positional arguments so far have
+// reached the task's trailing list param (its last, of a list type): the
+// params before it are given, by position or by name, and it has a value.
+func inTrailingList(t *config.Task, ta *taskArgs) bool {
+	if len(t.Params) == 0 || !isList(t.Params[len(t.Params)-1].Type) {
+		return false
+	}
+	slots := 0
+	for _, p := range t.Params[:len(t.Params)-1] {
+		if _, named := ta.named[p.Name]; !named {
+			slots++
+		}
+	}
+	return len(ta.positional) > slots
 }
