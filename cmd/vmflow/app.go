@@ -483,6 +483,13 @@ func (a *app) cliApp() *cli.App {
 		CommandNotFound: func(c *cli.Context, name string) {},
 	}
 	ca.Commands = a.builtinCommands()
+	for _, cmd := range ca.Commands {
+		// A bad flag is a usage error (exit 2), said once, with where to
+		// look, rather than the command's whole help and an exit 1.
+		cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+			return usageErr("%v; vmflow %s --help shows its flags", err, c.Command.Name)
+		}
+	}
 	builtin := map[string]bool{}
 	for _, cmd := range ca.Commands {
 		builtin[cmd.Name] = true

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -116,6 +117,9 @@ func (a *app) taskCommand(t *config.Task) *cli.Command {
 		ArgsUsage:       t.Usage(),
 		Category:        "tasks",
 		SkipFlagParsing: true,
+		// vmflow help TASK shows what TASK --help shows: its params. The
+		// text goes through text/template, so it is quoted as one string.
+		CustomHelpTemplate: "{{" + strconv.Quote(taskHelp(t)) + "}}",
 		Action: func(c *cli.Context) error {
 			return a.cmdTask(c, append([]string{t.Name}, c.Args().Slice()...), false)
 		},
