@@ -384,7 +384,8 @@ task "create" {
     value = "vmflow ssh ${param.name}   (user@${param.name}, admin@${param.name})"
   }
   output "console_log" {
-    value = step.define.console_log
+    # null (not shown) where the backend keeps no console log.
+    value = step.define.console_log != "" ? step.define.console_log : null
   }
 }
 

@@ -367,8 +367,15 @@ func (a *app) printOutputs(t *config.Task, outs map[string]cty.Value) {
 	if len(t.Outputs) == 0 {
 		return
 	}
-	fmt.Fprintln(a.stdout, "Outputs:")
+	header := false
 	for _, o := range t.Outputs {
+		if ov, ok := outs[o.Name]; ok && ov.IsKnown() && ov.IsNull() {
+			continue // nothing to say (a backend without a console log)
+		}
+		if !header {
+			fmt.Fprintln(a.stdout, "Outputs:")
+			header = true
+		}
 		v := "(sensitive)"
 		if !o.Sensitive {
 			v = lang.FormatValue(outs[o.Name])
