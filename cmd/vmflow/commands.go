@@ -738,21 +738,25 @@ func (a *app) cmdResume(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if vars := c.StringSlice("var"); len(vars) > 0 {
-		// A resumed run keeps the values it started with: its completed
-		// steps used them, and its undos must see them.
-		var was []string
-		for _, kv := range vars {
-			name, _, _ := strings.Cut(kv, "=")
-			if v, ok := st.Header.Vars[name]; ok {
-				was = append(was, fmt.Sprintf("%s=%s", name, lang.FormatValue(v.Value)))
+	// A resumed run keeps the values it started with: its completed steps
+	// used them, and its undos must see them. A --var that says the same
+	// (a habit, an alias) is fine; another value is refused, not ignored.
+	var was []string
+	for _, kv := range c.StringSlice("var") {
+		name, raw, _ := strings.Cut(kv, "=")
+		v, ok := st.Header.Vars[name]
+		if ok {
+			if pv, err := config.ParseValue(raw, v.Value.Type()); err == nil && pv.Equals(v.Value).True() {
+				continue
 			}
+			was = append(was, fmt.Sprintf("%s=%s", name, lang.FormatValue(v.Value)))
+		} else {
+			was = append(was, fmt.Sprintf("no variable %s", name))
 		}
-		msg := fmt.Sprintf("resume takes no --var: run %s goes on with the values it started with", id)
-		if len(was) > 0 {
-			msg += " (" + strings.Join(was, ", ") + ")"
-		}
-		return usageErr("%s, which its completed steps used. For other values, undo it (vmflow resume %s --undo) and run the task again", msg, id)
+	}
+	if len(was) > 0 {
+		return usageErr("resume takes no other --var: run %s goes on with the values it started with (%s), which its completed steps used. For other values, undo it (vmflow resume %s --undo) and run the task again",
+			id, strings.Join(was, ", "), id)
 	}
 	if err := engine.CheckResumable(st, undo); err != nil {
 		var re *engine.RunningError
