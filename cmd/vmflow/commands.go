@@ -54,6 +54,11 @@ func (a *app) builtinCommands() []*cli.Command {
 			},
 		},
 		{
+			Name:   "vars",
+			Usage:  "list the task files' variables with their values, where each comes from, and their descriptions (--json)",
+			Action: a.cmdVars,
+		},
+		{
 			Name:   "init",
 			Usage:  "write a tasks.hcl that includes the default lifecycle, with examples of tasks of your own",
 			Action: a.cmdInit,

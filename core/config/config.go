@@ -148,6 +148,9 @@ type Variable struct {
 	Sensitive   bool
 	Validations []*Validation
 	DeclRange   hcl.Range
+	// Origin says where its value came from: "the default", "--var",
+	// "environment variable VMFLOW_VAR_backend", a .env file, …
+	Origin string
 }
 
 // Validation is a variable's validation block.

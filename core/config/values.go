@@ -254,6 +254,10 @@ func (l *loader) decodeVariables(f *File, blocks []*hcl.Block, includeVars map[s
 		if !ok {
 			continue
 		}
+		v.Origin = vv.origin
+		if strings.HasPrefix(v.Origin, "--var ") {
+			v.Origin = "--var" // without the value, which may be sensitive
+		}
 		vals[name] = vv.val
 		l.validate(f, v, vv)
 	}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/vmflow/vmflow/core/lang"
+)
+
+// varInfo is one variable as vmflow vars shows it.
+type varInfo struct {
+	Name        string `json:"name"`
+	File        string `json:"file"`
+	Type        string `json:"type"`
+	Value       any    `json:"value"`
+	From        string `json:"from"`
+	Description string `json:"description,omitempty"`
+	Sensitive   bool   `json:"sensitive,omitempty"`
+}
+
+// cmdVars lists the task files' variables, their values and where each
+// value comes from (the default, --var, the environment, .env, …).
+func (a *app) cmdVars(c *cli.Context) error {
+	proj, err := a.project(c, nil)
+	if err != nil {
+		return err
+	}
+	var out []varInfo
+	for _, f := range proj.Files {
+		for _, v := range f.Variables {
+			vi := varInfo{Name: v.Name, File: relPath(f.Path), Type: typeLabel(v.Type), From: v.Origin, Description: v.Description, Sensitive: v.Sensitive}
+			val := cty.NilVal
+			if f.VarValues.Type().IsObjectType() && f.VarValues.Type().HasAttribute(v.Name) {
+				val = f.VarValues.GetAttr(v.Name)
+			}
+			switch {
+			case v.Sensitive:
+				vi.Value = "(sensitive)"
+			case val == cty.NilVal || !val.IsWhollyKnown():
+				vi.Value = nil
+				vi.From = "not set"
+			case c.Bool("json"):
+				vi.Value = toJSONValue(val)
+			default:
+				vi.Value = lang.FormatValue(val)
+			}
+			out = append(out, vi)
+		}
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tVALUE\tFROM\tDESCRIPTION")
+	for _, vi := range out {
+		val := "(not set)"
+		if vi.Value != nil {
+			val = fmt.Sprint(vi.Value)
+		}
+		name := vi.Name
+		if vi.File != relPath(proj.Root.Path) {
+			name += " (" + vi.File + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, val, vi.From, vi.Description)
+	}
+	return tw.Flush()
+}
+
+// relPath shows a task file's path relative to where the user is, when
+// that is shorter.
+func relPath(abs string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, abs); err == nil && len(rel) < len(abs) {
+			return rel
+		}
+	}
+	return abs
+}
+
+// toJSONValue turns a known cty value into plain JSON values.
+func toJSONValue(v cty.Value) any {
+	b, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		return nil
+	}
+	var out any
+	_ = json.Unmarshal(b, &out)
+	return out
+}
