@@ -687,10 +687,12 @@ func (a *app) cmdRuns(c *cli.Context) error {
 			End    time.Time `json:"end,omitzero"`
 			Args   []string  `json:"args"`
 			Error  string    `json:"error,omitempty"`
+			// Plugins: local name → source and version.
+			Plugins map[string]string `json:"plugins,omitempty"`
 		}
 		out := []jrun{}
 		for _, r := range runs {
-			out = append(out, jrun{r.Header.ID, r.Header.Task, r.Status, r.Header.Start, r.End, r.Header.Args, r.Error})
+			out = append(out, jrun{r.Header.ID, r.Header.Task, r.Status, r.Header.Start, r.End, r.Header.Args, r.Error, r.Header.Plugins})
 		}
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
@@ -701,14 +703,18 @@ func (a *app) cmdRuns(c *cli.Context) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tTASK\tSTATUS\tSTARTED\tTOOK\tARGS")
+	fmt.Fprintln(tw, "RUN\tTASK\tSTATUS\tSTARTED\tTOOK\tON\tARGS")
 	for _, r := range runs {
 		took := "-"
 		if !r.End.IsZero() {
 			took = r.End.Sub(r.Header.Start).Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Header.ID, r.Header.Task, r.Status,
-			r.Header.Start.Local().Format("2006-01-02 15:04:05"), took, strings.Join(r.Header.Args, " "))
+		on := pluginList(r.Header.Plugins, false)
+		if on == "" {
+			on = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Header.ID, r.Header.Task, r.Status,
+			r.Header.Start.Local().Format("2006-01-02 15:04:05"), took, on, strings.Join(r.Header.Args, " "))
 	}
 	return tw.Flush()
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -140,7 +142,11 @@ func seconds(ms int64) string {
 func describe(e event.Event, verbose bool) string {
 	switch e.Kind {
 	case event.RunStarted:
-		return fmt.Sprintf("Run %s: task %s, %d step(s)", e.Run, e.Task, len(e.Steps))
+		line := fmt.Sprintf("Run %s: task %s, %d step(s)", e.Run, e.Task, len(e.Steps))
+		if len(e.Plugins) > 0 {
+			line += " on " + pluginList(e.Plugins, true)
+		}
+		return line
 	case event.StepStarted, event.CallStarted:
 		return fmt.Sprintf("==> %s: %s", e.Step, e.Action)
 	case event.StepLog:
@@ -375,4 +381,27 @@ func (r *ttyRenderer) Close() {
 	r.clear()
 	r.closed = true
 	close(r.stop)
+}
+
+// pluginList says which plugins a run uses: "hypervisor: proxmox-stub
+// 0.1.0, nix: nix 0.1.0", or with versions false their sources alone,
+// each once ("proxmox-stub, nix").
+func pluginList(plugins map[string]string, versions bool) string {
+	names := make([]string, 0, len(plugins))
+	for n := range plugins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, n := range names {
+		if versions {
+			parts = append(parts, n+": "+plugins[n])
+			continue
+		}
+		src, _, _ := strings.Cut(plugins[n], " ")
+		if !slices.Contains(parts, src) {
+			parts = append(parts, src)
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -144,7 +144,7 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 		opts.RunID = opts.Resumes
 	} else {
 		jr, err = journal.New(e.StateDir).Create(journal.Header{
-			ID: id, Task: plan.Task.Name, File: plan.Task.File.Path, FileSum: sum, Files: files,
+			ID: id, Task: plan.Task.Name, File: plan.Task.File.Path, FileSum: sum, Files: files, Plugins: plan.Plugins(),
 			Args: opts.Args, Params: journal.Value{Value: plan.Params}, Vars: vars,
 			Locks: plan.Locks, PID: os.Getpid(), Start: time.Now(),
 		})

@@ -165,6 +165,24 @@ type Plan struct {
 	Locks []string
 }
 
+// Plugins maps the local names of the plugins the run uses (not the
+// built-in actions) to their source and version: hypervisor →
+// "proxmox-stub 0.1.0".
+func (p *Plan) Plugins() map[string]string {
+	out := map[string]string{}
+	for _, ps := range p.Steps {
+		if ps.Plugin == nil || ps.Plugin.Name == config.BuiltinPlugin {
+			continue
+		}
+		src := ps.Plugin.Source
+		if src == "" {
+			src = ps.Plugin.Name
+		}
+		out[ps.Plugin.Name] = strings.TrimSpace(src + " " + ps.Plugin.Schema.Version)
+	}
+	return out
+}
+
 // Step returns the planned step of that name.
 func (p *Plan) Step(name string) *PlanStep {
 	for _, s := range p.Steps {

@@ -304,7 +304,7 @@ func runEmitter(plan *Plan, opts RunOptions) func(event.Event) {
 	for i, s := range plan.Steps {
 		names[i] = s.Name
 	}
-	emit(event.Event{Kind: event.RunStarted, Steps: names})
+	emit(event.Event{Kind: event.RunStarted, Steps: names, Plugins: plan.Plugins()})
 	return emit
 }
 

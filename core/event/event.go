@@ -55,8 +55,11 @@ type Event struct {
 	Error     string         `json:"error,omitempty"`
 	// RunDone: succeeded, failed, cancelled
 	Status string `json:"status,omitempty"`
-	// RunStarted: the steps in plan order
-	Steps []string `json:"steps,omitempty"`
+	// RunStarted: the steps in plan order, and the plugins the run uses
+	// (local name → source and version: hypervisor → "proxmox-stub
+	// 0.1.0"), so the output says which backend runs it.
+	Steps   []string          `json:"steps,omitempty"`
+	Plugins map[string]string `json:"plugins,omitempty"`
 }
 
 // Elapsed returns the event's elapsed time.

@@ -104,6 +104,9 @@ type Header struct {
 	// (the root, what it includes, a shipped file), by path; older
 	// journals have FileSum alone.
 	Files map[string]string `json:"files,omitempty"`
+	// Plugins are the plugins the run uses, by local name, with their
+	// source and version (hypervisor → "proxmox-stub 0.1.0").
+	Plugins map[string]string `json:"plugins,omitempty"`
 	// Args are the command-line arguments as given, for display.
 	Args   []string         `json:"args,omitempty"`
 	Params Value            `json:"params"`
