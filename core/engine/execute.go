@@ -120,7 +120,14 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 			return nil, &InterruptedError{Run: st}
 		}
 	}
-	sum, err := FileSum(plan.Task.File.Path)
+	// Resume loads the run's file again and finds the task by its name:
+	// that is the root file (team.create is a task of the root's
+	// project, not of team's file loaded on its own).
+	root := plan.Task.File
+	if e.Project != nil && e.Project.Root != nil {
+		root = e.Project.Root
+	}
+	sum, err := FileSum(root.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +151,7 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 		opts.RunID = opts.Resumes
 	} else {
 		jr, err = journal.New(e.StateDir).Create(journal.Header{
-			ID: id, Task: plan.Task.Name, File: plan.Task.File.Path, FileSum: sum, Files: files, Plugins: plan.Plugins(),
+			ID: id, Task: plan.Task.Name, File: root.Path, FileSum: sum, Files: files, Plugins: plan.Plugins(),
 			Args: opts.Args, Params: journal.Value{Value: plan.Params}, Vars: vars,
 			Locks: plan.Locks, PID: os.Getpid(), Start: time.Now(),
 		})
