@@ -27,13 +27,11 @@ func (a *app) builtinFile(name string) (string, error) {
 		return "", fmt.Errorf("vmflow ships no task file %q (it ships: lifecycle)", name)
 	}
 	if a.builtinPath == "" && a.builtinErr == nil {
-		base := ""
-		if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-			base = filepath.Join(d, "vmflow")
-		} else if home, err := os.UserHomeDir(); err == nil {
-			base = filepath.Join(home, ".cache", "vmflow")
-		} else if sd, err := resolveStateDir(a.pre.stateDir); err == nil {
-			base = sd
+		base := cacheDir()
+		if base == "" {
+			if sd, err := resolveStateDir(a.pre.stateDir); err == nil {
+				base = sd
+			}
 		}
 		if base == "" {
 			a.builtinErr = errors.New("no directory to write it to: set HOME or XDG_CACHE_HOME")

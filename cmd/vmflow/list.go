@@ -105,6 +105,17 @@ const listCacheVersion = "3" // 2: params' options and prompt, tasks' wizard; 3:
 
 // listCachePath is where the cache of a root task file lives.
 func listCachePath(root string) string {
+	dir := cacheDir()
+	if dir == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(root))
+	return filepath.Join(dir, "list-"+hex.EncodeToString(sum[:8])+".json")
+}
+
+// cacheDir is vmflow's cache directory, ${XDG_CACHE_HOME:-~/.cache}/vmflow;
+// "" without a home.
+func cacheDir() string {
 	dir := os.Getenv("XDG_CACHE_HOME")
 	if dir == "" {
 		home, err := os.UserHomeDir()
@@ -113,8 +124,7 @@ func listCachePath(root string) string {
 		}
 		dir = filepath.Join(home, ".cache")
 	}
-	sum := sha256.Sum256([]byte(root))
-	return filepath.Join(dir, "vmflow", "list-"+hex.EncodeToString(sum[:8])+".json")
+	return filepath.Join(dir, "vmflow")
 }
 
 // listCacheKey covers what changes a listing besides the files.

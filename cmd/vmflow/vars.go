@@ -3,14 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 	"github.com/zclconf/go-cty/cty"
-	ctyjson "github.com/zclconf/go-cty/cty/json"
 
+	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/core/lang"
 )
 
@@ -35,7 +33,7 @@ func (a *app) cmdVars(c *cli.Context) error {
 	var out []varInfo
 	for _, f := range proj.Files {
 		for _, v := range f.Variables {
-			vi := varInfo{Name: v.Name, File: relPath(f.Path), Type: typeLabel(v.Type), From: v.Origin, Description: v.Description, Sensitive: v.Sensitive}
+			vi := varInfo{Name: v.Name, File: config.DisplayPath(f.Path), Type: typeLabel(v.Type), From: v.Origin, Description: v.Description, Sensitive: v.Sensitive}
 			val := cty.NilVal
 			if f.VarValues.Type().IsObjectType() && f.VarValues.Type().HasAttribute(v.Name) {
 				val = f.VarValues.GetAttr(v.Name)
@@ -47,7 +45,7 @@ func (a *app) cmdVars(c *cli.Context) error {
 				vi.Value = nil
 				vi.From = "not set"
 			case c.Bool("json"):
-				vi.Value = toJSONValue(val)
+				vi.Value = lang.PlainValue(val)
 			default:
 				vi.Value = lang.FormatValue(val)
 			}
@@ -67,32 +65,10 @@ func (a *app) cmdVars(c *cli.Context) error {
 			val = fmt.Sprint(vi.Value)
 		}
 		name := vi.Name
-		if vi.File != relPath(proj.Root.Path) {
+		if vi.File != config.DisplayPath(proj.Root.Path) {
 			name += " (" + vi.File + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, val, vi.From, vi.Description)
 	}
 	return tw.Flush()
-}
-
-// relPath shows a task file's path relative to where the user is, when
-// that is shorter.
-func relPath(abs string) string {
-	if wd, err := os.Getwd(); err == nil {
-		if rel, err := filepath.Rel(wd, abs); err == nil && len(rel) < len(abs) {
-			return rel
-		}
-	}
-	return abs
-}
-
-// toJSONValue turns a known cty value into plain JSON values.
-func toJSONValue(v cty.Value) any {
-	b, err := ctyjson.Marshal(v, v.Type())
-	if err != nil {
-		return nil
-	}
-	var out any
-	_ = json.Unmarshal(b, &out)
-	return out
 }

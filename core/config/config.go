@@ -116,6 +116,8 @@ func (p *Project) Callers(t *Task) []string {
 type File struct {
 	Path string
 	Dir  string
+	// Sum is the sha256 (hex) of the content it was loaded from.
+	Sum string
 	// WorkDir is where relative paths in its functions (file, abspath)
 	// and local commands start: its own directory, except for a task
 	// file vmflow ships, which works where the user does.

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -160,11 +162,11 @@ func (l *loader) loadEnv(dir string) {
 				l.diags = append(l.diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,
 					Summary:  "Invalid .env file",
-					Detail:   fmt.Sprintf("%s: %v", displayPath(p), err),
+					Detail:   fmt.Sprintf("%s: %v", DisplayPath(p), err),
 				})
 				return
 			}
-			l.dotEnv, l.envPath = m, displayPath(p)
+			l.dotEnv, l.envPath = m, DisplayPath(p)
 			for k, v := range m {
 				l.proj.Env[k] = v
 			}
@@ -178,9 +180,9 @@ func (l *loader) loadEnv(dir string) {
 	}
 }
 
-// displayPath shortens an absolute path to one relative to the working
+// DisplayPath shortens an absolute path to one relative to the working
 // directory when that is shorter, for messages.
-func displayPath(abs string) string {
+func DisplayPath(abs string) string {
 	wd, err := os.Getwd()
 	if err != nil {
 		return abs
@@ -210,9 +212,9 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 		if s == abs {
 			chain := make([]string, 0, len(stack)+1)
 			for _, c := range stack {
-				chain = append(chain, displayPath(c))
+				chain = append(chain, DisplayPath(c))
 			}
-			chain = append(chain, displayPath(abs))
+			chain = append(chain, DisplayPath(abs))
 			l.diags = append(l.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Include cycle",
@@ -222,7 +224,7 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 			return nil
 		}
 	}
-	name := displayPath(abs)
+	name := DisplayPath(abs)
 	src, err := l.opts.ReadFile(abs)
 	if err != nil {
 		l.diags = append(l.diags, &hcl.Diagnostic{
@@ -243,6 +245,8 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 	if f.WorkDir == "" {
 		f.WorkDir = f.Dir
 	}
+	sum := sha256.Sum256(src)
+	f.Sum = hex.EncodeToString(sum[:])
 	f.Funcs = lang.Functions(f.WorkDir, l.proj.Env)
 	l.proj.Files = append(l.proj.Files, f)
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -75,57 +74,41 @@ func (l *loader) decodeLocals(f *File, blocks []*hcl.Block) {
 			}
 		}
 	}
+	var names []string
+	for _, name := range sortedKeys(attrs) {
+		if !bad[name] {
+			names = append(names, name)
+		}
+	}
+	deps := localDeps(attrs)
+	ordered, stuck := orderLocals(names, deps)
 	vals := map[string]cty.Value{}
-	pending := sortedKeys(attrs)
-	for len(pending) > 0 {
-		var next []string
-		for _, name := range pending {
-			if bad[name] {
-				continue
+	for _, name := range ordered {
+		a := attrs[name]
+		for _, dep := range deps[name] {
+			if bad[dep] {
+				bad[name] = true // reported where dep is
 			}
-			a := attrs[name]
-			ready := true
-			for _, tr := range a.Expr.Variables() {
-				if tr.RootName() != "local" {
-					continue
-				}
-				dep := attrName(tr[1])
-				if bad[dep] {
-					bad[name] = true // reported where dep is
-					ready = false
-					break
-				}
-				if _, ok := vals[dep]; !ok {
-					ready = false
-				}
-			}
-			if bad[name] {
-				continue
-			}
-			if !ready {
-				next = append(next, name)
-				continue
-			}
-			ectx := f.varContext()
-			ectx.Variables["local"] = objectOfValues(vals)
-			v, diags := a.Expr.Value(ectx)
-			l.diags = append(l.diags, diags...)
-			if diags.HasErrors() {
-				bad[name] = true
-				continue
-			}
-			vals[name] = v
 		}
-		if len(next) == len(pending) {
-			sort.Strings(next)
-			l.diags = append(l.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError, Summary: "Locals refer to each other",
-				Detail:  fmt.Sprintf("These locals need each other to be worked out: %s.", strings.Join(next, ", ")),
-				Subject: attrs[next[0]].Range.Ptr(),
-			})
-			break
+		if bad[name] {
+			continue
 		}
-		pending = next
+		ectx := f.varContext()
+		ectx.Variables["local"] = objectOfValues(vals)
+		v, diags := a.Expr.Value(ectx)
+		l.diags = append(l.diags, diags...)
+		if diags.HasErrors() {
+			bad[name] = true
+			continue
+		}
+		vals[name] = v
+	}
+	if len(stuck) > 0 {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "Locals refer to each other",
+			Detail:  fmt.Sprintf("These locals need each other to be worked out: %s.", strings.Join(stuck, ", ")),
+			Subject: attrs[stuck[0]].Range.Ptr(),
+		})
 	}
 	f.LocalNames = sortedKeys(attrs)
 	f.LocalValues = objectOfValues(vals)
@@ -192,7 +175,7 @@ func (l *loader) summarizeMissing(root *File) {
 		uses = append(uses, plural(len(vars), "variable", "variables")+" "+strings.Join(vars, ", "))
 		declare = append(declare, fmt.Sprintf("variable %q {}", vars[0]))
 	}
-	name := displayPath(root.Path)
+	name := DisplayPath(root.Path)
 	summary := &hcl.Diagnostic{
 		Severity: hcl.DiagError, Summary: "Plugins or variables not declared",
 		Detail: fmt.Sprintf("%s uses %s without declaring them. If it is meant to be included, run the task file that includes it (include \"NAME\" { path = %q }), which declares them; otherwise declare them here (%s).",
@@ -251,45 +234,68 @@ func (l *loader) decodeTaskLocals(f *File, t *Task, blocks []*hcl.Block) {
 		}
 	}
 	t.LocalNames = sortedKeys(attrs)
-	deps := map[string][]string{}
 	for _, name := range t.LocalNames {
-		a := attrs[name]
-		l.diags = append(l.diags, l.checkRefs(a.Expr, f, t, "a task's local", "var", "param")...)
+		l.diags = append(l.diags, l.checkRefs(attrs[name].Expr, f, t, "a task's local", "var", "param")...)
+	}
+	ordered, stuck := orderLocals(t.LocalNames, localDeps(attrs))
+	if len(stuck) > 0 {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "Locals refer to each other",
+			Detail:  fmt.Sprintf("These locals of task %s need each other to be worked out: %s.", t.Name, strings.Join(stuck, ", ")),
+			Subject: attrs[stuck[0]].Range.Ptr(),
+		})
+		return
+	}
+	for _, name := range ordered {
+		t.Locals = append(t.Locals, attrs[name])
+	}
+}
+
+// localDeps maps each local to the others of attrs it refers to.
+func localDeps(attrs map[string]*hcl.Attribute) map[string][]string {
+	deps := map[string][]string{}
+	for name, a := range attrs {
 		for _, tr := range a.Expr.Variables() {
 			if tr.RootName() == "local" && len(tr) > 1 && attrs[attrName(tr[1])] != nil {
 				deps[name] = append(deps[name], attrName(tr[1]))
 			}
 		}
 	}
-	// Each after those it uses.
+	return deps
+}
+
+// orderLocals puts locals in an order in which each comes after those of
+// names it uses; stuck are the ones that need each other (in the order
+// of names).
+func orderLocals(names []string, deps map[string][]string) (ordered, stuck []string) {
+	in := map[string]bool{}
+	for _, n := range names {
+		in[n] = true
+	}
 	done := map[string]bool{}
-	pending := t.LocalNames
+	pending := names
 	for len(pending) > 0 {
 		var next []string
-		for _, name := range pending {
+		for _, n := range pending {
 			ready := true
-			for _, d := range deps[name] {
-				if !done[d] {
+			for _, d := range deps[n] {
+				if in[d] && !done[d] {
 					ready = false
 				}
 			}
 			if ready {
-				done[name] = true
-				t.Locals = append(t.Locals, attrs[name])
+				done[n] = true
+				ordered = append(ordered, n)
 			} else {
-				next = append(next, name)
+				next = append(next, n)
 			}
 		}
 		if len(next) == len(pending) {
-			l.diags = append(l.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError, Summary: "Locals refer to each other",
-				Detail:  fmt.Sprintf("These locals of task %s need each other to be worked out: %s.", t.Name, strings.Join(next, ", ")),
-				Subject: attrs[next[0]].Range.Ptr(),
-			})
-			return
+			return ordered, next
 		}
 		pending = next
 	}
+	return ordered, nil
 }
 
 // EvalContext is the context of the task's expressions: its file's

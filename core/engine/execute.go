@@ -127,16 +127,12 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	if e.Project != nil && e.Project.Root != nil {
 		root = e.Project.Root
 	}
-	sum, err := FileSum(root.Path)
-	if err != nil {
-		return nil, err
-	}
-	files := map[string]string{}
+	// The sums of what was loaded, to tell on resume whether a file
+	// changed since.
+	files := map[string]string{root.Path: root.Sum}
 	if e.Project != nil {
 		for _, f := range e.Project.Files {
-			if files[f.Path], err = FileSum(f.Path); err != nil {
-				return nil, err
-			}
+			files[f.Path] = f.Sum
 		}
 	}
 	vars := map[string]journal.Value{}
@@ -146,12 +142,13 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 		}
 	}
 	var jr *journal.Run
+	var err error
 	if opts.Resumes != "" {
 		jr, err = journal.New(e.StateDir).Reopen(opts.Resumes)
 		opts.RunID = opts.Resumes
 	} else {
 		jr, err = journal.New(e.StateDir).Create(journal.Header{
-			ID: id, Task: plan.Task.Name, File: root.Path, FileSum: sum, Files: files, Plugins: plan.Plugins(),
+			ID: id, Task: plan.Task.Name, File: root.Path, FileSum: root.Sum, Files: files, Plugins: plan.Plugins(),
 			Args: opts.Args, Params: journal.Value{Value: plan.Params}, Vars: vars,
 			Locks: plan.Locks, PID: os.Getpid(), Start: time.Now(),
 		})

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,12 +12,12 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
-	ctyjson "github.com/zclconf/go-cty/cty/json"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/vmflow/vmflow/core/event"
 	"github.com/vmflow/vmflow/core/journal"
+	"github.com/vmflow/vmflow/core/lang"
 	"github.com/vmflow/vmflow/core/protocol"
 )
 
@@ -280,7 +279,7 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 			if o.Sensitive {
 				done.Outputs[o.Name] = "(sensitive)"
 			} else {
-				done.Outputs[o.Name] = toJSON(res.Outputs[o.Name])
+				done.Outputs[o.Name] = lang.PlainValue(res.Outputs[o.Name])
 			}
 		}
 	}
@@ -532,21 +531,7 @@ func (e *Engine) outputsJSON(ps *PlanStep, v cty.Value) map[string]any {
 			out[a.Name] = "(sensitive)"
 			continue
 		}
-		out[a.Name] = toJSON(v.GetAttr(a.Name))
+		out[a.Name] = lang.PlainValue(v.GetAttr(a.Name))
 	}
-	return out
-}
-
-// toJSON converts a cty value to plain Go values for JSON.
-func toJSON(v cty.Value) any {
-	if v == cty.NilVal || !v.IsWhollyKnown() {
-		return nil
-	}
-	b, err := ctyjson.Marshal(v, v.Type())
-	if err != nil {
-		return nil
-	}
-	var out any
-	_ = json.Unmarshal(b, &out)
 	return out
 }

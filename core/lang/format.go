@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
 
 // FormatValue renders a value on one line as HCL would write it:
@@ -69,4 +71,20 @@ func FormatDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// PlainValue turns a known value into plain Go values (maps, slices,
+// strings, float64s, bools) for JSON output; nil for a value not wholly
+// known.
+func PlainValue(v cty.Value) any {
+	if v == cty.NilVal || !v.IsWhollyKnown() {
+		return nil
+	}
+	b, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		return nil
+	}
+	var out any
+	_ = json.Unmarshal(b, &out)
+	return out
 }
