@@ -293,7 +293,10 @@ type Step struct {
 	Timeout hcl.Expression
 	// Commit marks a commit point: once this step has completed, nothing
 	// the run did is undone any more; it can only be finished (resumed).
+	// CommitIf is set instead when commit is an expression of variables
+	// and params (commit = param.commit), worked out before the run.
 	Commit    bool
+	CommitIf  hcl.Expression
 	DeclRange hcl.Range
 	// Refs are the steps this step's expressions refer to, in order of
 	// appearance (duplicates removed).

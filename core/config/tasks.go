@@ -125,9 +125,12 @@ func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) {
 	content, diags := b.Body.Content(paramSchema)
 	l.diags = append(l.diags, diags...)
 	p := &Param{Name: name, DeclRange: b.DefRange, Default: cty.NilVal}
-	p.Type = l.decodeType(content.Attributes)
-	if p.Type == cty.DynamicPseudoType {
-		p.Type = cty.String
+	// A param is a string unless it says otherwise; type = any takes
+	// any value (a called task's param given a record or a step's
+	// outputs).
+	p.Type = cty.String
+	if _, ok := content.Attributes["type"]; ok {
+		p.Type = l.decodeType(content.Attributes)
 	}
 	p.Description = l.constString(content.Attributes, "description", f.varContext())
 	p.Prompt = l.constString(content.Attributes, "prompt", f.varContext())
@@ -293,7 +296,14 @@ func (l *loader) decodeStep(f *File, t *Task, b *hcl.Block) *Step {
 			s.Timeout = a.Expr
 			l.diags = append(l.diags, l.checkRefs(a.Expr, f, t, "a step's timeout", "var", "param")...)
 		case ArgCommit:
-			s.Commit = l.constBool(attrs, ArgCommit)
+			if len(a.Expr.Variables()) == 0 {
+				s.Commit = l.constBool(attrs, ArgCommit)
+				continue
+			}
+			// A shared task can leave it to its caller whether its step
+			// is a commit point: known before the run, like a lock.
+			s.CommitIf = a.Expr
+			l.diags = append(l.diags, l.checkRefs(a.Expr, f, t, "a step's commit", "var", "param")...)
 		case ArgTask:
 			v, d := a.Expr.Value(nil)
 			if d.HasErrors() || v.Type() != cty.String || v.IsNull() || v.AsString() == "" {
@@ -322,7 +332,7 @@ func (l *loader) decodeStep(f *File, t *Task, b *hcl.Block) *Step {
 			Detail:  fmt.Sprintf("Step %q needs action = <plugin>.<action> (for example action = builtin.exec), or task = \"<task>\" to call a task.", name),
 			Subject: b.DefRange.Ptr(),
 		})
-	case hasAttr(attrs, ArgTask) && s.Commit:
+	case hasAttr(attrs, ArgTask) && hasAttr(attrs, ArgCommit):
 		l.diags = append(l.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError, Summary: "Commit on a task call",
 			Detail:  fmt.Sprintf("Step %q calls a task: mark the step of that task after which its change is the truth with commit = true instead.", name),

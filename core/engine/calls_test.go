@@ -383,3 +383,89 @@ task "t" {
 		t.Fatalf("diags: %v", diags)
 	}
 }
+
+// A shared task can leave it to its caller whether its step is a commit
+// point (commit = param.commit): one caller's failure after that step
+// undoes nothing, another's undoes everything. A param of type any
+// carries a whole object into the called task.
+func TestCommitFromParam(t *testing.T) {
+	e, rec := setup(t, header+`
+task "remove" {
+  internal = true
+  param "vm" { type = any }
+  param "final" {
+    type    = bool
+    default = false
+  }
+  step "gone" {
+    action = r.do
+    name   = "remove ${param.vm.name}"
+    commit = param.final
+  }
+}
+task "t" {
+  param "vm" { type = string }
+  param "commit" { type = bool }
+  step "prepare" {
+    action = r.do
+    name   = "prepare"
+  }
+  step "old" {
+    task   = "remove"
+    vm     = { name = param.vm, size = 2 }
+    final  = param.commit
+    depends_on = [step.prepare]
+  }
+  step "after" {
+    action = r.do
+    name   = "after"
+    depends_on = [step.old]
+  }
+}`)
+	for _, commit := range []bool{true, false} {
+		plan, diags := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("a"), "commit": cty.BoolVal(commit)})
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		rec.setFailing("after", false, true)
+		res, err := e.Execute(context.Background(), plan, ExecOptions{})
+		if err != nil || res.Status != journal.Failed {
+			t.Fatalf("commit %v: %v %+v", commit, err, res)
+		}
+		if commit && (res.Committed != "old/gone" || len(res.Undone) != 0) {
+			t.Errorf("commit = true: committed %q, undone %v; want committed at old/gone, nothing undone", res.Committed, res.Undone)
+		}
+		if !commit && (res.Committed != "" || !slices.Equal(res.Undone, []string{"old/gone", "prepare"})) {
+			t.Errorf("commit = false: committed %q, undone %v; want everything undone", res.Committed, res.Undone)
+		}
+		if !slices.Contains(rec.lines(), "run remove a") {
+			t.Errorf("log %v: the object param did not reach the called task", rec.lines())
+		}
+	}
+
+	// commit from a step's output is not known before the run.
+	e, _ = setup(t, header+`
+task "remove" {
+  internal = true
+  param "final" { type = bool }
+  step "gone" {
+    action = r.do
+    name   = "gone"
+    commit = param.final
+  }
+}
+task "t" {
+  step "prepare" {
+    action = r.do
+    name   = "prepare"
+  }
+  step "old" {
+    task   = "remove"
+    final = step.prepare.order > 0
+  }
+}`)
+	_, diags := prepare(t, e, "t", nil)
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "Commit not known before the run") {
+		t.Fatalf("diags %v", diags)
+	}
+}

@@ -217,6 +217,9 @@ type PlanStep struct {
 	// (TimeoutSet) or the action's default; 0 means none.
 	Timeout    time.Duration
 	TimeoutSet bool
+	// Commit: the step is a commit point (commit = true, or an
+	// expression of variables and params that is true for this run).
+	Commit bool
 }
 
 // Describe asks each plugin what its steps would do, for vmflow plan.
@@ -672,6 +675,7 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		ectx := ectxs[ps.Scope]
 		tctx, _ := ps.Scope.Task.EvalContext(ps.Scope.Params, cty.NilVal)
 		diags = append(diags, evalTimeout(ps, tctx)...)
+		diags = append(diags, evalCommit(ps, tctx, params.IsWhollyKnown())...)
 		in, ds := evalInputs(ps, ectx)
 		diags = append(diags, ds...)
 		if ds.HasErrors() {
@@ -911,6 +915,34 @@ func checkBool(e hcl.Expression, ectx *hcl.EvalContext, what string) hcl.Diagnos
 			Detail: fmt.Sprintf("%s must be true or false.", what), Subject: e.Range().Ptr(),
 		}}
 	}
+	return nil
+}
+
+// evalCommit works out whether a step is a commit point. An expression
+// must be known before the run, for the journal records it with the
+// step's start; it is not while a task is only checked (vmflow validate,
+// run false).
+func evalCommit(ps *PlanStep, ectx *hcl.EvalContext, run bool) hcl.Diagnostics {
+	ps.Commit = ps.Step.Commit
+	if ps.CommitIf == nil {
+		return nil
+	}
+	if diags := checkBool(ps.CommitIf, ectx, "commit"); diags.HasErrors() {
+		return diags
+	}
+	v, _ := ps.CommitIf.Value(ectx)
+	if !v.IsKnown() {
+		if !run {
+			return nil
+		}
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Commit not known before the run",
+			Detail:  fmt.Sprintf("Step %q: commit depends on a param that comes from a step; whether a step is a commit point is settled before the run. Pass that param a value known before the run.", ps.Name),
+			Subject: ps.CommitIf.Range().Ptr(),
+		}}
+	}
+	v, _ = convert.Convert(v, cty.Bool)
+	ps.Commit = v.True()
 	return nil
 }
 
