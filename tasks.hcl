@@ -145,6 +145,13 @@ plugin "nix" {
   source = "nix"
 }
 
+locals {
+  # This backend's machine records, in vmflow's state directory.
+  machines = "machines/${var.backend}"
+  # Where backups go.
+  backups = var.backup_dir != "" ? var.backup_dir : "${env("VMFLOW_STATE_DIR")}/backups/${var.backend}"
+}
+
 # ---------------------------------------------------------------------------
 # Building and creating
 
@@ -161,15 +168,9 @@ task "build" {
     flake      = var.flake
     extra_args = var.nix_args
   }
-  output "image" {
-    value = step.build.image
-  }
-  output "profiles" {
-    value = step.build.profiles
-  }
-  output "content_id" {
-    value = step.build.content_id
-  }
+  output "image" { value = step.build.image }
+  output "profiles" { value = step.build.profiles }
+  output "content_id" { value = step.build.content_id }
 }
 
 task "create" {
@@ -230,162 +231,63 @@ task "create" {
     error_message = "Direct kernel boot needs both --var kernel=PATH and --var initrd=PATH."
   }
 
-  # Refuse before anything is made: the VM, any of its disks, or a record
-  # left by destroy.
-  step "absent" {
-    action  = hypervisor.ensure_absent
-    vm      = param.name
-    volumes = ["${param.name}-boot", "${param.name}-var", "${param.name}-base.1", "${param.name}-kernel", "${param.name}-initrd"]
-  }
-  step "known" {
-    action     = builtin.record_read
-    collection = "machines/${var.backend}"
-    name       = param.name
-    missing_ok = true
-  }
-  step "new" {
-    action    = builtin.assert
-    condition = !step.known.exists
-    message   = "${param.name} has a machine record already (${step.known.path}): its VM was destroyed. vmflow recreate ${param.name} brings it back; vmflow purge ${param.name} forgets it."
-    # A VM or disks that exist are the first thing to say: then the record
-    # is not the cause.
-    depends_on = [step.absent]
+  step "vacant" {
+    task = "vacant"
+    name = param.name
+    hint = "its VM was destroyed. vmflow recreate ${param.name} brings it back; vmflow purge ${param.name} forgets it."
   }
   step "keys" {
     action = builtin.authorized_keys
     files  = var.ssh_key_file != "" ? [var.ssh_key_file] : []
   }
-
-  # The image: built by nix, or a prebuilt one.
-  step "build" {
-    action     = nix.build
-    if         = var.image == "" && var.kernel == ""
-    profiles   = param.profiles
-    flake      = var.flake
-    extra_args = var.nix_args
-    depends_on = [step.absent, step.new]
-  }
   step "image" {
-    action     = hypervisor.volume_import
-    if         = var.image != ""
-    path       = abspath(var.image)
-    name       = "${param.name}-base.1"
-    depends_on = [step.absent, step.new]
+    task       = "image"
+    name       = param.name
+    generation = 1
+    profiles   = param.profiles
+    image      = var.image
+    kernel     = var.kernel
+    initrd     = var.initrd
+    cmdline    = var.cmdline
+    depends_on = [step.vacant]
   }
-  step "placeholder" {
-    # A direct-kernel-boot guest without an image still gets a boot disk
-    # (vda), so that its /var disk is always vdb.
-    action     = hypervisor.volume_create
-    if         = var.image == "" && var.kernel != ""
-    name       = "${param.name}-base.1"
-    size       = "64M"
-    depends_on = [step.absent, step.new]
-  }
-  step "kernel" {
-    action     = hypervisor.volume_import
-    if         = var.kernel != ""
-    path       = abspath(var.kernel)
-    name       = "${param.name}-kernel"
-    depends_on = [step.absent, step.new]
-  }
-  step "initrd" {
-    action     = hypervisor.volume_import
-    if         = var.kernel != ""
-    path       = abspath(var.initrd)
-    name       = "${param.name}-initrd"
-    depends_on = [step.absent, step.new]
-  }
-
   step "record" {
     action     = builtin.record_write
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = param.name
     mode       = "create"
-    values = {
-      name        = param.name
-      backend     = var.backend
-      hostname    = param.name
-      profiles    = var.image == "" && var.kernel == "" ? step.build.profiles : param.profiles
-      memory      = param.memory
-      vcpus       = param.vcpus
-      var_size    = param.var_size
-      network     = param.network
-      static_ip   = param.static_ip
-      gateway     = param.gateway
-      source      = var.image == "" && var.kernel == "" ? "nix" : "prebuilt"
-      image       = var.image != "" ? abspath(var.image) : (var.kernel == "" ? step.build.image : "")
-      content_id  = var.image == "" && var.kernel == "" ? step.build.content_id : ""
-      gc_root     = var.image == "" && var.kernel == "" ? step.build.gc_root : ""
-      kernel      = var.kernel != "" ? abspath(var.kernel) : ""
-      initrd      = var.kernel != "" ? abspath(var.initrd) : ""
-      cmdline     = var.kernel != "" ? var.cmdline : ""
-      generation  = 1
-      base_volume = var.image != "" || var.kernel != "" ? "${param.name}-base.1" : ""
-      created     = timestamp()
-    }
+    values = merge(step.image.record, {
+      name      = param.name
+      backend   = var.backend
+      hostname  = param.name
+      memory    = param.memory
+      vcpus     = param.vcpus
+      var_size  = param.var_size
+      network   = param.network
+      static_ip = param.static_ip
+      gateway   = param.gateway
+      created   = timestamp()
+    })
     generate = {
       uuid       = "uuid"
       machine_id = "machine_id"
       mac        = "mac"
     }
   }
-
-  step "boot" {
-    action  = hypervisor.volume_overlay
-    name    = "${param.name}-boot"
-    backing = var.image != "" ? step.image.name : (var.kernel != "" ? step.placeholder.name : step.build.image)
+  step "vm" {
+    task   = "provision"
+    name   = param.name
+    record = step.record.values
+    image  = step.image.backing
+    kernel = step.image.kernel
+    initrd = step.image.initrd
+    keys   = step.keys.keys
   }
-  step "var" {
-    action     = hypervisor.volume_create
-    name       = "${param.name}-var"
-    size       = param.var_size
-    filesystem = "ext4"
-    label      = "var"
-    # The identity the image reads at boot (profiles/core.nix).
-    files = merge({
-      "identity/hostname"        = "${param.name}\n"
-      "identity/machine-id"      = "${step.record.values.machine_id}\n"
-      "identity/authorized_keys" = step.keys.keys
-      }, param.static_ip == "" ? {} : {
-      "identity/static-ip" = "${param.static_ip}\n"
-      "identity/gateway"   = "${param.gateway}\n"
-    })
-  }
-  step "define" {
-    action      = hypervisor.define
-    name        = param.name
-    uuid        = step.record.values.uuid
-    mac         = step.record.values.mac
-    memory      = param.memory
-    vcpus       = param.vcpus
-    boot_volume = step.boot.name
-    var_volume  = step.var.name
-    firmware    = var.kernel != "" ? "kernel" : "uefi"
-    kernel      = step.kernel.path
-    initrd      = step.initrd.path
-    cmdline     = var.kernel != "" ? var.cmdline : null
-    network     = param.network
-  }
-  step "start" {
-    action = hypervisor.start
-    name   = step.define.name
-  }
-  step "ip" {
-    action     = hypervisor.wait_ip
-    if         = var.wait_for_ip
-    timeout    = var.ip_timeout
-    name       = step.define.name
-    depends_on = [step.start]
-  }
-  output "ip" {
-    value = var.wait_for_ip ? step.ip.ip : "(not waited for)"
-  }
-  output "ssh" {
-    value = "vmflow ssh ${param.name}   (user@${param.name}, admin@${param.name})"
-  }
+  output "ip" { value = step.vm.ip }
+  output "ssh" { value = "vmflow ssh ${param.name}   (user@${param.name}, admin@${param.name})" }
   output "console_log" {
     # null (not shown) where the backend keeps no console log.
-    value = step.define.console_log != "" ? step.define.console_log : null
+    value = step.vm.console_log != "" ? step.vm.console_log : null
   }
 }
 
@@ -399,107 +301,39 @@ task "recreate" {
 
   step "record" {
     action     = builtin.record_read
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = param.name
   }
   step "absent" {
     action  = hypervisor.ensure_absent
     vm      = param.name
-    volumes = ["${param.name}-boot", "${param.name}-var", "${param.name}-kernel", "${param.name}-initrd", "${param.name}-base.${step.record.values.generation}"]
+    volumes = [for v in ["boot", "var", "kernel", "initrd", "base.${step.record.values.generation}"] : "${param.name}-${v}"]
   }
   step "keys" {
     action = builtin.authorized_keys
     files  = var.ssh_key_file != "" ? [var.ssh_key_file] : []
   }
-  step "build" {
-    action     = nix.build
-    if         = step.record.values.source == "nix"
-    profiles   = step.record.values.profiles
-    flake      = var.flake
-    extra_args = var.nix_args
-    depends_on = [step.absent]
-  }
   step "image" {
-    action     = hypervisor.volume_import
-    if         = step.record.values.source != "nix" && step.record.values.image != ""
-    path       = step.record.values.image
-    name       = "${param.name}-base.${step.record.values.generation}"
+    task       = "image"
+    name       = param.name
+    generation = step.record.values.generation
+    profiles   = step.record.values.profiles
+    image      = step.record.values.source == "nix" ? "" : step.record.values.image
+    kernel     = step.record.values.kernel
+    initrd     = step.record.values.initrd
     depends_on = [step.absent]
   }
-  step "placeholder" {
-    action     = hypervisor.volume_create
-    if         = step.record.values.source != "nix" && step.record.values.image == ""
-    name       = "${param.name}-base.${step.record.values.generation}"
-    size       = "64M"
-    depends_on = [step.absent]
+  step "vm" {
+    task   = "provision"
+    name   = param.name
+    record = step.record.values
+    image  = step.image.backing
+    kernel = step.image.kernel
+    initrd = step.image.initrd
+    keys   = step.keys.keys
   }
-  step "kernel" {
-    action     = hypervisor.volume_import
-    if         = step.record.values.kernel != ""
-    path       = step.record.values.kernel
-    name       = "${param.name}-kernel"
-    depends_on = [step.absent]
-  }
-  step "initrd" {
-    action     = hypervisor.volume_import
-    if         = step.record.values.kernel != ""
-    path       = step.record.values.initrd
-    name       = "${param.name}-initrd"
-    depends_on = [step.absent]
-  }
-  step "boot" {
-    action  = hypervisor.volume_overlay
-    name    = "${param.name}-boot"
-    backing = step.record.values.source == "nix" ? step.build.image : (step.record.values.image != "" ? step.image.name : step.placeholder.name)
-  }
-  step "var" {
-    action     = hypervisor.volume_create
-    name       = "${param.name}-var"
-    size       = step.record.values.var_size
-    filesystem = "ext4"
-    label      = "var"
-    files = merge({
-      "identity/hostname"        = "${step.record.values.hostname}\n"
-      "identity/machine-id"      = "${step.record.values.machine_id}\n"
-      "identity/authorized_keys" = step.keys.keys
-      }, step.record.values.static_ip == "" ? {} : {
-      "identity/static-ip" = "${step.record.values.static_ip}\n"
-      "identity/gateway"   = "${step.record.values.gateway}\n"
-    })
-    depends_on = [step.absent]
-  }
-  step "define" {
-    action      = hypervisor.define
-    name        = param.name
-    uuid        = step.record.values.uuid
-    mac         = step.record.values.mac
-    memory      = step.record.values.memory
-    vcpus       = step.record.values.vcpus
-    boot_volume = step.boot.name
-    var_volume  = step.var.name
-    firmware    = step.record.values.kernel != "" ? "kernel" : "uefi"
-    kernel      = step.kernel.path
-    initrd      = step.initrd.path
-    cmdline     = step.record.values.kernel != "" ? step.record.values.cmdline : null
-    network     = step.record.values.network
-  }
-  step "start" {
-    action = hypervisor.start
-    name   = step.define.name
-  }
-  step "ip" {
-    action     = hypervisor.wait_ip
-    if         = var.wait_for_ip
-    timeout    = var.ip_timeout
-    name       = step.define.name
-    depends_on = [step.start]
-  }
-  output "ip" {
-    value = var.wait_for_ip ? step.ip.ip : "(not waited for)"
-  }
-  output "var_size" {
-    value = step.record.values.var_size
-  }
+  output "ip" { value = step.vm.ip }
+  output "var_size" { value = step.record.values.var_size }
 }
 
 # ---------------------------------------------------------------------------
@@ -515,7 +349,7 @@ task "upgrade" {
 
   step "record" {
     action     = builtin.record_read
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = param.name
   }
   step "state" {
@@ -541,116 +375,74 @@ task "upgrade" {
     message   = "${param.name} has snapshots taken while it ran (${join(", ", [for s in step.snapshots.snapshots : s.name if s.state == "running"])}): they hold the old system's memory, which cannot resume on a new image. Delete them first (vmflow delete-snapshot ${param.name} SNAPSHOT); snapshots taken shut off are kept."
   }
 
-  # 1. The new image.
-  step "build" {
-    action     = nix.build
-    if         = step.record.values.source == "nix" && var.image == "" && var.kernel == ""
-    profiles   = step.record.values.profiles
-    flake      = var.flake
-    extra_args = var.nix_args
-    depends_on = [step.defined, step.no_memory_snapshots]
-  }
+  # 1. The new image, for the stored profiles or the image or kernel
+  # given now; a new kernel and initrd under temporary names.
   step "image" {
-    action     = hypervisor.volume_import
-    if         = var.image != "" || (step.record.values.source != "nix" && step.record.values.image != "")
-    path       = var.image != "" ? abspath(var.image) : step.record.values.image
-    name       = "${param.name}-base.${step.record.values.generation + 1}"
-    depends_on = [step.defined, step.no_memory_snapshots]
-  }
-  step "placeholder" {
-    # No image file and no nix build: a kernel-boot guest's placeholder.
-    action     = hypervisor.volume_create
-    if         = var.image == "" && (step.record.values.source == "nix" ? var.kernel != "" : step.record.values.image == "")
-    name       = "${param.name}-base.${step.record.values.generation + 1}"
-    size       = "64M"
-    depends_on = [step.defined, step.no_memory_snapshots]
-  }
-  step "kernel" {
-    action     = hypervisor.volume_import
-    if         = var.kernel != "" || step.record.values.kernel != ""
-    path       = var.kernel != "" ? abspath(var.kernel) : step.record.values.kernel
-    name       = "${param.name}-kernel.next"
-    depends_on = [step.defined, step.no_memory_snapshots]
-  }
-  step "initrd" {
-    action     = hypervisor.volume_import
-    if         = var.kernel != "" || step.record.values.kernel != ""
-    path       = var.kernel != "" ? abspath(var.initrd) : step.record.values.initrd
-    name       = "${param.name}-initrd.next"
+    task       = "image"
+    name       = param.name
+    generation = step.record.values.generation + 1
+    profiles   = step.record.values.profiles
+    image      = var.image != "" ? var.image : (step.record.values.source == "nix" ? "" : step.record.values.image)
+    kernel     = var.kernel != "" ? var.kernel : step.record.values.kernel
+    initrd     = var.kernel != "" ? var.initrd : step.record.values.initrd
+    cmdline    = var.kernel != "" ? var.cmdline : step.record.values.cmdline
+    suffix     = ".next"
     depends_on = [step.defined, step.no_memory_snapshots]
   }
   # 2. The new boot overlay, under a temporary name.
   step "overlay" {
     action  = hypervisor.volume_overlay
     name    = "${param.name}-boot.next"
-    backing = step.build.image != null ? step.build.image : (step.image.name != null ? step.image.name : step.placeholder.name)
+    backing = step.image.backing
   }
   # 3. A graceful stop; if a later step fails, its undo starts the VM again.
   step "stop" {
     action     = hypervisor.shutdown
     name       = param.name
     timeout    = var.stop_timeout
-    depends_on = [step.overlay, step.kernel, step.initrd]
+    depends_on = [step.overlay, step.image]
   }
   # 4. The swap: each an atomic exchange, undone by exchanging back.
   step "swap_boot" {
-    action = hypervisor.volume_swap
-    name   = "${param.name}-boot"
-    with   = step.overlay.name
+    action     = hypervisor.volume_swap
+    name       = "${param.name}-boot"
+    with       = step.overlay.name
     depends_on = [step.stop]
   }
   step "swap_kernel" {
     action     = hypervisor.volume_swap
-    if         = var.kernel != "" || step.record.values.kernel != ""
+    if         = step.image.kernel != null
     name       = "${param.name}-kernel"
-    with       = step.kernel.name
+    with       = step.image.kernel_volume
     depends_on = [step.stop]
   }
   step "swap_initrd" {
     action     = hypervisor.volume_swap
-    if         = var.kernel != "" || step.record.values.kernel != ""
+    if         = step.image.kernel != null
     name       = "${param.name}-initrd"
-    with       = step.initrd.name
+    with       = step.image.initrd_volume
     depends_on = [step.stop]
   }
   step "kernel_path" {
     action     = hypervisor.volume_info
-    if         = var.kernel != "" || step.record.values.kernel != ""
+    if         = step.image.kernel != null
     name       = "${param.name}-kernel"
     depends_on = [step.swap_kernel]
   }
   step "initrd_path" {
     action     = hypervisor.volume_info
-    if         = var.kernel != "" || step.record.values.kernel != ""
+    if         = step.image.kernel != null
     name       = "${param.name}-initrd"
     depends_on = [step.swap_initrd]
   }
-  step "define" {
-    action      = hypervisor.define
-    name        = param.name
-    uuid        = step.record.values.uuid
-    mac         = step.record.values.mac
-    memory      = step.record.values.memory
-    vcpus       = step.record.values.vcpus
-    boot_volume = "${param.name}-boot"
-    var_volume  = "${param.name}-var"
-    firmware    = var.kernel != "" || step.record.values.kernel != "" ? "kernel" : "uefi"
-    kernel      = step.kernel_path.path
-    initrd      = step.initrd_path.path
-    cmdline     = var.kernel != "" ? var.cmdline : (step.record.values.kernel != "" ? step.record.values.cmdline : null)
-    network     = step.record.values.network
-    depends_on  = [step.swap_boot]
-  }
-  step "start" {
-    action = hypervisor.start
-    name   = step.define.name
-  }
-  step "ip" {
-    action     = hypervisor.wait_ip
-    if         = var.wait_for_ip
-    timeout    = var.ip_timeout
-    name       = step.define.name
-    depends_on = [step.start]
+  step "vm" {
+    task       = "machine"
+    name       = param.name
+    record     = step.record.values
+    kernel     = step.kernel_path.path
+    initrd     = step.initrd_path.path
+    cmdline    = var.kernel != "" ? var.cmdline : null
+    depends_on = [step.swap_boot]
   }
   # The commit point: once the record names the new image, the upgrade
   # only goes forward (vmflow resume finishes it); undoing would point the
@@ -658,70 +450,31 @@ task "upgrade" {
   step "save" {
     action     = builtin.record_write
     commit     = true
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = param.name
     mode       = "update"
-    values = {
-      generation  = step.record.values.generation + 1
-      base_volume = step.build.image != null ? "" : "${param.name}-base.${step.record.values.generation + 1}"
-      image       = step.build.image != null ? step.build.image : (var.image != "" ? abspath(var.image) : (step.record.values.source == "nix" ? "" : step.record.values.image))
-      content_id  = step.build.content_id != null ? step.build.content_id : ""
-      gc_root     = step.build.gc_root != null ? step.build.gc_root : ""
-      profiles    = step.build.profiles != null ? step.build.profiles : step.record.values.profiles
-      source      = var.image != "" || var.kernel != "" ? "prebuilt" : step.record.values.source
-      kernel      = var.kernel != "" ? abspath(var.kernel) : step.record.values.kernel
-      initrd      = var.kernel != "" ? abspath(var.initrd) : step.record.values.initrd
-      cmdline     = var.kernel != "" ? var.cmdline : step.record.values.cmdline
-      upgraded    = timestamp()
-    }
-    depends_on = [step.start, step.ip]
+    values     = merge(step.image.record, { upgraded = timestamp() })
+    depends_on = [step.vm]
   }
-  # The old boot layer, now under the temporary names, goes.
-  step "old_boot" {
-    action     = hypervisor.volume_delete
-    name       = "${param.name}-boot.next"
-    depends_on = [step.save]
-  }
-  step "old_kernel" {
-    action     = hypervisor.volume_delete
-    name       = "${param.name}-kernel.next"
+  # The old boot layer, now under the temporary names, goes: the overlay
+  # before the base it was made on.
+  step "old" {
+    action     = hypervisor.volumes_delete
+    names      = concat([for v in ["boot", "kernel", "initrd"] : "${param.name}-${v}.next"], compact([step.record.values.base_volume]))
     missing_ok = true
     depends_on = [step.save]
   }
-  step "old_initrd" {
-    action     = hypervisor.volume_delete
-    name       = "${param.name}-initrd.next"
-    missing_ok = true
-    depends_on = [step.save]
-  }
-  step "old_base" {
-    action     = hypervisor.volume_delete
-    if         = step.record.values.base_volume != ""
-    name       = step.record.values.base_volume
-    missing_ok = true
-    depends_on = [step.old_boot]
-  }
-  output "ip" {
-    value = var.wait_for_ip ? step.ip.ip : "(not waited for)"
-  }
-  # The old image's GC root goes once no other VM of this backend uses it;
-  # nix may then collect it.
-  step "others" {
-    action     = builtin.record_list
-    collection = "machines/${var.backend}"
-    depends_on = [step.save]
-  }
+  # The old image's GC root goes once no other VM of this backend uses it.
   step "release" {
-    action     = nix.release
-    if         = try(step.record.values.gc_root, "") != "" && try(step.record.values.gc_root, "") != try(step.build.gc_root, "") && length([for n, r in step.others.records : n if n != param.name && try(r.gc_root, "") == step.record.values.gc_root]) == 0
+    task       = "release"
     gc_root    = try(step.record.values.gc_root, "")
+    in_use     = step.image.record.gc_root
+    except     = param.name
+    depends_on = [step.save]
   }
-  output "generation" {
-    value = step.record.values.generation + 1
-  }
-  output "snapshots_kept" {
-    value = step.snapshots.names
-  }
+  output "ip" { value = step.vm.ip }
+  output "generation" { value = step.record.values.generation + 1 }
+  output "snapshots_kept" { value = step.snapshots.names }
 }
 
 # ---------------------------------------------------------------------------
@@ -745,9 +498,7 @@ task "start" {
     name       = param.name
     depends_on = [step.start]
   }
-  output "ip" {
-    value = var.wait_for_ip ? step.ip.ip : "(not waited for)"
-  }
+  output "ip" { value = var.wait_for_ip ? step.ip.ip : "(not waited for)" }
 }
 
 task "stop" {
@@ -803,7 +554,7 @@ task "status" {
   }
   step "record" {
     action     = builtin.record_read
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = param.name
     missing_ok = true
   }
@@ -811,45 +562,19 @@ task "status" {
     action = hypervisor.state
     name   = param.name
   }
-  output "state" {
-    value = step.state.exists ? step.state.state : "not defined"
-  }
-  output "ip" {
-    value = step.state.ip
-  }
-  output "image" {
-    value = try(step.record.values.image != "" ? step.record.values.image : "kernel ${step.record.values.kernel}", "(no machine record)")
-  }
-  output "profiles" {
-    value = try(step.record.values.profiles, [])
-  }
-  output "backend" {
-    value = var.backend
-  }
-  output "memory" {
-    value = try(step.record.values.memory, null)
-  }
-  output "vcpus" {
-    value = try(step.record.values.vcpus, null)
-  }
-  output "var_size" {
-    value = try(step.record.values.var_size, null)
-  }
-  output "network" {
-    value = try(step.record.values.network, null)
-  }
-  output "uuid" {
-    value = step.state.uuid
-  }
-  output "mac" {
-    value = try(step.record.values.mac, null)
-  }
-  output "machine_id" {
-    value = try(step.record.values.machine_id, null)
-  }
-  output "generation" {
-    value = try(step.record.values.generation, null)
-  }
+  output "state" { value = step.state.exists ? step.state.state : "not defined" }
+  output "ip" { value = step.state.ip }
+  output "image" { value = try(step.record.values.image != "" ? step.record.values.image : "kernel ${step.record.values.kernel}", "(no machine record)") }
+  output "profiles" { value = try(step.record.values.profiles, []) }
+  output "backend" { value = var.backend }
+  output "memory" { value = try(step.record.values.memory, null) }
+  output "vcpus" { value = try(step.record.values.vcpus, null) }
+  output "var_size" { value = try(step.record.values.var_size, null) }
+  output "network" { value = try(step.record.values.network, null) }
+  output "uuid" { value = step.state.uuid }
+  output "mac" { value = try(step.record.values.mac, null) }
+  output "machine_id" { value = try(step.record.values.machine_id, null) }
+  output "generation" { value = try(step.record.values.generation, null) }
 }
 
 task "vms" {
@@ -859,14 +584,10 @@ task "vms" {
   }
   step "records" {
     action     = builtin.record_list
-    collection = "machines/${var.backend}"
+    collection = local.machines
   }
-  output "vms" {
-    value = step.list.states
-  }
-  output "records" {
-    value = step.records.names
-  }
+  output "vms" { value = step.list.states }
+  output "records" { value = step.records.names }
 }
 
 task "ssh" {
@@ -877,7 +598,7 @@ task "ssh" {
   }
   step "record" {
     action     = builtin.record_read
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = element(split("@", param.target), length(split("@", param.target)) - 1)
   }
   step "state" {
@@ -943,9 +664,7 @@ task "exec" {
     name   = param.name
     argv   = param.command
   }
-  output "stdout" {
-    value = step.exec.stdout
-  }
+  output "stdout" { value = step.exec.stdout }
 }
 
 # ---------------------------------------------------------------------------
@@ -985,9 +704,7 @@ task "restore-snapshot" {
     name     = param.name
     snapshot = param.snapshot
   }
-  output "state" {
-    value = step.revert.state
-  }
+  output "state" { value = step.revert.state }
 }
 
 task "snapshots" {
@@ -1000,9 +717,7 @@ task "snapshots" {
     action = hypervisor.snapshot_list
     name   = param.name
   }
-  output "snapshots" {
-    value = step.list.names
-  }
+  output "snapshots" { value = step.list.names }
 }
 
 task "delete-snapshot" {
@@ -1036,28 +751,11 @@ task "destroy" {
   # Nothing of the VM is left for an interrupted run on it to finish or
   # undo: such runs are marked superseded.
   supersedes = true
-  step "undefine" {
-    action     = hypervisor.undefine
-    name       = param.name
-    force      = true
-    missing_ok = true
+  step "vm" {
+    task = "teardown"
+    name = param.name
   }
-  # Every volume of the VM, found by its names with or without a record:
-  # what an interrupted create, upgrade or clone left goes too.
-  step "disks" {
-    action     = hypervisor.volume_list
-    prefix     = "${param.name}-"
-    pattern    = "${param.name}-(boot|var|kernel|initrd|base\\.[0-9]+)(\\.next)?"
-    depends_on = [step.undefine]
-  }
-  step "volumes" {
-    action     = hypervisor.volumes_delete
-    names      = step.disks.names
-    missing_ok = true
-  }
-  output "deleted" {
-    value = step.volumes.deleted
-  }
+  output "deleted" { value = step.vm.deleted }
 }
 
 task "purge" {
@@ -1072,46 +770,26 @@ task "purge" {
   supersedes = true
   step "record" {
     action     = builtin.record_read
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = param.name
     missing_ok = true
   }
-  step "undefine" {
-    action     = hypervisor.undefine
-    name       = param.name
-    force      = true
-    missing_ok = true
-  }
-  # Every volume of the VM, found by its names with or without a record:
-  # what an interrupted create, upgrade or clone left goes too.
-  step "disks" {
-    action     = hypervisor.volume_list
-    prefix     = "${param.name}-"
-    pattern    = "${param.name}-(boot|var|kernel|initrd|base\\.[0-9]+)(\\.next)?"
-    depends_on = [step.undefine]
-  }
-  step "volumes" {
-    action     = hypervisor.volumes_delete
-    names      = step.disks.names
-    missing_ok = true
+  step "vm" {
+    task = "teardown"
+    name = param.name
   }
   step "forget" {
     action     = builtin.record_delete
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = param.name
     missing_ok = true
-    depends_on = [step.volumes]
+    depends_on = [step.vm]
   }
   # The image's GC root goes once no other VM of this backend uses it.
-  step "others" {
-    action     = builtin.record_list
-    collection = "machines/${var.backend}"
-    depends_on = [step.forget]
-  }
   step "release" {
-    action  = nix.release
-    if      = try(step.record.values.gc_root, "") != "" && length([for n, r in step.others.records : n if try(r.gc_root, "") == step.record.values.gc_root]) == 0
-    gc_root = try(step.record.values.gc_root, "")
+    task       = "release"
+    gc_root    = try(step.record.values.gc_root, "")
+    depends_on = [step.forget]
   }
 }
 
@@ -1126,19 +804,11 @@ task "resize-var" {
     description = "the new size (20G, …)"
   }
   lock = param.name
-  step "record" {
-    action     = builtin.record_read
-    collection = "machines/${var.backend}"
-    name       = param.name
-  }
-  step "state" {
-    action = hypervisor.state
-    name   = param.name
-  }
   step "off" {
-    action    = builtin.assert
-    condition = !step.state.exists || step.state.state == "shut off"
-    message   = "${param.name} is ${step.state.state}: stop it first (vmflow stop ${param.name})."
+    task       = "shut-off"
+    name       = param.name
+    missing_ok = true
+    why        = "stop it first"
   }
   # A disk does not shrink back: once the resize started, the task only
   # goes forward (vmflow resume writes the record), never back.
@@ -1151,15 +821,13 @@ task "resize-var" {
   }
   step "save" {
     action     = builtin.record_write
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = param.name
     mode       = "update"
     values     = { var_size = param.size }
     depends_on = [step.resize]
   }
-  output "capacity" {
-    value = step.resize.capacity
-  }
+  output "capacity" { value = step.resize.capacity }
 }
 
 task "network-config" {
@@ -1175,17 +843,13 @@ task "network-config" {
   lock = param.name
   step "record" {
     action     = builtin.record_read
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = param.name
   }
-  step "state" {
-    action = hypervisor.state
-    name   = param.name
-  }
   step "off" {
-    action    = builtin.assert
-    condition = step.state.exists && step.state.state == "shut off"
-    message   = "${param.name} is ${step.state.exists ? step.state.state : "not defined"}: it must be defined and shut off (vmflow stop ${param.name})."
+    task = "shut-off"
+    name = param.name
+    why  = "it must be defined and shut off"
   }
   step "kernel" {
     action     = hypervisor.volume_info
@@ -1199,29 +863,23 @@ task "network-config" {
     name       = "${param.name}-initrd"
     depends_on = [step.off]
   }
-  step "define" {
-    action      = hypervisor.define
-    name        = param.name
-    uuid        = step.record.values.uuid
-    mac         = step.record.values.mac
-    memory      = step.record.values.memory
-    vcpus       = step.record.values.vcpus
-    boot_volume = "${param.name}-boot"
-    var_volume  = "${param.name}-var"
-    firmware    = step.record.values.kernel != "" ? "kernel" : "uefi"
-    kernel      = step.kernel.path
-    initrd      = step.initrd.path
-    cmdline     = step.record.values.kernel != "" ? step.record.values.cmdline : null
-    network     = param.network
-    depends_on  = [step.off]
+  step "vm" {
+    task       = "machine"
+    name       = param.name
+    record     = step.record.values
+    kernel     = step.kernel.path
+    initrd     = step.initrd.path
+    network    = param.network
+    start      = false
+    depends_on = [step.off]
   }
   step "save" {
     action     = builtin.record_write
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = param.name
     mode       = "update"
     values     = { network = param.network }
-    depends_on = [step.define]
+    depends_on = [step.vm]
   }
 }
 
@@ -1238,7 +896,7 @@ task "set-profiles" {
   lock = param.name
   step "record" {
     action     = builtin.record_read
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = param.name
   }
   step "known" {
@@ -1252,7 +910,7 @@ task "set-profiles" {
   }
   step "save" {
     action     = builtin.record_write
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = param.name
     mode       = "update"
     values = {
@@ -1261,9 +919,7 @@ task "set-profiles" {
     }
     depends_on = [step.valid, step.record]
   }
-  output "next" {
-    value = "vmflow upgrade ${param.name} builds the image for ${join(", ", param.profiles)} and boots it; /var stays."
-  }
+  output "next" { value = "vmflow upgrade ${param.name} builds the image for ${join(", ", param.profiles)} and boots it; /var stays." }
 }
 
 # ---------------------------------------------------------------------------
@@ -1298,45 +954,30 @@ task "clone" {
 
   step "src" {
     action     = builtin.record_read
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = param.source
   }
-  step "state" {
-    action = hypervisor.state
-    name   = param.source
-  }
   step "off" {
-    action    = builtin.assert
-    condition = step.state.exists && step.state.state == "shut off"
-    message   = "${param.source} is ${step.state.exists ? step.state.state : "not defined"}: a clone copies the /var of a shut-off VM (vmflow stop ${param.source})."
+    task = "shut-off"
+    name = param.source
+    why  = "a clone copies the /var of a shut-off VM"
   }
-  step "absent" {
-    action  = hypervisor.ensure_absent
-    vm      = param.dest
-    volumes = ["${param.dest}-boot", "${param.dest}-var", "${param.dest}-base.1", "${param.dest}-kernel", "${param.dest}-initrd"]
-  }
-  step "known" {
-    action     = builtin.record_read
-    collection = "machines/${var.backend}"
-    name       = param.dest
-    missing_ok = true
-  }
-  step "new" {
-    action    = builtin.assert
-    condition = !step.known.exists
-    message   = "${param.dest} has a machine record already (${step.known.path}): pick another name, or vmflow purge ${param.dest}."
+  step "vacant" {
+    task = "vacant"
+    name = param.dest
+    hint = "pick another name, or vmflow purge ${param.dest}."
   }
   step "record" {
     action     = builtin.record_write
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = param.dest
     mode       = "create"
     values = merge(step.src.values, {
       name        = param.dest
       hostname    = param.dest
-      memory      = param.memory != null ? param.memory : step.src.values.memory
-      vcpus       = param.vcpus != null ? param.vcpus : step.src.values.vcpus
-      network     = param.network != null ? param.network : step.src.values.network
+      memory      = coalesce(param.memory, step.src.values.memory)
+      vcpus       = coalesce(param.vcpus, step.src.values.vcpus)
+      network     = coalesce(param.network, step.src.values.network)
       static_ip   = "" # two VMs cannot share one fixed address
       gateway     = ""
       generation  = 1
@@ -1352,8 +993,10 @@ task "clone" {
       machine_id = "machine_id"
       mac        = "mac"
     }
-    depends_on = [step.off, step.absent, step.new]
+    depends_on = [step.off, step.vacant]
   }
+  # The copies: the imported image (not a nix store path, which is
+  # shared), the kernel and initrd, and /var.
   step "base" {
     action     = hypervisor.volume_copy
     if         = step.src.values.base_volume != ""
@@ -1395,42 +1038,17 @@ task "clone" {
     }
     remove = ["identity/ssh/*", "identity/static-ip", "identity/gateway"]
   }
-  step "define" {
-    action      = hypervisor.define
-    name        = param.dest
-    uuid        = step.record.values.uuid
-    mac         = step.record.values.mac
-    memory      = step.record.values.memory
-    vcpus       = step.record.values.vcpus
-    boot_volume = step.boot.name
-    var_volume  = step.var.name
-    firmware    = step.src.values.kernel != "" ? "kernel" : "uefi"
-    kernel      = step.kernel.path
-    initrd      = step.initrd.path
-    cmdline     = step.src.values.kernel != "" ? step.src.values.cmdline : null
-    network     = step.record.values.network
-    depends_on  = [step.identity]
+  step "vm" {
+    task       = "machine"
+    name       = param.dest
+    record     = step.record.values
+    kernel     = step.kernel.path
+    initrd     = step.initrd.path
+    depends_on = [step.boot, step.identity]
   }
-  step "start" {
-    action = hypervisor.start
-    name   = step.define.name
-  }
-  step "ip" {
-    action     = hypervisor.wait_ip
-    if         = var.wait_for_ip
-    timeout    = var.ip_timeout
-    name       = step.define.name
-    depends_on = [step.start]
-  }
-  output "ip" {
-    value = var.wait_for_ip ? step.ip.ip : "(not waited for)"
-  }
-  output "mac" {
-    value = step.define.mac
-  }
-  output "uuid" {
-    value = step.define.uuid
-  }
+  output "ip" { value = step.vm.ip }
+  output "mac" { value = step.vm.mac }
+  output "uuid" { value = step.vm.uuid }
 }
 
 task "backup" {
@@ -1442,7 +1060,7 @@ task "backup" {
   lock = param.name
   step "record" {
     action     = builtin.record_read
-    collection = "machines/${var.backend}"
+    collection = local.machines
     name       = param.name
   }
   step "pause" {
@@ -1487,7 +1105,7 @@ task "backup" {
   }
   step "archive" {
     action = builtin.archive_create
-    path   = "${var.backup_dir != "" ? var.backup_dir : "${env("VMFLOW_STATE_DIR")}/backups/${var.backend}"}/${param.name}-${formatdate("YYYYMMDD-hhmmss", timestamp())}.tar.zst"
+    path   = "${local.backups}/${param.name}-${formatdate("YYYYMMDD-hhmmss", timestamp())}.tar.zst"
     files = merge(
       { "record.json" = "${step.record.path}/record.json", "var.qcow2" = step.var.path },
       step.base.path != null ? { "base.img" = step.base.path } : {},
@@ -1502,19 +1120,13 @@ task "backup" {
     depends_on = [step.resume]
   }
   step "cleanup" {
-    action = builtin.remove
-    paths  = [step.tmp.path]
+    action     = builtin.remove
+    paths      = [step.tmp.path]
     depends_on = [step.archive]
   }
-  output "archive" {
-    value = step.archive.path
-  }
-  output "sha256" {
-    value = step.archive.sha256
-  }
-  output "size" {
-    value = step.archive.size
-  }
+  output "archive" { value = step.archive.path }
+  output "sha256" { value = step.archive.sha256 }
+  output "size" { value = step.archive.size }
 }
 
 task "backups" {
@@ -1526,11 +1138,9 @@ task "backups" {
   }
   step "list" {
     action = builtin.archive_list
-    dir    = var.backup_dir != "" ? var.backup_dir : "${env("VMFLOW_STATE_DIR")}/backups/${var.backend}"
+    dir    = local.backups
   }
-  output "backups" {
-    value = [for a in step.list.archives : "${a.created}  ${a.metadata.name}  ${a.path}  (${a.size} bytes)" if param.name == "" || a.metadata.name == param.name]
-  }
+  output "backups" { value = [for a in step.list.archives : "${a.created}  ${a.metadata.name}  ${a.path}  (${a.size} bytes)" if param.name == "" || a.metadata.name == param.name] }
 }
 
 task "restore-backup" {
@@ -1549,7 +1159,7 @@ task "restore-backup" {
   supersedes = true
   step "list" {
     action = builtin.archive_list
-    dir    = var.backup_dir != "" ? var.backup_dir : "${env("VMFLOW_STATE_DIR")}/backups/${var.backend}"
+    dir    = local.backups
   }
   step "found" {
     action    = builtin.assert
@@ -1575,16 +1185,380 @@ task "restore-backup" {
   # That is the commit point: once the old VM is gone, undoing could not
   # bring it back, so from here the restore only goes forward (vmflow
   # resume finishes it).
+  step "old" {
+    task       = "teardown"
+    name       = param.name
+    final      = true
+    depends_on = [step.extract]
+  }
+  step "record" {
+    action     = builtin.record_write
+    collection = local.machines
+    name       = param.name
+    mode       = "replace"
+    from_file  = step.extract.files["record.json"]
+    values     = { restored = timestamp(), restored_from = step.verify.path }
+    depends_on = [step.old]
+  }
+  step "var" {
+    action     = hypervisor.volume_import
+    path       = step.extract.files["var.qcow2"]
+    name       = "${param.name}-var"
+    depends_on = [step.old]
+  }
+  # The image as the backup holds it: an imported one (or a kernel-boot
+  # VM's placeholder) and the kernel and initrd, or the nix store path.
+  step "image" {
+    task       = "image"
+    name       = param.name
+    generation = step.record.values.generation
+    profiles   = step.record.values.profiles
+    image      = lookup(step.extract.files, "base.img", "")
+    kernel     = lookup(step.extract.files, "kernel", "")
+    initrd     = lookup(step.extract.files, "initrd", "")
+    built      = step.record.values.source == "nix" ? step.record.values.image : ""
+  }
+  step "boot" {
+    action  = hypervisor.volume_overlay
+    name    = "${param.name}-boot"
+    backing = step.image.backing
+  }
+  step "vm" {
+    task       = "machine"
+    name       = param.name
+    record     = step.record.values
+    kernel     = step.image.kernel
+    initrd     = step.image.initrd
+    depends_on = [step.boot, step.var]
+  }
+  step "cleanup" {
+    action     = builtin.remove
+    paths      = [step.extract.dir]
+    depends_on = [step.vm]
+  }
+  output "restored_from" { value = step.verify.path }
+  output "ip" { value = step.vm.ip }
+}
+
+# ---------------------------------------------------------------------------
+# The parts the tasks above are made of. Internal: steps call them
+# (task = "image"); vmflow list leaves them out. A team's own tasks can
+# call them too (docs/lifecycle.md).
+
+task "vacant" {
+  internal    = true
+  description = "Refuse a new VM's name before anything is made: a VM of that name, any of its disks, or its machine record left by destroy"
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
+  param "hint" {
+    type        = string
+    description = "what to do about a record left behind"
+  }
+  lock = param.name
+  step "absent" {
+    action  = hypervisor.ensure_absent
+    vm      = param.name
+    volumes = [for v in ["boot", "var", "base.1", "kernel", "initrd"] : "${param.name}-${v}"]
+  }
+  step "known" {
+    action     = builtin.record_read
+    collection = local.machines
+    name       = param.name
+    missing_ok = true
+  }
+  step "new" {
+    action    = builtin.assert
+    condition = !step.known.exists
+    message   = "${param.name} has a machine record already (${step.known.path}): ${param.hint}"
+    # A VM or disks that exist are the first thing to say: then the record
+    # is not the cause.
+    depends_on = [step.absent]
+  }
+}
+
+task "shut-off" {
+  internal    = true
+  description = "Refuse unless a VM is defined and shut off"
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
+  param "why" {
+    type        = string
+    description = "why it must be off"
+  }
+  param "missing_ok" {
+    type        = bool
+    default     = false
+    description = "a VM that is not defined is fine too"
+  }
+  step "state" {
+    action = hypervisor.state
+    name   = param.name
+  }
+  step "off" {
+    action    = builtin.assert
+    condition = step.state.state == "shut off" || (param.missing_ok && !step.state.exists)
+    message   = "${param.name} is ${step.state.exists ? step.state.state : "not defined"}: ${param.why} (vmflow stop ${param.name})."
+  }
+}
+
+task "image" {
+  internal    = true
+  description = "A VM's boot image: built by nix for its profiles, or imported from an image file; for direct kernel boot, its kernel and initrd (and a placeholder boot disk when there is no image)"
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
+  param "generation" {
+    type        = number
+    description = "the image's generation: an imported image is the volume NAME-base.GENERATION"
+  }
+  param "profiles" {
+    type        = list(string)
+    description = "profiles to build (with no image and no kernel)"
+  }
+  param "image" {
+    type        = string
+    default     = ""
+    description = "an image file to import instead of a nix build"
+  }
+  param "kernel" {
+    type        = string
+    default     = ""
+    description = "direct kernel boot: the kernel file"
+  }
+  param "initrd" {
+    type        = string
+    default     = ""
+    description = "direct kernel boot: the initrd file"
+  }
+  param "cmdline" {
+    type        = string
+    default     = ""
+    description = "direct kernel boot: the kernel command line"
+  }
+  param "suffix" {
+    type        = string
+    default     = ""
+    description = "after the kernel's and initrd's volume names (.next while upgrading)"
+  }
+  param "built" {
+    type        = string
+    default     = ""
+    description = "an image nix built already (a store path): used as it is"
+  }
+  locals {
+    nix  = param.image == "" && param.kernel == "" && param.built == ""
+    base = "${param.name}-base.${param.generation}"
+  }
+  step "build" {
+    action     = nix.build
+    if         = local.nix
+    profiles   = param.profiles
+    flake      = var.flake
+    extra_args = var.nix_args
+  }
+  step "import" {
+    action = hypervisor.volume_import
+    if     = param.image != ""
+    path   = abspath(param.image)
+    name   = local.base
+  }
+  step "placeholder" {
+    # A direct-kernel-boot guest without an image still gets a boot disk
+    # (vda), so that its /var disk is always vdb.
+    action = hypervisor.volume_create
+    if     = param.image == "" && param.kernel != ""
+    name   = local.base
+    size   = "64M"
+  }
+  step "kernel" {
+    action = hypervisor.volume_import
+    if     = param.kernel != ""
+    path   = abspath(param.kernel)
+    name   = "${param.name}-kernel${param.suffix}"
+  }
+  step "initrd" {
+    action = hypervisor.volume_import
+    if     = param.kernel != ""
+    path   = abspath(param.initrd)
+    name   = "${param.name}-initrd${param.suffix}"
+  }
+  # What the boot overlay is made on.
+  output "backing" { value = param.built != "" ? param.built : (local.nix ? step.build.image : (param.image != "" ? step.import.name : step.placeholder.name)) }
+  # Direct kernel boot: the paths define takes, and the volumes; null
+  # without.
+  output "kernel" { value = step.kernel.path }
+  output "initrd" { value = step.initrd.path }
+  output "kernel_volume" { value = step.kernel.name }
+  output "initrd_volume" { value = step.initrd.name }
+  # The machine record's values that say where the image came from.
+  output "record" {
+    value = {
+      source      = local.nix ? "nix" : "prebuilt"
+      profiles    = local.nix ? step.build.profiles : param.profiles
+      image       = param.image != "" ? abspath(param.image) : (local.nix ? step.build.image : "")
+      content_id  = local.nix ? step.build.content_id : ""
+      gc_root     = local.nix ? step.build.gc_root : ""
+      kernel      = param.kernel != "" ? abspath(param.kernel) : ""
+      initrd      = param.kernel != "" ? abspath(param.initrd) : ""
+      cmdline     = param.kernel != "" ? param.cmdline : ""
+      generation  = param.generation
+      base_volume = local.nix ? "" : local.base
+    }
+  }
+}
+
+task "provision" {
+  internal    = true
+  description = "A new VM from its machine record and its image: a thin boot overlay, a fresh /var that holds its identity; defined, started"
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
+  param "record" {
+    type        = any
+    description = "its machine record's values"
+  }
+  param "image" {
+    type        = string
+    description = "the image its boot overlay is made on"
+  }
+  param "keys" {
+    type        = string
+    description = "its authorized_keys"
+  }
+  param "kernel" {
+    type        = string
+    default     = null
+    description = "direct kernel boot: the kernel's path"
+  }
+  param "initrd" {
+    type        = string
+    default     = null
+    description = "direct kernel boot: the initrd's path"
+  }
+  lock = param.name
+  step "boot" {
+    action  = hypervisor.volume_overlay
+    name    = "${param.name}-boot"
+    backing = param.image
+  }
+  step "var" {
+    action     = hypervisor.volume_create
+    name       = "${param.name}-var"
+    size       = param.record.var_size
+    filesystem = "ext4"
+    label      = "var"
+    # The identity the image reads at boot (profiles/core.nix).
+    files = merge({
+      "identity/hostname"        = "${param.record.hostname}\n"
+      "identity/machine-id"      = "${param.record.machine_id}\n"
+      "identity/authorized_keys" = param.keys
+      }, param.record.static_ip == "" ? {} : {
+      "identity/static-ip" = "${param.record.static_ip}\n"
+      "identity/gateway"   = "${param.record.gateway}\n"
+    })
+  }
+  step "machine" {
+    task       = "machine"
+    name       = param.name
+    record     = param.record
+    kernel     = param.kernel
+    initrd     = param.initrd
+    depends_on = [step.boot, step.var]
+  }
+  output "ip" { value = step.machine.ip }
+  output "console_log" { value = step.machine.console_log }
+}
+
+task "machine" {
+  internal    = true
+  description = "Define a VM from its machine record, on its volumes NAME-boot and NAME-var; start it and wait for its IP"
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
+  param "record" {
+    type        = any
+    description = "its machine record's values"
+  }
+  param "kernel" {
+    type        = string
+    default     = null
+    description = "direct kernel boot: the kernel's path; null: UEFI"
+  }
+  param "initrd" {
+    type        = string
+    default     = null
+    description = "direct kernel boot: the initrd's path"
+  }
+  param "cmdline" {
+    type        = string
+    default     = null
+    description = "direct kernel boot: the command line (default: the record's)"
+  }
+  param "network" {
+    type        = string
+    default     = null
+    description = "nat or bridge:NAME (default: the record's)"
+  }
+  param "start" {
+    type        = bool
+    default     = true
+    description = "start it (and wait for its IP)"
+  }
+  lock = param.name
+  step "define" {
+    action      = hypervisor.define
+    name        = param.name
+    uuid        = param.record.uuid
+    mac         = param.record.mac
+    memory      = param.record.memory
+    vcpus       = param.record.vcpus
+    boot_volume = "${param.name}-boot"
+    var_volume  = "${param.name}-var"
+    firmware    = param.kernel != null ? "kernel" : "uefi"
+    kernel      = param.kernel
+    initrd      = param.initrd
+    cmdline     = param.kernel == null ? null : (param.cmdline != null ? param.cmdline : param.record.cmdline)
+    network     = param.network != null ? param.network : param.record.network
+  }
+  step "start" {
+    task       = "start"
+    if         = param.start
+    name       = param.name
+    depends_on = [step.define]
+  }
+  output "ip" { value = step.start.ip }
+  output "mac" { value = step.define.mac }
+  output "uuid" { value = step.define.uuid }
+  output "console_log" { value = step.define.console_log }
+}
+
+task "teardown" {
+  internal    = true
+  description = "Remove a VM and every volume it has, found by their names with or without a record: what an interrupted create, upgrade or clone left goes too"
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
+  param "final" {
+    type        = bool
+    default     = false
+    description = "the removal is the run's commit point: from there on the run only goes forward"
+  }
+  lock = param.name
   step "undefine" {
     action     = hypervisor.undefine
-    commit     = true
+    commit     = param.final
     name       = param.name
     force      = true
     missing_ok = true
-    depends_on = [step.extract]
   }
-  # Every volume of the VM, found by its names with or without a record:
-  # what an interrupted create, upgrade or clone left goes too.
   step "disks" {
     action     = hypervisor.volume_list
     prefix     = "${param.name}-"
@@ -1596,79 +1570,33 @@ task "restore-backup" {
     names      = step.disks.names
     missing_ok = true
   }
-  step "record" {
-    action     = builtin.record_write
-    collection = "machines/${var.backend}"
-    name       = param.name
-    mode       = "replace"
-    from_file  = step.extract.files["record.json"]
-    values     = { restored = timestamp(), restored_from = step.verify.path }
-    depends_on = [step.volumes]
+  output "deleted" { value = step.volumes.deleted }
+}
+
+task "release" {
+  internal    = true
+  description = "Let nix collect an image once no VM of this backend uses it: its GC root goes"
+  param "gc_root" {
+    type        = string
+    description = "the image's GC root; empty: nothing to release"
   }
-  step "var" {
-    action     = hypervisor.volume_import
-    path       = step.extract.files["var.qcow2"]
-    name       = "${param.name}-var"
-    depends_on = [step.volumes]
+  param "in_use" {
+    type        = string
+    default     = ""
+    description = "a GC root that stays (the new image's)"
   }
-  step "base" {
-    action     = hypervisor.volume_import
-    if         = step.record.values.base_volume != ""
-    path       = step.extract.files["base.img"]
-    name       = step.record.values.base_volume
+  param "except" {
+    type        = string
+    default     = ""
+    description = "a VM whose record does not count (it names the new image)"
   }
-  step "kernel" {
-    action     = hypervisor.volume_import
-    if         = step.record.values.kernel != ""
-    path       = step.extract.files["kernel"]
-    name       = "${param.name}-kernel"
+  step "others" {
+    action     = builtin.record_list
+    collection = local.machines
   }
-  step "initrd" {
-    action     = hypervisor.volume_import
-    if         = step.record.values.kernel != ""
-    path       = step.extract.files["initrd"]
-    name       = "${param.name}-initrd"
-  }
-  step "boot" {
-    action  = hypervisor.volume_overlay
-    name    = "${param.name}-boot"
-    backing = step.record.values.base_volume != "" ? step.base.name : step.record.values.image
-  }
-  step "define" {
-    action      = hypervisor.define
-    name        = param.name
-    uuid        = step.record.values.uuid
-    mac         = step.record.values.mac
-    memory      = step.record.values.memory
-    vcpus       = step.record.values.vcpus
-    boot_volume = step.boot.name
-    var_volume  = step.var.name
-    firmware    = step.record.values.kernel != "" ? "kernel" : "uefi"
-    kernel      = step.kernel.path
-    initrd      = step.initrd.path
-    cmdline     = step.record.values.kernel != "" ? step.record.values.cmdline : null
-    network     = step.record.values.network
-  }
-  step "start" {
-    action = hypervisor.start
-    name   = step.define.name
-  }
-  step "ip" {
-    action     = hypervisor.wait_ip
-    if         = var.wait_for_ip
-    timeout    = var.ip_timeout
-    name       = step.define.name
-    depends_on = [step.start]
-  }
-  step "cleanup" {
-    action     = builtin.remove
-    paths      = [step.extract.dir]
-    depends_on = [step.define]
-  }
-  output "restored_from" {
-    value = step.verify.path
-  }
-  output "ip" {
-    value = var.wait_for_ip ? step.ip.ip : "(not waited for)"
+  step "release" {
+    action  = nix.release
+    if      = param.gc_root != "" && param.gc_root != param.in_use && length([for n, r in step.others.records : n if n != param.except && try(r.gc_root, "") == param.gc_root]) == 0
+    gc_root = param.gc_root
   }
 }

@@ -92,7 +92,7 @@ func makeReference(t *testing.T, ts *taskSpec) *reference {
 		if ev.Kind != "step_started" || changing[ev.Action] == nil {
 			continue
 		}
-		claims := slices.Contains(watched.claimed, ev.Step)
+		claims := slices.Contains(watched.claimed, stepDir(ev.Step))
 		if claims {
 			ref.points = append(ref.points, point{name: "claim-" + ev.Step, claim: ev.Step, about: "right after step " + ev.Step + " (" + ev.Action + ") claimed what it is about to change"})
 		}
@@ -131,13 +131,18 @@ func casesOf(t *testing.T, ts *taskSpec, ref *reference) []faultCase {
 	}
 	if !*soakFlag {
 		for _, s := range ts.sample {
+			// target/point/mode, where a point may name a called
+			// task's step by its path (change-vm/define).
 			f := strings.Split(s, "/")
-			p, ok := byName[f[1]]
-			if len(f) != 3 || !ok {
+			p, ok := point{}, false
+			if len(f) >= 3 {
+				p, ok = byName[strings.Join(f[1:len(f)-1], "/")]
+			}
+			if !ok {
 				t.Errorf("sample case %s of %s: no such point in the clean run (it has: %v)", s, ts.name, sortedKeys(byName))
 				continue
 			}
-			add(faultCase{target: f[0], p: p, mode: f[2]})
+			add(faultCase{target: f[0], p: p, mode: f[len(f)-1]})
 		}
 		return out
 	}

@@ -69,7 +69,7 @@ func TestLibvirtSample(t *testing.T) {
 	// 1. create, vmflow killed right after var claimed its volume; --undo
 	// leaves nothing.
 	e.note("# 1. create, vmflow killed right after step var claimed; resume --undo")
-	r, _ := e.runKilled(create, "vmflow", point{name: "claim-var", claim: "var"})
+	r, _ := e.runKilled(create, "vmflow", point{name: "claim-vm/var", claim: "vm/var"})
 	if id := runID(r); id != "" {
 		c.expect(e.vmflow("--json", "resume", id, "--undo"), 0, "recovery", "resume --undo of the interrupted create")
 	}
@@ -78,7 +78,7 @@ func TestLibvirtSample(t *testing.T) {
 	// 2. create, the plugin killed right after define claimed the domain:
 	// vmflow fails the step and undoes it all.
 	e.note("# 2. create, the libvirt plugin killed right after step define claimed")
-	r, _ = e.runKilled(create, "plugin", point{name: "claim-define", claim: "define"})
+	r, _ = e.runKilled(create, "plugin", point{name: "claim-vm/machine/define", claim: "vm/machine/define"})
 	c.expect(r, 1, "recovery", "the step whose plugin was killed fails, and the run is undone")
 	lv.nothing(c, vm)
 
@@ -136,7 +136,7 @@ func TestLibvirtSample(t *testing.T) {
 	// fails the step and undoes the upgrade.
 	e.note("# 6. upgrade, the libvirt plugin killed right after step define claimed")
 	want = lv.volumes()
-	r, _ = e.runKilled(upgrade, "plugin", point{name: "claim-define", claim: "define"})
+	r, _ = e.runKilled(upgrade, "plugin", point{name: "claim-vm/define", claim: "vm/define"})
 	c.expect(r, 1, "recovery", "the step whose plugin was killed fails, and the upgrade is undone")
 	lv.whole(c, vm, generation, true)
 	if got := lv.volumes(); !equalStrings(got, want) {

@@ -323,10 +323,10 @@ func (e *env) runKilled(args []string, target string, p point) (cmdResult, kill)
 				if !slices.Contains(k.claimed, c.claimStep) {
 					k.claimed = append(k.claimed, c.claimStep)
 				}
-				if c.claimStep == p.claim {
+				if p.claim != "" && c.claimStep == stepDir(p.claim) {
 					doKill("right after step " + p.claim + " claimed " + c.path)
 				}
-				if c.claimStep == p.change {
+				if p.change != "" && c.claimStep == stepDir(p.change) {
 					armed = true
 				}
 			case armed && p.change != "" && inArea(c.path, p.area):

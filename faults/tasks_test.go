@@ -36,11 +36,11 @@ func allTasks() []*taskSpec {
 			vms:  []string{"k"}, made: "k",
 			sample: []string{
 				// §3.1: the plugin killed after it defined the VM.
-				"plugin/change-define/rerun",
-				"plugin/started-define/undo",
-				"plugin/change-var/resume",
-				"vmflow/change-define/resume",
-				"vmflow/claim-var/undo",
+				"plugin/change-vm/machine/define/rerun",
+				"plugin/started-vm/machine/define/undo",
+				"plugin/change-vm/var/resume",
+				"vmflow/change-vm/machine/define/resume",
+				"vmflow/claim-vm/var/undo",
 				"vmflow/change-record/purge",
 				// §3.5: killed at run_done, the claims of a succeeded run stay.
 				"vmflow/run_done/rerun",
@@ -56,12 +56,12 @@ func allTasks() []*taskSpec {
 			commit: []string{"save"},
 			sample: []string{
 				// §3.2: killed in the cleanup, after the commit point.
-				"vmflow/done-old_kernel/undo",
+				"vmflow/done-old/undo",
 				"vmflow/change-swap_boot/undo",
 				"vmflow/change-stop/resume",
 				"vmflow/done-save/rerun",
 				"plugin/change-swap_boot/rerun",
-				"plugin/change-old_boot/undo",
+				"plugin/change-old/undo",
 				"plugin/change-overlay/resume",
 			},
 		},
@@ -75,7 +75,7 @@ func allTasks() []*taskSpec {
 				"plugin/change-var/undo",
 				"plugin/change-base/rerun",
 				"vmflow/change-identity/resume",
-				"vmflow/change-define/rerun",
+				"vmflow/change-vm/define/rerun",
 				"vmflow/change-var/purge",
 			},
 		},
@@ -100,14 +100,14 @@ func allTasks() []*taskSpec {
 			setup:  [][]string{createK(), {"backup", "k"}},
 			args:   []string{"restore-backup", "k"},
 			vms:    []string{"k"},
-			commit: []string{"undefine"},
+			commit: []string{"old/undefine"},
 			sample: []string{
 				// §3.3: rolled back with the VM gone.
-				"vmflow/done-volumes/undo",
+				"vmflow/done-old/volumes/undo",
 				// §3.5: tmp/extract-* left after a kill in extract, then resume.
 				"vmflow/change-extract/resume",
-				"vmflow/change-undefine/undo",
-				"plugin/change-define/rerun",
+				"vmflow/change-old/undefine/undo",
+				"plugin/change-vm/define/rerun",
 				"plugin/change-var/undo",
 				"vmflow/change-record/rerun",
 			},
@@ -118,10 +118,10 @@ func allTasks() []*taskSpec {
 			args:  []string{"recreate", "k"},
 			vms:   []string{"k"},
 			sample: []string{
-				"vmflow/change-var/undo",
-				"plugin/change-define/resume",
-				"plugin/change-boot/undo",
-				"vmflow/started-start/rerun",
+				"vmflow/change-vm/var/undo",
+				"plugin/change-vm/machine/define/resume",
+				"plugin/change-vm/boot/undo",
+				"vmflow/started-vm/machine/start/start/rerun",
 			},
 		},
 		{

@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vmflow/vmflow/core/claims"
 )
 
 // A watcher reports, through inotify, each change a run makes to the
@@ -20,7 +22,7 @@ import (
 
 type change struct {
 	path      string // relative to the state dir
-	claimStep string // a claim: the step that wrote it
+	claimStep string // a claim: the directory of the step that wrote it (stepDir)
 }
 
 type watcher struct {
@@ -165,3 +167,7 @@ func (w *watcher) close() {
 	}
 	unix.Close(w.fd)
 }
+
+// stepDir is the directory a step's claims go in: its name, or for a
+// step of a called task (vm/define) its path made one path element.
+func stepDir(step string) string { return filepath.Base(claims.Dir("/", "p", "r", step)) }
