@@ -1,8 +1,9 @@
 # claude: the Claude Code CLI.
 #
-# Not baked into the image: at a user's first login a login-shell hook runs
-# `npm install -g @anthropic-ai/claude-code` into ~/.npm-global (on /var)
-# when `claude` is not found (modules/npm-cli.nix). The npm package ships a
+# Not baked into the image: the unit vmflow-npm-claude-<user>.service runs
+# `npm install -g @anthropic-ai/claude-code` into each normal user's
+# ~/.npm-global (on /var) when `claude` is not there, with its own timeout
+# and retries (modules/npm-cli.nix). The npm package ships a
 # native executable for other distributions; nix-ld lets it run.
 #
 # Imports the egress block: the VM cannot open connections to private or
