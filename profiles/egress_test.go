@@ -105,8 +105,10 @@ func TestEgressBlockInNamespaces(t *testing.T) {
 	if !ok || !tbl.Enable || tbl.Family != "inet" || tbl.Name != "vmflow-egress" {
 		t.Fatalf("claude's nftables tables: %+v", tables)
 	}
-	// As NixOS 25.05's nftables.nix writes each table into the ruleset.
-	ruleset := fmt.Sprintf("table %s %s {\n%s\n}\n", tbl.Family, tbl.Name, tbl.Content)
+	// As NixOS' nftables.nix writes each table into the ruleset: made,
+	// deleted (so a reload starts clean), then made with its content.
+	t1 := tbl.Family + " " + tbl.Name
+	ruleset := fmt.Sprintf("table %s\ndelete table %s\ntable %s {\n%s\n}\n", t1, t1, t1, tbl.Content)
 	dir := t.TempDir()
 	rulesFile := filepath.Join(dir, "ruleset.nft")
 	os.WriteFile(rulesFile, []byte(ruleset), 0o644)
