@@ -35,19 +35,26 @@ func TestResolve(t *testing.T) {
 		{[]string{"claude", "open-code", "home-manager", "podman", "docker"}, []string{"core", "claude", "open-code", "home-manager", "podman", "docker"}},
 		{allProfiles, []string{"core", "claude", "dev", "docker", "home-manager", "nvidia", "open-code", "podman", "python", "rust"}},
 	}
+	// One evaluation for all cases: lib.resolve, and the image's list.
+	expr := "lib: map (ask: { resolved = lib.resolve ask; image = (lib.mkImage { profiles = ask; }).passthru.profiles; }) ["
 	for _, c := range cases {
-		var got []string
-		eval(t, "lib", "lib: lib.resolve "+nixList(c.ask), &got)
-		if !slices.Equal(got, c.want) {
-			t.Errorf("resolve %v = %v, want %v", c.ask, got, c.want)
+		expr += " " + nixList(c.ask)
+	}
+	var got []struct {
+		Resolved []string `json:"resolved"`
+		Image    []string `json:"image"`
+	}
+	eval(t, "lib", expr+" ]", &got)
+	if len(got) != len(cases) {
+		t.Fatalf("%d results for %d cases", len(got), len(cases))
+	}
+	for i, c := range cases {
+		if !slices.Equal(got[i].Resolved, c.want) {
+			t.Errorf("resolve %v = %v, want %v", c.ask, got[i].Resolved, c.want)
 		}
 		// The image's list: the same set, sorted.
-		var names []string
-		eval(t, "lib", image("profiles = "+nixList(c.ask)+";", "img.passthru.profiles"), &names)
-		sorted := slices.Clone(c.want)
-		slices.Sort(sorted)
-		if !slices.Equal(names, sorted) {
-			t.Errorf("mkImage %v has profiles %v, want %v", c.ask, names, sorted)
+		if sorted := sortedCopy(c.want); !slices.Equal(got[i].Image, sorted) {
+			t.Errorf("mkImage %v has profiles %v, want %v", c.ask, got[i].Image, sorted)
 		}
 	}
 	// Asked in another order: the same image name.
