@@ -247,9 +247,10 @@ let
         default = drv "glibc-locales";
       };
 
+      # As nixos/modules/misc/version.nix: from the lib (lib/.version).
       system.nixos.release = mkOption {
         type = types.str;
-        default = "25.05";
+        default = lib.trivial.release;
       };
     };
 
