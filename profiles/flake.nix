@@ -146,13 +146,13 @@
           toplevel = config.system.build.toplevel;
           cmdline = "init=${toplevel}/init ${toString config.boot.kernelParams}";
 
-          mountedBy = mountPoint: label:
-            (config.fileSystems.${mountPoint}.device or null) == "/dev/disk/by-label/${label}";
+          # Labels and read-only mounts (lib/checks.nix); all failures at once.
+          failed = builtins.filter (c: !c.assertion)
+            (import ./lib/checks.nix { inherit labels; inherit (config) fileSystems; });
         in
-        assert lib.assertMsg (mountedBy "/" labels.root && mountedBy "/var" labels.var)
-          "vmflow: core.nix must mount / from LABEL=${labels.root} and /var from LABEL=${labels.var}, the labels of the disks (flake.nix `labels`)";
-        assert lib.assertMsg (lib.elem "ro" config.fileSystems."/".options)
-          "vmflow: the root filesystem must be mounted read-only (options = [ \"ro\" ]): the boot disk is attached read-only";
+        if failed != [ ] then
+          throw (lib.concatMapStringsSep "\n" (c: c.message) failed)
+        else
         pkgs.runCommandLocal "vmflow-image-${lib.concatStringsSep "-" names}"
           {
             passthru = { inherit image uki kernel initrd toplevel cmdline nixos; profiles = names; };

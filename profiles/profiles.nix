@@ -60,11 +60,11 @@
   claude = {
     file = "claude.nix";
     requires = [ ];
-    description = "Claude Code CLI, installed from npm at first login; private networks blocked";
+    description = "Claude Code CLI, installed from npm by a unit of its own; private and special networks blocked";
   };
   open-code = {
     file = "open-code.nix";
     requires = [ ];
-    description = "OpenCode CLI, installed from npm at first login, with a default config; private networks blocked";
+    description = "OpenCode CLI, installed from npm by a unit of its own, with a default config; private and special networks blocked";
   };
 }

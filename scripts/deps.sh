@@ -42,6 +42,10 @@ want dnsmasq-base dnsmasq
 want iptables iptables
 # The nix plugin builds images with the real nix (Debian's nix-bin).
 want nix-bin nix
+# profiles/'s egress test loads the generated nftables ruleset into network
+# namespaces joined by veth pairs.
+want nftables nft /usr/sbin/nft
+want iproute2 ip /usr/sbin/ip /sbin/ip
 
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]}"

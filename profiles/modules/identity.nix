@@ -69,9 +69,12 @@ in
   };
 
   # mkForce: newer nixpkgs put an empty placeholder file here for an
-  # immutable /etc; this link replaces it.
+  # immutable /etc; this link replaces it. "direct-symlink" (as 25.05's
+  # userborn.nix uses for /etc/passwd): the entry is one link straight to
+  # the file on /var, not a link into /etc/static and the store. Without an
+  # /etc overlay, setup-etc.pl makes the same single link for this mode.
   environment.etc."machine-id" = lib.mkForce {
     source = "/var/identity/machine-id";
-    mode = "symlink";
+    mode = "direct-symlink";
   };
 }

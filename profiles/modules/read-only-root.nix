@@ -90,15 +90,18 @@ in
 
   # --- activation must not write to / ---------------------------------------
 
-  # These snippets create /bin/sh, /usr/bin/env and (in releases before
-  # ldso became tmpfiles rules) /lib64/ld-linux-x86-64.so.2 on the root
-  # filesystem at every boot. The links are in the image instead, pointing
-  # at the same store paths; nixpkgs' own appliance image test blanks
-  # usrbinenv the same way. systemd-tmpfiles' `L+` rule for the loader then
-  # finds the right link in place and writes nothing.
+  # These two snippets create /bin/sh and /usr/bin/env on the root
+  # filesystem at every boot (25.05: config/shells-environment.nix and
+  # system/activation/activation-script.nix). The links are in the image
+  # instead, pointing at the same store paths; nixpkgs' own appliance image
+  # test blanks usrbinenv the same way.
+  #
+  # The ELF loader needs nothing here: in 25.05 config/ldso.nix makes
+  # /lib64/ld-linux-x86-64.so.2 with systemd-tmpfiles rules (`d /lib64`,
+  # `L+ <link> - - - - <environment.ldso>`), not an activation snippet, and
+  # those rules find the baked-in link already right and write nothing.
   system.activationScripts.binsh = lib.mkForce "";
   system.activationScripts.usrbinenv = lib.mkForce "";
-  system.activationScripts.ldso = lib.mkForce "";
 
   # --- the skeleton, for flake.nix's image builder --------------------------
 
