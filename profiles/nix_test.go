@@ -1,6 +1,6 @@
 // Package profiles_test checks the profiles flake with the real nix, the
 // real nixpkgs lib of NixOS 25.05 and the real home-manager release-25.05
-// (../shared/nix-inputs), on machines that cannot download nixpkgs: the
+// (tests/inputs), on machines that cannot download nixpkgs: the
 // flake's nixpkgs input is replaced by that lib plus a stand-in for
 // lib.nixosSystem (tests/standin, see tests/README.md), its home-manager
 // input by the real source. No image is built.
@@ -33,13 +33,14 @@ func need(t testing.TB, tools ...string) {
 }
 
 // inputsDir holds the pinned offline inputs: $VMFLOW_NIX_INPUTS, else
-// ../shared/nix-inputs beside the repository.
+// tests/inputs, where the repository carries them (1.2 MB), so that a
+// clone anywhere runs these tests with nothing fetched.
 func inputsDir() string {
 	if d := os.Getenv("VMFLOW_NIX_INPUTS"); d != "" {
 		return d
 	}
-	root, _ := filepath.Abs("..")
-	return filepath.Join(root, "..", "shared", "nix-inputs")
+	d, _ := filepath.Abs(filepath.Join("tests", "inputs"))
+	return d
 }
 
 const (
