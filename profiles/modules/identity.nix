@@ -34,8 +34,8 @@
 # DHCP from replacing it.
 #
 # SSH host keys need nothing here beyond the permissions: core.nix points
-# services.openssh.hostKeys at /var/identity/ssh and the sshd unit
-# generates missing ones.
+# services.openssh.hostKeys at /var/identity/ssh and NixOS' sshd units
+# generate missing ones.
 { config, lib, pkgs, ... }:
 let
   # Every normal user whose home is under /home gets it on /var/home, owned
