@@ -350,7 +350,12 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 	default:
 		how = "nothing had changed; fix the cause and run the task again"
 	}
-	return &exitError{code: exitFailed, err: fmt.Errorf("task %s failed (run %s): %s", t.Name, res.RunID, how), printed: o.json}
+	// The error itself is above (the diagnostics); what is left to say
+	// is what became of the run.
+	if !o.json {
+		fmt.Fprintf(a.stderr, "Run %s: %s.\n", res.RunID, how)
+	}
+	return &exitError{code: exitFailed, err: fmt.Errorf("task %s failed (run %s): %s", t.Name, res.RunID, how), printed: true}
 }
 
 // skippedNote names the steps whose undo waits for a failed one.

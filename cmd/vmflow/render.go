@@ -170,7 +170,14 @@ func describe(e event.Event, verbose bool) string {
 		}
 		return fmt.Sprintf("==> %s: done in %s", e.Step, seconds(e.ElapsedMS))
 	case event.StepFailed:
-		return fmt.Sprintf("==> %s: FAILED: %s", e.Step, firstLine(e.Error))
+		if e.Status == journal.Failed {
+			// The error follows once, in full, with the run's
+			// diagnostics.
+			return fmt.Sprintf("==> %s: FAILED", e.Step)
+		}
+		// Cancelled: the run stopped (another step failed, or Ctrl-C),
+		// which the lines around it say.
+		return fmt.Sprintf("==> %s: cancelled", e.Step)
 	case event.StepSkipped:
 		return fmt.Sprintf("==> %s: skipped (%s)", e.Step, e.Message)
 	case event.UndoStarted:
@@ -344,7 +351,11 @@ func (r *ttyRenderer) Emit(e event.Event) {
 		r.remove(e.Step)
 		r.paused = false
 		r.mu.Unlock()
-		r.println(fmt.Sprintf("%s✗%s %s  %s  %s", red, reset, e.Step, e.Action, firstLine(e.Error)))
+		what := "failed" // the error follows once, with the diagnostics
+		if e.Status != journal.Failed {
+			what = "cancelled"
+		}
+		r.println(fmt.Sprintf("%s✗%s %s  %s  %s", red, reset, e.Step, e.Action, what))
 	case event.StepSkipped:
 		r.println(fmt.Sprintf("- %s  skipped (%s)", e.Step, e.Message))
 	case event.UndoDone:

@@ -317,7 +317,9 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, sc stepC
 			r.status = journal.Cancelled
 		}
 		r.diags = append(r.diags, d)
-		emit(event.Event{Kind: event.StepFailed, Step: ps.Name, Action: actionName(ps), Error: d.Summary + ": " + d.Detail, ElapsedMS: r.elapsed.Milliseconds()})
+		// Status tells a step that failed (its error is in the run's
+		// diagnostics) from one cancelled because another failed.
+		emit(event.Event{Kind: event.StepFailed, Step: ps.Name, Action: actionName(ps), Status: r.status, Error: d.Summary + ": " + d.Detail, ElapsedMS: r.elapsed.Milliseconds()})
 		if opts.Journal != nil {
 			_ = opts.Journal.Append(journal.Record{Step: ps.Name, Action: actionName(ps), Status: r.status, Error: d.Summary + ": " + d.Detail, Refused: r.refused})
 		}
