@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
@@ -222,6 +223,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func (a *app) exitCode(err error) int {
 	if err == nil {
 		return exitOK
+	}
+	if errors.Is(err, syscall.EPIPE) {
+		// The reader went away (vmflow runs | head): what it did not
+		// read is not an error to report; the status says it was cut.
+		return exitFailed
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
