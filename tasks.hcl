@@ -548,6 +548,7 @@ task "reboot" {
 
 task "status" {
   description = "Show a VM's state, IP, image, profiles and backend"
+  read_only   = true
   param "name" {
     type        = string
     description = "VM name"
@@ -579,6 +580,7 @@ task "status" {
 
 task "vms" {
   description = "List VMs: their states, and the machine records of this backend"
+  read_only   = true
   step "list" {
     action = hypervisor.list
   }
@@ -592,6 +594,7 @@ task "vms" {
 
 task "ssh" {
   description = "SSH into a VM as user (or user@NAME, admin@NAME)"
+  read_only   = true
   param "target" {
     type        = string
     description = "[user@]NAME"
@@ -639,6 +642,7 @@ task "ssh" {
 
 task "console" {
   description = "Attach to a VM's serial console (Ctrl-] detaches)"
+  read_only   = true
   param "name" {
     type        = string
     description = "VM name"
@@ -709,6 +713,7 @@ task "restore-snapshot" {
 
 task "snapshots" {
   description = "List a VM's snapshots"
+  read_only   = true
   param "name" {
     type        = string
     description = "VM name"
@@ -1131,6 +1136,7 @@ task "backup" {
 
 task "backups" {
   description = "List backups, newest first (of one VM, or all)"
+  read_only   = true
   param "name" {
     type        = string
     default     = ""

@@ -339,6 +339,8 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 	}
 	var how string
 	switch {
+	case t.ReadOnly:
+		how = "the task changes nothing, and its runs are not kept; fix the cause and run it again"
 	case res.Committed != "":
 		how = fmt.Sprintf("it had passed its commit point (step %s), so nothing was undone; fix the cause, then `vmflow resume %s` finishes it", res.Committed, res.RunID)
 	case len(res.UndoFailed) > 0:

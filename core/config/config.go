@@ -202,7 +202,12 @@ type Task struct {
 	// one of its locks that were interrupted, or failed part-way, are
 	// marked superseded (the task removes what they were about: purge).
 	Supersedes bool
-	Params     []*Param
+	// ReadOnly: the task changes nothing (read_only = true): its runs
+	// are not journaled, so they are not in vmflow runs and cannot be
+	// resumed; every step's action must be one without an undo.
+	ReadOnly      bool
+	ReadOnlyRange hcl.Range
+	Params        []*Param
 	Lock       hcl.Expression // nil when absent
 	// Preconditions are checked before anything runs, once params are
 	// known.

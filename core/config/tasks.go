@@ -16,7 +16,7 @@ import (
 )
 
 var taskSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: "lock"}, {Name: "wizard"}, {Name: "supersedes"}, {Name: "internal"}},
+	Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: "lock"}, {Name: "wizard"}, {Name: "supersedes"}, {Name: "internal"}, {Name: "read_only"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "param", LabelNames: []string{"name"}},
 		{Type: "step", LabelNames: []string{"name"}},
@@ -52,6 +52,17 @@ func (l *loader) decodeTask(f *File, b *hcl.Block) *Task {
 	t.Wizard = l.constBool(content.Attributes, "wizard")
 	t.Supersedes = l.constBool(content.Attributes, "supersedes")
 	t.Internal = l.constBool(content.Attributes, "internal")
+	t.ReadOnly = l.constBool(content.Attributes, "read_only")
+	if a, ok := content.Attributes["read_only"]; ok {
+		t.ReadOnlyRange = a.Range
+		if t.ReadOnly && t.Supersedes {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Read-only task supersedes runs",
+				Detail:  fmt.Sprintf("Task %s changes nothing (read_only = true), so it cannot take the place of runs that did: remove supersedes or read_only.", t.Name),
+				Subject: a.Range.Ptr(),
+			})
+		}
+	}
 
 	var steps, outputs, locals []*hcl.Block
 	for _, blk := range content.Blocks {

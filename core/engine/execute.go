@@ -108,6 +108,11 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 		}
 		defer locks.Release()
 	}
+	if plan.Task.ReadOnly {
+		// It changes nothing: nothing to journal, resume or undo, and
+		// no earlier run stands in its way.
+		return e.Run(ctx, plan, opts.RunOptions), nil
+	}
 	// What runs that ended without cleaning up left behind goes first.
 	e.sweep()
 	// Holding the locks, nobody can resume that run meanwhile.

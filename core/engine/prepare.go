@@ -573,6 +573,23 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	// A task that says it changes nothing runs only actions that make
+	// nothing to undo.
+	if t.ReadOnly {
+		for _, ps := range plan.Steps {
+			if ps.Action.HasUndo {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Step of a read-only task makes something",
+					Detail: fmt.Sprintf("Task %s is read_only (%s:%d), so its runs are not journaled; step %q runs %s, which makes something it can undo. Remove read_only from the task, or the step.",
+						t.Name, t.ReadOnlyRange.Filename, t.ReadOnlyRange.Start.Line, ps.Name, actionName(ps)),
+					Subject: ps.ActionRange.Ptr(),
+				})
+			}
+		}
+		if diags.HasErrors() {
+			return nil, diags
+		}
+	}
 
 	// References to outputs must name declared outputs.
 	checkRef := func(sc *Scope, r config.StepRef) {
