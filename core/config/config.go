@@ -28,12 +28,15 @@ const (
 	ArgCommit = "commit"
 	// ArgTask makes the step a call of another task: task = "provision".
 	ArgTask = "task"
+	// ArgForEach makes the step one instance per key of a map (or
+	// element of a set of strings): for_each = { kernel = …, initrd = … }.
+	ArgForEach = "for_each"
 )
 
 // IsReservedArg reports whether name is a step meta-argument.
 func IsReservedArg(name string) bool {
 	switch name {
-	case ArgAction, ArgDependsOn, ArgIf, ArgTimeout, ArgCommit, ArgTask:
+	case ArgAction, ArgDependsOn, ArgIf, ArgTimeout, ArgCommit, ArgTask, ArgForEach:
 		return true
 	}
 	return false
@@ -208,7 +211,7 @@ type Task struct {
 	ReadOnly      bool
 	ReadOnlyRange hcl.Range
 	Params        []*Param
-	Lock       hcl.Expression // nil when absent
+	Lock          hcl.Expression // nil when absent
 	// Preconditions are checked before anything runs, once params are
 	// known.
 	Preconditions []*Validation
@@ -293,6 +296,10 @@ type Step struct {
 	Args      []*hcl.Attribute
 	DependsOn []StepRef
 	If        hcl.Expression // nil when absent
+	// ForEach makes the step one instance per key (nil when absent): its
+	// keys are known before the run, its values may come from steps;
+	// each.key and each.value name them in the step's expressions.
+	ForEach hcl.Expression
 	// Timeout is the step's own limit (a duration string such as "10m",
 	// or a number of seconds); nil: the action's default.
 	Timeout hcl.Expression
@@ -320,7 +327,10 @@ func (s *Step) Arg(name string) *hcl.Attribute {
 
 // StepRef is a reference to a step (step.<name>, optionally .<output>).
 type StepRef struct {
-	Step   string
+	Step string
+	// Key is the instance of a for_each step a reference names
+	// (step.copy["kernel"].path); "" for none or all of them.
+	Key    string
 	Output string // "" for a whole-step reference (depends_on)
 	Range  hcl.Range
 }

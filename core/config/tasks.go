@@ -315,6 +315,8 @@ func (l *loader) decodeStep(f *File, t *Task, b *hcl.Block) *Step {
 			// is a commit point: known before the run, like a lock.
 			s.CommitIf = a.Expr
 			l.diags = append(l.diags, l.checkRefs(a.Expr, f, t, "a step's commit", "var", "param")...)
+		case ArgForEach:
+			s.ForEach = a.Expr
 		case ArgTask:
 			v, d := a.Expr.Value(nil)
 			if d.HasErrors() || v.Type() != cty.String || v.IsNull() || v.AsString() == "" {
@@ -343,6 +345,12 @@ func (l *loader) decodeStep(f *File, t *Task, b *hcl.Block) *Step {
 			Detail:  fmt.Sprintf("Step %q needs action = <plugin>.<action> (for example action = builtin.exec), or task = \"<task>\" to call a task.", name),
 			Subject: b.DefRange.Ptr(),
 		})
+	case hasAttr(attrs, ArgTask) && hasAttr(attrs, ArgForEach):
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "for_each on a task call",
+			Detail:  fmt.Sprintf("Step %q calls a task: for_each works on steps that run an action; put it on the steps of the called task.", name),
+			Subject: attrs[ArgForEach].Range.Ptr(),
+		})
 	case hasAttr(attrs, ArgTask) && hasAttr(attrs, ArgCommit):
 		l.diags = append(l.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError, Summary: "Commit on a task call",
@@ -364,21 +372,29 @@ func hasAttr(attrs hcl.Attributes, name string) bool {
 func (l *loader) checkStepRefs(f *File, t *Task, s *Step) {
 	seen := map[StepRef]bool{}
 	record := func(r StepRef) {
-		k := StepRef{Step: r.Step, Output: r.Output}
+		k := StepRef{Step: r.Step, Key: r.Key, Output: r.Output}
 		if !seen[k] {
 			seen[k] = true
 			s.Refs = append(s.Refs, r)
 		}
 	}
-	exprs := make([]hcl.Expression, 0, len(s.Args)+1)
+	exprs := make([]hcl.Expression, 0, len(s.Args)+2)
 	for _, a := range s.Args {
 		exprs = append(exprs, a.Expr)
 	}
 	if s.If != nil {
 		exprs = append(exprs, s.If)
 	}
-	for _, e := range exprs {
-		l.diags = append(l.diags, l.checkRefs(e, f, t, "a step", "var", "param", "step")...)
+	allowed := []string{"var", "param", "step"}
+	if s.ForEach != nil {
+		l.diags = append(l.diags, l.checkRefs(s.ForEach, f, t, "a step's for_each", allowed...)...)
+		allowed = append(allowed, "each")
+		exprs = append(exprs, s.ForEach)
+	}
+	for i, e := range exprs {
+		if s.ForEach == nil || i < len(exprs)-1 {
+			l.diags = append(l.diags, l.checkRefs(e, f, t, "a step", allowed...)...)
+		}
 		for _, r := range stepRefs(e) {
 			if r.Step == s.Name {
 				l.diags = append(l.diags, &hcl.Diagnostic{
@@ -439,8 +455,18 @@ func stepRefs(e hcl.Expression) []StepRef {
 			continue
 		}
 		r := StepRef{Step: attrName(tr[1]), Range: tr.SourceRange()}
-		if len(tr) >= 3 {
-			r.Output = attrName(tr[2])
+		rest := tr[2:]
+		if len(rest) > 0 {
+			if ix, ok := rest[0].(hcl.TraverseIndex); ok {
+				// An instance of a for_each step: step.copy["kernel"].
+				if ix.Key.Type() == cty.String && ix.Key.IsKnown() {
+					r.Key = ix.Key.AsString()
+				}
+				rest = rest[1:]
+			}
+		}
+		if len(rest) > 0 {
+			r.Output = attrName(rest[0])
 		}
 		out = append(out, r)
 	}
@@ -497,6 +523,21 @@ func (l *loader) checkRefs(e hcl.Expression, f *File, t *Task, where string, all
 				})
 			}
 			continue
+		case root == "each":
+			switch {
+			case !isAllowed(root):
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "each.* outside for_each",
+					Detail:  fmt.Sprintf("each.key and each.value are known in the arguments and the if of a step with for_each, not in %s.", where),
+					Subject: rng.Ptr(),
+				})
+			case len(tr) < 2 || (attrName(tr[1]) != "key" && attrName(tr[1]) != "value"):
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Invalid each reference",
+					Detail: "A step with for_each knows each.key and each.value.", Subject: rng.Ptr(),
+				})
+			}
+			continue
 		case root != "var" && root != "param" && root != "step":
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError, Summary: "Unknown reference",
@@ -548,8 +589,19 @@ func (l *loader) checkRefs(e hcl.Expression, f *File, t *Task, where string, all
 				})
 			}
 		case "step":
-			if t.Step(name) == nil {
+			if target := t.Step(name); target == nil {
 				diags = append(diags, unknownStep(t, StepRef{Step: name, Range: rng}))
+			} else if target.ForEach != nil {
+				// step.copy (every instance, by key) or step.copy["k"].out.
+				if len(tr) >= 3 {
+					if _, ok := tr[2].(hcl.TraverseIndex); !ok {
+						diags = append(diags, &hcl.Diagnostic{
+							Severity: hcl.DiagError, Summary: "Reference to a for_each step",
+							Detail:  fmt.Sprintf("Step %q has one instance per key of its for_each: name one, step.%s[\"KEY\"].<output>, or use them all, [for k, s in step.%s : s.<output>].", name, name, name),
+							Subject: rng.Ptr(),
+						})
+					}
+				}
 			} else if len(tr) < 3 || attrName(tr[2]) == "" {
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Incomplete step reference",

@@ -35,8 +35,9 @@ type Scope struct {
 	// together; 0: none.
 	Timeout time.Duration
 
-	leaves map[string]*PlanStep // the task's action steps, by name
-	calls  map[string]*Scope    // the task's call steps, by name
+	leaves map[string]*PlanStep   // the task's action steps, by name
+	groups map[string][]*PlanStep // the instances of its for_each steps, by name
+	calls  map[string]*Scope      // the task's call steps, by name
 }
 
 // Name is the call step's path ("vm", "vm/disk"); "" for the task run.
@@ -49,6 +50,10 @@ func (sc *Scope) Leaves() []string {
 	for _, s := range sc.Task.Steps {
 		if ps := sc.leaves[s.Name]; ps != nil {
 			out = append(out, ps.Name)
+		} else if g, ok := sc.groups[s.Name]; ok {
+			for _, ps := range g {
+				out = append(out, ps.Name)
+			}
 		} else if c := sc.calls[s.Name]; c != nil {
 			out = append(out, c.Leaves()...)
 		}
@@ -63,6 +68,12 @@ func (sc *Scope) resolve(refs []config.StepRef) []string {
 	for _, r := range refs {
 		if ps := sc.leaves[r.Step]; ps != nil {
 			out = appendOnce(out, ps.Name)
+		} else if g, ok := sc.groups[r.Step]; ok {
+			for _, ps := range g {
+				if r.Key == "" || !ps.Key.IsKnown() || ps.Key.AsString() == r.Key {
+					out = appendOnce(out, ps.Name)
+				}
+			}
 		} else if c := sc.calls[r.Step]; c != nil {
 			for _, n := range c.Leaves() {
 				out = appendOnce(out, n)
@@ -219,6 +230,15 @@ func (rs runScope) steps(sc *Scope, only map[string]bool) cty.Value {
 	m := make(map[string]cty.Value, len(sc.Task.Steps))
 	for _, s := range sc.Task.Steps {
 		ps, c := sc.leaves[s.Name], sc.calls[s.Name]
+		if g, ok := sc.groups[s.Name]; ok {
+			m[s.Name] = groupValue(g, func(ps *PlanStep) cty.Value {
+				if only == nil || only[s.Name] {
+					return rs.leafValue(ps)
+				}
+				return cty.UnknownVal(ps.Action.Outputs.ObjectType())
+			})
+			continue
+		}
 		switch {
 		case ps != nil && (only == nil || only[s.Name]):
 			m[s.Name] = rs.leafValue(ps)
@@ -371,6 +391,9 @@ func (rs runScope) stepContext(ps *PlanStep, started map[*Scope]time.Time) stepC
 		return sc
 	}
 	if sc.ectx, sc.diags = rs.context(ps.Scope); sc.diags.HasErrors() {
+		return sc
+	}
+	if sc.ectx, sc.diags = eachContext(ps, sc.ectx); sc.diags.HasErrors() {
 		return sc
 	}
 	sc.deadline, sc.deadlineBy, sc.diags = rs.callDeadline(ps.Scope, started)

@@ -220,6 +220,9 @@ type PlanStep struct {
 	// Commit: the step is a commit point (commit = true, or an
 	// expression of variables and params that is true for this run).
 	Commit bool
+	// Key is the instance's key for a step with for_each (unknown for
+	// vmflow validate's stand-in instance); cty.NilVal otherwise.
+	Key cty.Value
 }
 
 // Describe asks each plugin what its steps would do, for vmflow plan.
@@ -541,10 +544,14 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 	var expand func(sc *Scope)
 	expand = func(sc *Scope) {
 		plan.Scopes = append(plan.Scopes, sc)
-		sc.leaves, sc.calls = map[string]*PlanStep{}, map[string]*Scope{}
+		sc.leaves, sc.calls, sc.groups = map[string]*PlanStep{}, map[string]*Scope{}, map[string][]*PlanStep{}
+		// What is known before the run, for for_each keys: params and
+		// variables (a call's params worked out with steps unknown).
+		kctx, _ := sc.Task.EvalContext(sc.Params, cty.DynamicVal)
 		for _, s := range sc.Task.Steps {
 			if s.Called != nil {
 				c := &Scope{Task: s.Called, Prefix: sc.Prefix + s.Name + "/", Parent: sc, Call: s}
+				c.Params, _ = callParams(c, kctx)
 				sc.calls[s.Name] = c
 				expand(c)
 				continue
@@ -561,6 +568,28 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 						p.Label(), s.ActionName, config.Suggest(s.ActionName, p.Schema.ActionNames()), strings.Join(p.Schema.ActionNames(), ", ")),
 					Subject: s.ActionRange.Ptr(),
 				})
+				continue
+			}
+			if s.ForEach != nil {
+				keys, known, ds := forEachKeys(s, kctx, params.IsWhollyKnown())
+				diags = append(diags, ds...)
+				var ks []cty.Value
+				for _, k := range keys {
+					ks = append(ks, cty.StringVal(k))
+				}
+				if !known && !ds.HasErrors() {
+					ks = []cty.Value{cty.UnknownVal(cty.String)}
+				}
+				insts := []*PlanStep{}
+				for _, k := range ks {
+					ps := &PlanStep{Step: s, Name: instanceName(sc.Prefix, s.Name, k), Scope: sc, Plugin: p, Action: a, Key: k}
+					insts = append(insts, ps)
+					plan.Steps = append(plan.Steps, ps)
+				}
+				if len(insts) > 0 {
+					diags = append(diags, checkArgNames(insts[0])...)
+				}
+				sc.groups[s.Name] = insts
 				continue
 			}
 			ps := &PlanStep{Step: s, Name: sc.Prefix + s.Name, Scope: sc, Plugin: p, Action: a}
@@ -596,7 +625,11 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		if r.Output == "" {
 			return
 		}
-		if dep := sc.leaves[r.Step]; dep != nil {
+		dep := sc.leaves[r.Step]
+		if g := sc.groups[r.Step]; len(g) > 0 {
+			dep = g[0]
+		}
+		if dep != nil {
 			if _, ok := dep.Action.Outputs.Get(r.Output); !ok {
 				diags = append(diags, unknownOutput(dep, r))
 			}
@@ -680,6 +713,8 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		for _, s := range sc.Task.Steps {
 			if ps := sc.leaves[s.Name]; ps != nil {
 				unknownSteps[s.Name] = cty.UnknownVal(ps.Action.Outputs.ObjectType())
+			} else if g, ok := sc.groups[s.Name]; ok {
+				unknownSteps[s.Name] = groupValue(g, func(ps *PlanStep) cty.Value { return cty.UnknownVal(ps.Action.Outputs.ObjectType()) })
 			} else if c := sc.calls[s.Name]; c != nil {
 				unknownSteps[s.Name] = cty.UnknownVal(outputType(c.Task))
 			}
@@ -689,7 +724,10 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		ectxs[sc] = ectx
 	}
 	for _, ps := range plan.Steps {
-		ectx := ectxs[ps.Scope]
+		ectx, ds := eachContext(ps, ectxs[ps.Scope])
+		if diags = append(diags, ds...); ds.HasErrors() {
+			continue
+		}
 		tctx, _ := ps.Scope.Task.EvalContext(ps.Scope.Params, cty.NilVal)
 		diags = append(diags, evalTimeout(ps, tctx)...)
 		diags = append(diags, evalCommit(ps, tctx, params.IsWhollyKnown())...)
