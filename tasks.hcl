@@ -403,46 +403,30 @@ task "upgrade" {
     depends_on = [step.overlay, step.image]
   }
   # 4. The swap: each an atomic exchange, undone by exchanging back.
-  step "swap_boot" {
+  step "swap" {
+    for_each   = toset(["boot", "kernel", "initrd"])
     action     = hypervisor.volume_swap
-    name       = "${param.name}-boot"
-    with       = step.overlay.name
+    if         = each.key == "boot" || step.image.kernel != null
+    name       = "${param.name}-${each.key}"
+    with       = "${param.name}-${each.key}.next"
     depends_on = [step.stop]
   }
-  step "swap_kernel" {
-    action     = hypervisor.volume_swap
-    if         = step.image.kernel != null
-    name       = "${param.name}-kernel"
-    with       = step.image.kernel_volume
-    depends_on = [step.stop]
-  }
-  step "swap_initrd" {
-    action     = hypervisor.volume_swap
-    if         = step.image.kernel != null
-    name       = "${param.name}-initrd"
-    with       = step.image.initrd_volume
-    depends_on = [step.stop]
-  }
-  step "kernel_path" {
+  # The kernel and initrd where they are now, for the definition.
+  step "path" {
+    for_each   = toset(["kernel", "initrd"])
     action     = hypervisor.volume_info
     if         = step.image.kernel != null
-    name       = "${param.name}-kernel"
-    depends_on = [step.swap_kernel]
-  }
-  step "initrd_path" {
-    action     = hypervisor.volume_info
-    if         = step.image.kernel != null
-    name       = "${param.name}-initrd"
-    depends_on = [step.swap_initrd]
+    name       = "${param.name}-${each.key}"
+    depends_on = [step.swap]
   }
   step "vm" {
     task       = "machine"
     name       = param.name
     record     = step.record.values
-    kernel     = step.kernel_path.path
-    initrd     = step.initrd_path.path
+    kernel     = step.path["kernel"].path
+    initrd     = step.path["initrd"].path
     cmdline    = var.kernel != "" ? var.cmdline : null
-    depends_on = [step.swap_boot]
+    depends_on = [step.swap]
   }
   # The commit point: once the record names the new image, the upgrade
   # only goes forward (vmflow resume finishes it); undoing would point the
@@ -856,24 +840,19 @@ task "network-config" {
     name = param.name
     why  = "it must be defined and shut off"
   }
-  step "kernel" {
+  step "path" {
+    for_each   = toset(["kernel", "initrd"])
     action     = hypervisor.volume_info
     if         = step.record.values.kernel != ""
-    name       = "${param.name}-kernel"
-    depends_on = [step.off]
-  }
-  step "initrd" {
-    action     = hypervisor.volume_info
-    if         = step.record.values.kernel != ""
-    name       = "${param.name}-initrd"
+    name       = "${param.name}-${each.key}"
     depends_on = [step.off]
   }
   step "vm" {
     task       = "machine"
     name       = param.name
     record     = step.record.values
-    kernel     = step.kernel.path
-    initrd     = step.initrd.path
+    kernel     = step.path["kernel"].path
+    initrd     = step.path["initrd"].path
     network    = param.network
     start      = false
     depends_on = [step.off]
@@ -1000,43 +979,29 @@ task "clone" {
     }
     depends_on = [step.off, step.vacant]
   }
-  # The copies: the imported image (not a nix store path, which is
-  # shared), the kernel and initrd, and /var.
-  step "base" {
+  # The copies: /var, the imported image (not a nix store path, which is
+  # shared), the kernel and initrd; each source by its copy's name.
+  step "copy" {
+    for_each = {
+      var      = "${param.source}-var"
+      "base.1" = step.src.values.base_volume
+      kernel   = step.src.values.kernel != "" ? "${param.source}-kernel" : ""
+      initrd   = step.src.values.kernel != "" ? "${param.source}-initrd" : ""
+    }
     action     = hypervisor.volume_copy
-    if         = step.src.values.base_volume != ""
-    source     = step.src.values.base_volume
-    name       = "${param.dest}-base.1"
-    depends_on = [step.record]
-  }
-  step "kernel" {
-    action     = hypervisor.volume_copy
-    if         = step.src.values.kernel != ""
-    source     = "${param.source}-kernel"
-    name       = "${param.dest}-kernel"
-    depends_on = [step.record]
-  }
-  step "initrd" {
-    action     = hypervisor.volume_copy
-    if         = step.src.values.kernel != ""
-    source     = "${param.source}-initrd"
-    name       = "${param.dest}-initrd"
+    if         = each.value != ""
+    source     = each.value
+    name       = "${param.dest}-${each.key}"
     depends_on = [step.record]
   }
   step "boot" {
     action  = hypervisor.volume_overlay
     name    = "${param.dest}-boot"
-    backing = step.src.values.base_volume != "" ? step.base.name : step.src.values.image
-  }
-  step "var" {
-    action     = hypervisor.volume_copy
-    source     = "${param.source}-var"
-    name       = "${param.dest}-var"
-    depends_on = [step.record]
+    backing = step.src.values.base_volume != "" ? step.copy["base.1"].name : step.src.values.image
   }
   step "identity" {
     action = hypervisor.volume_edit
-    name   = step.var.name
+    name   = step.copy["var"].name
     files = {
       "identity/hostname"   = "${param.dest}\n"
       "identity/machine-id" = "${step.record.values.machine_id}\n"
@@ -1047,8 +1012,8 @@ task "clone" {
     task       = "machine"
     name       = param.dest
     record     = step.record.values
-    kernel     = step.kernel.path
-    initrd     = step.initrd.path
+    kernel     = step.copy["kernel"].path
+    initrd     = step.copy["initrd"].path
     depends_on = [step.boot, step.identity]
   }
   output "ip" { value = step.vm.ip }
@@ -1076,45 +1041,31 @@ task "backup" {
     action = builtin.temp_dir
     prefix = "backup-${param.name}"
   }
-  step "var" {
+  # The VM's volumes, by their names in the archive.
+  step "export" {
+    for_each = {
+      "var.qcow2" = "${param.name}-var"
+      "base.img"  = step.record.values.base_volume
+      kernel      = step.record.values.kernel != "" ? "${param.name}-kernel" : ""
+      initrd      = step.record.values.kernel != "" ? "${param.name}-initrd" : ""
+    }
     action     = hypervisor.volume_export
-    name       = "${param.name}-var"
-    path       = "${step.tmp.path}/var.qcow2"
-    depends_on = [step.pause]
-  }
-  step "base" {
-    action     = hypervisor.volume_export
-    if         = step.record.values.base_volume != ""
-    name       = step.record.values.base_volume
-    path       = "${step.tmp.path}/base.img"
-    depends_on = [step.pause]
-  }
-  step "kernel" {
-    action     = hypervisor.volume_export
-    if         = step.record.values.kernel != ""
-    name       = "${param.name}-kernel"
-    path       = "${step.tmp.path}/kernel"
-    depends_on = [step.pause]
-  }
-  step "initrd" {
-    action     = hypervisor.volume_export
-    if         = step.record.values.kernel != ""
-    name       = "${param.name}-initrd"
-    path       = "${step.tmp.path}/initrd"
+    if         = each.value != ""
+    name       = each.value
+    path       = "${step.tmp.path}/${each.key}"
     depends_on = [step.pause]
   }
   step "resume" {
     action     = hypervisor.resume
     name       = param.name
-    depends_on = [step.var, step.base, step.kernel, step.initrd]
+    depends_on = [step.export]
   }
   step "archive" {
     action = builtin.archive_create
     path   = "${local.backups}/${param.name}-${formatdate("YYYYMMDD-hhmmss", timestamp())}.tar.zst"
     files = merge(
-      { "record.json" = "${step.record.path}/record.json", "var.qcow2" = step.var.path },
-      step.base.path != null ? { "base.img" = step.base.path } : {},
-      step.kernel.path != null ? { "kernel" = step.kernel.path, "initrd" = step.initrd.path } : {},
+      { "record.json" = "${step.record.path}/record.json" },
+      { for file, e in step.export : file => e.path if e.path != null },
     )
     metadata = {
       name    = param.name
@@ -1381,26 +1332,19 @@ task "image" {
     name   = local.base
     size   = "64M"
   }
-  step "kernel" {
-    action = hypervisor.volume_import
-    if     = param.kernel != ""
-    path   = abspath(param.kernel)
-    name   = "${param.name}-kernel${param.suffix}"
-  }
-  step "initrd" {
-    action = hypervisor.volume_import
-    if     = param.kernel != ""
-    path   = abspath(param.initrd)
-    name   = "${param.name}-initrd${param.suffix}"
+  step "files" {
+    for_each = { kernel = param.kernel, initrd = param.initrd }
+    action   = hypervisor.volume_import
+    if       = param.kernel != ""
+    path     = abspath(each.value)
+    name     = "${param.name}-${each.key}${param.suffix}"
   }
   # What the boot overlay is made on.
   output "backing" { value = param.built != "" ? param.built : (local.nix ? step.build.image : (param.image != "" ? step.import.name : step.placeholder.name)) }
   # Direct kernel boot: the paths define takes, and the volumes; null
   # without.
-  output "kernel" { value = step.kernel.path }
-  output "initrd" { value = step.initrd.path }
-  output "kernel_volume" { value = step.kernel.name }
-  output "initrd_volume" { value = step.initrd.name }
+  output "kernel" { value = step.files["kernel"].path }
+  output "initrd" { value = step.files["initrd"].path }
   # The machine record's values that say where the image came from.
   output "record" {
     value = {

@@ -103,8 +103,8 @@ func TestLibvirtSample(t *testing.T) {
 
 	// 4. upgrade, vmflow killed once the swap began; --undo brings the VM
 	// back as it was.
-	e.note("# 4. upgrade, vmflow killed right after swap_boot started; resume --undo")
-	r, _ = e.runKilled(upgrade, "vmflow", point{name: "started-swap_boot", event: "started-swap_boot"})
+	e.note("# 4. upgrade, vmflow killed right after swap[boot] started; resume --undo")
+	r, _ = e.runKilled(upgrade, "vmflow", point{name: "started-swap[boot]", event: "started-swap[boot]"})
 	if id := runID(r); id != "" {
 		c.expect(e.vmflow("--json", "resume", id, "--undo"), 0, "recovery", "resume --undo of the interrupted upgrade")
 	}

@@ -57,10 +57,10 @@ func allTasks() []*taskSpec {
 			sample: []string{
 				// §3.2: killed in the cleanup, after the commit point.
 				"vmflow/done-old/undo",
-				"vmflow/change-swap_boot/undo",
+				"vmflow/change-swap[boot]/undo",
 				"vmflow/change-stop/resume",
 				"vmflow/done-save/rerun",
-				"plugin/change-swap_boot/rerun",
+				"plugin/change-swap[boot]/rerun",
 				"plugin/change-old/undo",
 				"plugin/change-overlay/resume",
 			},
@@ -72,11 +72,11 @@ func allTasks() []*taskSpec {
 			vms:   []string{"src", "dst"}, made: "dst",
 			sample: []string{
 				// §3.1: dst-base.1 orphaned when the plugin dies in var.
-				"plugin/change-var/undo",
-				"plugin/change-base/rerun",
+				"plugin/change-copy[var]/undo",
+				"plugin/change-copy[base.1]/rerun",
 				"vmflow/change-identity/resume",
 				"vmflow/change-vm/define/rerun",
-				"vmflow/change-var/purge",
+				"vmflow/change-copy[var]/purge",
 			},
 		},
 		{
@@ -88,7 +88,7 @@ func allTasks() []*taskSpec {
 				// §3.5: an empty tmp/backup-* after a kill in pause, then --undo.
 				"vmflow/change-pause/undo",
 				"vmflow/change-tmp/undo",
-				"plugin/change-var/resume",
+				"plugin/change-export[var.qcow2]/resume",
 				"vmflow/change-archive/rerun",
 				"plugin/change-resume/undo",
 				// §3.6: vmflow … backup k | head -1.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/internal/testbin"
@@ -156,8 +157,17 @@ func TestTeardownFindsEveryVolume(t *testing.T) {
 			case "hypervisor.undefine":
 				undefines = true
 			case "hypervisor.volume_create", "hypervisor.volume_overlay", "hypervisor.volume_import", "hypervisor.volume_copy":
-				if n := text(sb, "name"); strings.HasPrefix(n, `"`) {
+				n := text(sb, "name")
+				if !strings.HasPrefix(n, `"`) {
+					break
+				}
+				// A step with for_each names one volume per key.
+				keys := forEachKeys(t, sb)
+				if keys == nil {
 					made = append(made, task+": "+n)
+				}
+				for _, k := range keys {
+					made = append(made, task+": "+strings.ReplaceAll(n, "${each.key}", k))
 				}
 			}
 		}
@@ -208,4 +218,35 @@ func TestTeardownFindsEveryVolume(t *testing.T) {
 			}
 		}
 	}
+}
+
+// forEachKeys reads the keys of a step's for_each as written: an
+// object's attribute names, or the strings of toset([…]); nil without
+// for_each.
+func forEachKeys(t *testing.T, b *hclsyntax.Block) []string {
+	a, ok := b.Body.Attributes["for_each"]
+	if !ok {
+		return nil
+	}
+	keys := []string{}
+	switch e := a.Expr.(type) {
+	case *hclsyntax.ObjectConsExpr:
+		for _, it := range e.Items {
+			if k := hcl.ExprAsKeyword(it.KeyExpr); k != "" {
+				keys = append(keys, k)
+			} else if v, d := it.KeyExpr.Value(nil); !d.HasErrors() && v.Type() == cty.String {
+				keys = append(keys, v.AsString())
+			}
+		}
+	case *hclsyntax.FunctionCallExpr:
+		if v, d := e.Args[0].Value(nil); e.Name == "toset" && !d.HasErrors() {
+			for _, k := range v.AsValueSlice() {
+				keys = append(keys, k.AsString())
+			}
+		}
+	}
+	if len(keys) == 0 {
+		t.Errorf("for_each at %s: no keys read", a.Expr.Range())
+	}
+	return keys
 }
