@@ -40,6 +40,12 @@ func forEachKeys(s *config.Step, ectx *hcl.EvalContext, run bool) (keys []string
 	if !v.IsKnown() {
 		return unknown()
 	}
+	// Keys name the instances wherever steps are named (the output, the
+	// journal, vmflow runs): a sensitive one would be shown.
+	sensitive := bad("its keys come from a sensitive value, and keys are shown as the instances' names; take the keys from a value that is not sensitive (a value may be: for_each = { token = var.token }).")
+	if v.IsMarked() {
+		return nil, false, sensitive
+	}
 	ty := v.Type()
 	switch {
 	case v.IsNull():
@@ -57,6 +63,9 @@ func forEachKeys(s *config.Step, ectx *hcl.EvalContext, run bool) (keys []string
 	case ty.IsSetType() || ty.IsListType() || ty.IsTupleType():
 		for it := v.ElementIterator(); it.Next(); {
 			_, e := it.Element()
+			if e.IsMarked() {
+				return nil, false, sensitive
+			}
 			if !e.IsKnown() {
 				return unknown()
 			}
