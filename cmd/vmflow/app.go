@@ -103,7 +103,7 @@ func scanPre(args []string) preFlags {
 // hoistable are the commands whose arguments may carry global flags after
 // the command name (vmflow list -f x.hcl); task commands, run and plan
 // parse their own arguments.
-var hoistable = map[string]bool{"list": true, "validate": true, "plugins": true, "runs": true, "resume": true, "vars": true, "init": true}
+var hoistable = map[string]bool{"lock": true, "list": true, "validate": true, "plugins": true, "runs": true, "resume": true, "vars": true, "init": true}
 
 // hoistGlobalFlags moves global flags written after a built-in command's
 // name to before it, where the CLI parser expects them.
@@ -446,8 +446,15 @@ func (a *app) newEngine(c *cli.Context, proj *config.Project, lg logs) (*engine.
 	if err := os.MkdirAll(sd, 0o700); err != nil {
 		return nil, nil, err
 	}
+	finder := a.finder(proj.Root.Dir)
+	trust, diags := host.NewTrust(proj.Root.Dir, finder)
+	if diags.HasErrors() {
+		return nil, nil, a.printDiags(diags)
+	}
 	mgr := host.NewManager(lg.plugins)
-	return engine.New(proj, a.finder(proj.Root.Dir), mgr, sd, lg.main), mgr, nil
+	eng := engine.New(proj, finder, mgr, sd, lg.main)
+	eng.Trust = trust
+	return eng, mgr, nil
 }
 
 var globalFlags = []cli.Flag{

@@ -64,6 +64,15 @@ func (a *app) builtinCommands() []*cli.Command {
 			Action: a.cmdInit,
 		},
 		{
+			Name:      "lock",
+			Usage:     "write .vmflow.lock.hcl: the version and sha256 of every plugin the task files use (or of those named), which tasks then must match",
+			ArgsUsage: "[SOURCE…]",
+			Flags: []cli.Flag{
+				&cli.StringSliceFlag{Name: "platform", Usage: "also record the hashes of binaries built for another platform: --platform linux_arm64=DIR (DIR/vmflow-plugin-SOURCE)"},
+			},
+			Action: a.cmdLock,
+		},
+		{
 			Name:   "validate",
 			Usage:  "check every task against its plugins' schemas; runs nothing",
 			Action: a.cmdValidate,
@@ -489,7 +498,12 @@ func (a *app) cmdPlugins(c *cli.Context) error {
 			taskDir = abs
 		}
 	}
-	found := a.finder(taskDir).All()
+	finder := a.finder(taskDir)
+	found := finder.All()
+	trust, diags := host.NewTrust(taskDir, finder)
+	if diags.HasErrors() {
+		return a.printDiags(diags)
+	}
 	want := map[string]bool{}
 	for _, n := range c.Args().Slice() {
 		want[n] = true
@@ -506,7 +520,14 @@ func (a *app) cmdPlugins(c *cli.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := host.Start(context.Background(), d.f.Path, logger)
+			// A binary the lock refuses is never executed, not even to
+			// ask what it is.
+			sum, err := trust.Check(d.f.Name, d.f.Path)
+			if err != nil {
+				d.err, d.refused = err, true
+				return
+			}
+			p, err := host.StartChecked(context.Background(), d.f.Path, sum, logger)
 			if err != nil {
 				d.err = err
 				return
@@ -537,6 +558,12 @@ func (a *app) cmdPlugins(c *cli.Context) error {
 	for i, d := range list {
 		if i > 0 {
 			fmt.Fprintln(a.stdout)
+		}
+		if d.refused {
+			// Not a failure of the listing, unless it was asked for.
+			failed = failed || want[d.f.Name]
+			fmt.Fprintf(a.stdout, "%s  %s  (%s)\n  not run: %v\n", d.f.Name, d.f.Path, d.f.Dir.Reason, d.err)
+			continue
 		}
 		if d.err != nil {
 			failed = true
@@ -591,6 +618,8 @@ type described struct {
 	f      host.Found
 	schema *protocol.Schema
 	err    error
+	// refused: the lock file (or its absence) does not let it run.
+	refused bool
 }
 
 func (a *app) printAttrs(attrs protocol.Attributes, indent string) {

@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -34,6 +35,9 @@ type Engine struct {
 	Finder   *host.Finder
 	StateDir string
 	Logger   hclog.Logger
+	// Trust decides which plugin binaries may run (the lock file); nil
+	// runs any binary found.
+	Trust *host.Trust
 	// InProcess serves plugin sources from this process instead of a
 	// binary (source name → plugin). Tests and embedders use it.
 	InProcess map[string]*sdk.Plugin
@@ -317,7 +321,15 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 		if err != nil {
 			key = []byte(fmt.Sprint(cfg))
 		}
-		proc, err := e.Plugins.Get(ctx, path, string(key))
+		sum, err := e.Trust.Check(source, path)
+		if err != nil {
+			var re *host.RefusedError
+			if errors.As(err, &re) && re.Kind == host.RefusedMismatch {
+				return fail("Plugin does not match the lock file", err)
+			}
+			return fail("Plugin not trusted", err)
+		}
+		proc, err := e.Plugins.GetChecked(ctx, path, string(key), sum)
 		if err != nil {
 			return fail("Plugin failed to start", err)
 		}
