@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
@@ -18,6 +19,8 @@ import (
 	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/core/engine"
 	"github.com/vmflow/vmflow/core/host"
+	"github.com/vmflow/vmflow/core/journal"
+	"github.com/vmflow/vmflow/core/lang"
 )
 
 // exitError carries an exit code; its message is already printed when
@@ -412,16 +415,60 @@ func (a *app) finder(taskDir string) *host.Finder {
 // Once a run starts, both also go, in full, to vmflow.log in its directory.
 type logs struct {
 	main, plugins hclog.InterceptLogger
+	// red masks a run's secrets in every log line, the plugins' own
+	// stderr included, once the plan says what they are.
+	red *redactWriters
 }
+
+// redactWriters hold the writers logs go to and the redactor they mask
+// secrets with (none until a plan is prepared).
+type redactWriters struct {
+	mu  sync.Mutex
+	red *lang.Redactor
+}
+
+func (r *redactWriters) set(red *lang.Redactor) {
+	r.mu.Lock()
+	r.red = red
+	r.mu.Unlock()
+}
+
+func (r *redactWriters) wrap(w io.Writer) io.Writer {
+	return &redactWriter{r: r, w: w}
+}
+
+type redactWriter struct {
+	r *redactWriters
+	w io.Writer
+}
+
+func (rw *redactWriter) Write(p []byte) (int, error) {
+	rw.r.mu.Lock()
+	red := rw.r.red
+	rw.r.mu.Unlock()
+	if red == nil {
+		return rw.w.Write(p)
+	}
+	if _, err := io.WriteString(rw.w, red.Redact(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// redact masks the plan's secrets in the logs from now on.
+func (l logs) redact(red *lang.Redactor) { l.red.set(red) }
 
 func (a *app) logs(verbose bool, out io.Writer) logs {
 	level, pluginLevel := hclog.Warn, hclog.Off
 	if verbose {
 		level, pluginLevel = hclog.Debug, hclog.Debug
 	}
+	red := &redactWriters{}
+	out = red.wrap(out)
 	return logs{
 		main:    hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "vmflow", Level: level, Output: out}),
 		plugins: hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "plugin", Level: pluginLevel, Output: out}),
+		red:     red,
 	}
 }
 
@@ -432,7 +479,7 @@ func (l logs) toFile(path string) {
 		l.main.Warn("cannot write the run log", "error", err)
 		return
 	}
-	sink := hclog.NewSinkAdapter(&hclog.LoggerOptions{Level: hclog.Debug, Output: f})
+	sink := hclog.NewSinkAdapter(&hclog.LoggerOptions{Level: hclog.Debug, Output: l.red.wrap(f)})
 	l.main.RegisterSink(sink)
 	l.plugins.RegisterSink(sink)
 }
@@ -454,7 +501,35 @@ func (a *app) newEngine(c *cli.Context, proj *config.Project, lg logs) (*engine.
 	mgr := host.NewManager(lg.plugins)
 	eng := engine.New(proj, finder, mgr, sd, lg.main)
 	eng.Trust = trust
+	eng.Key = a.journalKey()
 	return eng, mgr, nil
+}
+
+// getenv reads vmflow's environment.
+func (a *app) getenv(key string) string {
+	for i := len(a.environ) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(a.environ[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// journalKey is the key that seals sensitive values in journals.
+func (a *app) journalKey() *journal.Key {
+	return journal.NewKey(journal.KeyPath(a.getenv))
+}
+
+// journals is the runs store of the state directory, able to open the
+// sensitive values it holds.
+func (a *app) journals(c *cli.Context) (*journal.Store, error) {
+	sd, err := a.stateDir(c)
+	if err != nil {
+		return nil, err
+	}
+	s := journal.New(sd)
+	s.Key = a.journalKey()
+	return s, nil
 }
 
 var globalFlags = []cli.Flag{

@@ -102,6 +102,12 @@ func (a *app) builtinCommands() []*cli.Command {
 			Action: a.cmdResume,
 		},
 		{
+			Name:      "output",
+			Usage:     "print one output of a succeeded run, in clear even when it is sensitive",
+			ArgsUsage: "RUN NAME (RUN: an id, a unique prefix, or last)",
+			Action:    a.cmdOutput,
+		},
+		{
 			Name:      "completion",
 			Usage:     "print a shell completion script: vmflow completion bash|zsh|fish",
 			ArgsUsage: "bash|zsh|fish",
@@ -223,7 +229,7 @@ func (a *app) cmdTask(c *cli.Context, args []string, planOnly bool) error {
 				raw[an.param.Name] = []string{an.raw}
 				runArgs = append(runArgs, "--"+an.param.Name+"="+an.raw)
 			}
-			fmt.Fprintf(a.stderr, "Running: %s\n", commandLine(a.args, answers))
+			fmt.Fprintf(a.stderr, "Running: %s\n", commandLine(config.MaskVarArgs(a.args, proj.SensitiveVars()), answers))
 		}
 	}
 	params, err := t.Bind(raw)
@@ -275,6 +281,7 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 		r.Close()
 		return a.printDiags(diags)
 	}
+	lg.redact(plan.Redactor())
 	_ = a.printDiags(diags) // warnings
 	if planOnly {
 		r.Close()
@@ -765,11 +772,10 @@ func (a *app) cmdResume(c *cli.Context) error {
 	if len(runArg) != 1 {
 		return usageErr("name the run to resume: vmflow resume RUN [--undo] (see vmflow runs; `last` is the newest)")
 	}
-	sd, err := a.stateDir(c)
+	store, err := a.journals(c)
 	if err != nil {
 		return err
 	}
-	store := journal.New(sd)
 	id, err := store.Resolve(runArg[0])
 	if err != nil {
 		return usageErr("%v", err)
@@ -777,6 +783,9 @@ func (a *app) cmdResume(c *cli.Context) error {
 	st, err := store.Load(id)
 	if err != nil {
 		return err
+	}
+	if st.Sealed != nil {
+		return usageErr("run %s holds sensitive values sealed with a key that cannot open them here: %v. Resume it where it ran, or with %s naming the key file it was sealed with. Nothing was run", id, st.Sealed, journal.KeyEnv)
 	}
 	// A resumed run keeps the values it started with: its completed steps
 	// used them, and its undos must see them. A --var that says the same
@@ -786,7 +795,7 @@ func (a *app) cmdResume(c *cli.Context) error {
 		name, raw, _ := strings.Cut(kv, "=")
 		v, ok := st.Header.Vars[name]
 		if ok {
-			if pv, err := config.ParseValue(raw, v.Value.Type()); err == nil && pv.Equals(v.Value).True() {
+			if pv, err := config.ParseValue(raw, v.Value.Type()); err == nil && pv.Equals(lang.Unmarked(v.Value)).True() {
 				continue
 			}
 			was = append(was, fmt.Sprintf("%s=%s", name, lang.FormatValue(v.Value)))
