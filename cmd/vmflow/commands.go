@@ -535,6 +535,11 @@ func (a *app) cmdPlugins(c *cli.Context) error {
 				return
 			}
 			p, err := host.StartChecked(context.Background(), d.f.Path, sum, logger)
+			var ce *host.ChecksumError
+			if errors.As(err, &ce) {
+				d.err, d.refused = trust.Mismatch(d.f.Name, d.f.Path), true
+				return
+			}
 			if err != nil {
 				d.err = err
 				return

@@ -372,6 +372,10 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 			return fail("Plugin not trusted", err)
 		}
 		proc, err := e.Plugins.GetChecked(ctx, path, string(key), sum)
+		var ce *host.ChecksumError
+		if errors.As(err, &ce) {
+			return fail("Plugin does not match the lock file", e.Trust.Mismatch(source, path))
+		}
 		if err != nil {
 			return fail("Plugin failed to start", err)
 		}

@@ -140,7 +140,7 @@ func (p *Process) startError(err error) error {
 	}
 	switch {
 	case errors.Is(err, goplugin.ErrChecksumsDoNotMatch):
-		return fmt.Errorf("plugin %s changed after vmflow checked it against the lock file; it was not run", p.Path)
+		return &ChecksumError{Path: p.Path}
 	case strings.Contains(msg, "exited before we could connect") || strings.Contains(msg, "Failed to read any lines from plugin's stdout"):
 		return withStderr(fmt.Sprintf("plugin %s exited before its handshake (is it a vmflow plugin built with core/sdk?)", p.Path))
 	case strings.Contains(msg, "Unrecognized remote plugin message"):

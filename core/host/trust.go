@@ -243,6 +243,9 @@ func (e *RefusedError) Error() string {
 // Check decides whether the binary at path, found for source, may run,
 // and returns the sha256 go-plugin must find when it starts it (nil: no
 // check needed, as for an installed plugin of a project without a lock).
+// A locked plugin's binary is hashed once, by go-plugin's SecureConfig
+// right before exec; when that refuses it (ChecksumError), Mismatch
+// says so with both hashes.
 func (t *Trust) Check(source, path string) ([]byte, error) {
 	if t == nil {
 		return nil, nil
@@ -258,11 +261,11 @@ func (t *Trust) Check(source, path string) ([]byte, error) {
 		}
 		return nil, &RefusedError{Kind: RefusedUntrustedAt, Key: key, Path: path, Actual: actual, LockPath: t.LockPath}
 	}
-	actual, sum, err := FileHash(path)
-	if err != nil {
-		return nil, err
-	}
 	refuse := func(kind, expected string) ([]byte, error) {
+		actual, _, err := FileHash(path)
+		if err != nil {
+			return nil, err
+		}
 		return nil, &RefusedError{Kind: kind, Key: key, Path: path, Expected: expected, Actual: actual, LockPath: t.Lock.Path, Platform: t.platform()}
 	}
 	lp := t.Lock.Plugins[key]
@@ -278,10 +281,38 @@ func (t *Trust) Check(source, path string) ([]byte, error) {
 		sort.Strings(others)
 		return refuse(RefusedNoPlatform, strings.Join(others, ", "))
 	}
-	if want != actual {
+	sum, err := hex.DecodeString(strings.TrimPrefix(want, "sha256:"))
+	if err != nil || len(sum) != sha256.Size {
 		return refuse(RefusedMismatch, want)
 	}
 	return sum, nil
+}
+
+// Mismatch is the error for a locked binary whose hash is not the lock's
+// (go-plugin refused to start it), with both hashes.
+func (t *Trust) Mismatch(source, path string) error {
+	key := t.Key(source, path)
+	actual, _, err := FileHash(path)
+	if err != nil {
+		return err
+	}
+	want := ""
+	if t.Lock != nil && t.Lock.Plugins[key] != nil {
+		want = t.Lock.Plugins[key].Hashes[t.platform()]
+	}
+	lockPath := t.LockPath
+	if t.Lock != nil {
+		lockPath = t.Lock.Path
+	}
+	return &RefusedError{Kind: RefusedMismatch, Key: key, Path: path, Expected: want, Actual: actual, LockPath: lockPath, Platform: t.platform()}
+}
+
+// ChecksumError is a binary go-plugin refused to start: it does not have
+// the sha256 it was started with.
+type ChecksumError struct{ Path string }
+
+func (e *ChecksumError) Error() string {
+	return fmt.Sprintf("plugin %s changed after vmflow checked it against the lock file; it was not run", e.Path)
 }
 
 // Record sets a plugin's entry for one platform: an entry of the same

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,8 +60,19 @@ func TestTrustCheck(t *testing.T) {
 	if got, err := tr.Check("x", own); err != nil || string(got) != string(sum) {
 		t.Fatalf("locked own: %v", err)
 	}
-	if _, err := tr.Check("x", installed); err == nil || err.(*RefusedError).Kind != RefusedMismatch {
-		t.Fatalf("installed, other hash: %v", err)
+	// Another binary under a locked name: go-plugin refuses to start it
+	// (one hash, right before exec), and Mismatch names both hashes.
+	got, err := tr.Check("x", installed)
+	if err != nil || string(got) != string(sum) {
+		t.Fatalf("installed, locked name: %v", err)
+	}
+	var ce *ChecksumError
+	if _, err := StartChecked(context.Background(), installed, got, nil); !errors.As(err, &ce) {
+		t.Fatalf("started another binary: %v", err)
+	}
+	other, _, _ := FileHash(installed)
+	if re, ok := tr.Mismatch("x", installed).(*RefusedError); !ok || re.Kind != RefusedMismatch || re.Expected != hash || re.Actual != other {
+		t.Fatalf("mismatch: %+v", re)
 	}
 	if _, err := tr.Check("y", installed); err == nil || err.(*RefusedError).Kind != RefusedNotLocked {
 		t.Fatalf("not locked: %v", err)
