@@ -106,7 +106,7 @@ func scanPre(args []string) preFlags {
 // hoistable are the commands whose arguments may carry global flags after
 // the command name (vmflow list -f x.hcl); task commands, run and plan
 // parse their own arguments.
-var hoistable = map[string]bool{"lock": true, "list": true, "validate": true, "plugins": true, "runs": true, "resume": true, "vars": true, "init": true}
+var hoistable = map[string]bool{"lock": true, "output": true, "list": true, "validate": true, "plugins": true, "runs": true, "resume": true, "vars": true, "init": true}
 
 // hoistGlobalFlags moves global flags written after a built-in command's
 // name to before it, where the CLI parser expects them.
