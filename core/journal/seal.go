@@ -36,6 +36,9 @@ func KeyPath(getenv func(string) string) string {
 		if home == "" {
 			home, _ = os.UserHomeDir()
 		}
+		if home == "" {
+			return "" // no place for it: Key says so when it is needed
+		}
 		dir = filepath.Join(home, ".config")
 	}
 	return filepath.Join(dir, "vmflow", "journal.key")
@@ -63,6 +66,9 @@ func (k *Key) load(create bool) error {
 	defer k.mu.Unlock()
 	if k.aead != nil {
 		return nil
+	}
+	if k.Path == "" {
+		return fmt.Errorf("no place for the journal key: set HOME, XDG_CONFIG_HOME or %s", KeyEnv)
 	}
 	b, err := os.ReadFile(k.Path)
 	if errors.Is(err, os.ErrNotExist) && create {

@@ -71,3 +71,25 @@ func TestSealedValues(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The key lives outside the state directory: VMFLOW_KEY_FILE, else the
+// user's config directory; with neither HOME nor XDG_CONFIG_HOME there is
+// no place for it, and sealing says so rather than write a key anywhere.
+func TestKeyPath(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{KeyEnv: "/k/key", "HOME": "/h"}, "/k/key"},
+		{map[string]string{"XDG_CONFIG_HOME": "/x", "HOME": "/h"}, "/x/vmflow/journal.key"},
+		{map[string]string{"HOME": "/h"}, "/h/.config/vmflow/journal.key"},
+	} {
+		if got := KeyPath(env(c.env)); got != c.want {
+			t.Errorf("KeyPath(%v) = %q, want %q", c.env, got, c.want)
+		}
+	}
+	if _, err := NewKey("").seal([]byte("x")); err == nil || !strings.Contains(err.Error(), KeyEnv) {
+		t.Errorf("sealing without a key path: %v", err)
+	}
+}
