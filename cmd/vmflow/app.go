@@ -19,6 +19,7 @@ import (
 	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/core/engine"
 	"github.com/vmflow/vmflow/core/host"
+	"github.com/vmflow/vmflow/core/journal"
 )
 
 // exitError carries an exit code; its message is already printed when
@@ -104,7 +105,7 @@ func scanPre(args []string) preFlags {
 // hoistable are the commands whose arguments may carry global flags after
 // the command name (vmflow list -f x.hcl); task commands, run and plan
 // parse their own arguments.
-var hoistable = map[string]bool{"list": true, "validate": true, "plugins": true, "runs": true, "resume": true, "vars": true, "init": true}
+var hoistable = map[string]bool{"lock": true, "output": true, "list": true, "validate": true, "plugins": true, "runs": true, "resume": true, "vars": true, "init": true}
 
 // hoistGlobalFlags moves global flags written after a built-in command's
 // name to before it, where the CLI parser expects them.
@@ -418,6 +419,9 @@ func (a *app) finder(taskDir string) *host.Finder {
 // Once a run starts, both also go, in full, to vmflow.log in its directory.
 type logs struct {
 	main, plugins hclog.InterceptLogger
+	// red masks a run's secrets in every log line, the plugins' own
+	// stderr included, once the plan says what they are.
+	red *redactWriters
 }
 
 func (a *app) logs(verbose bool, out io.Writer) logs {
@@ -425,9 +429,12 @@ func (a *app) logs(verbose bool, out io.Writer) logs {
 	if verbose {
 		level, pluginLevel = hclog.Debug, hclog.Debug
 	}
+	red := &redactWriters{}
+	out = red.wrap(out)
 	return logs{
 		main:    hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "vmflow", Level: level, Output: out}),
 		plugins: hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "plugin", Level: pluginLevel, Output: out}),
+		red:     red,
 	}
 }
 
@@ -438,7 +445,7 @@ func (l logs) toFile(path string) {
 		l.main.Warn("cannot write the run log", "error", err)
 		return
 	}
-	sink := hclog.NewSinkAdapter(&hclog.LoggerOptions{Level: hclog.Debug, Output: f})
+	sink := hclog.NewSinkAdapter(&hclog.LoggerOptions{Level: hclog.Debug, Output: l.red.wrap(f)})
 	l.main.RegisterSink(sink)
 	l.plugins.RegisterSink(sink)
 }
@@ -452,8 +459,43 @@ func (a *app) newEngine(c *cli.Context, proj *config.Project, lg logs) (*engine.
 	if err := os.MkdirAll(sd, 0o700); err != nil {
 		return nil, nil, err
 	}
+	finder := a.finder(proj.Root.Dir)
+	trust, diags := host.NewTrust(proj.Root.Dir, finder)
+	if diags.HasErrors() {
+		return nil, nil, a.printDiags(diags)
+	}
 	mgr := host.NewManager(lg.plugins)
-	return engine.New(proj, a.finder(proj.Root.Dir), mgr, sd, lg.main), mgr, nil
+	eng := engine.New(proj, finder, mgr, sd, lg.main)
+	eng.Trust = trust
+	eng.Key = a.journalKey()
+	return eng, mgr, nil
+}
+
+// getenv reads vmflow's environment.
+func (a *app) getenv(key string) string {
+	for i := len(a.environ) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(a.environ[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// journalKey is the key that seals sensitive values in journals.
+func (a *app) journalKey() *journal.Key {
+	return journal.NewKey(journal.KeyPath(a.getenv))
+}
+
+// journals is the runs store of the state directory, able to open the
+// sensitive values it holds.
+func (a *app) journals(c *cli.Context) (*journal.Store, error) {
+	sd, err := a.stateDir(c)
+	if err != nil {
+		return nil, err
+	}
+	s := journal.New(sd)
+	s.Key = a.journalKey()
+	return s, nil
 }
 
 var globalFlags = []cli.Flag{

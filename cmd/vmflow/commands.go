@@ -64,6 +64,15 @@ func (a *app) builtinCommands() []*cli.Command {
 			Action: a.cmdInit,
 		},
 		{
+			Name:      "lock",
+			Usage:     "write .vmflow.lock.hcl: the version and sha256 of every plugin the task files use (or of those named), which tasks then must match",
+			ArgsUsage: "[SOURCE…]",
+			Flags: []cli.Flag{
+				&cli.StringSliceFlag{Name: "platform", Usage: "also record the hashes of binaries built for another platform: --platform linux_arm64=DIR (DIR/vmflow-plugin-SOURCE)"},
+			},
+			Action: a.cmdLock,
+		},
+		{
 			Name:   "validate",
 			Usage:  "check every task against its plugins' schemas; runs nothing",
 			Action: a.cmdValidate,
@@ -91,6 +100,12 @@ func (a *app) builtinCommands() []*cli.Command {
 				&cli.BoolFlag{Name: "undo", Usage: "roll the run back instead: undo the step it was interrupted in, then its completed steps, in reverse"},
 			},
 			Action: a.cmdResume,
+		},
+		{
+			Name:      "output",
+			Usage:     "print one output of a succeeded run, in clear even when it is sensitive",
+			ArgsUsage: "RUN NAME (RUN: an id, a unique prefix, or last)",
+			Action:    a.cmdOutput,
 		},
 		{
 			Name:      "completion",
@@ -214,7 +229,7 @@ func (a *app) cmdTask(c *cli.Context, args []string, planOnly bool) error {
 				raw[an.param.Name] = []string{an.raw}
 				runArgs = append(runArgs, "--"+an.param.Name+"="+an.raw)
 			}
-			fmt.Fprintf(a.stderr, "Running: %s\n", commandLine(a.args, answers))
+			fmt.Fprintf(a.stderr, "Running: %s\n", commandLine(config.MaskVarArgs(a.args, proj.SensitiveVars()), answers))
 		}
 	}
 	params, err := t.Bind(raw)
@@ -266,6 +281,7 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 		r.Close()
 		return a.printDiags(diags)
 	}
+	lg.redact(plan.Redactor())
 	_ = a.printDiags(diags) // warnings
 	if planOnly {
 		r.Close()
@@ -496,7 +512,12 @@ func (a *app) cmdPlugins(c *cli.Context) error {
 			taskDir = abs
 		}
 	}
-	found := a.finder(taskDir).All()
+	finder := a.finder(taskDir)
+	found := finder.All()
+	trust, diags := host.NewTrust(taskDir, finder)
+	if diags.HasErrors() {
+		return a.printDiags(diags)
+	}
 	want := map[string]bool{}
 	for _, n := range c.Args().Slice() {
 		want[n] = true
@@ -513,7 +534,19 @@ func (a *app) cmdPlugins(c *cli.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := host.Start(context.Background(), d.f.Path, logger)
+			// A binary the lock refuses is never executed, not even to
+			// ask what it is.
+			sum, err := trust.Check(d.f.Name, d.f.Path)
+			if err != nil {
+				d.err, d.refused = err, true
+				return
+			}
+			p, err := host.StartChecked(context.Background(), d.f.Path, sum, logger)
+			var ce *host.ChecksumError
+			if errors.As(err, &ce) {
+				d.err, d.refused = trust.Mismatch(d.f.Name, d.f.Path), true
+				return
+			}
 			if err != nil {
 				d.err = err
 				return
@@ -544,6 +577,12 @@ func (a *app) cmdPlugins(c *cli.Context) error {
 	for i, d := range list {
 		if i > 0 {
 			fmt.Fprintln(a.stdout)
+		}
+		if d.refused {
+			// Not a failure of the listing, unless it was asked for.
+			failed = failed || want[d.f.Name]
+			fmt.Fprintf(a.stdout, "%s  %s  (%s)\n  not run: %v\n", d.f.Name, d.f.Path, d.f.Dir.Reason, d.err)
+			continue
 		}
 		if d.err != nil {
 			failed = true
@@ -598,6 +637,8 @@ type described struct {
 	f      host.Found
 	schema *protocol.Schema
 	err    error
+	// refused: the lock file (or its absence) does not let it run.
+	refused bool
 }
 
 func (a *app) printAttrs(attrs protocol.Attributes, indent string) {
@@ -743,11 +784,10 @@ func (a *app) cmdResume(c *cli.Context) error {
 	if len(runArg) != 1 {
 		return usageErr("name the run to resume: vmflow resume RUN [--undo] (see vmflow runs; `last` is the newest)")
 	}
-	sd, err := a.stateDir(c)
+	store, err := a.journals(c)
 	if err != nil {
 		return err
 	}
-	store := journal.New(sd)
 	id, err := store.Resolve(runArg[0])
 	if err != nil {
 		return usageErr("%v", err)
@@ -755,6 +795,9 @@ func (a *app) cmdResume(c *cli.Context) error {
 	st, err := store.Load(id)
 	if err != nil {
 		return err
+	}
+	if st.Sealed != nil {
+		return usageErr("run %s holds sensitive values sealed with a key that cannot open them here: %v. Resume it where it ran, or with %s naming the key file it was sealed with. Nothing was run", id, st.Sealed, journal.KeyEnv)
 	}
 	// A resumed run keeps the values it started with: its completed steps
 	// used them, and its undos must see them. A --var that says the same
@@ -764,7 +807,7 @@ func (a *app) cmdResume(c *cli.Context) error {
 		name, raw, _ := strings.Cut(kv, "=")
 		v, ok := st.Header.Vars[name]
 		if ok {
-			if pv, err := config.ParseValue(raw, v.Value.Type()); err == nil && pv.Equals(v.Value).True() {
+			if pv, err := config.ParseValue(raw, v.Value.Type()); err == nil && pv.Equals(lang.Unmarked(v.Value)).True() {
 				continue
 			}
 			was = append(was, fmt.Sprintf("%s=%s", name, lang.FormatValue(v.Value)))

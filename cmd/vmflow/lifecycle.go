@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/urfave/cli/v2"
 
 	"github.com/vmflow/vmflow"
@@ -189,5 +191,33 @@ func (a *app) cmdInit(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "Wrote %s: it includes the default lifecycle (`vmflow list` shows its tasks) and shows, in comments, how to add tasks of your own.\n", path)
+	return a.initLock(c, path)
+}
+
+// initLock writes the lock file for the task file init wrote: the
+// plugins it uses with the current variable values. A plugin that cannot
+// be locked (not installed yet) leaves the task file written and says how
+// to lock later.
+func (a *app) initLock(c *cli.Context, path string) error {
+	a.usingBuiltin = false
+	a.load(path, c.StringSlice("var"), false)
+	if a.projErr.HasErrors() {
+		return a.printDiags(a.projErr)
+	}
+	eng, mgr, err := a.newEngine(c, a.proj, a.logs(c.Bool("verbose"), a.stderr))
+	if err != nil {
+		return err
+	}
+	defer mgr.Close()
+	locked, diags := eng.LockPlugins(context.Background(), nil, nil)
+	if diags.HasErrors() {
+		for _, d := range diags {
+			d.Severity = hcl.DiagWarning
+		}
+		_ = a.printDiags(diags)
+		fmt.Fprintf(a.stderr, "No %s was written; `vmflow lock` writes it once the plugins are installed.\n", lockName)
+		return nil
+	}
+	a.printLocked(eng.Trust.LockPath, locked)
 	return nil
 }

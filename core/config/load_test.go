@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vmflow/vmflow/core/lang"
 )
 
 // root is the task file every test loads.
@@ -244,7 +246,12 @@ task "t" {
 				for _, v := range f.Variables {
 					equalType(t, v.Name, v.Type, types[v.Name])
 					equalValue(t, v.Name+" default", v.Default, wants[v.Name])
-					equalValue(t, "var."+v.Name, fileVar(t, f, v.Name), wants[v.Name])
+					want := wants[v.Name]
+					if v.Sensitive {
+						// The value carries its sensitivity wherever it goes.
+						want = want.Mark(lang.Sensitive)
+					}
+					equalValue(t, "var."+v.Name, fileVar(t, f, v.Name), want)
 				}
 				if d := f.Variables[0].Description; d != "The VM's name" {
 					t.Errorf("description = %q", d)

@@ -78,7 +78,7 @@ func ParseValue(raw string, ty cty.Type) (cty.Value, error) {
 // surrounding spaces, an empty string, a leading '['), anything else as an
 // HCL expression. vmflow prints command lines with it.
 func FormatArg(v cty.Value) string {
-	if v.IsNull() || !v.IsWhollyKnown() {
+	if v.ContainsMarked() || v.IsNull() || !v.IsWhollyKnown() {
 		return lang.FormatValue(v)
 	}
 	ty := v.Type()
@@ -160,6 +160,7 @@ func (l *loader) constString(attrs hcl.Attributes, name string, ctx *hcl.EvalCon
 	if !v.IsWhollyKnown() {
 		return "" // it uses a variable whose value is deferred
 	}
+	v = lang.Unmarked(v)
 	if v.IsNull() || v.Type() != cty.String {
 		l.diags = append(l.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError, Summary: fmt.Sprintf("Invalid %s", name),
@@ -259,7 +260,12 @@ func (l *loader) decodeVariables(f *File, blocks []*hcl.Block, includeVars map[s
 			v.Origin = "--var" // without the value, which may be sensitive
 		}
 		vals[name] = vv.val
-		l.validate(f, v, vv)
+		if v.Sensitive {
+			// The mark goes wherever the value goes: every expression
+			// computed from it is sensitive too.
+			vals[name] = vv.val.Mark(lang.Sensitive)
+		}
+		l.validate(f, v, lang.Unmarked(vv.val), vv.origin)
 	}
 	if len(vals) == 0 {
 		f.VarValues = cty.EmptyObjectVal
@@ -332,7 +338,8 @@ func (l *loader) variableValue(v *Variable, includeVars map[string]cty.Value) (v
 	return varValue{}, false
 }
 
-func (l *loader) validate(f *File, v *Variable, vv varValue) {
+func (l *loader) validate(f *File, v *Variable, val cty.Value, origin string) {
+	vv := varValue{val: val, origin: origin}
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{v.Name: vv.val})},
 		Functions: f.Funcs,
@@ -361,14 +368,16 @@ func (l *loader) validate(f *File, v *Variable, vv varValue) {
 		if !diags.HasErrors() && msg.Type() == cty.String && !msg.IsNull() {
 			text = msg.AsString()
 		}
-		shown := "(sensitive)"
+		shown, origin := lang.Hidden, vv.origin
 		if !v.Sensitive {
 			shown = lang.FormatValue(vv.val)
+		} else if strings.HasPrefix(origin, "--var ") {
+			origin = "--var " + v.Name + "=" + lang.Hidden
 		}
 		l.diags = append(l.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  fmt.Sprintf("Invalid value for variable %q", v.Name),
-			Detail:   fmt.Sprintf("%s\n\nThe value %s came from %s.", text, shown, vv.origin),
+			Detail:   fmt.Sprintf("%s\n\nThe value %s came from %s.", text, shown, origin),
 			Subject:  val.Condition.Range().Ptr(),
 		})
 	}
@@ -384,4 +393,51 @@ func attrName(t hcl.Traverser) string {
 		}
 	}
 	return ""
+}
+
+// SensitiveVars lists the names of the project's sensitive variables.
+func (p *Project) SensitiveVars() map[string]bool {
+	out := map[string]bool{}
+	for _, f := range p.Files {
+		for _, v := range f.Variables {
+			if v.Sensitive {
+				out[v.Name] = true
+			}
+		}
+	}
+	return out
+}
+
+// MaskVarArgs returns a command line with the values of sensitive
+// variables (--var NAME=VALUE, --var=NAME=VALUE) replaced by
+// "(sensitive)", for what vmflow records and shows (vmflow runs, locks).
+func MaskVarArgs(args []string, sensitive map[string]bool) []string {
+	if len(sensitive) == 0 {
+		return args
+	}
+	out := make([]string, len(args))
+	copy(out, args)
+	mask := func(kv string) string {
+		name, _, ok := strings.Cut(kv, "=")
+		if ok && sensitive[name] {
+			return name + "=" + lang.Hidden
+		}
+		return kv
+	}
+	for i := 0; i < len(out); i++ {
+		a := out[i]
+		switch {
+		case a == "--":
+			return out
+		case a == "--var" || a == "-var":
+			if i+1 < len(out) {
+				i++
+				out[i] = mask(out[i])
+			}
+		case strings.HasPrefix(a, "--var="), strings.HasPrefix(a, "-var="):
+			flag, kv, _ := strings.Cut(a, "=")
+			out[i] = flag + "=" + mask(kv)
+		}
+	}
+	return out
 }

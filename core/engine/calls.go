@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/core/journal"
+	"github.com/vmflow/vmflow/core/lang"
 )
 
 // A step that calls a task is expanded into the caller's plan: the called
@@ -334,6 +335,7 @@ func (rs runScope) callSkipped(sc *Scope) (string, hcl.Diagnostics) {
 		if diags.HasErrors() {
 			return "", diags
 		}
+		v = lang.Unmarked(v)
 		if v.IsNull() || !v.IsKnown() || v.Type() != cty.Bool || v.False() {
 			return c.Name(), nil
 		}

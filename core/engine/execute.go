@@ -15,6 +15,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
+	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/core/journal"
 	"github.com/vmflow/vmflow/core/lock"
 )
@@ -84,12 +85,24 @@ func (e *Engine) interruptedRun(plan *Plan) (*journal.State, error) {
 	return nil, nil
 }
 
+// journals is the runs store, with the key that seals sensitive values.
+func (e *Engine) journals() *journal.Store {
+	s := journal.New(e.StateDir)
+	s.Key = e.Key
+	return s
+}
+
 // LockError is returned when another run holds a lock the task needs.
 type LockError struct{ *lock.HeldError }
 
 // Execute runs a plan for real: it takes the task's locks, opens the
 // journal, runs, and releases everything.
 func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Result, error) {
+	// What is recorded and shown of the command line (vmflow runs, the
+	// lock holder) has no sensitive --var value.
+	if e.Project != nil {
+		opts.Args = config.MaskVarArgs(opts.Args, e.Project.SensitiveVars())
+	}
 	id := opts.RunID
 	if id == "" {
 		id = journal.NewID(time.Now())
@@ -149,10 +162,10 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	var jr *journal.Run
 	var err error
 	if opts.Resumes != "" {
-		jr, err = journal.New(e.StateDir).Reopen(opts.Resumes)
+		jr, err = e.journals().Reopen(opts.Resumes)
 		opts.RunID = opts.Resumes
 	} else {
-		jr, err = journal.New(e.StateDir).Create(journal.Header{
+		jr, err = e.journals().Create(journal.Header{
 			ID: id, Task: plan.Task.Name, File: root.Path, FileSum: root.Sum, Files: files, Plugins: plan.Plugins(),
 			Args: opts.Args, Params: journal.Value{Value: plan.Params}, Vars: vars,
 			Locks: plan.Locks, PID: os.Getpid(), Start: time.Now(),

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/vmflow/vmflow/core/builtin"
 	"github.com/vmflow/vmflow/core/claims"
 	"github.com/vmflow/vmflow/core/journal"
@@ -143,7 +145,12 @@ func (e *Engine) end(opts RunOptions, res *Result, errText string) string {
 		return errText + fmt.Sprintf(" (%d journal record(s) could not be written: the run is left interrupted)", n)
 	}
 	e.cleanUpBeforeTheEnd(opts, res)
-	if err := opts.Journal.Append(journal.Record{Status: res.Status, Error: errText}); err != nil {
+	last := journal.Record{Status: res.Status, Error: errText}
+	if res.Status == journal.Succeeded && len(res.Outputs) > 0 {
+		// For vmflow output RUN NAME; sensitive ones sealed.
+		last.Outputs = &journal.Value{Value: cty.ObjectVal(res.Outputs)}
+	}
+	if err := opts.Journal.Append(last); err != nil {
 		res.JournalLost = opts.Journal.Lost()
 	}
 	return errText

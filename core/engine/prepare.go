@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -23,6 +24,8 @@ import (
 	"github.com/vmflow/vmflow/core/builtin"
 	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/core/host"
+	"github.com/vmflow/vmflow/core/journal"
+	"github.com/vmflow/vmflow/core/lang"
 	"github.com/vmflow/vmflow/core/protocol"
 	"github.com/vmflow/vmflow/core/sdk"
 )
@@ -34,6 +37,12 @@ type Engine struct {
 	Finder   *host.Finder
 	StateDir string
 	Logger   hclog.Logger
+	// Trust decides which plugin binaries may run (the lock file); nil
+	// runs any binary found.
+	Trust *host.Trust
+	// Key seals the sensitive values of the journals the engine writes
+	// (nil: a run with sensitive values cannot be journaled).
+	Key *journal.Key
 	// InProcess serves plugin sources from this process instead of a
 	// binary (source name → plugin). Tests and embedders use it.
 	InProcess map[string]*sdk.Plugin
@@ -105,7 +114,7 @@ func (p *Plugin) Validate(ctx context.Context, action string, in cty.Value) (pro
 	if err != nil {
 		return nil, err
 	}
-	return c.Validate(ctx, action, in)
+	return c.Validate(ctx, action, lang.Unmarked(in))
 }
 
 // Plan asks the plugin what an action would do.
@@ -114,7 +123,7 @@ func (p *Plugin) Plan(ctx context.Context, action string, in cty.Value) ([]strin
 	if err != nil {
 		return nil, nil, err
 	}
-	return c.Plan(ctx, action, in)
+	return c.Plan(ctx, action, lang.Unmarked(in))
 }
 
 // Run runs an action.
@@ -123,6 +132,8 @@ func (p *Plugin) Run(ctx context.Context, req protocol.RunRequest, emit func(pro
 	if err != nil {
 		return cty.NilVal, nil, err
 	}
+	// Marks do not cross to a plugin: it gets the plain value.
+	req.Inputs = lang.Unmarked(req.Inputs)
 	return c.Run(ctx, req, emit)
 }
 
@@ -132,6 +143,7 @@ func (p *Plugin) Undo(ctx context.Context, req protocol.UndoRequest, emit func(p
 	if err != nil {
 		return nil, err
 	}
+	req.Inputs, req.Outputs = lang.Unmarked(req.Inputs), lang.Unmarked(req.Outputs)
 	return c.Undo(ctx, req, emit)
 }
 
@@ -163,6 +175,38 @@ type Plan struct {
 	Steps []*PlanStep
 	// Locks are the evaluated lock keys.
 	Locks []string
+
+	// red masks the run's secrets in free text (logs, errors).
+	red     *lang.Redactor
+	redOnce sync.Once
+}
+
+// Redactor is what masks the plan's secrets in free text: the strings in
+// the sensitive parts of its variables, params and step inputs, and those
+// the run adds as steps produce them.
+func (p *Plan) Redactor() *lang.Redactor {
+	p.redOnce.Do(func() {
+		p.red = &lang.Redactor{}
+		for _, sc := range p.Scopes {
+			p.red.Add(sc.Task.File.VarValues)
+			p.red.Add(sc.Params)
+		}
+		for _, ps := range p.Steps {
+			p.red.Add(ps.Inputs)
+		}
+	})
+	return p.red
+}
+
+// sensitiveNames lists the attributes a plugin declares sensitive.
+func sensitiveNames(as protocol.Attributes) []string {
+	var out []string
+	for _, a := range as {
+		if a.Sensitive {
+			out = append(out, a.Name)
+		}
+	}
+	return out
 }
 
 // Plugins maps the local names of the plugins the run uses (not the
@@ -283,6 +327,7 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	sv = lang.Unmarked(sv)
 	if sv.IsNull() || !sv.IsKnown() || sv.Type() != cty.String || sv.AsString() == "" {
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError, Summary: "Invalid plugin source",
@@ -296,6 +341,7 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 		if cfg, diags = d.Config.Value(vctx); diags.HasErrors() {
 			return nil, diags
 		}
+		cfg = lang.Unmarked(cfg) // a plugin's config goes to the plugin only
 		cfgRange = d.Config.Range()
 	}
 	env := protocol.Env{StateDir: e.StateDir, WorkDir: d.File.Dir}
@@ -323,7 +369,19 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 		if err != nil {
 			key = []byte(fmt.Sprint(cfg))
 		}
-		proc, err := e.Plugins.Get(ctx, path, string(key))
+		sum, err := e.Trust.Check(source, path)
+		if err != nil {
+			var re *host.RefusedError
+			if errors.As(err, &re) && re.Kind == host.RefusedMismatch {
+				return fail("Plugin does not match the lock file", err)
+			}
+			return fail("Plugin not trusted", err)
+		}
+		proc, err := e.Plugins.GetChecked(ctx, path, string(key), sum)
+		var ce *host.ChecksumError
+		if errors.As(err, &ce) {
+			return fail("Plugin does not match the lock file", e.Trust.Mismatch(source, path))
+		}
 		if err != nil {
 			return fail("Plugin failed to start", err)
 		}
@@ -698,6 +756,7 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 				diags = append(diags, ds...)
 				if !ds.HasErrors() {
 					v, _ := sc.Call.If.Value(pctx)
+					v = lang.Unmarked(v)
 					skipped[sc] = skipped[sc] || !v.IsKnown() || v.False()
 					ifKnown[sc] = ifKnown[sc] && v.IsKnown()
 				}
@@ -736,7 +795,7 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		if ds.HasErrors() {
 			continue
 		}
-		ps.Inputs = in
+		ps.Inputs = lang.MarkAttrs(in, sensitiveNames(ps.Action.Inputs))
 		diags = append(diags, runsVmflow(ps)...)
 		ps.Skip, ps.IfKnown = skipped[ps.Scope], ifKnown[ps.Scope]
 		if ps.If != nil {
@@ -744,6 +803,7 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 			diags = append(diags, ds...)
 			if !ds.HasErrors() {
 				v, _ := ps.If.Value(ectx)
+				v = lang.Unmarked(v)
 				ps.Skip = ps.Skip || !v.IsKnown() || v.False()
 				ps.IfKnown = ps.IfKnown && v.IsKnown()
 			}
@@ -944,11 +1004,12 @@ func checkPreconditions(t *config.Task, params cty.Value) hcl.Diagnostics {
 			continue
 		}
 		v, _ := pc.Condition.Value(ectx)
+		v = lang.Unmarked(v)
 		if !v.IsKnown() || v.True() {
 			continue
 		}
 		msg := "The task's precondition is not met."
-		if mv, ds := pc.ErrorMessage.Value(ectx); !ds.HasErrors() && mv.IsKnown() && !mv.IsNull() && mv.Type() == cty.String {
+		if mv, ds := pc.ErrorMessage.Value(ectx); !ds.HasErrors() && !mv.IsMarked() && mv.IsKnown() && !mv.IsNull() && mv.Type() == cty.String {
 			msg = mv.AsString()
 		}
 		diags = append(diags, &hcl.Diagnostic{
@@ -964,7 +1025,7 @@ func checkBool(e hcl.Expression, ectx *hcl.EvalContext, what string) hcl.Diagnos
 	if diags.HasErrors() {
 		return diags
 	}
-	if _, err := convert.Convert(v, cty.Bool); err != nil || (v.IsKnown() && v.IsNull()) {
+	if _, err := convert.Convert(v, cty.Bool); err != nil || (v.IsKnown() && !v.IsMarked() && v.IsNull()) {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError, Summary: fmt.Sprintf("Invalid %s", what),
 			Detail: fmt.Sprintf("%s must be true or false.", what), Subject: e.Range().Ptr(),
@@ -1006,6 +1067,15 @@ func evalLock(e hcl.Expression, ectx *hcl.EvalContext) ([]string, hcl.Diagnostic
 	v, diags := e.Value(ectx)
 	if diags.HasErrors() {
 		return nil, diags
+	}
+	if lang.IsSensitive(v) {
+		// A lock key is a name: it is written in lock files, journals and
+		// messages, where a secret must not be.
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Sensitive lock",
+			Detail:  "lock is computed from a sensitive value; a lock key is written in lock files, the journal and messages. Name what the task changes with values that are not secret.",
+			Subject: e.Range().Ptr(),
+		}}
 	}
 	bad := hcl.Diagnostics{{
 		Severity: hcl.DiagError, Summary: "Invalid lock",
@@ -1094,7 +1164,7 @@ func runsVmflow(ps *PlanStep) hcl.Diagnostics {
 	if ps.Plugin.Name != config.BuiltinPlugin || ps.ActionName != "exec" || !ps.Inputs.Type().IsObjectType() || !ps.Inputs.Type().HasAttribute("argv") {
 		return nil
 	}
-	argv := ps.Inputs.GetAttr("argv")
+	argv := lang.Unmarked(ps.Inputs.GetAttr("argv"))
 	if !argv.IsKnown() || argv.IsNull() || argv.LengthInt() == 0 {
 		return nil
 	}

@@ -294,7 +294,18 @@ func runEmitter(plan *Plan, opts RunOptions) func(event.Event) {
 	if sink == nil {
 		sink = event.Discard
 	}
+	red := plan.Redactor()
+	for _, d := range opts.Done {
+		red.Add(d.Inputs)
+		red.Add(d.Outputs)
+	}
 	emit := func(ev event.Event) {
+		// No secret of the run leaves in free text: a plugin's log line,
+		// an error, a progress label.
+		ev.Message, ev.Error, ev.Label = red.Redact(ev.Message), red.Redact(ev.Error), red.Redact(ev.Label)
+		for i, f := range ev.Fields {
+			ev.Fields[i] = red.Redact(f)
+		}
 		ev.Time = time.Now()
 		ev.Run, ev.Task = opts.RunID, plan.Task.Name
 		sink.Emit(ev)
@@ -311,7 +322,9 @@ func actionName(ps *PlanStep) string { return ps.Plugin.Name + "." + ps.ActionNa
 
 func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, sc stepContext, opts RunOptions, emit func(event.Event)) stepResult {
 	r := stepResult{ps: ps}
+	red := plan.Redactor()
 	fail := func(d *hcl.Diagnostic) stepResult {
+		d.Summary, d.Detail = red.Redact(d.Summary), red.Redact(d.Detail)
 		r.status = journal.Failed
 		if ctx.Err() != nil {
 			r.status = journal.Cancelled
@@ -345,6 +358,7 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, sc stepC
 		if diags.HasErrors() {
 			return fail(diags[0])
 		}
+		v = lang.Unmarked(v)
 		if v.IsNull() || !v.IsKnown() || v.Type() != cty.Bool || v.False() {
 			return skip("if is false")
 		}
@@ -353,6 +367,10 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, sc stepC
 	if diags.HasErrors() {
 		return fail(diags[0])
 	}
+	// What the plugin declares sensitive is, whatever it was computed
+	// from; and so is what is computed from it.
+	in = lang.MarkAttrs(in, sensitiveNames(ps.Action.Inputs))
+	red.Add(in)
 	if ps.Step.Timeout != nil && !ps.TimeoutSet {
 		// A timeout from a called task's param that a step produced is
 		// known only now.
@@ -388,7 +406,7 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, sc stepC
 	}
 	last := &lastReport{}
 	r.called = true
-	out, pds, err := ps.Plugin.Run(callCtx, protocol.RunRequest{Action: ps.ActionName, Inputs: in, RunID: opts.RunID, Step: ps.Name, Timeout: limit}, last.tee(e.pluginEmitter(ps, logger, emit)))
+	out, pds, err := ps.Plugin.Run(callCtx, protocol.RunRequest{Action: ps.ActionName, Inputs: in, RunID: opts.RunID, Step: ps.Name, Timeout: limit}, last.tee(e.pluginEmitter(ps, red, logger, emit)))
 	r.elapsed = time.Since(start)
 	if timedOut() {
 		// Whatever the plugin answered once cancelled, the cause is the
@@ -417,6 +435,8 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, sc stepC
 		r.diags = append(r.diags, ds[1:]...)
 		return r
 	}
+	out = red.MarkLeaks(lang.MarkAttrs(out, sensitiveNames(ps.Action.Outputs)))
+	red.Add(out)
 	r.status, r.outputs = journal.Succeeded, out
 	if opts.Journal != nil {
 		v := journal.Value{Value: out}
@@ -489,15 +509,15 @@ func isCancel(err error) bool {
 
 // pluginEmitter forwards a plugin's log and progress events to the event
 // stream and to vmflow's log, tagged with the step.
-func (e *Engine) pluginEmitter(ps *PlanStep, logger hclog.Logger, emit func(event.Event)) func(protocol.Event) {
+func (e *Engine) pluginEmitter(ps *PlanStep, red *lang.Redactor, logger hclog.Logger, emit func(event.Event)) func(protocol.Event) {
 	return func(pe protocol.Event) {
 		switch pe.Kind {
 		case protocol.EventLog:
 			args := make([]any, 0, len(pe.Fields))
 			for _, f := range pe.Fields {
-				args = append(args, f)
+				args = append(args, red.Redact(f))
 			}
-			logger.Log(hclog.LevelFromString(pe.Level), pe.Message, args...)
+			logger.Log(hclog.LevelFromString(pe.Level), red.Redact(pe.Message), args...)
 			emit(event.Event{Kind: event.StepLog, Step: ps.Name, Action: actionName(ps), Level: pe.Level, Message: pe.Message, Fields: pe.Fields})
 		case protocol.EventProgress:
 			emit(event.Event{Kind: event.StepProgress, Step: ps.Name, Action: actionName(ps), Current: pe.Current, Total: pe.Total, Label: pe.Label})

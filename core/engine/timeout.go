@@ -55,6 +55,7 @@ func evalLimit(e hcl.Expression, ectx *hcl.EvalContext, step string) (time.Durat
 // "45s") or a number of seconds. It must be positive.
 func ParseTimeout(v cty.Value) (time.Duration, error) {
 	const hint = `timeout must be a duration such as "30s", "10m" or "1h30m", or a number of seconds`
+	v = lang.Unmarked(v)
 	if v.IsNull() {
 		return 0, errors.New(hint + "; it is null")
 	}

@@ -77,7 +77,7 @@ func (e *Engine) undo(plan *Plan, states map[string]*stepState, order []undoItem
 		}
 		uctx, cancel, timedOut := withTimeout(ctx, ps.Timeout)
 		last := &lastReport{}
-		pds, err := ps.Plugin.Undo(uctx, protocol.UndoRequest{Action: ps.ActionName, Inputs: st.inputs, Outputs: outputs, RunID: opts.RunID, Step: ps.Name, Timeout: ps.Timeout}, last.tee(e.pluginEmitter(ps, logger, emit)))
+		pds, err := ps.Plugin.Undo(uctx, protocol.UndoRequest{Action: ps.ActionName, Inputs: st.inputs, Outputs: outputs, RunID: opts.RunID, Step: ps.Name, Timeout: ps.Timeout}, last.tee(e.pluginEmitter(ps, plan.Redactor(), logger, emit)))
 		cancel()
 		var d *hcl.Diagnostic
 		switch {
@@ -95,6 +95,7 @@ func (e *Engine) undo(plan *Plan, states map[string]*stepState, order []undoItem
 		rec := journal.Record{Step: ps.Name, Action: actionName(ps), Status: journal.Undone}
 		if d != nil {
 			d.Detail += fmt.Sprintf("\nWhat step %q made may still exist: `vmflow resume %s --undo` tries its undo again.", ps.Name, opts.RunID)
+			d.Summary, d.Detail = plan.Redactor().Redact(d.Summary), plan.Redactor().Redact(d.Detail)
 			rec.Status, rec.Error = journal.UndoFailed, d.Summary+": "+d.Detail
 			res.UndoFailed = append(res.UndoFailed, ps.Name)
 			res.Diags = append(res.Diags, d)

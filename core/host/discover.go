@@ -15,6 +15,10 @@ import (
 // Prefix is the file-name prefix of every plugin binary.
 const Prefix = "vmflow-plugin-"
 
+// reasonBeside marks the project's own plugin directory: binaries found
+// there run only once locked (trust.go).
+const reasonBeside = "beside the task file"
+
 // PathEnv is the environment variable with extra plugin directories.
 const PathEnv = "VMFLOW_PLUGIN_PATH"
 
@@ -59,7 +63,7 @@ func NewFinder(exe, taskDir string, env map[string]string) *Finder {
 		add(p, PathEnv)
 	}
 	if taskDir != "" {
-		add(filepath.Join(taskDir, ".vmflow", "plugins"), "beside the task file")
+		add(filepath.Join(taskDir, ".vmflow", "plugins"), reasonBeside)
 	}
 	for _, p := range filepath.SplitList(env["PATH"]) {
 		add(p, "PATH")

@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +44,13 @@ type Process struct {
 // Start launches a plugin binary, completes the handshake and fetches its
 // schema. logger receives the plugin's own log lines.
 func Start(ctx context.Context, path string, logger hclog.Logger) (*Process, error) {
+	return StartChecked(ctx, path, nil, logger)
+}
+
+// StartChecked is Start for a binary that must have the sha256 sum (nil:
+// none): go-plugin hashes the file right before it starts it, and refuses
+// it without executing it when the sum differs.
+func StartChecked(ctx context.Context, path string, sum []byte, logger hclog.Logger) (*Process, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
@@ -62,7 +70,12 @@ func Start(ctx context.Context, path string, logger hclog.Logger) (*Process, err
 	// and Kill can take down anything the plugin started.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	st := &tail{max: 64 << 10}
+	var secure *goplugin.SecureConfig
+	if sum != nil {
+		secure = &goplugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
+		SecureConfig:     secure,
 		HandshakeConfig:  protocol.Handshake,
 		VersionedPlugins: protocol.PluginSets(nil),
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
@@ -126,6 +139,8 @@ func (p *Process) startError(err error) error {
 		return errors.New(s)
 	}
 	switch {
+	case errors.Is(err, goplugin.ErrChecksumsDoNotMatch):
+		return &ChecksumError{Path: p.Path}
 	case strings.Contains(msg, "exited before we could connect") || strings.Contains(msg, "Failed to read any lines from plugin's stdout"):
 		return withStderr(fmt.Sprintf("plugin %s exited before its handshake (is it a vmflow plugin built with core/sdk?)", p.Path))
 	case strings.Contains(msg, "Unrecognized remote plugin message"):
@@ -280,3 +295,6 @@ func (t *tail) String() string {
 	}
 	return strings.TrimSpace(strings.Join(lines, "\n"))
 }
+
+// Protocol is the plugin protocol version the handshake agreed on.
+func (p *Process) Protocol() int { return p.client.NegotiatedVersion() }

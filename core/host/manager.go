@@ -19,6 +19,7 @@ type Manager struct {
 }
 
 type startOnce struct {
+	sum  []byte // the sha256 the binary must have (nil: none)
 	once sync.Once
 	p    *Process
 	err  error
@@ -35,6 +36,12 @@ func NewManager(logger hclog.Logger) *Manager {
 // Get returns the running process for (path, key), starting it if needed.
 // Concurrent callers for the same key share one start.
 func (m *Manager) Get(ctx context.Context, path, key string) (*Process, error) {
+	return m.GetChecked(ctx, path, key, nil)
+}
+
+// GetChecked is Get for a binary that must have the sha256 sum (see
+// StartChecked); a restart after a crash checks it again.
+func (m *Manager) GetChecked(ctx context.Context, path, key string, sum []byte) (*Process, error) {
 	m.mu.Lock()
 	if m.procs == nil {
 		m.procs = map[string]*startOnce{}
@@ -42,11 +49,11 @@ func (m *Manager) Get(ctx context.Context, path, key string) (*Process, error) {
 	k := path + "\x00" + key
 	so, ok := m.procs[k]
 	if !ok {
-		so = &startOnce{}
+		so = &startOnce{sum: sum}
 		m.procs[k] = so
 	}
 	m.mu.Unlock()
-	so.once.Do(func() { so.p, so.err = Start(ctx, path, m.Logger) })
+	so.once.Do(func() { so.p, so.err = StartChecked(ctx, path, so.sum, m.Logger) })
 	return so.p, so.err
 }
 
@@ -57,12 +64,15 @@ func (m *Manager) Restart(ctx context.Context, path, key string) (*Process, erro
 	k := path + "\x00" + key
 	old := m.procs[k]
 	so := &startOnce{}
+	if old != nil {
+		so.sum = old.sum
+	}
 	m.procs[k] = so
 	m.mu.Unlock()
 	if old != nil && old.p != nil {
 		old.p.Kill()
 	}
-	so.once.Do(func() { so.p, so.err = Start(ctx, path, m.Logger) })
+	so.once.Do(func() { so.p, so.err = StartChecked(ctx, path, so.sum, m.Logger) })
 	return so.p, so.err
 }
 

@@ -26,6 +26,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 	"golang.org/x/sys/unix"
 
+	"github.com/vmflow/vmflow/core/lang"
 	"github.com/vmflow/vmflow/core/lock"
 )
 
@@ -50,29 +51,52 @@ const (
 // The type is kept whole, so that a value read back for a resume is the
 // value the step saw (a list stays a list, where JSON alone would make
 // it a tuple, which then fits no declared type).
-type Value struct{ cty.Value }
-
-type typedValue struct {
-	Type  json.RawMessage `json:"type"`
-	Value json.RawMessage `json:"value"`
+//
+// A value with sensitive parts (lang.Sensitive) is written with those
+// parts null and the whole value sealed beside it ("sealed"), with the
+// Key of the journal that writes it; Store.Load opens it again with the
+// store's Key, or leaves the nulls when it has none (vmflow runs).
+type Value struct {
+	cty.Value
+	key    *Key   // seals it when written
+	sealed string // read back, not opened yet
 }
 
-// MarshalJSON encodes the value and its type.
+type typedValue struct {
+	Type   json.RawMessage `json:"type"`
+	Value  json.RawMessage `json:"value"`
+	Sealed string          `json:"sealed,omitempty"`
+}
+
+// MarshalJSON encodes the value and its type; sensitive parts only
+// sealed.
 func (v Value) MarshalJSON() ([]byte, error) {
 	if v.Value == cty.NilVal {
 		return ctyjson.SimpleJSONValue{Value: v.Value}.MarshalJSON()
 	}
-	ty := v.Type()
+	val, sealed := v.Value, v.sealed
+	if lang.IsSensitive(val) {
+		var err error
+		if sealed, err = sealValue(v.key, val); err != nil {
+			return nil, fmt.Errorf("sealing a sensitive value: %w", err)
+		}
+		val = lang.Mask(val)
+	}
+	ty := val.Type()
 	tb, err := ctyjson.MarshalType(ty)
 	if err != nil {
 		return nil, err
 	}
-	vb, err := ctyjson.Marshal(v.Value, ty)
+	vb, err := ctyjson.Marshal(val, ty)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(typedValue{Type: tb, Value: vb})
+	return json.Marshal(typedValue{Type: tb, Value: vb, Sealed: sealed})
 }
+
+// Sealed reports whether the value has sensitive parts that are still
+// sealed (read back without the key).
+func (v *Value) Sealed() bool { return v != nil && v.sealed != "" }
 
 // UnmarshalJSON decodes a value written by MarshalJSON, or by vmflow
 // versions that wrote the value alone (its type then implied).
@@ -81,7 +105,7 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 	if json.Unmarshal(b, &tv) == nil && len(tv.Type) > 0 && len(tv.Value) > 0 {
 		if ty, err := ctyjson.UnmarshalType(tv.Type); err == nil {
 			if val, err := ctyjson.Unmarshal(tv.Value, ty); err == nil {
-				v.Value = val
+				v.Value, v.sealed = val, tv.Sealed
 				return nil
 			}
 		}
@@ -138,8 +162,12 @@ type Record struct {
 	Refused bool `json:"refused,omitempty"`
 }
 
-// Store is the runs directory.
-type Store struct{ Dir string }
+// Store is the runs directory. Key seals sensitive values in the
+// journals it writes and opens them in those it loads (nil: none).
+type Store struct {
+	Dir string
+	Key *Key
+}
 
 // New returns the store under a state directory.
 func New(stateDir string) *Store { return &Store{Dir: filepath.Join(stateDir, "runs")} }
@@ -159,6 +187,7 @@ type Run struct {
 	f    *os.File
 	// lost counts the records that could not be written (a full disk).
 	lost int
+	key  *Key
 }
 
 // Create starts a journal and holds it until Close.
@@ -176,7 +205,12 @@ func (s *Store) Create(h Header) (*Run, error) {
 		f.Close()
 		return nil, fmt.Errorf("locking journal: %w", err)
 	}
-	r := &Run{ID: h.ID, path: p, f: f}
+	r := &Run{ID: h.ID, path: p, f: f, key: s.Key}
+	h.Params.key = s.Key
+	for k, v := range h.Vars {
+		v.key = s.Key
+		h.Vars[k] = v
+	}
 	if err := r.write(h, true); err != nil {
 		r.Close()
 		return nil, err
@@ -204,7 +238,7 @@ func (s *Store) Reopen(id string) (*Run, error) {
 			return nil, err
 		}
 	}
-	r := &Run{ID: id, path: p, f: f}
+	r := &Run{ID: id, path: p, f: f, key: s.Key}
 	if err := r.Append(Record{Status: Running}); err != nil {
 		r.Close()
 		return nil, err
@@ -224,7 +258,7 @@ func (s *Store) Mark(id string, rec Record) error {
 		f.Close()
 		return fmt.Errorf("run %s is running", id)
 	}
-	r := &Run{ID: id, path: p, f: f}
+	r := &Run{ID: id, path: p, f: f, key: s.Key}
 	defer r.Close()
 	if b, err := os.ReadFile(p); err == nil && len(b) > 0 && b[len(b)-1] != '\n' {
 		if _, err := f.Write([]byte{'\n'}); err != nil {
@@ -290,6 +324,11 @@ func (r *Run) Append(rec Record) error {
 	if rec.Time.IsZero() {
 		rec.Time = time.Now()
 	}
+	for _, v := range []*Value{rec.Inputs, rec.Outputs} {
+		if v != nil {
+			v.key = r.key
+		}
+	}
 	return r.write(rec, rec.Status != Running)
 }
 
@@ -324,6 +363,27 @@ type State struct {
 	// Committed names the commit step whose completion committed the run
 	// ("" when none did): the run can then only go forward.
 	Committed string
+	// Outputs are the task's outputs, from the record that ended a
+	// succeeded run.
+	Outputs *Value
+	// Sealed says why sensitive values could not be opened (no key, or
+	// another key): they read as nulls then.
+	Sealed error
+}
+
+// open opens a sealed value with the store's key, noting a failure.
+func (s *Store) open(st *State, v *Value) {
+	if v == nil || v.sealed == "" || s.Key == nil {
+		return
+	}
+	val, err := openValue(s.Key, v.sealed)
+	if err != nil {
+		if st.Sealed == nil {
+			st.Sealed = err
+		}
+		return
+	}
+	v.Value, v.sealed = val, ""
 }
 
 // UndoFailed lists the steps whose latest record is an undo that failed.
@@ -425,6 +485,11 @@ func (s *Store) Load(id string) (*State, error) {
 			if err := json.Unmarshal(line, &st.Header); err != nil {
 				return nil, fmt.Errorf("run %s: bad journal header: %w", id, err)
 			}
+			s.open(st, &st.Header.Params)
+			for k, v := range st.Header.Vars {
+				s.open(st, &v)
+				st.Header.Vars[k] = v
+			}
 			first = false
 			continue
 		}
@@ -432,8 +497,11 @@ func (s *Store) Load(id string) (*State, error) {
 		if err := json.Unmarshal(line, &rec); err != nil {
 			continue // a line torn by a crash mid-write
 		}
+		s.open(st, rec.Inputs)
+		s.open(st, rec.Outputs)
 		if rec.Step == "" {
 			st.Status, st.End, st.Error = rec.Status, rec.Time, rec.Error
+			st.Outputs = rec.Outputs
 			continue
 		}
 		if _, ok := st.Steps[rec.Step]; !ok {

@@ -15,12 +15,12 @@ func TestJournalRoundTripAndInterruptedRuns(t *testing.T) {
 	s := New(t.TempDir())
 	params := cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("demo"), "memory": cty.NumberIntVal(2048)})
 	id := NewID(time.Now())
-	r, err := s.Create(Header{ID: id, Task: "create", Params: Value{params}, PID: os.Getpid(), Start: time.Now(), Args: []string{"demo"}})
+	r, err := s.Create(Header{ID: id, Task: "create", Params: Value{Value: params}, PID: os.Getpid(), Start: time.Now(), Args: []string{"demo"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := Value{cty.ObjectVal(map[string]cty.Value{"path": cty.StringVal("/var/lib/x.qcow2")})}
-	in := Value{cty.ObjectVal(map[string]cty.Value{"size": cty.NumberIntVal(10)})}
+	out := Value{Value: cty.ObjectVal(map[string]cty.Value{"path": cty.StringVal("/var/lib/x.qcow2")})}
+	in := Value{Value: cty.ObjectVal(map[string]cty.Value{"size": cty.NumberIntVal(10)})}
 	for _, rec := range []Record{
 		{Step: "disk", Status: Running, Inputs: &in},
 		{Step: "disk", Status: Succeeded, Outputs: &out},
@@ -76,7 +76,7 @@ func TestResolve(t *testing.T) {
 	s := New(t.TempDir())
 	base := time.Now()
 	for i, id := range []string{"20261127-050000-aaaa", "20261127-060000-bbcc", "20261127-060000-bbbb"} {
-		r, err := s.Create(Header{ID: id, Task: "t", Params: Value{cty.EmptyObjectVal}, Start: base.Add(time.Duration(i) * time.Millisecond)})
+		r, err := s.Create(Header{ID: id, Task: "t", Params: Value{Value: cty.EmptyObjectVal}, Start: base.Add(time.Duration(i) * time.Millisecond)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,6 +16,8 @@ import (
 // "demo", 4096, ["core", "dev"], { memory = 2048 }.
 func FormatValue(v cty.Value) string {
 	switch {
+	case v.IsMarked():
+		return Hidden
 	case !v.IsKnown():
 		return "(not yet known)"
 	case v.IsNull():
@@ -79,6 +81,9 @@ func FormatDuration(d time.Duration) string {
 func PlainValue(v cty.Value) any {
 	if v == cty.NilVal || !v.IsWhollyKnown() {
 		return nil
+	}
+	if v.ContainsMarked() {
+		return plainMasked(v)
 	}
 	b, err := ctyjson.Marshal(v, v.Type())
 	if err != nil {
