@@ -469,3 +469,39 @@ task "t" {
 		t.Fatalf("diags %v", diags)
 	}
 }
+
+// A commit point taken from a sensitive variable decides, unmasked, and
+// is not shown: the step is the run's commit point.
+func TestCommitFromSensitiveVariable(t *testing.T) {
+	e, rec := setup(t, header+`
+variable "final" {
+  type      = bool
+  default   = true
+  sensitive = true
+}
+task "t" {
+  step "gone" {
+    action = r.do
+    name   = "gone"
+    commit = var.final
+  }
+  step "after" {
+    action     = r.do
+    name       = "after"
+    depends_on = [step.gone]
+  }
+}`)
+	e.Key = journal.NewKey(filepath.Join(t.TempDir(), "journal.key"))
+	plan, diags := prepare(t, e, "t", nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	rec.setFailing("after", false, true)
+	res, err := e.Execute(context.Background(), plan, ExecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Committed != "gone" || len(res.Undone) != 0 {
+		t.Fatalf("%v: committed %q, undone %v; want committed at gone", err, res.Committed, res.Undone)
+	}
+}

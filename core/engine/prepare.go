@@ -1047,6 +1047,7 @@ func evalCommit(ps *PlanStep, ectx *hcl.EvalContext, run bool) hcl.Diagnostics {
 		return diags
 	}
 	v, _ := ps.CommitIf.Value(ectx)
+	v = lang.Unmarked(v) // it decides; it is not shown
 	if !v.IsKnown() {
 		if !run {
 			return nil
