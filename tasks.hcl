@@ -1341,8 +1341,7 @@ task "image" {
   }
   # What the boot overlay is made on.
   output "backing" { value = param.built != "" ? param.built : (local.nix ? step.build.image : (param.image != "" ? step.import.name : step.placeholder.name)) }
-  # Direct kernel boot: the paths define takes, and the volumes; null
-  # without.
+  # Direct kernel boot: the paths define takes; null without.
   output "kernel" { value = step.files["kernel"].path }
   output "initrd" { value = step.files["initrd"].path }
   # The machine record's values that say where the image came from.
