@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -267,7 +268,16 @@ func runNix(ctx context.Context, rep *reporter, jsonLog bool, silentLimit time.D
 			}
 		}()
 	}
+	// A TMPDIR of its own, under which a local build's directory is made,
+	// so that what the build leaves running is found and stopped
+	// (leftovers.go).
+	tmp, err := os.MkdirTemp("", "vmflow-nix-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
 	cmd := exec.CommandContext(ctx, "nix", args...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	// Cancelled, nix gets SIGINT first and stops its builds itself; what
 	// does not end within WaitDelay is killed, its pipes closed.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
@@ -284,9 +294,14 @@ func runNix(ctx context.Context, rep *reporter, jsonLog bool, silentLimit time.D
 		rep.consume(pr, jsonLog)
 		_, _ = io.Copy(io.Discard, pr)
 	}()
-	err := cmd.Start()
+	err = cmd.Start()
 	if err == nil {
 		err = cmd.Wait()
+	}
+	if n := killBuildLeftovers(tmp); n > 0 {
+		if rep.log != nil {
+			rep.log("warn", fmt.Sprintf("stopped %d process(es) the build left running", n))
+		}
 	}
 	pw.Close()
 	<-consumed

@@ -358,6 +358,33 @@ func TestSilentNixIsStopped(t *testing.T) {
 }
 
 // noSleeper checks that the silent flake's builder (sleep 600) is gone.
+// A build that started a process in a session of its own (a daemon,
+// which nix's stop of the builder's process group does not reach)
+// leaves nothing running once the build has ended.
+func TestBuildLeavesNothingRunning(t *testing.T) {
+	h := newHarness(t)
+	stamp(t)
+	t.Cleanup(func() { _ = exec.Command("pkill", "-f", "^sleep 601$").Run() })
+	// As root with no build users (build-users-group empty, or no such
+	// group), nix runs the builder as root, and nothing of nix's ends a
+	// process in another session.
+	args := append([]string{"--option", "build-users-group", ""}, offline...)
+	_, events, err := h.try("build", map[string]any{"flake": "leaky", "extra_args": args})
+	if err == nil {
+		t.Fatal("the leaky build succeeded")
+	}
+	if out, _ := exec.Command("pgrep", "-a", "-f", "^sleep 601$").Output(); len(out) > 0 {
+		t.Fatalf("the build's daemon still runs: %s", out)
+	}
+	said := false
+	for _, e := range events {
+		said = said || strings.Contains(e.Message, "stopped 1 process(es) the build left running")
+	}
+	if !said {
+		t.Errorf("the plugin did not say it stopped the leftover: %v", events)
+	}
+}
+
 func noSleeper(t *testing.T) {
 	t.Helper()
 	for range 50 {
