@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -315,7 +318,7 @@ func TestBuildErrorIsNixsErrorNotItsWarning(t *testing.T) {
 // --max-silent-time) soon after, with nix's error and what to change.
 func TestSilentBuildFails(t *testing.T) {
 	h := newHarnessConfig(t, map[string]cty.Value{"max_silent_time": cty.StringVal("2s")})
-	stamp(t)
+	st := stamp(t)
 	start := time.Now()
 	_, _, err := h.try("build", map[string]any{"flake": "silent", "extra_args": offline})
 	took := time.Since(start)
@@ -332,7 +335,7 @@ func TestSilentBuildFails(t *testing.T) {
 	if took > 30*time.Second {
 		t.Fatalf("the silent build failed only after %s", took)
 	}
-	noSleeper(t)
+	noSleeper(t, st)
 }
 
 // When nix's own limit is off (--max-silent-time 0 in the build's
@@ -340,7 +343,7 @@ func TestSilentBuildFails(t *testing.T) {
 // a little longer than max_silent_time.
 func TestSilentNixIsStopped(t *testing.T) {
 	h := newHarnessConfig(t, map[string]cty.Value{"max_silent_time": cty.StringVal("2s")})
-	stamp(t)
+	st := stamp(t)
 	start := time.Now()
 	_, _, err := h.try("build", map[string]any{"flake": "silent", "extra_args": append([]string{"--max-silent-time", "0"}, offline...)})
 	took := time.Since(start)
@@ -354,7 +357,7 @@ func TestSilentNixIsStopped(t *testing.T) {
 	if took > 40*time.Second {
 		t.Fatalf("the silent build failed only after %s", took)
 	}
-	noSleeper(t)
+	noSleeper(t, st)
 }
 
 // noSleeper checks that the silent flake's builder (sleep 600) is gone.
@@ -363,8 +366,12 @@ func TestSilentNixIsStopped(t *testing.T) {
 // leaves nothing running once the build has ended.
 func TestBuildLeavesNothingRunning(t *testing.T) {
 	h := newHarness(t)
-	stamp(t)
-	t.Cleanup(func() { _ = exec.Command("pkill", "-f", "^sleep 601$").Run() })
+	st := stamp(t)
+	t.Cleanup(func() {
+		for _, pid := range builderPIDs(st) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	// As root with no build users (build-users-group empty, or no such
 	// group), nix runs the builder as root, and nothing of nix's ends a
 	// process in another session.
@@ -373,8 +380,8 @@ func TestBuildLeavesNothingRunning(t *testing.T) {
 	if err == nil {
 		t.Fatal("the leaky build succeeded")
 	}
-	if out, _ := exec.Command("pgrep", "-a", "-f", "^sleep 601$").Output(); len(out) > 0 {
-		t.Fatalf("the build's daemon still runs: %s", out)
+	if pids := builderPIDs(st); len(pids) > 0 {
+		t.Fatalf("the build's daemon still runs: pids %v", pids)
 	}
 	said := false
 	for _, e := range events {
@@ -385,16 +392,35 @@ func TestBuildLeavesNothingRunning(t *testing.T) {
 	}
 }
 
-func noSleeper(t *testing.T) {
+func noSleeper(t *testing.T, stamp string) {
 	t.Helper()
+	// The builder is found by its derivation's stamp, in its environment:
+	// any other "sleep 600" on the machine is not this test's business.
 	for range 50 {
-		if exec.Command("pgrep", "-f", "^sleep 600$").Run() != nil {
+		if len(builderPIDs(stamp)) == 0 {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	out, _ := exec.Command("pgrep", "-a", "-f", "^sleep 600$").Output()
-	t.Fatalf("the silent build's builder still runs: %s", out)
+	t.Fatalf("the silent build's builder still runs: pids %v", builderPIDs(stamp))
+}
+
+// builderPIDs lists the processes of the build whose derivation has this
+// stamp (derivation attributes are the builder's environment).
+func builderPIDs(stamp string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err == nil && bytes.Contains(append([]byte{0}, env...), []byte("\x00stamp="+stamp+"\x00")) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 func TestOptionValue(t *testing.T) {
