@@ -76,6 +76,12 @@ func (sc *Scope) resolve(refs []config.StepRef) []string {
 				}
 			}
 		} else if c := sc.calls[r.Step]; c != nil {
+			// Its outputs may read its params as well as its steps (a
+			// task without steps has only those): what the call waits
+			// for comes first.
+			for _, n := range c.inherited() {
+				out = appendOnce(out, n)
+			}
 			for _, n := range c.Leaves() {
 				out = appendOnce(out, n)
 			}
@@ -272,7 +278,8 @@ func (rs runScope) leafValue(ps *PlanStep) cty.Value {
 }
 
 // callValue is what step.<call> reads: the called task's outputs once
-// every step inside the call is done (nulls when all were skipped).
+// every step inside the call is done (nulls when all were skipped); for a
+// task without steps, once its params are known.
 func (rs runScope) callValue(sc *Scope) cty.Value {
 	if v, ok := rs.values[sc]; ok {
 		return v
@@ -283,8 +290,18 @@ func (rs runScope) callValue(sc *Scope) cty.Value {
 }
 
 func (rs runScope) workOutCallValue(sc *Scope) cty.Value {
-	skipped := true
-	for _, n := range sc.Leaves() {
+	leaves := sc.Leaves()
+	skipped := len(leaves) > 0
+	if len(leaves) == 0 {
+		// A task without steps (outputs worked out from its params):
+		// skipped only by the if of its call or of one around it.
+		name, diags := rs.callSkipped(sc)
+		if diags.HasErrors() {
+			return cty.UnknownVal(outputType(sc.Task))
+		}
+		skipped = name != ""
+	}
+	for _, n := range leaves {
 		switch rs.states[n].status {
 		case journal.Succeeded:
 			skipped = false

@@ -505,3 +505,50 @@ task "t" {
 		t.Fatalf("%v: committed %q, undone %v; want committed at gone", err, res.Committed, res.Undone)
 	}
 }
+
+// A task without steps works out its outputs from its params: a step that
+// reads them waits for what the call's params wait for, and a call whose
+// if is false reads as nulls.
+func TestTaskCallWithoutSteps(t *testing.T) {
+	e, rec := setup(t, header+`
+task "shape" {
+  internal = true
+  param "n" { type = number }
+  output "label" { value = "n=${param.n}" }
+}
+task "create" {
+  step "first" {
+    action = r.do
+    name   = "first"
+  }
+  step "s" {
+    task = "shape"
+    n    = step.first.order + 10
+  }
+  step "after" {
+    action = r.do
+    name   = "after ${step.s.label}"
+  }
+  step "off" {
+    task = "shape"
+    if   = false
+    n    = 1
+  }
+  output "label" { value = step.s.label }
+  output "off" { value = step.off.label == null ? "skipped" : step.off.label }
+}`)
+	plan, diags := prepare(t, e, "create", nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	res, err := e.Execute(context.Background(), plan, ExecOptions{})
+	if err != nil || res.Status != journal.Succeeded {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if want := []string{"run first", "run after n=11"}; !slices.Equal(rec.lines(), want) {
+		t.Fatalf("log %v, want %v", rec.lines(), want)
+	}
+	if res.Outputs["label"].AsString() != "n=11" || res.Outputs["off"].AsString() != "skipped" {
+		t.Fatalf("outputs %v", res.Outputs)
+	}
+}
