@@ -2,7 +2,8 @@
 // the plugin name "builtin": exec runs a local command, terminal runs one
 // attached to the user's terminal, the record actions keep machine
 // records in vmflow's state directory, assert stops a run whose
-// condition fails, and authorized_keys gathers SSH public keys.
+// condition fails, authorized_keys gathers SSH public keys, and password
+// asks for login passwords and hashes them.
 package builtin
 
 import (
@@ -41,7 +42,7 @@ var timeouts = map[string]time.Duration{
 // with (the process environment and the task file's .env).
 func New(env map[string]string) *sdk.Plugin {
 	st := &state{}
-	actions := []*sdk.Action{execAction(env), terminalAction(env), assertAction(), keysAction(env)}
+	actions := []*sdk.Action{execAction(env), terminalAction(env), assertAction(), keysAction(env), passwordAction()}
 	actions = append(actions, recordActions(st)...)
 	actions = append(actions, archiveActions(st)...)
 	for _, a := range actions {
