@@ -90,7 +90,8 @@ func TestNpmInstallOutOfLoginShells(t *testing.T) {
 	}
 	eval(t, "lib", image(`profiles = [ "claude" "open-code" "home-manager" ];`, `let
 		units = builtins.removeAttrs cfg.systemd.services [ "vmflow-grow-var" "vmflow-network" "home-manager-user"
-			"vmflow-egress-allow" "vmflow-egress-allow-reload" "vmflow-egress-dns" "vmflow-egress-dns-reload" ];
+			"vmflow-egress-allow" "vmflow-egress-allow-reload" "vmflow-egress-dns" "vmflow-egress-dns-reload"
+			"vmflow-ports" "vmflow-ports-reload" "vmflow-hosts-cas" ];
 		installer = builtins.head (builtins.filter (p: p.name or "" == "vmflow-npm-install") cfg.environment.systemPackages);
 	in {
 		login = cfg.environment.loginShellInit;

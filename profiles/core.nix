@@ -48,6 +48,16 @@
 #                                  network's first address)
 #   /var/identity/egress-allow     CIDRs the egress block lets through, one a
 #                                  line (only used by claude / open-code)
+#   /var/identity/tcp-ports        inbound TCP ports or ranges opened besides
+#   /var/identity/udp-ports        SSH, one a line (modules/ports.nix)
+#   /var/identity/resolvers        DNS servers, one address a line, instead
+#                                  of the network's (modules/network.nix)
+#   /var/identity/hosts            lines added to /etc/hosts
+#   /var/identity/ca-certificates.pem  CA certificates added to the system
+#                                  bundle (modules/hosts-cas.nix)
+#   /var/identity/passwords/admin  the login password of admin and user: a
+#   /var/identity/passwords/user   crypt(3) hash (SHA-512, $6$…), or "!" for
+#                                  none; made "!" at boot when missing
 #
 # Boot: the firmware runs EFI/BOOT/BOOTX64.EFI from the ESP, a unified
 # kernel image with `init=<toplevel>/init` and the parameters below in it.
@@ -62,6 +72,8 @@
     ./modules/read-only-root.nix
     ./modules/identity.nix
     ./modules/network.nix
+    ./modules/ports.nix
+    ./modules/hosts-cas.nix
   ];
 
   system.stateVersion = "25.05";
@@ -182,9 +194,12 @@
   # /var keep their owners across image upgrades; system accounts without a
   # fixed uid keep theirs because userborn reuses what /var/lib/nixos holds.
   users.mutableUsers = false;
-  # Nobody has a password: logins are SSH keys from /var/identity, which
-  # NixOS cannot see at build time, so its "you would be locked out" check
-  # has to be switched off.
+  # Logins are SSH keys from /var/identity; a password, where the VM has one
+  # (vmflow set-password), is the VM's own: userborn reads its hash from
+  # /var/identity/passwords at every boot, "!" (no password) unless set. It
+  # serves the console (vmflow console); sshd stays key-only. NixOS cannot
+  # see either at build time, so its "you would be locked out" check has to
+  # be switched off.
   users.allowNoPasswordLogin = true;
   users.users.root.hashedPassword = "!";
 
@@ -193,12 +208,14 @@
     uid = 1000;
     description = "vmflow administrator";
     extraGroups = [ "wheel" ];
+    hashedPasswordFile = "/var/identity/passwords/admin";
   };
 
   users.users.user = {
     isNormalUser = true;
     uid = 1001;
     description = "vmflow user (agents and services run as this account)";
+    hashedPasswordFile = "/var/identity/passwords/user";
   };
 
   security.sudo = {

@@ -32,6 +32,19 @@ func need(t testing.TB, tools ...string) {
 	}
 }
 
+// needRoot fails the test under CI and skips it elsewhere when it does
+// not run as root; what says why it needs root.
+func needRoot(t testing.TB, what string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s: run it as root", what)
+	}
+	t.Skipf("%s: needs root", what)
+}
+
 // inputsDir holds the pinned offline inputs: $VMFLOW_NIX_INPUTS, else
 // tests/inputs, where the repository carries them (1.2 MB), so that a
 // clone anywhere runs these tests with nothing fetched.

@@ -35,9 +35,11 @@ chown 0:0 "$dir" "$dir/ssh" "$var/home" "$var/root"
 chmod 0755 "$dir" "$var/home"
 chmod 0700 "$dir/ssh" "$var/root"
 
+users=()
 while [ "$#" -ge 2 ]; do
   home=$root$1 owner=$2
   shift 2
+  users+=("${home##*/}")
   if [ ! -d "$home" ]; then
     if mkdir -m 0700 "$home" && chown "$owner" "$home"; then
       say "created ${home#"$root"}"
@@ -110,6 +112,26 @@ for key in "$dir"/ssh/ssh_host_*_key; do
     chown 0:0 "$key.pub"
     chmod 0644 "$key.pub"
   fi
+done
+
+# --- passwords --------------------------------------------------------------
+# userborn reads each normal user's password hash from
+# /var/identity/passwords/<user> at every boot (core.nix): root's alone, and
+# "!" (no password: key logins only) where vmflow has set none, so a
+# missing file never stops the accounts from being made.
+mkdir -p "$dir/passwords"
+chown 0:0 "$dir/passwords"
+chmod 0700 "$dir/passwords"
+for u in "${users[@]}"; do
+  f=$dir/passwords/$u
+  if [ ! -s "$f" ]; then
+    printf '!\n' >"$f"
+  fi
+done
+for f in "$dir"/passwords/*; do
+  [ -f "$f" ] || continue
+  chown 0:0 "$f"
+  chmod 0600 "$f"
 done
 
 exit 0

@@ -13,6 +13,9 @@
 # network's first address, 192.168.122.1 for the example), and the gateway
 # as DNS server (libvirt's networks answer DNS there). Otherwise DHCP.
 # Either way DHCP may not change the hostname (modules/identity.nix sets it).
+# With IDENTITY_DIR/resolvers (one IPv4 or IPv6 address a line; blank lines
+# and # comments ignored): those are the DNS servers, and neither DHCP nor
+# router advertisements nor the gateway replace them.
 # A malformed file is reported and DHCP (or the first address) used
 # instead. Always exits 0 after writing OUTPUT.
 
@@ -74,6 +77,19 @@ if [ -n "$static" ]; then
   fi
 fi
 
+resolvers=()
+if [ -r "$dir/resolvers" ]; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    line=${line//[[:space:]]/}
+    [ -z "$line" ] || [ "${line:0:1}" = "#" ] && continue
+    if ip_to_int "$line" >/dev/null || [[ $line =~ ^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$ ]]; then
+      resolvers+=("$line")
+    else
+      say "ignoring $line in $dir/resolvers: not an IPv4 or IPv6 address"
+    fi
+  done <"$dir/resolvers"
+fi
+
 mkdir -p "$(dirname "$out")"
 {
   echo "# Written at boot by vmflow-network.service from $dir."
@@ -86,19 +102,36 @@ mkdir -p "$(dirname "$out")"
     echo "Address=$address"
     if [ -n "$gateway" ]; then
       echo "Gateway=$gateway"
-      echo "DNS=$gateway"
+      [ "${#resolvers[@]}" -eq 0 ] && echo "DNS=$gateway"
     fi
   else
     echo "DHCP=yes"
   fi
+  for r in "${resolvers[@]}"; do
+    echo "DNS=$r"
+  done
   echo
   echo "[DHCPv4]"
   echo "UseHostname=no"
+  if [ "${#resolvers[@]}" -gt 0 ]; then
+    echo "UseDNS=no"
+    echo
+    echo "[DHCPv6]"
+    echo "UseDNS=no"
+    echo
+    echo "[IPv6AcceptRA]"
+    echo "UseDNS=no"
+  fi
 } >"$out.tmp" && mv -f "$out.tmp" "$out"
 
 if [ -n "$address" ]; then
-  say "static address $address${gateway:+, gateway and DNS $gateway}"
+  say "static address $address${gateway:+, gateway $gateway}"
 else
   say "DHCP"
+fi
+if [ "${#resolvers[@]}" -gt 0 ]; then
+  say "DNS ${resolvers[*]}"
+elif [ -n "$gateway" ]; then
+  say "DNS $gateway"
 fi
 exit 0

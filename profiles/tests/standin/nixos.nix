@@ -5,7 +5,8 @@
 #
 #   - declarations, typed as in NixOS 25.05, of the options the tests look
 #     at: fileSystems (options default [ "defaults" ], merged as lists),
-#     environment.etc, networking.nftables.tables, networking.nameservers,
+#     environment.etc (with the hosts file and CA bundle NixOS puts there),
+#     networking.nftables.tables, networking.nameservers,
 #     users.users, virtualisation.docker.enable, assertions, warnings,
 #     nix.enable, system.nixos.release;
 #   - every other option undeclared and loosely typed (loose.nix): a
@@ -46,7 +47,7 @@ let
 
   packages = [
     "bash" "bat" "btop" "buildah" "bzip2" "coreutils" "curl" "distrobox" "dosfstools"
-    "e2fsprogs" "expat" "fd" "file" "findutils" "fzf" "gcc" "gh" "git" "gnumake" "gnused"
+    "e2fsprogs" "expat" "fd" "file" "findutils" "fzf" "gawk" "gcc" "gh" "git" "gnugrep" "gnumake" "gnused"
     "htop" "jq" "less" "libffi" "lsof" "man-pages" "mtools" "ncdu" "ncurses" "nftables"
     "nodejs" "openssl" "pkg-config" "podman-compose" "python3" "qemu-utils" "ripgrep"
     "rsync" "rustup" "shellcheck" "skopeo" "sqlite" "strace" "tree" "unzip" "util-linux"
@@ -145,6 +146,10 @@ let
         type = types.attrsOf (types.submodule ({ name, ... }: {
           freeformType = types.lazyAttrsOf loose;
           options = {
+            enable = mkOption {
+              type = types.bool;
+              default = true;
+            };
             target = mkOption {
               type = types.str;
               default = name;
@@ -255,6 +260,17 @@ let
     };
 
     config._module.args = { inherit pkgs utils; };
+    # What NixOS 25.05 puts in /etc that profiles read back: the hosts file
+    # (config/networking.nix, from networking.hosts) and the CA bundle
+    # (security/ca.nix, from the cacert package).
+    config.environment.etc =
+      let bundle = "${drv "nss-cacert"}/etc/ssl/certs/ca-bundle.crt";
+      in {
+        hosts.source = pkgs.writeText "hosts" "127.0.0.1 localhost\n::1 localhost\n";
+        "ssl/certs/ca-certificates.crt".source = bundle;
+        "ssl/certs/ca-bundle.crt".source = bundle;
+        "pki/tls/certs/ca-bundle.crt".source = bundle;
+      };
   };
 
   eval = lib.evalModules {
