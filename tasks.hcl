@@ -220,6 +220,36 @@ task "create" {
     default     = ""
     description = "the gateway for static_ip; empty: the network's first address"
   }
+  param "tcp_ports" {
+    type        = list(string)
+    default     = ["22", "80", "443"]
+    description = "inbound TCP ports (or ranges, 8000-8010) its firewall opens; SSH is always open"
+  }
+  param "udp_ports" {
+    type        = list(string)
+    default     = []
+    description = "inbound UDP ports (or ranges) its firewall opens"
+  }
+  param "resolvers" {
+    type        = list(string)
+    default     = []
+    description = "DNS servers (1.1.1.1,1.0.0.1); empty: the network's"
+  }
+  param "hosts" {
+    type        = list(string)
+    default     = []
+    description = "lines for its /etc/hosts (\"10.0.0.5 git.lab\")"
+  }
+  param "ca_certs" {
+    type        = list(string)
+    default     = []
+    description = "CA certificate files (PEM) it trusts besides the public CAs"
+  }
+  param "passwords" {
+    type        = bool
+    default     = false
+    description = "ask for admin's and user's console login passwords (twice each on a terminal, else a line each from stdin)"
+  }
   lock = param.name
 
   precondition {
@@ -235,6 +265,19 @@ task "create" {
     task = "vacant"
     name = param.name
     hint = "its VM was destroyed. vmflow recreate ${param.name} brings it back; vmflow purge ${param.name} forgets it."
+  }
+  step "settings" {
+    task      = "settings"
+    tcp_ports = param.tcp_ports
+    udp_ports = param.udp_ports
+    resolvers = param.resolvers
+    hosts     = param.hosts
+    ca_certs  = param.ca_certs
+  }
+  step "ask" {
+    action = builtin.password
+    if     = param.passwords
+    users  = ["admin", "user"]
   }
   step "keys" {
     action = builtin.authorized_keys
@@ -256,7 +299,7 @@ task "create" {
     collection = local.machines
     name       = param.name
     mode       = "create"
-    values = merge(step.image.record, {
+    values = merge(step.image.record, step.settings.record, {
       name      = param.name
       backend   = var.backend
       hostname  = param.name
@@ -273,15 +316,19 @@ task "create" {
       machine_id = "machine_id"
       mac        = "mac"
     }
+    # Kept 0600 beside the record, for recreate.
+    secrets = { for u, h in coalesce(step.ask.hashes, {}) : "password_${u}" => h }
   }
   step "vm" {
-    task   = "provision"
-    name   = param.name
-    record = step.record.values
-    image  = step.image.backing
-    kernel = step.image.kernel
-    initrd = step.image.initrd
-    keys   = step.keys.keys
+    task      = "provision"
+    name      = param.name
+    record    = step.record.values
+    image     = step.image.backing
+    kernel    = step.image.kernel
+    initrd    = step.image.initrd
+    keys      = step.keys.keys
+    files     = step.settings.files
+    passwords = coalesce(step.ask.hashes, {})
   }
   output "ip" { value = step.vm.ip }
   output "ssh" { value = "vmflow ssh ${param.name}   (user@${param.name}, admin@${param.name})" }
@@ -323,14 +370,26 @@ task "recreate" {
     initrd     = step.record.values.initrd
     depends_on = [step.absent]
   }
+  # The settings the record keeps, onto the new /var (none in a record
+  # from before they existed).
+  step "settings" {
+    task      = "settings"
+    tcp_ports = try(step.record.values.tcp_ports, null)
+    udp_ports = try(step.record.values.udp_ports, null)
+    resolvers = try(step.record.values.resolvers, null)
+    hosts     = try(step.record.values.hosts, null)
+    ca_pem    = try(step.record.values.ca_certificates, null)
+  }
   step "vm" {
-    task   = "provision"
-    name   = param.name
-    record = step.record.values
-    image  = step.image.backing
-    kernel = step.image.kernel
-    initrd = step.image.initrd
-    keys   = step.keys.keys
+    task      = "provision"
+    name      = param.name
+    record    = step.record.values
+    image     = step.image.backing
+    kernel    = step.image.kernel
+    initrd    = step.image.initrd
+    keys      = step.keys.keys
+    files     = step.settings.files
+    passwords = { for u in ["admin", "user"] : u => step.record.secrets["password_${u}"] if contains(keys(step.record.secrets), "password_${u}") }
   }
   output "ip" { value = step.vm.ip }
   output "var_size" { value = step.record.values.var_size }
@@ -560,6 +619,12 @@ task "status" {
   output "mac" { value = try(step.record.values.mac, null) }
   output "machine_id" { value = try(step.record.values.machine_id, null) }
   output "generation" { value = try(step.record.values.generation, null) }
+  output "tcp_ports" { value = try(step.record.values.tcp_ports, null) }
+  output "udp_ports" { value = try(step.record.values.udp_ports, null) }
+  output "resolvers" { value = try(step.record.values.resolvers, null) }
+  output "hosts" { value = try(step.record.values.hosts, null) }
+  output "ca_certificates" { value = try(length(regexall("-----BEGIN CERTIFICATE-----", step.record.values.ca_certificates)), null) }
+  output "passwords" { value = try("set ${step.record.values.passwords_set}", null) }
 }
 
 task "vms" {
@@ -906,6 +971,145 @@ task "set-profiles" {
   output "next" { value = "vmflow upgrade ${param.name} builds the image for ${join(", ", param.profiles)} and boots it; /var stays." }
 }
 
+task "configure" {
+  description = "Change a shut-off VM's memory, CPUs, inbound ports, DNS servers, /etc/hosts lines or CA certificates; they take effect at its next start (only what is given changes)"
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
+  param "memory" {
+    type        = number
+    default     = null
+    description = "MiB of RAM"
+  }
+  param "vcpus" {
+    type        = number
+    default     = null
+    description = "virtual CPUs"
+  }
+  param "tcp_ports" {
+    type        = list(string)
+    default     = null
+    description = "inbound TCP ports or ranges (all of them; SSH is always open)"
+  }
+  param "udp_ports" {
+    type        = list(string)
+    default     = null
+    description = "inbound UDP ports or ranges (all of them)"
+  }
+  param "resolvers" {
+    type        = list(string)
+    default     = null
+    description = "DNS servers; [] for the network's"
+  }
+  param "hosts" {
+    type        = list(string)
+    default     = null
+    description = "its /etc/hosts lines (all of them)"
+  }
+  param "ca_certs" {
+    type        = list(string)
+    default     = null
+    description = "CA certificate files (PEM), all of them; [] for none"
+  }
+  lock = param.name
+  precondition {
+    condition     = param.memory != null || param.vcpus != null || param.tcp_ports != null || param.udp_ports != null || param.resolvers != null || param.hosts != null || param.ca_certs != null
+    error_message = "Nothing to change: give --memory, --vcpus, --tcp_ports, --udp_ports, --resolvers, --hosts or --ca_certs."
+  }
+  step "record" {
+    action     = builtin.record_read
+    collection = local.machines
+    name       = param.name
+  }
+  step "off" {
+    task      = "shut-off"
+    name      = param.name
+    why       = "its settings change while it is off"
+    edits_var = param.tcp_ports != null || param.udp_ports != null || param.resolvers != null || param.hosts != null || param.ca_certs != null
+  }
+  step "settings" {
+    task      = "settings"
+    tcp_ports = param.tcp_ports
+    udp_ports = param.udp_ports
+    resolvers = param.resolvers
+    hosts     = param.hosts
+    ca_certs  = param.ca_certs
+  }
+  step "identity" {
+    action     = hypervisor.volume_edit
+    if         = length(keys(step.settings.files)) > 0
+    name       = "${param.name}-var"
+    files      = step.settings.files
+    depends_on = [step.off]
+  }
+  step "path" {
+    for_each   = toset(["kernel", "initrd"])
+    action     = hypervisor.volume_info
+    if         = (param.memory != null || param.vcpus != null) && step.record.values.kernel != ""
+    name       = "${param.name}-${each.key}"
+    depends_on = [step.off]
+  }
+  step "vm" {
+    task       = "machine"
+    if         = param.memory != null || param.vcpus != null
+    name       = param.name
+    record     = merge(step.record.values, { memory = coalesce(param.memory, step.record.values.memory), vcpus = coalesce(param.vcpus, step.record.values.vcpus) })
+    kernel     = step.path["kernel"].path
+    initrd     = step.path["initrd"].path
+    start      = false
+    depends_on = [step.off]
+  }
+  step "save" {
+    action     = builtin.record_write
+    collection = local.machines
+    name       = param.name
+    mode       = "update"
+    values     = merge(step.settings.record, param.memory != null ? { memory = param.memory } : {}, param.vcpus != null ? { vcpus = param.vcpus } : {})
+    depends_on = [step.identity, step.vm]
+  }
+}
+
+task "set-password" {
+  description = "Set admin's and user's console login passwords (asked twice each on a terminal, else a line each from stdin; empty: none) on a shut-off VM; SSH stays key-only"
+  param "name" {
+    type        = string
+    description = "VM name"
+  }
+  lock = param.name
+  step "record" {
+    action     = builtin.record_read
+    collection = local.machines
+    name       = param.name
+  }
+  step "off" {
+    task      = "shut-off"
+    name      = param.name
+    why       = "its passwords are written onto its /var disk"
+    edits_var = true
+  }
+  step "ask" {
+    action     = builtin.password
+    users      = ["admin", "user"]
+    depends_on = [step.off, step.record]
+  }
+  step "identity" {
+    action       = hypervisor.volume_edit
+    name         = "${param.name}-var"
+    secret_files = { for u, h in step.ask.hashes : "identity/passwords/${u}" => "${h}\n" }
+  }
+  # Kept 0600 beside the record, for recreate; never copied by clone.
+  step "save" {
+    action     = builtin.record_write
+    collection = local.machines
+    name       = param.name
+    mode       = "update"
+    values     = { passwords_set = timestamp() }
+    secrets    = { for u, h in step.ask.hashes : "password_${u}" => h }
+    depends_on = [step.identity]
+  }
+}
+
 # ---------------------------------------------------------------------------
 # Copies and backups
 
@@ -971,6 +1175,8 @@ task "clone" {
       uuid        = null
       machine_id  = null
       mac         = null
+      # Its passwords are not copied (its secrets neither).
+      passwords_set = null
     })
     generate = {
       uuid       = "uuid"
@@ -1006,7 +1212,8 @@ task "clone" {
       "identity/hostname"   = "${param.dest}\n"
       "identity/machine-id" = "${step.record.values.machine_id}\n"
     }
-    remove = ["identity/ssh/*", "identity/static-ip", "identity/gateway"]
+    # Host keys and passwords are the source's own, never a copy's.
+    remove = ["identity/ssh/*", "identity/static-ip", "identity/gateway", "identity/passwords/*"]
   }
   step "vm" {
     task       = "machine"
@@ -1065,6 +1272,8 @@ task "backup" {
     path   = "${local.backups}/${param.name}-${formatdate("YYYYMMDD-hhmmss", timestamp())}.tar.zst"
     files = merge(
       { "record.json" = "${step.record.path}/record.json" },
+      # The password hashes (set-password), for a recreate after a restore.
+      length(keys(step.record.secrets)) > 0 ? { "secrets.json" = "${step.record.path}/secrets.json" } : {},
       { for file, e in step.export : file => e.path if e.path != null },
     )
     metadata = {
@@ -1155,6 +1364,7 @@ task "restore-backup" {
     mode       = "replace"
     from_file  = step.extract.files["record.json"]
     values     = { restored = timestamp(), restored_from = step.verify.path }
+    secrets    = contains(keys(step.extract.files), "secrets.json") ? jsondecode(file(step.extract.files["secrets.json"])) : {}
     depends_on = [step.old]
   }
   step "var" {
@@ -1251,6 +1461,11 @@ task "shut-off" {
     default     = false
     description = "a VM that is not defined is fine too"
   }
+  param "edits_var" {
+    type        = bool
+    default     = false
+    description = "its /var is about to be rewritten (volume_edit), which its snapshots would not survive: refuse a VM that has any"
+  }
   step "state" {
     action = hypervisor.state
     name   = param.name
@@ -1259,6 +1474,100 @@ task "shut-off" {
     action    = builtin.assert
     condition = step.state.state == "shut off" || (param.missing_ok && !step.state.exists)
     message   = "${param.name} is ${step.state.exists ? step.state.state : "not defined"}: ${param.why} (vmflow stop ${param.name})."
+  }
+  step "snapshots" {
+    action     = hypervisor.snapshot_list
+    if         = param.edits_var
+    name       = param.name
+    depends_on = [step.off]
+  }
+  step "unsnapshotted" {
+    action    = builtin.assert
+    if        = param.edits_var
+    condition = length(step.snapshots.names) == 0
+    message   = "${param.name} has snapshots (${join(", ", step.snapshots.names)}): changing what is on its /var rewrites the disk, which they would not survive. Delete them first (vmflow delete-snapshot ${param.name} SNAPSHOT)."
+  }
+}
+
+task "settings" {
+  internal    = true
+  description = "Check a VM's settings (null: not given) and turn them into its machine record's values and its /var/identity files (profiles/core.nix reads them at boot)"
+  param "tcp_ports" {
+    type        = list(string)
+    default     = null
+    description = "inbound TCP ports or ranges"
+  }
+  param "udp_ports" {
+    type        = list(string)
+    default     = null
+    description = "inbound UDP ports or ranges"
+  }
+  param "resolvers" {
+    type        = list(string)
+    default     = null
+    description = "DNS servers"
+  }
+  param "hosts" {
+    type        = list(string)
+    default     = null
+    description = "/etc/hosts lines"
+  }
+  param "ca_certs" {
+    type        = list(string)
+    default     = null
+    description = "CA certificate files (PEM)"
+  }
+  param "ca_pem" {
+    type        = string
+    default     = null
+    description = "CA certificates as the record keeps them (instead of ca_certs)"
+  }
+  locals {
+    ports = concat(coalesce(param.tcp_ports, []), coalesce(param.udp_ports, []))
+    pem   = param.ca_certs != null ? join("", [for f in param.ca_certs : file(abspath(f))]) : param.ca_pem
+    given = {
+      tcp_ports       = param.tcp_ports
+      udp_ports       = param.udp_ports
+      resolvers       = param.resolvers
+      hosts           = param.hosts
+      ca_certificates = local.pem
+    }
+    ip = "(([0-9]{1,3}\\.){3}[0-9]{1,3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)"
+    bad = {
+      ports     = [for p in local.ports : p if try(!can(regex("^[0-9]{1,5}(-[0-9]{1,5})?$", p)) || tonumber(split("-", p)[0]) < 1 || tonumber(reverse(split("-", p))[0]) > 65535 || tonumber(split("-", p)[0]) > tonumber(reverse(split("-", p))[0]), true)]
+      resolvers = [for r in coalesce(param.resolvers, []) : r if !can(regex("^${local.ip}$", r))]
+      hosts     = [for h in coalesce(param.hosts, []) : h if !can(regex("^${local.ip}[ \t]+[^ \t]", h))]
+      ca_certs  = [for f in coalesce(param.ca_certs, []) : f if !can(regex("-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\\s]+-----END CERTIFICATE-----", file(abspath(f))))]
+    }
+    lists = {
+      "tcp-ports" = param.tcp_ports
+      "udp-ports" = param.udp_ports
+      resolvers   = param.resolvers
+      hosts       = param.hosts
+    }
+  }
+  precondition {
+    condition     = length(local.bad.ports) == 0
+    error_message = "ports must be numbers from 1 to 65535, or ranges of them (8000-8010): ${join(", ", local.bad.ports)} is not."
+  }
+  precondition {
+    condition     = length(local.bad.resolvers) == 0
+    error_message = "resolvers must be IPv4 or IPv6 addresses: ${join(", ", local.bad.resolvers)} is not."
+  }
+  precondition {
+    condition     = length(local.bad.hosts) == 0
+    error_message = "a hosts line is an address, then names (\"10.0.0.5 git.lab git\"): \"${join("\", \"", local.bad.hosts)}\" is not."
+  }
+  precondition {
+    condition     = length(local.bad.ca_certs) == 0
+    error_message = "ca_certs must be PEM files of certificates (-----BEGIN CERTIFICATE-----): ${join(", ", local.bad.ca_certs)} is not."
+  }
+  output "record" { value = { for k, v in local.given : k => v if v != null } }
+  output "files" {
+    value = merge(
+      { for f, v in local.lists : "identity/${f}" => join("", [for l in v : "${l}\n"]) if v != null },
+      local.pem == null ? {} : { "identity/ca-certificates.pem" = local.pem },
+    )
   }
 }
 
@@ -1390,6 +1699,16 @@ task "provision" {
     default     = null
     description = "direct kernel boot: the initrd's path"
   }
+  param "files" {
+    type        = map(string)
+    default     = {}
+    description = "more files for its /var: its settings (the settings task's files)"
+  }
+  param "passwords" {
+    type        = map(string)
+    default     = {}
+    description = "user → password hash, for /var/identity/passwords"
+  }
   lock = param.name
   step "boot" {
     action  = hypervisor.volume_overlay
@@ -1410,7 +1729,8 @@ task "provision" {
       }, param.record.static_ip == "" ? {} : {
       "identity/static-ip" = "${param.record.static_ip}\n"
       "identity/gateway"   = "${param.record.gateway}\n"
-    })
+    }, param.files)
+    secret_files = { for u, h in param.passwords : "identity/passwords/${u}" => "${h}\n" }
   }
   step "machine" {
     task       = "machine"
