@@ -296,6 +296,7 @@ task "recreate" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
 
@@ -344,6 +345,7 @@ task "upgrade" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
 
@@ -469,6 +471,7 @@ task "start" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
   step "start" {
@@ -490,6 +493,7 @@ task "stop" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "timeout" {
     type        = number
@@ -509,6 +513,7 @@ task "force-stop" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
   step "destroy" {
@@ -522,6 +527,7 @@ task "reboot" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
   step "reboot" {
@@ -536,6 +542,7 @@ task "status" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   step "record" {
     action     = builtin.record_read
@@ -630,6 +637,7 @@ task "console" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   step "console" {
     action = hypervisor.console
@@ -642,6 +650,7 @@ task "exec" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "command" {
     type        = list(string)
@@ -663,6 +672,7 @@ task "snapshot" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "snapshot" {
     type        = string
@@ -681,10 +691,12 @@ task "restore-snapshot" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "snapshot" {
     type        = string
     description = "snapshot name"
+    complete    = "task:snapshots.snapshots"
   }
   lock = param.name
   step "revert" {
@@ -701,6 +713,7 @@ task "snapshots" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   step "list" {
     action = hypervisor.snapshot_list
@@ -714,10 +727,12 @@ task "delete-snapshot" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "snapshot" {
     type        = string
     description = "snapshot name"
+    complete    = "task:snapshots.snapshots"
   }
   lock = param.name
   step "delete" {
@@ -735,6 +750,7 @@ task "destroy" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
   # Nothing of the VM is left for an interrupted run on it to finish or
@@ -752,6 +768,7 @@ task "purge" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
   # Nothing of the VM is left for an interrupted run on it to finish or
@@ -787,6 +804,7 @@ task "resize-var" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "size" {
     type        = string
@@ -824,6 +842,7 @@ task "network-config" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "network" {
     type        = string
@@ -872,6 +891,7 @@ task "set-profiles" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "profiles" {
     type        = list(string)
@@ -914,6 +934,7 @@ task "clone" {
   param "source" {
     type        = string
     description = "the VM to copy (shut off)"
+    complete    = "records:machines/${var.backend}"
   }
   param "dest" {
     type        = string
@@ -1026,6 +1047,7 @@ task "backup" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
   step "record" {
@@ -1105,6 +1127,7 @@ task "restore-backup" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "file" {
     type        = string
@@ -1208,6 +1231,7 @@ task "vacant" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "hint" {
     type        = string
@@ -1241,6 +1265,7 @@ task "shut-off" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "why" {
     type        = string
@@ -1268,6 +1293,7 @@ task "image" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "generation" {
     type        = number
@@ -1367,6 +1393,7 @@ task "provision" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "record" {
     type        = any
@@ -1430,6 +1457,7 @@ task "machine" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "record" {
     type        = any
@@ -1494,6 +1522,7 @@ task "teardown" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "final" {
     type        = bool
