@@ -208,6 +208,16 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// Task commands come from the task file; if there is none, only the
 	// built-in commands exist.
 	if path, err := a.findTaskFile(a.pre.file); err == nil {
+		if len(args) > 1 && args[1] == "__complete" {
+			// Completion keeps the listing in the list cache too, and
+			// answers what it can from it (complete.go).
+			if abs, err := filepath.Abs(path); err == nil {
+				a.listCache, a.cacheKey = listCachePath(abs), listCacheKey(abs, a.pre.vars, a.environ)
+				if tasks, hit := readListCache(a.listCache, a.cacheKey); hit && a.fastComplete(tasks, args[2:]) {
+					return exitOK
+				}
+			}
+		}
 		if asJSON, ok := listOnly(args[1:]); ok {
 			if abs, err := filepath.Abs(path); err == nil {
 				a.listCache, a.cacheKey = listCachePath(abs), listCacheKey(abs, a.pre.vars, a.environ)

@@ -92,6 +92,13 @@ func (a *app) cmdCompletion(c *cli.Context) error {
 // "candidate<TAB>description". words are the words after "vmflow", the
 // last one being the word under the cursor (possibly empty).
 func (a *app) cmdComplete(c *cli.Context) error {
+	if a.listCache != "" && a.proj != nil && !a.projErr.HasErrors() {
+		commands := map[string]bool{}
+		for _, cmd := range a.builtinCommands() {
+			commands[cmd.Name] = true
+		}
+		writeListCache(a.listCache, a.proj, a.cacheKey, summarize(a.proj, commands))
+	}
 	words := c.Args().Slice()
 	cur := ""
 	if len(words) > 0 {
@@ -452,4 +459,58 @@ func takesValueFlag(w string) bool {
 		return true
 	}
 	return false
+}
+
+// fastComplete answers the commonest completion, a task's positional
+// param whose values are its options or machine records (vmflow stop
+// <TAB>), from the list cache, without parsing the task files: that
+// parse is most of a completion's time. It reports false when it cannot
+// answer, and the full completion runs.
+func (a *app) fastComplete(tasks []listTask, words []string) bool {
+	if len(words) < 2 {
+		return false
+	}
+	cur, words := words[len(words)-1], words[:len(words)-1]
+	if strings.HasPrefix(cur, "-") {
+		return false
+	}
+	for _, w := range words {
+		if strings.HasPrefix(w, "-") || w == "=" {
+			return false
+		}
+	}
+	var t *listTask
+	for i := range tasks {
+		if tasks[i].Command == words[0] {
+			t = &tasks[i]
+		}
+	}
+	pos := len(words) - 1
+	if t == nil || pos >= len(t.Params) {
+		return false
+	}
+	p := t.Params[pos]
+	var cands []string
+	kind, arg, _ := strings.Cut(p.Complete, ":")
+	switch {
+	case strings.HasPrefix(p.Type, "list(") || strings.HasPrefix(p.Type, "set("):
+		return false
+	case len(p.Options) > 0:
+		cands = p.Options
+	case kind == "records":
+		sd, err := resolveStateDir("")
+		if err != nil {
+			return false
+		}
+		cands = recordNames(filepath.Join(sd, filepath.FromSlash(arg)))
+	default:
+		return false
+	}
+	fmt.Fprintf(a.stderr, "%s: %s\n", strings.ToUpper(p.Name), p.Description)
+	for _, c := range cands {
+		if strings.HasPrefix(c, cur) {
+			fmt.Fprintf(a.stdout, "%s\t%s\n", c, p.Description)
+		}
+	}
+	return true
 }
