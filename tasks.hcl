@@ -343,6 +343,7 @@ task "recreate" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
 
@@ -403,6 +404,7 @@ task "upgrade" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
 
@@ -528,6 +530,7 @@ task "start" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
   step "start" {
@@ -549,6 +552,7 @@ task "stop" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "timeout" {
     type        = number
@@ -568,6 +572,7 @@ task "force-stop" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
   step "destroy" {
@@ -581,6 +586,7 @@ task "reboot" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
   step "reboot" {
@@ -595,6 +601,7 @@ task "status" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   step "record" {
     action     = builtin.record_read
@@ -695,6 +702,7 @@ task "console" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   step "console" {
     action = hypervisor.console
@@ -707,6 +715,7 @@ task "exec" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "command" {
     type        = list(string)
@@ -728,6 +737,7 @@ task "snapshot" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "snapshot" {
     type        = string
@@ -746,10 +756,12 @@ task "restore-snapshot" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "snapshot" {
     type        = string
     description = "snapshot name"
+    complete    = "task:snapshots.snapshots"
   }
   lock = param.name
   step "revert" {
@@ -766,6 +778,7 @@ task "snapshots" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   step "list" {
     action = hypervisor.snapshot_list
@@ -779,10 +792,12 @@ task "delete-snapshot" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "snapshot" {
     type        = string
     description = "snapshot name"
+    complete    = "task:snapshots.snapshots"
   }
   lock = param.name
   step "delete" {
@@ -800,6 +815,7 @@ task "destroy" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
   # Nothing of the VM is left for an interrupted run on it to finish or
@@ -817,6 +833,7 @@ task "purge" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
   # Nothing of the VM is left for an interrupted run on it to finish or
@@ -852,6 +869,7 @@ task "resize-var" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "size" {
     type        = string
@@ -889,6 +907,7 @@ task "network-config" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "network" {
     type        = string
@@ -937,6 +956,7 @@ task "set-profiles" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "profiles" {
     type        = list(string)
@@ -1118,6 +1138,7 @@ task "clone" {
   param "source" {
     type        = string
     description = "the VM to copy (shut off)"
+    complete    = "records:machines/${var.backend}"
   }
   param "dest" {
     type        = string
@@ -1233,6 +1254,7 @@ task "backup" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
   step "record" {
@@ -1314,6 +1336,7 @@ task "restore-backup" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "file" {
     type        = string
@@ -1418,6 +1441,7 @@ task "vacant" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "hint" {
     type        = string
@@ -1451,6 +1475,7 @@ task "shut-off" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "why" {
     type        = string
@@ -1577,6 +1602,7 @@ task "image" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "generation" {
     type        = number
@@ -1676,6 +1702,7 @@ task "provision" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "record" {
     type        = any
@@ -1750,6 +1777,7 @@ task "machine" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "record" {
     type        = any
@@ -1814,6 +1842,7 @@ task "teardown" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "final" {
     type        = bool

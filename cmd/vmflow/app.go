@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
@@ -47,6 +48,11 @@ type app struct {
 	stdout, stderr io.Writer
 	isTTY          bool
 	environ        []string
+	// json: --json was given; jsonMu orders what goes to stdout as JSON,
+	// jsonErrored: an error event was printed.
+	json        bool
+	jsonMu      sync.Mutex
+	jsonErrored bool
 	// args are vmflow's arguments (after hoisting), for printing the
 	// command a wizard's answers stand for.
 	args []string
@@ -105,7 +111,7 @@ func scanPre(args []string) preFlags {
 // hoistable are the commands whose arguments may carry global flags after
 // the command name (vmflow list -f x.hcl); task commands, run and plan
 // parse their own arguments.
-var hoistable = map[string]bool{"lock": true, "output": true, "list": true, "validate": true, "plugins": true, "runs": true, "resume": true, "vars": true, "init": true}
+var hoistable = map[string]bool{"lock": true, "output": true, "list": true, "validate": true, "plugins": true, "runs": true, "resume": true, "vars": true, "init": true, "version": true}
 
 // hoistGlobalFlags moves global flags written after a built-in command's
 // name to before it, where the CLI parser expects them.
@@ -192,6 +198,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	args = hoistGlobalFlags(args)
 	a.args = args
+	a.json = wantsJSON(args[1:])
 	a.pre = scanPre(args[1:])
 	// Task files and commands find vmflow's state directory in
 	// VMFLOW_STATE_DIR (env("VMFLOW_STATE_DIR") in a task file).
@@ -201,6 +208,16 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// Task commands come from the task file; if there is none, only the
 	// built-in commands exist.
 	if path, err := a.findTaskFile(a.pre.file); err == nil {
+		if len(args) > 1 && args[1] == "__complete" {
+			// Completion keeps the listing in the list cache too, and
+			// answers what it can from it (complete.go).
+			if abs, err := filepath.Abs(path); err == nil {
+				a.listCache, a.cacheKey = listCachePath(abs), listCacheKey(abs, a.pre.vars, a.environ)
+				if tasks, hit := readListCache(a.listCache, a.cacheKey); hit && a.fastComplete(tasks, args[2:]) {
+					return exitOK
+				}
+			}
+		}
 		if asJSON, ok := listOnly(args[1:]); ok {
 			if abs, err := filepath.Abs(path); err == nil {
 				a.listCache, a.cacheKey = listCachePath(abs), listCacheKey(abs, a.pre.vars, a.environ)
@@ -230,15 +247,20 @@ func (a *app) exitCode(err error) int {
 		// read is not an error to report; the status says it was cut.
 		return exitFailed
 	}
+	code := exitFailed
 	var ee *exitError
 	if errors.As(err, &ee) {
+		code = ee.code
 		if !ee.printed && ee.err != nil {
 			fmt.Fprintln(a.stderr, "Error:", ee.err)
 		}
-		return ee.code
+	} else {
+		fmt.Fprintln(a.stderr, "Error:", err)
 	}
-	fmt.Fprintln(a.stderr, "Error:", err)
-	return exitFailed
+	if a.json {
+		a.errorEvent(err, code)
+	}
+	return code
 }
 
 // findTaskFile resolves -f, else ./tasks.hcl, else the nearest tasks.hcl in
@@ -335,6 +357,9 @@ func sameStrings(a, b []string) bool {
 func (a *app) printDiags(diags hcl.Diagnostics) error {
 	if len(diags) == 0 {
 		return nil
+	}
+	if a.json {
+		a.diagEvents(diags)
 	}
 	var files map[string]*hcl.File
 	if a.proj != nil {

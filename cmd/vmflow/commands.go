@@ -21,6 +21,7 @@ import (
 	"github.com/vmflow/vmflow/core/builtin"
 	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/core/engine"
+	"github.com/vmflow/vmflow/core/event"
 	"github.com/vmflow/vmflow/core/host"
 	"github.com/vmflow/vmflow/core/journal"
 	"github.com/vmflow/vmflow/core/lang"
@@ -123,6 +124,9 @@ func (a *app) builtinCommands() []*cli.Command {
 			Name:  "version",
 			Usage: "print vmflow's version",
 			Action: func(c *cli.Context) error {
+				if c.Bool("json") {
+					return a.printJSON(versionJSON{version, protocol.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH})
+				}
 				fmt.Fprintf(a.stdout, "vmflow %s (plugin protocol %d, %s %s/%s)\n", version, protocol.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 				return nil
 			},
@@ -290,6 +294,10 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 			return a.printDiags(ds)
 		}
 		_ = a.printDiags(ds)
+		if o.json {
+			a.emitPlan(plan)
+			return nil
+		}
 		a.printPlan(plan)
 		return nil
 	}
@@ -412,6 +420,47 @@ func (a *app) printOutputs(t *config.Task, outs map[string]cty.Value) {
 	}
 }
 
+// emitPlan prints the plan as one plan event.
+func (a *app) emitPlan(plan *engine.Plan) {
+	src := func(r hcl.Range) string {
+		if f := a.proj.Sources[r.Filename]; f != nil {
+			return string(r.SliceBytes(f.Bytes))
+		}
+		return "(expression)"
+	}
+	out := planJSON{Time: time.Now(), Kind: event.Plan, Task: plan.Task.Name, Locks: append([]string{}, plan.Locks...), Steps: []planStepJSON{}}
+	for _, ps := range plan.Steps {
+		js := planStepJSON{Name: ps.Name, Plugin: ps.Plugin.Name, Source: ps.Plugin.Label(), Action: ps.Plugin.Name + "." + ps.ActionName,
+			HasUndo: ps.Action.HasUndo, After: append([]string{}, ps.Deps...), TimeoutMS: ps.Timeout.Milliseconds(), Commit: ps.Commit,
+			Args: []planArgJSON{}, Would: append([]string{}, ps.Would...)}
+		if ps.If != nil {
+			js.If = &planIfJSON{Expr: src(ps.If.Range())}
+			if ps.IfKnown || !ps.Skip {
+				runs := !ps.Skip
+				js.If.Runs = &runs
+			}
+		}
+		for _, arg := range ps.Args {
+			attr, _ := ps.Action.Inputs.Get(arg.Name)
+			v := ps.Inputs.GetAttr(arg.Name)
+			ja := planArgJSON{Name: arg.Name}
+			switch {
+			case attr.Sensitive:
+				ja.Value, ja.Sensitive = "(sensitive)", true
+			case !v.IsWhollyKnown():
+				ja.Unknown = src(arg.Expr.Range())
+			default:
+				ja.Value = lang.PlainValue(v)
+			}
+			js.Args = append(js.Args, ja)
+		}
+		out.Steps = append(out.Steps, js)
+	}
+	a.jsonMu.Lock()
+	defer a.jsonMu.Unlock()
+	_ = json.NewEncoder(a.stdout).Encode(out)
+}
+
 // printPlan shows what a run would do, in order.
 func (a *app) printPlan(plan *engine.Plan) {
 	w := a.stdout
@@ -498,6 +547,11 @@ func (a *app) cmdValidate(c *cli.Context) error {
 	}
 	if err := a.printDiags(all); err != nil {
 		return err
+	}
+	if c.Bool("json") {
+		a.jsonMu.Lock()
+		defer a.jsonMu.Unlock()
+		return json.NewEncoder(a.stdout).Encode(validatedJSON{Time: time.Now(), Kind: event.Validated, File: displayFile(proj), Tasks: len(proj.Tasks)})
 	}
 	fmt.Fprintf(a.stdout, "%s: %d task(s) valid.\n", displayFile(proj), len(proj.Tasks))
 	return nil
@@ -660,7 +714,7 @@ type jsonAttr struct {
 	Name        string `json:"name"`
 	Type        string `json:"type"`
 	Required    bool   `json:"required,omitempty"`
-	Default     string `json:"default,omitempty"`
+	Default     any    `json:"default,omitempty"`
 	Description string `json:"description,omitempty"`
 }
 
@@ -686,7 +740,7 @@ func attrsJSON(as protocol.Attributes) []jsonAttr {
 	for _, at := range as {
 		j := jsonAttr{Name: at.Name, Type: typeLabel(at.Type), Required: at.Required, Description: at.Description}
 		if at.Default != cty.NilVal {
-			j.Default = lang.FormatValue(at.Default)
+			j.Default = lang.PlainValue(at.Default)
 		}
 		out = append(out, j)
 	}
@@ -707,9 +761,7 @@ func (a *app) pluginsJSON(list []*described) error {
 		}
 		out = append(out, jp)
 	}
-	enc := json.NewEncoder(a.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return a.printJSON(out)
 }
 
 // ---- runs and resume ----
@@ -742,9 +794,7 @@ func (a *app) cmdRuns(c *cli.Context) error {
 		for _, r := range runs {
 			out = append(out, jrun{r.Header.ID, r.Header.Task, r.Status, r.Header.Start, r.End, r.Header.Args, r.Error, r.Header.Plugins})
 		}
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return a.printJSON(out)
 	}
 	if len(runs) == 0 {
 		fmt.Fprintf(a.stdout, "No runs recorded in %s.\n", sd)

@@ -1,57 +1,87 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/vmflow/vmflow/core/config"
+	"github.com/vmflow/vmflow/core/engine"
+	"github.com/vmflow/vmflow/core/event"
+	"github.com/vmflow/vmflow/core/journal"
+	"github.com/vmflow/vmflow/core/lang"
 )
 
-// Completion scripts ask `vmflow __complete WORDS…` for candidates, so they
+// Completion scripts ask `VMFLOW __complete WORDS…` for candidates, so they
 // always complete the tasks of the task file in the current directory.
+// VMFLOW is the command as the user typed it (bin/vmflow, ./vmflow,
+// ~/go/bin/vmflow), so completion works when vmflow is not on PATH; when
+// that word does not run (an alias), the binary that wrote the script.
+// @EXE@ is that binary's path, @NAME@ its name.
 const bashCompletion = `# vmflow bash completion: source <(vmflow completion bash)
 _vmflow() {
     local cur="${COMP_WORDS[COMP_CWORD]}"
+    local prog="${COMP_WORDS[0]}"
+    prog="${prog/#\~/$HOME}"
+    if ! type -P "$prog" >/dev/null 2>&1; then prog=@EXE@; fi
     local IFS=$'\n'
-    COMPREPLY=($(vmflow __complete "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null | cut -f1))
+    COMPREPLY=($("$prog" __complete "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null | cut -f1))
 }
-complete -o default -F _vmflow vmflow
+complete -o default -F _vmflow @NAME@ @EXE@
 `
 
-const zshCompletion = `#compdef vmflow
+const zshCompletion = `#compdef @NAME@
 # vmflow zsh completion: source <(vmflow completion zsh)
 _vmflow() {
     local -a items
-    local line
-    for line in "${(@f)$(vmflow __complete "${(@)words[2,CURRENT]}" 2>/dev/null)}"; do
+    local line prog="${~words[1]}"
+    (( $+commands[$prog] )) || [[ -x $prog ]] || prog=@EXE@
+    for line in "${(@f)$("$prog" __complete "${(@)words[2,CURRENT]}" 2>/dev/null)}"; do
         [[ -z $line ]] && continue
         items+=("${line%%$'\t'*}:${line#*$'\t'}")
     done
     _describe 'vmflow' items
 }
-compdef _vmflow vmflow
+compdef _vmflow @NAME@ @EXE@
 `
 
 const fishCompletion = `# vmflow fish completion: vmflow completion fish | source
 function __vmflow_complete
     set -l words (commandline -opc)
+    set -l prog $words[1]
+    command -q $prog; or set prog @EXE@
     set -e words[1]
-    vmflow __complete $words (commandline -ct) 2>/dev/null
+    $prog __complete $words (commandline -ct) 2>/dev/null
 end
-complete -c vmflow -f -a '(__vmflow_complete)'
+complete -c @NAME@ -f -a '(__vmflow_complete)'
+complete -c @EXE@ -f -a '(__vmflow_complete)'
 `
+
+// completionScript fills in the binary's path and name.
+func completionScript(script string) string {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "vmflow"
+	}
+	name := filepath.Base(exe)
+	return strings.NewReplacer("@EXE@", shellQuote(exe), "@NAME@", shellQuote(name)).Replace(script)
+}
 
 func (a *app) cmdCompletion(c *cli.Context) error {
 	switch c.Args().First() {
 	case "bash":
-		fmt.Fprint(a.stdout, bashCompletion)
+		fmt.Fprint(a.stdout, completionScript(bashCompletion))
 	case "zsh":
-		fmt.Fprint(a.stdout, zshCompletion)
+		fmt.Fprint(a.stdout, completionScript(zshCompletion))
 	case "fish":
-		fmt.Fprint(a.stdout, fishCompletion)
+		fmt.Fprint(a.stdout, completionScript(fishCompletion))
 	default:
 		return usageErr("vmflow completion needs a shell: bash, zsh or fish")
 	}
@@ -62,24 +92,44 @@ func (a *app) cmdCompletion(c *cli.Context) error {
 // "candidate<TAB>description". words are the words after "vmflow", the
 // last one being the word under the cursor (possibly empty).
 func (a *app) cmdComplete(c *cli.Context) error {
+	if a.listCache != "" && a.proj != nil && !a.projErr.HasErrors() {
+		commands := map[string]bool{}
+		for _, cmd := range a.builtinCommands() {
+			commands[cmd.Name] = true
+		}
+		writeListCache(a.listCache, a.proj, a.cacheKey, summarize(a.proj, commands))
+	}
 	words := c.Args().Slice()
 	cur := ""
 	if len(words) > 0 {
 		cur, words = words[len(words)-1], words[:len(words)-1]
-	}
-	// Skip global flags before the command.
-	for len(words) > 0 && strings.HasPrefix(words[0], "-") {
-		if takesValueFlag(words[0]) && len(words) > 1 {
-			words = words[1:]
-		}
-		words = words[1:]
 	}
 	emit := func(cand, desc string) {
 		if strings.HasPrefix(cand, cur) {
 			fmt.Fprintf(a.stdout, "%s\t%s\n", cand, desc)
 		}
 	}
+	// bash splits --var=NAME at the '=': "--var" "=" cur.
+	if n := len(words); n >= 2 && words[n-1] == "=" && takesValueFlag(words[n-2]) {
+		words = append(words[:n-2:n-2], words[n-2])
+	}
+	// Skip global flags before the command; the word after one that
+	// takes a value is its value.
+	for len(words) > 0 && strings.HasPrefix(words[0], "-") {
+		if takesValueFlag(words[0]) && !strings.Contains(words[0], "=") {
+			if len(words) == 1 {
+				a.completeFlagValue(words[0], cur, emit)
+				return nil
+			}
+			words = words[1:]
+		}
+		words = words[1:]
+	}
 	if len(words) == 0 {
+		if f, v, ok := strings.Cut(cur, "="); ok && strings.HasPrefix(cur, "-") && takesValueFlag(f) {
+			a.completeFlagValue(f, v, func(cand, desc string) { emit(f+"="+cand, desc) })
+			return nil
+		}
 		if strings.HasPrefix(cur, "-") {
 			for _, f := range globalFlags {
 				emit("--"+f.Names()[0], "")
@@ -94,7 +144,8 @@ func (a *app) cmdComplete(c *cli.Context) error {
 		return nil
 	}
 	name := words[0]
-	if name == "run" || name == "plan" {
+	switch name {
+	case "run", "plan":
 		if len(words) == 1 {
 			if a.proj != nil {
 				for _, t := range a.proj.Runnable() {
@@ -104,12 +155,16 @@ func (a *app) cmdComplete(c *cli.Context) error {
 			return nil
 		}
 		name, words = words[1], words[1:]
-	}
-	if name == "completion" {
+	case "completion":
 		for _, sh := range []string{"bash", "zsh", "fish"} {
 			emit(sh, "")
 		}
 		return nil
+	case "resume", "output":
+		if len(words) == 1 && !strings.HasPrefix(cur, "-") {
+			a.completeRuns(c, emit)
+			return nil
+		}
 	}
 	if a.proj == nil {
 		return nil
@@ -121,9 +176,11 @@ func (a *app) cmdComplete(c *cli.Context) error {
 	// --name=VALUE in one word (zsh, fish): complete the value.
 	if name, val, ok := strings.Cut(strings.TrimLeft(cur, "-"), "="); ok && strings.HasPrefix(cur, "--") {
 		if p := t.Param(name); p != nil {
-			for _, o := range optionCandidates(p, val) {
+			for _, o := range a.paramCandidates(c, t, words, p, val) {
 				emit("--"+name+"="+o, p.Description)
 			}
+		} else if takesValueFlag(name) {
+			a.completeFlagValue(name, val, func(cand, desc string) { emit("--"+name+"="+cand, desc) })
 		}
 		return nil
 	}
@@ -140,6 +197,7 @@ func (a *app) cmdComplete(c *cli.Context) error {
 	pos := 0
 	var p *config.Param
 	isValue := false
+	named := map[string]bool{}
 	for i := 1; i < len(words); i++ {
 		w := words[i]
 		if !strings.HasPrefix(w, "-") || w == "-" || isNumber(w) {
@@ -148,6 +206,9 @@ func (a *app) cmdComplete(c *cli.Context) error {
 		}
 		name, _, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
 		fp := t.Param(name)
+		if fp != nil {
+			named[fp.Name] = true
+		}
 		if hasVal || !((fp != nil && fp.Type != cty.Bool) || (fp == nil && takesValueFlag(w))) {
 			continue
 		}
@@ -155,16 +216,27 @@ func (a *app) cmdComplete(c *cli.Context) error {
 			i++ // bash splits --name=value at the '='
 		}
 		if i+1 == len(words) {
+			if fp == nil {
+				a.completeFlagValue(w, cur, emit) // a run flag: --var
+				return nil
+			}
 			p, isValue = fp, true
 			break
 		}
 		i++
 	}
 	if !isValue {
+		// Positional words fill the params not given by name, in order.
+		var open []*config.Param
+		for _, tp := range t.Params {
+			if !named[tp.Name] {
+				open = append(open, tp)
+			}
+		}
 		switch {
-		case pos < len(t.Params):
-			p = t.Params[pos]
-		case t.Variadic():
+		case pos < len(open):
+			p = open[pos]
+		case t.Variadic() && len(t.Params) > 0:
 			p = t.Params[len(t.Params)-1]
 		}
 		if p != nil {
@@ -172,11 +244,187 @@ func (a *app) cmdComplete(c *cli.Context) error {
 		}
 	}
 	if p != nil {
-		for _, o := range optionCandidates(p, cur) {
+		for _, o := range a.paramCandidates(c, t, words, p, cur) {
 			emit(o, p.Description)
 		}
 	}
 	return nil
+}
+
+// completeFlagValue completes the value of a flag of vmflow's own: files
+// for -f (task files and directories) and --state-dir (directories),
+// variable names for --var.
+func (a *app) completeFlagValue(flag, cur string, emit func(cand, desc string)) {
+	switch strings.TrimLeft(flag, "-") {
+	case "f", "file":
+		completeFiles(cur, func(name string) bool { return strings.HasSuffix(name, ".hcl") }, emit)
+	case "state-dir":
+		completeFiles(cur, func(string) bool { return false }, emit)
+	case "var":
+		if strings.Contains(cur, "=") || a.proj == nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, f := range a.proj.Files {
+			for _, v := range f.Variables {
+				if !seen[v.Name] {
+					seen[v.Name] = true
+					emit(v.Name+"=", v.Description)
+				}
+			}
+		}
+	}
+}
+
+// completeFiles offers the directories (with a trailing /) and the files
+// that keep says yes to, whose path starts with cur.
+func completeFiles(cur string, keep func(name string) bool, emit func(cand, desc string)) {
+	dir, prefix := filepath.Split(cur)
+	read := dir
+	if read == "" {
+		read = "."
+	}
+	if strings.HasPrefix(read, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			read = filepath.Join(home, read[2:])
+		}
+	}
+	ents, err := os.ReadDir(read)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasPrefix(n, prefix) || (strings.HasPrefix(n, ".") && !strings.HasPrefix(prefix, ".")) {
+			continue
+		}
+		isDir := e.IsDir()
+		if e.Type()&os.ModeSymlink != 0 {
+			if st, err := os.Stat(filepath.Join(read, n)); err == nil {
+				isDir = st.IsDir()
+			}
+		}
+		switch {
+		case isDir:
+			emit(dir+n+"/", "")
+		case keep(n):
+			emit(dir+n, "")
+		}
+	}
+}
+
+// completeRuns offers the recorded runs, newest first, and last.
+func (a *app) completeRuns(c *cli.Context, emit func(cand, desc string)) {
+	sd, err := a.stateDir(c)
+	if err != nil {
+		return
+	}
+	runs, err := journal.New(sd).List()
+	if err != nil {
+		return
+	}
+	if len(runs) > 0 {
+		emit("last", "the newest run")
+	}
+	for _, r := range runs {
+		emit(r.Header.ID, strings.TrimSpace(fmt.Sprintf("%s %s (%s)", r.Header.Task, strings.Join(r.Header.Args, " "), r.Status)))
+	}
+}
+
+// paramCandidates are the values offered for a param: its options, or
+// what its complete attribute names.
+func (a *app) paramCandidates(c *cli.Context, t *config.Task, words []string, p *config.Param, cur string) []string {
+	if len(p.Options) > 0 {
+		return optionCandidates(p, cur)
+	}
+	kind, arg, _ := strings.Cut(p.Complete, ":")
+	switch kind {
+	case "records":
+		sd, err := a.stateDir(c)
+		if err != nil {
+			return nil
+		}
+		return recordNames(filepath.Join(sd, filepath.FromSlash(arg)))
+	case "task":
+		return a.taskCandidates(c, t, words, arg)
+	}
+	return nil
+}
+
+// recordNames lists the records of a collection directory: the
+// subdirectories that hold a record.json.
+func recordNames(dir string) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(dir, e.Name(), "record.json")); err == nil {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// taskCandidates runs a read-only task with the params of the same names
+// the command line already gives, and returns its list output: arg is
+// "TASK.OUTPUT". Nothing is recorded; a failure offers nothing.
+func (a *app) taskCandidates(c *cli.Context, t *config.Task, words []string, arg string) []string {
+	name, output, _ := strings.Cut(arg, ".")
+	src := a.proj.Task(name)
+	if src == nil || !src.ReadOnly {
+		return nil
+	}
+	ta, err := parseTaskArgs(t, words[1:])
+	if err != nil {
+		return nil
+	}
+	given, err := t.SortArgs(ta.positional, ta.named)
+	if err != nil {
+		return nil
+	}
+	raw := map[string][]string{}
+	for _, sp := range src.Params {
+		if v, ok := given[sp.Name]; ok {
+			raw[sp.Name] = v
+		}
+	}
+	params, err := src.Bind(raw)
+	if err != nil {
+		return nil
+	}
+	lg := a.logs(false, io.Discard)
+	eng, mgr, err := a.newEngine(c, a.proj, lg)
+	if err != nil {
+		return nil
+	}
+	defer mgr.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	plan, diags := eng.Prepare(ctx, src, params)
+	if diags.HasErrors() {
+		return nil
+	}
+	res, err := eng.Execute(ctx, plan, engine.ExecOptions{RunOptions: engine.RunOptions{Events: event.Discard, UndoContext: ctx}})
+	if err != nil || res.Status != journal.Succeeded {
+		return nil
+	}
+	v, ok := res.Outputs[output]
+	if !ok || !v.IsWhollyKnown() || v.IsNull() || !(v.Type().IsListType() || v.Type().IsSetType() || v.Type().IsTupleType()) {
+		return nil
+	}
+	var out []string
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		if e.Type() == cty.String && !e.IsNull() {
+			out = append(out, lang.Unmarked(e).AsString())
+		}
+	}
+	return out
 }
 
 // optionCandidates are the values that complete word for a param with
@@ -211,4 +459,58 @@ func takesValueFlag(w string) bool {
 		return true
 	}
 	return false
+}
+
+// fastComplete answers the commonest completion, a task's positional
+// param whose values are its options or machine records (vmflow stop
+// <TAB>), from the list cache, without parsing the task files: that
+// parse is most of a completion's time. It reports false when it cannot
+// answer, and the full completion runs.
+func (a *app) fastComplete(tasks []listTask, words []string) bool {
+	if len(words) < 2 {
+		return false
+	}
+	cur, words := words[len(words)-1], words[:len(words)-1]
+	if strings.HasPrefix(cur, "-") {
+		return false
+	}
+	for _, w := range words {
+		if strings.HasPrefix(w, "-") || w == "=" {
+			return false
+		}
+	}
+	var t *listTask
+	for i := range tasks {
+		if tasks[i].Command == words[0] {
+			t = &tasks[i]
+		}
+	}
+	pos := len(words) - 1
+	if t == nil || pos >= len(t.Params) {
+		return false
+	}
+	p := t.Params[pos]
+	var cands []string
+	kind, arg, _ := strings.Cut(p.Complete, ":")
+	switch {
+	case strings.HasPrefix(p.Type, "list(") || strings.HasPrefix(p.Type, "set("):
+		return false
+	case len(p.Options) > 0:
+		cands = p.Options
+	case kind == "records":
+		sd, err := resolveStateDir("")
+		if err != nil {
+			return false
+		}
+		cands = recordNames(filepath.Join(sd, filepath.FromSlash(arg)))
+	default:
+		return false
+	}
+	fmt.Fprintf(a.stderr, "%s: %s\n", strings.ToUpper(p.Name), p.Description)
+	for _, c := range cands {
+		if strings.HasPrefix(c, cur) {
+			fmt.Fprintf(a.stdout, "%s\t%s\n", c, p.Description)
+		}
+	}
+	return true
 }

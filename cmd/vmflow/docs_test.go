@@ -36,3 +36,29 @@ func TestTaskFileDocExampleIsTested(t *testing.T) {
 	}
 	t.Fatal("doc_task_file.txtar has no proj/tasks.hcl")
 }
+
+// The completion example of docs/task-file.md is run by
+// doc_completion.txtar.
+func TestTaskFileCompletionExampleIsTested(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(testbin.Repo(), "docs", "task-file.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```hcl completion\n(.*?)```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/task-file.md has no completion example")
+	}
+	ar, err := txtar.ParseFile(filepath.Join("testdata", "script", "doc_completion.txtar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range ar.Files {
+		if f.Name == "tasks.hcl" {
+			if string(f.Data) != string(m[1]) {
+				t.Fatalf("the completion example in docs/task-file.md and tasks.hcl of doc_completion.txtar differ:\n--- doc\n%s\n--- test\n%s", m[1], f.Data)
+			}
+			return
+		}
+	}
+	t.Fatal("doc_completion.txtar has no tasks.hcl")
+}

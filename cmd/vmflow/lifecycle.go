@@ -190,7 +190,11 @@ func (a *app) cmdInit(c *cli.Context) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "Wrote %s: it includes the default lifecycle (`vmflow list` shows its tasks) and shows, in comments, how to add tasks of your own.\n", path)
+	if c.Bool("json") {
+		fmt.Fprintf(a.stderr, "Wrote %s.\n", path)
+	} else {
+		fmt.Fprintf(a.stdout, "Wrote %s: it includes the default lifecycle (`vmflow list` shows its tasks) and shows, in comments, how to add tasks of your own.\n", path)
+	}
 	return a.initLock(c, path)
 }
 
@@ -216,7 +220,13 @@ func (a *app) initLock(c *cli.Context, path string) error {
 		}
 		_ = a.printDiags(diags)
 		fmt.Fprintf(a.stderr, "No %s was written; `vmflow lock` writes it once the plugins are installed.\n", lockName)
+		if c.Bool("json") {
+			return a.printJSON(writtenJSON{TaskFile: path, Locked: []lockedJSON{}})
+		}
 		return nil
+	}
+	if c.Bool("json") {
+		return a.printJSON(lockedOut(path, eng.Trust.LockPath, locked))
 	}
 	a.printLocked(eng.Trust.LockPath, locked)
 	return nil

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vmflow/vmflow/core/config"
+	"github.com/vmflow/vmflow/core/lang"
 )
 
 // listTask is what vmflow list shows of a task (and --json prints).
@@ -35,6 +36,7 @@ type listParam struct {
 	Description string   `json:"description,omitempty"`
 	Options     []string `json:"options,omitempty"`
 	Prompt      string   `json:"prompt,omitempty"`
+	Complete    string   `json:"complete,omitempty"`
 }
 
 func summarize(proj *config.Project, commands map[string]bool) []listTask {
@@ -46,9 +48,9 @@ func summarize(proj *config.Project, commands map[string]bool) []listTask {
 		}
 		for _, p := range t.Params {
 			lp := listParam{Name: p.Name, Type: typeLabel(p.Type), Required: p.Required(), Description: p.Description,
-				Options: p.OptionArgs(), Prompt: p.Prompt}
+				Options: p.OptionArgs(), Prompt: p.Prompt, Complete: p.Complete}
 			if !p.Required() {
-				lp.Default = formatDefault(p.Default)
+				lp.Default = lang.PlainValue(p.Default)
 			}
 			lt.Params = append(lt.Params, lp)
 		}
@@ -101,7 +103,7 @@ type listCacheFile struct {
 	Tasks []listTask  `json:"tasks"`
 }
 
-const listCacheVersion = "3" // 2: params' options and prompt, tasks' wizard; 3: command
+const listCacheVersion = "4" // 2: params' options and prompt, tasks' wizard; 3: command; 4: defaults as JSON values, complete
 
 // listCachePath is where the cache of a root task file lives.
 func listCachePath(root string) string {

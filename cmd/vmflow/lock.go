@@ -61,8 +61,20 @@ func (a *app) cmdLock(c *cli.Context) error {
 	if err := a.printDiags(diags); err != nil {
 		return err
 	}
+	if c.Bool("json") {
+		return a.printJSON(lockedOut("", eng.Trust.LockPath, locked))
+	}
 	a.printLocked(eng.Trust.LockPath, locked)
 	return nil
+}
+
+// lockedOut is what init and lock print with --json.
+func lockedOut(taskFile, lockFile string, locked []engine.Locked) writtenJSON {
+	out := writtenJSON{TaskFile: taskFile, LockFile: lockFile, Locked: []lockedJSON{}}
+	for _, l := range locked {
+		out.Locked = append(out.Locked, lockedJSON{l.Key, l.Version, l.Protocol, l.Platforms, l.Hash, l.Path})
+	}
+	return out
 }
 
 const lockName = ".vmflow.lock.hcl"

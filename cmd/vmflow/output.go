@@ -60,6 +60,9 @@ func (a *app) cmdOutput(c *cli.Context) error {
 		return usageErr("output %s of run %s is sealed with a key that cannot open it here: %v", name, id, st.Sealed)
 	}
 	v = lang.Unmarked(v)
+	if c.Bool("json") {
+		return a.printJSON(lang.PlainValue(v))
+	}
 	if v.Type() == cty.String && v.IsKnown() && !v.IsNull() {
 		fmt.Fprintln(a.stdout, v.AsString())
 		return nil

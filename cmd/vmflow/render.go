@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -28,7 +27,7 @@ type renderer interface {
 func (a *app) newRenderer(jsonOut, verbose bool) renderer {
 	switch {
 	case jsonOut:
-		return &jsonRenderer{enc: json.NewEncoder(a.stdout), log: a.stderr}
+		return &jsonRenderer{a: a, log: a.stderr}
 	case a.isTTY:
 		return newTTYRenderer(a.stderr, verbose)
 	}
@@ -48,16 +47,11 @@ func signalText(n int) string {
 // ---- JSON ----
 
 type jsonRenderer struct {
-	mu  sync.Mutex
-	enc *json.Encoder
+	a   *app
 	log io.Writer
 }
 
-func (r *jsonRenderer) Emit(e event.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	_ = r.enc.Encode(e)
-}
+func (r *jsonRenderer) Emit(e event.Event)   { r.a.emitJSON(e) }
 func (r *jsonRenderer) LogWriter() io.Writer { return r.log }
 func (r *jsonRenderer) Signal(n int)         { fmt.Fprintln(r.log, signalText(n)) }
 func (r *jsonRenderer) Close()               {}

@@ -5,10 +5,15 @@
 package config
 
 import (
+	"fmt"
+	"sort"
+	"strings"
+
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
-	"sort"
+
+	"github.com/vmflow/vmflow/core/records"
 )
 
 // BuiltinPlugin is the local plugin name of vmflow's built-in actions
@@ -271,8 +276,30 @@ type Param struct {
 	Options []cty.Value
 	// Prompt is the wizard's question; "" means Question falls back to the
 	// description.
-	Prompt    string
+	Prompt string
+	// Complete says where shell completion finds the param's values:
+	// "records:COLLECTION" (the names of the machine records in that
+	// collection of the state directory, such as machines/libvirt), or
+	// "task:TASK.OUTPUT" (run the read-only task TASK with the params of
+	// the same names already given, and offer its list output OUTPUT).
+	Complete  string
 	DeclRange hcl.Range
+}
+
+// CheckComplete checks a param's complete attribute.
+func CheckComplete(c string) error {
+	kind, arg, _ := strings.Cut(c, ":")
+	switch kind {
+	case "records":
+		return records.CheckCollection(arg)
+	case "task":
+		task, out, ok := strings.Cut(arg, ".")
+		if ok && task != "" && out != "" {
+			return nil
+		}
+		return fmt.Errorf("complete = %q: name a read-only task and its output, as in \"task:snapshots.snapshots\"", c)
+	}
+	return fmt.Errorf("complete = %q: it is \"records:COLLECTION\" (machine records, as in \"records:machines/${var.backend}\") or \"task:TASK.OUTPUT\" (a read-only task's list output)", c)
 }
 
 // Required reports whether the param has no default.

@@ -28,7 +28,7 @@ var taskSchema = &hcl.BodySchema{
 
 var paramSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
-		{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "options"}, {Name: "prompt"},
+		{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "options"}, {Name: "prompt"}, {Name: "complete"},
 	},
 }
 
@@ -145,6 +145,16 @@ func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) {
 	}
 	p.Description = l.constString(content.Attributes, "description", f.varContext())
 	p.Prompt = l.constString(content.Attributes, "prompt", f.varContext())
+	p.Complete = l.constString(content.Attributes, "complete", f.varContext())
+	if a, ok := content.Attributes["complete"]; ok && p.Complete != "" {
+		if err := CheckComplete(p.Complete); err != nil {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Invalid complete for param",
+				Detail: err.Error(), Subject: a.Expr.Range().Ptr(),
+			})
+			p.Complete = ""
+		}
+	}
 	if a, ok := content.Attributes["options"]; ok {
 		p.Options = l.decodeOptions(f, t, p, a)
 	}

@@ -28,6 +28,16 @@ const (
 	// CallStarted: the first step of a task a step calls is about to
 	// start; Step is the call's path (vm), Action "task NAME".
 	CallStarted Kind = "call_started"
+
+	// What the command line prints with --json besides a run's events.
+	// Error: what stopped a command, or one error diagnostic (Message is
+	// its summary, Detail the rest, File/Line/Column where it points);
+	// Warning: a warning diagnostic. Plan: what `vmflow plan` would run.
+	// Validated: `vmflow validate` found every task valid.
+	Error     Kind = "error"
+	Warning   Kind = "warning"
+	Plan      Kind = "plan"
+	Validated Kind = "validated"
 )
 
 // Event is one thing that happened in a run. Fields that do not apply to
@@ -60,6 +70,13 @@ type Event struct {
 	// 0.1.0"), so the output says which backend runs it.
 	Steps   []string          `json:"steps,omitempty"`
 	Plugins map[string]string `json:"plugins,omitempty"`
+	// Error and Warning: the diagnostic's detail and where it points;
+	// ExitCode on the error that ends a command.
+	Detail   string `json:"detail,omitempty"`
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+	Column   int    `json:"column,omitempty"`
+	ExitCode int    `json:"exit_code,omitempty"`
 }
 
 // Elapsed returns the event's elapsed time.
