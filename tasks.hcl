@@ -996,6 +996,7 @@ task "configure" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   param "memory" {
     type        = number
@@ -1095,6 +1096,7 @@ task "set-password" {
   param "name" {
     type        = string
     description = "VM name"
+    complete    = "records:machines/${var.backend}"
   }
   lock = param.name
   step "record" {
