@@ -92,13 +92,13 @@ type Plugin struct {
 	restart func(ctx context.Context, config cty.Value) (*host.Process, error)
 }
 
-// client returns the plugin to call. A plugin process that crashed is
-// started and configured again first, so that undos of the steps it
-// completed still run.
+// client returns the plugin to call. A plugin process that crashed, or
+// that the watchdog killed as hung, is started and configured again
+// first, so that undos of the steps it completed still run.
 func (p *Plugin) client(ctx context.Context) (protocol.Plugin, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.proc != nil && p.proc.Exited() && p.restart != nil {
+	if p.proc != nil && p.proc.Gone() && p.restart != nil {
 		proc, err := p.restart(ctx, p.config)
 		if err != nil {
 			return nil, fmt.Errorf("restarting plugin %s after its crash: %w", p.Label(), err)

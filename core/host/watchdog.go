@@ -69,3 +69,15 @@ func (p *Process) watch(rpc goplugin.ClientProtocol) {
 		return
 	}
 }
+
+// Gone reports whether the plugin can no longer answer: it exited, or the
+// watchdog killed it as hung. The watchdog says so before it kills, so a
+// call that breaks with the connection finds the plugin gone even before
+// go-plugin has reaped the process (on a busy machine that can take a
+// while, and an undo started in between went to the dead process).
+func (p *Process) Gone() bool {
+	p.mu.Lock()
+	hung := p.hung != ""
+	p.mu.Unlock()
+	return hung || p.client.Exited()
+}
