@@ -61,7 +61,7 @@ type Backend struct {
 
 	VolumeCreate, VolumeOverlay, VolumeResize, VolumeDelete, VolumesDelete, VolumeCopy, VolumeImport, VolumeExport, VolumeEdit, VolumeSwap, VolumeInfo, VolumeList Impl
 
-	Define, Undefine, Start, Shutdown, Destroy, Reboot, Suspend, Resume, State, List, EnsureAbsent, WaitIP, GuestExec, Console Impl
+	Define, Undefine, Start, Shutdown, Destroy, Reboot, Suspend, Resume, State, List, EnsureAbsent, WaitIP, GuestExec, Console, HostCheck Impl
 
 	SnapshotCreate, SnapshotList, SnapshotRevert, SnapshotDelete Impl
 }
@@ -337,6 +337,7 @@ func contract(b *Backend) []spec {
 				sdk.String("network", "nat (the host's NAT network), bridge:<name>, or none.").Default("nat"),
 				sdk.String("mac", "A fixed MAC address. Default: derived from the name, so it never changes."),
 				sdk.String("console_log", "Where the serial console is logged on the host, when the backend logs it. Default: the backend's place."),
+				sdk.StringList("pci_devices", "Host PCI devices passed through to the VM (a GPU, say): "+PCIDoc+". Refused when another VM has one of them (host_check checks the rest)."),
 			},
 			outputs: []sdk.Attr{
 				sdk.String("name", "The VM name."),
@@ -346,9 +347,28 @@ func contract(b *Backend) []spec {
 				sdk.String("console_log", "The console log file, or \"\" when there is none."),
 				sdk.String("previous_xml", "The definition it replaced, if any, in the backend's own form (for the undo)."),
 			},
-			validate: []Func{validVM, ValidNetwork, ValidFirmware, ValidMAC(macExample), ValidUUID, AtLeast("memory", minMemory), Positive("vcpus")},
+			validate: []Func{validVM, ValidNetwork, ValidFirmware, ValidMAC(macExample), ValidUUID, AtLeast("memory", minMemory), Positive("vcpus"), ValidPCIDevices},
 			undo:     true,
 			impl:     &b.Define,
+		},
+		{
+			name: "host_check",
+			description: "Checks, before anything is made, that the host can give a VM what define would ask for: no more memory or CPUs than it has, " +
+				"and PCI devices that exist, can be passed through (an IOMMU group whose other devices go along or are bridges), are not the host's only display, " +
+				"and are not given to another VM. Changes nothing. With known arguments it refuses in the plan, before the run.",
+			inputs: []sdk.Attr{
+				sdk.String("name", "The VM it is for: its own devices do not count as given to another."),
+				sdk.Number("memory", "Memory in MiB; null: not checked."),
+				sdk.Number("vcpus", "Virtual CPUs; null: not checked."),
+				sdk.StringList("pci_devices", "Host PCI devices to pass through: "+PCIDoc+"."),
+			},
+			outputs: []sdk.Attr{
+				sdk.Number("host_memory", "The host's memory, MiB."),
+				sdk.Number("host_cpus", "The host's CPUs (logical)."),
+				sdk.StringList("pci_devices", "The devices, as the host names them (address, class, vendor:device)."),
+			},
+			validate: []Func{ValidPCIDevices, Positive("vcpus")},
+			impl:     &b.HostCheck,
 		},
 		{
 			name:        "undefine",

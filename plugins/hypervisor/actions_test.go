@@ -21,7 +21,7 @@ import (
 var (
 	wantActions = []string{
 		"volume_create", "volume_overlay", "volume_resize", "volume_delete", "volumes_delete", "volume_copy", "volume_import", "volume_export", "volume_edit", "volume_swap", "volume_info", "volume_list",
-		"define", "undefine", "start", "shutdown", "destroy", "reboot", "suspend", "resume", "state", "list", "ensure_absent", "wait_ip", "guest_exec", "console",
+		"define", "host_check", "undefine", "start", "shutdown", "destroy", "reboot", "suspend", "resume", "state", "list", "ensure_absent", "wait_ip", "guest_exec", "console",
 		"snapshot_create", "snapshot_list", "snapshot_revert", "snapshot_delete",
 	}
 	wantUndo = []string{"volume_create", "volume_overlay", "volume_copy", "volume_import", "volume_export", "volume_swap",

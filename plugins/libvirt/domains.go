@@ -70,6 +70,7 @@ type defineSpec struct {
 	kernel, initrd, cmdline  string
 	network                  string
 	consoleLog               string
+	pci                      []hypervisor.PCIAddress
 }
 
 func diskXML(path, format, dev string, readOnly bool) libvirtxml.DomainDisk {
@@ -126,6 +127,7 @@ func domainXML(s defineSpec) (string, error) {
 	case strings.HasPrefix(s.network, "bridge:"):
 		iface.Source = &libvirtxml.DomainInterfaceSource{Bridge: &libvirtxml.DomainInterfaceSourceBridge{Bridge: strings.TrimPrefix(s.network, "bridge:")}}
 	}
+	dv.Hostdevs = hostdevs(s.pci)
 	if s.network != "none" {
 		dv.Interfaces = append(dv.Interfaces, iface)
 	}
@@ -268,6 +270,11 @@ func currentIP(conn *libvirt.Libvirt, dom libvirt.Domain) string {
 
 // domainActions implements the contract's VM actions on libvirt domains.
 func domainActions(d *driver, b *hypervisor.Backend) {
+	b.HostCheck = hypervisor.Impl{
+		Note:     "libvirt's node information and node devices, which answer for a remote host too; a device of another domain, running or not, counts as given.",
+		Validate: func(ctx context.Context, r *sdk.Request) error { return d.hostCheck(r, false) },
+		Run:      func(ctx context.Context, r *sdk.Request) error { return d.hostCheck(r, true) },
+	}
 	b.Define = hypervisor.Impl{
 		Note: "A libvirt domain: vda is the boot disk and vdb the /var disk, each a volume of vmflow's pool or an absolute path on the libvirt host; kernel and initrd are paths on that host; UEFI is OVMF with per-VM NVRAM; nat is libvirt's default network, started if inactive; the MAC is in QEMU's 52:54:00 range; the serial console is logged to console_log (default /var/log/libvirt/qemu/<name>-console.log). The UUID stays across redefinitions, and previous_xml is the replaced domain XML.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
@@ -282,6 +289,12 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 				bootReadOnly: r.Bool("boot_readonly"), firmware: r.String("firmware"),
 				kernel: r.String("kernel"), initrd: r.String("initrd"), cmdline: r.String("cmdline"),
 				network: r.String("network"), consoleLog: r.String("console_log"),
+			}
+			if spec.pci, err = hypervisor.PCIDevices(r); err != nil {
+				return err
+			}
+			if err := pciGivenElsewhere(conn, name, spec.pci); err != nil {
+				return err
 			}
 			previous := ""
 			var earlier domainClaim

@@ -52,6 +52,7 @@ func newPlugin(d *driver) *sdk.Plugin {
 	volumeFileActions(d, &b)
 	vmActions(d, &b)
 	snapshotActions(d, &b)
+	nodeActions(d, &b)
 	d.addPlans(&b)
 	return &sdk.Plugin{
 		Name:    "proxmox-stub",

@@ -48,6 +48,8 @@ type vmConfig struct {
 	Initrd   string `json:"initrd,omitempty"`
 	Cmdline  string `json:"cmdline,omitempty"`
 	Network  string `json:"network"` // nat, bridge:<name> or none
+	// PCI are the host devices passed through (hostpciN), 0000:01:00.0.
+	PCI []string `json:"pci,omitempty"`
 }
 
 type vm struct {

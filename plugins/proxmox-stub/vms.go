@@ -132,6 +132,7 @@ func (d *driver) options(v *vm, newEFI bool) []opt {
 	case strings.HasPrefix(v.Network, "bridge:"):
 		o = append(o, opt{"net0", "virtio=" + v.MAC + ",bridge=" + strings.TrimPrefix(v.Network, "bridge:")})
 	}
+	o = append(o, hostpci(v.PCI)...)
 	return append(o, opt{"agent", "enabled=1"}, opt{"serial0", "socket"})
 }
 
@@ -185,6 +186,16 @@ func (d *driver) define(c *cluster, r *sdk.Request, cmds *commands) (v *vm, prev
 	cfg := vmConfig{
 		UUID: r.String("uuid"), MAC: r.String("mac"), Memory: r.Int("memory"), Cores: r.Int("vcpus"),
 		BootRO: r.Bool("boot_readonly"), Firmware: r.String("firmware"), Network: r.String("network"),
+	}
+	pci, err := hypervisor.PCIDevices(r)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := pciGivenElsewhere(c, name, pci); err != nil {
+		return nil, "", err
+	}
+	for _, a := range pci {
+		cfg.PCI = append(cfg.PCI, a.String())
 	}
 	boot, err := c.diskArg("boot_volume", r.String("boot_volume"))
 	if err != nil {
