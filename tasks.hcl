@@ -250,6 +250,11 @@ task "create" {
     default     = false
     description = "ask for admin's and user's console login passwords (twice each on a terminal, else a line each from stdin)"
   }
+  param "pci_devices" {
+    type        = list(string)
+    default     = []
+    description = "host PCI devices passed through, as lspci -D names them (a GPU and its audio: 0000:01:00.0,0000:01:00.1)"
+  }
   lock = param.name
 
   precondition {
@@ -259,6 +264,10 @@ task "create" {
   precondition {
     condition     = var.kernel == "" || var.initrd != ""
     error_message = "Direct kernel boot needs both --var kernel=PATH and --var initrd=PATH."
+  }
+  precondition {
+    condition     = !contains(param.profiles, "nvidia") || length(param.pci_devices) > 0
+    error_message = "The nvidia profile drives a GPU passed through to the VM: name it with --pci_devices (lspci -D | grep -i nvidia lists the GPU and its audio function, which go together, e.g. --pci_devices 0000:01:00.0,0000:01:00.1)."
   }
 
   step "vacant" {
@@ -273,6 +282,14 @@ task "create" {
     resolvers = param.resolvers
     hosts     = param.hosts
     ca_certs  = param.ca_certs
+  }
+  # What the host cannot give is refused before anything is made.
+  step "host" {
+    action      = hypervisor.host_check
+    name        = param.name
+    memory      = param.memory
+    vcpus       = param.vcpus
+    pci_devices = param.pci_devices
   }
   step "ask" {
     action = builtin.password
@@ -307,9 +324,10 @@ task "create" {
       vcpus     = param.vcpus
       var_size  = param.var_size
       network   = param.network
-      static_ip = param.static_ip
-      gateway   = param.gateway
-      created   = timestamp()
+      static_ip   = param.static_ip
+      gateway     = param.gateway
+      pci_devices = param.pci_devices
+      created     = timestamp()
     })
     generate = {
       uuid       = "uuid"
@@ -632,6 +650,7 @@ task "status" {
   output "hosts" { value = try(step.record.values.hosts, null) }
   output "ca_certificates" { value = try(length(regexall("-----BEGIN CERTIFICATE-----", step.record.values.ca_certificates)), null) }
   output "passwords" { value = try("set ${step.record.values.passwords_set}", null) }
+  output "pci_devices" { value = try(step.record.values.pci_devices, null) }
 }
 
 task "vms" {
@@ -992,7 +1011,7 @@ task "set-profiles" {
 }
 
 task "configure" {
-  description = "Change a shut-off VM's memory, CPUs, inbound ports, DNS servers, /etc/hosts lines or CA certificates; they take effect at its next start (only what is given changes)"
+  description = "Change a shut-off VM's memory, CPUs, PCI devices, inbound ports, DNS servers, /etc/hosts lines or CA certificates; they take effect at its next start (only what is given changes)"
   param "name" {
     type        = string
     description = "VM name"
@@ -1033,10 +1052,24 @@ task "configure" {
     default     = null
     description = "CA certificate files (PEM), all of them; [] for none"
   }
+  param "pci_devices" {
+    type        = list(string)
+    default     = null
+    description = "host PCI devices passed through, all of them; [] for none"
+  }
   lock = param.name
+  locals {
+    # Memory, CPUs and devices are in the definition, the rest on /var.
+    defined = merge(
+      param.memory != null ? { memory = param.memory } : {},
+      param.vcpus != null ? { vcpus = param.vcpus } : {},
+      param.pci_devices != null ? { pci_devices = param.pci_devices } : {},
+    )
+    redefine = length(keys(local.defined)) > 0
+  }
   precondition {
-    condition     = param.memory != null || param.vcpus != null || param.tcp_ports != null || param.udp_ports != null || param.resolvers != null || param.hosts != null || param.ca_certs != null
-    error_message = "Nothing to change: give --memory, --vcpus, --tcp_ports, --udp_ports, --resolvers, --hosts or --ca_certs."
+    condition     = local.redefine || param.tcp_ports != null || param.udp_ports != null || param.resolvers != null || param.hosts != null || param.ca_certs != null
+    error_message = "Nothing to change: give --memory, --vcpus, --pci_devices, --tcp_ports, --udp_ports, --resolvers, --hosts or --ca_certs."
   }
   step "record" {
     action     = builtin.record_read
@@ -1057,6 +1090,13 @@ task "configure" {
     hosts     = param.hosts
     ca_certs  = param.ca_certs
   }
+  step "host" {
+    action      = hypervisor.host_check
+    name        = param.name
+    memory      = param.memory
+    vcpus       = param.vcpus
+    pci_devices = param.pci_devices != null ? param.pci_devices : []
+  }
   step "identity" {
     action     = hypervisor.volume_edit
     if         = length(keys(step.settings.files)) > 0
@@ -1067,15 +1107,15 @@ task "configure" {
   step "path" {
     for_each   = toset(["kernel", "initrd"])
     action     = hypervisor.volume_info
-    if         = (param.memory != null || param.vcpus != null) && step.record.values.kernel != ""
+    if         = local.redefine && step.record.values.kernel != ""
     name       = "${param.name}-${each.key}"
     depends_on = [step.off]
   }
   step "vm" {
     task       = "machine"
-    if         = param.memory != null || param.vcpus != null
+    if         = local.redefine
     name       = param.name
-    record     = merge(step.record.values, { memory = coalesce(param.memory, step.record.values.memory), vcpus = coalesce(param.vcpus, step.record.values.vcpus) })
+    record     = merge(step.record.values, local.defined)
     kernel     = step.path["kernel"].path
     initrd     = step.path["initrd"].path
     start      = false
@@ -1086,7 +1126,7 @@ task "configure" {
     collection = local.machines
     name       = param.name
     mode       = "update"
-    values     = merge(step.settings.record, param.memory != null ? { memory = param.memory } : {}, param.vcpus != null ? { vcpus = param.vcpus } : {})
+    values     = merge(step.settings.record, local.defined)
     depends_on = [step.identity, step.vm]
   }
 }
@@ -1198,8 +1238,10 @@ task "clone" {
       uuid        = null
       machine_id  = null
       mac         = null
-      # Its passwords are not copied (its secrets neither).
+      # Its passwords are not copied (its secrets neither), nor its PCI
+      # devices, which serve one VM at a time.
       passwords_set = null
+      pci_devices   = []
     })
     generate = {
       uuid       = "uuid"
@@ -1825,6 +1867,7 @@ task "machine" {
     initrd      = param.initrd
     cmdline     = param.kernel == null ? null : (param.cmdline != null ? param.cmdline : param.record.cmdline)
     network     = param.network != null ? param.network : param.record.network
+    pci_devices = try(param.record.pci_devices, [])
   }
   step "start" {
     task       = "start"
