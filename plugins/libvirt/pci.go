@@ -3,7 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-		"strings"
+	"strings"
 
 	"github.com/digitalocean/go-libvirt"
 	"libvirt.org/go/libvirtxml"
