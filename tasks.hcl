@@ -189,6 +189,7 @@ task "create" {
     options     = ["core", "docker", "podman", "nvidia", "python", "rust", "dev", "home-manager", "claude", "open-code"]
     description = "profiles to compose (core is always in); ignored with --var image or kernel"
     prompt      = "Profiles (core is always in)"
+    applies     = var.image == "" && var.kernel == ""
   }
   param "memory" {
     type        = number
@@ -219,6 +220,7 @@ task "create" {
     type        = string
     default     = ""
     description = "the gateway for static_ip; empty: the network's first address"
+    applies     = param.static_ip != ""
   }
   param "tcp_ports" {
     type        = list(string)

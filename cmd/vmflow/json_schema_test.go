@@ -208,6 +208,9 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 		}
 	}
 	write("tasks.hcl", jsonTasks)
+	if err := os.Mkdir(filepath.Join(dir, "fresh"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	write("bad/tasks.hcl", "task \"x\" {\n  step \"a\" {\n    action = nosuch.thing\n  }\n}\n")
 	env := append(os.Environ(), "PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"VMFLOW_STATE_DIR="+filepath.Join(dir, "state"), "HOME="+dir, "XDG_CACHE_HOME="+filepath.Join(dir, ".cache"),
@@ -238,6 +241,8 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 		{args: []string{"--json", "resume", "nosuch"}, def: "event", code: 2, kinds: []string{"error"}},
 		{args: []string{"--json", "output", "last", "nosuch"}, def: "event", code: 2, kinds: []string{"error"}},
 		{args: []string{"--json", "lock"}, def: "written"},
+		{args: []string{"--json", "-f", "fresh/tasks.hcl", "--var", "backend=proxmox-stub", "init"}, def: "written"},
+		{args: []string{"--json", "-f", "fresh/tasks.hcl", "init"}, def: "event", code: 2, kinds: []string{"error"}},
 	}
 	validated := 0
 	for _, tc := range cases {

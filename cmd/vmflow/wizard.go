@@ -9,6 +9,7 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/huh/v2"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	"golang.org/x/term"
 
@@ -50,7 +51,7 @@ func (a *app) wizard(t *config.Task, given map[string][]string) ([]answer, error
 	if !ok {
 		return nil, nil
 	}
-	answers, err := askParams(params, in, out)
+	answers, err := askParams(t, params, given, in, out)
 	if errors.Is(err, errWizardAborted) {
 		return nil, &exitError{code: exitInterrupted, err: fmt.Errorf("task %s: wizard aborted; nothing ran", t.Name)}
 	}
@@ -59,18 +60,57 @@ func (a *app) wizard(t *config.Task, given map[string][]string) ([]answer, error
 
 // toAsk lists the params to ask for, in declared order: with wizard =
 // true every param the command line did not give, else only the missing
-// required ones.
+// required ones; but not a param with a default whose applies is false
+// (a gateway without a static IP, profiles with --var image). A param
+// whose applies depends on an answer is decided when it comes (askParams).
 func toAsk(t *config.Task, given map[string][]string) []*config.Param {
 	var out []*config.Param
+	asked := map[string]bool{}
+	known := givenValues(t, given)
 	for _, p := range t.Params {
 		if _, ok := given[p.Name]; ok {
 			continue
 		}
-		if t.Wizard || p.Required() {
-			out = append(out, p)
+		if !t.Wizard && !p.Required() {
+			continue
 		}
+		if !p.Required() && !dependsOn(p, asked) && !t.ParamApplies(p, known) {
+			continue
+		}
+		asked[p.Name] = true
+		out = append(out, p)
 	}
 	return out
+}
+
+// givenValues parses the params the command line gave.
+func givenValues(t *config.Task, given map[string][]string) map[string]cty.Value {
+	known := map[string]cty.Value{}
+	for name, raw := range given {
+		if p := t.Param(name); p != nil {
+			if v, err := t.ParseParam(p, raw); err == nil {
+				known[name] = v
+			}
+		}
+	}
+	return known
+}
+
+// dependsOn reports whether p's applies refers to one of the params in
+// names.
+func dependsOn(p *config.Param, names map[string]bool) bool {
+	if p.Applies == nil {
+		return false
+	}
+	for _, tr := range p.Applies.Variables() {
+		if tr.RootName() != "param" || len(tr) < 2 {
+			continue
+		}
+		if a, ok := tr[1].(hcl.TraverseAttr); ok && names[a.Name] {
+			return true
+		}
+	}
+	return false
 }
 
 // answer is one param's value from the wizard, in command-line form.
@@ -82,12 +122,33 @@ type answer struct {
 // askParams runs the wizard: one question per param, its default shown
 // and preselected. Answers are read by the command-line rules (so are
 // checked the same way) and come back in command-line form.
-func askParams(params []*config.Param, in io.Reader, out io.Writer) ([]answer, error) {
+func askParams(t *config.Task, params []*config.Param, given map[string][]string, in io.Reader, out io.Writer) ([]answer, error) {
 	var groups []*huh.Group
 	var collect []func() string
-	for _, p := range params {
+	// skipped: a question hidden because its param does not apply with
+	// the answers before it.
+	skipped := make([]bool, len(params))
+	asked := map[string]bool{}
+	for i, p := range params {
 		f, get := paramField(p)
-		groups = append(groups, huh.NewGroup(f))
+		g := huh.NewGroup(f)
+		if !p.Required() && dependsOn(p, asked) {
+			g = g.WithHideFunc(func() bool {
+				known := givenValues(t, given)
+				for j := 0; j < i; j++ {
+					if skipped[j] {
+						continue
+					}
+					if v, err := t.ParseParam(params[j], []string{collect[j]()}); err == nil {
+						known[params[j].Name] = v
+					}
+				}
+				skipped[i] = !t.ParamApplies(p, known)
+				return skipped[i]
+			})
+		}
+		asked[p.Name] = true
+		groups = append(groups, g)
 		collect = append(collect, get)
 	}
 	km := huh.NewDefaultKeyMap()
@@ -99,9 +160,11 @@ func askParams(params []*config.Param, in io.Reader, out io.Writer) ([]answer, e
 		}
 		return nil, err
 	}
-	answers := make([]answer, len(params))
+	var answers []answer
 	for i, p := range params {
-		answers[i] = answer{param: p, raw: collect[i]()}
+		if !skipped[i] {
+			answers = append(answers, answer{param: p, raw: collect[i]()})
+		}
 	}
 	return answers, nil
 }

@@ -503,3 +503,73 @@ func TestWizardBadArgument(t *testing.T) {
 		t.Errorf("output:\n%s", out)
 	}
 }
+
+// TestWizardAppliesDependsOnAnswer: a param whose applies depends on an
+// earlier answer is asked only when it applies: no gateway question
+// after an empty IP, one after an IP; the printed command line holds
+// only what was asked.
+func TestWizardAppliesDependsOnAnswer(t *testing.T) {
+	t.Run("dhcp", func(t *testing.T) {
+		w := newWizardEnv(t)
+		s := w.start(t, "net")
+		s.ask("Net profiles?", keyEnter)
+		s.ask("Net IP (empty: DHCP)?", keyEnter)
+		if code := s.exit(); code != 0 {
+			t.Fatalf("exit code %d; output:\n%s", code, s.output())
+		}
+		if got, want := w.received(t), "profiles=base\nip=\ngateway=\n"; got != want {
+			t.Fatalf("the task received:\n%s\nwant:\n%s", got, want)
+		}
+		out := s.output()
+		if strings.Contains(out, "Net gateway?") {
+			t.Errorf("asked for a gateway without an IP:\n%s", out)
+		}
+		if !strings.Contains(out, "Running: vmflow net --profiles=base --ip=''\r\n") {
+			t.Errorf("output:\n%s", out)
+		}
+	})
+	t.Run("static", func(t *testing.T) {
+		w := newWizardEnv(t)
+		s := w.start(t, "net")
+		s.ask("Net profiles?", keyEnter)
+		s.ask("Net IP (empty: DHCP)?", "10.0.0.5", keyEnter)
+		s.ask("Net gateway?", "10.0.0.1", keyEnter)
+		if code := s.exit(); code != 0 {
+			t.Fatalf("exit code %d; output:\n%s", code, s.output())
+		}
+		if got, want := w.received(t), "profiles=base\nip=10.0.0.5\ngateway=10.0.0.1\n"; got != want {
+			t.Fatalf("the task received:\n%s\nwant:\n%s", got, want)
+		}
+	})
+}
+
+// TestWizardAppliesFromVars: a param that does not apply with the
+// variables and params given (profiles with --var image, gateway with
+// --ip given empty) is not asked at all.
+func TestWizardAppliesFromVars(t *testing.T) {
+	w := newWizardEnv(t)
+	s := w.start(t, "net", "--var", "image=disk.img", "--ip=")
+	// Nothing to ask: the task runs at once.
+	if code := s.exit(); code != 0 {
+		t.Fatalf("exit code %d; output:\n%s", code, s.output())
+	}
+	if got, want := w.received(t), "profiles=base\nip=\ngateway=\n"; got != want {
+		t.Fatalf("the task received:\n%s\nwant:\n%s", got, want)
+	}
+	out := s.output()
+	for _, q := range []string{"Net profiles?", "Net gateway?", "Net IP"} {
+		if strings.Contains(out, q) {
+			t.Errorf("asked %q:\n%s", q, out)
+		}
+	}
+	// Given on the command line, a param is taken even where it does
+	// not apply: applies only spares questions.
+	s = w.start(t, "net", "--var", "image=disk.img", "--ip", "10.0.0.9")
+	s.ask("Net gateway?", keyCtrlU, "10.0.0.1", keyEnter)
+	if code := s.exit(); code != 0 {
+		t.Fatalf("exit code %d; output:\n%s", code, s.output())
+	}
+	if got, want := w.received(t), "profiles=base\nip=10.0.0.9\ngateway=10.0.0.1\n"; got != want {
+		t.Fatalf("the task received:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/vmflow/vmflow/core/records"
@@ -282,8 +283,45 @@ type Param struct {
 	// collection of the state directory, such as machines/libvirt), or
 	// "task:TASK.OUTPUT" (run the read-only task TASK with the params of
 	// the same names already given, and offer its list output OUTPUT).
-	Complete  string
+	Complete string
+	// Applies is when the param matters (applies = param.static_ip !=
+	// ""), from var.* and the params declared before it; nil: always.
+	// The wizard does not ask a param that does not apply.
+	Applies   hcl.Expression
 	DeclRange hcl.Range
+}
+
+// ParamApplies evaluates p's applies with the values known so far (params
+// declared before p; one not in known counts with its default). A
+// param without applies, or whose applies cannot be decided, applies.
+func (t *Task) ParamApplies(p *Param, known map[string]cty.Value) bool {
+	if p.Applies == nil || t.File == nil {
+		return true
+	}
+	vals := map[string]cty.Value{}
+	for _, q := range t.Params {
+		if q == p {
+			break
+		}
+		switch v, ok := known[q.Name]; {
+		case ok:
+			vals[q.Name] = v
+		case !q.Required():
+			vals[q.Name] = q.Default
+		default:
+			vals[q.Name] = cty.UnknownVal(q.Type)
+		}
+	}
+	ctx := t.File.EvalContext(cty.ObjectVal(vals), cty.NilVal)
+	v, diags := p.Applies.Value(ctx)
+	if diags.HasErrors() || !v.IsKnown() || v.IsNull() {
+		return true
+	}
+	v, err := convert.Convert(v, cty.Bool)
+	if err != nil || !v.IsKnown() || v.IsNull() {
+		return true
+	}
+	return v.True()
 }
 
 // CheckComplete checks a param's complete attribute.

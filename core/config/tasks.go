@@ -28,7 +28,7 @@ var taskSchema = &hcl.BodySchema{
 
 var paramSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
-		{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "options"}, {Name: "prompt"}, {Name: "complete"},
+		{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "options"}, {Name: "prompt"}, {Name: "complete"}, {Name: "applies"},
 	},
 }
 
@@ -157,6 +157,15 @@ func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) {
 	}
 	if a, ok := content.Attributes["options"]; ok {
 		p.Options = l.decodeOptions(f, t, p, a)
+	}
+	if a, ok := content.Attributes["applies"]; ok {
+		// Only what is known before the run: variables and the params
+		// declared before this one.
+		if d := l.checkRefs(a.Expr, f, t, "a param's applies (var.* and the params declared before it)", "var", "param"); d.HasErrors() {
+			l.diags = append(l.diags, d...)
+		} else {
+			p.Applies = a.Expr
+		}
 	}
 	if a, ok := content.Attributes["default"]; ok {
 		if d := l.checkRefs(a.Expr, f, t, "a param's default", "var"); d.HasErrors() {

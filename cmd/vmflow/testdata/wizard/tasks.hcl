@@ -69,3 +69,34 @@ task "plain" {
     argv   = ["printf 'name=%s\\nsize=%s\\n' \"$@\" > \"$WIZARD_OUT\"", param.name, tostring(param.size)]
   }
 }
+
+# applies: the wizard asks only for what matters. profiles does not
+# apply with --var image; gateway only once ip has a value.
+variable "image" { default = "" }
+task "net" {
+  description = "Echo a network setup"
+  wizard      = true
+  param "profiles" {
+    type        = list(string)
+    default     = ["base"]
+    options     = ["base", "dev"]
+    description = "Net profiles?"
+    applies     = var.image == ""
+  }
+  param "ip" {
+    type        = string
+    default     = ""
+    description = "Net IP (empty: DHCP)?"
+  }
+  param "gateway" {
+    type        = string
+    default     = ""
+    description = "Net gateway?"
+    applies     = param.ip != ""
+  }
+  step "echo" {
+    action = builtin.exec
+    shell  = true
+    argv   = ["printf 'profiles=%s\\nip=%s\\ngateway=%s\\n' \"$@\" > \"$WIZARD_OUT\"", join(",", param.profiles), param.ip, param.gateway]
+  }
+}
