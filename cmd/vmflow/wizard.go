@@ -61,7 +61,8 @@ func (a *app) wizard(t *config.Task, given map[string][]string) ([]answer, error
 // toAsk lists the params to ask for, in declared order: with wizard =
 // true every param the command line did not give, else only the missing
 // required ones; but not a param with a default whose applies is false
-// (a gateway without a static IP, profiles with --var image). A param
+// (a gateway without a static IP, profiles with --var image), nor one
+// with ask = false. A param
 // whose applies depends on an answer is decided when it comes (askParams).
 func toAsk(t *config.Task, given map[string][]string) []*config.Param {
 	var out []*config.Param
@@ -71,7 +72,7 @@ func toAsk(t *config.Task, given map[string][]string) []*config.Param {
 		if _, ok := given[p.Name]; ok {
 			continue
 		}
-		if !t.Wizard && !p.Required() {
+		if (!t.Wizard || p.NotAsked) && !p.Required() {
 			continue
 		}
 		if !p.Required() && !dependsOn(p, asked) && !t.ParamApplies(p, known) {

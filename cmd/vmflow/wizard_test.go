@@ -352,6 +352,9 @@ func TestWizardDefaults(t *testing.T) {
 			t.Errorf("asked %q though the command line gave it", q)
 		}
 	}
+	if strings.Contains(out, "DNS servers?") {
+		t.Errorf("asked for a param with ask = false")
+	}
 	const line = "Running: vmflow run create web --memory 2048 --profiles=base --vcpus=2 --var_size=10G --network=nat --ip=''\r\n"
 	if !strings.Contains(out, line) {
 		t.Errorf("no %q in the output:\n%s", line, out)

@@ -287,7 +287,10 @@ type Param struct {
 	// Applies is when the param matters (applies = param.static_ip !=
 	// ""), from var.* and the params declared before it; nil: always.
 	// The wizard does not ask a param that does not apply.
-	Applies   hcl.Expression
+	Applies hcl.Expression
+	// NotAsked (ask = false): the wizard leaves an optional param to its
+	// flag, as it does a finer setting most runs keep at its default.
+	NotAsked  bool
 	DeclRange hcl.Range
 }
 

@@ -28,7 +28,7 @@ var taskSchema = &hcl.BodySchema{
 
 var paramSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
-		{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "options"}, {Name: "prompt"}, {Name: "complete"}, {Name: "applies"},
+		{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "options"}, {Name: "prompt"}, {Name: "complete"}, {Name: "applies"}, {Name: "ask"},
 	},
 }
 
@@ -145,6 +145,9 @@ func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) {
 	}
 	p.Description = l.constString(content.Attributes, "description", f.varContext())
 	p.Prompt = l.constString(content.Attributes, "prompt", f.varContext())
+	if _, ok := content.Attributes["ask"]; ok {
+		p.NotAsked = !l.constBool(content.Attributes, "ask")
+	}
 	p.Complete = l.constString(content.Attributes, "complete", f.varContext())
 	if a, ok := content.Attributes["complete"]; ok && p.Complete != "" {
 		if err := CheckComplete(p.Complete); err != nil {

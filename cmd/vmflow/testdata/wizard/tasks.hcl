@@ -41,6 +41,13 @@ task "create" {
     default     = ""
     description = "Static IP (empty: DHCP)?"
   }
+  # Set by its flag alone: the wizard never asks it.
+  param "dns" {
+    type        = list(string)
+    default     = []
+    description = "DNS servers?"
+    ask         = false
+  }
   step "echo" {
     action = builtin.exec
     shell  = true
