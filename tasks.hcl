@@ -231,21 +231,25 @@ task "create" {
     type        = list(string)
     default     = []
     description = "inbound UDP ports (or ranges) its firewall opens"
+    ask         = false
   }
   param "resolvers" {
     type        = list(string)
     default     = []
     description = "DNS servers (1.1.1.1,1.0.0.1); empty: the network's"
+    ask         = false
   }
   param "hosts" {
     type        = list(string)
     default     = []
     description = "lines for its /etc/hosts (\"10.0.0.5 git.lab\")"
+    ask         = false
   }
   param "ca_certs" {
     type        = list(string)
     default     = []
     description = "CA certificate files (PEM) it trusts besides the public CAs"
+    ask         = false
   }
   param "passwords" {
     type        = bool
@@ -256,6 +260,7 @@ task "create" {
     type        = list(string)
     default     = []
     description = "host PCI devices passed through, as lspci -D names them (a GPU and its audio: 0000:01:00.0,0000:01:00.1)"
+    applies     = contains(param.profiles, "nvidia")
   }
   lock = param.name
 
