@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,7 +39,9 @@ type Process struct {
 	// hung says why the watchdog killed the plugin ("" when it did not).
 	hung   string
 	logger hclog.Logger
-	mu     sync.Mutex
+	// tls is the client side of the connection's mutual TLS.
+	tls *tls.Config
+	mu  sync.Mutex
 }
 
 // Start launches a plugin binary, completes the handshake and fetches its
@@ -64,7 +67,20 @@ func StartChecked(ctx context.Context, path string, sum []byte, logger hclog.Log
 	if logger.IsDebug() {
 		level = "debug"
 	}
-	cmd.Env = append(hostEnv(), protocol.LifelineEnv+"=3", protocol.LogLevelEnv+"="+level)
+	// Mutual TLS with certificates of vmflow's own making (Ed25519; see
+	// protocol.NewCert): the plugin gets this start's client certificate
+	// and accepts no other client; go-plugin puts the certificate from the
+	// plugin's handshake line into tlsConfig.RootCAs, the only server
+	// certificate vmflow then accepts.
+	cert, err := protocol.NewCert(false)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	tlsConfig := protocol.ClientTLS(cert)
+	cmd.Env = append(hostEnv(), protocol.LifelineEnv+"=3", protocol.LogLevelEnv+"="+level,
+		protocol.ClientCertEnv+"="+protocol.CertPEM(cert))
 	// Its own process group: a terminal's Ctrl-C reaches vmflow, which
 	// cancels steps and runs undos through plugins that are still alive;
 	// and Kill can take down anything the plugin started.
@@ -79,7 +95,7 @@ func StartChecked(ctx context.Context, path string, sum []byte, logger hclog.Log
 		HandshakeConfig:  protocol.Handshake,
 		VersionedPlugins: protocol.PluginSets(nil),
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		AutoMTLS:         true,
+		TLSConfig:        tlsConfig,
 		Cmd:              cmd,
 		SkipHostEnv:      true,
 		StartTimeout:     StartTimeout,
@@ -90,7 +106,7 @@ func StartChecked(ctx context.Context, path string, sum []byte, logger hclog.Log
 		SyncStdout: logWriter(logger, "stdout"),
 		Logger:     logger,
 	})
-	p := &Process{Path: path, cmd: cmd, client: client, lifeline: w, stderr: st, logger: logger}
+	p := &Process{Path: path, cmd: cmd, client: client, lifeline: w, stderr: st, logger: logger, tls: tlsConfig}
 	rpc, err := client.Client()
 	r.Close()
 	if err != nil {
@@ -115,13 +131,14 @@ func StartChecked(ctx context.Context, path string, sum []byte, logger hclog.Log
 }
 
 // hostEnv is vmflow's environment minus anything that would confuse a
-// plugin (a lifeline meant for vmflow itself, when vmflow runs as a plugin's
-// child).
+// plugin (a lifeline or client certificate meant for vmflow itself, when
+// vmflow runs as a plugin's child).
 func hostEnv() []string {
 	env := os.Environ()
 	out := env[:0:0]
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, protocol.LifelineEnv+"=") && !strings.HasPrefix(kv, protocol.LogLevelEnv+"=") {
+		if !strings.HasPrefix(kv, protocol.LifelineEnv+"=") && !strings.HasPrefix(kv, protocol.LogLevelEnv+"=") &&
+			!strings.HasPrefix(kv, protocol.ClientCertEnv+"=") {
 			out = append(out, kv)
 		}
 	}
