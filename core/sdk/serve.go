@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -28,6 +29,7 @@ func Serve(p *Plugin) {
 			os.Args[0], p.Name, p.Version, p.Name)
 		os.Exit(1)
 	}
+	closeExeFD()
 	tlsConfig, err := serverTLS()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vmflow plugin:", err)
@@ -43,6 +45,14 @@ func Serve(p *Plugin) {
 			Name: p.Name, Level: logLevel(), Output: os.Stderr, JSONFormat: true,
 		}),
 	})
+}
+
+// closeExeFD closes the descriptor of its own binary that vmflow executed
+// the plugin through, so that nothing the plugin starts inherits it.
+func closeExeFD() {
+	if fd, err := strconv.Atoi(os.Getenv(protocol.ExeFDEnv)); err == nil && fd > 3 {
+		_ = syscall.Close(fd)
+	}
 }
 
 // serverTLS makes this start's server certificate (Ed25519), a TLS
