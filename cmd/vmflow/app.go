@@ -164,6 +164,28 @@ func hoistGlobalFlags(args []string) []string {
 	return append(out, rest...)
 }
 
+// noTaskFile are the built-in commands that read no task file.
+var noTaskFile = map[string]bool{"version": true, "completion": true}
+
+// commandName is the first argument that is not a global flag (or a
+// global flag's value): the command, or "".
+func commandName(args []string) string {
+	takesValue := map[string]bool{"f": true, "file": true, "var": true, "state-dir": true, "parallelism": true}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return ""
+		}
+		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+		if name, _, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "="); takesValue[name] && !hasVal {
+			i++
+		}
+	}
+	return ""
+}
+
 // listOnly reports whether the arguments are just `list` with global
 // flags (the case the list cache serves), and whether --json is among
 // them.
@@ -206,7 +228,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		a.environ = setEnv(a.environ, "VMFLOW_STATE_DIR", sd)
 	}
 	// Task commands come from the task file; if there is none, only the
-	// built-in commands exist.
+	// built-in commands exist. A command that needs no task file does not
+	// load one (the shipped lifecycle alone takes tens of milliseconds).
+	if noTaskFile[commandName(args[1:])] {
+		return a.exitCode(a.cliApp().Run(args))
+	}
 	if path, err := a.findTaskFile(a.pre.file); err == nil {
 		if len(args) > 1 && args[1] == "__complete" {
 			// Completion keeps the listing in the list cache too, and

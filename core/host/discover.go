@@ -1,5 +1,5 @@
 // Package host finds plugin binaries and runs them: it starts each plugin
-// process through go-plugin (gRPC only, versioned handshake, AutoMTLS),
+// process through go-plugin (gRPC only, versioned handshake, mutual TLS),
 // hands it a lifeline so it can never outlive vmflow, and turns start-up
 // failures into messages that say what the plugin did wrong.
 package host

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,7 +39,9 @@ type Process struct {
 	// hung says why the watchdog killed the plugin ("" when it did not).
 	hung   string
 	logger hclog.Logger
-	mu     sync.Mutex
+	// tls is the client side of the connection's mutual TLS.
+	tls *tls.Config
+	mu  sync.Mutex
 }
 
 // Start launches a plugin binary, completes the handshake and fetches its
@@ -48,38 +51,62 @@ func Start(ctx context.Context, path string, logger hclog.Logger) (*Process, err
 }
 
 // StartChecked is Start for a binary that must have the sha256 sum (nil:
-// none): go-plugin hashes the file right before it starts it, and refuses
-// it without executing it when the sum differs.
+// none): it is hashed once, through an open descriptor, right before it
+// starts, and refused without being executed when the sum differs; what
+// runs is that descriptor's file (see verifiedExec), so a file put in
+// its place meanwhile is not run either.
 func StartChecked(ctx context.Context, path string, sum []byte, logger hclog.Logger) (*Process, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
+	}
+	cmd := exec.Command(path)
+	var exe *os.File
+	if sum != nil {
+		var err error
+		if exe, err = openVerified(path, sum); err != nil {
+			return nil, err
+		}
+		defer exe.Close() // the plugin has its own copy once started
+		if afterVerify != nil {
+			afterVerify()
+		}
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path)
 	cmd.ExtraFiles = []*os.File{r} // fd 3 in the child
 	level := "info"
 	if logger.IsDebug() {
 		level = "debug"
 	}
-	cmd.Env = append(hostEnv(), protocol.LifelineEnv+"=3", protocol.LogLevelEnv+"="+level)
+	// Mutual TLS with certificates of vmflow's own making (Ed25519; see
+	// protocol.NewCert): the plugin gets this start's client certificate
+	// and accepts no other client; go-plugin puts the certificate from the
+	// plugin's handshake line into tlsConfig.RootCAs, the only server
+	// certificate vmflow then accepts.
+	cert, err := protocol.NewCert(false)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	tlsConfig := protocol.ClientTLS(cert)
+	cmd.Env = append(hostEnv(), protocol.LifelineEnv+"=3", protocol.LogLevelEnv+"="+level,
+		protocol.ClientCertEnv+"="+protocol.CertPEM(cert))
+	if exe != nil {
+		verifiedExec(cmd, exe)
+	}
 	// Its own process group: a terminal's Ctrl-C reaches vmflow, which
 	// cancels steps and runs undos through plugins that are still alive;
 	// and Kill can take down anything the plugin started.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	st := &tail{max: 64 << 10}
-	var secure *goplugin.SecureConfig
-	if sum != nil {
-		secure = &goplugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
-	}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
-		SecureConfig:     secure,
 		HandshakeConfig:  protocol.Handshake,
 		VersionedPlugins: protocol.PluginSets(nil),
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		AutoMTLS:         true,
+		TLSConfig:        tlsConfig,
 		Cmd:              cmd,
 		SkipHostEnv:      true,
 		StartTimeout:     StartTimeout,
@@ -90,7 +117,7 @@ func StartChecked(ctx context.Context, path string, sum []byte, logger hclog.Log
 		SyncStdout: logWriter(logger, "stdout"),
 		Logger:     logger,
 	})
-	p := &Process{Path: path, cmd: cmd, client: client, lifeline: w, stderr: st, logger: logger}
+	p := &Process{Path: path, cmd: cmd, client: client, lifeline: w, stderr: st, logger: logger, tls: tlsConfig}
 	rpc, err := client.Client()
 	r.Close()
 	if err != nil {
@@ -114,14 +141,53 @@ func StartChecked(ctx context.Context, path string, sum []byte, logger hclog.Log
 	return p, nil
 }
 
+// afterVerify, when set (by tests), runs between a binary's check and
+// its start.
+var afterVerify func()
+
+// openVerified opens a plugin binary and checks that what it reads
+// through the descriptor has the sha256 sum; one that differs is closed
+// and a ChecksumError returned.
+func openVerified(path string, sum []byte) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", path, err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("plugin %s: %w", path, err)
+	}
+	if !bytes.Equal(h.Sum(nil), sum) {
+		f.Close()
+		return nil, &ChecksumError{Path: path}
+	}
+	return f, nil
+}
+
+// verifiedExec makes cmd execute the file open as exe, the one that was
+// hashed, rather than whatever its path names when the process starts:
+// exe becomes the child's fd 4 and the child execs /proc/self/fd/4. The
+// SDK closes that descriptor when it starts (protocol.ExeFDEnv). Without
+// /proc the path is executed (as go-plugin's SecureConfig did).
+func verifiedExec(cmd *exec.Cmd, exe *os.File) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		return
+	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, exe)
+	cmd.Path = fmt.Sprintf("/proc/self/fd/%d", 2+len(cmd.ExtraFiles))
+	cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", protocol.ExeFDEnv, 2+len(cmd.ExtraFiles)))
+}
+
 // hostEnv is vmflow's environment minus anything that would confuse a
-// plugin (a lifeline meant for vmflow itself, when vmflow runs as a plugin's
-// child).
+// plugin (a lifeline or client certificate meant for vmflow itself, when
+// vmflow runs as a plugin's child).
 func hostEnv() []string {
 	env := os.Environ()
 	out := env[:0:0]
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, protocol.LifelineEnv+"=") && !strings.HasPrefix(kv, protocol.LogLevelEnv+"=") {
+		if !strings.HasPrefix(kv, protocol.LifelineEnv+"=") && !strings.HasPrefix(kv, protocol.LogLevelEnv+"=") &&
+			!strings.HasPrefix(kv, protocol.ClientCertEnv+"=") && !strings.HasPrefix(kv, protocol.ExeFDEnv+"=") {
 			out = append(out, kv)
 		}
 	}
@@ -139,8 +205,6 @@ func (p *Process) startError(err error) error {
 		return errors.New(s)
 	}
 	switch {
-	case errors.Is(err, goplugin.ErrChecksumsDoNotMatch):
-		return &ChecksumError{Path: p.Path}
 	case strings.Contains(msg, "exited before we could connect") || strings.Contains(msg, "Failed to read any lines from plugin's stdout"):
 		return withStderr(fmt.Sprintf("plugin %s exited before its handshake (is it a vmflow plugin built with core/sdk?)", p.Path))
 	case strings.Contains(msg, "Unrecognized remote plugin message"):

@@ -241,11 +241,11 @@ func (e *RefusedError) Error() string {
 }
 
 // Check decides whether the binary at path, found for source, may run,
-// and returns the sha256 go-plugin must find when it starts it (nil: no
+// and returns the sha256 StartChecked must find when it starts it (nil: no
 // check needed, as for an installed plugin of a project without a lock).
-// A locked plugin's binary is hashed once, by go-plugin's SecureConfig
-// right before exec; when that refuses it (ChecksumError), Mismatch
-// says so with both hashes.
+// A locked plugin's binary is hashed once, by StartChecked right before
+// exec; when that refuses it (ChecksumError), Mismatch says so with both
+// hashes.
 func (t *Trust) Check(source, path string) ([]byte, error) {
 	if t == nil {
 		return nil, nil
@@ -289,7 +289,7 @@ func (t *Trust) Check(source, path string) ([]byte, error) {
 }
 
 // Mismatch is the error for a locked binary whose hash is not the lock's
-// (go-plugin refused to start it), with both hashes.
+// (StartChecked refused to start it), with both hashes.
 func (t *Trust) Mismatch(source, path string) error {
 	key := t.Key(source, path)
 	actual, _, err := FileHash(path)
@@ -307,7 +307,7 @@ func (t *Trust) Mismatch(source, path string) error {
 	return &RefusedError{Kind: RefusedMismatch, Key: key, Path: path, Expected: want, Actual: actual, LockPath: lockPath, Platform: t.platform()}
 }
 
-// ChecksumError is a binary go-plugin refused to start: it does not have
+// ChecksumError is a binary StartChecked refused to start: it does not have
 // the sha256 it was started with.
 type ChecksumError struct{ Path string }
 

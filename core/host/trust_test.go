@@ -3,13 +3,14 @@ package host
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// go-plugin's SecureConfig is the last check: a binary that changed
+// StartChecked's hash is the last check: a binary that changed
 // after vmflow hashed it (here, a wrong sum) is refused without being
 // executed; the script would leave a marker.
 func TestStartCheckedRefusesWithoutRunning(t *testing.T) {
@@ -93,5 +94,60 @@ func TestTrustCheck(t *testing.T) {
 	// A path source is named relative to the lock file.
 	if k := tr.Key("./.vmflow/plugins/vmflow-plugin-x", own); k != "./.vmflow/plugins/vmflow-plugin-x" {
 		t.Fatalf("key %q", k)
+	}
+}
+
+// What runs is the file that was hashed, not whatever its path names by
+// the time the process starts: a script renamed over the binary between
+// the check and the start is not run. The SDK closes the descriptor the
+// plugin was executed through.
+func TestStartCheckedRunsTheHashedFile(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "vmflow-plugin-hello")
+	b, err := os.ReadFile(filepath.Join(binDir, "vmflow-plugin-hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, sum, err := FileHash(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(dir, "ran")
+	afterVerify = func() {
+		other := filepath.Join(dir, "other")
+		if err := os.WriteFile(other, []byte("#!/bin/sh\ntouch "+marker+"\n"), 0o755); err != nil {
+			t.Error(err)
+		}
+		if err := os.Rename(other, bin); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { afterVerify = nil }()
+	p, err := StartChecked(context.Background(), bin, sum, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Kill()
+	if p.Schema.Name != "hello" {
+		t.Fatalf("started %q", p.Schema.Name)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the file put in the binary's place ran")
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.Pid()))
+	if err != nil || exe != bin+" (deleted)" {
+		t.Fatalf("the plugin runs %q (%v)", exe, err)
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", p.Pid(), fd.Name())); target == exe {
+			t.Fatalf("the plugin still has its binary open as fd %s", fd.Name())
+		}
 	}
 }

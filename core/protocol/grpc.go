@@ -38,6 +38,11 @@ var Handshake = goplugin.HandshakeConfig{
 // the plugin exits.
 const LifelineEnv = "VMFLOW_PLUGIN_LIFELINE_FD"
 
+// ExeFDEnv names the file descriptor through which vmflow executed the
+// plugin binary it had hashed (see host.StartChecked), open in the
+// plugin; the SDK closes it.
+const ExeFDEnv = "VMFLOW_PLUGIN_EXE_FD"
+
 // LogLevelEnv tells a plugin the hclog level vmflow wants from it.
 const LogLevelEnv = "VMFLOW_PLUGIN_LOG_LEVEL"
 

@@ -1,11 +1,13 @@
 package sdk
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -27,15 +29,53 @@ func Serve(p *Plugin) {
 			os.Args[0], p.Name, p.Version, p.Name)
 		os.Exit(1)
 	}
+	closeExeFD()
+	tlsConfig, err := serverTLS()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vmflow plugin:", err)
+		os.Exit(1)
+	}
 	watchParent()
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig:  protocol.Handshake,
 		VersionedPlugins: protocol.PluginSets(impl),
 		GRPCServer:       goplugin.DefaultGRPCServer,
+		TLSProvider:      func() (*tls.Config, error) { return tlsConfig, nil },
 		Logger: hclog.New(&hclog.LoggerOptions{
 			Name: p.Name, Level: logLevel(), Output: os.Stderr, JSONFormat: true,
 		}),
 	})
+}
+
+// closeExeFD closes the descriptor of its own binary that vmflow executed
+// the plugin through, so that nothing the plugin starts inherits it.
+func closeExeFD() {
+	if fd, err := strconv.Atoi(os.Getenv(protocol.ExeFDEnv)); err == nil && fd > 3 {
+		_ = syscall.Close(fd)
+	}
+}
+
+// serverTLS makes this start's server certificate (Ed25519), a TLS
+// config that accepts only the client certificate vmflow passed, and has
+// the certificate sent in the handshake line (protocol.SpliceServerCert):
+// go-plugin's AutoMTLS exchange, without its P-521 keys.
+func serverTLS() (*tls.Config, error) {
+	clientPEM := os.Getenv(protocol.ClientCertEnv)
+	if clientPEM == "" {
+		return nil, fmt.Errorf("no client certificate in %s: vmflow passes one to every plugin it starts, and a plugin serves no one else", protocol.ClientCertEnv)
+	}
+	cert, err := protocol.NewCert(true)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := protocol.ServerTLS(cert, clientPEM)
+	if err != nil {
+		return nil, err
+	}
+	if err := protocol.SpliceServerCert(cert.Certificate[0]); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // watchParent makes sure the plugin never outlives vmflow. vmflow hands

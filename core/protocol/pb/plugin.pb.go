@@ -1,7 +1,7 @@
 // The vmflow plugin protocol, version 1.
 //
 // A plugin is a process started by vmflow through hashicorp/go-plugin (gRPC
-// only, AutoMTLS). vmflow first calls Describe to learn the plugin's schema,
+// only, mutual TLS). vmflow first calls Describe to learn the plugin's schema,
 // then Configure once with the plugin block's config, then Validate for each
 // step before anything runs, and finally Run (and, on failure, Undo) per step.
 //
