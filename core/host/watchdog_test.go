@@ -2,22 +2,13 @@ package host
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-
-	"github.com/vmflow/vmflow/internal/testbin"
 )
-
-var binDir string
-
-func TestMain(m *testing.M) {
-	os.Exit(testbin.Main(m.Run, &binDir, map[string]string{"vmflow-plugin-testkit": "./internal/testkit"}))
-}
 
 // A plugin the watchdog kills as hung is gone at once: the engine restarts
 // it for the undos even if go-plugin has not reaped the process yet. (On a
@@ -27,7 +18,7 @@ func TestHungPluginIsGoneAtOnce(t *testing.T) {
 	defer func(i, to time.Duration, f int) { HealthInterval, HealthTimeout, HealthFailures = i, to, f }(HealthInterval, HealthTimeout, HealthFailures)
 	HealthInterval, HealthTimeout, HealthFailures = 50*time.Millisecond, 50*time.Millisecond, 2
 
-	p, err := Start(context.Background(), filepath.Join(binDir, "vmflow-plugin-testkit"), hclog.NewNullLogger())
+	p, err := Start(context.Background(), filepath.Join(binDir, "vmflow-plugin-hello"), hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
