@@ -37,12 +37,16 @@ const (
 	// ArgForEach makes the step one instance per key of a map (or
 	// element of a set of strings): for_each = { kernel = …, initrd = … }.
 	ArgForEach = "for_each"
+	// ArgIgnoreError lets the run go on when the step's action fails: the
+	// step then reads as skipped (its outputs null), as go-task's
+	// ignore_error. Only for an action that makes nothing to undo.
+	ArgIgnoreError = "ignore_error"
 )
 
 // IsReservedArg reports whether name is a step meta-argument.
 func IsReservedArg(name string) bool {
 	switch name {
-	case ArgAction, ArgDependsOn, ArgIf, ArgTimeout, ArgCommit, ArgTask, ArgForEach:
+	case ArgAction, ArgDependsOn, ArgIf, ArgTimeout, ArgCommit, ArgTask, ArgForEach, ArgIgnoreError:
 		return true
 	}
 	return false
@@ -375,9 +379,12 @@ type Step struct {
 	// the run did is undone any more; it can only be finished (resumed).
 	// CommitIf is set instead when commit is an expression of variables
 	// and params (commit = param.commit), worked out before the run.
-	Commit    bool
-	CommitIf  hcl.Expression
-	DeclRange hcl.Range
+	Commit   bool
+	CommitIf hcl.Expression
+	// IgnoreError (ignore_error = true): a failure of the action does not
+	// fail the run; the step reads as skipped, its outputs null.
+	IgnoreError bool
+	DeclRange   hcl.Range
 	// Refs are the steps this step's expressions refer to, in order of
 	// appearance (duplicates removed).
 	Refs []StepRef

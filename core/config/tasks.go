@@ -339,6 +339,8 @@ func (l *loader) decodeStep(f *File, t *Task, b *hcl.Block) *Step {
 			l.diags = append(l.diags, l.checkRefs(a.Expr, f, t, "a step's commit", "var", "param")...)
 		case ArgForEach:
 			s.ForEach = a.Expr
+		case ArgIgnoreError:
+			s.IgnoreError = l.constBool(attrs, ArgIgnoreError)
 		case ArgTask:
 			v, d := a.Expr.Value(nil)
 			if d.HasErrors() || v.Type() != cty.String || v.IsNull() || v.AsString() == "" {
@@ -372,6 +374,12 @@ func (l *loader) decodeStep(f *File, t *Task, b *hcl.Block) *Step {
 			Severity: hcl.DiagError, Summary: "for_each on a task call",
 			Detail:  fmt.Sprintf("Step %q calls a task: for_each works on steps that run an action; put it on the steps of the called task.", name),
 			Subject: attrs[ArgForEach].Range.Ptr(),
+		})
+	case hasAttr(attrs, ArgTask) && hasAttr(attrs, ArgIgnoreError):
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "ignore_error on a task call",
+			Detail:  fmt.Sprintf("Step %q calls a task: put ignore_error on the step of that task whose failure may be ignored.", name),
+			Subject: attrs[ArgIgnoreError].Range.Ptr(),
 		})
 	case hasAttr(attrs, ArgTask) && hasAttr(attrs, ArgCommit):
 		l.diags = append(l.diags, &hcl.Diagnostic{

@@ -802,3 +802,49 @@ func TestRollbackOfAnInterruptedRun(t *testing.T) {
 		t.Fatalf("a new run after the rollback: %v %+v", err, res)
 	}
 }
+
+// ignore_error: the action's failure does not fail the run; the step reads
+// as skipped (its outputs null) and the steps after it run. A step whose
+// action makes something cannot ignore its failure.
+func TestIgnoreError(t *testing.T) {
+	e, rec := setup(t, header+`
+task "t" {
+  step "probe" {
+    action       = builtin.record_read
+    collection   = "machines"
+    name         = "nosuch"
+    ignore_error = true
+  }
+  step "after" {
+    action = r.do
+    name   = "after ${coalesce(step.probe.path, "nothing")}"
+  }
+}
+task "makes" {
+  step "x" {
+    action       = r.do
+    name         = "x"
+    ignore_error = true
+  }
+}`)
+	plan, diags := prepare(t, e, "t", nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	res, err := e.Execute(context.Background(), plan, ExecOptions{})
+	if err != nil || res.Status != journal.Succeeded {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if want := []string{"run after nothing"}; !slices.Equal(rec.lines(), want) {
+		t.Fatalf("log %v, want %v", rec.lines(), want)
+	}
+	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	if st.Steps["probe"].Status != journal.Skipped {
+		t.Fatalf("probe: %+v", st.Steps["probe"])
+	}
+
+	_, diags = prepare(t, e, "makes", nil)
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), `ignore_error on a step that makes something`) {
+		t.Fatalf("ignore_error on a step with an undo: %v", diags)
+	}
+}

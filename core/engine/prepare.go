@@ -660,6 +660,17 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	// A failure can be ignored only where it leaves nothing behind.
+	for _, ps := range plan.Steps {
+		if ps.Step.IgnoreError && ps.Action.HasUndo {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "ignore_error on a step that makes something",
+				Detail: fmt.Sprintf("Step %q runs %s, which makes something it can undo: a failure of it may leave part of that behind, so it cannot be ignored. Remove ignore_error, or handle the failure with if on the steps after it.",
+					ps.Name, actionName(ps)),
+				Subject: ps.ActionRange.Ptr(),
+			})
+		}
+	}
 	// A task that says it changes nothing runs only actions that make
 	// nothing to undo.
 	if t.ReadOnly {

@@ -346,6 +346,20 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, sc stepC
 		}
 		return r
 	}
+	// A failure of the action itself (not of the step's own expressions,
+	// nor a cancellation) may be ignored: the step then reads as skipped.
+	actionFailed := func(d *hcl.Diagnostic) stepResult {
+		if !ps.Step.IgnoreError || ctx.Err() != nil {
+			return fail(d)
+		}
+		// The step's name is said already: its error and where it came
+		// from are what is new.
+		why := strings.TrimPrefix(strings.TrimPrefix(d.Summary, fmt.Sprintf("Step %q failed", ps.Name)), ": ")
+		if d.Detail != "" {
+			why = strings.TrimPrefix(why+": "+d.Detail, ": ")
+		}
+		return skip("failed, ignored (ignore_error): " + red.Redact(why))
+	}
 	if sc.diags.HasErrors() {
 		return fail(sc.diags[0])
 	}
@@ -411,7 +425,7 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, sc stepC
 	if timedOut() {
 		// Whatever the plugin answered once cancelled, the cause is the
 		// limit.
-		return fail(timeoutDiag(ps, false, last.String()))
+		return actionFailed(timeoutDiag(ps, false, last.String()))
 	}
 	if callTimedOut() {
 		return fail(callTimeoutDiag(ps, sc.deadlineBy, last.String()))
@@ -421,7 +435,7 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, sc stepC
 			return fail(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Step %q was cancelled", ps.Name),
 				Detail: "The run was stopped while the step ran.", Subject: ps.DeclRange.Ptr()})
 		}
-		return fail(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Step %q failed", ps.Name),
+		return actionFailed(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Step %q failed", ps.Name),
 			Detail: fmt.Sprintf("plugin %s: %v", ps.Plugin.Label(), ps.Plugin.callError(err)), Subject: ps.DeclRange.Ptr()})
 	}
 	if pds.HasErrors() {
@@ -431,6 +445,9 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, sc stepC
 		}
 		r.refused = refusedInputs(pds)
 		first := ds[0]
+		if ps.Step.IgnoreError && ctx.Err() == nil {
+			return actionFailed(first)
+		}
 		r = fail(first)
 		r.diags = append(r.diags, ds[1:]...)
 		return r
