@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // A local build (no nix-daemon) runs its builder as a descendant of the
@@ -20,14 +21,36 @@ import (
 // under the daemon's TMPDIR, so this finds none of them.
 
 // killBuildLeftovers kills the processes whose NIX_BUILD_TOP is under
-// tmp, and reports how many it found.
+// tmp, and reports how many it found. It returns once none is left (at
+// most about 5 s): a killed process is gone only when the kernel has run
+// its exit, which on a busy machine is not at once, and one may have
+// forked meanwhile.
 func killBuildLeftovers(tmp string) int {
+	prefix := []byte("NIX_BUILD_TOP=" + filepath.Clean(tmp) + "/")
+	killed := map[int]bool{}
+	for range 50 {
+		found := buildProcesses(prefix)
+		if len(found) == 0 {
+			break
+		}
+		for _, pid := range found {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			killed[pid] = true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return len(killed)
+}
+
+// buildProcesses lists the live processes whose environment holds the
+// build directory prefix. A process that has exited (a zombie) has no
+// environment left, so it is not listed.
+func buildProcesses(prefix []byte) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return nil
 	}
-	prefix := []byte("NIX_BUILD_TOP=" + filepath.Clean(tmp) + "/")
-	n := 0
+	var out []int
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == os.Getpid() {
@@ -39,11 +62,10 @@ func killBuildLeftovers(tmp string) int {
 		}
 		for _, kv := range bytes.Split(env, []byte{0}) {
 			if bytes.HasPrefix(kv, prefix) {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-				n++
+				out = append(out, pid)
 				break
 			}
 		}
 	}
-	return n
+	return out
 }

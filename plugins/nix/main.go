@@ -254,7 +254,19 @@ func (p *plugin) build(ctx context.Context, r *sdk.Request) error {
 		r.Set("profiles", profiles), r.Set("gc_root", root), r.Set("built", built),
 		r.Set("kernel", optional(storePath, "kernel")), r.Set("initrd", optional(storePath, "initrd")),
 		r.Set("cmdline", readOptional(storePath, "cmdline")), r.Set("new_root", createdRoot),
+		r.Set("system", systemOf(storePath)),
 	)
+}
+
+// systemOf is the NixOS system an image boots (its toplevel link), the
+// store path a running guest sees as /run/current-system; "" when the
+// build has none.
+func systemOf(out string) string {
+	target, err := os.Readlink(filepath.Join(out, "toplevel"))
+	if err != nil || !filepath.IsAbs(target) {
+		return ""
+	}
+	return target
 }
 
 // findImage finds the disk image in a build's output: the output itself
@@ -351,6 +363,7 @@ func actions(p *plugin) []*sdk.Action {
 				sdk.String("initrd", "The initrd, when the build has one."),
 				sdk.String("cmdline", "The kernel command line for direct kernel boot (it holds init=…), when the build has one."),
 				sdk.Bool("new_root", "Whether this step created the GC root."),
+				sdk.String("system", "The NixOS system the image boots (its toplevel), as a running guest's /run/current-system names it; \"\" when the build has none."),
 			},
 			Validate: func(ctx context.Context, r *sdk.Request) error {
 				if r.Known("flake") {

@@ -139,6 +139,12 @@ func TestBuildCacheHitAndGCRoot(t *testing.T) {
 	if !strings.HasPrefix(str(first, "content_id"), "sha256-") {
 		t.Fatalf("content id %q", str(first, "content_id"))
 	}
+	// The system the image boots: what its guest sees as /run/current-system.
+	if sys := str(first, "system"); !strings.HasPrefix(sys, "/nix/store/") || !strings.HasSuffix(sys, "-vmflow-test-system-core-dev-docker-nvidia") {
+		t.Fatalf("system = %q", sys)
+	} else if _, err := os.Stat(filepath.Join(sys, "init")); err != nil {
+		t.Fatalf("system %s: %v", sys, err)
+	}
 
 	// The same set, asked for differently: a cache hit on the same image.
 	second := h.build("docker", "nvidia", "core", "dev")

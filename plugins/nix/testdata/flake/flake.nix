@@ -10,10 +10,20 @@
       # list and the user the builder ran as written beside it. `broken` in
       # the list makes the build fail. VMFLOW_TEST_STAMP (read with
       # --impure) makes a new derivation, for tests that must really build.
+      # The NixOS system an image boots stands in as a second derivation
+      # the image links to as `toplevel`, as the real images do.
+      mkSystem = profiles: derivation {
+        name = "vmflow-test-system-${builtins.concatStringsSep "-" profiles}";
+        inherit system;
+        builder = "/bin/sh";
+        PATH = "/usr/bin:/bin";
+        args = [ "-c" "mkdir -p $out && echo $name > $out/init" ];
+      };
       mkImage = { profiles, system ? "x86_64-linux" }:
         derivation {
           name = "vmflow-test-image-${builtins.concatStringsSep "-" profiles}";
           inherit system;
+          toplevel = mkSystem profiles;
           builder = "/bin/sh";
           PATH = "/usr/bin:/bin";
           profileList = builtins.concatStringsSep " " profiles;
@@ -28,6 +38,7 @@
             done
             qemu-img create -q -f qcow2 $out/nixos.qcow2 64M
             echo "$profileList" > $out/profiles
+            ln -s $toplevel $out/toplevel
             id -un > $out/builder
           '' ];
         };
