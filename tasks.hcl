@@ -638,6 +638,18 @@ task "status" {
     action = hypervisor.state
     name   = param.name
   }
+  # What the guest says it runs: the image writes /etc/vmflow/image.json
+  # (profiles/flake.nix) and NixOS links /run/current-system to the system
+  # it booted. A VM that is off or booting, or has no guest agent, says
+  # nothing, which is no failure of status.
+  step "guest" {
+    action       = hypervisor.guest_exec
+    if           = step.state.state == "running"
+    name         = param.name
+    argv         = ["sh", "-c", "cat /etc/vmflow/image.json && echo && { readlink /run/current-system || true; }"]
+    timeout      = 15
+    ignore_error = true
+  }
   output "state" { value = step.state.exists ? step.state.state : "not defined" }
   output "ip" { value = step.state.ip }
   output "image" { value = try(step.record.values.image != "" ? step.record.values.image : "kernel ${step.record.values.kernel}", "(no machine record)") }
@@ -658,6 +670,17 @@ task "status" {
   output "ca_certificates" { value = try(length(regexall("-----BEGIN CERTIFICATE-----", step.record.values.ca_certificates)), null) }
   output "passwords" { value = try("set ${step.record.values.passwords_set}", null) }
   output "pci_devices" { value = try(step.record.values.pci_devices, null) }
+  output "guest_image" {
+    value = try(merge(jsondecode(split("\n", step.guest.stdout)[0]), { system = trimspace(split("\n", step.guest.stdout)[1]) }), "(not reported: the VM is not running, or its guest agent did not answer)")
+  }
+  output "image_check" {
+    value = try(
+      sort(jsondecode(split("\n", step.guest.stdout)[0]).profiles) == sort(step.record.values.profiles) && (try(step.record.values.system, "") == "" || trimspace(split("\n", step.guest.stdout)[1]) == step.record.values.system)
+      ? "the guest runs the image its record names"
+      : "differs: the guest runs [${join(", ", jsondecode(split("\n", step.guest.stdout)[0]).profiles)}]${trimspace(split("\n", step.guest.stdout)[1]) != "" ? " ${trimspace(split("\n", step.guest.stdout)[1])}" : ""}, its record names [${join(", ", step.record.values.profiles)}]${try(step.record.values.system, "") != "" ? " ${step.record.values.system}" : ""}: vmflow upgrade ${param.name} boots the record's image",
+      null
+    )
+  }
 }
 
 task "vms" {
@@ -1737,6 +1760,7 @@ task "image" {
       profiles    = local.nix ? step.build.profiles : param.profiles
       image       = param.image != "" ? abspath(param.image) : (local.nix ? step.build.image : "")
       content_id  = local.nix ? step.build.content_id : ""
+      system      = local.nix ? step.build.system : ""
       gc_root     = local.nix ? step.build.gc_root : ""
       kernel      = param.kernel != "" ? abspath(param.kernel) : ""
       initrd      = param.kernel != "" ? abspath(param.initrd) : ""

@@ -22,7 +22,7 @@ flock 9
 MODULES=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
 	virtio_blk failover net_failover virtio_net virtio_console)
 # Guest files kept beside this script; they are part of the build inputs.
-GUEST_FILES=(init shutdown udhcpc.script)
+GUEST_FILES=(init shutdown udhcpc.script image.json)
 
 # resolve: pick the package versions from the apt lists and compute the build
 # inputs (INPUTS, listed in the manifest) and their hash KEY.
@@ -92,6 +92,9 @@ done < <(/bin/busybox --list-full)
 install -m 0755 "$HERE/init" "$ROOT/init"
 install -m 0755 "$HERE/shutdown" "$ROOT/sbin/shutdown"
 install -m 0755 "$HERE/udhcpc.script" "$ROOT/etc/udhcpc/default.script"
+# What a vmflow image says it is (profiles/flake.nix writes the real one):
+# status shows it next to the machine record.
+install -D -m 0644 "$HERE/image.json" "$ROOT/etc/vmflow/image.json"
 
 # --- Kernel modules, flattened into /lib/modules/NAME.ko, plus the load order
 # for /init. There is no depmod/modprobe: dependencies are the order itself.
