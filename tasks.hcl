@@ -335,7 +335,7 @@ task "create" {
       gateway     = param.gateway
       pci_devices = param.pci_devices
       created     = timestamp()
-    })
+    }, param.passwords ? { passwords_set = timestamp() } : {})
     generate = {
       uuid       = "uuid"
       machine_id = "machine_id"
