@@ -151,3 +151,51 @@ func CheckPassthrough(host map[PCIAddress]PCIDevice, addrs []PCIAddress) error {
 	}
 	return nil
 }
+
+// Host is what a backend knows of the host a VM would run on, for
+// host_check.
+type Host struct {
+	Where     string // "this host", "node pve": how errors name it
+	MemoryMiB int64
+	CPUs      int64
+	// PCI lists the host's PCI functions; it is asked only when devices
+	// are named.
+	PCI func() (map[PCIAddress]PCIDevice, error)
+	// GivenElsewhere refuses a device another VM than name has.
+	GivenElsewhere func(name string, addrs []PCIAddress) error
+}
+
+// CheckHost is host_check's decision for a backend's host: memory and
+// CPUs, then each PCI device. It returns the devices as the host names
+// them. Arguments not yet known (a value from an earlier step, checked
+// at Prepare) pass; the Run checks them again.
+func CheckHost(r *sdk.Request, h Host) ([]string, error) {
+	if !r.Known("memory") || !r.Known("vcpus") || !r.Known("pci_devices") || !r.Known("name") {
+		return nil, nil
+	}
+	if r.IsSet("memory") && r.Int("memory") > h.MemoryMiB {
+		return nil, sdk.ArgError("memory", "%d MiB is more than %s has (%d MiB)", r.Int("memory"), h.Where, h.MemoryMiB)
+	}
+	if r.IsSet("vcpus") && r.Int("vcpus") > h.CPUs {
+		return nil, sdk.ArgError("vcpus", "%d CPUs are more than %s has (%d)", r.Int("vcpus"), h.Where, h.CPUs)
+	}
+	addrs, err := PCIDevices(r)
+	if err != nil || len(addrs) == 0 {
+		return nil, err
+	}
+	if err := h.GivenElsewhere(r.String("name"), addrs); err != nil {
+		return nil, err
+	}
+	devs, err := h.PCI()
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckPassthrough(devs, addrs); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, a := range addrs {
+		names = append(names, devs[a].String())
+	}
+	return names, nil
+}

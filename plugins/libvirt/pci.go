@@ -144,9 +144,10 @@ func parsePCICapability(c *libvirtxml.NodeDevicePCICapability) (hypervisor.PCIDe
 	return p, true
 }
 
-// hostCheck is host_check: memory and CPUs against the host's, and the
-// PCI devices. Validate runs it once its arguments are known (before the
-// run); Run runs it again and gives the outputs.
+// hostCheck is host_check on libvirt: the host's memory and CPUs from
+// its node information, its PCI devices from its node devices. Validate
+// runs it once the arguments are known (before the run); Run runs it
+// again and gives the outputs.
 func (d *driver) hostCheck(r *sdk.Request, outputs bool) error {
 	if !r.Known("memory") || !r.Known("vcpus") || !r.Known("pci_devices") || !r.Known("name") {
 		return nil // checked when the run gets there
@@ -159,35 +160,16 @@ func (d *driver) hostCheck(r *sdk.Request, outputs bool) error {
 	if err != nil {
 		return fmt.Errorf("asking the host for its memory and CPUs: %w", err)
 	}
-	hostMiB := int64(memKiB / 1024)
-	if r.IsSet("memory") && r.Int("memory") > hostMiB {
-		return sdk.ArgError("memory", "%d MiB is more than this host has (%d MiB)", r.Int("memory"), hostMiB)
+	h := hypervisor.Host{
+		Where: "this host", MemoryMiB: int64(memKiB / 1024), CPUs: int64(cpus),
+		PCI: func() (map[hypervisor.PCIAddress]hypervisor.PCIDevice, error) { return hostPCI(conn) },
+		GivenElsewhere: func(name string, addrs []hypervisor.PCIAddress) error {
+			return pciGivenElsewhere(conn, name, addrs)
+		},
 	}
-	if r.IsSet("vcpus") && r.Int("vcpus") > int64(cpus) {
-		return sdk.ArgError("vcpus", "%d CPUs are more than this host has (%d)", r.Int("vcpus"), cpus)
-	}
-	addrs, err := hypervisor.PCIDevices(r)
-	if err != nil {
+	names, err := hypervisor.CheckHost(r, h)
+	if err != nil || !outputs {
 		return err
 	}
-	var names []string
-	if len(addrs) > 0 {
-		if err := pciGivenElsewhere(conn, r.String("name"), addrs); err != nil {
-			return err
-		}
-		host, err := hostPCI(conn)
-		if err != nil {
-			return err
-		}
-		if err := hypervisor.CheckPassthrough(host, addrs); err != nil {
-			return err
-		}
-		for _, a := range addrs {
-			names = append(names, host[a].String())
-		}
-	}
-	if !outputs {
-		return nil
-	}
-	return errors.Join(r.Set("host_memory", hostMiB), r.Set("host_cpus", int64(cpus)), r.Set("pci_devices", names))
+	return errors.Join(r.Set("host_memory", h.MemoryMiB), r.Set("host_cpus", h.CPUs), r.Set("pci_devices", names))
 }

@@ -77,33 +77,16 @@ func pciGivenElsewhere(c *cluster, name string, addrs []hypervisor.PCIAddress) e
 
 func nodeActions(d *driver, b *hypervisor.Backend) {
 	check := func(r *sdk.Request, outputs bool) error {
-		if !r.Known("memory") || !r.Known("vcpus") || !r.Known("pci_devices") || !r.Known("name") {
-			return nil
+		h := hypervisor.Host{
+			Where: "node " + d.node, MemoryMiB: nodeMemoryMiB, CPUs: nodeCPUs,
+			PCI: func() (map[hypervisor.PCIAddress]hypervisor.PCIDevice, error) { return nodePCI, nil },
+			GivenElsewhere: func(name string, addrs []hypervisor.PCIAddress) error {
+				return d.st.view(func(c *cluster) error { return pciGivenElsewhere(c, name, addrs) })
+			},
 		}
-		if r.IsSet("memory") && r.Int("memory") > nodeMemoryMiB {
-			return sdk.ArgError("memory", "%d MiB is more than node %s has (%d MiB)", r.Int("memory"), d.node, nodeMemoryMiB)
-		}
-		if r.IsSet("vcpus") && r.Int("vcpus") > nodeCPUs {
-			return sdk.ArgError("vcpus", "%d CPUs are more than node %s has (%d)", r.Int("vcpus"), d.node, nodeCPUs)
-		}
-		addrs, err := hypervisor.PCIDevices(r)
-		if err != nil {
+		names, err := hypervisor.CheckHost(r, h)
+		if err != nil || !outputs {
 			return err
-		}
-		var names []string
-		if len(addrs) > 0 {
-			if err := d.st.view(func(c *cluster) error { return pciGivenElsewhere(c, r.String("name"), addrs) }); err != nil {
-				return err
-			}
-			if err := hypervisor.CheckPassthrough(nodePCI, addrs); err != nil {
-				return err
-			}
-			for _, a := range addrs {
-				names = append(names, nodePCI[a].String())
-			}
-		}
-		if !outputs {
-			return nil
 		}
 		r.Log("pvesh get /nodes/%s/status  # %d MiB, %d CPUs", d.node, nodeMemoryMiB, nodeCPUs)
 		if len(names) > 0 {
