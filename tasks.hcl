@@ -283,20 +283,16 @@ task "create" {
     hint = "its VM was destroyed. vmflow recreate ${param.name} brings it back; vmflow purge ${param.name} forgets it."
   }
   step "settings" {
-    task      = "settings"
-    tcp_ports = param.tcp_ports
-    udp_ports = param.udp_ports
-    resolvers = param.resolvers
-    hosts     = param.hosts
-    ca_certs  = param.ca_certs
-  }
-  # What the host cannot give is refused before anything is made.
-  step "host" {
-    action      = hypervisor.host_check
+    task        = "settings"
     name        = param.name
     memory      = param.memory
     vcpus       = param.vcpus
     pci_devices = param.pci_devices
+    tcp_ports   = param.tcp_ports
+    udp_ports   = param.udp_ports
+    resolvers   = param.resolvers
+    hosts       = param.hosts
+    ca_certs    = param.ca_certs
   }
   step "ask" {
     action = builtin.password
@@ -399,12 +395,16 @@ task "recreate" {
   # The settings the record keeps, onto the new /var (none in a record
   # from before they existed).
   step "settings" {
-    task      = "settings"
-    tcp_ports = try(step.record.values.tcp_ports, null)
-    udp_ports = try(step.record.values.udp_ports, null)
-    resolvers = try(step.record.values.resolvers, null)
-    hosts     = try(step.record.values.hosts, null)
-    ca_pem    = try(step.record.values.ca_certificates, null)
+    task        = "settings"
+    name        = param.name
+    memory      = step.record.values.memory
+    vcpus       = step.record.values.vcpus
+    pci_devices = try(step.record.values.pci_devices, null)
+    tcp_ports   = try(step.record.values.tcp_ports, null)
+    udp_ports   = try(step.record.values.udp_ports, null)
+    resolvers   = try(step.record.values.resolvers, null)
+    hosts       = try(step.record.values.hosts, null)
+    ca_pem      = try(step.record.values.ca_certificates, null)
   }
   step "vm" {
     task      = "provision"
@@ -1113,19 +1113,16 @@ task "configure" {
     edits_var = param.tcp_ports != null || param.udp_ports != null || param.resolvers != null || param.hosts != null || param.ca_certs != null
   }
   step "settings" {
-    task      = "settings"
-    tcp_ports = param.tcp_ports
-    udp_ports = param.udp_ports
-    resolvers = param.resolvers
-    hosts     = param.hosts
-    ca_certs  = param.ca_certs
-  }
-  step "host" {
-    action      = hypervisor.host_check
+    task        = "settings"
     name        = param.name
     memory      = param.memory
     vcpus       = param.vcpus
-    pci_devices = param.pci_devices != null ? param.pci_devices : []
+    pci_devices = param.pci_devices
+    tcp_ports   = param.tcp_ports
+    udp_ports   = param.udp_ports
+    resolvers   = param.resolvers
+    hosts       = param.hosts
+    ca_certs    = param.ca_certs
   }
   step "identity" {
     action     = hypervisor.volume_edit
@@ -1590,7 +1587,11 @@ task "shut-off" {
 
 task "settings" {
   internal    = true
-  description = "Check a VM's settings (null: not given) and turn them into its machine record's values and its /var/identity files (profiles/core.nix reads them at boot)"
+  description = "Check a VM's settings (null: not given) against the rules and the host, and turn them into its machine record's values and its /var/identity files (profiles/core.nix reads them at boot)"
+  param "name" {
+    type        = string
+    description = "VM name: its own PCI devices are not another VM's"
+  }
   param "tcp_ports" {
     type        = list(string)
     default     = null
@@ -1620,6 +1621,21 @@ task "settings" {
     type        = string
     default     = null
     description = "CA certificates as the record keeps them (instead of ca_certs)"
+  }
+  param "memory" {
+    type        = number
+    default     = null
+    description = "MiB of RAM, checked against the host's"
+  }
+  param "vcpus" {
+    type        = number
+    default     = null
+    description = "virtual CPUs, checked against the host's"
+  }
+  param "pci_devices" {
+    type        = list(string)
+    default     = null
+    description = "host PCI devices to pass through, checked against the host's"
   }
   locals {
     ports = concat(coalesce(param.tcp_ports, []), coalesce(param.udp_ports, []))
@@ -1660,6 +1676,14 @@ task "settings" {
   precondition {
     condition     = length(local.bad.ca_certs) == 0
     error_message = "ca_certs must be PEM files of certificates (-----BEGIN CERTIFICATE-----): ${join(", ", local.bad.ca_certs)} is not."
+  }
+  # What the host cannot give is refused before anything is made.
+  step "host" {
+    action      = hypervisor.host_check
+    name        = param.name
+    memory      = param.memory
+    vcpus       = param.vcpus
+    pci_devices = coalesce(param.pci_devices, [])
   }
   output "record" { value = { for k, v in local.given : k => v if v != null } }
   output "files" {
