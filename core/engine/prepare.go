@@ -13,6 +13,7 @@ import (
 
 	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/core/lang"
+	"github.com/vmflow/vmflow/core/protocol"
 )
 
 // Prepare binds every step of a task to its plugin and checks it: the
@@ -21,11 +22,43 @@ import (
 // is the param.* object; its values may be unknown (vmflow validate).
 // Nothing runs.
 func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) (*Plan, hcl.Diagnostics) {
-	var diags hcl.Diagnostics
 	root := &Scope{Task: t, Params: params}
 	plan := &Plan{Task: t, Params: params, Root: root}
 
-	// The tasks the run takes part in: this one and those its steps call.
+	pluginOf, diags := e.startPlugins(ctx, taskClosure(t))
+	if diags.HasErrors() {
+		return nil, dedupe(diags)
+	}
+	diags = append(diags, plan.expand(root, pluginOf)...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	if t.ReadOnly {
+		if diags = append(diags, checkReadOnly(t, plan.Steps)...); diags.HasErrors() {
+			return nil, diags
+		}
+	}
+	if diags = append(diags, checkOutputRefs(plan.Scopes)...); diags.HasErrors() {
+		return nil, diags
+	}
+	if ds := plan.orderSteps(); ds.HasErrors() {
+		return nil, ds
+	}
+	checked, ds := plan.typeCheck()
+	if diags = append(diags, ds...); diags.HasErrors() {
+		return nil, diags
+	}
+	diags = append(diags, e.validateSteps(ctx, plan.Steps)...)
+	diags = append(diags, plan.checkScopes(checked)...)
+	if diags.HasErrors() {
+		return nil, sortDiags(diags)
+	}
+	return plan, sortDiags(diags)
+}
+
+// taskClosure lists the tasks a run of t takes part in: t and those its
+// steps call, callers first.
+func taskClosure(t *config.Task) []*config.Task {
 	var tasks []*config.Task
 	var collect func(*config.Task)
 	collect = func(t *config.Task) {
@@ -40,8 +73,16 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		}
 	}
 	collect(t)
+	return tasks
+}
 
-	// Start every plugin they use, concurrently.
+// pluginFor returns the plugin a step of a file runs on (nil when its
+// plugin block is missing, which the loader reports).
+type pluginFor func(f *config.File, s *config.Step) *Plugin
+
+// startPlugins starts every plugin the tasks use, concurrently.
+func (e *Engine) startPlugins(ctx context.Context, tasks []*config.Task) (pluginFor, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
 	bound := map[*config.PluginDecl]*Plugin{} // written under mu
 	starting := map[*config.PluginDecl]bool{}
 	builtins := map[*config.File]*Plugin{}
@@ -77,97 +118,103 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		}
 	}
 	wg.Wait()
-	if diags.HasErrors() {
-		return nil, dedupe(diags)
-	}
-	pluginOf := func(f *config.File, s *config.Step) *Plugin {
+	return func(f *config.File, s *config.Step) *Plugin {
 		if s.Plugin == config.BuiltinPlugin {
 			return builtins[f]
 		}
 		return bound[f.Plugin(s.Plugin)]
-	}
+	}, diags
+}
 
-	// Expand calls, bind steps to actions and check argument names.
-	var expand func(sc *Scope)
-	expand = func(sc *Scope) {
-		plan.Scopes = append(plan.Scopes, sc)
-		sc.leaves, sc.calls, sc.groups = map[string]*PlanStep{}, map[string]*Scope{}, map[string][]*PlanStep{}
-		// What is known before the run, for for_each keys: params and
-		// variables (a call's params worked out with steps unknown).
-		kctx, _ := sc.Task.EvalContext(sc.Params, cty.DynamicVal)
-		for _, s := range sc.Task.Steps {
-			if s.Called != nil {
-				c := &Scope{Task: s.Called, Prefix: sc.Prefix + s.Name + "/", Parent: sc, Call: s}
-				c.Params, _ = callParams(c, kctx)
-				sc.calls[s.Name] = c
-				expand(c)
-				continue
-			}
-			p := pluginOf(sc.Task.File, s)
-			if p == nil {
-				continue
-			}
-			a, ok := p.Schema.Action(s.ActionName)
-			if !ok {
-				diags = append(diags, &hcl.Diagnostic{
-					Severity: hcl.DiagError, Summary: "Unknown action",
-					Detail: fmt.Sprintf("Plugin %s has no action %q.%s Its actions: %s.",
-						p.Label(), s.ActionName, config.Suggest(s.ActionName, p.Schema.ActionNames()), strings.Join(p.Schema.ActionNames(), ", ")),
-					Subject: s.ActionRange.Ptr(),
-				})
-				continue
-			}
-			if s.ForEach != nil {
-				keys, known, ds := forEachKeys(s, kctx, params.IsWhollyKnown())
-				diags = append(diags, ds...)
-				var ks []cty.Value
-				for _, k := range keys {
-					ks = append(ks, cty.StringVal(k))
-				}
-				if !known && !ds.HasErrors() {
-					ks = []cty.Value{cty.UnknownVal(cty.String)}
-				}
-				insts := []*PlanStep{}
-				for _, k := range ks {
-					ps := &PlanStep{Step: s, Name: instanceName(sc.Prefix, s.Name, k), Scope: sc, Plugin: p, Action: a, Key: k}
-					insts = append(insts, ps)
-					plan.Steps = append(plan.Steps, ps)
-				}
-				if len(insts) > 0 {
-					diags = append(diags, checkArgNames(insts[0])...)
-				}
-				sc.groups[s.Name] = insts
-				continue
-			}
-			ps := &PlanStep{Step: s, Name: sc.Prefix + s.Name, Scope: sc, Plugin: p, Action: a}
-			diags = append(diags, checkArgNames(ps)...)
-			sc.leaves[s.Name] = ps
-			plan.Steps = append(plan.Steps, ps)
+// expand adds sc and the scopes of the tasks it calls to the plan, binds
+// their steps to actions (an instance per for_each key) and checks the
+// argument names.
+func (p *Plan) expand(sc *Scope, pluginOf pluginFor) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	p.Scopes = append(p.Scopes, sc)
+	sc.leaves, sc.calls, sc.groups = map[string]*PlanStep{}, map[string]*Scope{}, map[string][]*PlanStep{}
+	// What is known before the run, for for_each keys: params and
+	// variables (a call's params worked out with steps unknown).
+	kctx, _ := sc.Task.EvalContext(sc.Params, cty.DynamicVal)
+	for _, s := range sc.Task.Steps {
+		if s.Called != nil {
+			c := &Scope{Task: s.Called, Prefix: sc.Prefix + s.Name + "/", Parent: sc, Call: s}
+			c.Params, _ = callParams(c, kctx)
+			sc.calls[s.Name] = c
+			diags = append(diags, p.expand(c, pluginOf)...)
+			continue
 		}
-	}
-	expand(root)
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	// A task that says it changes nothing runs only actions that make
-	// nothing to undo.
-	if t.ReadOnly {
-		for _, ps := range plan.Steps {
-			if ps.Action.HasUndo {
-				diags = append(diags, &hcl.Diagnostic{
-					Severity: hcl.DiagError, Summary: "Step of a read-only task makes something",
-					Detail: fmt.Sprintf("Task %s is read_only (%s:%d), so its runs are not journaled; step %q runs %s, which makes something it can undo. Remove read_only from the task, or the step.",
-						t.Name, t.ReadOnlyRange.Filename, t.ReadOnlyRange.Start.Line, ps.Name, actionName(ps)),
-					Subject: ps.ActionRange.Ptr(),
-				})
-			}
+		pl := pluginOf(sc.Task.File, s)
+		if pl == nil {
+			continue
 		}
-		if diags.HasErrors() {
-			return nil, diags
+		a, ok := pl.Schema.Action(s.ActionName)
+		if !ok {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Unknown action",
+				Detail: fmt.Sprintf("Plugin %s has no action %q.%s Its actions: %s.",
+					pl.Label(), s.ActionName, config.Suggest(s.ActionName, pl.Schema.ActionNames()), strings.Join(pl.Schema.ActionNames(), ", ")),
+				Subject: s.ActionRange.Ptr(),
+			})
+			continue
 		}
+		if s.ForEach != nil {
+			diags = append(diags, p.expandForEach(sc, s, pl, a, kctx)...)
+			continue
+		}
+		ps := &PlanStep{Step: s, Name: sc.Prefix + s.Name, Scope: sc, Plugin: pl, Action: a}
+		diags = append(diags, checkArgNames(ps)...)
+		sc.leaves[s.Name] = ps
+		p.Steps = append(p.Steps, ps)
 	}
+	return diags
+}
 
-	// References to outputs must name declared outputs.
+// expandForEach adds an instance of a for_each step per key known before
+// the run, or one stand-in instance when the keys are not known yet.
+func (p *Plan) expandForEach(sc *Scope, s *config.Step, pl *Plugin, a *protocol.Action, kctx *hcl.EvalContext) hcl.Diagnostics {
+	keys, known, diags := forEachKeys(s, kctx, p.Params.IsWhollyKnown())
+	var ks []cty.Value
+	for _, k := range keys {
+		ks = append(ks, cty.StringVal(k))
+	}
+	if !known && !diags.HasErrors() {
+		ks = []cty.Value{cty.UnknownVal(cty.String)}
+	}
+	insts := []*PlanStep{}
+	for _, k := range ks {
+		ps := &PlanStep{Step: s, Name: instanceName(sc.Prefix, s.Name, k), Scope: sc, Plugin: pl, Action: a, Key: k}
+		insts = append(insts, ps)
+		p.Steps = append(p.Steps, ps)
+	}
+	if len(insts) > 0 {
+		diags = append(diags, checkArgNames(insts[0])...)
+	}
+	sc.groups[s.Name] = insts
+	return diags
+}
+
+// checkReadOnly: a task that says it changes nothing runs only actions
+// that make nothing to undo.
+func checkReadOnly(t *config.Task, steps []*PlanStep) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, ps := range steps {
+		if ps.Action.HasUndo {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Step of a read-only task makes something",
+				Detail: fmt.Sprintf("Task %s is read_only (%s:%d), so its runs are not journaled; step %q runs %s, which makes something it can undo. Remove read_only from the task, or the step.",
+					t.Name, t.ReadOnlyRange.Filename, t.ReadOnlyRange.Start.Line, ps.Name, actionName(ps)),
+				Subject: ps.ActionRange.Ptr(),
+			})
+		}
+	}
+	return diags
+}
+
+// checkOutputRefs: references to outputs, in steps and in task outputs,
+// must name declared outputs.
+func checkOutputRefs(scopes []*Scope) hcl.Diagnostics {
+	var diags hcl.Diagnostics
 	checkRef := func(sc *Scope, r config.StepRef) {
 		if r.Output == "" {
 			return
@@ -184,7 +231,7 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 			diags = append(diags, unknownCallOutput(c, r))
 		}
 	}
-	for _, sc := range plan.Scopes {
+	for _, sc := range scopes {
 		for _, s := range sc.Task.Steps {
 			for _, r := range s.Refs {
 				checkRef(sc, r)
@@ -196,14 +243,15 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 			}
 		}
 	}
-	if diags.HasErrors() {
-		return nil, diags
-	}
+	return diags
+}
 
-	// Order the graph.
-	names := make([]string, len(plan.Steps))
+// orderSteps works out each step's dependencies and puts the steps in an
+// order that respects them; a cycle is the one error.
+func (p *Plan) orderSteps() hcl.Diagnostics {
+	names := make([]string, len(p.Steps))
 	deps := map[string][]string{}
-	for i, ps := range plan.Steps {
+	for i, ps := range p.Steps {
 		names[i] = ps.Name
 		ps.Deps = ps.Scope.resolve(ps.Refs)
 		for _, n := range ps.Scope.inherited() {
@@ -213,113 +261,153 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 	}
 	sorted, cycle := order(names, deps)
 	if cycle != nil {
-		return nil, hcl.Diagnostics{{
+		return hcl.Diagnostics{{
 			Severity: hcl.DiagError, Summary: "Dependency cycle between steps",
 			Detail:  fmt.Sprintf("These steps wait for each other: %s. Remove a reference or a depends_on to break the cycle.", formatCycle(cycle)),
-			Subject: plan.Step(cycle[0]).DeclRange.Ptr(),
+			Subject: p.Step(cycle[0]).DeclRange.Ptr(),
 		}}
 	}
 	byName := map[string]*PlanStep{}
-	for _, ps := range plan.Steps {
+	for _, ps := range p.Steps {
 		byName[ps.Name] = ps
 	}
-	plan.Steps = plan.Steps[:0]
+	p.Steps = p.Steps[:0]
 	for _, n := range sorted {
-		plan.Steps = append(plan.Steps, byName[n])
+		p.Steps = append(p.Steps, byName[n])
 	}
+	return nil
+}
 
-	// Type-check arguments with step outputs unknown, scope by scope
-	// (callers first), then ask each plugin.
-	ectxs := map[*Scope]*hcl.EvalContext{}
-	skipped := map[*Scope]bool{} // the if of a call around it is false, or not known yet
-	ifKnown := map[*Scope]bool{root: true}
-	for _, sc := range plan.Scopes {
-		if sc.Parent != nil {
-			pctx := ectxs[sc.Parent]
-			ps, ds := callParams(sc, pctx)
-			diags = append(diags, ds...)
-			sc.Params = ps
-			skipped[sc], ifKnown[sc] = skipped[sc.Parent], ifKnown[sc.Parent]
-			if sc.Call.If != nil {
-				ds := checkBool(sc.Call.If, pctx, "if")
-				diags = append(diags, ds...)
-				if !ds.HasErrors() {
-					v, _ := sc.Call.If.Value(pctx)
-					v = lang.Unmarked(v)
-					skipped[sc] = skipped[sc] || !v.IsKnown() || v.False()
-					ifKnown[sc] = ifKnown[sc] && v.IsKnown()
-				}
-			}
-			if sc.Call.Timeout != nil {
-				tctx, _ := sc.Parent.Task.EvalContext(sc.Parent.Params, cty.NilVal)
-				d, ds := evalLimit(sc.Call.Timeout, tctx, sc.Call.Name)
-				diags = append(diags, ds...)
-				sc.Timeout = d
-			}
-		}
-		unknownSteps := map[string]cty.Value{}
-		for _, s := range sc.Task.Steps {
-			if ps := sc.leaves[s.Name]; ps != nil {
-				unknownSteps[s.Name] = cty.UnknownVal(ps.Action.Outputs.ObjectType())
-			} else if g, ok := sc.groups[s.Name]; ok {
-				unknownSteps[s.Name] = groupValue(g, func(ps *PlanStep) cty.Value { return cty.UnknownVal(ps.Action.Outputs.ObjectType()) })
-			} else if c := sc.calls[s.Name]; c != nil {
-				unknownSteps[s.Name] = cty.UnknownVal(outputType(c.Task))
-			}
-		}
-		ectx, ds := sc.Task.EvalContext(sc.Params, objectOf(unknownSteps))
+// scopeCheck is what type-checking found out about a scope.
+type scopeCheck struct {
+	// ectx evaluates the scope's expressions with step outputs unknown.
+	ectx *hcl.EvalContext
+	// skipped: the if of a call around the scope is false, or not known
+	// yet; ifKnown: every such if is known.
+	skipped, ifKnown bool
+}
+
+// typeCheck evaluates the arguments of every step with step outputs
+// unknown, scope by scope (callers first).
+func (p *Plan) typeCheck() (map[*Scope]*scopeCheck, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	checked := map[*Scope]*scopeCheck{}
+	for _, sc := range p.Scopes {
+		c, ds := checkScope(sc, checked[sc.Parent])
 		diags = append(diags, ds...)
-		ectxs[sc] = ectx
+		checked[sc] = c
 	}
-	for _, ps := range plan.Steps {
-		ectx, ds := eachContext(ps, ectxs[ps.Scope])
-		if diags = append(diags, ds...); ds.HasErrors() {
-			continue
-		}
-		tctx, _ := ps.Scope.Task.EvalContext(ps.Scope.Params, cty.NilVal)
-		diags = append(diags, evalTimeout(ps, tctx)...)
-		diags = append(diags, evalCommit(ps, tctx, params.IsWhollyKnown())...)
-		in, ds := evalInputs(ps, ectx)
+	for _, ps := range p.Steps {
+		diags = append(diags, p.checkStep(ps, checked[ps.Scope])...)
+	}
+	return checked, diags
+}
+
+// checkScope works out a called scope's params, whether its call is
+// skipped and its limit, then the scope's evaluation context. parent is
+// nil for the task run.
+func checkScope(sc *Scope, parent *scopeCheck) (*scopeCheck, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	c := &scopeCheck{ifKnown: true}
+	if sc.Parent != nil {
+		pctx := parent.ectx
+		ps, ds := callParams(sc, pctx)
 		diags = append(diags, ds...)
-		if ds.HasErrors() {
-			continue
-		}
-		ps.Inputs = lang.MarkAttrs(in, sensitiveNames(ps.Action.Inputs))
-		diags = append(diags, runsVmflow(ps)...)
-		ps.Skip, ps.IfKnown = skipped[ps.Scope], ifKnown[ps.Scope]
-		if ps.If != nil {
-			ds := checkBool(ps.If, ectx, "if")
+		sc.Params = ps
+		c.skipped, c.ifKnown = parent.skipped, parent.ifKnown
+		if sc.Call.If != nil {
+			ds := checkBool(sc.Call.If, pctx, "if")
 			diags = append(diags, ds...)
 			if !ds.HasErrors() {
-				v, _ := ps.If.Value(ectx)
+				v, _ := sc.Call.If.Value(pctx)
 				v = lang.Unmarked(v)
-				ps.Skip = ps.Skip || !v.IsKnown() || v.False()
-				ps.IfKnown = ps.IfKnown && v.IsKnown()
+				c.skipped = c.skipped || !v.IsKnown() || v.False()
+				c.ifKnown = c.ifKnown && v.IsKnown()
 			}
 		}
+		if sc.Call.Timeout != nil {
+			tctx, _ := sc.Parent.Task.EvalContext(sc.Parent.Params, cty.NilVal)
+			d, ds := evalLimit(sc.Call.Timeout, tctx, sc.Call.Name)
+			diags = append(diags, ds...)
+			sc.Timeout = d
+		}
 	}
+	unknownSteps := map[string]cty.Value{}
+	for _, s := range sc.Task.Steps {
+		if ps := sc.leaves[s.Name]; ps != nil {
+			unknownSteps[s.Name] = cty.UnknownVal(ps.Action.Outputs.ObjectType())
+		} else if g, ok := sc.groups[s.Name]; ok {
+			unknownSteps[s.Name] = groupValue(g, func(ps *PlanStep) cty.Value { return cty.UnknownVal(ps.Action.Outputs.ObjectType()) })
+		} else if c := sc.calls[s.Name]; c != nil {
+			unknownSteps[s.Name] = cty.UnknownVal(outputType(c.Task))
+		}
+	}
+	ectx, ds := sc.Task.EvalContext(sc.Params, objectOf(unknownSteps))
+	diags = append(diags, ds...)
+	c.ectx = ectx
+	return c, diags
+}
+
+// checkStep evaluates a step's limit, commit, inputs and if.
+func (p *Plan) checkStep(ps *PlanStep, sc *scopeCheck) hcl.Diagnostics {
+	ectx, diags := eachContext(ps, sc.ectx)
 	if diags.HasErrors() {
-		return nil, diags
+		return diags
 	}
-	var vwg sync.WaitGroup
-	for _, ps := range plan.Steps {
+	tctx, _ := ps.Scope.Task.EvalContext(ps.Scope.Params, cty.NilVal)
+	diags = append(diags, evalTimeout(ps, tctx)...)
+	diags = append(diags, evalCommit(ps, tctx, p.Params.IsWhollyKnown())...)
+	in, ds := evalInputs(ps, ectx)
+	diags = append(diags, ds...)
+	if ds.HasErrors() {
+		return diags
+	}
+	ps.Inputs = lang.MarkAttrs(in, sensitiveNames(ps.Action.Inputs))
+	diags = append(diags, runsVmflow(ps)...)
+	ps.Skip, ps.IfKnown = sc.skipped, sc.ifKnown
+	if ps.If != nil {
+		ds := checkBool(ps.If, ectx, "if")
+		diags = append(diags, ds...)
+		if !ds.HasErrors() {
+			v, _ := ps.If.Value(ectx)
+			v = lang.Unmarked(v)
+			ps.Skip = ps.Skip || !v.IsKnown() || v.False()
+			ps.IfKnown = ps.IfKnown && v.IsKnown()
+		}
+	}
+	return diags
+}
+
+// validateSteps asks the plugins, concurrently, whether they accept the
+// steps' inputs.
+func (e *Engine) validateSteps(ctx context.Context, steps []*PlanStep) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, ps := range steps {
 		if ps.Skip {
 			// A step that will not run, or may not, is not asked: its
 			// inputs may only make sense when its condition holds.
 			continue
 		}
-		vwg.Add(1)
+		wg.Add(1)
 		go func() {
-			defer vwg.Done()
+			defer wg.Done()
 			ds := e.validateStep(ctx, ps)
 			mu.Lock()
 			diags = append(diags, ds...)
 			mu.Unlock()
 		}()
 	}
-	vwg.Wait()
+	wg.Wait()
+	return diags
+}
 
-	for _, sc := range plan.Scopes {
+// checkScopes checks each scope's preconditions, outputs and lock, and
+// gathers the locks the run takes.
+func (p *Plan) checkScopes(checked map[*Scope]*scopeCheck) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, sc := range p.Scopes {
 		if sc.Params.IsWhollyKnown() {
 			// With params unknown (vmflow validate, or a call whose
 			// arguments come from steps) a precondition, which is about
@@ -328,7 +416,7 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		}
 		// Outputs and the lock.
 		for _, o := range sc.Task.Outputs {
-			if _, ds := o.Value.Value(ectxs[sc]); ds.HasErrors() {
+			if _, ds := o.Value.Value(checked[sc].ectx); ds.HasErrors() {
 				diags = append(diags, ds...)
 			}
 		}
@@ -338,7 +426,7 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		lctx, _ := sc.Task.EvalContext(sc.Params, cty.NilVal)
 		keys, ds := evalLock(sc.Task.Lock, lctx)
 		diags = append(diags, ds...)
-		if sc.Parent != nil && keys == nil && !ds.HasErrors() && !sc.Params.IsWhollyKnown() && params.IsWhollyKnown() {
+		if sc.Parent != nil && keys == nil && !ds.HasErrors() && !sc.Params.IsWhollyKnown() && p.Params.IsWhollyKnown() {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError, Summary: "Lock not known before the run",
 				Detail: fmt.Sprintf("Step %q calls task %s, whose lock depends on a param that comes from a step; the run takes its locks before any step runs. Pass that param a value known before the run.",
@@ -348,13 +436,10 @@ func (e *Engine) Prepare(ctx context.Context, t *config.Task, params cty.Value) 
 		}
 		// A lock a caller holds already is taken once: re-entrant.
 		for _, k := range keys {
-			plan.Locks = appendOnce(plan.Locks, k)
+			p.Locks = appendOnce(p.Locks, k)
 		}
 	}
-	if diags.HasErrors() {
-		return nil, sortDiags(diags)
-	}
-	return plan, sortDiags(diags)
+	return diags
 }
 
 func (e *Engine) validateStep(ctx context.Context, ps *PlanStep) hcl.Diagnostics {
