@@ -35,15 +35,11 @@ func Extract(ctx context.Context, path, dir string, report Progress) (m *Manifes
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("archive %s: %w", path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
+	f, fi, err := open(path)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
 	got, err := hashFile(ctx, path, newProgress(report, "checking", fi.Size()))
 	if err != nil {
 		return nil, err

@@ -60,15 +60,11 @@ func ReadManifest(path string) (*Manifest, error) {
 // decompressing it and checking every member. When want is set, a file
 // whose sum differs is reported as that, whatever else is wrong with it.
 func verify(ctx context.Context, archive, want string, report Progress) (*Info, error) {
-	f, err := os.Open(archive)
-	if err != nil {
-		return nil, fmt.Errorf("archive %s: %w", archive, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
+	f, fi, err := open(archive)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
 	fh := sha256.New()
 	src := io.TeeReader(&countingReader{f, newProgress(report, "verifying", fi.Size())}, fh)
 	dec, err := newDecoder(src)
@@ -94,6 +90,20 @@ func verify(ctx context.Context, archive, want string, report Progress) (*Info, 
 		return nil, checkErr
 	}
 	return &Info{Manifest: m, SHA256: sum, Size: fi.Size()}, nil
+}
+
+// open opens an archive file and says how large it is.
+func open(archive string) (*os.File, os.FileInfo, error) {
+	f, err := os.Open(archive)
+	if err != nil {
+		return nil, nil, fmt.Errorf("archive %s: %w", archive, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
 }
 
 // readSidecar returns the sum recorded in archive's checksum file.
