@@ -2,8 +2,10 @@
 // the plugin name "builtin": exec runs a local command, terminal runs one
 // attached to the user's terminal, the record actions keep machine
 // records in vmflow's state directory, assert stops a run whose
-// condition fails, authorized_keys gathers SSH public keys, and password
-// asks for login passwords and hashes them.
+// condition fails, authorized_keys gathers SSH public keys, password
+// asks for login passwords and hashes them, the archive actions make and
+// read backups (the format is core/archive's), temp_dir makes a scratch
+// directory and remove removes files.
 package builtin
 
 import (
@@ -45,6 +47,7 @@ func New(env map[string]string) *sdk.Plugin {
 	actions := []*sdk.Action{execAction(env), terminalAction(env), assertAction(), keysAction(env), passwordAction()}
 	actions = append(actions, recordActions(st)...)
 	actions = append(actions, archiveActions(st)...)
+	actions = append(actions, fileActions(st)...)
 	for _, a := range actions {
 		a.Timeout = timeouts[a.Name]
 	}

@@ -224,18 +224,7 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 		}
 	}
 
-	switch {
-	case len(res.Diags) > 0:
-		res.Status = journal.Failed
-	case ctx.Err() != nil:
-		res.Status = journal.Cancelled
-	default:
-		for _, ps := range plan.Steps {
-			if states[ps.Name].status != journal.Succeeded && states[ps.Name].status != journal.Skipped {
-				res.Status = journal.Failed // should not happen: a step never ran
-			}
-		}
-	}
+	res.Status = runStatus(ctx, plan, states, res)
 	res.Completed = completed
 	if res.Status == journal.Succeeded {
 		res.Outputs, res.Diags = e.taskOutputs(plan, states)
@@ -250,18 +239,7 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 		// take back what the commit step made the truth.
 		res.Committed = committed
 	case !opts.KeepOnFailure:
-		var order []undoItem
-		// The steps that were cut off first, later ones of the plan first:
-		// their plugins undo what the steps' claims show.
-		for i := len(plan.Steps) - 1; i >= 0; i-- {
-			if slices.Contains(attempted, plan.Steps[i].Name) {
-				order = append(order, undoItem{name: plan.Steps[i].Name, interrupted: true})
-			}
-		}
-		for i := len(completed) - 1; i >= 0; i-- {
-			order = append(order, undoItem{name: completed[i]})
-		}
-		e.undo(plan, states, order, opts, emit, res)
+		e.undo(plan, states, undoOrder(plan, attempted, completed), opts, emit, res)
 	}
 
 	errText := ""
@@ -272,7 +250,47 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 		errText += fmt.Sprintf(" (committed at step %s: vmflow resume finishes the run)", res.Committed)
 	}
 	errText = e.end(opts, res, errText)
-	done := event.Event{Kind: event.RunDone, Status: res.Status, ElapsedMS: time.Since(start).Milliseconds(), Error: errText}
+	emit(doneEvent(plan, res, time.Since(start), errText))
+	return res
+}
+
+// runStatus is how a run that has stopped starting steps ended, before
+// its task outputs are evaluated.
+func runStatus(ctx context.Context, plan *Plan, states map[string]*stepState, res *Result) string {
+	switch {
+	case len(res.Diags) > 0:
+		return journal.Failed
+	case ctx.Err() != nil:
+		return journal.Cancelled
+	}
+	for _, ps := range plan.Steps {
+		if states[ps.Name].status != journal.Succeeded && states[ps.Name].status != journal.Skipped {
+			return journal.Failed // should not happen: a step never ran
+		}
+	}
+	return res.Status
+}
+
+// undoOrder is the order a failed run undoes in: the steps that were cut
+// off first, later ones of the plan first (their plugins undo what the
+// steps' claims show), then the completed steps, last completed first.
+func undoOrder(plan *Plan, attempted, completed []string) []undoItem {
+	var order []undoItem
+	for i := len(plan.Steps) - 1; i >= 0; i-- {
+		if slices.Contains(attempted, plan.Steps[i].Name) {
+			order = append(order, undoItem{name: plan.Steps[i].Name, interrupted: true})
+		}
+	}
+	for i := len(completed) - 1; i >= 0; i-- {
+		order = append(order, undoItem{name: completed[i]})
+	}
+	return order
+}
+
+// doneEvent is the run's last event: its status, and the task's outputs
+// when it succeeded (sensitive ones masked).
+func doneEvent(plan *Plan, res *Result, elapsed time.Duration, errText string) event.Event {
+	done := event.Event{Kind: event.RunDone, Status: res.Status, ElapsedMS: elapsed.Milliseconds(), Error: errText}
 	if res.Status == journal.Succeeded && len(res.Outputs) > 0 {
 		done.Outputs = map[string]any{}
 		for _, o := range plan.Task.Outputs {
@@ -283,8 +301,7 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, opts RunOptions) *Result {
 			}
 		}
 	}
-	emit(done)
-	return res
+	return done
 }
 
 // runEmitter returns the function a run reports its events through

@@ -1,0 +1,4 @@
+package archive
+
+// RawZstdFrame is rawZstdFrame, for the tests of package archive_test.
+var RawZstdFrame = rawZstdFrame

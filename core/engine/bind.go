@@ -1,0 +1,227 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/vmflow/vmflow/core/builtin"
+	"github.com/vmflow/vmflow/core/config"
+	"github.com/vmflow/vmflow/core/host"
+	"github.com/vmflow/vmflow/core/lang"
+	"github.com/vmflow/vmflow/core/protocol"
+	"github.com/vmflow/vmflow/core/sdk"
+)
+
+// builtinPlugin returns the built-in actions as seen from one task file:
+// commands run in that file's directory.
+func (e *Engine) builtinPlugin(ctx context.Context, f *config.File) *Plugin {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if p := e.builtins[f]; p != nil {
+		return p
+	}
+	impl, err := sdk.InProcess(builtin.New(e.Project.Env))
+	if err != nil {
+		panic(err) // the built-in schema is ours; this is a vmflow bug
+	}
+	schema, _ := impl.Describe(ctx)
+	_, _ = impl.Configure(ctx, cty.EmptyObjectVal, protocol.Env{StateDir: e.StateDir, WorkDir: f.WorkDir})
+	p := &Plugin{Name: config.BuiltinPlugin, Source: config.BuiltinPlugin, Schema: schema, impl: impl}
+	e.builtins[f] = p
+	return p
+}
+
+// bind starts and configures the plugin behind a plugin block (once per
+// block, however many steps use it).
+func (e *Engine) bind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl.Diagnostics) {
+	e.mu.Lock()
+	b, ok := e.bound[d]
+	if !ok {
+		b = &bindOnce{}
+		e.bound[d] = b
+	}
+	e.mu.Unlock()
+	b.once.Do(func() { b.p, b.diags = e.doBind(ctx, d) })
+	return b.p, b.diags
+}
+
+func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl.Diagnostics) {
+	vctx := d.File.EvalContext(cty.NilVal, cty.NilVal)
+	sv, diags := d.Source.Value(vctx)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	sv = lang.Unmarked(sv)
+	if sv.IsNull() || !sv.IsKnown() || sv.Type() != cty.String || sv.AsString() == "" {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Invalid plugin source",
+			Detail:  fmt.Sprintf("The source of plugin %q must be a plugin name (libvirt) or a path to its binary.", d.Name),
+			Subject: d.Source.Range().Ptr(),
+		}}
+	}
+	source := sv.AsString()
+	cfg, cfgRange := cty.EmptyObjectVal, d.DeclRange
+	if d.Config != nil {
+		if cfg, diags = d.Config.Value(vctx); diags.HasErrors() {
+			return nil, diags
+		}
+		cfg = lang.Unmarked(cfg) // a plugin's config goes to the plugin only
+		cfgRange = d.Config.Range()
+	}
+	env := protocol.Env{StateDir: e.StateDir, WorkDir: d.File.Dir}
+	fail := func(summary string, err error) (*Plugin, hcl.Diagnostics) {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary,
+			Detail: fmt.Sprintf("plugin %q (source %q): %v", d.Name, source, err), Subject: d.Source.Range().Ptr()}}
+	}
+
+	p := &Plugin{Name: d.Name, Source: source}
+	var configure func(cv cty.Value) (protocol.Diagnostics, error)
+	if sp, ok := e.InProcess[source]; ok {
+		impl, err := sdk.InProcess(sp)
+		if err != nil {
+			return fail("Invalid plugin", err)
+		}
+		p.impl = impl
+		p.Schema, _ = impl.Describe(ctx)
+		configure = func(cv cty.Value) (protocol.Diagnostics, error) { return impl.Configure(ctx, cv, env) }
+	} else {
+		path, err := e.Finder.Find(source, d.File.Dir)
+		if err != nil {
+			return fail("Plugin not found", err)
+		}
+		key, err := ctyjson.Marshal(cfg, cty.DynamicPseudoType)
+		if err != nil {
+			key = []byte(fmt.Sprint(cfg))
+		}
+		sum, err := e.Trust.Check(source, path)
+		if err != nil {
+			var re *host.RefusedError
+			if errors.As(err, &re) && re.Kind == host.RefusedMismatch {
+				return fail("Plugin does not match the lock file", err)
+			}
+			return fail("Plugin not trusted", err)
+		}
+		proc, err := e.Plugins.GetChecked(ctx, path, string(key), sum)
+		var ce *host.ChecksumError
+		if errors.As(err, &ce) {
+			return fail("Plugin does not match the lock file", e.Trust.Mismatch(source, path))
+		}
+		if err != nil {
+			return fail("Plugin failed to start", err)
+		}
+		p.Path, p.Schema, p.impl, p.proc = path, proc.Schema, proc.Plugin, proc
+		// A process shared by several plugin blocks is configured once.
+		configure = func(cv cty.Value) (protocol.Diagnostics, error) {
+			e.mu.Lock()
+			co, ok := e.configured[proc]
+			if !ok {
+				co = &configureOnce{}
+				e.configured[proc] = co
+			}
+			e.mu.Unlock()
+			co.once.Do(func() { co.diags, co.err = proc.Configure(ctx, cv, env) })
+			return co.diags, co.err
+		}
+		p.restart = func(ctx context.Context, cv cty.Value) (*host.Process, error) {
+			np, err := e.Plugins.Restart(ctx, path, string(key))
+			if err != nil {
+				return nil, err
+			}
+			if ds, err := np.Configure(ctx, cv, env); err != nil || ds.HasErrors() {
+				if err == nil {
+					err = ds.Err()
+				}
+				return nil, fmt.Errorf("configuring: %w", err)
+			}
+			return np, nil
+		}
+	}
+
+	// Check the config against the plugin's config schema, then hand it over.
+	cv, diags := checkObject(cfg, p.Schema.Config, cfgRange, fmt.Sprintf("plugin %s config", p.Label()))
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	p.config = cv
+	pds, err := configure(cv)
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Plugin configuration failed",
+			Detail: fmt.Sprintf("plugin %s: %v", p.Label(), p.callError(err)), Subject: cfgRange.Ptr(),
+		}}
+	}
+	if pds.HasErrors() {
+		return nil, pluginDiags(pds, func(string) hcl.Range { return cfgRange }, cfgRange, "plugin "+p.Label())
+	}
+	return p, nil
+}
+
+// checkObject converts a config object to the attributes' object type:
+// unknown attributes, missing required ones and wrong types are errors.
+func checkObject(v cty.Value, attrs protocol.Attributes, rng hcl.Range, what string) (cty.Value, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	if v.IsNull() {
+		v = cty.EmptyObjectVal
+	}
+	if !v.Type().IsObjectType() && !v.Type().IsMapType() {
+		return cty.NilVal, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid config", Detail: what + " must be an object: { name = value }.", Subject: rng.Ptr()}}
+	}
+	given := map[string]cty.Value{}
+	if v.IsKnown() {
+		given = v.AsValueMap()
+	}
+	names := make([]string, 0, len(given))
+	for k := range given {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if _, ok := attrs.Get(k); !ok {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Unsupported config attribute",
+				Detail:  fmt.Sprintf("%s has no attribute %q.%s", what, k, suggestAttr(k, attrs)),
+				Subject: rng.Ptr(),
+			})
+		}
+	}
+	vals := map[string]cty.Value{}
+	for _, a := range attrs {
+		gv, ok := given[a.Name]
+		if !ok || gv.IsNull() {
+			if a.Required {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Missing required config attribute",
+					Detail: fmt.Sprintf("%s requires %q: %s", what, a.Name, a.Description), Subject: rng.Ptr(),
+				})
+				continue
+			}
+			gv = cty.NullVal(a.Type)
+			if a.Default != cty.NilVal {
+				gv = a.Default
+			}
+		}
+		cv, err := convert.Convert(gv, a.Type)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Invalid config attribute",
+				Detail: fmt.Sprintf("%s: %q: %v.", what, a.Name, err), Subject: rng.Ptr(),
+			})
+			continue
+		}
+		vals[a.Name] = cv
+	}
+	if diags.HasErrors() {
+		return cty.NilVal, diags
+	}
+	if len(vals) == 0 {
+		return cty.EmptyObjectVal, nil
+	}
+	return cty.ObjectVal(vals), nil
+}

@@ -1,0 +1,99 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vmflow/vmflow/core/host"
+	"github.com/vmflow/vmflow/core/lang"
+	"github.com/vmflow/vmflow/core/protocol"
+)
+
+// Plugin is a plugin block bound to a configured plugin.
+type Plugin struct {
+	// Name is the local name (hypervisor); Source what it resolved to
+	// (libvirt); Path the binary ("" for builtin).
+	Name, Source, Path string
+	Schema             *protocol.Schema
+
+	mu     sync.Mutex
+	impl   protocol.Plugin
+	proc   *host.Process
+	config cty.Value
+	// restart starts the plugin again after a crash.
+	restart func(ctx context.Context, config cty.Value) (*host.Process, error)
+}
+
+// client returns the plugin to call. A plugin process that crashed, or
+// that the watchdog killed as hung, is started and configured again
+// first, so that undos of the steps it completed still run.
+func (p *Plugin) client(ctx context.Context) (protocol.Plugin, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc != nil && p.proc.Gone() && p.restart != nil {
+		proc, err := p.restart(ctx, p.config)
+		if err != nil {
+			return nil, fmt.Errorf("restarting plugin %s after its crash: %w", p.Label(), err)
+		}
+		p.proc, p.impl = proc, proc.Plugin
+	}
+	return p.impl, nil
+}
+
+// Validate asks the plugin to check a step's inputs.
+func (p *Plugin) Validate(ctx context.Context, action string, in cty.Value) (protocol.Diagnostics, error) {
+	c, err := p.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.Validate(ctx, action, lang.Unmarked(in))
+}
+
+// Plan asks the plugin what an action would do.
+func (p *Plugin) Plan(ctx context.Context, action string, in cty.Value) ([]string, protocol.Diagnostics, error) {
+	c, err := p.client(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Plan(ctx, action, lang.Unmarked(in))
+}
+
+// Run runs an action.
+func (p *Plugin) Run(ctx context.Context, req protocol.RunRequest, emit func(protocol.Event)) (cty.Value, protocol.Diagnostics, error) {
+	c, err := p.client(ctx)
+	if err != nil {
+		return cty.NilVal, nil, err
+	}
+	// Marks do not cross to a plugin: it gets the plain value.
+	req.Inputs = lang.Unmarked(req.Inputs)
+	return c.Run(ctx, req, emit)
+}
+
+// Undo undoes an action.
+func (p *Plugin) Undo(ctx context.Context, req protocol.UndoRequest, emit func(protocol.Event)) (protocol.Diagnostics, error) {
+	c, err := p.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req.Inputs, req.Outputs = lang.Unmarked(req.Inputs), lang.Unmarked(req.Outputs)
+	return c.Undo(ctx, req, emit)
+}
+
+// Label names the plugin for messages: hypervisor (libvirt 0.3.0).
+func (p *Plugin) Label() string {
+	if p.Name == p.Source || p.Source == "" {
+		return fmt.Sprintf("%s (%s)", p.Name, p.Schema.Version)
+	}
+	return fmt.Sprintf("%s (%s %s)", p.Name, p.Source, p.Schema.Version)
+}
+
+// callError explains a failed call, naming the plugin.
+func (p *Plugin) callError(err error) error {
+	if p.proc != nil {
+		err = p.proc.CallError(err)
+	}
+	return err
+}
