@@ -80,8 +80,12 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
-// StartIn runs a server whose files are in dir; Stop ends it.
+// StartIn runs a server whose files are in dir (made if missing); Stop
+// ends it.
 func StartIn(dir string) (*Server, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	cur, err := user.Current()
 	if err != nil {
 		return nil, err
