@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -186,6 +187,8 @@ func (s *Server) run(conf string) error {
 		return fmt.Errorf("sshd -t: %v: %s", err, b)
 	}
 	s.cmd = exec.Command(Sshd, "-D", "-e", "-f", conf, "-E", s.Log)
+	// Its own process group, so that Stop ends the sessions it forked too.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
@@ -221,10 +224,10 @@ func (s *Server) logText() string {
 // Addr is host:port.
 func (s *Server) Addr() string { return net.JoinHostPort(s.Host, s.Port) }
 
-// Stop ends the server.
+// Stop ends the server and the sessions it forked.
 func (s *Server) Stop() {
 	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		<-s.done
 	}
 }
