@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -251,7 +252,8 @@ func cmdUserDir(ts *testscript.TestScript, neg bool, args []string) {
 // authorized for the current user), and set $SSH_URI to this machine's
 // libvirtd through it (qemu+ssh://USER@127.0.0.1:PORT/system?keyfile=…&
 // known_hosts=…), $SSH_USER, $SSH_PORT, $SSH_KEY, $SSH_KNOWN_HOSTS (which
-// holds the host key), $SSH_FINGERPRINT (the host key's) and $SSH_LOG.
+// holds the host key), $SSH_FINGERPRINT_RE (the host key's, quoted for
+// stdout and stderr) and $SSH_LOG.
 func cmdSshd(ts *testscript.TestScript, neg bool, args []string) {
 	if why := testssh.Missing(); why != "" {
 		ts.Fatalf("%s", why)
@@ -266,6 +268,7 @@ func cmdSshd(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("SSH_PORT", s.Port)
 	ts.Setenv("SSH_KEY", s.KeyFile)
 	ts.Setenv("SSH_KNOWN_HOSTS", s.KnownHosts)
-	ts.Setenv("SSH_FINGERPRINT", s.HostKeyFingerprint)
+	// As a regular expression: a fingerprint may hold '+' and '/'.
+	ts.Setenv("SSH_FINGERPRINT_RE", regexp.QuoteMeta(s.HostKeyFingerprint))
 	ts.Setenv("SSH_LOG", s.Log)
 }
