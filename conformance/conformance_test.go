@@ -26,6 +26,7 @@ import (
 	"github.com/vmflow/vmflow/internal/plugintest"
 	"github.com/vmflow/vmflow/internal/testbin"
 	"github.com/vmflow/vmflow/internal/testlibvirt"
+	"github.com/vmflow/vmflow/internal/testssh"
 )
 
 // binDir holds the plugin binaries, built once for the test binary.
@@ -44,7 +45,10 @@ type target struct {
 	plugin string // runs bin/vmflow-plugin-<plugin>
 	// config builds the plugin block's config; prefix is unique to the
 	// run (for a libvirt pool of the test's own).
-	config func(prefix string) map[string]cty.Value
+	config func(prefix string, e targetEnv) map[string]cty.Value
+	// sshd: the target reaches libvirtd through a real sshd on 127.0.0.1
+	// (internal/testssh), whose URI config gets in targetEnv.
+	sshd bool
 	// libvirtd: the target needs a reachable libvirtd.
 	libvirtd bool
 	// guest: the target boots real guests, so VMs get the Debian test
@@ -70,13 +74,13 @@ var targets = []target{
 	{
 		name:    "proxmox-stub",
 		plugin:  "proxmox-stub",
-		config:  func(string) map[string]cty.Value { return nil },
+		config:  func(string, targetEnv) map[string]cty.Value { return nil },
 		filesIn: stubFiles,
 	},
 	{
 		name:   "libvirt-test",
 		plugin: "libvirt",
-		config: func(string) map[string]cty.Value {
+		config: func(string, targetEnv) map[string]cty.Value {
 			return map[string]cty.Value{"uri": cty.StringVal("test:///default")}
 		},
 		libvirtd: true,
@@ -84,7 +88,7 @@ var targets = []target{
 	{
 		name:   "libvirt-qemu",
 		plugin: "libvirt",
-		config: func(prefix string) map[string]cty.Value {
+		config: func(prefix string, _ targetEnv) map[string]cty.Value {
 			return map[string]cty.Value{
 				"uri":       cty.StringVal("qemu:///system"),
 				"pool":      cty.StringVal("vmflow-" + prefix + "conformance"),
@@ -96,6 +100,32 @@ var targets = []target{
 		cleanup:  cleanQEMU,
 		filesIn:  qemuFiles,
 	},
+	{
+		// The same daemon as libvirt-qemu, reached as a remote host is:
+		// qemu+ssh://root@127.0.0.1:PORT/system, through a real sshd, with
+		// the host key checked against a known_hosts file. The guest's
+		// kernel and disks are uploaded through libvirt streams.
+		name:   "libvirt-ssh",
+		plugin: "libvirt",
+		config: func(prefix string, e targetEnv) map[string]cty.Value {
+			return map[string]cty.Value{
+				"uri":       cty.StringVal(e.sshURI),
+				"pool":      cty.StringVal("vmflow-" + prefix + "conformance"),
+				"virt_type": cty.StringVal(envOr("VMFLOW_TEST_VIRT_TYPE", "auto")),
+			}
+		},
+		libvirtd: true,
+		sshd:     true,
+		guest:    true,
+		cleanup:  cleanQEMU,
+		// The test reads the volume's file on the host, which is this one.
+		filesIn: qemuFiles,
+	},
+}
+
+// targetEnv is what a target's config may use of the suite's setup.
+type targetEnv struct {
+	sshURI string // the URI of libvirtd through the suite's sshd
 }
 
 // difference is something a target legitimately does differently: the
@@ -132,6 +162,8 @@ var differences = []difference{
 		"volume_export downloads the volume, which libvirt's test driver cannot do"},
 	{"libvirt-test", "files/swap", "its file is not on this machine",
 		"volume_swap exchanges the volumes' files in the pool's directory, and libvirt's test driver keeps no files"},
+	{"libvirt-ssh", "files/swap", "is not this machine: run vmflow on the host itself",
+		"volume_swap renames files in the pool's directory on the host, which a remote connection cannot do in one step; it refuses rather than copy"},
 }
 
 // requireLibvirtd skips without a reachable libvirtd, except in CI where
@@ -178,13 +210,17 @@ func newSuite(t *testing.T, tg *target) *suite {
 	if tg.cleanup != nil {
 		t.Cleanup(func() { tg.cleanup(t, prefix) })
 	}
+	var env targetEnv
+	if tg.sshd {
+		env.sshURI = testssh.Start(t).URI("/system")
+	}
 	p, err := host.Start(context.Background(), filepath.Join(binDir, "vmflow-plugin-"+tg.plugin), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Kill)
 	cfg := cty.EmptyObjectVal
-	if c := tg.config(prefix); len(c) > 0 {
+	if c := tg.config(prefix, env); len(c) > 0 {
 		cfg = cty.ObjectVal(c)
 	}
 	if cfg, err = p.Schema.Config.ApplyDefaults(cfg); err != nil {

@@ -46,6 +46,12 @@ want nix-bin nix
 # namespaces joined by veth pairs.
 want nftables nft /usr/sbin/nft
 want iproute2 ip /usr/sbin/ip /sbin/ip
+# The remote-libvirt tests reach libvirtd through a real sshd that they run
+# on 127.0.0.1 with a config and keys of their own (internal/testssh); the
+# machine's sshd is not used (Debian enables and starts it when it installs
+# openssh-server; the tests need neither).
+want openssh-server /usr/sbin/sshd
+want openssh-client ssh-keygen ssh-keyscan
 
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]}"

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/vmflow/vmflow/internal/testbin"
 	"github.com/vmflow/vmflow/internal/testlibvirt"
+	"github.com/vmflow/vmflow/internal/testssh"
 )
 
 // binDir holds the real binaries the scripts run: vmflow and the plugins,
@@ -57,6 +59,10 @@ func TestScripts(t *testing.T) {
 				// In CI every test runs: a missing libvirtd is a failure
 				// there, not a skip.
 				return os.Getenv("CI") == "true" || libvirtdUp(), nil
+			case "sshd":
+				// The OpenSSH server the remote scripts run (sshd); in CI a
+				// missing one is a failure.
+				return os.Getenv("CI") == "true" || testssh.Missing() == "", nil
 			case "root":
 				// Running vmflow as another user (userdir) needs root; in
 				// CI a test that needs it fails instead of skipping.
@@ -72,6 +78,7 @@ func TestScripts(t *testing.T) {
 			"guest":      cmdGuest,
 			"exits":      cmdExits,
 			"userdir":    cmdUserDir,
+			"sshd":       cmdSshd,
 		},
 	})
 }
@@ -238,4 +245,30 @@ func cmdUserDir(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.Chmod(dir, 0o700))
 	ts.Check(os.Chmod(binDir, 0o755))
 	ts.Setenv("UDIR", dir)
+}
+
+// sshd: run a real OpenSSH server on 127.0.0.1 for the rest of the script
+// (internal/testssh: generated host and client keys, the client's
+// authorized for the current user), and set $SSH_URI to this machine's
+// libvirtd through it (qemu+ssh://USER@127.0.0.1:PORT/system?keyfile=…&
+// known_hosts=…), $SSH_USER, $SSH_PORT, $SSH_KEY, $SSH_KNOWN_HOSTS (which
+// holds the host key), $SSH_FINGERPRINT_RE (the host key's, quoted for
+// stdout and stderr) and $SSH_LOG.
+func cmdSshd(ts *testscript.TestScript, neg bool, args []string) {
+	if why := testssh.Missing(); why != "" {
+		ts.Fatalf("%s", why)
+	}
+	s, err := testssh.StartIn(ts.MkAbs("sshd"))
+	if err != nil {
+		ts.Fatalf("starting sshd: %v", err)
+	}
+	ts.Defer(s.Stop)
+	ts.Setenv("SSH_URI", s.URI("/system"))
+	ts.Setenv("SSH_USER", s.User)
+	ts.Setenv("SSH_PORT", s.Port)
+	ts.Setenv("SSH_KEY", s.KeyFile)
+	ts.Setenv("SSH_KNOWN_HOSTS", s.KnownHosts)
+	// As a regular expression: a fingerprint may hold '+' and '/'.
+	ts.Setenv("SSH_FINGERPRINT_RE", regexp.QuoteMeta(s.HostKeyFingerprint))
+	ts.Setenv("SSH_LOG", s.Log)
 }

@@ -6,6 +6,14 @@ package testlibvirt
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
 	"time"
 
 	libvirt "github.com/digitalocean/go-libvirt"
@@ -42,4 +50,89 @@ func RemovePool(conn *libvirt.Libvirt, name string) error {
 	_ = conn.StoragePoolDestroy(pool)
 	_ = conn.StoragePoolDelete(pool, libvirt.StoragePoolDeleteNormal)
 	return conn.StoragePoolUndefine(pool)
+}
+
+// TCPDaemon is a libvirtd of a test's own that listens for qemu+tcp:// on
+// 127.0.0.1: the session daemon of an unprivileged user, with a config
+// file and runtime directories in a temporary directory, so the machine's
+// libvirtd and its configuration are not touched.
+type TCPDaemon struct {
+	URI  string // qemu+tcp://127.0.0.1:PORT/session
+	Dir  string // its HOME, owned by the user
+	Port string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartTCP runs libvirtd --listen as user (who must exist) on a free
+// port, with auth_tcp = "none" (the port is bound to 127.0.0.1 only).
+func StartTCP(username string) (*TCPDaemon, error) {
+	u, err := user.Lookup(username)
+	if err != nil {
+		return nil, err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	dir, err := os.MkdirTemp("", "vmflow-libvirtd-tcp-")
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	conf := filepath.Join(dir, "libvirtd.conf")
+	text := fmt.Sprintf("listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = %q\nauth_tcp = \"none\"\n", port)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return nil, err
+	}
+	if err := os.Chown(conf, uid, gid); err != nil {
+		return nil, err
+	}
+	d := &TCPDaemon{URI: "qemu+tcp://127.0.0.1:" + port + "/session", Dir: dir, Port: port, done: make(chan struct{})}
+	logf, err := os.Create(filepath.Join(dir, "libvirtd.log"))
+	if err != nil {
+		return nil, err
+	}
+	d.cmd = exec.Command("libvirtd", "--listen", "-f", conf)
+	d.cmd.Dir = dir
+	d.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "XDG_RUNTIME_DIR=" + filepath.Join(dir, "run"),
+		"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"), "XDG_CACHE_HOME=" + filepath.Join(dir, "cache"), "XDG_DATA_HOME=" + filepath.Join(dir, "data")}
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	if err := d.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	go func() { _ = d.cmd.Wait(); logf.Close(); close(d.done) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-d.done:
+			b, _ := os.ReadFile(filepath.Join(dir, "libvirtd.log"))
+			return nil, fmt.Errorf("libvirtd exited: %s", b)
+		default:
+		}
+		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			c.Close()
+			return d, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.Stop()
+	return nil, fmt.Errorf("libvirtd did not listen on 127.0.0.1:%s within 15s", port)
+}
+
+// Stop ends the daemon and removes its directory.
+func (d *TCPDaemon) Stop() {
+	if d.cmd.Process != nil {
+		_ = d.cmd.Process.Kill()
+		<-d.done
+	}
+	_ = os.RemoveAll(d.Dir)
 }

@@ -111,11 +111,17 @@ func (d *driver) connLocked() (*libvirt.Libvirt, error) {
 		}
 		conn = libvirt.NewWithDialer(dialers.NewLocal(opts...))
 		err = conn.ConnectToURI(libvirt.RemoteURI(&u))
+	} else if isSSH(&u) {
+		var dialer *sshDialer
+		if dialer, err = newSSHDialer(&u); err == nil {
+			conn = libvirt.NewWithDialer(dialer)
+			err = conn.ConnectToURI(libvirt.RemoteURI(&u))
+		}
 	} else {
 		conn, err = libvirt.ConnectToURI(&u)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot connect to %s: %v%s", d.uri, err, d.connectHint(err))
+		return nil, fmt.Errorf("cannot connect to %s: %v%s", d.uri.Redacted(), err, d.connectHint(err))
 	}
 	d.conn = conn
 	return conn, nil

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os/user"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -542,25 +541,15 @@ func dialerFor(u *url.URL, sock string) (socket.Dialer, error) {
 			opts = append(opts, dialers.UsePKIPath(p))
 		}
 		return dialers.NewTLS(u.Hostname(), opts...), nil
-	case "ssh":
-		me, err := user.Current()
-		if err != nil {
-			return nil, err
+	case "ssh", "libssh", "libssh2":
+		if sock != "" {
+			c := *u
+			q := c.Query()
+			q.Set("socket", sock)
+			c.RawQuery = q.Encode()
+			u = &c
 		}
-		opts := []dialers.SSHOption{dialers.WithSystemSSHDefaults(me)}
-		if p := u.Port(); p != "" {
-			opts = append(opts, dialers.UseSSHPort(p))
-		}
-		if name := u.User.Username(); name != "" {
-			opts = append(opts, dialers.UseSSHUsername(name))
-		}
-		if s := u.Query().Get("socket"); s != "" {
-			opts = append(opts, dialers.WithRemoteSocket(s))
-		}
-		if k := u.Query().Get("keyfile"); k != "" {
-			opts = append(opts, dialers.UseKeyFile(k))
-		}
-		return dialers.NewSSH(u.Hostname(), opts...), nil
+		return newSSHDialer(u)
 	}
 	return nil, fmt.Errorf("streams (volume upload and download, the console) do not support %s URIs yet", transport)
 }

@@ -349,9 +349,6 @@ type swapPair struct {
 
 func (d *driver) swapPair(r *sdk.Request) (*swapPair, error) {
 	a, b := r.String("name"), r.String("with")
-	if !d.isLocal() || d.uri.Host != "" {
-		return nil, fmt.Errorf("volume_swap exchanges the volumes' files on the libvirt host, in one rename, and %s is not this machine: run vmflow on the host itself", d.uri.Redacted())
-	}
 	conn, pool, va, err := d.volume(a)
 	if err != nil {
 		return nil, sdk.ArgError("name", "%v", err)
@@ -376,6 +373,11 @@ func (d *driver) swapPair(r *sdk.Request) (*swapPair, error) {
 	}
 	if err := d.notInUse(conn, "with", ib, "volume_swap"); err != nil {
 		return nil, err
+	}
+	// The volumes are checked first, so that a wrong name or a volume in
+	// use is reported the same way on every host.
+	if !d.isLocal() || d.uri.Host != "" {
+		return nil, fmt.Errorf("volume_swap exchanges the volumes' files on the libvirt host, in one rename, and %s is not this machine: run vmflow on the host itself", d.uri.Redacted())
 	}
 	p := &swapPair{conn: conn, pool: pool, a: ia, b: ib, nameA: a, nameB: b}
 	for _, v := range []struct {

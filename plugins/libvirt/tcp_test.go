@@ -1,0 +1,67 @@
+package main
+
+import (
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"github.com/vmflow/vmflow/internal/testlibvirt"
+)
+
+// testUser is the unprivileged user, in the libvirt group, that
+// scripts/test-user.sh makes (make test runs it).
+const testUser = "vmflow-test"
+
+// TestTCP reaches a libvirtd over qemu+tcp:// on 127.0.0.1: a session
+// daemon of the unprivileged test user that the test runs with a config of
+// its own (the machine's daemon is not reconfigured), so the pool it makes
+// is that user's.
+func TestTCP(t *testing.T) {
+	requireLibvirtd(t)
+	if _, err := user.Lookup(testUser); err != nil || os.Getuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("running a libvirtd as %s needs root and the user (scripts/test-user.sh): %v", testUser, err)
+		}
+		t.Skipf("running a libvirtd as %s needs root and the user (scripts/test-user.sh)", testUser)
+	}
+	lv, err := testlibvirt.StartTCP(testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lv.Stop)
+
+	d := &driver{}
+	poolPath := filepath.Join(lv.Dir, "pool")
+	if err := d.configure(lv.URI, "", "vmflow-tcp-test", poolPath, "auto", t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.close)
+	conn, pool, err := d.storagePool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri, err := conn.ConnectGetUri()
+	if err != nil || uri != "qemu:///session" {
+		t.Fatalf("the daemon reached over tcp opened %q (%v), want qemu:///session", uri, err)
+	}
+	// The pool's directory was made by that daemon, as the test user.
+	st, err := os.Stat(poolPath)
+	if err != nil {
+		t.Fatalf("the pool defined over tcp has no directory: %v", err)
+	}
+	u, _ := user.Lookup(testUser)
+	if got := st.Sys().(*syscall.Stat_t).Uid; u == nil || u.Uid != strconv.FormatUint(uint64(got), 10) {
+		t.Fatalf("the pool directory is owned by uid %d, want %s's", got, testUser)
+	}
+	_ = conn.StoragePoolDestroy(pool)
+	_ = conn.StoragePoolUndefine(pool)
+
+	// Nothing listening: the error names the address.
+	lv.Stop()
+	d2 := &driver{}
+	err = d2.configure(lv.URI, "", "", "", "auto", t.TempDir())
+	wantErr(t, err, "cannot connect to "+lv.URI, "127.0.0.1:"+lv.Port, "connection refused")
+}
