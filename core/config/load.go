@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/joho/godotenv"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/vmflow/vmflow/core/lang"
 )
@@ -249,6 +250,7 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 	f.Sum = hex.EncodeToString(sum[:])
 	f.Funcs = lang.Functions(f.WorkDir, l.proj.Env)
 	l.proj.Files = append(l.proj.Files, f)
+	l.diags = append(l.diags, unknownFunctions(hf.Body.(*hclsyntax.Body), f.Funcs)...)
 
 	content, diags := hf.Body.Content(fileSchema)
 	l.diags = append(l.diags, diags...)
@@ -576,4 +578,47 @@ func (l *loader) checkTaskNames() {
 		}
 		seen[t.Name] = t
 	}
+}
+
+// unknownFunctions finds every call of a function the task language does
+// not have, anywhere in a file: without it, a typo in a precondition or
+// an output would pass `vmflow validate` and fail only when evaluated.
+func unknownFunctions(body *hclsyntax.Body, funcs map[string]function.Function) hcl.Diagnostics {
+	names := make([]string, 0, len(funcs))
+	for n := range funcs {
+		names = append(names, n)
+	}
+	var diags hcl.Diagnostics
+	check := func(n hclsyntax.Node) hcl.Diagnostics {
+		call, ok := n.(*hclsyntax.FunctionCallExpr)
+		if !ok {
+			return nil
+		}
+		if _, ok := funcs[call.Name]; ok {
+			return nil
+		}
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "Call to unknown function",
+			Detail:  fmt.Sprintf("There is no function named %q.%s", call.Name, Suggest(call.Name, names)),
+			Subject: call.NameRange.Ptr(),
+		})
+		return nil
+	}
+	var walk func(b *hclsyntax.Body)
+	walk = func(b *hclsyntax.Body) {
+		for name, a := range b.Attributes {
+			// A type (list(string), object({…})) is written like a call
+			// but is no expression.
+			if name == "type" {
+				continue
+			}
+			_ = hclsyntax.VisitAll(a.Expr, check)
+		}
+		for _, blk := range b.Blocks {
+			walk(blk.Body)
+		}
+	}
+	walk(body)
+	sort.Slice(diags, func(i, j int) bool { return diags[i].Subject.Start.Byte < diags[j].Subject.Start.Byte })
+	return diags
 }

@@ -1279,6 +1279,16 @@ func TestLoadErrors(t *testing.T) {
 			summary: "Unsupported attribute", line: 3,
 		},
 		{
+			name:    "unknown function in a precondition",
+			src:     "task \"t\" {\n  precondition {\n    condition     = alltrue([true])\n    error_message = \"x\"\n  }\n}\n",
+			summary: "Call to unknown function", line: 3, detail: `There is no function named "alltrue".`,
+		},
+		{
+			name:    "misspelt function in an output",
+			src:     "task \"t\" {\n  output \"o\" {\n    value = lenght([1])\n  }\n}\n",
+			summary: "Call to unknown function", line: 3, detail: `There is no function named "lenght". Did you mean "length"?`,
+		},
+		{
 			name:    "reference to an undeclared param",
 			src:     "task \"t\" {\n  param \"name\" {}\n  step \"a\" {\n    action = builtin.exec\n    n = param.nmae\n  }\n}\n",
 			summary: "Reference to undeclared param", line: 5, detail: `Task "t" has no param "nmae". Did you mean "name"?`,
