@@ -81,6 +81,14 @@ wait_up() {
 if [ -n "$systemd" ]; then
   as_root systemctl start virtlogd libvirtd
 else
+  # A virtlogd whose socket is gone (/run cleaned under it) cannot log a
+  # starting VM ("Failed to connect socket to '/run/libvirt/virtlogd-sock'"):
+  # end it, so that a working one starts.
+  if pgrep -x virtlogd >/dev/null && [ ! -S /run/libvirt/virtlogd-sock ]; then
+    say "virtlogd runs without its socket: restarting it"
+    as_root pkill -x virtlogd
+    for _ in $(seq 50); do pgrep -x virtlogd >/dev/null || break; sleep 0.1; done
+  fi
   pgrep -x virtlogd >/dev/null || { say "starting virtlogd"; as_root virtlogd -d 8<&-; }
   pgrep -x libvirtd >/dev/null || { say "starting libvirtd"; as_root libvirtd -d 8<&-; changed=; }
 fi
