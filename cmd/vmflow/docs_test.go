@@ -62,3 +62,33 @@ func TestTaskFileCompletionExampleIsTested(t *testing.T) {
 	}
 	t.Fatal("doc_completion.txtar has no tasks.hcl")
 }
+
+// Every command docs/lifecycle.md shows under "Per-VM settings" is run,
+// as written, by doc_settings.txtar.
+func TestLifecycleSettingsDocIsTested(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(testbin.Repo(), "docs", "lifecycle.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := regexp.MustCompile(`(?s)## Per-VM settings\n(.*?)\n## `).FindSubmatch(doc)
+	if section == nil {
+		t.Fatal(`docs/lifecycle.md has no "Per-VM settings" section`)
+	}
+	script, err := os.ReadFile(filepath.Join("testdata", "script", "doc_settings.txtar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, block := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllSubmatch(section[1], -1) {
+		for _, line := range regexp.MustCompile(`(?m)^vmflow .*$`).FindAll(block[1], -1) {
+			cmd := regexp.MustCompile(`\s+#.*$`).ReplaceAll(line, nil)
+			n++
+			if !regexp.MustCompile(`(?m)^exec ` + regexp.QuoteMeta(string(cmd)) + `$`).Match(script) {
+				t.Errorf("docs/lifecycle.md shows %q, which doc_settings.txtar does not run", cmd)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal(`no vmflow command in the "Per-VM settings" examples`)
+	}
+}
