@@ -141,6 +141,9 @@ func (a *app) taskCommand(t *config.Task) *cli.Command {
 		ArgsUsage:       t.Usage(),
 		Category:        "tasks",
 		SkipFlagParsing: true,
+		// Every argument is the task's: no "help"/"h" subcommand takes a
+		// VM named h (vmflow create h).
+		HideHelp: true,
 		// vmflow help TASK shows what TASK --help shows: its params. The
 		// text goes through text/template, so it is quoted as one string.
 		CustomHelpTemplate: "{{" + strconv.Quote(taskHelp(t)) + "}}",
