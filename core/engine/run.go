@@ -461,12 +461,9 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, sc stepC
 			d.Summary = fmt.Sprintf("Step %q failed: %s", ps.Name, d.Summary)
 		}
 		r.refused = refusedInputs(pds)
-		first := ds[0]
-		if ps.Step.IgnoreError && ctx.Err() == nil {
-			return actionFailed(first)
+		if r = actionFailed(ds[0]); r.status != journal.Skipped {
+			r.diags = append(r.diags, ds[1:]...)
 		}
-		r = fail(first)
-		r.diags = append(r.diags, ds[1:]...)
 		return r
 	}
 	out = red.MarkLeaks(lang.MarkAttrs(out, sensitiveNames(ps.Action.Outputs)))

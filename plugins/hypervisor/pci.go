@@ -165,12 +165,19 @@ type Host struct {
 	GivenElsewhere func(name string, addrs []PCIAddress) error
 }
 
+// HostCheckKnown reports whether host_check's arguments are all known:
+// before that (a value from an earlier step, at Prepare) there is
+// nothing to ask the host yet.
+func HostCheckKnown(r *sdk.Request) bool {
+	return r.Known("memory") && r.Known("vcpus") && r.Known("pci_devices") && r.Known("name")
+}
+
 // CheckHost is host_check's decision for a backend's host: memory and
 // CPUs, then each PCI device. It returns the devices as the host names
 // them. Arguments not yet known (a value from an earlier step, checked
 // at Prepare) pass; the Run checks them again.
 func CheckHost(r *sdk.Request, h Host) ([]string, error) {
-	if !r.Known("memory") || !r.Known("vcpus") || !r.Known("pci_devices") || !r.Known("name") {
+	if !HostCheckKnown(r) {
 		return nil, nil
 	}
 	if r.IsSet("memory") && r.Int("memory") > h.MemoryMiB {

@@ -149,7 +149,7 @@ func parsePCICapability(c *libvirtxml.NodeDevicePCICapability) (hypervisor.PCIDe
 // runs it once the arguments are known (before the run); Run runs it
 // again and gives the outputs.
 func (d *driver) hostCheck(r *sdk.Request, outputs bool) error {
-	if !r.Known("memory") || !r.Known("vcpus") || !r.Known("pci_devices") || !r.Known("name") {
+	if !hypervisor.HostCheckKnown(r) {
 		return nil // checked when the run gets there
 	}
 	conn, err := d.connect()

@@ -298,13 +298,15 @@ func runNix(ctx context.Context, rep *reporter, jsonLog bool, silentLimit time.D
 	if err == nil {
 		err = cmd.Wait()
 	}
-	if n := killBuildLeftovers(tmp); n > 0 {
-		if rep.log != nil {
+	pw.Close()
+	<-consumed
+	// Only a command that started a build can leave one of its processes
+	// running: where nix's log says none started, /proc is not scanned.
+	if !jsonLog || rep.builds > 0 {
+		if n := killBuildLeftovers(tmp); n > 0 && rep.log != nil {
 			rep.log("warn", fmt.Sprintf("stopped %d process(es) the build left running", n))
 		}
 	}
-	pw.Close()
-	<-consumed
 	if silent.Load() {
 		return stdout.Bytes(), &silentError{limit: silentLimit}
 	}
