@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/txtar"
@@ -11,56 +12,35 @@ import (
 	"github.com/vmflow/vmflow/internal/testbin"
 )
 
-// The lead example of docs/task-file.md is run by doc_task_file.txtar;
-// this keeps the two copies the same, so the doc cannot drift.
-func TestTaskFileDocExampleIsTested(t *testing.T) {
+// Examples of docs/task-file.md that a script runs as written: the doc's
+// copy and the script's must stay the same, so the doc cannot drift.
+func TestTaskFileExamplesAreTested(t *testing.T) {
 	doc, err := os.ReadFile(filepath.Join(testbin.Repo(), "docs", "task-file.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile("(?s)```hcl\n(.*?)```").FindSubmatch(doc)
-	if m == nil {
-		t.Fatal("docs/task-file.md has no hcl example")
-	}
-	ar, err := txtar.ParseFile(filepath.Join("testdata", "script", "doc_task_file.txtar"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range ar.Files {
-		if f.Name == "proj/tasks.hcl" {
-			if string(f.Data) != string(m[1]) {
-				t.Fatalf("the example in docs/task-file.md and proj/tasks.hcl of doc_task_file.txtar differ:\n--- doc\n%s\n--- test\n%s", m[1], f.Data)
-			}
-			return
+	for _, ex := range []struct{ what, pattern, script, file string }{
+		{"the lead example", "(?s)```hcl\n(.*?)```", "doc_task_file.txtar", "proj/tasks.hcl"},
+		{"the completion example", "(?s)```hcl completion\n(.*?)```", "doc_completion.txtar", "tasks.hcl"},
+		{"the shared-params example", "(?s)### Shared params\n.*?```hcl\n(.*?)```", "doc_shared_params.txtar", "tasks.hcl"},
+	} {
+		m := regexp.MustCompile(ex.pattern).FindSubmatch(doc)
+		if m == nil {
+			t.Errorf("docs/task-file.md lacks %s", ex.what)
+			continue
+		}
+		ar, err := txtar.ParseFile(filepath.Join("testdata", "script", ex.script))
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(ar.Files, func(f txtar.File) bool { return f.Name == ex.file })
+		switch {
+		case i < 0:
+			t.Errorf("%s has no %s", ex.script, ex.file)
+		case string(ar.Files[i].Data) != string(m[1]):
+			t.Errorf("%s in docs/task-file.md and %s of %s differ:\n--- doc\n%s\n--- test\n%s", ex.what, ex.file, ex.script, m[1], ar.Files[i].Data)
 		}
 	}
-	t.Fatal("doc_task_file.txtar has no proj/tasks.hcl")
-}
-
-// The completion example of docs/task-file.md is run by
-// doc_completion.txtar.
-func TestTaskFileCompletionExampleIsTested(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join(testbin.Repo(), "docs", "task-file.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile("(?s)```hcl completion\n(.*?)```").FindSubmatch(doc)
-	if m == nil {
-		t.Fatal("docs/task-file.md has no completion example")
-	}
-	ar, err := txtar.ParseFile(filepath.Join("testdata", "script", "doc_completion.txtar"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range ar.Files {
-		if f.Name == "tasks.hcl" {
-			if string(f.Data) != string(m[1]) {
-				t.Fatalf("the completion example in docs/task-file.md and tasks.hcl of doc_completion.txtar differ:\n--- doc\n%s\n--- test\n%s", m[1], f.Data)
-			}
-			return
-		}
-	}
-	t.Fatal("doc_completion.txtar has no tasks.hcl")
 }
 
 // Every command docs/lifecycle.md shows under "Per-VM settings" is run,

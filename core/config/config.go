@@ -6,7 +6,8 @@ package config
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -146,8 +147,11 @@ type File struct {
 	LocalNames  []string
 	LocalValues cty.Value
 	Plugins     map[string]*PluginDecl
-	Includes    []*Include
-	Funcs       map[string]function.Function
+	// Params are the file's shared params (param blocks outside a task),
+	// which tasks take with params = [param.NAME, …].
+	Params   map[string]*Param
+	Includes []*Include
+	Funcs    map[string]function.Function
 	// Parent is the file that includes this one (nil for the root): an
 	// included file sees its variables and plugins, unless it declares
 	// its own of the same name.
@@ -294,7 +298,9 @@ type Param struct {
 	Applies hcl.Expression
 	// NotAsked (ask = false): the wizard leaves an optional param to its
 	// flag, as it does a finer setting most runs keep at its default.
-	NotAsked  bool
+	NotAsked bool
+	// Shared: declared outside any task, taken by params = [param.NAME].
+	Shared    bool
 	DeclRange hcl.Range
 }
 
@@ -431,20 +437,36 @@ func (f *File) Plugin(name string) *PluginDecl {
 	return nil
 }
 
-// PluginNames lists the plugin names this file sees.
-func (f *File) PluginNames() []string {
-	seen := map[string]bool{}
-	var out []string
+// SharedParam returns the shared param a name stands for in this file: its
+// own, else the one the files that include it see.
+func (f *File) SharedParam(name string) *Param {
 	for g := f; g != nil; g = g.Parent {
-		for n := range g.Plugins {
-			if !seen[n] {
-				seen[n] = true
-				out = append(out, n)
-			}
+		if p := g.Params[name]; p != nil {
+			return p
 		}
 	}
-	sort.Strings(out)
-	return out
+	return nil
+}
+
+// SharedParamNames lists the shared params this file sees.
+func (f *File) SharedParamNames() []string {
+	return namesSeen(f, func(g *File) []string { return slices.Collect(maps.Keys(g.Params)) })
+}
+
+// PluginNames lists the plugin names this file sees.
+func (f *File) PluginNames() []string {
+	return namesSeen(f, func(g *File) []string { return slices.Collect(maps.Keys(g.Plugins)) })
+}
+
+// namesSeen lists, sorted and once each, the names of a file and of the
+// files that include it.
+func namesSeen(f *File, names func(*File) []string) []string {
+	var out []string
+	for g := f; g != nil; g = g.Parent {
+		out = append(out, names(g)...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // inheritVariables gives an included file the variables of the files that

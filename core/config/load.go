@@ -201,6 +201,7 @@ var fileSchema = &hcl.BodySchema{
 		{Type: "task", LabelNames: []string{"name"}},
 		{Type: "include", LabelNames: []string{"name"}},
 		{Type: "locals"},
+		{Type: "param", LabelNames: []string{"name"}},
 	},
 }
 
@@ -278,6 +279,7 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 	for _, b := range byType["plugin"] {
 		l.decodePlugin(f, b)
 	}
+	l.decodeSharedParams(f, byType["param"])
 	var tasks []*Task
 	seenTask := map[string]*Task{}
 	for _, b := range byType["task"] {

@@ -130,7 +130,8 @@ func objectOfValues(m map[string]cty.Value) cty.Value {
 	return cty.ObjectVal(m)
 }
 
-// missingRef is a reference to a plugin or variable no file declares;
+// missingRef is a reference to a plugin, variable or shared param no file
+// declares;
 // typo: a declared name is close to it.
 type missingRef struct {
 	file       *File
@@ -145,7 +146,7 @@ type missingRef struct {
 // says at once what it lacks. A name close to a declared one is more
 // likely a typo, and keeps its own message with its suggestion.
 func (l *loader) summarizeMissing(root *File) {
-	var plugins, vars []string
+	var plugins, vars, params []string
 	drop := map[*hcl.Diagnostic]bool{}
 	var first *hcl.Diagnostic
 	for _, m := range l.missing {
@@ -161,6 +162,8 @@ func (l *loader) summarizeMissing(root *File) {
 			plugins = append(plugins, m.name)
 		case m.kind == "variable" && !slices.Contains(vars, m.name):
 			vars = append(vars, m.name)
+		case m.kind == "param" && !slices.Contains(params, m.name):
+			params = append(params, m.name)
 		}
 	}
 	if first == nil {
@@ -175,11 +178,15 @@ func (l *loader) summarizeMissing(root *File) {
 		uses = append(uses, plural(len(vars), "variable", "variables")+" "+strings.Join(vars, ", "))
 		declare = append(declare, fmt.Sprintf("variable %q {}", vars[0]))
 	}
+	if len(params) > 0 {
+		uses = append(uses, plural(len(params), "shared param", "shared params")+" "+strings.Join(params, ", "))
+		declare = append(declare, fmt.Sprintf("param %q { … } outside any task", params[0]))
+	}
 	name := DisplayPath(root.Path)
 	summary := &hcl.Diagnostic{
 		Severity: hcl.DiagError, Summary: "Plugins or variables not declared",
 		Detail: fmt.Sprintf("%s uses %s without declaring them. If it is meant to be included, run the task file that includes it (include \"NAME\" { path = %q }), which declares them; otherwise declare them here (%s).",
-			name, strings.Join(uses, " and "), filepath.Base(root.Path), strings.Join(declare, ", ")),
+			name, andList(uses), filepath.Base(root.Path), strings.Join(declare, ", ")),
 		Subject: first.Subject,
 	}
 	out := make(hcl.Diagnostics, 0, len(l.diags))
@@ -332,4 +339,12 @@ func (t *Task) EvalContext(params, steps cty.Value) (*hcl.EvalContext, hcl.Diagn
 		delete(ectx.Variables, "param")
 	}
 	return ectx, diags
+}
+
+// andList joins "a", "b", "c" as "a, b and c".
+func andList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }

@@ -16,7 +16,7 @@ import (
 )
 
 var taskSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: "lock"}, {Name: "wizard"}, {Name: "supersedes"}, {Name: "internal"}, {Name: "read_only"}},
+	Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: "lock"}, {Name: "wizard"}, {Name: "supersedes"}, {Name: "internal"}, {Name: "read_only"}, {Name: "params"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "param", LabelNames: []string{"name"}},
 		{Type: "step", LabelNames: []string{"name"}},
@@ -64,13 +64,19 @@ func (l *loader) decodeTask(f *File, b *hcl.Block) *Task {
 		}
 	}
 
+	// Shared params come first, in the order listed, then the task's own.
+	if a, ok := content.Attributes["params"]; ok {
+		l.useSharedParams(f, t, a)
+	}
 	var steps, outputs, locals []*hcl.Block
 	for _, blk := range content.Blocks {
 		switch blk.Type {
 		case "locals":
 			locals = append(locals, blk)
 		case "param":
-			l.decodeParam(f, t, blk)
+			if p := l.decodeParam(f, t, blk); p != nil {
+				l.addParam(t, p, blk.DefRange)
+			}
 		case "step":
 			steps = append(steps, blk)
 		case "output":
@@ -123,15 +129,13 @@ func (l *loader) decodeTask(f *File, b *hcl.Block) *Task {
 	return t
 }
 
-func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) {
+// decodeParam reads a param block, of task t or (t without a name) a
+// shared one at file level; nil after an error in its name.
+func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) *Param {
 	name := b.Labels[0]
 	if !hclsyntax.ValidIdentifier(name) {
 		l.diags = append(l.diags, badName("param", name, b.LabelRanges[0]))
-		return
-	}
-	if prev := t.Param(name); prev != nil {
-		l.diags = append(l.diags, duplicate("param", name, b.DefRange, prev.DeclRange))
-		return
+		return nil
 	}
 	content, diags := b.Body.Content(paramSchema)
 	l.diags = append(l.diags, diags...)
@@ -164,7 +168,12 @@ func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) {
 	if a, ok := content.Attributes["applies"]; ok {
 		// Only what is known before the run: variables and the params
 		// declared before this one.
-		if d := l.checkRefs(a.Expr, f, t, "a param's applies (var.* and the params declared before it)", "var", "param"); d.HasErrors() {
+		where, allowed := "a param's applies (var.* and the params declared before it)", []string{"var", "param"}
+		if t.Name == "" {
+			// A shared param serves tasks whose other params differ.
+			where, allowed = "a shared param's applies (var.* only)", []string{"var"}
+		}
+		if d := l.checkRefs(a.Expr, f, t, where, allowed...); d.HasErrors() {
 			l.diags = append(l.diags, d...)
 		} else {
 			p.Applies = a.Expr
@@ -190,6 +199,20 @@ func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) {
 			p.Default = cv
 		}
 	}
+	return p
+}
+
+// addParam appends p to t's params: a name once, required ones first.
+func (l *loader) addParam(t *Task, p *Param, at hcl.Range) {
+	name := p.Name
+	if prev := t.Param(name); prev != nil {
+		d := duplicate("param", name, at, prev.DeclRange)
+		if prev.Shared {
+			d.Detail = fmt.Sprintf("Task %s takes the shared param %q already (params = [param.%s], declared at %s): drop one, or give this one another name.", t.Name, name, name, prev.DeclRange)
+		}
+		l.diags = append(l.diags, d)
+		return
+	}
 	if len(t.Params) > 0 {
 		last := t.Params[len(t.Params)-1]
 		if !last.Required() && p.Required() {
@@ -197,7 +220,7 @@ func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) {
 				Severity: hcl.DiagError, Summary: "Required param after an optional one",
 				Detail: fmt.Sprintf("Params are positional in declared order, so %q (required) cannot follow %q (which has a default). Declare required params first.",
 					name, last.Name),
-				Subject: b.DefRange.Ptr(),
+				Subject: at.Ptr(),
 			})
 		}
 	}
