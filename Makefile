@@ -57,6 +57,7 @@ proto:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+	go run ./internal/hclfmt $$(git ls-files '*.hcl' | grep -v /testdata/fuzz/)
 
 clean:
 	rm -rf $(BIN)

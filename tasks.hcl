@@ -153,6 +153,64 @@ locals {
 }
 
 # ---------------------------------------------------------------------------
+# Params several tasks take (params = [param.name, …]), written once.
+
+param "name" {
+  type        = string
+  description = "VM name"
+  complete    = "records:machines/${var.backend}"
+}
+
+param "snapshot" {
+  type        = string
+  description = "snapshot name"
+  complete    = "task:snapshots.snapshots"
+}
+
+# The settings configure changes (null: not given, unchanged), which the
+# internal task settings checks.
+param "memory" {
+  type        = number
+  default     = null
+  description = "MiB of RAM"
+}
+param "vcpus" {
+  type        = number
+  default     = null
+  description = "virtual CPUs"
+}
+param "tcp_ports" {
+  type        = list(string)
+  default     = null
+  description = "inbound TCP ports or ranges (all of them; SSH is always open)"
+}
+param "udp_ports" {
+  type        = list(string)
+  default     = null
+  description = "inbound UDP ports or ranges (all of them)"
+}
+param "resolvers" {
+  type        = list(string)
+  default     = null
+  description = "DNS servers; [] for the network's"
+}
+param "hosts" {
+  type        = list(string)
+  default     = null
+  description = "its /etc/hosts lines (all of them)"
+}
+param "ca_certs" {
+  type        = list(string)
+  default     = null
+  description = "CA certificate files (PEM), all of them; [] for none"
+}
+param "pci_devices" {
+  type        = list(string)
+  default     = null
+  description = "host PCI devices passed through, all of them; [] for none"
+}
+
+# ---------------------------------------------------------------------------
 # Building and creating
 
 task "build" {
@@ -320,13 +378,13 @@ task "create" {
     name       = param.name
     mode       = "create"
     values = merge(step.image.record, step.settings.record, {
-      name      = param.name
-      backend   = var.backend
-      hostname  = param.name
-      memory    = param.memory
-      vcpus     = param.vcpus
-      var_size  = param.var_size
-      network   = param.network
+      name        = param.name
+      backend     = var.backend
+      hostname    = param.name
+      memory      = param.memory
+      vcpus       = param.vcpus
+      var_size    = param.var_size
+      network     = param.network
       static_ip   = param.static_ip
       gateway     = param.gateway
       pci_devices = param.pci_devices
@@ -361,12 +419,8 @@ task "create" {
 
 task "recreate" {
   description = "Create a destroyed VM again from its machine record: same identity, sizes and image source, a fresh /var of the stored size"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
-  lock = param.name
+  params      = [param.name]
+  lock        = param.name
 
   step "record" {
     action     = builtin.record_read
@@ -426,12 +480,8 @@ task "recreate" {
 
 task "upgrade" {
   description = "Rebuild the image for the stored profiles and swap it in as the boot disk (new overlay under a temporary name, graceful stop, atomic swap, redefine, start); /var is never touched"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
-  lock = param.name
+  params      = [param.name]
+  lock        = param.name
 
   step "record" {
     action     = builtin.record_read
@@ -552,12 +602,8 @@ task "upgrade" {
 
 task "start" {
   description = "Start a VM and wait for its IP"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
-  lock = param.name
+  params      = [param.name]
+  lock        = param.name
   step "start" {
     action = hypervisor.start
     name   = param.name
@@ -574,11 +620,7 @@ task "start" {
 
 task "stop" {
   description = "Shut a VM down (ACPI or guest agent), failing after the timeout"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   param "timeout" {
     type        = number
     default     = 120
@@ -594,12 +636,8 @@ task "stop" {
 
 task "force-stop" {
   description = "Force a VM off at once"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
-  lock = param.name
+  params      = [param.name]
+  lock        = param.name
   step "destroy" {
     action = hypervisor.destroy
     name   = param.name
@@ -608,12 +646,8 @@ task "force-stop" {
 
 task "reboot" {
   description = "Reboot a VM (ACPI or guest agent)"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
-  lock = param.name
+  params      = [param.name]
+  lock        = param.name
   step "reboot" {
     action = hypervisor.reboot
     name   = param.name
@@ -623,11 +657,7 @@ task "reboot" {
 task "status" {
   description = "Show a VM's state, IP, image, profiles and backend"
   read_only   = true
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   step "record" {
     action     = builtin.record_read
     collection = local.machines
@@ -748,11 +778,7 @@ task "ssh" {
 task "console" {
   description = "Attach to a VM's serial console (Ctrl-] detaches)"
   read_only   = true
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   step "console" {
     action = hypervisor.console
     name   = param.name
@@ -761,11 +787,7 @@ task "console" {
 
 task "exec" {
   description = "Run a command inside a VM through the guest agent"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   param "command" {
     type        = list(string)
     description = "the command and its arguments"
@@ -783,11 +805,7 @@ task "exec" {
 
 task "snapshot" {
   description = "Snapshot a VM's /var disk (with its memory when it runs)"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   param "snapshot" {
     type        = string
     description = "snapshot name"
@@ -802,17 +820,8 @@ task "snapshot" {
 
 task "restore-snapshot" {
   description = "Bring a VM's /var back to a snapshot (an unknown one changes nothing)"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
-  param "snapshot" {
-    type        = string
-    description = "snapshot name"
-    complete    = "task:snapshots.snapshots"
-  }
-  lock = param.name
+  params      = [param.name, param.snapshot]
+  lock        = param.name
   step "revert" {
     action   = hypervisor.snapshot_revert
     name     = param.name
@@ -824,11 +833,7 @@ task "restore-snapshot" {
 task "snapshots" {
   description = "List a VM's snapshots"
   read_only   = true
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   step "list" {
     action = hypervisor.snapshot_list
     name   = param.name
@@ -838,17 +843,8 @@ task "snapshots" {
 
 task "delete-snapshot" {
   description = "Delete one of a VM's snapshots"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
-  param "snapshot" {
-    type        = string
-    description = "snapshot name"
-    complete    = "task:snapshots.snapshots"
-  }
-  lock = param.name
+  params      = [param.name, param.snapshot]
+  lock        = param.name
   step "delete" {
     action   = hypervisor.snapshot_delete
     name     = param.name
@@ -861,12 +857,8 @@ task "delete-snapshot" {
 
 task "destroy" {
   description = "Remove a VM and all its disks, /var included; the machine record stays (recreate, purge)"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
-  lock = param.name
+  params      = [param.name]
+  lock        = param.name
   # Nothing of the VM is left for an interrupted run on it to finish or
   # undo: such runs are marked superseded.
   supersedes = true
@@ -879,12 +871,8 @@ task "destroy" {
 
 task "purge" {
   description = "Destroy a VM and forget it: its disks and its machine record go (backups stay)"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
-  lock = param.name
+  params      = [param.name]
+  lock        = param.name
   # Nothing of the VM is left for an interrupted run on it to finish or
   # undo: such runs are marked superseded.
   supersedes = true
@@ -915,11 +903,7 @@ task "purge" {
 
 task "resize-var" {
   description = "Grow a VM's /var disk (shut off; never shrinks). The guest grows its filesystem at next boot."
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   param "size" {
     type        = string
     description = "the new size (20G, …)"
@@ -953,11 +937,7 @@ task "resize-var" {
 
 task "network-config" {
   description = "Move a shut-off VM to another network: nat, or bridge:NAME"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   param "network" {
     type        = string
     description = "nat or bridge:NAME"
@@ -1002,11 +982,7 @@ task "network-config" {
 
 task "set-profiles" {
   description = "Change the profiles a VM's image is built from; vmflow upgrade NAME builds and boots them"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   param "profiles" {
     type        = list(string)
     description = "the profiles (core is always in)"
@@ -1042,52 +1018,8 @@ task "set-profiles" {
 
 task "configure" {
   description = "Change a shut-off VM's memory, CPUs, PCI devices, inbound ports, DNS servers, /etc/hosts lines or CA certificates; they take effect at its next start (only what is given changes)"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
-  param "memory" {
-    type        = number
-    default     = null
-    description = "MiB of RAM"
-  }
-  param "vcpus" {
-    type        = number
-    default     = null
-    description = "virtual CPUs"
-  }
-  param "tcp_ports" {
-    type        = list(string)
-    default     = null
-    description = "inbound TCP ports or ranges (all of them; SSH is always open)"
-  }
-  param "udp_ports" {
-    type        = list(string)
-    default     = null
-    description = "inbound UDP ports or ranges (all of them)"
-  }
-  param "resolvers" {
-    type        = list(string)
-    default     = null
-    description = "DNS servers; [] for the network's"
-  }
-  param "hosts" {
-    type        = list(string)
-    default     = null
-    description = "its /etc/hosts lines (all of them)"
-  }
-  param "ca_certs" {
-    type        = list(string)
-    default     = null
-    description = "CA certificate files (PEM), all of them; [] for none"
-  }
-  param "pci_devices" {
-    type        = list(string)
-    default     = null
-    description = "host PCI devices passed through, all of them; [] for none"
-  }
-  lock = param.name
+  params      = [param.name, param.memory, param.vcpus, param.tcp_ports, param.udp_ports, param.resolvers, param.hosts, param.ca_certs, param.pci_devices]
+  lock        = param.name
   locals {
     # Memory, CPUs and devices are in the definition, the rest on /var.
     defined = merge(
@@ -1160,12 +1092,8 @@ task "configure" {
 
 task "set-password" {
   description = "Set admin's and user's console login passwords (asked twice each on a terminal, else a line each from stdin; empty: none) on a shut-off VM; SSH stays key-only"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
-  lock = param.name
+  params      = [param.name]
+  lock        = param.name
   step "record" {
     action     = builtin.record_read
     collection = local.machines
@@ -1322,12 +1250,8 @@ task "clone" {
 
 task "backup" {
   description = "Archive a VM's disks and machine record (zstd, with a checksum); a running VM is paused meanwhile and resumed in every case"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
-  lock = param.name
+  params      = [param.name]
+  lock        = param.name
   step "record" {
     action     = builtin.record_read
     collection = local.machines
@@ -1404,11 +1328,7 @@ task "backups" {
 
 task "restore-backup" {
   description = "Bring a VM back from a backup (default: its newest): the archive is verified before anything is removed"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   param "file" {
     type        = string
     default     = ""
@@ -1509,11 +1429,7 @@ task "restore-backup" {
 task "vacant" {
   internal    = true
   description = "Refuse a new VM's name before anything is made: a VM of that name, any of its disks, or its machine record left by destroy"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   param "hint" {
     type        = string
     description = "what to do about a record left behind"
@@ -1543,11 +1459,7 @@ task "vacant" {
 task "shut-off" {
   internal    = true
   description = "Refuse unless a VM is defined and shut off"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   param "why" {
     type        = string
     description = "why it must be off"
@@ -1588,54 +1500,11 @@ task "shut-off" {
 task "settings" {
   internal    = true
   description = "Check a VM's settings (null: not given) against the rules and the host, and turn them into its machine record's values and its /var/identity files (profiles/core.nix reads them at boot)"
-  param "name" {
-    type        = string
-    description = "VM name: its own PCI devices are not another VM's"
-  }
-  param "tcp_ports" {
-    type        = list(string)
-    default     = null
-    description = "inbound TCP ports or ranges"
-  }
-  param "udp_ports" {
-    type        = list(string)
-    default     = null
-    description = "inbound UDP ports or ranges"
-  }
-  param "resolvers" {
-    type        = list(string)
-    default     = null
-    description = "DNS servers"
-  }
-  param "hosts" {
-    type        = list(string)
-    default     = null
-    description = "/etc/hosts lines"
-  }
-  param "ca_certs" {
-    type        = list(string)
-    default     = null
-    description = "CA certificate files (PEM)"
-  }
+  params      = [param.name, param.memory, param.vcpus, param.tcp_ports, param.udp_ports, param.resolvers, param.hosts, param.ca_certs, param.pci_devices]
   param "ca_pem" {
     type        = string
     default     = null
     description = "CA certificates as the record keeps them (instead of ca_certs)"
-  }
-  param "memory" {
-    type        = number
-    default     = null
-    description = "MiB of RAM, checked against the host's"
-  }
-  param "vcpus" {
-    type        = number
-    default     = null
-    description = "virtual CPUs, checked against the host's"
-  }
-  param "pci_devices" {
-    type        = list(string)
-    default     = null
-    description = "host PCI devices to pass through, checked against the host's"
   }
   locals {
     ports = concat(coalesce(param.tcp_ports, []), coalesce(param.udp_ports, []))
@@ -1697,11 +1566,7 @@ task "settings" {
 task "image" {
   internal    = true
   description = "A VM's boot image: built by nix for its profiles, or imported from an image file; for direct kernel boot, its kernel and initrd (and a placeholder boot disk when there is no image)"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   param "generation" {
     type        = number
     description = "the image's generation: an imported image is the volume NAME-base.GENERATION"
@@ -1798,11 +1663,7 @@ task "image" {
 task "provision" {
   internal    = true
   description = "A new VM from its machine record and its image: a thin boot overlay, a fresh /var that holds its identity; defined, started"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   param "record" {
     type        = any
     description = "its machine record's values"
@@ -1873,11 +1734,7 @@ task "provision" {
 task "machine" {
   internal    = true
   description = "Define a VM from its machine record, on its volumes NAME-boot and NAME-var; start it and wait for its IP"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   param "record" {
     type        = any
     description = "its machine record's values"
@@ -1939,11 +1796,7 @@ task "machine" {
 task "teardown" {
   internal    = true
   description = "Remove a VM and every volume it has, found by their names with or without a record: what an interrupted create, upgrade or clone left goes too"
-  param "name" {
-    type        = string
-    description = "VM name"
-    complete    = "records:machines/${var.backend}"
-  }
+  params      = [param.name]
   param "final" {
     type        = bool
     default     = false

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/vmflow/vmflow/core/config"
@@ -249,4 +250,30 @@ func forEachKeys(t *testing.T, b *hclsyntax.Block) []string {
 		t.Errorf("for_each at %s: no keys read", a.Expr.Range())
 	}
 	return keys
+}
+
+// The task files vmflow ships and shows are laid out as hclwrite lays
+// them out (make fmt), as Go files are by gofmt.
+func TestTaskFilesFormatted(t *testing.T) {
+	out, err := exec.Command("git", "-C", testbin.Repo(), "ls-files", "*.hcl").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err)
+	}
+	n := 0
+	for _, p := range strings.Fields(string(out)) {
+		if strings.Contains(p, "/testdata/fuzz/") {
+			continue // fuzz seeds are odd on purpose
+		}
+		b, err := os.ReadFile(filepath.Join(testbin.Repo(), p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if f := hclwrite.Format(b); !bytes.Equal(b, f) {
+			t.Errorf("%s is not formatted: make fmt formats it", p)
+		}
+	}
+	if n < 5 {
+		t.Fatalf("only %d task files checked", n)
+	}
 }
