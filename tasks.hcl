@@ -4,7 +4,7 @@
 #
 #   vmflow list                               every task, with its params
 #   vmflow create demo                        build the image with nix, create, start
-#   vmflow create demo --var kernel=… --var initrd=…   (or --var image=…: prebuilt)
+#   vmflow create demo --kernel=… --initrd=…   (or --image=…: prebuilt)
 #   vmflow ssh demo                           (or user@demo, admin@demo)
 #   vmflow snapshot demo before               snapshot /var
 #   vmflow restore-snapshot demo before
@@ -241,13 +241,45 @@ task "create" {
     description = "VM name"
     prompt      = "Name of the new VM"
   }
+  # Where the boot image comes from: the wizard asks, then only what that
+  # source needs. On the command line, --image or --kernel (or --var
+  # image, --var kernel) says it.
+  param "source" {
+    type        = string
+    default     = var.kernel != "" ? "kernel" : (var.image != "" ? "image" : "nix")
+    options     = ["nix", "image", "kernel"]
+    description = "where its image comes from: nix (built for its profiles), image (a prebuilt image file) or kernel (a kernel and initrd booted directly); --image or --kernel says it"
+    prompt      = "Where does its boot image come from?"
+    applies     = param.image == "" && param.kernel == ""
+  }
+  param "image" {
+    type        = string
+    default     = var.image
+    description = "a prebuilt boot image (qcow2 or raw, UEFI)"
+    prompt      = "Image file"
+    applies     = param.source == "image" && var.image == ""
+  }
+  param "kernel" {
+    type        = string
+    default     = var.kernel
+    description = "direct kernel boot: the kernel"
+    prompt      = "Kernel file"
+    applies     = param.source == "kernel" && var.kernel == ""
+  }
+  param "initrd" {
+    type        = string
+    default     = var.initrd
+    description = "direct kernel boot: the initrd"
+    prompt      = "Initrd file"
+    applies     = param.source == "kernel" && var.initrd == ""
+  }
   param "profiles" {
     type        = list(string)
     default     = []
     options     = ["core", "docker", "podman", "nvidia", "python", "rust", "dev", "home-manager", "claude", "open-code"]
-    description = "profiles to compose (core is always in); ignored with --var image or kernel"
+    description = "profiles to compose (core is always in); for a nix-built image"
     prompt      = "Profiles (core is always in)"
-    applies     = var.image == "" && var.kernel == ""
+    applies     = param.source == "nix" && param.image == "" && param.kernel == ""
   }
   param "memory" {
     type        = number
@@ -327,8 +359,16 @@ task "create" {
     error_message = "static_ip must be an IPv4 address with its prefix, like 192.168.122.50/24."
   }
   precondition {
-    condition     = var.kernel == "" || var.initrd != ""
-    error_message = "Direct kernel boot needs both --var kernel=PATH and --var initrd=PATH."
+    condition     = param.kernel == "" || param.initrd != ""
+    error_message = "Direct kernel boot needs both --kernel PATH and --initrd PATH."
+  }
+  precondition {
+    condition     = param.source != "image" || param.image != ""
+    error_message = "The image comes from a file: give it with --image PATH."
+  }
+  precondition {
+    condition     = param.source != "kernel" || param.kernel != ""
+    error_message = "Direct kernel boot: give the kernel and initrd with --kernel PATH --initrd PATH."
   }
   precondition {
     condition     = !contains(param.profiles, "nvidia") || length(param.pci_devices) > 0
@@ -366,9 +406,9 @@ task "create" {
     name       = param.name
     generation = 1
     profiles   = param.profiles
-    image      = var.image
-    kernel     = var.kernel
-    initrd     = var.initrd
+    image      = param.image
+    kernel     = param.kernel
+    initrd     = param.initrd
     cmdline    = var.cmdline
     depends_on = [step.vacant]
   }

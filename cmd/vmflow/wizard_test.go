@@ -15,6 +15,8 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/vt"
 	"github.com/creack/pty"
+
+	"github.com/vmflow/vmflow/internal/testbin"
 )
 
 // The wizard's tests run the real vmflow binary on a pseudo-terminal and
@@ -574,5 +576,62 @@ func TestWizardAppliesFromVars(t *testing.T) {
 	}
 	if got, want := w.received(t), "profiles=base\nip=10.0.0.9\ngateway=10.0.0.1\n"; got != want {
 		t.Fatalf("the task received:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestWizardImageSource: the default lifecycle's create asks where the
+// image comes from, then only what that source needs: an image file, not
+// the profiles a nix build would take. Given --image, it asks neither.
+// Run on the proxmox-stub, which runs no guest.
+func TestWizardImageSource(t *testing.T) {
+	w := newWizardEnv(t)
+	w.dir = t.TempDir()
+	img := filepath.Join(w.dir, "disk.img")
+	if err := os.WriteFile(img, make([]byte, 1<<16), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tasks := filepath.Join(testbin.Repo(), "tasks.hcl")
+	rest := []string{"MiB of RAM", "virtual CPUs", "size of the /var disk", "nat or bridge:NAME", "a fixed address", "inbound TCP ports", "console login passwords"}
+
+	s := w.start(t, "-f", tasks, "--var", "backend=proxmox-stub", "create")
+	s.ask("Name of the new VM", "w1", keyEnter)
+	s.ask("Where does its boot image come from?", keyDown, keyEnter) // nix, image, kernel
+	s.ask("Image file", img, keyEnter)
+	for _, q := range rest {
+		s.ask(q, keyEnter)
+	}
+	if code := s.exit(); code != 0 {
+		t.Fatalf("exit code %d; output:\n%s", code, s.output())
+	}
+	out := s.output()
+	for _, q := range []string{"Profiles (core is always in)", "Kernel file", "Initrd file"} {
+		if strings.Contains(out, q) {
+			t.Errorf("asked %q, which an image file does not need:\n%s", q, out)
+		}
+	}
+	if !strings.Contains(out, "--source=image --image="+img) {
+		t.Errorf("the equivalent command line does not name the source and the image:\n%s", out)
+	}
+	_, status := w.runPlain(t, "-f", tasks, "--var", "backend=proxmox-stub", "status", "w1")
+	if !strings.Contains(status, `image = "`+img+`"`) {
+		t.Errorf("w1's record does not name the image file:\n%s", status)
+	}
+
+	// --image on the command line says where the image comes from.
+	s = w.start(t, "-f", tasks, "--var", "backend=proxmox-stub", "create", "w2", "--image", img)
+	s.ask(rest[0], keyEsc)
+	if code := s.exit(); code != exitInterrupted {
+		t.Fatalf("exit code %d, want %d; output:\n%s", code, exitInterrupted, s.output())
+	}
+	if out := s.output(); strings.Contains(out, "Where does its boot image come from?") || strings.Contains(out, "Image file") {
+		t.Errorf("asked for the image source with --image given:\n%s", out)
+	}
+
+	// A nix build asks for the profiles.
+	s = w.start(t, "-f", tasks, "--var", "backend=proxmox-stub", "create", "w3")
+	s.ask("Where does its boot image come from?", keyEnter)
+	s.ask("Profiles (core is always in)", keyEsc)
+	if code := s.exit(); code != exitInterrupted {
+		t.Fatalf("exit code %d, want %d; output:\n%s", code, exitInterrupted, s.output())
 	}
 }

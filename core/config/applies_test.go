@@ -46,9 +46,38 @@ func TestParamApplies(t *testing.T) {
 	}
 }
 
+// A param's applies may use a param declared after it: that one counts
+// with the value the command line gave, else its default (the wizard asks
+// where the image comes from unless --image is given).
+func TestParamAppliesLaterParam(t *testing.T) {
+	p := mustLoad(t, memFS{root: `
+task "create" {
+  param "source" {
+    default = "nix"
+    applies = param.image == ""
+  }
+  param "image" {
+    default = ""
+    applies = param.source == "image"
+  }
+}
+`}, Options{})
+	task := p.Task("create")
+	src, img := task.Param("source"), task.Param("image")
+	if !task.ParamApplies(src, nil) {
+		t.Error("source does not apply with no image given")
+	}
+	if task.ParamApplies(src, map[string]cty.Value{"image": cty.StringVal("disk.img")}) {
+		t.Error("source applies with an image given")
+	}
+	if task.ParamApplies(img, nil) || !task.ParamApplies(img, map[string]cty.Value{"source": cty.StringVal("image")}) {
+		t.Error("image's applies does not follow source")
+	}
+}
+
 func TestParamAppliesRefs(t *testing.T) {
 	for _, tc := range []struct{ applies, want string }{
-		{`param.later != ""`, `no param "later"`},
+		{`param.latter != ""`, `no param "latter"`},
 		{`step.x.ok`, "step.* is not allowed here"},
 	} {
 		src := "task \"t\" {\n  param \"a\" {\n    default = \"\"\n    applies = " + tc.applies + "\n  }\n  param \"later\" { default = \"\" }\n}\n"

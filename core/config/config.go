@@ -293,7 +293,7 @@ type Param struct {
 	// the same names already given, and offer its list output OUTPUT).
 	Complete string
 	// Applies is when the param matters (applies = param.static_ip !=
-	// ""), from var.* and the params declared before it; nil: always.
+	// ""), from var.* and the task's params; nil: always.
 	// The wizard does not ask a param that does not apply.
 	Applies hcl.Expression
 	// NotAsked (ask = false): the wizard leaves an optional param to its
@@ -304,18 +304,16 @@ type Param struct {
 	DeclRange hcl.Range
 }
 
-// ParamApplies evaluates p's applies with the values known so far (params
-// declared before p; one not in known counts with its default). A
-// param without applies, or whose applies cannot be decided, applies.
+// ParamApplies evaluates p's applies with the values known so far (given
+// or answered; a param not in known counts with its default, a required
+// one as unknown). A param without applies, or whose applies cannot be
+// decided, applies.
 func (t *Task) ParamApplies(p *Param, known map[string]cty.Value) bool {
 	if p.Applies == nil || t.File == nil {
 		return true
 	}
 	vals := map[string]cty.Value{}
 	for _, q := range t.Params {
-		if q == p {
-			break
-		}
 		switch v, ok := known[q.Name]; {
 		case ok:
 			vals[q.Name] = v

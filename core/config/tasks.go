@@ -91,6 +91,7 @@ func (l *loader) decodeTask(f *File, b *hcl.Block) *Task {
 			t.Preconditions = append(t.Preconditions, v)
 		}
 	}
+	l.checkApplies(f, t)
 	l.decodeTaskLocals(f, t, locals)
 	for _, pc := range t.Preconditions {
 		l.diags = append(l.diags, l.checkRefs(pc.Condition, f, t, "a precondition", "var", "param")...)
@@ -166,19 +167,18 @@ func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) *Param {
 		p.Options = l.decodeOptions(f, t, p, a)
 	}
 	if a, ok := content.Attributes["applies"]; ok {
-		// Only what is known before the run: variables and the params
-		// declared before this one.
-		where, allowed := "a param's applies (var.* and the params declared before it)", []string{"var", "param"}
+		p.Applies = a.Expr
 		if t.Name == "" {
 			// A shared param serves tasks whose other params differ.
-			where, allowed = "a shared param's applies (var.* only)", []string{"var"}
+			if d := l.checkRefs(a.Expr, f, t, "a shared param's applies (var.* only)", "var"); d.HasErrors() {
+				l.diags = append(l.diags, d...)
+				p.Applies = nil
+			}
 		}
-		if d := l.checkRefs(a.Expr, f, t, where, allowed...); d.HasErrors() {
-			l.diags = append(l.diags, d...)
-		} else {
-			p.Applies = a.Expr
-		}
+		// A task's own param's is checked once all its params are known
+		// (checkApplies).
 	}
+
 	if a, ok := content.Attributes["default"]; ok {
 		if d := l.checkRefs(a.Expr, f, t, "a param's default", "var"); d.HasErrors() {
 			l.diags = append(l.diags, d...)
@@ -200,6 +200,22 @@ func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) *Param {
 		}
 	}
 	return p
+}
+
+// checkApplies checks the applies of t's own params: only what is known
+// before the run, variables and the task's params (one declared later
+// counts with the value the command line gave, else its default: the
+// wizard's source question is not asked when --image is given).
+func (l *loader) checkApplies(f *File, t *Task) {
+	for _, p := range t.Params {
+		if p.Applies == nil || p.Shared {
+			continue
+		}
+		if d := l.checkRefs(p.Applies, f, t, "a param's applies (var.* and the task's params)", "var", "param"); d.HasErrors() {
+			l.diags = append(l.diags, d...)
+			p.Applies = nil
+		}
+	}
 }
 
 // addParam appends p to t's params: a name once, required ones first.
