@@ -517,6 +517,7 @@ func (a *app) newEngine(c *cli.Context, proj *config.Project, lg logs) (*engine.
 	}
 	mgr := host.NewManager(lg.plugins)
 	eng := engine.New(proj, finder, mgr, sd, lg.main)
+	eng.PluginLogger = lg.plugins.Named("vmflow")
 	eng.Trust = trust
 	eng.Key = a.journalKey()
 	return eng, mgr, nil

@@ -63,6 +63,11 @@ func TestScripts(t *testing.T) {
 				// The OpenSSH server the remote scripts run (sshd); in CI a
 				// missing one is a failure.
 				return os.Getenv("CI") == "true" || testssh.Missing() == "", nil
+			case "nix":
+				// The scripts that run the real nix; make test installs
+				// it, and in CI a missing one is a failure.
+				_, err := exec.LookPath("nix")
+				return os.Getenv("CI") == "true" || err == nil, nil
 			case "root":
 				// Running vmflow as another user (userdir) needs root; in
 				// CI a test that needs it fails instead of skipping.

@@ -24,6 +24,11 @@ type Engine struct {
 	Finder   *host.Finder
 	StateDir string
 	Logger   hclog.Logger
+	// PluginLogger logs what plugins report while they run (their log
+	// events, which the event stream shows as the step's lines too);
+	// nil: Logger. vmflow gives it the logger that prints on the
+	// terminal with -v only, so a plugin's error is not printed twice.
+	PluginLogger hclog.Logger
 	// Trust decides which plugin binaries may run (the lock file); nil
 	// runs any binary found.
 	Trust *host.Trust

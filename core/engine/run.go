@@ -437,7 +437,7 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, sc stepC
 	}
 	last := &lastReport{}
 	r.called = true
-	out, pds, err := ps.Plugin.Run(callCtx, protocol.RunRequest{Action: ps.ActionName, Inputs: in, RunID: opts.RunID, Step: ps.Name, Timeout: limit}, last.tee(e.pluginEmitter(ps, red, logger, emit)))
+	out, pds, err := ps.Plugin.Run(callCtx, protocol.RunRequest{Action: ps.ActionName, Inputs: in, RunID: opts.RunID, Step: ps.Name, Timeout: limit}, last.tee(e.pluginEmitter(ps, red, e.pluginLogger().Named(ps.Plugin.Name).With("step", ps.Name), emit)))
 	r.elapsed = time.Since(start)
 	if timedOut() {
 		// Whatever the plugin answered once cancelled, the cause is the
@@ -536,6 +536,13 @@ func isCancel(err error) bool {
 		return true
 	}
 	return false
+}
+
+func (e *Engine) pluginLogger() hclog.Logger {
+	if e.PluginLogger != nil {
+		return e.PluginLogger
+	}
+	return e.Logger
 }
 
 // pluginEmitter forwards a plugin's log and progress events to the event

@@ -69,7 +69,6 @@ func (e *Engine) undo(plan *Plan, states map[string]*stepState, order []undoItem
 			continue
 		}
 		emit(event.Event{Kind: event.UndoStarted, Step: ps.Name, Action: actionName(ps)})
-		logger := e.Logger.Named(ps.Plugin.Name).With("step", ps.Name, "undo", true)
 		start := time.Now()
 		outputs := st.outputs
 		if it.interrupted || outputs == cty.NilVal {
@@ -77,7 +76,7 @@ func (e *Engine) undo(plan *Plan, states map[string]*stepState, order []undoItem
 		}
 		uctx, cancel, timedOut := withTimeout(ctx, ps.Timeout)
 		last := &lastReport{}
-		pds, err := ps.Plugin.Undo(uctx, protocol.UndoRequest{Action: ps.ActionName, Inputs: st.inputs, Outputs: outputs, RunID: opts.RunID, Step: ps.Name, Timeout: ps.Timeout}, last.tee(e.pluginEmitter(ps, plan.Redactor(), logger, emit)))
+		pds, err := ps.Plugin.Undo(uctx, protocol.UndoRequest{Action: ps.ActionName, Inputs: st.inputs, Outputs: outputs, RunID: opts.RunID, Step: ps.Name, Timeout: ps.Timeout}, last.tee(e.pluginEmitter(ps, plan.Redactor(), e.pluginLogger().Named(ps.Plugin.Name).With("step", ps.Name, "undo", true), emit)))
 		cancel()
 		var d *hcl.Diagnostic
 		switch {
