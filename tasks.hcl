@@ -587,20 +587,12 @@ task "upgrade" {
     with       = "${param.name}-${each.key}.next"
     depends_on = [step.stop]
   }
-  # The kernel and initrd where they are now, for the definition.
-  step "path" {
-    for_each   = toset(["kernel", "initrd"])
-    action     = hypervisor.volume_info
-    if         = step.image.kernel != null
-    name       = "${param.name}-${each.key}"
-    depends_on = [step.swap]
-  }
+  # Defined again on the swapped volumes (a kernel and initrd where they
+  # are now).
   step "vm" {
     task       = "machine"
     name       = param.name
     record     = step.record.values
-    kernel     = step.path["kernel"].path
-    initrd     = step.path["initrd"].path
     cmdline    = var.kernel != "" ? var.cmdline : null
     depends_on = [step.swap]
   }
@@ -993,19 +985,10 @@ task "network-config" {
     name = param.name
     why  = "it must be defined and shut off"
   }
-  step "path" {
-    for_each   = toset(["kernel", "initrd"])
-    action     = hypervisor.volume_info
-    if         = step.record.values.kernel != ""
-    name       = "${param.name}-${each.key}"
-    depends_on = [step.off]
-  }
   step "vm" {
     task       = "machine"
     name       = param.name
     record     = step.record.values
-    kernel     = step.path["kernel"].path
-    initrd     = step.path["initrd"].path
     network    = param.network
     start      = false
     depends_on = [step.off]
@@ -1103,20 +1086,11 @@ task "configure" {
     files      = step.settings.files
     depends_on = [step.off]
   }
-  step "path" {
-    for_each   = toset(["kernel", "initrd"])
-    action     = hypervisor.volume_info
-    if         = local.redefine && step.record.values.kernel != ""
-    name       = "${param.name}-${each.key}"
-    depends_on = [step.off]
-  }
   step "vm" {
     task       = "machine"
     if         = local.redefine
     name       = param.name
     record     = merge(step.record.values, local.defined)
-    kernel     = step.path["kernel"].path
-    initrd     = step.path["initrd"].path
     start      = false
     depends_on = [step.off]
   }
@@ -1782,12 +1756,12 @@ task "machine" {
   param "kernel" {
     type        = string
     default     = null
-    description = "direct kernel boot: the kernel's path; null: UEFI"
+    description = "direct kernel boot: the kernel's path (default: NAME-kernel's, when its record boots a kernel)"
   }
   param "initrd" {
     type        = string
     default     = null
-    description = "direct kernel boot: the initrd's path"
+    description = "direct kernel boot: the initrd's path (default: NAME-initrd's)"
   }
   param "cmdline" {
     type        = string
@@ -1805,6 +1779,17 @@ task "machine" {
     description = "start it (and wait for its IP)"
   }
   lock = param.name
+  locals {
+    kernel_boot = param.kernel != null || try(param.record.kernel, "") != ""
+  }
+  # A VM that boots a kernel: where its kernel and initrd are now, unless
+  # given.
+  step "path" {
+    for_each = toset(["kernel", "initrd"])
+    action   = hypervisor.volume_info
+    if       = local.kernel_boot && param.kernel == null
+    name     = "${param.name}-${each.key}"
+  }
   step "define" {
     action      = hypervisor.define
     name        = param.name
@@ -1814,10 +1799,10 @@ task "machine" {
     vcpus       = param.record.vcpus
     boot_volume = "${param.name}-boot"
     var_volume  = "${param.name}-var"
-    firmware    = param.kernel != null ? "kernel" : "uefi"
-    kernel      = param.kernel
-    initrd      = param.initrd
-    cmdline     = param.kernel == null ? null : (param.cmdline != null ? param.cmdline : param.record.cmdline)
+    firmware    = local.kernel_boot ? "kernel" : "uefi"
+    kernel      = param.kernel != null ? param.kernel : step.path["kernel"].path
+    initrd      = param.initrd != null ? param.initrd : step.path["initrd"].path
+    cmdline     = !local.kernel_boot ? null : (param.cmdline != null ? param.cmdline : param.record.cmdline)
     network     = param.network != null ? param.network : param.record.network
     pci_devices = try(param.record.pci_devices, [])
   }
