@@ -15,7 +15,7 @@ import (
 )
 
 // agent sends one QEMU guest agent command and decodes its "return".
-func agent(conn *libvirt.Libvirt, dom libvirt.Domain, cmd string, args any, out any) error {
+func agent(conn libvirtConn, dom libvirt.Domain, cmd string, args any, out any) error {
 	req, err := json.Marshal(map[string]any{"execute": cmd, "arguments": args})
 	if err != nil {
 		return err

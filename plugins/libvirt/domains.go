@@ -17,8 +17,8 @@ import (
 )
 
 // domain looks up a domain by name.
-func (d *driver) domain(name string) (*libvirt.Libvirt, libvirt.Domain, error) {
-	conn, err := d.connect()
+func (d *driver) domain(name string) (libvirtConn, libvirt.Domain, error) {
+	conn, err := d.client()
 	if err != nil {
 		return nil, libvirt.Domain{}, err
 	}
@@ -45,7 +45,7 @@ var stateNames = map[libvirt.DomainState]string{
 	libvirt.DomainPmsuspended: "suspended",
 }
 
-func (d *driver) state(conn *libvirt.Libvirt, dom libvirt.Domain) (string, error) {
+func (d *driver) state(conn libvirtConn, dom libvirt.Domain) (string, error) {
 	st, _, err := conn.DomainGetState(dom, 0)
 	if err != nil {
 		return "", err
@@ -153,7 +153,7 @@ func domainXML(s defineSpec) (string, error) {
 
 // ensureNetwork starts libvirt's default NAT network when it is defined
 // but inactive.
-func (d *driver) ensureNetwork(conn *libvirt.Libvirt, network string, r *sdk.Request) error {
+func (d *driver) ensureNetwork(conn libvirtConn, network string, r *sdk.Request) error {
 	if network != "nat" {
 		return nil
 	}
@@ -199,7 +199,7 @@ func (d *driver) resolveDisk(field, ref string) (path, format string, err error)
 }
 
 // waitState polls until the domain reaches one of the states or ctx ends.
-func waitState(ctx context.Context, conn *libvirt.Libvirt, dom libvirt.Domain, timeout time.Duration, want ...libvirt.DomainState) (bool, error) {
+func waitState(ctx context.Context, conn libvirtConn, dom libvirt.Domain, timeout time.Duration, want ...libvirt.DomainState) (bool, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		st, _, err := conn.DomainGetState(dom, 0)
@@ -226,7 +226,7 @@ const shutdownRetry = 5 * time.Second
 const undefineFlags = libvirt.DomainUndefineManagedSave | libvirt.DomainUndefineSnapshotsMetadata |
 	libvirt.DomainUndefineNvram | libvirt.DomainUndefineCheckpointsMetadata
 
-func (d *driver) undefine(conn *libvirt.Libvirt, dom libvirt.Domain) error {
+func (d *driver) undefine(conn libvirtConn, dom libvirt.Domain) error {
 	err := conn.DomainUndefineFlags(dom, undefineFlags)
 	if err != nil && d.uri.Scheme == "test" {
 		// The test driver knows no NVRAM or checkpoints.
@@ -236,7 +236,7 @@ func (d *driver) undefine(conn *libvirt.Libvirt, dom libvirt.Domain) error {
 }
 
 // startDomain starts a domain and records when, for wait_ip.
-func startDomain(conn *libvirt.Libvirt, dom libvirt.Domain, r *sdk.Request) error {
+func startDomain(conn libvirtConn, dom libvirt.Domain, r *sdk.Request) error {
 	now := time.Now()
 	if _, err := conn.DomainCreateWithFlags(dom, 0); err != nil {
 		return fmt.Errorf("starting %q: %w", dom.Name, err)
@@ -248,7 +248,7 @@ func startDomain(conn *libvirt.Libvirt, dom libvirt.Domain, r *sdk.Request) erro
 }
 
 // domainState reads a domain's state as libvirt numbers it.
-func domainState(conn *libvirt.Libvirt, dom libvirt.Domain) (libvirt.DomainState, error) {
+func domainState(conn libvirtConn, dom libvirt.Domain) (libvirt.DomainState, error) {
 	st, _, err := conn.DomainGetState(dom, 0)
 	return libvirt.DomainState(st), err
 }
@@ -256,7 +256,7 @@ func domainState(conn *libvirt.Libvirt, dom libvirt.Domain) (libvirt.DomainState
 // currentIP is the domain's IPv4 address if one look finds it (the guest
 // agent, this boot's lease, ARP: as wait_ip, without waiting); "" when the
 // domain does not run or nobody knows yet.
-func currentIP(conn *libvirt.Libvirt, dom libvirt.Domain) string {
+func currentIP(conn libvirtConn, dom libvirt.Domain) string {
 	if st, err := domainState(conn, dom); err != nil || st != libvirt.DomainRunning {
 		return ""
 	}
@@ -279,7 +279,7 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 		Note: "A libvirt domain: vda is the boot disk and vdb the /var disk, each a volume of vmflow's pool or an absolute path on the libvirt host; kernel and initrd are paths on that host; UEFI is OVMF with per-VM NVRAM; nat is libvirt's default network, started if inactive; the MAC is in QEMU's 52:54:00 range; the serial console is logged to console_log (default /var/log/libvirt/qemu/<name>-console.log). The UUID stays across redefinitions, and previous_xml is the replaced domain XML.",
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			name := r.String("name")
-			conn, err := d.connect()
+			conn, err := d.client()
 			if err != nil {
 				return err
 			}
@@ -694,7 +694,7 @@ func domainActions(d *driver, b *hypervisor.Backend) {
 	}
 	b.List = hypervisor.Impl{
 		Run: func(ctx context.Context, r *sdk.Request) error {
-			conn, err := d.connect()
+			conn, err := d.client()
 			if err != nil {
 				return err
 			}

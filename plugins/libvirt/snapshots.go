@@ -18,7 +18,7 @@ import (
 // disks only: the read-only boot disk is immutable and excluded. (libvirt
 // 9 cannot revert external snapshots, so these are internal.) For a
 // running domain libvirt includes the memory state, as QEMU requires.
-func snapshotSpec(conn *libvirt.Libvirt, dom libvirt.Domain, name, description string) (string, error) {
+func snapshotSpec(conn libvirtConn, dom libvirt.Domain, name, description string) (string, error) {
 	doc, err := conn.DomainGetXMLDesc(dom, libvirt.DomainXMLInactive)
 	if err != nil {
 		return "", err
@@ -50,7 +50,7 @@ func snapshotSpec(conn *libvirt.Libvirt, dom libvirt.Domain, name, description s
 }
 
 // snapshots lists a domain's snapshots, oldest first.
-func snapshots(conn *libvirt.Libvirt, dom libvirt.Domain) ([]hypervisor.SnapshotInfo, error) {
+func snapshots(conn libvirtConn, dom libvirt.Domain) ([]hypervisor.SnapshotInfo, error) {
 	snaps, _, err := conn.DomainListAllSnapshots(dom, 1, 0)
 	if err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func snapshotNames(list []hypervisor.SnapshotInfo) []string {
 
 // lookupSnapshot finds a snapshot; an unknown name is an error that lists
 // the snapshots there are.
-func lookupSnapshot(conn *libvirt.Libvirt, dom libvirt.Domain, domName, snap string) (libvirt.DomainSnapshot, error) {
+func lookupSnapshot(conn libvirtConn, dom libvirt.Domain, domName, snap string) (libvirt.DomainSnapshot, error) {
 	s, err := conn.DomainSnapshotLookupByName(dom, snap, 0)
 	if isCode(err, libvirt.ErrNoDomainSnapshot) {
 		list, lerr := snapshots(conn, dom)

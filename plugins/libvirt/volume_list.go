@@ -18,7 +18,7 @@ func volumeListAction(d *driver) hypervisor.Impl {
 			if err != nil {
 				return sdk.ArgError("pattern", "%v", err)
 			}
-			conn, pool, err := d.storagePool()
+			conn, pool, err := d.pool()
 			if err != nil {
 				return err
 			}

@@ -16,8 +16,8 @@ import (
 )
 
 // volume looks up a volume of vmflow's pool by name.
-func (d *driver) volume(name string) (*libvirt.Libvirt, libvirt.StoragePool, libvirt.StorageVol, error) {
-	conn, pool, err := d.storagePool()
+func (d *driver) volume(name string) (libvirtConn, libvirt.StoragePool, libvirt.StorageVol, error) {
+	conn, pool, err := d.pool()
 	if err != nil {
 		return nil, pool, libvirt.StorageVol{}, err
 	}
@@ -33,7 +33,7 @@ func (d *driver) volume(name string) (*libvirt.Libvirt, libvirt.StoragePool, lib
 
 // volumeExists reports whether the pool has a volume of that name.
 func (d *driver) volumeExists(name string) (bool, error) {
-	conn, pool, err := d.storagePool()
+	conn, pool, err := d.pool()
 	if err != nil {
 		return false, err
 	}
@@ -52,7 +52,7 @@ type volInfo struct {
 	capacity, allocation        uint64
 }
 
-func (d *driver) volInfo(conn *libvirt.Libvirt, vol libvirt.StorageVol) (*volInfo, error) {
+func (d *driver) volInfo(conn libvirtConn, vol libvirt.StorageVol) (*volInfo, error) {
 	doc, err := conn.StorageVolGetXMLDesc(vol, 0)
 	if err != nil {
 		return nil, err
@@ -111,8 +111,8 @@ func (d *driver) mustBeNew(name string) error {
 
 // createVolume creates a volume and describes it without asking libvirt
 // again: in a directory pool a volume's key is its path.
-func (d *driver) createVolume(name string, capacity uint64, format string, backing *libvirtxml.StorageVolumeBackingStore) (*libvirt.Libvirt, libvirt.StorageVol, *volInfo, error) {
-	conn, pool, err := d.storagePool()
+func (d *driver) createVolume(name string, capacity uint64, format string, backing *libvirtxml.StorageVolumeBackingStore) (libvirtConn, libvirt.StorageVol, *volInfo, error) {
+	conn, pool, err := d.pool()
 	if err != nil {
 		return nil, libvirt.StorageVol{}, nil, err
 	}
@@ -340,7 +340,7 @@ func volumeActions(d *driver, b *hypervisor.Backend) {
 			backing, format := r.String("backing"), r.String("backing_format")
 			var capacity uint64
 			if strings.HasPrefix(backing, "/") {
-				conn, err := d.connect()
+				conn, err := d.client()
 				if err != nil {
 					return err
 				}

@@ -21,7 +21,7 @@ const metadataURI = "https://vmflow.dev/xmlns/libvirt/1"
 
 // markStarted records in the live domain when this boot began, so that
 // wait_ip can tell this boot's DHCP lease from a previous one's.
-func markStarted(conn *libvirt.Libvirt, dom libvirt.Domain, at time.Time) error {
+func markStarted(conn libvirtConn, dom libvirt.Domain, at time.Time) error {
 	return conn.DomainSetMetadata(dom, int32(libvirt.DomainMetadataElement),
 		libvirt.OptString{fmt.Sprintf("<started>%d</started>", at.Unix())},
 		libvirt.OptString{"vmflow"}, libvirt.OptString{metadataURI}, libvirt.DomainAffectLive)
@@ -29,7 +29,7 @@ func markStarted(conn *libvirt.Libvirt, dom libvirt.Domain, at time.Time) error 
 
 // startedAt reads markStarted's time; zero when the domain was started
 // some other way.
-func startedAt(conn *libvirt.Libvirt, dom libvirt.Domain) time.Time {
+func startedAt(conn libvirtConn, dom libvirt.Domain) time.Time {
 	doc, err := conn.DomainGetMetadata(dom, int32(libvirt.DomainMetadataElement), libvirt.OptString{metadataURI}, libvirt.DomainAffectLive)
 	if err != nil {
 		return time.Time{}
@@ -51,7 +51,7 @@ type nic struct {
 	network string // the libvirt network, "" for a bridge
 }
 
-func domainNIC(conn *libvirt.Libvirt, dom libvirt.Domain) (nic, error) {
+func domainNIC(conn libvirtConn, dom libvirt.Domain) (nic, error) {
 	doc, err := conn.DomainGetXMLDesc(dom, 0)
 	if err != nil {
 		return nic{}, err
@@ -73,7 +73,7 @@ func domainNIC(conn *libvirt.Libvirt, dom libvirt.Domain) (nic, error) {
 
 // leaseSeconds is how long the network's DHCP leases last (dnsmasq's
 // default hour when the network does not say).
-func leaseSeconds(conn *libvirt.Libvirt, nw libvirt.Network) int64 {
+func leaseSeconds(conn libvirtConn, nw libvirt.Network) int64 {
 	doc, err := conn.NetworkGetXMLDesc(nw, 0)
 	if err != nil {
 		return 3600
@@ -109,7 +109,7 @@ func ipv4(s string) bool {
 // began, and ARP (for bridged guests, which have no libvirt lease) only
 // once the guest has run for a few seconds. It returns "" when nobody
 // knows yet; why says what the sources answered.
-func findIP(conn *libvirt.Libvirt, dom libvirt.Domain, n nic, started time.Time) (ip, source string, why map[string]error) {
+func findIP(conn libvirtConn, dom libvirt.Domain, n nic, started time.Time) (ip, source string, why map[string]error) {
 	why = map[string]error{}
 	if ifaces, err := conn.DomainInterfaceAddresses(dom, uint32(libvirt.DomainInterfaceAddressesSrcAgent), 0); err != nil {
 		why["agent"] = err
