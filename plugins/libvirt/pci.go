@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -142,6 +143,16 @@ func parsePCICapability(c *libvirtxml.NodeDevicePCICapability) (hypervisor.PCIDe
 		}
 	}
 	return p, true
+}
+
+// validateHostCheck is host_check's Validate.
+func (d *driver) validateHostCheck(ctx context.Context, r *sdk.Request) error {
+	return d.hostCheck(r, false)
+}
+
+// runHostCheck is host_check's Run.
+func (d *driver) runHostCheck(ctx context.Context, r *sdk.Request) error {
+	return d.hostCheck(r, true)
 }
 
 // hostCheck is host_check on libvirt: the host's memory and CPUs from

@@ -13,7 +13,6 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/vmflow/vmflow/core/sdk"
-	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
 // metadataURI namespaces what vmflow keeps in a domain's metadata.
@@ -158,48 +157,45 @@ func findIP(conn libvirtConn, dom libvirt.Domain, n nic, started time.Time) (ip,
 	return "", "", why
 }
 
-func waitIPAction(d *driver) hypervisor.Impl {
-	return hypervisor.Impl{
-		Note: "It asks the guest agent, this boot's DHCP lease on the network, then (bridged guests) the host's ARP table, whichever answers first.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			name := r.String("name")
-			conn, dom, err := d.domain(name)
-			if err != nil {
-				return sdk.ArgError("name", "%v", err)
-			}
-			n, err := domainNIC(conn, dom)
-			if err != nil {
-				return fmt.Errorf("domain %q: %v", name, err)
-			}
-			mac, started := n.mac, startedAt(conn, dom)
-			deadline := stepDeadline(r)
-			timeout := time.Until(deadline).Round(time.Second)
-			var why map[string]error
-			for round := int64(0); ; round++ {
-				if active, err := conn.DomainIsActive(dom); err != nil {
-					return err
-				} else if active == 0 {
-					return fmt.Errorf("domain %q is not running, so it has no address", name)
-				}
-				var ip, src string
-				ip, src, why = findIP(conn, dom, n, started)
-				if ip != "" {
-					r.Log("%s has %s (from the %s)", name, ip, src)
-					return errors.Join(r.Set("ip", ip), r.Set("mac", mac), r.Set("source", src))
-				}
-				if !time.Now().Before(deadline) {
-					break
-				}
-				r.Progress(int64(time.Since(deadline.Add(-timeout))/time.Second), int64(timeout/time.Second), "waiting for an address")
-				if err := sleepUntil(ctx, time.Second, deadline); err != nil {
-					return err
-				}
-			}
-			msg := fmt.Sprintf("domain %q (mac %s) has no IPv4 address after %s: no DHCP lease, no ARP entry, and the guest agent did not report one", name, mac, timeout)
-			if e := why["agent"]; e != nil {
-				msg += fmt.Sprintf(" (agent: %v)", e)
-			}
-			return errors.New(msg + ". Is the guest up, on DHCP, and is qemu-guest-agent running?")
-		},
+// waitIP is wait_ip: it looks for the address every second until the
+// step's deadline.
+func (d *driver) waitIP(ctx context.Context, r *sdk.Request) error {
+	name := r.String("name")
+	conn, dom, err := d.domain(name)
+	if err != nil {
+		return sdk.ArgError("name", "%v", err)
 	}
+	n, err := domainNIC(conn, dom)
+	if err != nil {
+		return fmt.Errorf("domain %q: %v", name, err)
+	}
+	mac, started := n.mac, startedAt(conn, dom)
+	deadline := stepDeadline(r)
+	timeout := time.Until(deadline).Round(time.Second)
+	var why map[string]error
+	for round := int64(0); ; round++ {
+		if active, err := conn.DomainIsActive(dom); err != nil {
+			return err
+		} else if active == 0 {
+			return fmt.Errorf("domain %q is not running, so it has no address", name)
+		}
+		var ip, src string
+		ip, src, why = findIP(conn, dom, n, started)
+		if ip != "" {
+			r.Log("%s has %s (from the %s)", name, ip, src)
+			return errors.Join(r.Set("ip", ip), r.Set("mac", mac), r.Set("source", src))
+		}
+		if !time.Now().Before(deadline) {
+			break
+		}
+		r.Progress(int64(time.Since(deadline.Add(-timeout))/time.Second), int64(timeout/time.Second), "waiting for an address")
+		if err := sleepUntil(ctx, time.Second, deadline); err != nil {
+			return err
+		}
+	}
+	msg := fmt.Sprintf("domain %q (mac %s) has no IPv4 address after %s: no DHCP lease, no ARP entry, and the guest agent did not report one", name, mac, timeout)
+	if e := why["agent"]; e != nil {
+		msg += fmt.Sprintf(" (agent: %v)", e)
+	}
+	return errors.New(msg + ". Is the guest up, on DHCP, and is qemu-guest-agent running?")
 }
