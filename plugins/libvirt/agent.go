@@ -48,9 +48,9 @@ func agent(conn libvirtConn, dom libvirt.Domain, cmd string, args any, out any) 
 // guest agent, once the agent answers.
 func (d *driver) guestExec(ctx context.Context, r *sdk.Request) error {
 	name, argv := r.String("name"), r.Strings("argv")
-	conn, dom, err := d.domain(name)
+	conn, dom, err := d.domainArg(name)
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	args := map[string]any{"path": argv[0], "arg": argv[1:], "capture-output": true}
 	if r.IsSet("stdin") {

@@ -126,9 +126,9 @@ func terminal() (tty *os.File, restore func(), err error) {
 // terminal through libvirt's stream, both ways, until Ctrl-].
 func (d *driver) console(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	conn, dom, err := d.domain(name)
+	conn, dom, err := d.domainArg(name)
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	if active, err := conn.DomainIsActive(dom); err != nil {
 		return err

@@ -288,11 +288,8 @@ func (d *driver) undoDefine(ctx context.Context, r *sdk.Request) error {
 		prev = earlier.PreviousXML
 	}
 	conn, dom, err := d.domain(name)
-	if isNoDomain(err) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return ignoreNoDomain(err)
 	}
 	if prev != "" {
 		_, err := conn.DomainDefineXMLFlags(prev, 0)

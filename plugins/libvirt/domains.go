@@ -31,6 +31,25 @@ func (d *driver) domain(name string) (libvirtConn, libvirt.Domain, error) {
 
 func isNoDomain(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "no domain") }
 
+// domainArg is domain for the action's name argument: a domain not found
+// is an error about that argument.
+func (d *driver) domainArg(name string) (libvirtConn, libvirt.Domain, error) {
+	conn, dom, err := d.domain(name)
+	if err != nil {
+		return nil, dom, sdk.ArgError("name", "%v", err)
+	}
+	return conn, dom, nil
+}
+
+// ignoreNoDomain is err, except that a domain that is gone is none: an
+// undo has nothing to do then.
+func ignoreNoDomain(err error) error {
+	if isNoDomain(err) {
+		return nil
+	}
+	return err
+}
+
 var stateNames = map[libvirt.DomainState]string{
 	libvirt.DomainNostate:     "no state",
 	libvirt.DomainRunning:     "running",
@@ -85,72 +104,22 @@ func currentIP(conn libvirtConn, dom libvirt.Domain) string {
 
 // domainActions implements the contract's VM actions on libvirt domains.
 func (d *driver) domainActions(b *hypervisor.Backend) {
-	b.HostCheck = hypervisor.Impl{
-		Note:     "libvirt's node information and node devices, which answer for a remote host too; a device of another domain, running or not, counts as given.",
-		Validate: d.validateHostCheck,
-		Run:      d.runHostCheck,
-	}
-	b.Define = hypervisor.Impl{
-		Note: "A libvirt domain: vda is the boot disk and vdb the /var disk, each a volume of vmflow's pool or an absolute path on the libvirt host; kernel and initrd are paths on that host; UEFI is OVMF with per-VM NVRAM; nat is libvirt's default network, started if inactive; the MAC is in QEMU's 52:54:00 range; the serial console is logged to console_log (default /var/log/libvirt/qemu/<name>-console.log). The UUID stays across redefinitions, and previous_xml is the replaced domain XML.",
-		Run:  d.define,
-		Undo: d.undoDefine,
-	}
-	b.Undefine = hypervisor.Impl{
-		Note: "NVRAM, snapshot and checkpoint metadata go with the definition; force destroys a running domain first.",
-		Run:  d.undefineDomain,
-	}
-	b.Start = hypervisor.Impl{
-		Note: "It records the boot time in the domain's metadata, so that wait_ip takes only this boot's DHCP lease.",
-		Run:  d.start,
-		Undo: d.undoStart,
-	}
-	b.Shutdown = hypervisor.Impl{
-		Note: "Its undo starts the domain as start does.",
-		Run:  d.shutdown,
-		Undo: d.undoShutdown,
-	}
-	b.Suspend = hypervisor.Impl{
-		Note: "virDomainSuspend: QEMU stops the guest's CPUs and drains its disks' I/O; its undo is virDomainResume.",
-		Run:  d.suspend,
-		Undo: d.undoSuspend,
-	}
-	b.Resume = hypervisor.Impl{
-		Note: "virDomainResume.",
-		Run:  d.resume,
-	}
-	b.Destroy = hypervisor.Impl{
-		Run: d.destroy,
-	}
-	b.Reboot = hypervisor.Impl{
-		Run: d.reboot,
-	}
-	b.State = hypervisor.Impl{
-		Note: "The state is libvirt's word for it; the address comes from the guest agent, else this boot's DHCP lease, else (bridged guests) ARP.",
-		Run:  d.domainStateAction,
-	}
-	b.List = hypervisor.Impl{
-		Run: d.list,
-	}
-	b.EnsureAbsent = hypervisor.Impl{
-		Note: "It looks the domain up on the connection, and the volumes in vmflow's pool.",
-		Run:  d.ensureAbsent,
-	}
-	b.VolumeList = hypervisor.Impl{
-		Note: "It lists vmflow's storage pool as libvirt knows it.",
-		Run:  d.volumeList,
-	}
-	b.WaitIP = hypervisor.Impl{
-		Note: "It asks the guest agent, this boot's DHCP lease on the network, then (bridged guests) the host's ARP table, whichever answers first.",
-		Run:  d.waitIP,
-	}
-	b.GuestExec = hypervisor.Impl{
-		Note: "It uses the QEMU guest agent, and waits within the timeout for the agent to come up.",
-		Run:  d.guestExec,
-	}
-	b.Console = hypervisor.Impl{
-		Note: "It goes through libvirt's stream, on a connection of its own.",
-		Run:  d.console,
-	}
+	b.HostCheck = hypervisor.Impl{Validate: d.validateHostCheck, Run: d.runHostCheck, Note: "libvirt's node information and node devices, which answer for a remote host too; a device of another domain, running or not, counts as given."}
+	b.Define = hypervisor.Impl{Run: d.define, Undo: d.undoDefine, Note: "A libvirt domain: vda is the boot disk and vdb the /var disk, each a volume of vmflow's pool or an absolute path on the libvirt host; kernel and initrd are paths on that host; UEFI is OVMF with per-VM NVRAM; nat is libvirt's default network, started if inactive; the MAC is in QEMU's 52:54:00 range; the serial console is logged to console_log (default /var/log/libvirt/qemu/<name>-console.log). The UUID stays across redefinitions, and previous_xml is the replaced domain XML."}
+	b.Undefine = hypervisor.Impl{Run: d.undefineDomain, Note: "NVRAM, snapshot and checkpoint metadata go with the definition; force destroys a running domain first."}
+	b.Start = hypervisor.Impl{Run: d.start, Undo: d.undoStart, Note: "It records the boot time in the domain's metadata, so that wait_ip takes only this boot's DHCP lease."}
+	b.Shutdown = hypervisor.Impl{Run: d.shutdown, Undo: d.undoShutdown, Note: "Its undo starts the domain as start does."}
+	b.Suspend = hypervisor.Impl{Run: d.suspend, Undo: d.undoSuspend, Note: "virDomainSuspend: QEMU stops the guest's CPUs and drains its disks' I/O; its undo is virDomainResume."}
+	b.Resume = hypervisor.Impl{Run: d.resume, Note: "virDomainResume."}
+	b.Destroy = hypervisor.Impl{Run: d.destroy}
+	b.Reboot = hypervisor.Impl{Run: d.reboot}
+	b.State = hypervisor.Impl{Run: d.domainStateAction, Note: "The state is libvirt's word for it; the address comes from the guest agent, else this boot's DHCP lease, else (bridged guests) ARP."}
+	b.List = hypervisor.Impl{Run: d.list}
+	b.EnsureAbsent = hypervisor.Impl{Run: d.ensureAbsent, Note: "It looks the domain up on the connection, and the volumes in vmflow's pool."}
+	b.VolumeList = hypervisor.Impl{Run: d.volumeList, Note: "It lists vmflow's storage pool as libvirt knows it."}
+	b.WaitIP = hypervisor.Impl{Run: d.waitIP, Note: "It asks the guest agent, this boot's DHCP lease on the network, then (bridged guests) the host's ARP table, whichever answers first."}
+	b.GuestExec = hypervisor.Impl{Run: d.guestExec, Note: "It uses the QEMU guest agent, and waits within the timeout for the agent to come up."}
+	b.Console = hypervisor.Impl{Run: d.console, Note: "It goes through libvirt's stream, on a connection of its own."}
 }
 
 func formatUUID(u libvirt.UUID) string {

@@ -50,9 +50,9 @@ func startDomain(conn libvirtConn, dom libvirt.Domain, r *sdk.Request) error {
 
 // start is start's Run.
 func (d *driver) start(ctx context.Context, r *sdk.Request) error {
-	conn, dom, err := d.domain(r.String("name"))
+	conn, dom, err := d.domainArg(r.String("name"))
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	active, err := conn.DomainIsActive(dom)
 	if err != nil {
@@ -94,11 +94,8 @@ func (d *driver) undoStart(ctx context.Context, r *sdk.Request) error {
 		return nil
 	}
 	conn, dom, err := d.domain(r.String("name"))
-	if isNoDomain(err) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return ignoreNoDomain(err)
 	}
 	if active, _ := conn.DomainIsActive(dom); active != 0 {
 		return conn.DomainDestroyFlags(dom, 0)
@@ -109,9 +106,9 @@ func (d *driver) undoStart(ctx context.Context, r *sdk.Request) error {
 // shutdown is shutdown's Run.
 func (d *driver) shutdown(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	conn, dom, err := d.domain(name)
+	conn, dom, err := d.domainArg(name)
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	if active, err := conn.DomainIsActive(dom); err != nil {
 		return err
@@ -170,11 +167,8 @@ func (d *driver) undoShutdown(ctx context.Context, r *sdk.Request) error {
 		return nil
 	}
 	conn, dom, err := d.domain(r.String("name"))
-	if isNoDomain(err) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return ignoreNoDomain(err)
 	}
 	if interrupted {
 		// The interrupted attempt may have asked the guest to
@@ -203,9 +197,9 @@ func (d *driver) undoShutdown(ctx context.Context, r *sdk.Request) error {
 
 // suspend is suspend's Run.
 func (d *driver) suspend(ctx context.Context, r *sdk.Request) error {
-	conn, dom, err := d.domain(r.String("name"))
+	conn, dom, err := d.domainArg(r.String("name"))
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	st, err := domainState(conn, dom)
 	if err != nil {
@@ -237,11 +231,8 @@ func (d *driver) undoSuspend(ctx context.Context, r *sdk.Request) error {
 		return nil
 	}
 	conn, dom, err := d.domain(r.String("name"))
-	if isNoDomain(err) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return ignoreNoDomain(err)
 	}
 	if st, err := domainState(conn, dom); err != nil || st != libvirt.DomainPaused {
 		return err
@@ -252,9 +243,9 @@ func (d *driver) undoSuspend(ctx context.Context, r *sdk.Request) error {
 
 // resume is resume's Run.
 func (d *driver) resume(ctx context.Context, r *sdk.Request) error {
-	conn, dom, err := d.domain(r.String("name"))
+	conn, dom, err := d.domainArg(r.String("name"))
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	st, err := domainState(conn, dom)
 	if err != nil {
@@ -273,9 +264,9 @@ func (d *driver) resume(ctx context.Context, r *sdk.Request) error {
 
 // destroy is destroy's Run.
 func (d *driver) destroy(ctx context.Context, r *sdk.Request) error {
-	conn, dom, err := d.domain(r.String("name"))
+	conn, dom, err := d.domainArg(r.String("name"))
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	active, err := conn.DomainIsActive(dom)
 	if err != nil {
@@ -291,9 +282,9 @@ func (d *driver) destroy(ctx context.Context, r *sdk.Request) error {
 
 // reboot is reboot's Run.
 func (d *driver) reboot(ctx context.Context, r *sdk.Request) error {
-	conn, dom, err := d.domain(r.String("name"))
+	conn, dom, err := d.domainArg(r.String("name"))
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	flags := map[string]libvirt.DomainRebootFlagValues{
 		"auto":  0,

@@ -122,29 +122,18 @@ func lookupSnapshot(conn libvirtConn, dom libvirt.Domain, domName, snap string) 
 // snapshotActions implements the contract's snapshot actions with libvirt's
 // internal snapshots.
 func (d *driver) snapshotActions(b *hypervisor.Backend) {
-	b.SnapshotCreate = hypervisor.Impl{
-		Note: "An internal qcow2 snapshot (libvirt 9 cannot revert external ones) of the writable disks; the read-only boot disk is excluded.",
-		Run:  d.snapshotCreate,
-		Undo: d.undoSnapshotCreate,
-	}
-	b.SnapshotList = hypervisor.Impl{
-		Run: d.snapshotList,
-	}
-	b.SnapshotRevert = hypervisor.Impl{
-		Run: d.snapshotRevert,
-	}
-	b.SnapshotDelete = hypervisor.Impl{
-		Note: "Its metadata goes, and its data in the disks.",
-		Run:  d.snapshotDelete,
-	}
+	b.SnapshotCreate = hypervisor.Impl{Run: d.snapshotCreate, Undo: d.undoSnapshotCreate, Note: "An internal qcow2 snapshot (libvirt 9 cannot revert external ones) of the writable disks; the read-only boot disk is excluded."}
+	b.SnapshotList = hypervisor.Impl{Run: d.snapshotList}
+	b.SnapshotRevert = hypervisor.Impl{Run: d.snapshotRevert}
+	b.SnapshotDelete = hypervisor.Impl{Run: d.snapshotDelete, Note: "Its metadata goes, and its data in the disks."}
 }
 
 // snapshotCreate is snapshot_create's Run.
 func (d *driver) snapshotCreate(ctx context.Context, r *sdk.Request) error {
 	name, snap := r.String("name"), r.String("snapshot")
-	conn, dom, err := d.domain(name)
+	conn, dom, err := d.domainArg(name)
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	if _, err := conn.DomainSnapshotLookupByName(dom, snap, 0); err == nil {
 		return sdk.ArgError("snapshot", "domain %q already has a snapshot %q; choose another name or delete it first", name, snap)
@@ -167,11 +156,8 @@ func (d *driver) snapshotCreate(ctx context.Context, r *sdk.Request) error {
 // undoSnapshotCreate is snapshot_create's Undo.
 func (d *driver) undoSnapshotCreate(ctx context.Context, r *sdk.Request) error {
 	conn, dom, err := d.domain(r.String("name"))
-	if isNoDomain(err) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return ignoreNoDomain(err)
 	}
 	s, err := conn.DomainSnapshotLookupByName(dom, r.OutputString("snapshot"), 0)
 	if isCode(err, libvirt.ErrNoDomainSnapshot) {
@@ -185,9 +171,9 @@ func (d *driver) undoSnapshotCreate(ctx context.Context, r *sdk.Request) error {
 
 // snapshotList is snapshot_list's Run.
 func (d *driver) snapshotList(ctx context.Context, r *sdk.Request) error {
-	conn, dom, err := d.domain(r.String("name"))
+	conn, dom, err := d.domainArg(r.String("name"))
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	list, err := snapshots(conn, dom)
 	if err != nil {
@@ -199,9 +185,9 @@ func (d *driver) snapshotList(ctx context.Context, r *sdk.Request) error {
 // snapshotRevert is snapshot_revert's Run.
 func (d *driver) snapshotRevert(ctx context.Context, r *sdk.Request) error {
 	name, snap := r.String("name"), r.String("snapshot")
-	conn, dom, err := d.domain(name)
+	conn, dom, err := d.domainArg(name)
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	s, err := lookupSnapshot(conn, dom, name, snap)
 	if err != nil {
@@ -221,9 +207,9 @@ func (d *driver) snapshotRevert(ctx context.Context, r *sdk.Request) error {
 // snapshotDelete is snapshot_delete's Run.
 func (d *driver) snapshotDelete(ctx context.Context, r *sdk.Request) error {
 	name, snap := r.String("name"), r.String("snapshot")
-	conn, dom, err := d.domain(name)
+	conn, dom, err := d.domainArg(name)
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	s, err := lookupSnapshot(conn, dom, name, snap)
 	if err != nil {

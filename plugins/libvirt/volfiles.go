@@ -192,9 +192,9 @@ func qemuImgConvert(ctx context.Context, from, fromFormat, to, toFormat string) 
 // check with e2fsck, convert back, upload into the same volume.
 func (d *driver) editVolume(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	conn, _, vol, err := d.volume(name)
+	conn, _, vol, err := d.volumeArg("name", name)
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	vi, err := d.volInfo(conn, vol)
 	if err != nil {
@@ -308,9 +308,9 @@ func (d *driver) trimVolumeFile(volPath, uploaded string, r *sdk.Request) {
 // local file and hashed on the way.
 func (d *driver) exportVolume(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	conn, _, vol, err := d.volume(name)
+	conn, _, vol, err := d.volumeArg("name", name)
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	vi, err := d.volInfo(conn, vol)
 	if err != nil {
@@ -349,13 +349,13 @@ type swapPair struct {
 
 func (d *driver) swapPair(r *sdk.Request) (*swapPair, error) {
 	a, b := r.String("name"), r.String("with")
-	conn, pool, va, err := d.volume(a)
+	conn, pool, va, err := d.volumeArg("name", a)
 	if err != nil {
-		return nil, sdk.ArgError("name", "%v", err)
+		return nil, err
 	}
-	_, _, vb, err := d.volume(b)
+	_, _, vb, err := d.volumeArg("with", b)
 	if err != nil {
-		return nil, sdk.ArgError("with", "%v", err)
+		return nil, err
 	}
 	ia, err := d.volInfo(conn, va)
 	if err != nil {

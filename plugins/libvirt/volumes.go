@@ -31,6 +31,16 @@ func (d *driver) volume(name string) (libvirtConn, libvirt.StoragePool, libvirt.
 	return conn, pool, vol, nil
 }
 
+// volumeArg is volume for an action's argument (field): a volume that
+// cannot be looked up is an error about that argument.
+func (d *driver) volumeArg(field, name string) (libvirtConn, libvirt.StoragePool, libvirt.StorageVol, error) {
+	conn, pool, vol, err := d.volume(name)
+	if err != nil {
+		return nil, pool, vol, sdk.ArgError(field, "%v", err)
+	}
+	return conn, pool, vol, nil
+}
+
 // volumeExists reports whether the pool has a volume of that name.
 func (d *driver) volumeExists(name string) (bool, error) {
 	conn, pool, err := d.pool()
@@ -159,6 +169,11 @@ func (d *driver) deleteVolume(name string, missingOK bool) (bool, error) {
 	return true, nil
 }
 
+// deleteOne is volume_delete's and volumes_delete's delete of one volume.
+func (d *driver) deleteOne(ctx context.Context, r *sdk.Request, name string, missingOK bool) (bool, error) {
+	return d.deleteVolume(name, missingOK)
+}
+
 // upload streams a local file into a volume, reporting progress.
 func (d *driver) upload(ctx context.Context, vol libvirt.StorageVol, path string, r *sdk.Request, label string) error {
 	f, err := os.Open(path)
@@ -213,61 +228,34 @@ func validBacking(ctx context.Context, r *sdk.Request) error {
 // volumeActions implements the contract's volume actions on vmflow's
 // storage pool.
 func (d *driver) volumeActions(b *hypervisor.Backend) {
-	b.VolumeCreate = hypervisor.Impl{
-		Note:     "The volume is qcow2, in vmflow's storage pool; a filesystem is made on this machine (mke2fs, with -d for the files; qemu-img) and uploaded into it.",
-		Validate: validMkfsTools,
-		Run:      d.volumeCreate,
-		Undo:     undoNewVolume(d),
-	}
-	b.VolumeOverlay = hypervisor.Impl{
-		Note:     "The overlay is a qcow2 volume of vmflow's pool whose backing file is the base: a volume of the pool, or an absolute path on the libvirt host.",
-		Validate: validBacking,
-		Run:      d.volumeOverlay,
-		Undo:     undoNewVolume(d),
-	}
-	b.VolumeResize = hypervisor.Impl{
-		Run: d.volumeResize,
-	}
-	b.VolumeDelete = hypervisor.Impl{
-		Note: "Its file goes with it.",
-		Run:  d.volumeDelete,
-	}
-	b.VolumesDelete = hypervisor.DeleteEach(func(ctx context.Context, r *sdk.Request, name string, missingOK bool) (bool, error) {
-		return d.deleteVolume(name, missingOK)
-	})
+	b.VolumeCreate = hypervisor.Impl{Validate: validMkfsTools, Run: d.volumeCreate, Undo: d.undoNewVolume, Note: "The volume is qcow2, in vmflow's storage pool; a filesystem is made on this machine (mke2fs, with -d for the files; qemu-img) and uploaded into it."}
+	b.VolumeOverlay = hypervisor.Impl{Validate: validBacking, Run: d.volumeOverlay, Undo: d.undoNewVolume, Note: "The overlay is a qcow2 volume of vmflow's pool whose backing file is the base: a volume of the pool, or an absolute path on the libvirt host."}
+	b.VolumeResize = hypervisor.Impl{Run: d.volumeResize}
+	b.VolumeDelete = hypervisor.Impl{Run: d.volumeDelete, Note: "Its file goes with it."}
+	b.VolumesDelete = hypervisor.DeleteEach(d.deleteOne)
 	b.VolumesDelete.Note = "Their files go with them."
-	b.VolumeCopy = hypervisor.Impl{
-		Run:  d.volumeCopy,
-		Undo: undoNewVolume(d),
-	}
-	b.VolumeImport = hypervisor.Impl{
-		Note: "The file is streamed into vmflow's pool through libvirt, so this works with a remote host too.",
-		Run:  d.volumeImport,
-		Undo: undoNewVolume(d),
-	}
+	b.VolumeCopy = hypervisor.Impl{Run: d.volumeCopy, Undo: d.undoNewVolume}
+	b.VolumeImport = hypervisor.Impl{Run: d.volumeImport, Undo: d.undoNewVolume, Note: "The file is streamed into vmflow's pool through libvirt, so this works with a remote host too."}
 	b.VolumeExport = hypervisor.Impl{
-		Note: "It streams the volume's file through libvirt (virStorageVolDownload), so this works with a remote host too: a qcow2 volume as its compact qcow2 file, not its virtual size. " +
-			"An overlay's export holds what differs from its base, and names the base by its path on the host. The file is made 0600.",
 		Run:  d.exportVolume,
 		Undo: d.undoExport,
+		Note: "It streams the volume's file through libvirt (virStorageVolDownload), so this works with a remote host too: a qcow2 volume as its compact qcow2 file, not its virtual size. " +
+			"An overlay's export holds what differs from its base, and names the base by its path on the host. The file is made 0600.",
 	}
 	b.VolumeEdit = hypervisor.Impl{
+		Validate: d.validateVolumeEdit,
+		Run:      d.editVolume,
 		Note: "It downloads the volume through libvirt, converts it to raw on this machine (qemu-img), edits it with debugfs -w (no mount), checks it with e2fsck -fn, " +
 			"converts it back and uploads it into the same volume, so its capacity and format stay. An overlay, and a qcow2 volume holding internal snapshots (which the round trip would drop), are refused. " +
 			"A glob's * matches names starting with a dot too.",
-		Validate: d.validateVolumeEdit,
-		Run:      d.editVolume,
 	}
 	b.VolumeSwap = hypervisor.Impl{
-		Note: "The volumes' files are exchanged on this machine in one rename(2) (RENAME_EXCHANGE), then the pool is refreshed; so the libvirt host must be this machine (a URI without a host). " +
-			"An overlay keeps its base: a base is named by its absolute path.",
 		Run:  d.swapVolumes,
 		Undo: d.swapBack,
+		Note: "The volumes' files are exchanged on this machine in one rename(2) (RENAME_EXCHANGE), then the pool is refreshed; so the libvirt host must be this machine (a URI without a host). " +
+			"An overlay keeps its base: a base is named by its absolute path.",
 	}
-	b.VolumeInfo = hypervisor.Impl{
-		Note: "A volume's path is its file on the libvirt host.",
-		Run:  d.volumeInfo,
-	}
+	b.VolumeInfo = hypervisor.Impl{Run: d.volumeInfo, Note: "A volume's path is its file on the libvirt host."}
 }
 
 // volumeCreate is volume_create's Run.
@@ -343,9 +331,9 @@ func (d *driver) volumeOverlay(ctx context.Context, r *sdk.Request) error {
 			return sdk.ArgError("backing", "%s is not a volume of any storage pool on %s; import it first (volume_import)", backing, d.uri)
 		}
 	} else {
-		conn, _, vol, err := d.volume(backing)
+		conn, _, vol, err := d.volumeArg("backing", backing)
 		if err != nil {
-			return sdk.ArgError("backing", "%v", err)
+			return err
 		}
 		vi, err := d.volInfo(conn, vol)
 		if err != nil {
@@ -375,9 +363,9 @@ func (d *driver) volumeResize(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return sdk.ArgError("size", "%v", err)
 	}
-	conn, _, vol, err := d.volume(r.String("name"))
+	conn, _, vol, err := d.volumeArg("name", r.String("name"))
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	vi, err := d.volInfo(conn, vol)
 	if err != nil {
@@ -400,9 +388,7 @@ func (d *driver) volumeResize(ctx context.Context, r *sdk.Request) error {
 
 // volumeDelete is volume_delete's Run.
 func (d *driver) volumeDelete(ctx context.Context, r *sdk.Request) error {
-	deleted, err := hypervisor.DeleteOnce(ctx, r, r.String("name"), r.Bool("missing_ok"), func(ctx context.Context, r *sdk.Request, name string, missingOK bool) (bool, error) {
-		return d.deleteVolume(name, missingOK)
-	})
+	deleted, err := hypervisor.DeleteOnce(ctx, r, r.String("name"), r.Bool("missing_ok"), d.deleteOne)
 	if err != nil {
 		return sdk.ArgError("name", "%v", err)
 	}
@@ -412,9 +398,9 @@ func (d *driver) volumeDelete(ctx context.Context, r *sdk.Request) error {
 // volumeCopy is volume_copy's Run.
 func (d *driver) volumeCopy(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	conn, pool, src, err := d.volume(r.String("source"))
+	conn, pool, src, err := d.volumeArg("source", r.String("source"))
 	if err != nil {
-		return sdk.ArgError("source", "%v", err)
+		return err
 	}
 	if err := d.claimNewVolume(ctx, r, name); err != nil {
 		return err

@@ -161,9 +161,9 @@ func findIP(conn libvirtConn, dom libvirt.Domain, n nic, started time.Time) (ip,
 // step's deadline.
 func (d *driver) waitIP(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	conn, dom, err := d.domain(name)
+	conn, dom, err := d.domainArg(name)
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	n, err := domainNIC(conn, dom)
 	if err != nil {

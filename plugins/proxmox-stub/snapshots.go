@@ -35,23 +35,10 @@ func snapshotArg(v *vm, name string) (int, error) {
 // snapshotActions implements the contract's snapshot actions as qm
 // snapshot would, on the stub's state.
 func (d *driver) snapshotActions(b *hypervisor.Backend) {
-	b.SnapshotCreate = hypervisor.Impl{
-		Note: "qm snapshot, with its RAM (--vmstate 1) when the VM runs; Proxmox snapshots every disk of the VM, and refuses a duplicate name too.",
-		Run:  d.snapshotCreate,
-		Undo: d.undoSnapshotCreate,
-	}
-	b.SnapshotList = hypervisor.Impl{
-		Note: "qm listsnapshot.",
-		Run:  d.snapshotList,
-	}
-	b.SnapshotRevert = hypervisor.Impl{
-		Note: "qm rollback, which restores the configuration too.",
-		Run:  d.snapshotRevert,
-	}
-	b.SnapshotDelete = hypervisor.Impl{
-		Note: "qm delsnapshot.",
-		Run:  d.snapshotDelete,
-	}
+	b.SnapshotCreate = hypervisor.Impl{Run: d.snapshotCreate, Undo: d.undoSnapshotCreate, Note: "qm snapshot, with its RAM (--vmstate 1) when the VM runs; Proxmox snapshots every disk of the VM, and refuses a duplicate name too."}
+	b.SnapshotList = hypervisor.Impl{Run: d.snapshotList, Note: "qm listsnapshot."}
+	b.SnapshotRevert = hypervisor.Impl{Run: d.snapshotRevert, Note: "qm rollback, which restores the configuration too."}
+	b.SnapshotDelete = hypervisor.Impl{Run: d.snapshotDelete, Note: "qm delsnapshot."}
 }
 
 // snapshotCreate is snapshot_create's Run.

@@ -259,54 +259,17 @@ func (d *driver) define(c *cluster, r *sdk.Request, cmds *commands) (v *vm, prev
 // vmActions implements the contract's VM actions as qm would, on the
 // stub's state.
 func (d *driver) vmActions(b *hypervisor.Backend) {
-	b.Define = hypervisor.Impl{
-		Note: "It creates a Proxmox VM (qm create) with the VMID reserved for its name, or the next free one, or reconfigures a stopped one (qm set): virtio0 is the boot disk (ro=1 when read-only), virtio1 the /var disk, each a volume name or a Proxmox volume id; OVMF with an EFI disk, or direct kernel boot (args) from an uploaded image or a file; net0 on vmbr0 (nat) or another bridge, with a MAC in Proxmox's BC:24:11 range; the guest agent and a serial console (a socket, so console_log is \"\"). The UUID is the SMBIOS one; domain_type is kvm; previous_xml holds the replaced configuration as the stub's JSON.",
-		Run:  d.defineVM,
-		Undo: d.undoDefine,
-	}
-	b.Undefine = hypervisor.Impl{
-		Note: "It destroys the VM (qm destroy) with its EFI disk; Proxmox refuses a running VM too, so force stops it first (qm stop).",
-		Run:  d.undefine,
-	}
-	b.Start = hypervisor.Impl{
-		Note: "qm start; its undo is qm stop.",
-		Run:  d.start,
-		Undo: d.undoStart,
-	}
-	b.Shutdown = hypervisor.Impl{
-		Note: "qm shutdown, within the step's timeout; Proxmox uses the guest agent when it is enabled, as it is here, so mode is checked but not used. Its undo is qm start.",
-		Run:  d.shutdown,
-		Undo: d.undoShutdown,
-	}
-	b.Suspend = hypervisor.Impl{
-		Note: "qm suspend (the VM's CPUs stop; qm status --verbose then says qmpstatus paused); its undo is qm resume.",
-		Run:  d.suspend,
-		Undo: d.undoSuspend,
-	}
-	b.Resume = hypervisor.Impl{
-		Note: "qm resume.",
-		Run:  d.resume,
-	}
-	b.Destroy = hypervisor.Impl{
-		Note: "qm stop.",
-		Run:  d.destroy,
-	}
-	b.Reboot = hypervisor.Impl{
-		Note: "qm reboot; a stopped VM is refused, as Proxmox refuses it.",
-		Run:  d.reboot,
-	}
-	b.State = hypervisor.Impl{
-		Note: "qm status: Proxmox's stopped is reported as shut off, as every backend words it.",
-		Run:  d.vmState,
-	}
-	b.List = hypervisor.Impl{
-		Note: "qm list.",
-		Run:  d.list,
-	}
-	b.EnsureAbsent = hypervisor.Impl{
-		Note: "It reads the VM (qm status) and the volumes (pvesm list) from the stub's state.",
-		Run:  d.ensureAbsent,
-	}
+	b.Define = hypervisor.Impl{Run: d.defineVM, Undo: d.undoDefine, Note: "It creates a Proxmox VM (qm create) with the VMID reserved for its name, or the next free one, or reconfigures a stopped one (qm set): virtio0 is the boot disk (ro=1 when read-only), virtio1 the /var disk, each a volume name or a Proxmox volume id; OVMF with an EFI disk, or direct kernel boot (args) from an uploaded image or a file; net0 on vmbr0 (nat) or another bridge, with a MAC in Proxmox's BC:24:11 range; the guest agent and a serial console (a socket, so console_log is \"\"). The UUID is the SMBIOS one; domain_type is kvm; previous_xml holds the replaced configuration as the stub's JSON."}
+	b.Undefine = hypervisor.Impl{Run: d.undefine, Note: "It destroys the VM (qm destroy) with its EFI disk; Proxmox refuses a running VM too, so force stops it first (qm stop)."}
+	b.Start = hypervisor.Impl{Run: d.start, Undo: d.undoStart, Note: "qm start; its undo is qm stop."}
+	b.Shutdown = hypervisor.Impl{Run: d.shutdown, Undo: d.undoShutdown, Note: "qm shutdown, within the step's timeout; Proxmox uses the guest agent when it is enabled, as it is here, so mode is checked but not used. Its undo is qm start."}
+	b.Suspend = hypervisor.Impl{Run: d.suspend, Undo: d.undoSuspend, Note: "qm suspend (the VM's CPUs stop; qm status --verbose then says qmpstatus paused); its undo is qm resume."}
+	b.Resume = hypervisor.Impl{Run: d.resume, Note: "qm resume."}
+	b.Destroy = hypervisor.Impl{Run: d.destroy, Note: "qm stop."}
+	b.Reboot = hypervisor.Impl{Run: d.reboot, Note: "qm reboot; a stopped VM is refused, as Proxmox refuses it."}
+	b.State = hypervisor.Impl{Run: d.vmState, Note: "qm status: Proxmox's stopped is reported as shut off, as every backend words it."}
+	b.List = hypervisor.Impl{Run: d.list, Note: "qm list."}
+	b.EnsureAbsent = hypervisor.Impl{Run: d.ensureAbsent, Note: "It reads the VM (qm status) and the volumes (pvesm list) from the stub's state."}
 	b.WaitIP = waitIPAction(d)
 	b.GuestExec = guestExecAction(d)
 	b.Console = consoleAction(d)

@@ -58,21 +58,28 @@ func (d *driver) deleteVolume(name string, missingOK bool, cmds *commands) (bool
 	return deleted, err
 }
 
+// deleteLogged is volumes_delete's delete of one volume, logging what
+// a real Proxmox would be asked.
+func (d *driver) deleteLogged(ctx context.Context, r *sdk.Request, name string, missingOK bool) (bool, error) {
+	var cmds commands
+	deleted, err := d.deleteVolume(name, missingOK, &cmds)
+	cmds.log(r)
+	return deleted, err
+}
+
 // undoDelete is the undo of an action that made a volume: it frees it;
 // after an interrupted Run, only if this step claimed it.
-func undoDelete(d *driver) func(ctx context.Context, r *sdk.Request) error {
-	return func(ctx context.Context, r *sdk.Request) error {
-		name := r.OutputString("name")
-		if r.Interrupted() {
-			if name = r.String("name"); !r.Claimed(volumeClaim(name), nil) {
-				return nil
-			}
+func (d *driver) undoDelete(ctx context.Context, r *sdk.Request) error {
+	name := r.OutputString("name")
+	if r.Interrupted() {
+		if name = r.String("name"); !r.Claimed(volumeClaim(name), nil) {
+			return nil
 		}
-		var cmds commands
-		_, err := d.deleteVolume(name, true, &cmds)
-		cmds.log(r)
-		return err
 	}
+	var cmds commands
+	_, err := d.deleteVolume(name, true, &cmds)
+	cmds.log(r)
+	return err
 }
 
 // mkfs is how a fresh filesystem gets onto a disk on the node: directly on
@@ -133,51 +140,21 @@ func validBackingFormat(ctx context.Context, r *sdk.Request) error {
 // volumeActions implements the contract's volume actions as Proxmox
 // storage would, on the stub's state.
 func (d *driver) volumeActions(b *hypervisor.Backend) {
-	b.VolumeCreate = hypervisor.Impl{
-		Note: "It allocates a disk (pvesm alloc) on the configured storage, owned by the VMID of the VM it is named for (<vm>-<role>: demo-var is demo's), reserving the next free VMID when that VM has none yet; its path is the Proxmox volume id.",
-		Run:  d.volumeCreate,
-		Undo: undoDelete(d),
-	}
-	b.VolumeOverlay = hypervisor.Impl{
-		Note:     "It is made as Proxmox makes linked clones: a thin LVM snapshot (lvcreate -s) on local-lvm, a qcow2 overlay (qemu-img create -b) in a directory storage; a disk on local-lvm cannot be based on an uploaded image, so that is a full copy (qemu-img convert). The base is a volume name or a Proxmox volume id, and backing_format must be the base's.",
-		Validate: hypervisor.Checks(validBacking, validBackingFormat),
-		Run:      d.volumeOverlay,
-		Undo:     undoDelete(d),
-	}
-	b.VolumeResize = hypervisor.Impl{
-		Note: "A VM's disk grows by qm resize, any other by the storage's own resize; Proxmox refuses to shrink a disk too.",
-		Run:  d.volumeResize,
-	}
-	b.VolumeDelete = hypervisor.Impl{
-		Note: "It frees the volume (pvesm free).",
-		Run:  d.volumeDelete,
-	}
-	b.VolumesDelete = hypervisor.DeleteEach(func(ctx context.Context, r *sdk.Request, name string, missingOK bool) (bool, error) {
-		var cmds commands
-		deleted, err := d.deleteVolume(name, missingOK, &cmds)
-		cmds.log(r)
-		return deleted, err
-	})
+	b.VolumeCreate = hypervisor.Impl{Run: d.volumeCreate, Undo: d.undoDelete, Note: "It allocates a disk (pvesm alloc) on the configured storage, owned by the VMID of the VM it is named for (<vm>-<role>: demo-var is demo's), reserving the next free VMID when that VM has none yet; its path is the Proxmox volume id."}
+	b.VolumeOverlay = hypervisor.Impl{Validate: hypervisor.Checks(validBacking, validBackingFormat), Run: d.volumeOverlay, Undo: d.undoDelete, Note: "It is made as Proxmox makes linked clones: a thin LVM snapshot (lvcreate -s) on local-lvm, a qcow2 overlay (qemu-img create -b) in a directory storage; a disk on local-lvm cannot be based on an uploaded image, so that is a full copy (qemu-img convert). The base is a volume name or a Proxmox volume id, and backing_format must be the base's."}
+	b.VolumeResize = hypervisor.Impl{Run: d.volumeResize, Note: "A VM's disk grows by qm resize, any other by the storage's own resize; Proxmox refuses to shrink a disk too."}
+	b.VolumeDelete = hypervisor.Impl{Run: d.volumeDelete, Note: "It frees the volume (pvesm free)."}
+	b.VolumesDelete = hypervisor.DeleteEach(d.deleteLogged)
 	b.VolumesDelete.Note = "It frees each volume (pvesm free)."
-	b.VolumeCopy = hypervisor.Impl{
-		Note: "It uses the storage content copy API; a disk's copy belongs to the VM the new name is for.",
-		Run:  d.volumeCopy,
-		Undo: undoDelete(d),
-	}
+	b.VolumeCopy = hypervisor.Impl{Run: d.volumeCopy, Undo: d.undoDelete, Note: "It uses the storage content copy API; a disk's copy belongs to the VM the new name is for."}
 	b.VolumeImport = hypervisor.Impl{
 		Note: "It uploads the file to the local storage's import content (local:import/<name>.<format>); the stub checks the file and records it, but copies nothing. An uploaded image is no disk: VMs boot it as kernel or initrd, or disks are made of it. " +
 			"A file the stub's volume_export wrote brings back the volume it describes: its format, size, filesystem and files; the export of a disk (a backup's /var) comes back as a disk of the VM the name is for, as qm disk import makes one.",
 		Run:  d.volumeImport,
-		Undo: undoDelete(d),
+		Undo: d.undoDelete,
 	}
-	b.VolumeList = hypervisor.Impl{
-		Note: "pvesm list on the stub's storages.",
-		Run:  d.volumeList,
-	}
-	b.VolumeInfo = hypervisor.Impl{
-		Note: "Its path is its Proxmox volume id, its backing the volume id of its base.",
-		Run:  d.volumeInfo,
-	}
+	b.VolumeList = hypervisor.Impl{Run: d.volumeList, Note: "pvesm list on the stub's storages."}
+	b.VolumeInfo = hypervisor.Impl{Run: d.volumeInfo, Note: "Its path is its Proxmox volume id, its backing the volume id of its base."}
 }
 
 // volumeCreate is volume_create's Run.
