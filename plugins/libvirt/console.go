@@ -126,13 +126,11 @@ func terminal() (tty *os.File, restore func(), err error) {
 // terminal through libvirt's stream, both ways, until Ctrl-].
 func (d *driver) console(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	conn, dom, err := d.domainArg(name)
+	_, _, active, err := d.activeDomainArg(name)
 	if err != nil {
 		return err
 	}
-	if active, err := conn.DomainIsActive(dom); err != nil {
-		return err
-	} else if active == 0 {
+	if !active {
 		return fmt.Errorf("domain %q is not running; start it first", name)
 	}
 	tty, restore, err := terminal()

@@ -41,6 +41,16 @@ func (d *driver) domainArg(name string) (libvirtConn, libvirt.Domain, error) {
 	return conn, dom, nil
 }
 
+// activeDomainArg is domainArg, and whether the domain runs.
+func (d *driver) activeDomainArg(name string) (libvirtConn, libvirt.Domain, bool, error) {
+	conn, dom, err := d.domainArg(name)
+	if err != nil {
+		return nil, dom, false, err
+	}
+	active, err := conn.DomainIsActive(dom)
+	return conn, dom, active != 0, err
+}
+
 // ignoreNoDomain is err, except that a domain that is gone is none: an
 // undo has nothing to do then.
 func ignoreNoDomain(err error) error {

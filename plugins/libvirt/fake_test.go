@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -139,6 +138,44 @@ func (f *fakeLibvirt) lookupDomain(dom libvirt.Domain) (*fakeDomain, error) {
 	return nil, lvErr(libvirt.ErrNoDomain, "Domain not found: no domain with matching name '%s'", dom.Name)
 }
 
+// onDomain, onNetwork, onSnapshot, onPool and onVolume begin a call on
+// something that must exist: the call logged, its queued error taken,
+// then the lookup. The caller holds f.mu from here on.
+func (f *fakeLibvirt) onDomain(method string, dom libvirt.Domain) (*fakeDomain, error) {
+	if err := f.enter(method); err != nil {
+		return nil, err
+	}
+	return f.lookupDomain(dom)
+}
+
+func (f *fakeLibvirt) onNetwork(method, name string) (*fakeNetwork, error) {
+	if err := f.enter(method); err != nil {
+		return nil, err
+	}
+	return f.lookupNetwork(name)
+}
+
+func (f *fakeLibvirt) onSnapshot(method string, dom libvirt.Domain, name string) (*fakeDomain, int, error) {
+	if err := f.enter(method); err != nil {
+		return nil, 0, err
+	}
+	return f.lookupSnapshot(dom, name)
+}
+
+func (f *fakeLibvirt) onPool(method, name string) (*fakePool, error) {
+	if err := f.enter(method); err != nil {
+		return nil, err
+	}
+	return f.lookupPool(name)
+}
+
+func (f *fakeLibvirt) onVolume(method, pool, name string) (*fakePool, *fakeVolume, error) {
+	if err := f.enter(method); err != nil {
+		return nil, nil, err
+	}
+	return f.lookupVolume(pool, name)
+}
+
 func active(st libvirt.DomainState) bool {
 	return st == libvirt.DomainRunning || st == libvirt.DomainPaused || st == libvirt.DomainBlocked
 }
@@ -219,10 +256,7 @@ func (f *fakeLibvirt) ConnectListAllDomains(int32, libvirt.ConnectListAllDomains
 
 func (f *fakeLibvirt) DomainLookupByName(name string) (libvirt.Domain, error) {
 	defer f.mu.Unlock()
-	if err := f.enter("DomainLookupByName"); err != nil {
-		return libvirt.Domain{}, err
-	}
-	fd, err := f.lookupDomain(libvirt.Domain{Name: name})
+	fd, err := f.onDomain("DomainLookupByName", libvirt.Domain{Name: name})
 	if err != nil {
 		return libvirt.Domain{}, err
 	}
@@ -255,10 +289,7 @@ func (f *fakeLibvirt) DomainUndefineFlags(dom libvirt.Domain, _ libvirt.DomainUn
 
 func (f *fakeLibvirt) DomainGetXMLDesc(dom libvirt.Domain, _ libvirt.DomainXMLFlags) (string, error) {
 	defer f.mu.Unlock()
-	if err := f.enter("DomainGetXMLDesc"); err != nil {
-		return "", err
-	}
-	fd, err := f.lookupDomain(dom)
+	fd, err := f.onDomain("DomainGetXMLDesc", dom)
 	if err != nil {
 		return "", err
 	}
@@ -267,10 +298,7 @@ func (f *fakeLibvirt) DomainGetXMLDesc(dom libvirt.Domain, _ libvirt.DomainXMLFl
 
 func (f *fakeLibvirt) DomainIsActive(dom libvirt.Domain) (int32, error) {
 	defer f.mu.Unlock()
-	if err := f.enter("DomainIsActive"); err != nil {
-		return 0, err
-	}
-	fd, err := f.lookupDomain(dom)
+	fd, err := f.onDomain("DomainIsActive", dom)
 	if err != nil || !active(fd.state) {
 		return 0, err
 	}
@@ -279,10 +307,7 @@ func (f *fakeLibvirt) DomainIsActive(dom libvirt.Domain) (int32, error) {
 
 func (f *fakeLibvirt) DomainGetState(dom libvirt.Domain, _ uint32) (int32, int32, error) {
 	defer f.mu.Unlock()
-	if err := f.enter("DomainGetState"); err != nil {
-		return 0, 0, err
-	}
-	fd, err := f.lookupDomain(dom)
+	fd, err := f.onDomain("DomainGetState", dom)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -291,10 +316,7 @@ func (f *fakeLibvirt) DomainGetState(dom libvirt.Domain, _ uint32) (int32, int32
 
 func (f *fakeLibvirt) DomainGetMetadata(dom libvirt.Domain, _ int32, _ libvirt.OptString, _ libvirt.DomainModificationImpact) (string, error) {
 	defer f.mu.Unlock()
-	if err := f.enter("DomainGetMetadata"); err != nil {
-		return "", err
-	}
-	fd, err := f.lookupDomain(dom)
+	fd, err := f.onDomain("DomainGetMetadata", dom)
 	if err != nil {
 		return "", err
 	}
@@ -306,10 +328,7 @@ func (f *fakeLibvirt) DomainGetMetadata(dom libvirt.Domain, _ int32, _ libvirt.O
 
 func (f *fakeLibvirt) DomainSetMetadata(dom libvirt.Domain, _ int32, metadata, _, _ libvirt.OptString, _ libvirt.DomainModificationImpact) error {
 	defer f.mu.Unlock()
-	if err := f.enter("DomainSetMetadata"); err != nil {
-		return err
-	}
-	fd, err := f.lookupDomain(dom)
+	fd, err := f.onDomain("DomainSetMetadata", dom)
 	if err != nil {
 		return err
 	}
@@ -409,10 +428,7 @@ func (f *fakeLibvirt) lookupNetwork(name string) (*fakeNetwork, error) {
 
 func (f *fakeLibvirt) NetworkLookupByName(name string) (libvirt.Network, error) {
 	defer f.mu.Unlock()
-	if err := f.enter("NetworkLookupByName"); err != nil {
-		return libvirt.Network{}, err
-	}
-	n, err := f.lookupNetwork(name)
+	n, err := f.onNetwork("NetworkLookupByName", name)
 	if err != nil {
 		return libvirt.Network{}, err
 	}
@@ -421,10 +437,7 @@ func (f *fakeLibvirt) NetworkLookupByName(name string) (libvirt.Network, error) 
 
 func (f *fakeLibvirt) NetworkIsActive(net libvirt.Network) (int32, error) {
 	defer f.mu.Unlock()
-	if err := f.enter("NetworkIsActive"); err != nil {
-		return 0, err
-	}
-	n, err := f.lookupNetwork(net.Name)
+	n, err := f.onNetwork("NetworkIsActive", net.Name)
 	if err != nil || !n.active {
 		return 0, err
 	}
@@ -433,10 +446,7 @@ func (f *fakeLibvirt) NetworkIsActive(net libvirt.Network) (int32, error) {
 
 func (f *fakeLibvirt) NetworkCreate(net libvirt.Network) error {
 	defer f.mu.Unlock()
-	if err := f.enter("NetworkCreate"); err != nil {
-		return err
-	}
-	n, err := f.lookupNetwork(net.Name)
+	n, err := f.onNetwork("NetworkCreate", net.Name)
 	if err == nil {
 		n.active = true
 	}
@@ -445,10 +455,7 @@ func (f *fakeLibvirt) NetworkCreate(net libvirt.Network) error {
 
 func (f *fakeLibvirt) NetworkGetXMLDesc(net libvirt.Network, _ uint32) (string, error) {
 	defer f.mu.Unlock()
-	if err := f.enter("NetworkGetXMLDesc"); err != nil {
-		return "", err
-	}
-	n, err := f.lookupNetwork(net.Name)
+	n, err := f.onNetwork("NetworkGetXMLDesc", net.Name)
 	if err != nil {
 		return "", err
 	}
@@ -457,10 +464,7 @@ func (f *fakeLibvirt) NetworkGetXMLDesc(net libvirt.Network, _ uint32) (string, 
 
 func (f *fakeLibvirt) NetworkGetDhcpLeases(net libvirt.Network, mac libvirt.OptString, _ int32, _ uint32) ([]libvirt.NetworkDhcpLease, uint32, error) {
 	defer f.mu.Unlock()
-	if err := f.enter("NetworkGetDhcpLeases"); err != nil {
-		return nil, 0, err
-	}
-	n, err := f.lookupNetwork(net.Name)
+	n, err := f.onNetwork("NetworkGetDhcpLeases", net.Name)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -471,346 +475,6 @@ func (f *fakeLibvirt) NetworkGetDhcpLeases(net libvirt.Network, mac libvirt.OptS
 		}
 	}
 	return out, uint32(len(out)), nil
-}
-
-// Snapshots.
-
-func (f *fakeLibvirt) DomainListAllSnapshots(dom libvirt.Domain, _ int32, _ uint32) ([]libvirt.DomainSnapshot, int32, error) {
-	defer f.mu.Unlock()
-	if err := f.enter("DomainListAllSnapshots"); err != nil {
-		return nil, 0, err
-	}
-	fd, err := f.lookupDomain(dom)
-	if err != nil {
-		return nil, 0, err
-	}
-	var out []libvirt.DomainSnapshot
-	for _, s := range fd.snaps {
-		out = append(out, s.snap)
-	}
-	return out, int32(len(out)), nil
-}
-
-func (f *fakeLibvirt) lookupSnapshot(dom libvirt.Domain, name string) (*fakeDomain, int, error) {
-	fd, err := f.lookupDomain(dom)
-	if err != nil {
-		return nil, 0, err
-	}
-	for i, s := range fd.snaps {
-		if s.snap.Name == name {
-			return fd, i, nil
-		}
-	}
-	return nil, 0, lvErr(libvirt.ErrNoDomainSnapshot, "Domain snapshot not found: no domain snapshot with matching name '%s'", name)
-}
-
-func (f *fakeLibvirt) DomainSnapshotLookupByName(dom libvirt.Domain, name string, _ uint32) (libvirt.DomainSnapshot, error) {
-	defer f.mu.Unlock()
-	if err := f.enter("DomainSnapshotLookupByName"); err != nil {
-		return libvirt.DomainSnapshot{}, err
-	}
-	fd, i, err := f.lookupSnapshot(dom, name)
-	if err != nil {
-		return libvirt.DomainSnapshot{}, err
-	}
-	return fd.snaps[i].snap, nil
-}
-
-func (f *fakeLibvirt) DomainSnapshotGetXMLDesc(snap libvirt.DomainSnapshot, _ uint32) (string, error) {
-	defer f.mu.Unlock()
-	if err := f.enter("DomainSnapshotGetXMLDesc"); err != nil {
-		return "", err
-	}
-	fd, i, err := f.lookupSnapshot(snap.Dom, snap.Name)
-	if err != nil {
-		return "", err
-	}
-	return fd.snaps[i].xml, nil
-}
-
-// DomainSnapshotCreateXML keeps the snapshot as libvirt describes it:
-// with its creation time, the domain's state and its parent (the
-// current snapshot).
-func (f *fakeLibvirt) DomainSnapshotCreateXML(dom libvirt.Domain, doc string, _ uint32) (libvirt.DomainSnapshot, error) {
-	defer f.mu.Unlock()
-	if err := f.enter("DomainSnapshotCreateXML"); err != nil {
-		return libvirt.DomainSnapshot{}, err
-	}
-	fd, err := f.lookupDomain(dom)
-	if err != nil {
-		return libvirt.DomainSnapshot{}, err
-	}
-	var x libvirtxml.DomainSnapshot
-	if err := x.Unmarshal(doc); err != nil {
-		return libvirt.DomainSnapshot{}, lvErr(libvirt.ErrXMLError, "XML error: %v", err)
-	}
-	x.CreationTime = fmt.Sprint(f.clock)
-	f.clock++
-	x.State = stateNames[fd.state]
-	if fd.current != "" {
-		x.Parent = &libvirtxml.DomainSnapshotParent{Name: fd.current}
-	}
-	out, err := x.Marshal()
-	if err != nil {
-		return libvirt.DomainSnapshot{}, err
-	}
-	s := libvirt.DomainSnapshot{Name: x.Name, Dom: fd.dom}
-	fd.snaps = append(fd.snaps, &fakeSnapshot{snap: s, xml: out})
-	fd.current = x.Name
-	return s, nil
-}
-
-func (f *fakeLibvirt) DomainRevertToSnapshot(snap libvirt.DomainSnapshot, _ uint32) error {
-	defer f.mu.Unlock()
-	if err := f.enter("DomainRevertToSnapshot"); err != nil {
-		return err
-	}
-	fd, _, err := f.lookupSnapshot(snap.Dom, snap.Name)
-	if err == nil {
-		fd.current = snap.Name
-	}
-	return err
-}
-
-func (f *fakeLibvirt) DomainSnapshotDelete(snap libvirt.DomainSnapshot, _ libvirt.DomainSnapshotDeleteFlags) error {
-	defer f.mu.Unlock()
-	if err := f.enter("DomainSnapshotDelete"); err != nil {
-		return err
-	}
-	fd, i, err := f.lookupSnapshot(snap.Dom, snap.Name)
-	if err != nil {
-		return err
-	}
-	fd.snaps = append(fd.snaps[:i], fd.snaps[i+1:]...)
-	return nil
-}
-
-// Storage pools.
-
-func (f *fakeLibvirt) lookupPool(name string) (*fakePool, error) {
-	if p := f.pools[name]; p != nil {
-		return p, nil
-	}
-	return nil, lvErr(libvirt.ErrNoStoragePool, "Storage pool not found: no storage pool with matching name '%s'", name)
-}
-
-func (f *fakeLibvirt) StoragePoolLookupByName(name string) (libvirt.StoragePool, error) {
-	defer f.mu.Unlock()
-	if err := f.enter("StoragePoolLookupByName"); err != nil {
-		return libvirt.StoragePool{}, err
-	}
-	p, err := f.lookupPool(name)
-	if err != nil {
-		return libvirt.StoragePool{}, err
-	}
-	return p.pool, nil
-}
-
-func (f *fakeLibvirt) StoragePoolDefineXML(doc string, _ uint32) (libvirt.StoragePool, error) {
-	defer f.mu.Unlock()
-	if err := f.enter("StoragePoolDefineXML"); err != nil {
-		return libvirt.StoragePool{}, err
-	}
-	var x libvirtxml.StoragePool
-	if err := x.Unmarshal(doc); err != nil {
-		return libvirt.StoragePool{}, lvErr(libvirt.ErrXMLError, "XML error: %v", err)
-	}
-	p := &fakePool{pool: libvirt.StoragePool{Name: x.Name}, vols: map[string]*fakeVolume{}}
-	if x.Target != nil {
-		p.path = x.Target.Path
-	}
-	f.pools[x.Name] = p
-	return p.pool, nil
-}
-
-// poolOp changes a pool that exists.
-func (f *fakeLibvirt) poolOp(method string, pool libvirt.StoragePool, op func(*fakePool)) error {
-	defer f.mu.Unlock()
-	if err := f.enter(method); err != nil {
-		return err
-	}
-	p, err := f.lookupPool(pool.Name)
-	if err == nil {
-		op(p)
-	}
-	return err
-}
-
-func (f *fakeLibvirt) StoragePoolBuild(pool libvirt.StoragePool, _ libvirt.StoragePoolBuildFlags) error {
-	return f.poolOp("StoragePoolBuild", pool, func(p *fakePool) { p.built = true })
-}
-
-func (f *fakeLibvirt) StoragePoolSetAutostart(pool libvirt.StoragePool, autostart int32) error {
-	return f.poolOp("StoragePoolSetAutostart", pool, func(p *fakePool) { p.autostart = autostart != 0 })
-}
-
-func (f *fakeLibvirt) StoragePoolCreate(pool libvirt.StoragePool, _ libvirt.StoragePoolCreateFlags) error {
-	return f.poolOp("StoragePoolCreate", pool, func(p *fakePool) { p.active = true })
-}
-
-func (f *fakeLibvirt) StoragePoolRefresh(pool libvirt.StoragePool, _ uint32) error {
-	return f.poolOp("StoragePoolRefresh", pool, func(*fakePool) {})
-}
-
-func (f *fakeLibvirt) StoragePoolIsActive(pool libvirt.StoragePool) (int32, error) {
-	defer f.mu.Unlock()
-	if err := f.enter("StoragePoolIsActive"); err != nil {
-		return 0, err
-	}
-	p, err := f.lookupPool(pool.Name)
-	if err != nil || !p.active {
-		return 0, err
-	}
-	return 1, nil
-}
-
-func (f *fakeLibvirt) StoragePoolListAllVolumes(pool libvirt.StoragePool, _ int32, _ uint32) ([]libvirt.StorageVol, uint32, error) {
-	defer f.mu.Unlock()
-	if err := f.enter("StoragePoolListAllVolumes"); err != nil {
-		return nil, 0, err
-	}
-	p, err := f.lookupPool(pool.Name)
-	if err != nil {
-		return nil, 0, err
-	}
-	var out []libvirt.StorageVol
-	for _, v := range p.vols {
-		out = append(out, v.vol)
-	}
-	return out, uint32(len(out)), nil
-}
-
-// Storage volumes.
-
-func (f *fakeLibvirt) lookupVolume(pool, name string) (*fakePool, *fakeVolume, error) {
-	p, err := f.lookupPool(pool)
-	if err != nil {
-		return nil, nil, err
-	}
-	if v := p.vols[name]; v != nil {
-		return p, v, nil
-	}
-	return nil, nil, lvErr(libvirt.ErrNoStorageVol, "Storage volume not found: no storage vol with matching name '%s'", name)
-}
-
-func (f *fakeLibvirt) StorageVolLookupByName(pool libvirt.StoragePool, name string) (libvirt.StorageVol, error) {
-	defer f.mu.Unlock()
-	if err := f.enter("StorageVolLookupByName"); err != nil {
-		return libvirt.StorageVol{}, err
-	}
-	_, v, err := f.lookupVolume(pool.Name, name)
-	if err != nil {
-		return libvirt.StorageVol{}, err
-	}
-	return v.vol, nil
-}
-
-func (f *fakeLibvirt) StorageVolLookupByPath(p string) (libvirt.StorageVol, error) {
-	defer f.mu.Unlock()
-	if err := f.enter("StorageVolLookupByPath"); err != nil {
-		return libvirt.StorageVol{}, err
-	}
-	for _, pool := range f.pools {
-		for _, v := range pool.vols {
-			if v.vol.Key == p {
-				return v.vol, nil
-			}
-		}
-	}
-	return libvirt.StorageVol{}, lvErr(libvirt.ErrNoStorageVol, "Storage volume not found: no storage vol with matching path '%s'", p)
-}
-
-func (f *fakeLibvirt) StorageVolGetXMLDesc(vol libvirt.StorageVol, _ uint32) (string, error) {
-	defer f.mu.Unlock()
-	if err := f.enter("StorageVolGetXMLDesc"); err != nil {
-		return "", err
-	}
-	_, v, err := f.lookupVolume(vol.Pool, vol.Name)
-	if err != nil {
-		return "", err
-	}
-	return v.x.Marshal()
-}
-
-func (f *fakeLibvirt) StorageVolGetInfo(vol libvirt.StorageVol) (int8, uint64, uint64, error) {
-	defer f.mu.Unlock()
-	if err := f.enter("StorageVolGetInfo"); err != nil {
-		return 0, 0, 0, err
-	}
-	_, v, err := f.lookupVolume(vol.Pool, vol.Name)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	return 0, v.x.Capacity.Value, v.x.Capacity.Value, nil
-}
-
-// addVolume makes a volume as a directory pool does: its key and path
-// are the file's path in the pool's directory.
-func (f *fakeLibvirt) addVolume(pool libvirt.StoragePool, doc string) (libvirt.StorageVol, error) {
-	p, err := f.lookupPool(pool.Name)
-	if err != nil {
-		return libvirt.StorageVol{}, err
-	}
-	var x libvirtxml.StorageVolume
-	if err := x.Unmarshal(doc); err != nil {
-		return libvirt.StorageVol{}, lvErr(libvirt.ErrXMLError, "XML error: %v", err)
-	}
-	if p.vols[x.Name] != nil {
-		return libvirt.StorageVol{}, lvErr(libvirt.ErrStorageVolExist, "storage volume '%s' exists already", x.Name)
-	}
-	if x.Target == nil {
-		x.Target = &libvirtxml.StorageVolumeTarget{}
-	}
-	x.Target.Path = path.Join(p.path, x.Name)
-	if x.Allocation == nil {
-		x.Allocation = &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: x.Capacity.Value}
-	}
-	v := &fakeVolume{vol: libvirt.StorageVol{Pool: p.pool.Name, Name: x.Name, Key: x.Target.Path}, x: x}
-	p.vols[x.Name] = v
-	return v.vol, nil
-}
-
-func (f *fakeLibvirt) StorageVolCreateXML(pool libvirt.StoragePool, doc string, _ libvirt.StorageVolCreateFlags) (libvirt.StorageVol, error) {
-	defer f.mu.Unlock()
-	if err := f.enter("StorageVolCreateXML"); err != nil {
-		return libvirt.StorageVol{}, err
-	}
-	return f.addVolume(pool, doc)
-}
-
-func (f *fakeLibvirt) StorageVolCreateXMLFrom(pool libvirt.StoragePool, doc string, from libvirt.StorageVol, _ libvirt.StorageVolCreateFlags) (libvirt.StorageVol, error) {
-	defer f.mu.Unlock()
-	if err := f.enter("StorageVolCreateXMLFrom"); err != nil {
-		return libvirt.StorageVol{}, err
-	}
-	if _, _, err := f.lookupVolume(from.Pool, from.Name); err != nil {
-		return libvirt.StorageVol{}, err
-	}
-	return f.addVolume(pool, doc)
-}
-
-func (f *fakeLibvirt) StorageVolResize(vol libvirt.StorageVol, capacity uint64, _ libvirt.StorageVolResizeFlags) error {
-	defer f.mu.Unlock()
-	if err := f.enter("StorageVolResize"); err != nil {
-		return err
-	}
-	_, v, err := f.lookupVolume(vol.Pool, vol.Name)
-	if err == nil {
-		v.x.Capacity = &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: capacity}
-	}
-	return err
-}
-
-func (f *fakeLibvirt) StorageVolDelete(vol libvirt.StorageVol, _ libvirt.StorageVolDeleteFlags) error {
-	defer f.mu.Unlock()
-	if err := f.enter("StorageVolDelete"); err != nil {
-		return err
-	}
-	p, _, err := f.lookupVolume(vol.Pool, vol.Name)
-	if err == nil {
-		delete(p.vols, vol.Name)
-	}
-	return err
 }
 
 var _ libvirtConn = (*fakeLibvirt)(nil)

@@ -11,6 +11,20 @@ import (
 	"github.com/vmflow/vmflow/core/sdk"
 )
 
+// domainToUndo is the domain an undo works on: the step's, if the step
+// changed it (flag; after an interrupted Run, the claim) and it is still
+// there.
+func (d *driver) domainToUndo(r *sdk.Request, flag, claim string) (libvirtConn, libvirt.Domain, bool, error) {
+	if !r.Changed(flag, claim) {
+		return nil, libvirt.Domain{}, false, nil
+	}
+	conn, dom, err := d.domain(r.String("name"))
+	if err != nil {
+		return nil, dom, false, ignoreNoDomain(err)
+	}
+	return conn, dom, true, nil
+}
+
 // waitState polls until the domain reaches one of the states or ctx ends.
 func waitState(ctx context.Context, conn libvirtConn, dom libvirt.Domain, timeout time.Duration, want ...libvirt.DomainState) (bool, error) {
 	deadline := time.Now().Add(timeout)
@@ -50,17 +64,13 @@ func startDomain(conn libvirtConn, dom libvirt.Domain, r *sdk.Request) error {
 
 // start is start's Run.
 func (d *driver) start(ctx context.Context, r *sdk.Request) error {
-	conn, dom, err := d.domainArg(r.String("name"))
-	if err != nil {
-		return err
-	}
-	active, err := conn.DomainIsActive(dom)
+	conn, dom, active, err := d.activeDomainArg(r.String("name"))
 	if err != nil {
 		return err
 	}
 	started := false
 	var earlier powerClaim
-	if active == 0 {
+	if !active {
 		now := time.Now()
 		if err := r.Claim(startClaim(dom.Name), powerClaim{At: now}); err != nil {
 			return err
@@ -90,12 +100,9 @@ func (d *driver) start(ctx context.Context, r *sdk.Request) error {
 
 // undoStart is start's Undo.
 func (d *driver) undoStart(ctx context.Context, r *sdk.Request) error {
-	if !r.Changed("started", startClaim(r.String("name"))) {
-		return nil
-	}
-	conn, dom, err := d.domain(r.String("name"))
-	if err != nil {
-		return ignoreNoDomain(err)
+	conn, dom, ok, err := d.domainToUndo(r, "started", startClaim(r.String("name")))
+	if !ok || err != nil {
+		return err
 	}
 	if active, _ := conn.DomainIsActive(dom); active != 0 {
 		return conn.DomainDestroyFlags(dom, 0)
@@ -106,13 +113,11 @@ func (d *driver) undoStart(ctx context.Context, r *sdk.Request) error {
 // shutdown is shutdown's Run.
 func (d *driver) shutdown(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	conn, dom, err := d.domainArg(name)
+	conn, dom, active, err := d.activeDomainArg(name)
 	if err != nil {
 		return err
 	}
-	if active, err := conn.DomainIsActive(dom); err != nil {
-		return err
-	} else if active == 0 {
+	if !active {
 		// Off already: by an interrupted attempt of this step
 		// (which claimed it running), or before the step.
 		stopped := r.Claimed(shutdownClaim(name), nil)
@@ -163,12 +168,9 @@ func (d *driver) shutdown(ctx context.Context, r *sdk.Request) error {
 // undoShutdown is shutdown's Undo.
 func (d *driver) undoShutdown(ctx context.Context, r *sdk.Request) error {
 	interrupted := r.Interrupted()
-	if !r.Changed("stopped", shutdownClaim(r.String("name"))) {
-		return nil
-	}
-	conn, dom, err := d.domain(r.String("name"))
-	if err != nil {
-		return ignoreNoDomain(err)
+	conn, dom, ok, err := d.domainToUndo(r, "stopped", shutdownClaim(r.String("name")))
+	if !ok || err != nil {
+		return err
 	}
 	if interrupted {
 		// The interrupted attempt may have asked the guest to
@@ -227,12 +229,9 @@ func (d *driver) suspend(ctx context.Context, r *sdk.Request) error {
 
 // undoSuspend is suspend's Undo.
 func (d *driver) undoSuspend(ctx context.Context, r *sdk.Request) error {
-	if !r.Changed("suspended", suspendClaim(r.String("name"))) {
-		return nil
-	}
-	conn, dom, err := d.domain(r.String("name"))
-	if err != nil {
-		return ignoreNoDomain(err)
+	conn, dom, ok, err := d.domainToUndo(r, "suspended", suspendClaim(r.String("name")))
+	if !ok || err != nil {
+		return err
 	}
 	if st, err := domainState(conn, dom); err != nil || st != libvirt.DomainPaused {
 		return err
@@ -264,20 +263,16 @@ func (d *driver) resume(ctx context.Context, r *sdk.Request) error {
 
 // destroy is destroy's Run.
 func (d *driver) destroy(ctx context.Context, r *sdk.Request) error {
-	conn, dom, err := d.domainArg(r.String("name"))
+	conn, dom, active, err := d.activeDomainArg(r.String("name"))
 	if err != nil {
 		return err
 	}
-	active, err := conn.DomainIsActive(dom)
-	if err != nil {
-		return err
-	}
-	if active != 0 {
+	if active {
 		if err := conn.DomainDestroyFlags(dom, 0); err != nil {
 			return fmt.Errorf("forcing %q off: %w", r.String("name"), err)
 		}
 	}
-	return r.Set("was_running", active != 0)
+	return r.Set("was_running", active)
 }
 
 // reboot is reboot's Run.
