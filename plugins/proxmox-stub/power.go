@@ -10,8 +10,7 @@ import (
 // start is start's Run.
 func (d *driver) start(ctx context.Context, r *sdk.Request) error {
 	started := false
-	var cmds commands
-	err := d.st.update(func(c *cluster) error {
+	err := d.change(r, func(c *cluster, cmds *commands) error {
 		v, err := d.vmArg(c, r.String("name"))
 		if err != nil {
 			return err
@@ -31,7 +30,6 @@ func (d *driver) start(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return errors.Join(r.Set("started", started), r.Set("state", stateWord(running)))
 }
 
@@ -54,9 +52,8 @@ func (d *driver) undoStart(ctx context.Context, r *sdk.Request) error {
 
 // shutdown is shutdown's Run.
 func (d *driver) shutdown(ctx context.Context, r *sdk.Request) error {
-	var cmds commands
 	stoppedNow := false
-	err := d.st.update(func(c *cluster) error {
+	err := d.change(r, func(c *cluster, cmds *commands) error {
 		v, err := d.vmArg(c, r.String("name"))
 		if err != nil {
 			return err
@@ -81,7 +78,6 @@ func (d *driver) shutdown(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return errors.Join(r.Set("state", stateWord(stopped)), r.Set("stopped", stoppedNow))
 }
 
@@ -104,9 +100,8 @@ func (d *driver) undoShutdown(ctx context.Context, r *sdk.Request) error {
 
 // suspend is suspend's Run.
 func (d *driver) suspend(ctx context.Context, r *sdk.Request) error {
-	var cmds commands
 	suspended := false
-	err := d.st.update(func(c *cluster) error {
+	err := d.change(r, func(c *cluster, cmds *commands) error {
 		v, err := d.vmArg(c, r.String("name"))
 		if err != nil {
 			return err
@@ -126,7 +121,6 @@ func (d *driver) suspend(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return r.Set("suspended", suspended)
 }
 
@@ -149,9 +143,8 @@ func (d *driver) undoSuspend(ctx context.Context, r *sdk.Request) error {
 
 // resume is resume's Run.
 func (d *driver) resume(ctx context.Context, r *sdk.Request) error {
-	var cmds commands
 	resumed := false
-	err := d.st.update(func(c *cluster) error {
+	err := d.change(r, func(c *cluster, cmds *commands) error {
 		v, err := d.vmArg(c, r.String("name"))
 		if err != nil {
 			return err
@@ -165,15 +158,13 @@ func (d *driver) resume(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return r.Set("resumed", resumed)
 }
 
 // destroy is destroy's Run.
 func (d *driver) destroy(ctx context.Context, r *sdk.Request) error {
 	wasRunning := false
-	var cmds commands
-	err := d.st.update(func(c *cluster) error {
+	err := d.change(r, func(c *cluster, cmds *commands) error {
 		v, err := d.vmArg(c, r.String("name"))
 		if err != nil {
 			return err
@@ -187,7 +178,6 @@ func (d *driver) destroy(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return r.Set("was_running", wasRunning)
 }
 

@@ -45,8 +45,7 @@ func (d *driver) snapshotActions(b *hypervisor.Backend) {
 func (d *driver) snapshotCreate(ctx context.Context, r *sdk.Request) error {
 	snap := r.String("snapshot")
 	var state string
-	var cmds commands
-	err := d.st.update(func(c *cluster) error {
+	err := d.change(r, func(c *cluster, cmds *commands) error {
 		v, err := d.vmArg(c, r.String("name"))
 		if err != nil {
 			return err
@@ -70,7 +69,6 @@ func (d *driver) snapshotCreate(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return errors.Join(r.Set("snapshot", snap), r.Set("state", state))
 }
 
@@ -122,8 +120,7 @@ func (d *driver) snapshotList(ctx context.Context, r *sdk.Request) error {
 // snapshotRevert is snapshot_revert's Run.
 func (d *driver) snapshotRevert(ctx context.Context, r *sdk.Request) error {
 	var state string
-	var cmds commands
-	err := d.st.update(func(c *cluster) error {
+	err := d.change(r, func(c *cluster, cmds *commands) error {
 		v, err := d.vmArg(c, r.String("name"))
 		if err != nil {
 			return err
@@ -144,15 +141,13 @@ func (d *driver) snapshotRevert(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return r.Set("state", state)
 }
 
 // snapshotDelete is snapshot_delete's Run.
 func (d *driver) snapshotDelete(ctx context.Context, r *sdk.Request) error {
 	deleted := false
-	var cmds commands
-	err := d.st.update(func(c *cluster) error {
+	err := d.change(r, func(c *cluster, cmds *commands) error {
 		v, err := d.vmArg(c, r.String("name"))
 		if err != nil {
 			return err
@@ -172,6 +167,5 @@ func (d *driver) snapshotDelete(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return r.Set("deleted", deleted)
 }

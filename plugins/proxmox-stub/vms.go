@@ -270,17 +270,16 @@ func (d *driver) vmActions(b *hypervisor.Backend) {
 	b.State = hypervisor.Impl{Run: d.vmState, Note: "qm status: Proxmox's stopped is reported as shut off, as every backend words it."}
 	b.List = hypervisor.Impl{Run: d.list, Note: "qm list."}
 	b.EnsureAbsent = hypervisor.Impl{Run: d.ensureAbsent, Note: "It reads the VM (qm status) and the volumes (pvesm list) from the stub's state."}
-	b.WaitIP = waitIPAction(d)
-	b.GuestExec = guestExecAction(d)
-	b.Console = consoleAction(d)
+	b.WaitIP = hypervisor.Impl{Run: d.waitIP, Note: "The stub answers at once, as the guest agent would (qm guest cmd VMID network-get-interfaces), with 10.x.y.z derived from the VMID (VMID 100: 10.0.0.100)."}
+	b.GuestExec = hypervisor.Impl{Run: d.guestExec, Note: "Not supported by the stub, which runs no guest: it fails, naming the qm guest exec a real Proxmox would run."}
+	b.Console = hypervisor.Impl{Run: d.console, Note: "Not supported by the stub, which runs no guest: it fails, naming the qm terminal a real Proxmox would attach."}
 }
 
 // defineVM is define's Run.
 func (d *driver) defineVM(ctx context.Context, r *sdk.Request) error {
 	var v *vm
 	var previous string
-	var cmds commands
-	err := d.st.update(func(c *cluster) (err error) {
+	err := d.change(r, func(c *cluster, cmds *commands) (err error) {
 		name := r.String("name")
 		var earlier vmClaim
 		claimed := r.Claimed(defineClaim(name), &earlier)
@@ -299,7 +298,7 @@ func (d *driver) defineVM(ctx context.Context, r *sdk.Request) error {
 				return err
 			}
 		}
-		if v, previous, err = d.define(c, r, &cmds); err != nil {
+		if v, previous, err = d.define(c, r, cmds); err != nil {
 			return err
 		}
 		if claimed {
@@ -314,7 +313,6 @@ func (d *driver) defineVM(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return errors.Join(r.Set("name", v.Name), r.Set("uuid", v.UUID), r.Set("mac", v.MAC),
 		r.Set("domain_type", "kvm"), r.Set("console_log", ""), r.Set("previous_xml", previous))
 }
@@ -356,8 +354,7 @@ func (d *driver) undoDefine(ctx context.Context, r *sdk.Request) error {
 func (d *driver) undefine(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
 	undefined := false
-	var cmds commands
-	err := d.st.update(func(c *cluster) error {
+	err := d.change(r, func(c *cluster, cmds *commands) error {
 		v := c.VMs[name]
 		if v == nil && r.Bool("missing_ok") {
 			return nil
@@ -369,14 +366,13 @@ func (d *driver) undefine(ctx context.Context, r *sdk.Request) error {
 		if v.Status == running && !r.Bool("force") {
 			return sdk.ArgError("name", "VM %d (%s) is running; stop it first, or set force = true (Proxmox refuses to destroy a running VM)", v.VMID, name)
 		}
-		destroyVM(c, v, &cmds)
+		destroyVM(c, v, cmds)
 		undefined = true
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return r.Set("undefined", undefined)
 }
 

@@ -165,24 +165,22 @@ func (d *driver) volumeCreate(ctx context.Context, r *sdk.Request) error {
 		return sdk.ArgError("size", "%v", err)
 	}
 	var v *volume
-	var cmds commands
-	err = d.st.update(func(c *cluster) error {
-		if err := c.makeWay(r, name, &cmds); err != nil {
+	err = d.change(r, func(c *cluster, cmds *commands) error {
+		if err := c.makeWay(r, name, cmds); err != nil {
 			return err
 		}
-		v = c.newDisk(d.storage, c.reserve(ownerOf(name), &cmds), name, size)
-		alloc(v, &cmds)
+		v = c.newDisk(d.storage, c.reserve(ownerOf(name), cmds), name, size)
+		alloc(v, cmds)
 		if fs := r.String("filesystem"); fs != "" {
 			v.FS, v.Label = fs, r.String("label")
 			v.Files = fileModes(hypervisor.FilesOf(r))
-			mkfs(v, &cmds)
+			mkfs(v, cmds)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return setVolOutputs(r, v)
 }
 
@@ -190,9 +188,8 @@ func (d *driver) volumeCreate(ctx context.Context, r *sdk.Request) error {
 func (d *driver) volumeOverlay(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
 	var v *volume
-	var cmds commands
-	err := d.st.update(func(c *cluster) error {
-		if err := c.makeWay(r, name, &cmds); err != nil {
+	err := d.change(r, func(c *cluster, cmds *commands) error {
+		if err := c.makeWay(r, name, cmds); err != nil {
 			return err
 		}
 		base, err := c.volumeArg("backing", r.String("backing"))
@@ -206,7 +203,7 @@ func (d *driver) volumeOverlay(ctx context.Context, r *sdk.Request) error {
 		if format != base.Format {
 			return sdk.ArgError("backing_format", "volume %s is %s, not %s", base.VolID, base.Format, format)
 		}
-		v = c.newDisk(d.storage, c.reserve(ownerOf(name), &cmds), name, base.Size)
+		v = c.newDisk(d.storage, c.reserve(ownerOf(name), cmds), name, base.Size)
 		v.Backing, v.FS, v.Label, v.Files = base.VolID, base.FS, base.Label, maps.Clone(base.Files)
 		switch {
 		case v.Storage == dirStorage:
@@ -214,7 +211,7 @@ func (d *driver) volumeOverlay(ctx context.Context, r *sdk.Request) error {
 		case base.Storage == lvmStorage:
 			cmds.add("lvcreate", "-n", volFile(v.VolID), "-prohibitallocation", "-ay", "-s", "pve/"+volFile(base.VolID))
 		default:
-			alloc(v, &cmds)
+			alloc(v, cmds)
 			cmds.add("qemu-img", "convert", "-p", "-n", "-f", base.Format, "-O", "raw", nodePath(base.VolID), nodePath(v.VolID))
 			cmds.comment("LVM-thin cannot be based on a file: a full copy")
 			v.Backing, v.Used = "", v.Size
@@ -224,7 +221,6 @@ func (d *driver) volumeOverlay(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return setVolOutputs(r, v)
 }
 
@@ -235,8 +231,7 @@ func (d *driver) volumeResize(ctx context.Context, r *sdk.Request) error {
 		return sdk.ArgError("size", "%v", err)
 	}
 	var v *volume
-	var cmds commands
-	err = d.st.update(func(c *cluster) error {
+	err = d.change(r, func(c *cluster, cmds *commands) error {
 		if v, err = c.volumeArg("name", r.String("name")); err != nil {
 			return err
 		}
@@ -260,7 +255,6 @@ func (d *driver) volumeResize(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return setVolOutputs(r, v)
 }
 
@@ -281,13 +275,12 @@ func (d *driver) volumeDelete(ctx context.Context, r *sdk.Request) error {
 func (d *driver) volumeCopy(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
 	var v *volume
-	var cmds commands
-	err := d.st.update(func(c *cluster) error {
+	err := d.change(r, func(c *cluster, cmds *commands) error {
 		src, err := c.volumeArg("source", r.String("source"))
 		if err != nil {
 			return err
 		}
-		if err := c.makeWay(r, name, &cmds); err != nil {
+		if err := c.makeWay(r, name, cmds); err != nil {
 			return err
 		}
 		cp := *src
@@ -297,7 +290,7 @@ func (d *driver) volumeCopy(ctx context.Context, r *sdk.Request) error {
 			c.Volumes[cp.VolID] = &cp
 			v = &cp
 		} else {
-			v = c.newDisk(src.Storage, c.reserve(ownerOf(name), &cmds), name, src.Size)
+			v = c.newDisk(src.Storage, c.reserve(ownerOf(name), cmds), name, src.Size)
 			v.FS, v.Label, v.Files = src.FS, src.Label, maps.Clone(src.Files)
 		}
 		v.Name, v.Backing, v.Used = name, "", v.Size
@@ -307,7 +300,6 @@ func (d *driver) volumeCopy(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return setVolOutputs(r, v)
 }
 
@@ -354,9 +346,8 @@ func (d *driver) volumeImport(ctx context.Context, r *sdk.Request) error {
 	}
 	format := v.Format
 	v.VolID, v.Name, v.Storage, v.Source = importVolID(name, format), name, dirStorage, path
-	var cmds commands
-	err = d.st.update(func(c *cluster) error {
-		if err := c.makeWay(r, name, &cmds); err != nil {
+	err = d.change(r, func(c *cluster, cmds *commands) error {
+		if err := c.makeWay(r, name, cmds); err != nil {
 			return err
 		}
 		c.Volumes[v.VolID] = v
@@ -366,7 +357,6 @@ func (d *driver) volumeImport(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return errors.Join(r.Set("format", format), setVolOutputs(r, v))
 }
 
