@@ -11,11 +11,10 @@ import (
 	libvirt "github.com/digitalocean/go-libvirt"
 
 	"github.com/vmflow/vmflow/core/sdk"
-	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
 // agent sends one QEMU guest agent command and decodes its "return".
-func agent(conn *libvirt.Libvirt, dom libvirt.Domain, cmd string, args any, out any) error {
+func agent(conn libvirtConn, dom libvirt.Domain, cmd string, args any, out any) error {
 	req, err := json.Marshal(map[string]any{"execute": cmd, "arguments": args})
 	if err != nil {
 		return err
@@ -45,71 +44,68 @@ func agent(conn *libvirt.Libvirt, dom libvirt.Domain, cmd string, args any, out 
 	return json.Unmarshal(env.Return, out)
 }
 
-func guestExecAction(d *driver) hypervisor.Impl {
-	return hypervisor.Impl{
-		Note: "It uses the QEMU guest agent, and waits within the timeout for the agent to come up.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			name, argv := r.String("name"), r.Strings("argv")
-			conn, dom, err := d.domain(name)
-			if err != nil {
-				return sdk.ArgError("name", "%v", err)
+// guestExec is guest_exec: a command run in the guest through the QEMU
+// guest agent, once the agent answers.
+func (d *driver) guestExec(ctx context.Context, r *sdk.Request) error {
+	name, argv := r.String("name"), r.Strings("argv")
+	conn, dom, err := d.domainArg(name)
+	if err != nil {
+		return err
+	}
+	args := map[string]any{"path": argv[0], "arg": argv[1:], "capture-output": true}
+	if r.IsSet("stdin") {
+		args["input-data"] = base64.StdEncoding.EncodeToString([]byte(r.String("stdin")))
+	}
+	deadline := stepDeadline(r)
+	var started struct {
+		PID int `json:"pid"`
+	}
+	// A guest that has just booted may not have its agent up yet:
+	// wait for it within the timeout.
+	for {
+		err := agent(conn, dom, "guest-exec", args, &started)
+		if err == nil {
+			break
+		}
+		if !isCode(err, libvirt.ErrAgentUnresponsive) || !time.Now().Before(deadline) {
+			return fmt.Errorf("%v (is the guest up and qemu-guest-agent running?)", err)
+		}
+		if err := sleepUntil(ctx, 250*time.Millisecond, deadline); err != nil {
+			return err
+		}
+	}
+	for {
+		var st struct {
+			Exited   bool   `json:"exited"`
+			ExitCode int    `json:"exitcode"`
+			Signal   int    `json:"signal"`
+			Out      string `json:"out-data"`
+			Err      string `json:"err-data"`
+		}
+		if err := agent(conn, dom, "guest-exec-status", map[string]any{"pid": started.PID}, &st); err != nil {
+			return err
+		}
+		if st.Exited {
+			stdout, _ := base64.StdEncoding.DecodeString(st.Out)
+			stderr, _ := base64.StdEncoding.DecodeString(st.Err)
+			code := st.ExitCode
+			if st.Signal != 0 {
+				code = 128 + st.Signal
 			}
-			args := map[string]any{"path": argv[0], "arg": argv[1:], "capture-output": true}
-			if r.IsSet("stdin") {
-				args["input-data"] = base64.StdEncoding.EncodeToString([]byte(r.String("stdin")))
+			if err := errors.Join(r.Set("stdout", string(stdout)), r.Set("stderr", string(stderr)), r.Set("exit_code", code)); err != nil {
+				return err
 			}
-			deadline := stepDeadline(r)
-			var started struct {
-				PID int `json:"pid"`
+			if code != 0 && !r.Bool("allow_failure") {
+				return fmt.Errorf("%s exited with status %d in %s: %s", argv[0], code, name, lastLine(string(stderr)))
 			}
-			// A guest that has just booted may not have its agent up yet:
-			// wait for it within the timeout.
-			for {
-				err := agent(conn, dom, "guest-exec", args, &started)
-				if err == nil {
-					break
-				}
-				if !isCode(err, libvirt.ErrAgentUnresponsive) || !time.Now().Before(deadline) {
-					return fmt.Errorf("%v (is the guest up and qemu-guest-agent running?)", err)
-				}
-				if err := sleepUntil(ctx, 250*time.Millisecond, deadline); err != nil {
-					return err
-				}
-			}
-			for {
-				var st struct {
-					Exited   bool   `json:"exited"`
-					ExitCode int    `json:"exitcode"`
-					Signal   int    `json:"signal"`
-					Out      string `json:"out-data"`
-					Err      string `json:"err-data"`
-				}
-				if err := agent(conn, dom, "guest-exec-status", map[string]any{"pid": started.PID}, &st); err != nil {
-					return err
-				}
-				if st.Exited {
-					stdout, _ := base64.StdEncoding.DecodeString(st.Out)
-					stderr, _ := base64.StdEncoding.DecodeString(st.Err)
-					code := st.ExitCode
-					if st.Signal != 0 {
-						code = 128 + st.Signal
-					}
-					if err := errors.Join(r.Set("stdout", string(stdout)), r.Set("stderr", string(stderr)), r.Set("exit_code", code)); err != nil {
-						return err
-					}
-					if code != 0 && !r.Bool("allow_failure") {
-						return fmt.Errorf("%s exited with status %d in %s: %s", argv[0], code, name, lastLine(string(stderr)))
-					}
-					return nil
-				}
-				if !time.Now().Before(deadline) {
-					return fmt.Errorf("%s did not finish within %s in %s (the step's timeout)", argv[0], r.Timeout(), name)
-				}
-				if err := sleepUntil(ctx, 100*time.Millisecond, deadline); err != nil {
-					return err
-				}
-			}
-		},
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("%s did not finish within %s in %s (the step's timeout)", argv[0], r.Timeout(), name)
+		}
+		if err := sleepUntil(ctx, 100*time.Millisecond, deadline); err != nil {
+			return err
+		}
 	}
 }
 

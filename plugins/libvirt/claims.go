@@ -78,18 +78,16 @@ func busy(err error) bool {
 
 // undoNewVolume is the undo of an action that created a volume: it
 // deletes it; after an interrupted Run, only if this step claimed it.
-func undoNewVolume(d *driver) func(ctx context.Context, r *sdk.Request) error {
-	return func(ctx context.Context, r *sdk.Request) error {
-		name := r.OutputString("name")
-		if r.Interrupted() {
-			name = r.String("name")
-			if !r.Claimed(volumeClaim(name), nil) {
-				return nil
-			}
-			r.Log("deleting %s, which the interrupted attempt of this step made (if it is there)", name)
+func (d *driver) undoNewVolume(ctx context.Context, r *sdk.Request) error {
+	name := r.OutputString("name")
+	if r.Interrupted() {
+		name = r.String("name")
+		if !r.Claimed(volumeClaim(name), nil) {
+			return nil
 		}
-		return d.deleteLeftover(ctx, name)
+		r.Log("deleting %s, which the interrupted attempt of this step made (if it is there)", name)
 	}
+	return d.deleteLeftover(ctx, name)
 }
 
 // fileClaim is volume_export's claim of the file it writes.

@@ -30,9 +30,12 @@ type driver struct {
 	stall time.Duration
 
 	conn *libvirt.Libvirt
+	// fake, when set, is the connection every action uses instead of
+	// dialling libvirtd: the unit tests' stand-in (fake_test.go).
+	fake libvirtConn
 
 	poolName, poolPath string
-	pool               *libvirt.StoragePool
+	activePool         *libvirt.StoragePool // looked up, and started, on this connection
 }
 
 // configure reads the plugin config and connects, so a wrong URI or an
@@ -62,7 +65,7 @@ func (d *driver) configure(uri, socket, pool, poolPath, virtType, stateDir strin
 		poolPath = d.defaultPoolPath()
 	}
 	d.poolPath = poolPath
-	_, err = d.connLocked()
+	_, err = d.clientLocked()
 	return err
 }
 
@@ -82,6 +85,25 @@ func (d *driver) isLocal() bool {
 	return !strings.Contains(d.uri.Scheme, "+") || strings.HasSuffix(d.uri.Scheme, "+unix")
 }
 
+// client is the connection the actions use: go-libvirt's, or the fake.
+func (d *driver) client() (libvirtConn, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.clientLocked()
+}
+
+func (d *driver) clientLocked() (libvirtConn, error) {
+	if d.fake != nil {
+		return d.fake, nil
+	}
+	conn, err := d.connLocked()
+	if err != nil {
+		return nil, err // not a nil *libvirt.Libvirt in an interface
+	}
+	return conn, nil
+}
+
+// connect is the real connection, dialled if need be.
 func (d *driver) connect() (*libvirt.Libvirt, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -93,7 +115,7 @@ func (d *driver) connLocked() (*libvirt.Libvirt, error) {
 	if d.conn != nil && d.conn.IsConnected() {
 		return d.conn, nil
 	}
-	d.pool = nil // pools must be looked up again on a new connection
+	d.activePool = nil // pools must be looked up again on a new connection
 	u := *d.uri
 	if d.socket != "" {
 		q := u.Query()
@@ -136,52 +158,72 @@ func (d *driver) close() {
 	}
 }
 
-// storagePool returns vmflow's directory pool, defining, building and
-// starting it the first time.
-func (d *driver) storagePool() (*libvirt.Libvirt, libvirt.StoragePool, error) {
+// pool returns vmflow's directory pool, defining, building and starting
+// it the first time.
+func (d *driver) pool() (libvirtConn, libvirt.StoragePool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	conn, err := d.connLocked()
+	conn, err := d.clientLocked()
 	if err != nil {
 		return nil, libvirt.StoragePool{}, err
 	}
-	if d.pool != nil {
-		return conn, *d.pool, nil
+	if d.activePool != nil {
+		return conn, *d.activePool, nil
 	}
+	pool, err := d.ensurePool(conn)
+	if err != nil {
+		return nil, pool, err
+	}
+	d.activePool = &pool
+	return conn, pool, nil
+}
+
+// ensurePool looks the pool up, or defines, builds and marks it to
+// autostart, then starts it if it is not active.
+func (d *driver) ensurePool(conn libvirtConn) (libvirt.StoragePool, error) {
 	pool, err := conn.StoragePoolLookupByName(d.poolName)
 	if isCode(err, libvirt.ErrNoStoragePool) {
-		x := libvirtxml.StoragePool{
-			Type:   "dir",
-			Name:   d.poolName,
-			Target: &libvirtxml.StoragePoolTarget{Path: d.poolPath, Permissions: d.poolPermissions()},
-		}
-		doc, xerr := x.Marshal()
-		if xerr != nil {
-			return nil, pool, xerr
-		}
-		if pool, err = conn.StoragePoolDefineXML(doc, 0); err != nil {
-			return nil, pool, fmt.Errorf("defining storage pool %s at %s: %w", d.poolName, d.poolPath, err)
-		}
-		if err = conn.StoragePoolBuild(pool, libvirt.StoragePoolBuildNew); err != nil {
-			return nil, pool, fmt.Errorf("building storage pool %s at %s: %w", d.poolName, d.poolPath, err)
-		}
-		if err = conn.StoragePoolSetAutostart(pool, 1); err != nil {
-			return nil, pool, fmt.Errorf("storage pool %s: %w", d.poolName, err)
+		if pool, err = d.definePool(conn); err != nil {
+			return pool, err
 		}
 	} else if err != nil {
-		return nil, pool, fmt.Errorf("storage pool %s: %w", d.poolName, err)
+		return pool, fmt.Errorf("storage pool %s: %w", d.poolName, err)
 	}
 	active, err := conn.StoragePoolIsActive(pool)
 	if err != nil {
-		return nil, pool, fmt.Errorf("storage pool %s: %w", d.poolName, err)
+		return pool, fmt.Errorf("storage pool %s: %w", d.poolName, err)
 	}
 	if active == 0 {
 		if err := conn.StoragePoolCreate(pool, 0); err != nil {
-			return nil, pool, fmt.Errorf("starting storage pool %s: %w", d.poolName, err)
+			return pool, fmt.Errorf("starting storage pool %s: %w", d.poolName, err)
 		}
 	}
-	d.pool = &pool
-	return conn, pool, nil
+	return pool, nil
+}
+
+// definePool defines the pool (a directory), builds it and marks it to
+// autostart.
+func (d *driver) definePool(conn libvirtConn) (libvirt.StoragePool, error) {
+	x := libvirtxml.StoragePool{
+		Type:   "dir",
+		Name:   d.poolName,
+		Target: &libvirtxml.StoragePoolTarget{Path: d.poolPath, Permissions: d.poolPermissions()},
+	}
+	doc, err := x.Marshal()
+	if err != nil {
+		return libvirt.StoragePool{}, err
+	}
+	pool, err := conn.StoragePoolDefineXML(doc, 0)
+	if err != nil {
+		return pool, fmt.Errorf("defining storage pool %s at %s: %w", d.poolName, d.poolPath, err)
+	}
+	if err = conn.StoragePoolBuild(pool, libvirt.StoragePoolBuildNew); err != nil {
+		return pool, fmt.Errorf("building storage pool %s at %s: %w", d.poolName, d.poolPath, err)
+	}
+	if err = conn.StoragePoolSetAutostart(pool, 1); err != nil {
+		return pool, fmt.Errorf("storage pool %s: %w", d.poolName, err)
+	}
+	return pool, nil
 }
 
 // isCode reports whether err is a libvirt error with that number.
@@ -192,7 +234,7 @@ func isCode(err error, code libvirt.ErrorNumber) bool {
 
 // domainType picks the domain type: kvm when the host can really run KVM
 // guests, qemu (TCG) otherwise, unless the config fixes it.
-func (d *driver) domainType(conn *libvirt.Libvirt) (string, error) {
+func (d *driver) domainType(conn libvirtConn) (string, error) {
 	switch d.virtType {
 	case "kvm", "qemu":
 		return d.virtType, nil

@@ -16,7 +16,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vmflow/vmflow/core/sdk"
-	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
 // go-libvirt's generated DomainOpenConsole only reads from the console,
@@ -123,89 +122,84 @@ func terminal() (tty *os.File, restore func(), err error) {
 	}, nil
 }
 
-func consoleAction(d *driver) hypervisor.Impl {
-	return hypervisor.Impl{
-		Note: "It goes through libvirt's stream, on a connection of its own.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			name := r.String("name")
-			conn, dom, err := d.domain(name)
-			if err != nil {
-				return sdk.ArgError("name", "%v", err)
-			}
-			if active, err := conn.DomainIsActive(dom); err != nil {
-				return err
-			} else if active == 0 {
-				return fmt.Errorf("domain %q is not running; start it first", name)
-			}
-			tty, restore, err := terminal()
-			if err != nil {
-				return err
-			}
-			defer restore()
-			c, err := d.openConsole(ctx, name, r.Bool("force"), tty)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(tty, "Connected to %s's console; press Ctrl-] to detach.\r\n", name)
-			detached := make(chan struct{})
-			go func() {
-				defer close(detached)
-				buf := make([]byte, 4096)
-				for {
-					_ = tty.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-					n, err := tty.Read(buf)
-					if n > 0 {
-						in := buf[:n]
-						if i := bytes.IndexByte(in, escapeByte); i >= 0 {
-							if i > 0 {
-								_ = c.send(socket.StatusContinue, in[:i])
-							}
-							return
-						}
-						if c.send(socket.StatusContinue, in) != nil {
-							return
-						}
-					}
-					if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-						return
-					}
-					select {
-					case <-ctx.Done():
-						return
-					case <-c.failed:
-						return
-					default:
-					}
-				}
-			}()
-			var streamErr error
-		wait:
-			for {
-				select {
-				case <-detached:
-					if ctx.Err() == nil {
-						streamErr = c.errOr(nil)
-					}
-					break wait
-				case e := <-c.events:
-					// The console ended on libvirtd's side: the domain
-					// stopped, or another console took it over (force).
-					if e.kind == streamFail {
-						streamErr = c.wrap(e.err)
-					}
-					break wait
-				case <-c.failed:
-					if ctx.Err() == nil { // not vmflow's own cancel
-						streamErr = c.failErr
-					}
-					break wait
-				case <-ctx.Done():
-					break wait
-				}
-			}
-			closeConsole(c)
-			fmt.Fprint(tty, "\r\nDetached from the console.\r\n")
-			return streamErr
-		},
+// console is the console action: the serial console attached to this
+// terminal through libvirt's stream, both ways, until Ctrl-].
+func (d *driver) console(ctx context.Context, r *sdk.Request) error {
+	name := r.String("name")
+	_, _, active, err := d.activeDomainArg(name)
+	if err != nil {
+		return err
 	}
+	if !active {
+		return fmt.Errorf("domain %q is not running; start it first", name)
+	}
+	tty, restore, err := terminal()
+	if err != nil {
+		return err
+	}
+	defer restore()
+	c, err := d.openConsole(ctx, name, r.Bool("force"), tty)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(tty, "Connected to %s's console; press Ctrl-] to detach.\r\n", name)
+	detached := make(chan struct{})
+	go func() {
+		defer close(detached)
+		buf := make([]byte, 4096)
+		for {
+			_ = tty.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			n, err := tty.Read(buf)
+			if n > 0 {
+				in := buf[:n]
+				if i := bytes.IndexByte(in, escapeByte); i >= 0 {
+					if i > 0 {
+						_ = c.send(socket.StatusContinue, in[:i])
+					}
+					return
+				}
+				if c.send(socket.StatusContinue, in) != nil {
+					return
+				}
+			}
+			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.failed:
+				return
+			default:
+			}
+		}
+	}()
+	var streamErr error
+wait:
+	for {
+		select {
+		case <-detached:
+			if ctx.Err() == nil {
+				streamErr = c.errOr(nil)
+			}
+			break wait
+		case e := <-c.events:
+			// The console ended on libvirtd's side: the domain
+			// stopped, or another console took it over (force).
+			if e.kind == streamFail {
+				streamErr = c.wrap(e.err)
+			}
+			break wait
+		case <-c.failed:
+			if ctx.Err() == nil { // not vmflow's own cancel
+				streamErr = c.failErr
+			}
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	closeConsole(c)
+	fmt.Fprint(tty, "\r\nDetached from the console.\r\n")
+	return streamErr
 }

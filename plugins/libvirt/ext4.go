@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vmflow/vmflow/core/sdk"
 	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
@@ -387,4 +388,79 @@ func ext4Superblock(image string) (bool, string, error) {
 		return false, "an ext2 or ext3 filesystem, not ext4", nil
 	}
 	return true, "", nil
+}
+
+// mkfsImage builds, on this machine, a qcow2 image of the given size that
+// holds a fresh ext4 filesystem: the whole disk, no partition table, so the
+// guest finds it by label. The files are staged in a directory that
+// mke2fs -d copies in; then debugfs makes them root's.
+func mkfsImage(ctx context.Context, size uint64, fs, label string, files []hypervisor.File) (string, func(), error) {
+	dir, err := os.MkdirTemp("", "vmflow-mkfs-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	raw, qcow := filepath.Join(dir, "disk.raw"), filepath.Join(dir, "disk.qcow2")
+	f, err := os.Create(raw)
+	if err == nil {
+		err = f.Truncate(int64(size))
+		f.Close()
+	}
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	args := []string{"-F", "-q", "-t", fs, "-E", "lazy_itable_init=1,lazy_journal_init=1,root_owner=0:0"}
+	if label != "" {
+		args = append(args, "-L", label)
+	}
+	if len(files) > 0 {
+		root := filepath.Join(dir, "root")
+		err := os.Mkdir(root, 0o700)
+		if err == nil {
+			err = stageFiles(root, files)
+		}
+		if err != nil {
+			cleanup()
+			return "", nil, fmt.Errorf("staging the files: %w", err)
+		}
+		args = append(args, "-d", root)
+	}
+	if out, err := hypervisor.ToolCommand(ctx, "mke2fs", append(args, raw)...).CombinedOutput(); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("mke2fs: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	if len(files) > 0 {
+		os.RemoveAll(filepath.Join(dir, "root")) // the secrets are in the image now, and only there
+		if err := setRootOwner(ctx, raw, files); err != nil {
+			cleanup()
+			return "", nil, err
+		}
+	}
+	if out, err := hypervisor.ToolCommand(ctx, "qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", raw, qcow).CombinedOutput(); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("qemu-img: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	os.Remove(raw)
+	return qcow, cleanup, nil
+}
+
+// validMkfsTools checks that this machine can make the filesystem
+// volume_create asks for: the image is built here, then uploaded.
+func validMkfsTools(ctx context.Context, r *sdk.Request) error {
+	if !r.Known("filesystem") || r.String("filesystem") != "ext4" {
+		return nil
+	}
+	return needTools("filesystem", "making an ext4 filesystem", "mke2fs", "debugfs", "qemu-img")
+}
+
+// needTools checks that this machine has the tools an action runs (from
+// e2fsprogs and qemu-utils); the error is about field.
+func needTools(field, what string, tools ...string) error {
+	for _, tool := range tools {
+		if _, err := hypervisor.LookTool(tool); err != nil {
+			return sdk.ArgError(field, "%s needs %s: %v", what, tool, err)
+		}
+	}
+	return nil
 }

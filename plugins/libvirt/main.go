@@ -16,9 +16,9 @@ var version = "0.1.0"
 // (plugins/hypervisor), with libvirt's implementation of every action.
 func newPlugin(d *driver) *sdk.Plugin {
 	b := hypervisor.Backend{VMName: hypervisor.NameRuleFor("domain")}
-	volumeActions(d, &b)
-	domainActions(d, &b)
-	snapshotActions(d, &b)
+	d.volumeActions(&b)
+	d.domainActions(&b)
+	d.snapshotActions(&b)
 	return &sdk.Plugin{
 		Name:        "libvirt",
 		Version:     version,

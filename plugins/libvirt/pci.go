@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -62,7 +63,7 @@ func deref(p *uint) uint {
 
 // pciGivenElsewhere refuses a device another domain (running or not)
 // passes through already: libvirt would only find out when both run.
-func pciGivenElsewhere(conn *libvirt.Libvirt, name string, addrs []hypervisor.PCIAddress) error {
+func pciGivenElsewhere(conn libvirtConn, name string, addrs []hypervisor.PCIAddress) error {
 	if len(addrs) == 0 {
 		return nil
 	}
@@ -100,7 +101,7 @@ func pciGivenElsewhere(conn *libvirt.Libvirt, name string, addrs []hypervisor.PC
 
 // hostPCI reads every PCI function of the host from libvirt's node
 // devices.
-func hostPCI(conn *libvirt.Libvirt) (map[hypervisor.PCIAddress]hypervisor.PCIDevice, error) {
+func hostPCI(conn libvirtConn) (map[hypervisor.PCIAddress]hypervisor.PCIDevice, error) {
 	devs, _, err := conn.ConnectListAllNodeDevices(1, listNodeDevicesPCI)
 	if err != nil {
 		return nil, fmt.Errorf("listing the host's PCI devices: %w", err)
@@ -144,6 +145,16 @@ func parsePCICapability(c *libvirtxml.NodeDevicePCICapability) (hypervisor.PCIDe
 	return p, true
 }
 
+// validateHostCheck is host_check's Validate.
+func (d *driver) validateHostCheck(ctx context.Context, r *sdk.Request) error {
+	return d.hostCheck(r, false)
+}
+
+// runHostCheck is host_check's Run.
+func (d *driver) runHostCheck(ctx context.Context, r *sdk.Request) error {
+	return d.hostCheck(r, true)
+}
+
 // hostCheck is host_check on libvirt: the host's memory and CPUs from
 // its node information, its PCI devices from its node devices. Validate
 // runs it once the arguments are known (before the run); Run runs it
@@ -152,7 +163,7 @@ func (d *driver) hostCheck(r *sdk.Request, outputs bool) error {
 	if !hypervisor.HostCheckKnown(r) {
 		return nil // checked when the run gets there
 	}
-	conn, err := d.connect()
+	conn, err := d.client()
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 // disks only: the read-only boot disk is immutable and excluded. (libvirt
 // 9 cannot revert external snapshots, so these are internal.) For a
 // running domain libvirt includes the memory state, as QEMU requires.
-func snapshotSpec(conn *libvirt.Libvirt, dom libvirt.Domain, name, description string) (string, error) {
+func snapshotSpec(conn libvirtConn, dom libvirt.Domain, name, description string) (string, error) {
 	doc, err := conn.DomainGetXMLDesc(dom, libvirt.DomainXMLInactive)
 	if err != nil {
 		return "", err
@@ -50,7 +50,7 @@ func snapshotSpec(conn *libvirt.Libvirt, dom libvirt.Domain, name, description s
 }
 
 // snapshots lists a domain's snapshots, oldest first.
-func snapshots(conn *libvirt.Libvirt, dom libvirt.Domain) ([]hypervisor.SnapshotInfo, error) {
+func snapshots(conn libvirtConn, dom libvirt.Domain) ([]hypervisor.SnapshotInfo, error) {
 	snaps, _, err := conn.DomainListAllSnapshots(dom, 1, 0)
 	if err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func snapshotNames(list []hypervisor.SnapshotInfo) []string {
 
 // lookupSnapshot finds a snapshot; an unknown name is an error that lists
 // the snapshots there are.
-func lookupSnapshot(conn *libvirt.Libvirt, dom libvirt.Domain, domName, snap string) (libvirt.DomainSnapshot, error) {
+func lookupSnapshot(conn libvirtConn, dom libvirt.Domain, domName, snap string) (libvirt.DomainSnapshot, error) {
 	s, err := conn.DomainSnapshotLookupByName(dom, snap, 0)
 	if isCode(err, libvirt.ErrNoDomainSnapshot) {
 		list, lerr := snapshots(conn, dom)
@@ -121,104 +121,105 @@ func lookupSnapshot(conn *libvirt.Libvirt, dom libvirt.Domain, domName, snap str
 
 // snapshotActions implements the contract's snapshot actions with libvirt's
 // internal snapshots.
-func snapshotActions(d *driver, b *hypervisor.Backend) {
-	b.SnapshotCreate = hypervisor.Impl{
-		Note: "An internal qcow2 snapshot (libvirt 9 cannot revert external ones) of the writable disks; the read-only boot disk is excluded.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			name, snap := r.String("name"), r.String("snapshot")
-			conn, dom, err := d.domain(name)
-			if err != nil {
-				return sdk.ArgError("name", "%v", err)
-			}
-			if _, err := conn.DomainSnapshotLookupByName(dom, snap, 0); err == nil {
-				return sdk.ArgError("snapshot", "domain %q already has a snapshot %q; choose another name or delete it first", name, snap)
-			}
-			doc, err := snapshotSpec(conn, dom, snap, r.String("description"))
-			if err != nil {
-				return err
-			}
-			if _, err := conn.DomainSnapshotCreateXML(dom, doc, 0); err != nil {
-				return fmt.Errorf("snapshot %q of %q: %w", snap, name, err)
-			}
-			st, err := d.state(conn, dom)
-			if err != nil {
-				return err
-			}
-			r.Log("took snapshot %s of %s (%s)", snap, name, st)
-			return errors.Join(r.Set("snapshot", snap), r.Set("state", st))
-		},
-		Undo: func(ctx context.Context, r *sdk.Request) error {
-			conn, dom, err := d.domain(r.String("name"))
-			if isNoDomain(err) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			s, err := conn.DomainSnapshotLookupByName(dom, r.OutputString("snapshot"), 0)
-			if isCode(err, libvirt.ErrNoDomainSnapshot) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			return conn.DomainSnapshotDelete(s, 0)
-		},
+func (d *driver) snapshotActions(b *hypervisor.Backend) {
+	b.SnapshotCreate = hypervisor.Impl{Run: d.snapshotCreate, Undo: d.undoSnapshotCreate, Note: "An internal qcow2 snapshot (libvirt 9 cannot revert external ones) of the writable disks; the read-only boot disk is excluded."}
+	b.SnapshotList = hypervisor.Impl{Run: d.snapshotList}
+	b.SnapshotRevert = hypervisor.Impl{Run: d.snapshotRevert}
+	b.SnapshotDelete = hypervisor.Impl{Run: d.snapshotDelete, Note: "Its metadata goes, and its data in the disks."}
+}
+
+// snapshotCreate is snapshot_create's Run.
+func (d *driver) snapshotCreate(ctx context.Context, r *sdk.Request) error {
+	name, snap := r.String("name"), r.String("snapshot")
+	conn, dom, err := d.domainArg(name)
+	if err != nil {
+		return err
 	}
-	b.SnapshotList = hypervisor.Impl{
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			conn, dom, err := d.domain(r.String("name"))
-			if err != nil {
-				return sdk.ArgError("name", "%v", err)
-			}
-			list, err := snapshots(conn, dom)
-			if err != nil {
-				return err
-			}
-			return errors.Join(r.Set("names", snapshotNames(list)), r.Set("snapshots", list))
-		},
+	if _, err := conn.DomainSnapshotLookupByName(dom, snap, 0); err == nil {
+		return sdk.ArgError("snapshot", "domain %q already has a snapshot %q; choose another name or delete it first", name, snap)
 	}
-	b.SnapshotRevert = hypervisor.Impl{
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			name, snap := r.String("name"), r.String("snapshot")
-			conn, dom, err := d.domain(name)
-			if err != nil {
-				return sdk.ArgError("name", "%v", err)
-			}
-			s, err := lookupSnapshot(conn, dom, name, snap)
-			if err != nil {
-				return err
-			}
-			if err := conn.DomainRevertToSnapshot(s, 0); err != nil {
-				return fmt.Errorf("reverting %q to %q: %w", name, snap, err)
-			}
-			st, err := d.state(conn, dom)
-			if err != nil {
-				return err
-			}
-			r.Log("reverted %s to %s (%s)", name, snap, st)
-			return r.Set("state", st)
-		},
+	doc, err := snapshotSpec(conn, dom, snap, r.String("description"))
+	if err != nil {
+		return err
 	}
-	b.SnapshotDelete = hypervisor.Impl{
-		Note: "Its metadata goes, and its data in the disks.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			name, snap := r.String("name"), r.String("snapshot")
-			conn, dom, err := d.domain(name)
-			if err != nil {
-				return sdk.ArgError("name", "%v", err)
-			}
-			s, err := lookupSnapshot(conn, dom, name, snap)
-			if err != nil {
-				if r.Bool("missing_ok") {
-					return r.Set("deleted", false)
-				}
-				return err
-			}
-			if err := conn.DomainSnapshotDelete(s, 0); err != nil {
-				return fmt.Errorf("deleting snapshot %q of %q: %w", snap, name, err)
-			}
-			return r.Set("deleted", true)
-		},
+	if _, err := conn.DomainSnapshotCreateXML(dom, doc, 0); err != nil {
+		return fmt.Errorf("snapshot %q of %q: %w", snap, name, err)
 	}
+	st, err := d.state(conn, dom)
+	if err != nil {
+		return err
+	}
+	r.Log("took snapshot %s of %s (%s)", snap, name, st)
+	return errors.Join(r.Set("snapshot", snap), r.Set("state", st))
+}
+
+// undoSnapshotCreate is snapshot_create's Undo.
+func (d *driver) undoSnapshotCreate(ctx context.Context, r *sdk.Request) error {
+	conn, dom, err := d.domain(r.String("name"))
+	if err != nil {
+		return ignoreNoDomain(err)
+	}
+	s, err := conn.DomainSnapshotLookupByName(dom, r.OutputString("snapshot"), 0)
+	if isCode(err, libvirt.ErrNoDomainSnapshot) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return conn.DomainSnapshotDelete(s, 0)
+}
+
+// snapshotList is snapshot_list's Run.
+func (d *driver) snapshotList(ctx context.Context, r *sdk.Request) error {
+	conn, dom, err := d.domainArg(r.String("name"))
+	if err != nil {
+		return err
+	}
+	list, err := snapshots(conn, dom)
+	if err != nil {
+		return err
+	}
+	return errors.Join(r.Set("names", snapshotNames(list)), r.Set("snapshots", list))
+}
+
+// snapshotRevert is snapshot_revert's Run.
+func (d *driver) snapshotRevert(ctx context.Context, r *sdk.Request) error {
+	name, snap := r.String("name"), r.String("snapshot")
+	conn, dom, err := d.domainArg(name)
+	if err != nil {
+		return err
+	}
+	s, err := lookupSnapshot(conn, dom, name, snap)
+	if err != nil {
+		return err
+	}
+	if err := conn.DomainRevertToSnapshot(s, 0); err != nil {
+		return fmt.Errorf("reverting %q to %q: %w", name, snap, err)
+	}
+	st, err := d.state(conn, dom)
+	if err != nil {
+		return err
+	}
+	r.Log("reverted %s to %s (%s)", name, snap, st)
+	return r.Set("state", st)
+}
+
+// snapshotDelete is snapshot_delete's Run.
+func (d *driver) snapshotDelete(ctx context.Context, r *sdk.Request) error {
+	name, snap := r.String("name"), r.String("snapshot")
+	conn, dom, err := d.domainArg(name)
+	if err != nil {
+		return err
+	}
+	s, err := lookupSnapshot(conn, dom, name, snap)
+	if err != nil {
+		if r.Bool("missing_ok") {
+			return r.Set("deleted", false)
+		}
+		return err
+	}
+	if err := conn.DomainSnapshotDelete(s, 0); err != nil {
+		return fmt.Errorf("deleting snapshot %q of %q: %w", snap, name, err)
+	}
+	return r.Set("deleted", true)
 }

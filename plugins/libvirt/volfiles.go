@@ -104,7 +104,7 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 
 // runningUser names the running (or paused) domain that uses a file as a
 // disk, directly or as the base of a disk's overlay; "" when none does.
-func (d *driver) runningUser(conn *libvirt.Libvirt, paths ...string) (domain string, err error) {
+func (d *driver) runningUser(conn libvirtConn, paths ...string) (domain string, err error) {
 	doms, _, err := conn.ConnectListAllDomains(1, libvirt.ConnectListDomainsActive)
 	if err != nil {
 		return "", err
@@ -154,7 +154,7 @@ func (d *driver) runningUser(conn *libvirt.Libvirt, paths ...string) (domain str
 }
 
 // notInUse refuses a volume that a running VM uses.
-func (d *driver) notInUse(conn *libvirt.Libvirt, field string, vi *volInfo, what string) error {
+func (d *driver) notInUse(conn libvirtConn, field string, vi *volInfo, what string) error {
 	dom, err := d.runningUser(conn, vi.path)
 	if err != nil {
 		return err
@@ -192,9 +192,9 @@ func qemuImgConvert(ctx context.Context, from, fromFormat, to, toFormat string) 
 // check with e2fsck, convert back, upload into the same volume.
 func (d *driver) editVolume(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	conn, _, vol, err := d.volume(name)
+	conn, _, vol, err := d.volumeArg("name", name)
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	vi, err := d.volInfo(conn, vol)
 	if err != nil {
@@ -308,9 +308,9 @@ func (d *driver) trimVolumeFile(volPath, uploaded string, r *sdk.Request) {
 // local file and hashed on the way.
 func (d *driver) exportVolume(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	conn, _, vol, err := d.volume(name)
+	conn, _, vol, err := d.volumeArg("name", name)
 	if err != nil {
-		return sdk.ArgError("name", "%v", err)
+		return err
 	}
 	vi, err := d.volInfo(conn, vol)
 	if err != nil {
@@ -340,7 +340,7 @@ func (d *driver) exportVolume(ctx context.Context, r *sdk.Request) error {
 // swapPair is what volume_swap and its undo work on: both volumes, their
 // files checked to be on this machine, and the inode each file has now.
 type swapPair struct {
-	conn         *libvirt.Libvirt
+	conn         libvirtConn
 	pool         libvirt.StoragePool
 	a, b         *volInfo
 	inoA, inoB   uint64
@@ -349,13 +349,13 @@ type swapPair struct {
 
 func (d *driver) swapPair(r *sdk.Request) (*swapPair, error) {
 	a, b := r.String("name"), r.String("with")
-	conn, pool, va, err := d.volume(a)
+	conn, pool, va, err := d.volumeArg("name", a)
 	if err != nil {
-		return nil, sdk.ArgError("name", "%v", err)
+		return nil, err
 	}
-	_, _, vb, err := d.volume(b)
+	_, _, vb, err := d.volumeArg("with", b)
 	if err != nil {
-		return nil, sdk.ArgError("with", "%v", err)
+		return nil, err
 	}
 	ia, err := d.volInfo(conn, va)
 	if err != nil {
@@ -459,7 +459,7 @@ func (d *driver) swapBack(ctx context.Context, r *sdk.Request) error {
 
 // refreshPool has libvirt read the pool's directory again, retrying while
 // it is busy with another upload or download.
-func (d *driver) refreshPool(ctx context.Context, conn *libvirt.Libvirt, pool libvirt.StoragePool) error {
+func (d *driver) refreshPool(ctx context.Context, conn libvirtConn, pool libvirt.StoragePool) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		err := conn.StoragePoolRefresh(pool, 0)

@@ -8,32 +8,27 @@ import (
 	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
-// volumeListAction lists vmflow's pool: what destroy and purge delete
+// volumeList lists vmflow's pool: what destroy and purge delete
 // when no record says which generation of a VM's base volume exists.
-func volumeListAction(d *driver) hypervisor.Impl {
-	return hypervisor.Impl{
-		Note: "It lists vmflow's storage pool as libvirt knows it.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			match, err := hypervisor.MatchNames(r.String("pattern"))
-			if err != nil {
-				return sdk.ArgError("pattern", "%v", err)
-			}
-			conn, pool, err := d.storagePool()
-			if err != nil {
-				return err
-			}
-			vols, _, err := conn.StoragePoolListAllVolumes(pool, 1, 0)
-			if err != nil {
-				return err
-			}
-			names := []string{}
-			for _, v := range vols {
-				if match(r.String("prefix"), v.Name) {
-					names = append(names, v.Name)
-				}
-			}
-			sort.Strings(names)
-			return r.Set("names", names)
-		},
+func (d *driver) volumeList(ctx context.Context, r *sdk.Request) error {
+	match, err := hypervisor.MatchNames(r.String("pattern"))
+	if err != nil {
+		return sdk.ArgError("pattern", "%v", err)
 	}
+	conn, pool, err := d.pool()
+	if err != nil {
+		return err
+	}
+	vols, _, err := conn.StoragePoolListAllVolumes(pool, 1, 0)
+	if err != nil {
+		return err
+	}
+	names := []string{}
+	for _, v := range vols {
+		if match(r.String("prefix"), v.Name) {
+			names = append(names, v.Name)
+		}
+	}
+	sort.Strings(names)
+	return r.Set("names", names)
 }

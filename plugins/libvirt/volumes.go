@@ -16,8 +16,8 @@ import (
 )
 
 // volume looks up a volume of vmflow's pool by name.
-func (d *driver) volume(name string) (*libvirt.Libvirt, libvirt.StoragePool, libvirt.StorageVol, error) {
-	conn, pool, err := d.storagePool()
+func (d *driver) volume(name string) (libvirtConn, libvirt.StoragePool, libvirt.StorageVol, error) {
+	conn, pool, err := d.pool()
 	if err != nil {
 		return nil, pool, libvirt.StorageVol{}, err
 	}
@@ -31,9 +31,19 @@ func (d *driver) volume(name string) (*libvirt.Libvirt, libvirt.StoragePool, lib
 	return conn, pool, vol, nil
 }
 
+// volumeArg is volume for an action's argument (field): a volume that
+// cannot be looked up is an error about that argument.
+func (d *driver) volumeArg(field, name string) (libvirtConn, libvirt.StoragePool, libvirt.StorageVol, error) {
+	conn, pool, vol, err := d.volume(name)
+	if err != nil {
+		return nil, pool, vol, sdk.ArgError(field, "%v", err)
+	}
+	return conn, pool, vol, nil
+}
+
 // volumeExists reports whether the pool has a volume of that name.
 func (d *driver) volumeExists(name string) (bool, error) {
-	conn, pool, err := d.storagePool()
+	conn, pool, err := d.pool()
 	if err != nil {
 		return false, err
 	}
@@ -52,7 +62,7 @@ type volInfo struct {
 	capacity, allocation        uint64
 }
 
-func (d *driver) volInfo(conn *libvirt.Libvirt, vol libvirt.StorageVol) (*volInfo, error) {
+func (d *driver) volInfo(conn libvirtConn, vol libvirt.StorageVol) (*volInfo, error) {
 	doc, err := conn.StorageVolGetXMLDesc(vol, 0)
 	if err != nil {
 		return nil, err
@@ -111,8 +121,8 @@ func (d *driver) mustBeNew(name string) error {
 
 // createVolume creates a volume and describes it without asking libvirt
 // again: in a directory pool a volume's key is its path.
-func (d *driver) createVolume(name string, capacity uint64, format string, backing *libvirtxml.StorageVolumeBackingStore) (*libvirt.Libvirt, libvirt.StorageVol, *volInfo, error) {
-	conn, pool, err := d.storagePool()
+func (d *driver) createVolume(name string, capacity uint64, format string, backing *libvirtxml.StorageVolumeBackingStore) (libvirtConn, libvirt.StorageVol, *volInfo, error) {
+	conn, pool, err := d.pool()
 	if err != nil {
 		return nil, libvirt.StorageVol{}, nil, err
 	}
@@ -159,6 +169,11 @@ func (d *driver) deleteVolume(name string, missingOK bool) (bool, error) {
 	return true, nil
 }
 
+// deleteOne is volume_delete's and volumes_delete's delete of one volume.
+func (d *driver) deleteOne(ctx context.Context, r *sdk.Request, name string, missingOK bool) (bool, error) {
+	return d.deleteVolume(name, missingOK)
+}
+
 // upload streams a local file into a volume, reporting progress.
 func (d *driver) upload(ctx context.Context, vol libvirt.StorageVol, path string, r *sdk.Request, label string) error {
 	f, err := os.Open(path)
@@ -196,81 +211,6 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// mkfsImage builds, on this machine, a qcow2 image of the given size that
-// holds a fresh ext4 filesystem: the whole disk, no partition table, so the
-// guest finds it by label. The files are staged in a directory that
-// mke2fs -d copies in; then debugfs makes them root's.
-func mkfsImage(ctx context.Context, size uint64, fs, label string, files []hypervisor.File) (string, func(), error) {
-	dir, err := os.MkdirTemp("", "vmflow-mkfs-")
-	if err != nil {
-		return "", nil, err
-	}
-	cleanup := func() { os.RemoveAll(dir) }
-	raw, qcow := filepath.Join(dir, "disk.raw"), filepath.Join(dir, "disk.qcow2")
-	f, err := os.Create(raw)
-	if err == nil {
-		err = f.Truncate(int64(size))
-		f.Close()
-	}
-	if err != nil {
-		cleanup()
-		return "", nil, err
-	}
-	args := []string{"-F", "-q", "-t", fs, "-E", "lazy_itable_init=1,lazy_journal_init=1,root_owner=0:0"}
-	if label != "" {
-		args = append(args, "-L", label)
-	}
-	if len(files) > 0 {
-		root := filepath.Join(dir, "root")
-		err := os.Mkdir(root, 0o700)
-		if err == nil {
-			err = stageFiles(root, files)
-		}
-		if err != nil {
-			cleanup()
-			return "", nil, fmt.Errorf("staging the files: %w", err)
-		}
-		args = append(args, "-d", root)
-	}
-	if out, err := hypervisor.ToolCommand(ctx, "mke2fs", append(args, raw)...).CombinedOutput(); err != nil {
-		cleanup()
-		return "", nil, fmt.Errorf("mke2fs: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	if len(files) > 0 {
-		os.RemoveAll(filepath.Join(dir, "root")) // the secrets are in the image now, and only there
-		if err := setRootOwner(ctx, raw, files); err != nil {
-			cleanup()
-			return "", nil, err
-		}
-	}
-	if out, err := hypervisor.ToolCommand(ctx, "qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", raw, qcow).CombinedOutput(); err != nil {
-		cleanup()
-		return "", nil, fmt.Errorf("qemu-img: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	os.Remove(raw)
-	return qcow, cleanup, nil
-}
-
-// validMkfsTools checks that this machine can make the filesystem
-// volume_create asks for: the image is built here, then uploaded.
-func validMkfsTools(ctx context.Context, r *sdk.Request) error {
-	if !r.Known("filesystem") || r.String("filesystem") != "ext4" {
-		return nil
-	}
-	return needTools("filesystem", "making an ext4 filesystem", "mke2fs", "debugfs", "qemu-img")
-}
-
-// needTools checks that this machine has the tools an action runs (from
-// e2fsprogs and qemu-utils); the error is about field.
-func needTools(field, what string, tools ...string) error {
-	for _, tool := range tools {
-		if _, err := hypervisor.LookTool(tool); err != nil {
-			return sdk.ArgError(field, "%s needs %s: %v", what, tool, err)
-		}
-	}
-	return nil
-}
-
 // validBacking checks volume_overlay's base: a volume name, or an
 // absolute path on the libvirt host.
 func validBacking(ctx context.Context, r *sdk.Request) error {
@@ -287,278 +227,276 @@ func validBacking(ctx context.Context, r *sdk.Request) error {
 
 // volumeActions implements the contract's volume actions on vmflow's
 // storage pool.
-func volumeActions(d *driver, b *hypervisor.Backend) {
-	b.VolumeCreate = hypervisor.Impl{
-		Note:     "The volume is qcow2, in vmflow's storage pool; a filesystem is made on this machine (mke2fs, with -d for the files; qemu-img) and uploaded into it.",
-		Validate: validMkfsTools,
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			name := r.String("name")
-			size, err := hypervisor.ParseSize(r.String("size"))
-			if err != nil {
-				return sdk.ArgError("size", "%v", err)
-			}
-			if err := d.claimNewVolume(ctx, r, name); err != nil {
-				return err
-			}
-			var image string
-			if fs := r.String("filesystem"); fs != "" {
-				img, cleanup, err := mkfsImage(ctx, size, fs, r.String("label"), hypervisor.FilesOf(r))
-				if err != nil {
-					return err
-				}
-				defer cleanup()
-				image = img
-				// A kill from here on leaves the image behind: the next
-				// attempt removes it.
-				if err := r.Claim(volumeClaim(name), scratchClaim{Scratch: filepath.Dir(img)}); err != nil {
-					return err
-				}
-			}
-			conn, vol, vi, err := d.createVolume(name, size, "qcow2", nil)
-			if err != nil {
-				return err
-			}
-			if image != "" {
-				if err := d.upload(ctx, vol, image, r, "uploading filesystem"); err != nil {
-					_ = conn.StorageVolDelete(vol, 0)
-					return err
-				}
-			}
-			r.Log("created %s (%s) at %s", name, hypervisor.FormatSize(size), vi.path)
-			return setVolOutputs(r, vi)
-		},
-		Undo: undoNewVolume(d),
-	}
-	b.VolumeOverlay = hypervisor.Impl{
-		Note:     "The overlay is a qcow2 volume of vmflow's pool whose backing file is the base: a volume of the pool, or an absolute path on the libvirt host.",
-		Validate: validBacking,
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			name := r.String("name")
-			if err := d.claimNewVolume(ctx, r, name); err != nil {
-				return err
-			}
-			backing, format := r.String("backing"), r.String("backing_format")
-			var capacity uint64
-			if strings.HasPrefix(backing, "/") {
-				conn, err := d.connect()
-				if err != nil {
-					return err
-				}
-				if vol, err := conn.StorageVolLookupByPath(backing); err == nil {
-					vi, err := d.volInfo(conn, vol)
-					if err != nil {
-						return err
-					}
-					capacity = vi.capacity
-					if format == "auto" {
-						format = vi.format
-					}
-				} else if d.isLocal() {
-					f, size, err := hypervisor.ImageInfo(backing)
-					if err != nil {
-						return sdk.ArgError("backing", "%v", err)
-					}
-					capacity = size
-					if format == "auto" {
-						format = f
-					}
-				} else {
-					return sdk.ArgError("backing", "%s is not a volume of any storage pool on %s; import it first (volume_import)", backing, d.uri)
-				}
-			} else {
-				conn, _, vol, err := d.volume(backing)
-				if err != nil {
-					return sdk.ArgError("backing", "%v", err)
-				}
-				vi, err := d.volInfo(conn, vol)
-				if err != nil {
-					return err
-				}
-				backing, capacity = vi.path, vi.capacity
-				if format == "auto" {
-					format = vi.format
-				}
-			}
-			if format != "qcow2" && format != "raw" {
-				return sdk.ArgError("backing_format", "unsupported backing format %q: qcow2 or raw", format)
-			}
-			_, _, vi, err := d.createVolume(name, capacity, "qcow2", &libvirtxml.StorageVolumeBackingStore{
-				Path: backing, Format: &libvirtxml.StorageVolumeTargetFormat{Type: format},
-			})
-			if err != nil {
-				return err
-			}
-			r.Log("overlay %s on %s", vi.path, backing)
-			return setVolOutputs(r, vi)
-		},
-		Undo: undoNewVolume(d),
-	}
-	b.VolumeResize = hypervisor.Impl{
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			size, err := hypervisor.ParseSize(r.String("size"))
-			if err != nil {
-				return sdk.ArgError("size", "%v", err)
-			}
-			conn, _, vol, err := d.volume(r.String("name"))
-			if err != nil {
-				return sdk.ArgError("name", "%v", err)
-			}
-			vi, err := d.volInfo(conn, vol)
-			if err != nil {
-				return err
-			}
-			switch {
-			case size < vi.capacity:
-				return sdk.ArgError("size", "volume %q is %s; shrinking it to %s is refused (it would cut off data)", vi.name, hypervisor.FormatSize(vi.capacity), hypervisor.FormatSize(size))
-			case size > vi.capacity:
-				if err := conn.StorageVolResize(vol, size, 0); err != nil {
-					return fmt.Errorf("resizing volume %q: %w", vi.name, err)
-				}
-				r.Log("grew %s from %s to %s", vi.name, hypervisor.FormatSize(vi.capacity), hypervisor.FormatSize(size))
-				if vi, err = d.volInfo(conn, vol); err != nil {
-					return err
-				}
-			}
-			return setVolOutputs(r, vi)
-		},
-	}
-	b.VolumeDelete = hypervisor.Impl{
-		Note: "Its file goes with it.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			deleted, err := hypervisor.DeleteOnce(ctx, r, r.String("name"), r.Bool("missing_ok"), func(ctx context.Context, r *sdk.Request, name string, missingOK bool) (bool, error) {
-				return d.deleteVolume(name, missingOK)
-			})
-			if err != nil {
-				return sdk.ArgError("name", "%v", err)
-			}
-			return r.Set("deleted", deleted)
-		},
-	}
-	b.VolumesDelete = hypervisor.DeleteEach(func(ctx context.Context, r *sdk.Request, name string, missingOK bool) (bool, error) {
-		return d.deleteVolume(name, missingOK)
-	})
+func (d *driver) volumeActions(b *hypervisor.Backend) {
+	b.VolumeCreate = hypervisor.Impl{Validate: validMkfsTools, Run: d.volumeCreate, Undo: d.undoNewVolume, Note: "The volume is qcow2, in vmflow's storage pool; a filesystem is made on this machine (mke2fs, with -d for the files; qemu-img) and uploaded into it."}
+	b.VolumeOverlay = hypervisor.Impl{Validate: validBacking, Run: d.volumeOverlay, Undo: d.undoNewVolume, Note: "The overlay is a qcow2 volume of vmflow's pool whose backing file is the base: a volume of the pool, or an absolute path on the libvirt host."}
+	b.VolumeResize = hypervisor.Impl{Run: d.volumeResize}
+	b.VolumeDelete = hypervisor.Impl{Run: d.volumeDelete, Note: "Its file goes with it."}
+	b.VolumesDelete = hypervisor.DeleteEach(d.deleteOne)
 	b.VolumesDelete.Note = "Their files go with them."
-	b.VolumeCopy = hypervisor.Impl{
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			name := r.String("name")
-			conn, pool, src, err := d.volume(r.String("source"))
-			if err != nil {
-				return sdk.ArgError("source", "%v", err)
-			}
-			if err := d.claimNewVolume(ctx, r, name); err != nil {
-				return err
-			}
-			si, err := d.volInfo(conn, src)
-			if err != nil {
-				return err
-			}
-			x := libvirtxml.StorageVolume{
-				Name:     name,
-				Capacity: &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: si.capacity},
-				Target:   &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: si.format}},
-			}
-			doc, err := x.Marshal()
-			if err != nil {
-				return err
-			}
-			r.Progress(0, 1, "copying "+si.name)
-			vol, err := conn.StorageVolCreateXMLFrom(pool, doc, src, 0)
-			if err != nil {
-				return fmt.Errorf("copying volume %q to %q: %w", si.name, name, err)
-			}
-			r.Progress(1, 1, "copying "+si.name)
-			vi, err := d.volInfo(conn, vol)
-			if err != nil {
-				return err
-			}
-			return setVolOutputs(r, vi)
-		},
-		Undo: undoNewVolume(d),
-	}
-	b.VolumeImport = hypervisor.Impl{
-		Note: "The file is streamed into vmflow's pool through libvirt, so this works with a remote host too.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			name, path := r.String("name"), r.String("path")
-			format, size, err := hypervisor.ImageInfo(path)
-			if err != nil {
-				return sdk.ArgError("path", "%v", err)
-			}
-			if err := d.claimNewVolume(ctx, r, name); err != nil {
-				return err
-			}
-			conn, vol, vi, err := d.createVolume(name, size, format, nil)
-			if err != nil {
-				return err
-			}
-			if err := d.upload(ctx, vol, path, r, "importing"); err != nil {
-				_ = conn.StorageVolDelete(vol, 0)
-				return err
-			}
-			if err := r.Set("format", format); err != nil {
-				return err
-			}
-			return setVolOutputs(r, vi)
-		},
-		Undo: undoNewVolume(d),
-	}
+	b.VolumeCopy = hypervisor.Impl{Run: d.volumeCopy, Undo: d.undoNewVolume}
+	b.VolumeImport = hypervisor.Impl{Run: d.volumeImport, Undo: d.undoNewVolume, Note: "The file is streamed into vmflow's pool through libvirt, so this works with a remote host too."}
 	b.VolumeExport = hypervisor.Impl{
+		Run:  d.exportVolume,
+		Undo: d.undoExport,
 		Note: "It streams the volume's file through libvirt (virStorageVolDownload), so this works with a remote host too: a qcow2 volume as its compact qcow2 file, not its virtual size. " +
 			"An overlay's export holds what differs from its base, and names the base by its path on the host. The file is made 0600.",
-		Run: d.exportVolume,
-		Undo: func(ctx context.Context, r *sdk.Request) error {
-			p := r.OutputString("path")
-			if r.Interrupted() {
-				if p, _ = filepath.Abs(r.String("path")); !r.Claimed(fileClaim(p), nil) {
-					return nil
-				}
-			}
-			if p != "" {
-				if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-					return err
-				}
-			}
-			return nil
-		},
 	}
 	b.VolumeEdit = hypervisor.Impl{
+		Validate: d.validateVolumeEdit,
+		Run:      d.editVolume,
 		Note: "It downloads the volume through libvirt, converts it to raw on this machine (qemu-img), edits it with debugfs -w (no mount), checks it with e2fsck -fn, " +
 			"converts it back and uploads it into the same volume, so its capacity and format stay. An overlay, and a qcow2 volume holding internal snapshots (which the round trip would drop), are refused. " +
 			"A glob's * matches names starting with a dot too.",
-		Validate: func(ctx context.Context, r *sdk.Request) error {
-			return needTools("name", "volume_edit", "debugfs", "e2fsck", "qemu-img")
-		},
-		Run: d.editVolume,
 	}
 	b.VolumeSwap = hypervisor.Impl{
-		Note: "The volumes' files are exchanged on this machine in one rename(2) (RENAME_EXCHANGE), then the pool is refreshed; so the libvirt host must be this machine (a URI without a host). " +
-			"An overlay keeps its base: a base is named by its absolute path.",
 		Run:  d.swapVolumes,
 		Undo: d.swapBack,
+		Note: "The volumes' files are exchanged on this machine in one rename(2) (RENAME_EXCHANGE), then the pool is refreshed; so the libvirt host must be this machine (a URI without a host). " +
+			"An overlay keeps its base: a base is named by its absolute path.",
 	}
-	b.VolumeInfo = hypervisor.Impl{
-		Note: "A volume's path is its file on the libvirt host.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			exists, err := d.volumeExists(r.String("name"))
-			if err != nil {
-				return err
-			}
-			if !exists {
-				return r.Set("exists", false)
-			}
-			conn, _, vol, err := d.volume(r.String("name"))
-			if err != nil {
-				return err
-			}
+	b.VolumeInfo = hypervisor.Impl{Run: d.volumeInfo, Note: "A volume's path is its file on the libvirt host."}
+}
+
+// volumeCreate is volume_create's Run.
+func (d *driver) volumeCreate(ctx context.Context, r *sdk.Request) error {
+	name := r.String("name")
+	size, err := hypervisor.ParseSize(r.String("size"))
+	if err != nil {
+		return sdk.ArgError("size", "%v", err)
+	}
+	if err := d.claimNewVolume(ctx, r, name); err != nil {
+		return err
+	}
+	var image string
+	if fs := r.String("filesystem"); fs != "" {
+		img, cleanup, err := mkfsImage(ctx, size, fs, r.String("label"), hypervisor.FilesOf(r))
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		image = img
+		// A kill from here on leaves the image behind: the next
+		// attempt removes it.
+		if err := r.Claim(volumeClaim(name), scratchClaim{Scratch: filepath.Dir(img)}); err != nil {
+			return err
+		}
+	}
+	conn, vol, vi, err := d.createVolume(name, size, "qcow2", nil)
+	if err != nil {
+		return err
+	}
+	if image != "" {
+		if err := d.upload(ctx, vol, image, r, "uploading filesystem"); err != nil {
+			_ = conn.StorageVolDelete(vol, 0)
+			return err
+		}
+	}
+	r.Log("created %s (%s) at %s", name, hypervisor.FormatSize(size), vi.path)
+	return setVolOutputs(r, vi)
+}
+
+// volumeOverlay is volume_overlay's Run.
+func (d *driver) volumeOverlay(ctx context.Context, r *sdk.Request) error {
+	name := r.String("name")
+	if err := d.claimNewVolume(ctx, r, name); err != nil {
+		return err
+	}
+	backing, format := r.String("backing"), r.String("backing_format")
+	var capacity uint64
+	if strings.HasPrefix(backing, "/") {
+		conn, err := d.client()
+		if err != nil {
+			return err
+		}
+		if vol, err := conn.StorageVolLookupByPath(backing); err == nil {
 			vi, err := d.volInfo(conn, vol)
 			if err != nil {
 				return err
 			}
-			for k, v := range map[string]any{"exists": true, "path": vi.path, "capacity": vi.capacity, "allocation": vi.allocation, "format": vi.format, "backing": vi.backing} {
-				if err := r.Set(k, v); err != nil {
-					return err
-				}
+			capacity = vi.capacity
+			if format == "auto" {
+				format = vi.format
 			}
-			return nil
-		},
+		} else if d.isLocal() {
+			f, size, err := hypervisor.ImageInfo(backing)
+			if err != nil {
+				return sdk.ArgError("backing", "%v", err)
+			}
+			capacity = size
+			if format == "auto" {
+				format = f
+			}
+		} else {
+			return sdk.ArgError("backing", "%s is not a volume of any storage pool on %s; import it first (volume_import)", backing, d.uri)
+		}
+	} else {
+		conn, _, vol, err := d.volumeArg("backing", backing)
+		if err != nil {
+			return err
+		}
+		vi, err := d.volInfo(conn, vol)
+		if err != nil {
+			return err
+		}
+		backing, capacity = vi.path, vi.capacity
+		if format == "auto" {
+			format = vi.format
+		}
 	}
+	if format != "qcow2" && format != "raw" {
+		return sdk.ArgError("backing_format", "unsupported backing format %q: qcow2 or raw", format)
+	}
+	_, _, vi, err := d.createVolume(name, capacity, "qcow2", &libvirtxml.StorageVolumeBackingStore{
+		Path: backing, Format: &libvirtxml.StorageVolumeTargetFormat{Type: format},
+	})
+	if err != nil {
+		return err
+	}
+	r.Log("overlay %s on %s", vi.path, backing)
+	return setVolOutputs(r, vi)
+}
+
+// volumeResize is volume_resize's Run.
+func (d *driver) volumeResize(ctx context.Context, r *sdk.Request) error {
+	size, err := hypervisor.ParseSize(r.String("size"))
+	if err != nil {
+		return sdk.ArgError("size", "%v", err)
+	}
+	conn, _, vol, err := d.volumeArg("name", r.String("name"))
+	if err != nil {
+		return err
+	}
+	vi, err := d.volInfo(conn, vol)
+	if err != nil {
+		return err
+	}
+	switch {
+	case size < vi.capacity:
+		return sdk.ArgError("size", "volume %q is %s; shrinking it to %s is refused (it would cut off data)", vi.name, hypervisor.FormatSize(vi.capacity), hypervisor.FormatSize(size))
+	case size > vi.capacity:
+		if err := conn.StorageVolResize(vol, size, 0); err != nil {
+			return fmt.Errorf("resizing volume %q: %w", vi.name, err)
+		}
+		r.Log("grew %s from %s to %s", vi.name, hypervisor.FormatSize(vi.capacity), hypervisor.FormatSize(size))
+		if vi, err = d.volInfo(conn, vol); err != nil {
+			return err
+		}
+	}
+	return setVolOutputs(r, vi)
+}
+
+// volumeDelete is volume_delete's Run.
+func (d *driver) volumeDelete(ctx context.Context, r *sdk.Request) error {
+	deleted, err := hypervisor.DeleteOnce(ctx, r, r.String("name"), r.Bool("missing_ok"), d.deleteOne)
+	if err != nil {
+		return sdk.ArgError("name", "%v", err)
+	}
+	return r.Set("deleted", deleted)
+}
+
+// volumeCopy is volume_copy's Run.
+func (d *driver) volumeCopy(ctx context.Context, r *sdk.Request) error {
+	name := r.String("name")
+	conn, pool, src, err := d.volumeArg("source", r.String("source"))
+	if err != nil {
+		return err
+	}
+	if err := d.claimNewVolume(ctx, r, name); err != nil {
+		return err
+	}
+	si, err := d.volInfo(conn, src)
+	if err != nil {
+		return err
+	}
+	x := libvirtxml.StorageVolume{
+		Name:     name,
+		Capacity: &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: si.capacity},
+		Target:   &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: si.format}},
+	}
+	doc, err := x.Marshal()
+	if err != nil {
+		return err
+	}
+	r.Progress(0, 1, "copying "+si.name)
+	vol, err := conn.StorageVolCreateXMLFrom(pool, doc, src, 0)
+	if err != nil {
+		return fmt.Errorf("copying volume %q to %q: %w", si.name, name, err)
+	}
+	r.Progress(1, 1, "copying "+si.name)
+	vi, err := d.volInfo(conn, vol)
+	if err != nil {
+		return err
+	}
+	return setVolOutputs(r, vi)
+}
+
+// volumeImport is volume_import's Run.
+func (d *driver) volumeImport(ctx context.Context, r *sdk.Request) error {
+	name, path := r.String("name"), r.String("path")
+	format, size, err := hypervisor.ImageInfo(path)
+	if err != nil {
+		return sdk.ArgError("path", "%v", err)
+	}
+	if err := d.claimNewVolume(ctx, r, name); err != nil {
+		return err
+	}
+	conn, vol, vi, err := d.createVolume(name, size, format, nil)
+	if err != nil {
+		return err
+	}
+	if err := d.upload(ctx, vol, path, r, "importing"); err != nil {
+		_ = conn.StorageVolDelete(vol, 0)
+		return err
+	}
+	if err := r.Set("format", format); err != nil {
+		return err
+	}
+	return setVolOutputs(r, vi)
+}
+
+// undoExport is volume_export's Undo.
+func (d *driver) undoExport(ctx context.Context, r *sdk.Request) error {
+	p := r.OutputString("path")
+	if r.Interrupted() {
+		if p, _ = filepath.Abs(r.String("path")); !r.Claimed(fileClaim(p), nil) {
+			return nil
+		}
+	}
+	if p != "" {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateVolumeEdit is volume_edit's Validate.
+func (d *driver) validateVolumeEdit(ctx context.Context, r *sdk.Request) error {
+	return needTools("name", "volume_edit", "debugfs", "e2fsck", "qemu-img")
+}
+
+// volumeInfo is volume_info's Run.
+func (d *driver) volumeInfo(ctx context.Context, r *sdk.Request) error {
+	exists, err := d.volumeExists(r.String("name"))
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return r.Set("exists", false)
+	}
+	conn, _, vol, err := d.volume(r.String("name"))
+	if err != nil {
+		return err
+	}
+	vi, err := d.volInfo(conn, vol)
+	if err != nil {
+		return err
+	}
+	for k, v := range map[string]any{"exists": true, "path": vi.path, "capacity": vi.capacity, "allocation": vi.allocation, "format": vi.format, "backing": vi.backing} {
+		if err := r.Set(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }

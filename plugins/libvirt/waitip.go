@@ -13,7 +13,6 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/vmflow/vmflow/core/sdk"
-	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
 // metadataURI namespaces what vmflow keeps in a domain's metadata.
@@ -21,7 +20,7 @@ const metadataURI = "https://vmflow.dev/xmlns/libvirt/1"
 
 // markStarted records in the live domain when this boot began, so that
 // wait_ip can tell this boot's DHCP lease from a previous one's.
-func markStarted(conn *libvirt.Libvirt, dom libvirt.Domain, at time.Time) error {
+func markStarted(conn libvirtConn, dom libvirt.Domain, at time.Time) error {
 	return conn.DomainSetMetadata(dom, int32(libvirt.DomainMetadataElement),
 		libvirt.OptString{fmt.Sprintf("<started>%d</started>", at.Unix())},
 		libvirt.OptString{"vmflow"}, libvirt.OptString{metadataURI}, libvirt.DomainAffectLive)
@@ -29,7 +28,7 @@ func markStarted(conn *libvirt.Libvirt, dom libvirt.Domain, at time.Time) error 
 
 // startedAt reads markStarted's time; zero when the domain was started
 // some other way.
-func startedAt(conn *libvirt.Libvirt, dom libvirt.Domain) time.Time {
+func startedAt(conn libvirtConn, dom libvirt.Domain) time.Time {
 	doc, err := conn.DomainGetMetadata(dom, int32(libvirt.DomainMetadataElement), libvirt.OptString{metadataURI}, libvirt.DomainAffectLive)
 	if err != nil {
 		return time.Time{}
@@ -51,7 +50,7 @@ type nic struct {
 	network string // the libvirt network, "" for a bridge
 }
 
-func domainNIC(conn *libvirt.Libvirt, dom libvirt.Domain) (nic, error) {
+func domainNIC(conn libvirtConn, dom libvirt.Domain) (nic, error) {
 	doc, err := conn.DomainGetXMLDesc(dom, 0)
 	if err != nil {
 		return nic{}, err
@@ -73,7 +72,7 @@ func domainNIC(conn *libvirt.Libvirt, dom libvirt.Domain) (nic, error) {
 
 // leaseSeconds is how long the network's DHCP leases last (dnsmasq's
 // default hour when the network does not say).
-func leaseSeconds(conn *libvirt.Libvirt, nw libvirt.Network) int64 {
+func leaseSeconds(conn libvirtConn, nw libvirt.Network) int64 {
 	doc, err := conn.NetworkGetXMLDesc(nw, 0)
 	if err != nil {
 		return 3600
@@ -109,7 +108,7 @@ func ipv4(s string) bool {
 // began, and ARP (for bridged guests, which have no libvirt lease) only
 // once the guest has run for a few seconds. It returns "" when nobody
 // knows yet; why says what the sources answered.
-func findIP(conn *libvirt.Libvirt, dom libvirt.Domain, n nic, started time.Time) (ip, source string, why map[string]error) {
+func findIP(conn libvirtConn, dom libvirt.Domain, n nic, started time.Time) (ip, source string, why map[string]error) {
 	why = map[string]error{}
 	if ifaces, err := conn.DomainInterfaceAddresses(dom, uint32(libvirt.DomainInterfaceAddressesSrcAgent), 0); err != nil {
 		why["agent"] = err
@@ -158,48 +157,45 @@ func findIP(conn *libvirt.Libvirt, dom libvirt.Domain, n nic, started time.Time)
 	return "", "", why
 }
 
-func waitIPAction(d *driver) hypervisor.Impl {
-	return hypervisor.Impl{
-		Note: "It asks the guest agent, this boot's DHCP lease on the network, then (bridged guests) the host's ARP table, whichever answers first.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			name := r.String("name")
-			conn, dom, err := d.domain(name)
-			if err != nil {
-				return sdk.ArgError("name", "%v", err)
-			}
-			n, err := domainNIC(conn, dom)
-			if err != nil {
-				return fmt.Errorf("domain %q: %v", name, err)
-			}
-			mac, started := n.mac, startedAt(conn, dom)
-			deadline := stepDeadline(r)
-			timeout := time.Until(deadline).Round(time.Second)
-			var why map[string]error
-			for round := int64(0); ; round++ {
-				if active, err := conn.DomainIsActive(dom); err != nil {
-					return err
-				} else if active == 0 {
-					return fmt.Errorf("domain %q is not running, so it has no address", name)
-				}
-				var ip, src string
-				ip, src, why = findIP(conn, dom, n, started)
-				if ip != "" {
-					r.Log("%s has %s (from the %s)", name, ip, src)
-					return errors.Join(r.Set("ip", ip), r.Set("mac", mac), r.Set("source", src))
-				}
-				if !time.Now().Before(deadline) {
-					break
-				}
-				r.Progress(int64(time.Since(deadline.Add(-timeout))/time.Second), int64(timeout/time.Second), "waiting for an address")
-				if err := sleepUntil(ctx, time.Second, deadline); err != nil {
-					return err
-				}
-			}
-			msg := fmt.Sprintf("domain %q (mac %s) has no IPv4 address after %s: no DHCP lease, no ARP entry, and the guest agent did not report one", name, mac, timeout)
-			if e := why["agent"]; e != nil {
-				msg += fmt.Sprintf(" (agent: %v)", e)
-			}
-			return errors.New(msg + ". Is the guest up, on DHCP, and is qemu-guest-agent running?")
-		},
+// waitIP is wait_ip: it looks for the address every second until the
+// step's deadline.
+func (d *driver) waitIP(ctx context.Context, r *sdk.Request) error {
+	name := r.String("name")
+	conn, dom, err := d.domainArg(name)
+	if err != nil {
+		return err
 	}
+	n, err := domainNIC(conn, dom)
+	if err != nil {
+		return fmt.Errorf("domain %q: %v", name, err)
+	}
+	mac, started := n.mac, startedAt(conn, dom)
+	deadline := stepDeadline(r)
+	timeout := time.Until(deadline).Round(time.Second)
+	var why map[string]error
+	for round := int64(0); ; round++ {
+		if active, err := conn.DomainIsActive(dom); err != nil {
+			return err
+		} else if active == 0 {
+			return fmt.Errorf("domain %q is not running, so it has no address", name)
+		}
+		var ip, src string
+		ip, src, why = findIP(conn, dom, n, started)
+		if ip != "" {
+			r.Log("%s has %s (from the %s)", name, ip, src)
+			return errors.Join(r.Set("ip", ip), r.Set("mac", mac), r.Set("source", src))
+		}
+		if !time.Now().Before(deadline) {
+			break
+		}
+		r.Progress(int64(time.Since(deadline.Add(-timeout))/time.Second), int64(timeout/time.Second), "waiting for an address")
+		if err := sleepUntil(ctx, time.Second, deadline); err != nil {
+			return err
+		}
+	}
+	msg := fmt.Sprintf("domain %q (mac %s) has no IPv4 address after %s: no DHCP lease, no ARP entry, and the guest agent did not report one", name, mac, timeout)
+	if e := why["agent"]; e != nil {
+		msg += fmt.Sprintf(" (agent: %v)", e)
+	}
+	return errors.New(msg + ". Is the guest up, on DHCP, and is qemu-guest-agent running?")
 }

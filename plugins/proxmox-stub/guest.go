@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/vmflow/vmflow/core/sdk"
-	"github.com/vmflow/vmflow/plugins/hypervisor"
 )
 
 // The stub runs no guest. wait_ip answers with the VM's deterministic
@@ -23,51 +22,39 @@ func (d *driver) viewVM(name string) (*vm, error) {
 	return v, err
 }
 
-func waitIPAction(d *driver) hypervisor.Impl {
-	return hypervisor.Impl{
-		Note: "The stub answers at once, as the guest agent would (qm guest cmd VMID network-get-interfaces), with 10.x.y.z derived from the VMID (VMID 100: 10.0.0.100).",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			v, err := d.viewVM(r.String("name"))
-			if err != nil {
-				return err
-			}
-			switch {
-			case v.Status != running:
-				return sdk.ArgError("name", "VM %d (%s) is not running, so it has no address", v.VMID, v.Name)
-			case v.Network == "none":
-				return sdk.ArgError("name", "VM %d (%s) has no network interface (network = \"none\")", v.VMID, v.Name)
-			}
-			r.Log("%s", command("qm", "guest", "cmd", itoa(v.VMID), "network-get-interfaces"))
-			ip := ipFor(v.VMID)
-			r.Log("%s has %s (from the agent)", v.Name, ip)
-			return errors.Join(r.Set("ip", ip), r.Set("mac", v.MAC), r.Set("source", "agent"))
-		},
+// waitIP is wait_ip: the VM's deterministic address, as the agent would give it.
+func (d *driver) waitIP(ctx context.Context, r *sdk.Request) error {
+	v, err := d.viewVM(r.String("name"))
+	if err != nil {
+		return err
 	}
+	switch {
+	case v.Status != running:
+		return sdk.ArgError("name", "VM %d (%s) is not running, so it has no address", v.VMID, v.Name)
+	case v.Network == "none":
+		return sdk.ArgError("name", "VM %d (%s) has no network interface (network = \"none\")", v.VMID, v.Name)
+	}
+	r.Log("%s", command("qm", "guest", "cmd", itoa(v.VMID), "network-get-interfaces"))
+	ip := ipFor(v.VMID)
+	r.Log("%s has %s (from the agent)", v.Name, ip)
+	return errors.Join(r.Set("ip", ip), r.Set("mac", v.MAC), r.Set("source", "agent"))
 }
 
-func guestExecAction(d *driver) hypervisor.Impl {
-	return hypervisor.Impl{
-		Note: "Not supported by the stub, which runs no guest: it fails, naming the qm guest exec a real Proxmox would run.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			v, err := d.viewVM(r.String("name"))
-			if err != nil {
-				return err
-			}
-			qm := command(append([]string{"qm", "guest", "exec", itoa(v.VMID), "--"}, r.Strings("argv")...)...)
-			return fmt.Errorf("guest_exec is not supported by the proxmox-stub: it runs no guest (a real Proxmox would run `%s`)", qm)
-		},
+// guestExec is guest_exec, which the stub cannot run.
+func (d *driver) guestExec(ctx context.Context, r *sdk.Request) error {
+	v, err := d.viewVM(r.String("name"))
+	if err != nil {
+		return err
 	}
+	qm := command(append([]string{"qm", "guest", "exec", itoa(v.VMID), "--"}, r.Strings("argv")...)...)
+	return fmt.Errorf("guest_exec is not supported by the proxmox-stub: it runs no guest (a real Proxmox would run `%s`)", qm)
 }
 
-func consoleAction(d *driver) hypervisor.Impl {
-	return hypervisor.Impl{
-		Note: "Not supported by the stub, which runs no guest: it fails, naming the qm terminal a real Proxmox would attach.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			v, err := d.viewVM(r.String("name"))
-			if err != nil {
-				return err
-			}
-			return fmt.Errorf("the proxmox-stub cannot attach a console: it runs no guest (a real Proxmox would attach `qm terminal %d`)", v.VMID)
-		},
+// console is the console action, which the stub cannot attach.
+func (d *driver) console(ctx context.Context, r *sdk.Request) error {
+	v, err := d.viewVM(r.String("name"))
+	if err != nil {
+		return err
 	}
+	return fmt.Errorf("the proxmox-stub cannot attach a console: it runs no guest (a real Proxmox would attach `qm terminal %d`)", v.VMID)
 }

@@ -48,10 +48,10 @@ func newPlugin(d *driver) *sdk.Plugin {
 		MinMemory:  16,                  // MiB, as qm create requires
 		MACExample: "BC:24:11:12:34:56", // Proxmox's range
 	}
-	volumeActions(d, &b)
+	d.volumeActions(&b)
 	volumeFileActions(d, &b)
-	vmActions(d, &b)
-	snapshotActions(d, &b)
+	d.vmActions(&b)
+	d.snapshotActions(&b)
 	nodeActions(d, &b)
 	d.addPlans(&b)
 	return &sdk.Plugin{

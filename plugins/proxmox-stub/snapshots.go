@@ -34,142 +34,138 @@ func snapshotArg(v *vm, name string) (int, error) {
 
 // snapshotActions implements the contract's snapshot actions as qm
 // snapshot would, on the stub's state.
-func snapshotActions(d *driver, b *hypervisor.Backend) {
-	b.SnapshotCreate = hypervisor.Impl{
-		Note: "qm snapshot, with its RAM (--vmstate 1) when the VM runs; Proxmox snapshots every disk of the VM, and refuses a duplicate name too.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			snap := r.String("snapshot")
-			var state string
-			var cmds commands
-			err := d.st.update(func(c *cluster) error {
-				v, err := d.vmArg(c, r.String("name"))
-				if err != nil {
-					return err
-				}
-				if v.snapshot(snap) >= 0 {
-					return sdk.ArgError("snapshot", "VM %d (%s) already has a snapshot %q (Proxmox: snapshot name '%s' already used); choose another name or delete it first", v.VMID, v.Name, snap, snap)
-				}
-				s := snapshot{Name: snap, Description: r.String("description"), Created: time.Now().UTC(), VMState: v.Status == running, Config: v.vmConfig}
-				words := []string{"qm", "snapshot", itoa(v.VMID), snap}
-				if s.Description != "" {
-					words = append(words, "--description", s.Description)
-				}
-				if s.VMState {
-					words = append(words, "--vmstate", "1")
-				}
-				cmds.add(words...)
-				v.Snapshots = append(v.Snapshots, s)
-				state = v.state()
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			cmds.log(r)
-			return errors.Join(r.Set("snapshot", snap), r.Set("state", state))
-		},
-		Undo: func(ctx context.Context, r *sdk.Request) error {
-			var cmds commands
-			err := d.st.update(func(c *cluster) error {
-				v := c.VMs[r.String("name")]
-				if v == nil {
-					return nil
-				}
-				if i := v.snapshot(r.OutputString("snapshot")); i >= 0 {
-					cmds.add("qm", "delsnapshot", itoa(v.VMID), v.Snapshots[i].Name)
-					v.Snapshots = append(v.Snapshots[:i], v.Snapshots[i+1:]...)
-				}
-				return nil
-			})
-			cmds.log(r)
+func (d *driver) snapshotActions(b *hypervisor.Backend) {
+	b.SnapshotCreate = hypervisor.Impl{Run: d.snapshotCreate, Undo: d.undoSnapshotCreate, Note: "qm snapshot, with its RAM (--vmstate 1) when the VM runs; Proxmox snapshots every disk of the VM, and refuses a duplicate name too."}
+	b.SnapshotList = hypervisor.Impl{Run: d.snapshotList, Note: "qm listsnapshot."}
+	b.SnapshotRevert = hypervisor.Impl{Run: d.snapshotRevert, Note: "qm rollback, which restores the configuration too."}
+	b.SnapshotDelete = hypervisor.Impl{Run: d.snapshotDelete, Note: "qm delsnapshot."}
+}
+
+// snapshotCreate is snapshot_create's Run.
+func (d *driver) snapshotCreate(ctx context.Context, r *sdk.Request) error {
+	snap := r.String("snapshot")
+	var state string
+	err := d.change(r, func(c *cluster, cmds *commands) error {
+		v, err := d.vmArg(c, r.String("name"))
+		if err != nil {
 			return err
-		},
+		}
+		if v.snapshot(snap) >= 0 {
+			return sdk.ArgError("snapshot", "VM %d (%s) already has a snapshot %q (Proxmox: snapshot name '%s' already used); choose another name or delete it first", v.VMID, v.Name, snap, snap)
+		}
+		s := snapshot{Name: snap, Description: r.String("description"), Created: time.Now().UTC(), VMState: v.Status == running, Config: v.vmConfig}
+		words := []string{"qm", "snapshot", itoa(v.VMID), snap}
+		if s.Description != "" {
+			words = append(words, "--description", s.Description)
+		}
+		if s.VMState {
+			words = append(words, "--vmstate", "1")
+		}
+		cmds.add(words...)
+		v.Snapshots = append(v.Snapshots, s)
+		state = v.state()
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	b.SnapshotList = hypervisor.Impl{
-		Note: "qm listsnapshot.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			list := []hypervisor.SnapshotInfo{}
-			names := []string{}
-			err := d.st.view(func(c *cluster) error {
-				v, err := d.vmArg(c, r.String("name"))
-				if err != nil {
-					return err
-				}
-				for _, s := range v.Snapshots {
-					// The state a snapshot was taken in, in libvirt's
-					// words for it, as the libvirt plugin lists them.
-					state := "shutoff"
-					if s.VMState {
-						state = "running"
-					}
-					names = append(names, s.Name)
-					list = append(list, hypervisor.SnapshotInfo{Name: s.Name, Created: s.Created.Format(time.RFC3339), State: state, Description: s.Description})
-				}
-				return nil
-			})
-			if err != nil {
-				return err
+	return errors.Join(r.Set("snapshot", snap), r.Set("state", state))
+}
+
+// undoSnapshotCreate is snapshot_create's Undo.
+func (d *driver) undoSnapshotCreate(ctx context.Context, r *sdk.Request) error {
+	var cmds commands
+	err := d.st.update(func(c *cluster) error {
+		v := c.VMs[r.String("name")]
+		if v == nil {
+			return nil
+		}
+		if i := v.snapshot(r.OutputString("snapshot")); i >= 0 {
+			cmds.add("qm", "delsnapshot", itoa(v.VMID), v.Snapshots[i].Name)
+			v.Snapshots = append(v.Snapshots[:i], v.Snapshots[i+1:]...)
+		}
+		return nil
+	})
+	cmds.log(r)
+	return err
+}
+
+// snapshotList is snapshot_list's Run.
+func (d *driver) snapshotList(ctx context.Context, r *sdk.Request) error {
+	list := []hypervisor.SnapshotInfo{}
+	names := []string{}
+	err := d.st.view(func(c *cluster) error {
+		v, err := d.vmArg(c, r.String("name"))
+		if err != nil {
+			return err
+		}
+		for _, s := range v.Snapshots {
+			// The state a snapshot was taken in, in libvirt's
+			// words for it, as the libvirt plugin lists them.
+			state := "shutoff"
+			if s.VMState {
+				state = "running"
 			}
-			return errors.Join(r.Set("names", names), r.Set("snapshots", list))
-		},
+			names = append(names, s.Name)
+			list = append(list, hypervisor.SnapshotInfo{Name: s.Name, Created: s.Created.Format(time.RFC3339), State: state, Description: s.Description})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	b.SnapshotRevert = hypervisor.Impl{
-		Note: "qm rollback, which restores the configuration too.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			var state string
-			var cmds commands
-			err := d.st.update(func(c *cluster) error {
-				v, err := d.vmArg(c, r.String("name"))
-				if err != nil {
-					return err
-				}
-				i, err := snapshotArg(v, r.String("snapshot"))
-				if err != nil {
-					return err
-				}
-				s := v.Snapshots[i]
-				cmds.add("qm", "rollback", itoa(v.VMID), s.Name)
-				v.vmConfig, v.Status, v.Paused = s.Config, stopped, false
-				if s.VMState {
-					v.Status = running
-				}
-				state = v.state()
+	return errors.Join(r.Set("names", names), r.Set("snapshots", list))
+}
+
+// snapshotRevert is snapshot_revert's Run.
+func (d *driver) snapshotRevert(ctx context.Context, r *sdk.Request) error {
+	var state string
+	err := d.change(r, func(c *cluster, cmds *commands) error {
+		v, err := d.vmArg(c, r.String("name"))
+		if err != nil {
+			return err
+		}
+		i, err := snapshotArg(v, r.String("snapshot"))
+		if err != nil {
+			return err
+		}
+		s := v.Snapshots[i]
+		cmds.add("qm", "rollback", itoa(v.VMID), s.Name)
+		v.vmConfig, v.Status, v.Paused = s.Config, stopped, false
+		if s.VMState {
+			v.Status = running
+		}
+		state = v.state()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return r.Set("state", state)
+}
+
+// snapshotDelete is snapshot_delete's Run.
+func (d *driver) snapshotDelete(ctx context.Context, r *sdk.Request) error {
+	deleted := false
+	err := d.change(r, func(c *cluster, cmds *commands) error {
+		v, err := d.vmArg(c, r.String("name"))
+		if err != nil {
+			return err
+		}
+		i, err := snapshotArg(v, r.String("snapshot"))
+		if err != nil {
+			if r.Bool("missing_ok") {
 				return nil
-			})
-			if err != nil {
-				return err
 			}
-			cmds.log(r)
-			return r.Set("state", state)
-		},
+			return err
+		}
+		cmds.add("qm", "delsnapshot", itoa(v.VMID), v.Snapshots[i].Name)
+		v.Snapshots = append(v.Snapshots[:i], v.Snapshots[i+1:]...)
+		deleted = true
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	b.SnapshotDelete = hypervisor.Impl{
-		Note: "qm delsnapshot.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			deleted := false
-			var cmds commands
-			err := d.st.update(func(c *cluster) error {
-				v, err := d.vmArg(c, r.String("name"))
-				if err != nil {
-					return err
-				}
-				i, err := snapshotArg(v, r.String("snapshot"))
-				if err != nil {
-					if r.Bool("missing_ok") {
-						return nil
-					}
-					return err
-				}
-				cmds.add("qm", "delsnapshot", itoa(v.VMID), v.Snapshots[i].Name)
-				v.Snapshots = append(v.Snapshots[:i], v.Snapshots[i+1:]...)
-				deleted = true
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			cmds.log(r)
-			return r.Set("deleted", deleted)
-		},
-	}
+	return r.Set("deleted", deleted)
 }

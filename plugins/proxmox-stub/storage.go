@@ -113,6 +113,18 @@ func (cs commands) log(r *sdk.Request) {
 	}
 }
 
+// change runs fn on the state (saved when fn succeeds, as update does),
+// then logs the commands fn collected: what a real Proxmox would have
+// been asked.
+func (d *driver) change(r *sdk.Request, fn func(c *cluster, cmds *commands) error) error {
+	var cmds commands
+	if err := d.st.update(func(c *cluster) error { return fn(c, &cmds) }); err != nil {
+		return err
+	}
+	cmds.log(r)
+	return nil
+}
+
 func itoa(i int) string { return strconv.Itoa(i) }
 
 // imageInfo is hypervisor.ImageInfo for a file to upload: a raw image

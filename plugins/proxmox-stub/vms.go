@@ -258,382 +258,184 @@ func (d *driver) define(c *cluster, r *sdk.Request, cmds *commands) (v *vm, prev
 
 // vmActions implements the contract's VM actions as qm would, on the
 // stub's state.
-func vmActions(d *driver, b *hypervisor.Backend) {
-	b.Define = hypervisor.Impl{
-		Note: "It creates a Proxmox VM (qm create) with the VMID reserved for its name, or the next free one, or reconfigures a stopped one (qm set): virtio0 is the boot disk (ro=1 when read-only), virtio1 the /var disk, each a volume name or a Proxmox volume id; OVMF with an EFI disk, or direct kernel boot (args) from an uploaded image or a file; net0 on vmbr0 (nat) or another bridge, with a MAC in Proxmox's BC:24:11 range; the guest agent and a serial console (a socket, so console_log is \"\"). The UUID is the SMBIOS one; domain_type is kvm; previous_xml holds the replaced configuration as the stub's JSON.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			var v *vm
-			var previous string
-			var cmds commands
-			err := d.st.update(func(c *cluster) (err error) {
-				name := r.String("name")
-				var earlier vmClaim
-				claimed := r.Claimed(defineClaim(name), &earlier)
-				if !claimed {
-					// What it replaces, before it changes anything: a
-					// retry finds its own configuration in place.
-					prev := ""
-					if old := c.VMs[name]; old != nil {
-						b, err := json.Marshal(old.vmConfig)
-						if err != nil {
-							return err
-						}
-						prev = string(b)
-					}
-					if err := r.Claim(defineClaim(name), vmClaim{Previous: prev}); err != nil {
-						return err
-					}
-				}
-				if v, previous, err = d.define(c, r, &cmds); err != nil {
+func (d *driver) vmActions(b *hypervisor.Backend) {
+	b.Define = hypervisor.Impl{Run: d.defineVM, Undo: d.undoDefine, Note: "It creates a Proxmox VM (qm create) with the VMID reserved for its name, or the next free one, or reconfigures a stopped one (qm set): virtio0 is the boot disk (ro=1 when read-only), virtio1 the /var disk, each a volume name or a Proxmox volume id; OVMF with an EFI disk, or direct kernel boot (args) from an uploaded image or a file; net0 on vmbr0 (nat) or another bridge, with a MAC in Proxmox's BC:24:11 range; the guest agent and a serial console (a socket, so console_log is \"\"). The UUID is the SMBIOS one; domain_type is kvm; previous_xml holds the replaced configuration as the stub's JSON."}
+	b.Undefine = hypervisor.Impl{Run: d.undefine, Note: "It destroys the VM (qm destroy) with its EFI disk; Proxmox refuses a running VM too, so force stops it first (qm stop)."}
+	b.Start = hypervisor.Impl{Run: d.start, Undo: d.undoStart, Note: "qm start; its undo is qm stop."}
+	b.Shutdown = hypervisor.Impl{Run: d.shutdown, Undo: d.undoShutdown, Note: "qm shutdown, within the step's timeout; Proxmox uses the guest agent when it is enabled, as it is here, so mode is checked but not used. Its undo is qm start."}
+	b.Suspend = hypervisor.Impl{Run: d.suspend, Undo: d.undoSuspend, Note: "qm suspend (the VM's CPUs stop; qm status --verbose then says qmpstatus paused); its undo is qm resume."}
+	b.Resume = hypervisor.Impl{Run: d.resume, Note: "qm resume."}
+	b.Destroy = hypervisor.Impl{Run: d.destroy, Note: "qm stop."}
+	b.Reboot = hypervisor.Impl{Run: d.reboot, Note: "qm reboot; a stopped VM is refused, as Proxmox refuses it."}
+	b.State = hypervisor.Impl{Run: d.vmState, Note: "qm status: Proxmox's stopped is reported as shut off, as every backend words it."}
+	b.List = hypervisor.Impl{Run: d.list, Note: "qm list."}
+	b.EnsureAbsent = hypervisor.Impl{Run: d.ensureAbsent, Note: "It reads the VM (qm status) and the volumes (pvesm list) from the stub's state."}
+	b.WaitIP = hypervisor.Impl{Run: d.waitIP, Note: "The stub answers at once, as the guest agent would (qm guest cmd VMID network-get-interfaces), with 10.x.y.z derived from the VMID (VMID 100: 10.0.0.100)."}
+	b.GuestExec = hypervisor.Impl{Run: d.guestExec, Note: "Not supported by the stub, which runs no guest: it fails, naming the qm guest exec a real Proxmox would run."}
+	b.Console = hypervisor.Impl{Run: d.console, Note: "Not supported by the stub, which runs no guest: it fails, naming the qm terminal a real Proxmox would attach."}
+}
+
+// defineVM is define's Run.
+func (d *driver) defineVM(ctx context.Context, r *sdk.Request) error {
+	var v *vm
+	var previous string
+	err := d.change(r, func(c *cluster, cmds *commands) (err error) {
+		name := r.String("name")
+		var earlier vmClaim
+		claimed := r.Claimed(defineClaim(name), &earlier)
+		if !claimed {
+			// What it replaces, before it changes anything: a
+			// retry finds its own configuration in place.
+			prev := ""
+			if old := c.VMs[name]; old != nil {
+				b, err := json.Marshal(old.vmConfig)
+				if err != nil {
 					return err
 				}
-				if claimed {
-					// An interrupted attempt of this step may have made
-					// or changed the VM: what it replaced is what this
-					// step replaces (nothing: the VM is new, and the undo
-					// destroys it).
-					previous = earlier.Previous
-				}
-				return nil
-			})
-			if err != nil {
+				prev = string(b)
+			}
+			if err := r.Claim(defineClaim(name), vmClaim{Previous: prev}); err != nil {
 				return err
 			}
-			cmds.log(r)
-			return errors.Join(r.Set("name", v.Name), r.Set("uuid", v.UUID), r.Set("mac", v.MAC),
-				r.Set("domain_type", "kvm"), r.Set("console_log", ""), r.Set("previous_xml", previous))
-		},
-		Undo: func(ctx context.Context, r *sdk.Request) error {
-			name, prev := r.OutputString("name"), r.OutputString("previous_xml")
-			if r.Interrupted() {
-				var earlier vmClaim
-				if name = r.String("name"); !r.Claimed(defineClaim(name), &earlier) {
-					return nil
-				}
-				prev = earlier.Previous
-			}
-			var cmds commands
-			err := d.st.update(func(c *cluster) error {
-				v := c.VMs[name]
-				if v == nil {
-					return nil
-				}
-				if prev == "" {
-					destroyVM(c, v, &cmds)
-					return nil
-				}
-				var cfg vmConfig
-				if err := json.Unmarshal([]byte(prev), &cfg); err != nil {
-					return fmt.Errorf("define's undo: the previous configuration of VM %d: %v", v.VMID, err)
-				}
-				before := d.options(v, false)
-				v.vmConfig = cfg
-				qmSet(v.VMID, before, d.options(v, false), &cmds)
-				return nil
-			})
-			cmds.log(r)
+		}
+		if v, previous, err = d.define(c, r, cmds); err != nil {
 			return err
-		},
+		}
+		if claimed {
+			// An interrupted attempt of this step may have made
+			// or changed the VM: what it replaced is what this
+			// step replaces (nothing: the VM is new, and the undo
+			// destroys it).
+			previous = earlier.Previous
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	b.Undefine = hypervisor.Impl{
-		Note: "It destroys the VM (qm destroy) with its EFI disk; Proxmox refuses a running VM too, so force stops it first (qm stop).",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			name := r.String("name")
-			undefined := false
-			var cmds commands
-			err := d.st.update(func(c *cluster) error {
-				v := c.VMs[name]
-				if v == nil && r.Bool("missing_ok") {
-					return nil
-				}
-				v, err := d.vmArg(c, name)
-				if err != nil {
-					return err
-				}
-				if v.Status == running && !r.Bool("force") {
-					return sdk.ArgError("name", "VM %d (%s) is running; stop it first, or set force = true (Proxmox refuses to destroy a running VM)", v.VMID, name)
-				}
-				destroyVM(c, v, &cmds)
-				undefined = true
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			cmds.log(r)
-			return r.Set("undefined", undefined)
-		},
+	return errors.Join(r.Set("name", v.Name), r.Set("uuid", v.UUID), r.Set("mac", v.MAC),
+		r.Set("domain_type", "kvm"), r.Set("console_log", ""), r.Set("previous_xml", previous))
+}
+
+// undoDefine is define's Undo.
+func (d *driver) undoDefine(ctx context.Context, r *sdk.Request) error {
+	name, prev := r.OutputString("name"), r.OutputString("previous_xml")
+	if r.Interrupted() {
+		var earlier vmClaim
+		if name = r.String("name"); !r.Claimed(defineClaim(name), &earlier) {
+			return nil
+		}
+		prev = earlier.Previous
 	}
-	b.Start = hypervisor.Impl{
-		Note: "qm start; its undo is qm stop.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			started := false
-			var cmds commands
-			err := d.st.update(func(c *cluster) error {
-				v, err := d.vmArg(c, r.String("name"))
-				if err != nil {
-					return err
-				}
-				if v.Status != running {
-					if err := r.Claim(startClaim(v.Name), nil); err != nil {
-						return err
-					}
-					cmds.add("qm", "start", itoa(v.VMID))
-					v.Status, started = running, true
-				} else if r.Claimed(startClaim(v.Name), nil) {
-					// Started by an interrupted attempt of this step.
-					started = true
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			cmds.log(r)
-			return errors.Join(r.Set("started", started), r.Set("state", stateWord(running)))
-		},
-		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if !r.Changed("started", startClaim(r.String("name"))) {
-				return nil
-			}
-			var cmds commands
-			err := d.st.update(func(c *cluster) error {
-				if v := c.VMs[r.String("name")]; v != nil && v.Status == running {
-					cmds.add("qm", "stop", itoa(v.VMID))
-					v.stop()
-				}
-				return nil
-			})
-			cmds.log(r)
+	var cmds commands
+	err := d.st.update(func(c *cluster) error {
+		v := c.VMs[name]
+		if v == nil {
+			return nil
+		}
+		if prev == "" {
+			destroyVM(c, v, &cmds)
+			return nil
+		}
+		var cfg vmConfig
+		if err := json.Unmarshal([]byte(prev), &cfg); err != nil {
+			return fmt.Errorf("define's undo: the previous configuration of VM %d: %v", v.VMID, err)
+		}
+		before := d.options(v, false)
+		v.vmConfig = cfg
+		qmSet(v.VMID, before, d.options(v, false), &cmds)
+		return nil
+	})
+	cmds.log(r)
+	return err
+}
+
+// undefine is undefine's Run.
+func (d *driver) undefine(ctx context.Context, r *sdk.Request) error {
+	name := r.String("name")
+	undefined := false
+	err := d.change(r, func(c *cluster, cmds *commands) error {
+		v := c.VMs[name]
+		if v == nil && r.Bool("missing_ok") {
+			return nil
+		}
+		v, err := d.vmArg(c, name)
+		if err != nil {
 			return err
-		},
+		}
+		if v.Status == running && !r.Bool("force") {
+			return sdk.ArgError("name", "VM %d (%s) is running; stop it first, or set force = true (Proxmox refuses to destroy a running VM)", v.VMID, name)
+		}
+		destroyVM(c, v, cmds)
+		undefined = true
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	b.Shutdown = hypervisor.Impl{
-		Note: "qm shutdown, within the step's timeout; Proxmox uses the guest agent when it is enabled, as it is here, so mode is checked but not used. Its undo is qm start.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			var cmds commands
-			stoppedNow := false
-			err := d.st.update(func(c *cluster) error {
-				v, err := d.vmArg(c, r.String("name"))
-				if err != nil {
-					return err
-				}
-				if v.Status == running {
-					if err := r.Claim(shutdownClaim(v.Name), nil); err != nil {
-						return err
-					}
-					if limit := r.Timeout(); limit > 0 {
-						cmds.add("qm", "shutdown", itoa(v.VMID), "--timeout", itoa(int(limit.Seconds())))
-					} else {
-						cmds.add("qm", "shutdown", itoa(v.VMID))
-					}
-					v.stop()
-					stoppedNow = true
-				} else if r.Claimed(shutdownClaim(v.Name), nil) {
-					// Stopped by an interrupted attempt of this step.
-					stoppedNow = true
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			cmds.log(r)
-			return errors.Join(r.Set("state", stateWord(stopped)), r.Set("stopped", stoppedNow))
-		},
-		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if !r.Changed("stopped", shutdownClaim(r.String("name"))) {
-				return nil
-			}
-			var cmds commands
-			err := d.st.update(func(c *cluster) error {
-				if v := c.VMs[r.String("name")]; v != nil && v.Status != running {
-					cmds.add("qm", "start", itoa(v.VMID))
-					v.Status = running
-				}
-				return nil
-			})
-			cmds.log(r)
-			return err
-		},
+	return r.Set("undefined", undefined)
+}
+
+// vmState is state's Run.
+func (d *driver) vmState(ctx context.Context, r *sdk.Request) error {
+	var v *vm
+	if err := d.st.view(func(c *cluster) error {
+		v = c.VMs[r.String("name")]
+		return nil
+	}); err != nil {
+		return err
 	}
-	b.Suspend = hypervisor.Impl{
-		Note: "qm suspend (the VM's CPUs stop; qm status --verbose then says qmpstatus paused); its undo is qm resume.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			var cmds commands
-			suspended := false
-			err := d.st.update(func(c *cluster) error {
-				v, err := d.vmArg(c, r.String("name"))
-				if err != nil {
-					return err
-				}
-				if v.Status == running && !v.Paused {
-					if err := r.Claim(suspendClaim(v.Name), nil); err != nil {
-						return err
-					}
-					cmds.add("qm", "suspend", itoa(v.VMID))
-					v.Paused, suspended = true, true
-				} else if v.Paused && r.Claimed(suspendClaim(v.Name), nil) {
-					// An interrupted attempt of this step paused it.
-					suspended = true
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			cmds.log(r)
-			return r.Set("suspended", suspended)
-		},
-		Undo: func(ctx context.Context, r *sdk.Request) error {
-			if !r.Changed("suspended", suspendClaim(r.String("name"))) {
-				return nil
-			}
-			var cmds commands
-			err := d.st.update(func(c *cluster) error {
-				if v := c.VMs[r.String("name")]; v != nil && v.Status == running && v.Paused {
-					cmds.add("qm", "resume", itoa(v.VMID))
-					v.Paused = false
-				}
-				return nil
-			})
-			cmds.log(r)
-			return err
-		},
+	if v == nil {
+		return errors.Join(r.Set("exists", false), r.Set("state", ""), r.Set("uuid", ""), r.Set("ip", ""))
 	}
-	b.Resume = hypervisor.Impl{
-		Note: "qm resume.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			var cmds commands
-			resumed := false
-			err := d.st.update(func(c *cluster) error {
-				v, err := d.vmArg(c, r.String("name"))
-				if err != nil {
-					return err
-				}
-				if v.Status == running && v.Paused {
-					cmds.add("qm", "resume", itoa(v.VMID))
-					v.Paused, resumed = false, true
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			cmds.log(r)
-			return r.Set("resumed", resumed)
-		},
+	ip := ""
+	if v.Status == running && !v.Paused && v.Network != "none" {
+		ip = ipFor(v.VMID)
 	}
-	b.Destroy = hypervisor.Impl{
-		Note: "qm stop.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			wasRunning := false
-			var cmds commands
-			err := d.st.update(func(c *cluster) error {
-				v, err := d.vmArg(c, r.String("name"))
-				if err != nil {
-					return err
-				}
-				if wasRunning = v.Status == running; wasRunning {
-					cmds.add("qm", "stop", itoa(v.VMID))
-					v.stop()
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			cmds.log(r)
-			return r.Set("was_running", wasRunning)
-		},
+	return errors.Join(r.Set("exists", true), r.Set("state", v.state()), r.Set("uuid", v.UUID), r.Set("ip", ip))
+}
+
+// list is list's Run.
+func (d *driver) list(ctx context.Context, r *sdk.Request) error {
+	var names []string
+	states := map[string]string{}
+	if err := d.st.view(func(c *cluster) error {
+		names = c.vmNames(r.String("prefix"))
+		for _, n := range names {
+			states[n] = c.VMs[n].state()
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
-	b.Reboot = hypervisor.Impl{
-		Note: "qm reboot; a stopped VM is refused, as Proxmox refuses it.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			var cmds commands
-			err := d.st.view(func(c *cluster) error {
-				v, err := d.vmArg(c, r.String("name"))
-				if err != nil {
-					return err
-				}
-				if v.Status != running {
-					return sdk.ArgError("name", "VM %d (%s) is not running (Proxmox: VM %d not running)", v.VMID, v.Name, v.VMID)
-				}
-				cmds.add("qm", "reboot", itoa(v.VMID))
-				return nil
-			})
-			cmds.log(r)
-			return err
-		},
+	return errors.Join(r.Set("names", names), r.Set("states", states))
+}
+
+// ensureAbsent is ensure_absent's Run.
+func (d *driver) ensureAbsent(ctx context.Context, r *sdk.Request) error {
+	name, vols := r.String("vm"), r.Strings("volumes")
+	checked := []string{}
+	state := ""
+	var found []string
+	if err := d.st.view(func(c *cluster) error {
+		if name != "" {
+			checked = append(checked, "VM "+name)
+			if v := c.VMs[name]; v != nil {
+				state = v.state()
+			}
+		}
+		for _, n := range vols {
+			checked = append(checked, "volume "+n)
+			if c.volumeByName(n) != nil {
+				found = append(found, n)
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
-	b.State = hypervisor.Impl{
-		Note: "qm status: Proxmox's stopped is reported as shut off, as every backend words it.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			var v *vm
-			if err := d.st.view(func(c *cluster) error {
-				v = c.VMs[r.String("name")]
-				return nil
-			}); err != nil {
-				return err
-			}
-			if v == nil {
-				return errors.Join(r.Set("exists", false), r.Set("state", ""), r.Set("uuid", ""), r.Set("ip", ""))
-			}
-			ip := ""
-			if v.Status == running && !v.Paused && v.Network != "none" {
-				ip = ipFor(v.VMID)
-			}
-			return errors.Join(r.Set("exists", true), r.Set("state", v.state()), r.Set("uuid", v.UUID), r.Set("ip", ip))
-		},
+	if err := hypervisor.AbsentError(name, state, found); err != nil {
+		return err
 	}
-	b.List = hypervisor.Impl{
-		Note: "qm list.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			var names []string
-			states := map[string]string{}
-			if err := d.st.view(func(c *cluster) error {
-				names = c.vmNames(r.String("prefix"))
-				for _, n := range names {
-					states[n] = c.VMs[n].state()
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
-			return errors.Join(r.Set("names", names), r.Set("states", states))
-		},
-	}
-	b.EnsureAbsent = hypervisor.Impl{
-		Note: "It reads the VM (qm status) and the volumes (pvesm list) from the stub's state.",
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			name, vols := r.String("vm"), r.Strings("volumes")
-			checked := []string{}
-			state := ""
-			var found []string
-			if err := d.st.view(func(c *cluster) error {
-				if name != "" {
-					checked = append(checked, "VM "+name)
-					if v := c.VMs[name]; v != nil {
-						state = v.state()
-					}
-				}
-				for _, n := range vols {
-					checked = append(checked, "volume "+n)
-					if c.volumeByName(n) != nil {
-						found = append(found, n)
-					}
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
-			if err := hypervisor.AbsentError(name, state, found); err != nil {
-				return err
-			}
-			return r.Set("checked", checked)
-		},
-	}
-	b.WaitIP = waitIPAction(d)
-	b.GuestExec = guestExecAction(d)
-	b.Console = consoleAction(d)
+	return r.Set("checked", checked)
 }

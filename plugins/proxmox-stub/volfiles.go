@@ -74,8 +74,7 @@ func (d *driver) editFiles(ctx context.Context, r *sdk.Request) error {
 	files := hypervisor.FilesOf(r)
 	written := hypervisor.FilePaths(files)
 	var removed []string
-	var cmds commands
-	err := d.st.update(func(c *cluster) error {
+	err := d.change(r, func(c *cluster, cmds *commands) error {
 		v, err := c.volumeArg("name", r.String("name"))
 		if err != nil {
 			return err
@@ -126,7 +125,7 @@ func (d *driver) editFiles(ctx context.Context, r *sdk.Request) error {
 			left = nil
 		}
 		v.Files = left
-		nodeDevice(v, &cmds, func(dev string) {
+		nodeDevice(v, cmds, func(dev string) {
 			cmds.add("debugfs", "-w", "-f", "<edit script>", dev)
 			var what []string
 			for _, p := range removed {
@@ -143,7 +142,6 @@ func (d *driver) editFiles(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	if removed == nil {
 		removed = []string{}
 	}
@@ -236,9 +234,8 @@ func (d *driver) swapVolumes(ctx context.Context, r *sdk.Request) error {
 // claim shows they are back already (an undo run again) or were never
 // exchanged (an interrupted attempt that stopped short of it).
 func (d *driver) swapBack(ctx context.Context, r *sdk.Request) error {
-	var cmds commands
 	key := swapKey(r.String("name"), r.String("with"))
-	err := d.st.update(func(c *cluster) error {
+	err := d.change(r, func(c *cluster, cmds *commands) error {
 		a, b, err := swapPair(c, r)
 		if err != nil {
 			return err
@@ -254,13 +251,12 @@ func (d *driver) swapBack(ctx context.Context, r *sdk.Request) error {
 		} else if r.Interrupted() {
 			return nil
 		}
-		exchange(a, b, &cmds)
+		exchange(a, b, cmds)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	cmds.log(r)
 	return nil
 }
 
