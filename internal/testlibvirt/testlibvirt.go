@@ -52,12 +52,12 @@ func RemovePool(conn *libvirt.Libvirt, name string) error {
 	return conn.StoragePoolUndefine(pool)
 }
 
-// TCPDaemon is a libvirtd of a test's own that listens for qemu+tcp:// on
-// 127.0.0.1: the session daemon of an unprivileged user, with a config
-// file and runtime directories in a temporary directory, so the machine's
-// libvirtd and its configuration are not touched.
+// TCPDaemon is a libvirtd of a test's own that listens on 127.0.0.1, for
+// qemu+tcp:// or qemu+tls://: the session daemon of an unprivileged user,
+// with a config file and runtime directories in a temporary directory,
+// so the machine's libvirtd and its configuration are not touched.
 type TCPDaemon struct {
-	URI  string // qemu+tcp://127.0.0.1:PORT/session
+	URI  string // qemu+tcp://127.0.0.1:PORT/session, or qemu+tls://…
 	Dir  string // its HOME, owned by the user
 	Port string
 	cmd  *exec.Cmd
@@ -67,6 +67,16 @@ type TCPDaemon struct {
 // StartTCP runs libvirtd --listen as user (who must exist) on a free
 // port, with auth_tcp = "none" (the port is bound to 127.0.0.1 only).
 func StartTCP(username string) (*TCPDaemon, error) {
+	return start(username, func(dir, port string) (string, string, error) {
+		conf := fmt.Sprintf("listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = %q\nauth_tcp = \"none\"\n", port)
+		return conf, "qemu+tcp://127.0.0.1:" + port + "/session", nil
+	})
+}
+
+// start runs libvirtd --listen as user on a free port of 127.0.0.1, with
+// the config conf returns for the daemon's directory and port; conf
+// also returns the URI that reaches it.
+func start(username string, conf func(dir, port string) (text, uri string, err error)) (*TCPDaemon, error) {
 	u, err := user.Lookup(username)
 	if err != nil {
 		return nil, err
@@ -83,23 +93,30 @@ func StartTCP(username string) (*TCPDaemon, error) {
 	}
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
-	conf := filepath.Join(dir, "libvirtd.conf")
-	text := fmt.Sprintf("listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = %q\nauth_tcp = \"none\"\n", port)
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+	text, uri, err := conf(dir, port)
+	if err != nil {
 		return nil, err
 	}
-	if err := os.Chown(dir, uid, gid); err != nil {
+	confFile := filepath.Join(dir, "libvirtd.conf")
+	if err := os.WriteFile(confFile, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.Chown(conf, uid, gid); err != nil {
+	// The daemon runs as the user: its directory and all in it are the
+	// user's.
+	if err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Chown(p, uid, gid)
+	}); err != nil {
 		return nil, err
 	}
-	d := &TCPDaemon{URI: "qemu+tcp://127.0.0.1:" + port + "/session", Dir: dir, Port: port, done: make(chan struct{})}
+	d := &TCPDaemon{URI: uri, Dir: dir, Port: port, done: make(chan struct{})}
 	logf, err := os.Create(filepath.Join(dir, "libvirtd.log"))
 	if err != nil {
 		return nil, err
 	}
-	d.cmd = exec.Command("libvirtd", "--listen", "-f", conf)
+	d.cmd = exec.Command("libvirtd", "--listen", "-f", confFile)
 	d.cmd.Dir = dir
 	d.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "XDG_RUNTIME_DIR=" + filepath.Join(dir, "run"),
 		"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"), "XDG_CACHE_HOME=" + filepath.Join(dir, "cache"), "XDG_DATA_HOME=" + filepath.Join(dir, "data")}

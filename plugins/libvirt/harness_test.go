@@ -47,7 +47,15 @@ type harness struct {
 
 func newHarness(t *testing.T, uri string) *harness {
 	t.Helper()
+	return newHarnessConfig(t, map[string]cty.Value{"uri": cty.StringVal(uri)})
+}
+
+// newHarnessConfig is newHarness with more of the plugin's config
+// (pool_path for a daemon that runs as another user).
+func newHarnessConfig(t *testing.T, config map[string]cty.Value) *harness {
+	t.Helper()
 	requireLibvirtd(t)
+	uri := config["uri"].AsString()
 	d := &driver{}
 	p, err := sdk.InProcess(newPlugin(d))
 	if err != nil {
@@ -55,7 +63,8 @@ func newHarness(t *testing.T, uri string) *harness {
 	}
 	schema, _ := p.Describe(context.Background())
 	h := &harness{t: t, p: p, d: d, schema: schema, stateDir: t.TempDir()}
-	cfg, err := schema.Config.ApplyDefaults(cty.ObjectVal(map[string]cty.Value{"uri": cty.StringVal(uri), "virt_type": cty.StringVal(envOr("VMFLOW_TEST_VIRT_TYPE", "auto"))}))
+	config["virt_type"] = cty.StringVal(envOr("VMFLOW_TEST_VIRT_TYPE", "auto"))
+	cfg, err := schema.Config.ApplyDefaults(cty.ObjectVal(config))
 	if err != nil {
 		t.Fatal(err)
 	}

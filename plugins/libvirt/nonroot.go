@@ -11,10 +11,13 @@ import (
 	"libvirt.org/go/libvirtxml"
 )
 
-// connectHint is what to do when the local daemon cannot be reached: a
-// socket this user may not open (not in the libvirt group), or no daemon.
+// connectHint is what to do when the daemon cannot be reached: a local
+// socket this user may not open (not in the libvirt group), no daemon, or
+// a TLS connection one side refused.
 func (d *driver) connectHint(err error) string {
 	switch {
+	case isTLS(d.uri):
+		return tlsHint(d.uri, err)
 	case !d.isLocal():
 		return ""
 	case errors.Is(err, unix.EACCES) && os.Getuid() != 0:

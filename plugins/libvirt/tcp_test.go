@@ -15,11 +15,11 @@ import (
 // scripts/test-user.sh makes (make test runs it).
 const testUser = "vmflow-test"
 
-// TestTCP reaches a libvirtd over qemu+tcp:// on 127.0.0.1: a session
-// daemon of the unprivileged test user that the test runs with a config of
-// its own (the machine's daemon is not reconfigured), so the pool it makes
-// is that user's.
-func TestTCP(t *testing.T) {
+// requireTestUser skips (fails, in CI) a test that runs a libvirtd of its
+// own as the test user, where there is no libvirtd, no such user or no
+// root to become it.
+func requireTestUser(t *testing.T) {
+	t.Helper()
 	requireLibvirtd(t)
 	if _, err := user.Lookup(testUser); err != nil || os.Getuid() != 0 {
 		if os.Getenv("CI") == "true" {
@@ -27,6 +27,14 @@ func TestTCP(t *testing.T) {
 		}
 		t.Skipf("running a libvirtd as %s needs root and the user (scripts/test-user.sh)", testUser)
 	}
+}
+
+// TestTCP reaches a libvirtd over qemu+tcp:// on 127.0.0.1: a session
+// daemon of the unprivileged test user that the test runs with a config of
+// its own (the machine's daemon is not reconfigured), so the pool it makes
+// is that user's.
+func TestTCP(t *testing.T) {
+	requireTestUser(t)
 	lv, err := testlibvirt.StartTCP(testUser)
 	if err != nil {
 		t.Fatal(err)
