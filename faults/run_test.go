@@ -275,62 +275,28 @@ func (e *env) runKilled(args []string, target string, p point) (cmdResult, kill)
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 
-	var (
-		mu     sync.Mutex
-		events []event
-		k      kill
-		armed  bool // a change trigger: its step runs
-		// plugins: the stub's processes, found once the run started, so
-		// that a kill goes out at once.
-		plugins []int
-		last    = "no event yet"
-	)
-	doKill := func(why string) { // with mu held
-		if k.sent {
-			return
-		}
-		k.sent = true
-		figures.kills.Add(1)
-		switch target {
-		case "vmflow":
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			k.what = fmt.Sprintf("SIGKILL vmflow (pid %d) %s (last event: %s)", cmd.Process.Pid, why, last)
-		case "plugin":
-			pids := plugins
-			if len(pids) == 0 {
-				pids = pluginChildren(cmd.Process.Pid, e.plugin)
-			}
-			for _, pid := range pids {
-				// Plugins live only as long as vmflow (their lifeline):
-				// one that is there to kill is killed mid-run.
-				if syscall.Kill(pid, syscall.SIGKILL) == nil {
-					k.landed = true
-				}
-			}
-			k.what = fmt.Sprintf("SIGKILL %s %v %s (last event: %s)", e.plugin, pids, why, last)
-		}
-	}
+	kr := &killRun{e: e, cmd: cmd, target: target, last: "no event yet"}
 	var w *watcher
 	if p.claim != "" || p.change != "" || p.watchOnly {
 		w, err = watch(e.state, func(c change) {
-			mu.Lock()
-			defer mu.Unlock()
-			if k.sent {
+			kr.mu.Lock()
+			defer kr.mu.Unlock()
+			if kr.k.sent {
 				return
 			}
 			switch {
 			case c.claimStep != "":
-				if !slices.Contains(k.claimed, c.claimStep) {
-					k.claimed = append(k.claimed, c.claimStep)
+				if !slices.Contains(kr.k.claimed, c.claimStep) {
+					kr.k.claimed = append(kr.k.claimed, c.claimStep)
 				}
 				if p.claim != "" && c.claimStep == stepDir(p.claim) {
-					doKill("right after step " + p.claim + " claimed " + c.path)
+					kr.kill("right after step " + p.claim + " claimed " + c.path)
 				}
 				if p.change != "" && c.claimStep == stepDir(p.change) {
-					armed = true
+					kr.armed = true
 				}
-			case armed && p.change != "" && inArea(c.path, p.area):
-				doKill("right after step " + p.change + " changed " + c.path)
+			case kr.armed && p.change != "" && inArea(c.path, p.area):
+				kr.kill("right after step " + p.change + " changed " + c.path)
 			}
 		})
 		if err != nil {
@@ -344,9 +310,9 @@ func (e *env) runKilled(args []string, target string, p point) (cmdResult, kill)
 	}
 	if p.delay > 0 {
 		timer := time.AfterFunc(p.delay, func() {
-			mu.Lock()
-			defer mu.Unlock()
-			doKill(fmt.Sprintf("%v after it started", p.delay))
+			kr.mu.Lock()
+			defer kr.mu.Unlock()
+			kr.kill(fmt.Sprintf("%v after it started", p.delay))
 		})
 		defer timer.Stop()
 	}
@@ -365,25 +331,25 @@ func (e *env) runKilled(args []string, target string, p point) (cmdResult, kill)
 			if json.Unmarshal(line, &ev) != nil || ev.Kind == "" {
 				continue
 			}
-			mu.Lock()
+			kr.mu.Lock()
 			ev.key = keys.key(ev)
-			events = append(events, ev)
-			last = ev.key
+			kr.events = append(kr.events, ev)
+			kr.last = ev.key
 			if ev.Kind == "run_started" && target == "plugin" {
-				plugins = pluginChildren(cmd.Process.Pid, e.plugin)
+				kr.plugins = pluginChildren(cmd.Process.Pid, e.plugin)
 			}
 			if p.event != "" && ev.key == p.event {
-				doKill("right after event " + ev.key)
+				kr.kill("right after event " + ev.key)
 			}
 			if p.change != "" && ev.Step == p.change {
 				switch ev.Kind {
 				case "step_started":
-					armed = armed || !p.byClaim
+					kr.armed = kr.armed || !p.byClaim
 				case "step_done", "step_failed":
-					armed = false
+					kr.armed = false
 				}
 			}
-			mu.Unlock()
+			kr.mu.Unlock()
 		}
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
@@ -397,30 +363,73 @@ func (e *env) runKilled(args []string, target string, p point) (cmdResult, kill)
 	r.hung = waitLimit(cmd, 10*time.Second)
 	r.elapsed = time.Since(start)
 	r.code, r.signal = exitOf(cmd)
-	mu.Lock()
-	r.events = events
+	kr.mu.Lock()
+	r.events = kr.events
 	r.stdout, r.stderr = raw.String(), errb.String()
-	if !k.sent && !p.watchOnly {
-		k.what = "no kill: the run ended before the point came (last event: " + last + ")"
+	if !kr.k.sent && !p.watchOnly {
+		kr.k.what = "no kill: the run ended before the point came (last event: " + kr.last + ")"
 	}
 	if target == "vmflow" {
 		// Killed mid-run, or it had ended by itself.
-		k.landed = k.sent && r.signal == syscall.SIGKILL
+		kr.k.landed = kr.k.sent && r.signal == syscall.SIGKILL
 	}
-	if target == "vmflow" && k.landed && len(events) > 0 {
+	if target == "vmflow" && kr.k.landed && len(kr.events) > 0 {
 		// What it wrote before it died is read by now: where it was.
-		k.what += "; its last event: " + events[len(events)-1].key
+		kr.k.what += "; its last event: " + kr.events[len(kr.events)-1].key
 	}
-	if k.landed {
+	if kr.k.landed {
 		figures.landed.Add(1)
 	}
-	kk := k
-	mu.Unlock()
+	kk := kr.k
+	kr.mu.Unlock()
 	e.record(r)
 	if kk.what != "" {
 		e.note("  %s", kk.what)
 	}
 	return r, kk
+}
+
+// killRun is what runKilled's watcher, timer and reader share, under mu.
+type killRun struct {
+	e      *env
+	cmd    *exec.Cmd
+	target string
+	mu     sync.Mutex
+	events []event
+	k      kill
+	armed  bool // a change trigger: its step runs
+	// plugins: the stub's processes, found once the run started, so
+	// that a kill goes out at once.
+	plugins []int
+	last    string
+}
+
+// kill sends the kill, once (with mu held): SIGKILL to vmflow, or to the
+// plugin's processes.
+func (kr *killRun) kill(why string) {
+	if kr.k.sent {
+		return
+	}
+	kr.k.sent = true
+	figures.kills.Add(1)
+	switch kr.target {
+	case "vmflow":
+		_ = kr.cmd.Process.Signal(syscall.SIGKILL)
+		kr.k.what = fmt.Sprintf("SIGKILL vmflow (pid %d) %s (last event: %s)", kr.cmd.Process.Pid, why, kr.last)
+	case "plugin":
+		pids := kr.plugins
+		if len(pids) == 0 {
+			pids = pluginChildren(kr.cmd.Process.Pid, kr.e.plugin)
+		}
+		for _, pid := range pids {
+			// Plugins live only as long as vmflow (their lifeline):
+			// one that is there to kill is killed mid-run.
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
+				kr.k.landed = true
+			}
+		}
+		kr.k.what = fmt.Sprintf("SIGKILL %s %v %s (last event: %s)", kr.e.plugin, pids, why, kr.last)
+	}
 }
 
 // runPiped runs a task with its output on a pipe that the reader closes

@@ -110,25 +110,66 @@ func TestUsageAndVariadic(t *testing.T) {
 	}
 }
 
-func TestBindArgs(t *testing.T) {
-	p := argsProject(t)
-	str, num := cty.StringVal, cty.NumberIntVal
-	obj := func(m map[string]cty.Value) cty.Value { return cty.ObjectVal(m) }
-	strList := func(ss ...string) cty.Value {
-		vals := make([]cty.Value, len(ss))
-		for i, s := range ss {
-			vals[i] = str(s)
-		}
-		return cty.ListVal(vals)
+// Values as the BindArgs cases write them.
+var str, num = cty.StringVal, cty.NumberIntVal
+
+func obj(m map[string]cty.Value) cty.Value { return cty.ObjectVal(m) }
+
+func strList(ss ...string) cty.Value {
+	vals := make([]cty.Value, len(ss))
+	for i, s := range ss {
+		vals[i] = str(s)
 	}
-	tests := []struct {
-		name       string
-		task       string
-		positional []string
-		named      map[string]string
-		want       cty.Value
-		wantErr    string // the whole error message
-	}{
+	return cty.ListVal(vals)
+}
+
+// bindArgsCase is one call of BindArgs and what it must give.
+type bindArgsCase struct {
+	name       string
+	task       string
+	positional []string
+	named      map[string]string
+	want       cty.Value
+	wantErr    string // the whole error message
+}
+
+// runBindArgs calls BindArgs of each case's task of argsProject.
+func runBindArgs(t *testing.T, tests []bindArgsCase) {
+	p := argsProject(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tk := p.Task(tc.task)
+			if tk == nil {
+				t.Fatalf("no task %s", tc.task)
+			}
+			got, err := tk.BindArgs(tc.positional, tc.named)
+			if tc.wantErr != "" {
+				if err == nil {
+					t.Fatalf("BindArgs = %#v, want error %q", got, tc.wantErr)
+				}
+				var ae *ArgError
+				if !errors.As(err, &ae) {
+					t.Errorf("error %T is not an *ArgError", err)
+				}
+				if err.Error() != tc.wantErr {
+					t.Errorf("error = %q\nwant    %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("BindArgs: %v", err)
+			}
+			if !got.RawEquals(tc.want) {
+				t.Errorf("BindArgs = %#v\nwant %#v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBindArgs: positional and named arguments of a task, their defaults,
+// types and errors.
+func TestBindArgs(t *testing.T) {
+	runBindArgs(t, []bindArgsCase{
 		{
 			name: "positional, all", task: "create",
 			positional: []string{"web", "4096", "false"},
@@ -188,6 +229,12 @@ func TestBindArgs(t *testing.T) {
 			positional: []string{"web"}, named: map[string]string{"start": "yes"},
 			wantErr: `task create: param start: a bool (true or false) is required, got "yes"`,
 		},
+	})
+}
+
+// TestBindArgsVariadic: a trailing list or set param collects the rest.
+func TestBindArgsVariadic(t *testing.T) {
+	runBindArgs(t, []bindArgsCase{
 		{
 			name: "variadic collects the rest", task: "install",
 			positional: []string{"h1", "vim", "git", "curl"},
@@ -234,6 +281,12 @@ func TestBindArgs(t *testing.T) {
 			name: "optional variadic default", task: "tag",
 			want: obj(map[string]cty.Value{"tags": cty.SetValEmpty(cty.String)}),
 		},
+	})
+}
+
+// TestBindArgsNoParams: a task without params takes no arguments.
+func TestBindArgsNoParams(t *testing.T) {
+	runBindArgs(t, []bindArgsCase{
 		{
 			name: "no params, no args", task: "none",
 			want: cty.EmptyObjectVal,
@@ -248,6 +301,13 @@ func TestBindArgs(t *testing.T) {
 			named:   map[string]string{"x": "1"},
 			wantErr: `task none has no param "x" (params: none)`,
 		},
+	})
+}
+
+// TestBindArgsCollections: map and list params, given as HCL or by their
+// defaults.
+func TestBindArgsCollections(t *testing.T) {
+	runBindArgs(t, []bindArgsCase{
 		{
 			name: "map param as HCL, list of numbers variadic", task: "conf",
 			positional: []string{`{ env = "dev" }`, "80", "443"},
@@ -265,6 +325,12 @@ func TestBindArgs(t *testing.T) {
 			positional: []string{"env=dev"},
 			wantErr:    "task conf: param labels: not a valid map(string): Extra characters after expression",
 		},
+	})
+}
+
+// TestBindArgsOptions: params with options accept only those.
+func TestBindArgsOptions(t *testing.T) {
+	runBindArgs(t, []bindArgsCase{
 		{
 			name: "options accept their values", task: "vm",
 			positional: []string{"bridge", "4", "gui", "base"},
@@ -295,6 +361,12 @@ func TestBindArgs(t *testing.T) {
 			named:   map[string]string{"network": "NAT"},
 			wantErr: `task vm: param network: "NAT" is not one of its options: "nat", "bridge"`,
 		},
+	})
+}
+
+// TestBindArgsIncluded: a task of an include, named qualified.
+func TestBindArgsIncluded(t *testing.T) {
+	runBindArgs(t, []bindArgsCase{
 		{
 			name: "included task names itself qualified", task: "team.build",
 			positional: []string{"a", "b"},
@@ -305,35 +377,7 @@ func TestBindArgs(t *testing.T) {
 			named: map[string]string{"target": "x"},
 			want:  obj(map[string]cty.Value{"target": str("x")}),
 		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			tk := p.Task(tc.task)
-			if tk == nil {
-				t.Fatalf("no task %s", tc.task)
-			}
-			got, err := tk.BindArgs(tc.positional, tc.named)
-			if tc.wantErr != "" {
-				if err == nil {
-					t.Fatalf("BindArgs = %#v, want error %q", got, tc.wantErr)
-				}
-				var ae *ArgError
-				if !errors.As(err, &ae) {
-					t.Errorf("error %T is not an *ArgError", err)
-				}
-				if err.Error() != tc.wantErr {
-					t.Errorf("error = %q\nwant    %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("BindArgs: %v", err)
-			}
-			if !got.RawEquals(tc.want) {
-				t.Errorf("BindArgs = %#v\nwant %#v", got, tc.want)
-			}
-		})
-	}
+	})
 }
 
 // TestBindArgsVariadicBracket: each positional argument a trailing list
