@@ -66,7 +66,6 @@ func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) *Param {
 		// A task's own param's is checked once all its params are known
 		// (checkApplies).
 	}
-
 	if a, ok := content.Attributes["default"]; ok {
 		if d := l.checkRefs(a.Expr, f, t, "a param's default", "var"); d.HasErrors() {
 			l.diags = append(l.diags, d...)
