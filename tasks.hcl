@@ -149,8 +149,9 @@ variable "stop_timeout" {
 # other), so the config is picked by backend.
 plugin "hypervisor" {
   source = var.backend
-  # Shown in the run header and vmflow runs once hosts are named.
-  host = length(var.hosts) > 0 ? var.host : null
+  # A named host is shown in the run header and vmflow runs, and scopes
+  # the locks (web@build1); the default host's runs are as before.
+  host = var.host == "default" ? null : var.host
   config = {
     libvirt = {
       uri       = var.host == "default" ? var.uri : var.hosts[var.host]
