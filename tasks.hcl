@@ -176,6 +176,9 @@ locals {
   home = var.host == "default" ? "" : "hosts/${var.host}/"
   # This backend's machine records on this host.
   machines = "${local.home}machines/${var.backend}"
+  # ... and on every host, by host: an image's GC root (kept on this
+  # machine) goes only when no record on any of them names it.
+  every_host_machines = merge({ default = "machines/${var.backend}" }, { for h in keys(var.hosts) : h => "hosts/${h}/machines/${var.backend}" })
   # Where backups go.
   backups = var.backup_dir != "" ? var.backup_dir : "${env("VMFLOW_STATE_DIR")}/${local.home}backups/${var.backend}"
 }
@@ -2007,7 +2010,7 @@ task "teardown" {
 
 task "release" {
   internal    = true
-  description = "Let nix collect an image once no VM of this backend uses it: its GC root goes"
+  description = "Let nix collect an image once no VM of this backend uses it, on any host: its GC root goes"
   param "gc_root" {
     type        = string
     description = "the image's GC root; empty: nothing to release"
@@ -2023,12 +2026,13 @@ task "release" {
     description = "a VM whose record does not count (it names the new image)"
   }
   step "others" {
+    for_each   = local.every_host_machines
     action     = builtin.record_list
-    collection = local.machines
+    collection = each.value
   }
   step "release" {
     action  = nix.release
-    if      = param.gc_root != "" && param.gc_root != param.in_use && length([for n, r in step.others.records : n if n != param.except && try(r.gc_root, "") == param.gc_root]) == 0
+    if      = param.gc_root != "" && param.gc_root != param.in_use && length(flatten([for h, o in step.others : [for n, r in o.records : n if !(h == var.host && n == param.except) && try(r.gc_root, "") == param.gc_root]])) == 0
     gc_root = param.gc_root
   }
 }
