@@ -15,10 +15,11 @@
 # runs the same tasks on the Proxmox stand-in.
 #
 # Each VM has a machine record (profiles, sizes, network, identity, image)
-# in vmflow's state directory under machines/<backend>/<name>/; the tasks
-# read it, so upgrade, clone and recreate need only the VM's name. Every
-# task that changes a VM takes its lock, so two runs on one VM never
-# interleave.
+# in vmflow's state directory under machines/<backend>/<name>/ (a VM on
+# a host named in var.hosts, --var host=NAME: hosts/<NAME>/machines/…);
+# the tasks read it, so upgrade, clone and recreate need only the VM's
+# name. Every task that changes a VM takes its lock, so two runs on one VM
+# never interleave.
 #
 # Volumes of a VM NAME: NAME-boot (thin overlay, read-only in the guest),
 # NAME-var (/var), NAME-base.<generation> (the imported image, when the
