@@ -717,7 +717,7 @@ task "status" {
 }
 
 task "vms" {
-  description = "List VMs: their states, and the machine records of this backend"
+  description = "List VMs: their states, and the machine records of this backend on this host"
   read_only   = true
   step "list" {
     action = hypervisor.list
