@@ -15,10 +15,11 @@
 # runs the same tasks on the Proxmox stand-in.
 #
 # Each VM has a machine record (profiles, sizes, network, identity, image)
-# in vmflow's state directory under machines/<backend>/<name>/; the tasks
-# read it, so upgrade, clone and recreate need only the VM's name. Every
-# task that changes a VM takes its lock, so two runs on one VM never
-# interleave.
+# in vmflow's state directory under machines/<backend>/<name>/ (a VM on
+# a host named in var.hosts, --var host=NAME: hosts/<NAME>/machines/…);
+# the tasks read it, so upgrade, clone and recreate need only the VM's
+# name. Every task that changes a VM takes its lock, so two runs on one VM
+# never interleave.
 #
 # Volumes of a VM NAME: NAME-boot (thin overlay, read-only in the guest),
 # NAME-var (/var), NAME-base.<generation> (the imported image, when the
@@ -38,7 +39,27 @@ variable "backend" {
 variable "uri" {
   type        = string
   default     = "qemu:///system"
-  description = "The libvirt URI (qemu+ssh://user@host/system drives another host)."
+  description = "The libvirt URI of the default host (qemu+ssh://user@host/system drives another host)."
+}
+
+variable "hosts" {
+  type        = map(string)
+  default     = {}
+  description = "Named hosts, NAME = where its VMs live: a libvirt URI (qemu+ssh://user@host/system); on the proxmox-stub each name is a cluster of its own. --var host=NAME picks one."
+  validation {
+    condition     = length([for n in keys(var.hosts) : n if n == "default" || !can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*$", n))]) == 0
+    error_message = "each name in hosts starts with a letter or digit and holds only letters, digits, '.', '_' and '-'; default is taken (the host var.uri names)."
+  }
+}
+
+variable "host" {
+  type        = string
+  default     = "default"
+  description = "Where VMs live: default (var.uri; records in machines/<backend>), or a name of var.hosts (records in hosts/<NAME>/machines/<backend>)."
+  validation {
+    condition     = var.host == "default" || contains(keys(var.hosts), var.host)
+    error_message = "host must be default or a name of var.hosts (${length(var.hosts) > 0 ? join(", ", sort(keys(var.hosts))) : "none is named: set VMFLOW_VAR_hosts={NAME = \"URI\", …}"})."
+  }
 }
 
 variable "virt_type" {
@@ -129,14 +150,18 @@ variable "stop_timeout" {
 # other), so the config is picked by backend.
 plugin "hypervisor" {
   source = var.backend
+  # A named host is shown in the run header and vmflow runs, and scopes
+  # the locks (web@build1); the default host's runs are as before.
+  host = var.host == "default" ? null : var.host
   config = {
     libvirt = {
-      uri       = var.uri
+      uri       = var.host == "default" ? var.uri : var.hosts[var.host]
       virt_type = var.virt_type
     }
     proxmox-stub = {
       node    = var.proxmox_node
       storage = var.proxmox_storage
+      cluster = var.host == "default" ? "" : var.host
     }
   }[var.backend]
 }
@@ -146,10 +171,17 @@ plugin "nix" {
 }
 
 locals {
-  # This backend's machine records, in vmflow's state directory.
-  machines = "machines/${var.backend}"
+  # Where this host's records and backups are kept in vmflow's state
+  # directory: the default host's where they always were, a named host's
+  # under hosts/<NAME>/.
+  home = var.host == "default" ? "" : "hosts/${var.host}/"
+  # This backend's machine records on this host.
+  machines = "${local.home}machines/${var.backend}"
+  # ... and on every host, by host: an image's GC root (kept on this
+  # machine) goes only when no record on any of them names it.
+  every_host_machines = merge({ default = "machines/${var.backend}" }, { for h in keys(var.hosts) : h => "hosts/${h}/machines/${var.backend}" })
   # Where backups go.
-  backups = var.backup_dir != "" ? var.backup_dir : "${env("VMFLOW_STATE_DIR")}/backups/${var.backend}"
+  backups = var.backup_dir != "" ? var.backup_dir : "${env("VMFLOW_STATE_DIR")}/${local.home}backups/${var.backend}"
 }
 
 # ---------------------------------------------------------------------------
@@ -158,7 +190,7 @@ locals {
 param "name" {
   type        = string
   description = "VM name"
-  complete    = "records:machines/${var.backend}"
+  complete    = "records:${local.machines}"
 }
 
 param "snapshot" {
@@ -717,6 +749,7 @@ task "status" {
   output "image" { value = try(step.record.values.image != "" ? step.record.values.image : "kernel ${step.record.values.kernel}", "(no machine record)") }
   output "profiles" { value = try(step.record.values.profiles, []) }
   output "backend" { value = var.backend }
+  output "host" { value = var.host }
   output "memory" { value = try(step.record.values.memory, null) }
   output "vcpus" { value = try(step.record.values.vcpus, null) }
   output "var_size" { value = try(step.record.values.var_size, null) }
@@ -746,7 +779,7 @@ task "status" {
 }
 
 task "vms" {
-  description = "List VMs: their states, and the machine records of this backend"
+  description = "List VMs: their states, and the machine records of this backend on this host"
   read_only   = true
   step "list" {
     action = hypervisor.list
@@ -755,6 +788,7 @@ task "vms" {
     action     = builtin.record_list
     collection = local.machines
   }
+  output "host" { value = var.host }
   output "vms" { value = step.list.states }
   output "records" { value = step.records.names }
 }
@@ -1149,7 +1183,7 @@ task "clone" {
   param "source" {
     type        = string
     description = "the VM to copy (shut off)"
-    complete    = "records:machines/${var.backend}"
+    complete    = "records:${local.machines}"
   }
   param "dest" {
     type        = string
@@ -1310,6 +1344,7 @@ task "backup" {
     metadata = {
       name    = param.name
       backend = var.backend
+      host    = var.host
     }
     # The exports go with the temporary directory below; record.json is
     # the live record, never removed.
@@ -1358,17 +1393,20 @@ task "restore-backup" {
   step "found" {
     action    = builtin.assert
     condition = param.file != "" || length([for a in step.list.archives : a.path if a.metadata.name == param.name]) > 0
-    message   = "no backup of ${param.name} in ${var.backend}'s backups: vmflow backups lists them; give one with --file=PATH."
+    message   = "no backup of ${param.name} in ${var.backend}'s backups on host ${var.host}: vmflow backups lists them; give one with --file=PATH."
   }
   step "verify" {
     action     = builtin.archive_verify
     path       = param.file != "" ? abspath(param.file) : [for a in step.list.archives : a.path if a.metadata.name == param.name][0]
     depends_on = [step.found]
   }
+  # A backup is restored where it was made: its disks would have to move
+  # to another host's pool (one made before hosts existed is the default
+  # host's).
   step "match" {
     action    = builtin.assert
-    condition = step.verify.metadata.name == param.name && step.verify.metadata.backend == var.backend
-    message   = "${step.verify.path} is a backup of ${step.verify.metadata.name} on ${step.verify.metadata.backend}, not of ${param.name} on ${var.backend}."
+    condition = step.verify.metadata.name == param.name && step.verify.metadata.backend == var.backend && lookup(step.verify.metadata, "host", "default") == var.host
+    message   = "${step.verify.path} is a backup of ${step.verify.metadata.name} on ${step.verify.metadata.backend} host ${lookup(step.verify.metadata, "host", "default")}, not of ${param.name} on ${var.backend} host ${var.host}: a backup is restored on the host it was made on (--var host=${lookup(step.verify.metadata, "host", "default")}); nothing was changed."
   }
   step "extract" {
     action     = builtin.archive_extract
@@ -1851,7 +1889,7 @@ task "teardown" {
 
 task "release" {
   internal    = true
-  description = "Let nix collect an image once no VM of this backend uses it: its GC root goes"
+  description = "Let nix collect an image once no VM of this backend uses it, on any host: its GC root goes"
   param "gc_root" {
     type        = string
     description = "the image's GC root; empty: nothing to release"
@@ -1867,12 +1905,13 @@ task "release" {
     description = "a VM whose record does not count (it names the new image)"
   }
   step "others" {
+    for_each   = local.every_host_machines
     action     = builtin.record_list
-    collection = local.machines
+    collection = each.value
   }
   step "release" {
     action  = nix.release
-    if      = param.gc_root != "" && param.gc_root != param.in_use && length([for n, r in step.others.records : n if n != param.except && try(r.gc_root, "") == param.gc_root]) == 0
+    if      = param.gc_root != "" && param.gc_root != param.in_use && length(flatten([for h, o in step.others : [for n, r in o.records : n if !(h == var.host && n == param.except) && try(r.gc_root, "") == param.gc_root]])) == 0
     gc_root = param.gc_root
   }
 }

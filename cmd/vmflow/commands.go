@@ -792,10 +792,12 @@ func (a *app) cmdRuns(c *cli.Context) error {
 			Error  string    `json:"error,omitempty"`
 			// Plugins: local name → source and version.
 			Plugins map[string]string `json:"plugins,omitempty"`
+			// Hosts: local name → the host its plugin block names.
+			Hosts map[string]string `json:"hosts,omitempty"`
 		}
 		out := []jrun{}
 		for _, r := range runs {
-			out = append(out, jrun{r.Header.ID, r.Header.Task, r.Status, r.Header.Start, r.End, r.Header.Args, r.Error, r.Header.Plugins})
+			out = append(out, jrun{r.Header.ID, r.Header.Task, r.Status, r.Header.Start, r.End, r.Header.Args, r.Error, r.Header.Plugins, r.Header.Hosts})
 		}
 		return a.printJSON(out)
 	}
@@ -810,7 +812,7 @@ func (a *app) cmdRuns(c *cli.Context) error {
 		if !r.End.IsZero() {
 			took = r.End.Sub(r.Header.Start).Round(time.Millisecond).String()
 		}
-		on := pluginList(r.Header.Plugins, false)
+		on := pluginList(r.Header.Plugins, r.Header.Hosts, false)
 		if on == "" {
 			on = "-"
 		}

@@ -46,15 +46,46 @@ func TestTaskFileExamplesAreTested(t *testing.T) {
 // Every command docs/lifecycle.md shows under "Per-VM settings" is run,
 // as written, by doc_settings.txtar.
 func TestLifecycleSettingsDocIsTested(t *testing.T) {
+	lifecycleSectionIsTested(t, "Per-VM settings", "doc_settings.txtar")
+}
+
+// The commands of "More than one host" are run by doc_hosts.txtar, and
+// the .env it shows is the script's.
+func TestLifecycleHostsDocIsTested(t *testing.T) {
+	section := lifecycleSectionIsTested(t, "More than one host", "doc_hosts.txtar")
+	m := regexp.MustCompile("(?s)```\n(VMFLOW_VAR_.*?)```").FindSubmatch(section)
+	if m == nil {
+		t.Fatal(`"More than one host" shows no .env`)
+	}
+	ar, err := txtar.ParseFile(filepath.Join("testdata", "script", "doc_hosts.txtar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range ar.Files {
+		if f.Name == ".env" {
+			if string(f.Data) != string(m[1]) {
+				t.Fatalf("the .env of docs/lifecycle.md and doc_hosts.txtar differ:\n--- doc\n%s\n--- test\n%s", m[1], f.Data)
+			}
+			return
+		}
+	}
+	t.Fatal("doc_hosts.txtar has no .env")
+}
+
+// lifecycleSectionIsTested checks that every vmflow command in the sh
+// examples of a section of docs/lifecycle.md is run, as written, by the
+// script; it returns the section.
+func lifecycleSectionIsTested(t *testing.T, title, scriptName string) []byte {
+	t.Helper()
 	doc, err := os.ReadFile(filepath.Join(testbin.Repo(), "docs", "lifecycle.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	section := regexp.MustCompile(`(?s)## Per-VM settings\n(.*?)\n## `).FindSubmatch(doc)
+	section := regexp.MustCompile(`(?s)## ` + regexp.QuoteMeta(title) + `\n(.*?)\n## `).FindSubmatch(doc)
 	if section == nil {
-		t.Fatal(`docs/lifecycle.md has no "Per-VM settings" section`)
+		t.Fatalf(`docs/lifecycle.md has no %q section`, title)
 	}
-	script, err := os.ReadFile(filepath.Join("testdata", "script", "doc_settings.txtar"))
+	script, err := os.ReadFile(filepath.Join("testdata", "script", scriptName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,11 +95,12 @@ func TestLifecycleSettingsDocIsTested(t *testing.T) {
 			cmd := regexp.MustCompile(`\s+#.*$`).ReplaceAll(line, nil)
 			n++
 			if !regexp.MustCompile(`(?m)^exec ` + regexp.QuoteMeta(string(cmd)) + `$`).Match(script) {
-				t.Errorf("docs/lifecycle.md shows %q, which doc_settings.txtar does not run", cmd)
+				t.Errorf("docs/lifecycle.md shows %q, which %s does not run", cmd, scriptName)
 			}
 		}
 	}
 	if n == 0 {
-		t.Fatal(`no vmflow command in the "Per-VM settings" examples`)
+		t.Fatalf(`no vmflow command in the %q examples`, title)
 	}
+	return section[1]
 }

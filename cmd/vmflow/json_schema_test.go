@@ -130,6 +130,7 @@ func TestJSONSchemaCoversEveryEventKind(t *testing.T) {
 const jsonTasks = `variable "backend" { default = "proxmox-stub" }
 plugin "hypervisor" {
   source = var.backend
+  host   = "build1" # run_started's and runs' hosts
 }
 plugin "kit" {
   source = "testkit"

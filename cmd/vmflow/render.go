@@ -138,7 +138,7 @@ func describe(e event.Event, verbose bool) string {
 	case event.RunStarted:
 		line := fmt.Sprintf("Run %s: task %s, %d step(s)", e.Run, e.Task, len(e.Steps))
 		if len(e.Plugins) > 0 {
-			line += " on " + pluginList(e.Plugins, true)
+			line += " on " + pluginList(e.Plugins, e.Hosts, true)
 		}
 		return line
 	case event.StepStarted, event.CallStarted:
@@ -389,9 +389,10 @@ func (r *ttyRenderer) Close() {
 }
 
 // pluginList says which plugins a run uses: "hypervisor: proxmox-stub
-// 0.1.0, nix: nix 0.1.0", or with versions false their sources alone,
-// each once ("proxmox-stub, nix").
-func pluginList(plugins map[string]string, versions bool) string {
+// 0.1.0 (host build1), nix: nix 0.1.0", or with versions false their
+// sources alone, each once, with the host after an @
+// ("proxmox-stub@build1, nix").
+func pluginList(plugins, hosts map[string]string, versions bool) string {
 	names := make([]string, 0, len(plugins))
 	for n := range plugins {
 		names = append(names, n)
@@ -400,10 +401,17 @@ func pluginList(plugins map[string]string, versions bool) string {
 	var parts []string
 	for _, n := range names {
 		if versions {
-			parts = append(parts, n+": "+plugins[n])
+			part := n + ": " + plugins[n]
+			if h := hosts[n]; h != "" {
+				part += " (host " + h + ")"
+			}
+			parts = append(parts, part)
 			continue
 		}
 		src, _, _ := strings.Cut(plugins[n], " ")
+		if h := hosts[n]; h != "" {
+			src += "@" + h
+		}
 		if !slices.Contains(parts, src) {
 			parts = append(parts, src)
 		}

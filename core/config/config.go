@@ -181,9 +181,12 @@ type Validation struct {
 
 // PluginDecl binds a local name to a plugin: plugin "hypervisor" {...}.
 type PluginDecl struct {
-	Name      string
-	Source    hcl.Expression
-	Config    hcl.Expression // nil when absent
+	Name   string
+	Source hcl.Expression
+	Config hcl.Expression // nil when absent
+	// Host names where the plugin's resources live (host = var.host), for
+	// display: the run header, run_started, vmflow runs. nil when absent.
+	Host      hcl.Expression
 	File      *File
 	DeclRange hcl.Range
 }

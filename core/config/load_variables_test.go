@@ -185,11 +185,8 @@ func TestLoadErrorsVariables(t *testing.T) {
 			summary: `Invalid value for variable "v"`, line: 4, detail: "The value is not valid.",
 		},
 		{
-			name: "validation referring to another variable",
-			src: `variable "min" {
-  default = 1
-}
-variable "v" {
+			name: "validation referring to a variable declared after it",
+			src: `variable "v" {
   default = 2
   validation {
 
@@ -197,8 +194,42 @@ variable "v" {
     error_message = "v too small"
   }
 }
+variable "min" {
+  default = 1
+}
 `,
-			summary: "Invalid validation condition", line: 8, detail: `can only refer to var.v`,
+			summary: "Invalid validation condition", line: 5, detail: `can only refer to var.v and to variables declared before it`,
+		},
+		{
+			name: "validation referring to a sensitive variable",
+			src: `variable "min" {
+  default   = 1
+  sensitive = true
+}
+variable "v" {
+  default = 2
+  validation {
+    condition     = var.v > var.min
+    error_message = "v too small"
+  }
+}
+`,
+			summary: "Invalid validation condition", line: 8, detail: `that are not sensitive`,
+		},
+		{
+			name: "validation reading a variable declared before it",
+			src: `variable "min" {
+  default = 3
+}
+variable "v" {
+  default = 2
+  validation {
+    condition     = var.v > var.min
+    error_message = "v must be above ${var.min}."
+  }
+}
+`,
+			summary: `Invalid value for variable "v"`, line: 7, detail: "v must be above 3.",
 		},
 		{
 			name: "validation condition not a bool",

@@ -11,6 +11,7 @@ var pluginSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "source", Required: true},
 		{Name: "config"},
+		{Name: "host"},
 	},
 }
 
@@ -43,6 +44,10 @@ func (l *loader) decodePlugin(f *File, b *hcl.Block) {
 	if a, ok := content.Attributes["config"]; ok {
 		d.Config = a.Expr
 		l.diags = append(l.diags, l.checkRefs(d.Config, f, nil, "a plugin's config", "var")...)
+	}
+	if a, ok := content.Attributes["host"]; ok {
+		d.Host = a.Expr
+		l.diags = append(l.diags, l.checkRefs(d.Host, f, nil, "a plugin's host", "var")...)
 	}
 	f.Plugins[name] = d
 }

@@ -238,14 +238,26 @@ func (l *loader) decodeVariables(f *File, blocks []*hcl.Block, includeVars map[s
 				continue
 			}
 			val := &Validation{Condition: vc.Attributes["condition"].Expr, ErrorMessage: vc.Attributes["error_message"].Expr, DeclRange: vb.DefRange}
-			for _, tr := range val.Condition.Variables() {
-				if tr.RootName() != "var" || len(tr) < 2 || attrName(tr[1]) != name {
-					l.diags = append(l.diags, &hcl.Diagnostic{
-						Severity: hcl.DiagError, Summary: "Invalid validation condition",
-						Detail:  fmt.Sprintf("A validation of variable %q can only refer to var.%s.", name, name),
-						Subject: tr.SourceRange().Ptr(),
-					})
+			// A validation may also read the variables declared before
+			// this one in the same file (host must be a name of hosts):
+			// their values are settled by now. Not a sensitive one: its
+			// value could end up in the message.
+			for _, tr := range append(val.Condition.Variables(), val.ErrorMessage.Variables()...) {
+				ref := ""
+				if tr.RootName() == "var" && len(tr) >= 2 {
+					ref = attrName(tr[1])
 				}
+				if ref == name {
+					continue
+				}
+				if prev, ok := seen[ref]; ok && ref != "" && !prev.Sensitive {
+					continue
+				}
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Invalid validation condition",
+					Detail:  fmt.Sprintf("A validation of variable %q can only refer to var.%s and to variables declared before it in the same file that are not sensitive.", name, name),
+					Subject: tr.SourceRange().Ptr(),
+				})
 			}
 			v.Validations = append(v.Validations, val)
 		}
@@ -265,7 +277,7 @@ func (l *loader) decodeVariables(f *File, blocks []*hcl.Block, includeVars map[s
 			// computed from it is sensitive too.
 			vals[name] = vv.val.Mark(lang.Sensitive)
 		}
-		l.validate(f, v, lang.Unmarked(vv.val), vv.origin)
+		l.validate(f, v, lang.Unmarked(vv.val), vv.origin, vals)
 	}
 	if len(vals) == 0 {
 		f.VarValues = cty.EmptyObjectVal
@@ -338,10 +350,29 @@ func (l *loader) variableValue(v *Variable, includeVars map[string]cty.Value) (v
 	return varValue{}, false
 }
 
-func (l *loader) validate(f *File, v *Variable, val cty.Value, origin string) {
+// validate checks v's value against its validations; earlier holds the
+// values of the variables declared before it (those a validation may
+// read besides v).
+func (l *loader) validate(f *File, v *Variable, val cty.Value, origin string, earlier map[string]cty.Value) {
 	vv := varValue{val: val, origin: origin}
+	known := map[string]cty.Value{}
+	for n, ev := range earlier {
+		if !ev.ContainsMarked() {
+			known[n] = ev
+		}
+	}
+	known[v.Name] = vv.val
+	for _, val := range v.Validations {
+		for _, tr := range val.Condition.Variables() {
+			if len(tr) >= 2 {
+				if ev, ok := known[attrName(tr[1])]; !ok || !ev.IsWhollyKnown() {
+					return // an earlier variable failed, or is not known yet
+				}
+			}
+		}
+	}
 	ctx := &hcl.EvalContext{
-		Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{v.Name: vv.val})},
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(known)},
 		Functions: f.Funcs,
 	}
 	if !vv.val.IsWhollyKnown() {

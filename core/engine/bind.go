@@ -75,13 +75,38 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 		cfg = lang.Unmarked(cfg) // a plugin's config goes to the plugin only
 		cfgRange = d.Config.Range()
 	}
+	hostName := ""
+	if d.Host != nil {
+		hv, diags := d.Host.Value(vctx)
+		if diags.HasErrors() {
+			return nil, diags
+		}
+		if hv.ContainsMarked() {
+			return nil, hcl.Diagnostics{{
+				Severity: hcl.DiagError, Summary: "Invalid plugin host",
+				Detail:  fmt.Sprintf("The host of plugin %q is shown in clear (the run header, vmflow runs): it cannot come from a sensitive value.", d.Name),
+				Subject: d.Host.Range().Ptr(),
+			}}
+		}
+		if !hv.IsNull() {
+			if hv, err := convert.Convert(hv, cty.String); err != nil || !hv.IsKnown() {
+				return nil, hcl.Diagnostics{{
+					Severity: hcl.DiagError, Summary: "Invalid plugin host",
+					Detail:  fmt.Sprintf("The host of plugin %q must be a string (a host's name), or null for none.", d.Name),
+					Subject: d.Host.Range().Ptr(),
+				}}
+			} else {
+				hostName = hv.AsString()
+			}
+		}
+	}
 	env := protocol.Env{StateDir: e.StateDir, WorkDir: d.File.Dir}
 	fail := func(summary string, err error) (*Plugin, hcl.Diagnostics) {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary,
 			Detail: fmt.Sprintf("plugin %q (source %q): %v", d.Name, source, err), Subject: d.Source.Range().Ptr()}}
 	}
 
-	p := &Plugin{Name: d.Name, Source: source}
+	p := &Plugin{Name: d.Name, Source: source, Host: hostName}
 	var configure func(cv cty.Value) (protocol.Diagnostics, error)
 	if sp, ok := e.InProcess[source]; ok {
 		impl, err := sdk.InProcess(sp)

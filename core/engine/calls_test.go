@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -550,5 +551,39 @@ task "create" {
 	}
 	if res.Outputs["label"].AsString() != "n=11" || res.Outputs["off"].AsString() != "skipped" {
 		t.Fatalf("outputs %v", res.Outputs)
+	}
+}
+
+// A plugin block that names a host scopes the run's locks to it: web on
+// build1 and web on build2 are different machines. The run's hosts are
+// journaled and reported with it.
+func TestLocksScopedByHost(t *testing.T) {
+	for _, tc := range []struct {
+		host  string
+		locks []string
+		hosts map[string]string
+	}{
+		{`"build1"`, []string{"web@build1"}, map[string]string{"r": "build1"}},
+		{`null`, []string{"web"}, nil},
+	} {
+		e, _ := setup(t, `plugin "r" {
+  source = "rec"
+  host   = `+tc.host+`
+}
+task "t" {
+  param "vm" { type = string }
+  lock = param.vm
+  step "a" {
+    action = r.do
+    name   = param.vm
+  }
+}`)
+		plan, diags := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("web")})
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		if !slices.Equal(plan.Locks, tc.locks) || !maps.Equal(plan.Hosts(), tc.hosts) {
+			t.Errorf("host = %s: locks %v, hosts %v; want %v, %v", tc.host, plan.Locks, plan.Hosts(), tc.locks, tc.hosts)
+		}
 	}
 }

@@ -166,7 +166,7 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 		opts.RunID = opts.Resumes
 	} else {
 		jr, err = e.journals().Create(journal.Header{
-			ID: id, Task: plan.Task.Name, File: root.Path, FileSum: root.Sum, Files: files, Plugins: plan.Plugins(),
+			ID: id, Task: plan.Task.Name, File: root.Path, FileSum: root.Sum, Files: files, Plugins: plan.Plugins(), Hosts: plan.Hosts(),
 			Args: opts.Args, Params: journal.Value{Value: plan.Params}, Vars: vars,
 			Locks: plan.Locks, PID: os.Getpid(), Start: time.Now(),
 		})

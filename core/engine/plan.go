@@ -79,6 +79,21 @@ func (p *Plan) Plugins() map[string]string {
 	return out
 }
 
+// Hosts maps the local names of the plugins the run uses that name a
+// host (the plugin block's host) to it: hypervisor → "build1".
+func (p *Plan) Hosts() map[string]string {
+	out := map[string]string{}
+	for _, ps := range p.Steps {
+		if ps.Plugin != nil && ps.Plugin.Host != "" {
+			out[ps.Plugin.Name] = ps.Plugin.Host
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
 // Step returns the planned step of that name.
 func (p *Plan) Step(name string) *PlanStep {
 	for _, s := range p.Steps {

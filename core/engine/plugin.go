@@ -17,7 +17,10 @@ type Plugin struct {
 	// Name is the local name (hypervisor); Source what it resolved to
 	// (libvirt); Path the binary ("" for builtin).
 	Name, Source, Path string
-	Schema             *protocol.Schema
+	// Host is where its resources live, as the plugin block's host says
+	// ("" without one): shown, never sent to the plugin.
+	Host   string
+	Schema *protocol.Schema
 
 	mu     sync.Mutex
 	impl   protocol.Plugin

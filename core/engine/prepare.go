@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 
@@ -456,10 +457,28 @@ func (p *Plan) checkScopes(checked map[*Scope]*scopeCheck) hcl.Diagnostics {
 		}
 		// A lock a caller holds already is taken once: re-entrant.
 		for _, k := range keys {
-			p.Locks = appendOnce(p.Locks, k)
+			p.Locks = appendOnce(p.Locks, k+p.lockScope())
 		}
 	}
 	return diags
+}
+
+// lockScope is what a lock key gets when the run's plugins name a host
+// (their blocks' host): "@build1". A VM web on build1 and one on build2
+// are different machines, so their runs neither wait for each other nor
+// hold each other up, nor does one supersede the other's. Runs on no
+// named host keep their keys as they are.
+func (p *Plan) lockScope() string {
+	hosts := p.Hosts()
+	if len(hosts) == 0 {
+		return ""
+	}
+	var names []string
+	for _, h := range hosts {
+		names = appendOnce(names, h)
+	}
+	sort.Strings(names)
+	return "@" + strings.Join(names, ",")
 }
 
 func (e *Engine) validateStep(ctx context.Context, ps *PlanStep) hcl.Diagnostics {

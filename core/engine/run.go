@@ -331,7 +331,7 @@ func runEmitter(plan *Plan, opts RunOptions) func(event.Event) {
 	for i, s := range plan.Steps {
 		names[i] = s.Name
 	}
-	emit(event.Event{Kind: event.RunStarted, Steps: names, Plugins: plan.Plugins()})
+	emit(event.Event{Kind: event.RunStarted, Steps: names, Plugins: plan.Plugins(), Hosts: plan.Hosts()})
 	return emit
 }
 

@@ -70,6 +70,9 @@ type Event struct {
 	// 0.1.0"), so the output says which backend runs it.
 	Steps   []string          `json:"steps,omitempty"`
 	Plugins map[string]string `json:"plugins,omitempty"`
+	// Hosts: where the plugins that name one (the plugin block's host)
+	// work, by local name: hypervisor → "build1".
+	Hosts map[string]string `json:"hosts,omitempty"`
 	// Error and Warning: the diagnostic's detail and where it points;
 	// ExitCode on the error that ends a command.
 	Detail   string `json:"detail,omitempty"`

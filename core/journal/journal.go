@@ -131,6 +131,9 @@ type Header struct {
 	// Plugins are the plugins the run uses, by local name, with their
 	// source and version (hypervisor → "proxmox-stub 0.1.0").
 	Plugins map[string]string `json:"plugins,omitempty"`
+	// Hosts are the hosts of the plugins that name one, by local name
+	// (hypervisor → "build1").
+	Hosts map[string]string `json:"hosts,omitempty"`
 	// Args are the command-line arguments as given, for display.
 	Args   []string         `json:"args,omitempty"`
 	Params Value            `json:"params"`

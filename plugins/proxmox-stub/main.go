@@ -10,6 +10,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"regexp"
 
 	"github.com/vmflow/vmflow/core/sdk"
 	"github.com/vmflow/vmflow/plugins/hypervisor"
@@ -24,14 +26,25 @@ type driver struct {
 	st      *store
 }
 
-func (d *driver) configure(node, storage, stateDir string) error {
+// clusterName is what a named cluster may be called: one path segment.
+var clusterName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+func (d *driver) configure(node, storage, cluster, stateDir string) error {
+	if cluster != "" && !clusterName.MatchString(cluster) {
+		return sdk.ArgError("cluster", "invalid cluster name %q: it starts with a letter or digit and holds only letters, digits, '.', '_' and '-'", cluster)
+	}
 	if !dnsName.MatchString(node) {
 		return sdk.ArgError("node", "invalid node name %q: a DNS name, as Proxmox requires", node)
 	}
 	if storage != lvmStorage && storage != dirStorage {
 		return sdk.ArgError("storage", "unknown storage %q: the stub's node has %s (LVM-thin) and %s (a directory)", storage, lvmStorage, dirStorage)
 	}
-	st, err := newStore(stateDir)
+	dir := stateDir
+	if dir != "" && cluster != "" {
+		// Each named cluster (each of vmflow's hosts) keeps its own state.
+		dir = filepath.Join(stateDir, "proxmox-stub", "clusters", cluster)
+	}
+	st, err := newStore(dir, cluster != "")
 	if err != nil {
 		return fmt.Errorf("proxmox-stub: %w", err)
 	}
@@ -62,9 +75,10 @@ func newPlugin(d *driver) *sdk.Plugin {
 		Config: []sdk.Attr{
 			sdk.String("node", "The Proxmox node VMs live on, as pvesh paths name it.").Default("pve"),
 			sdk.String("storage", "Where disks are allocated: local-lvm (LVM-thin, raw) or local (a directory, qcow2).").Default(lvmStorage),
+			sdk.String("cluster", "Which cluster: each name keeps a cluster of its own, as another host would (vmflow's --var host=NAME); empty: the default one.").Default(""),
 		},
 		Configure: func(ctx context.Context, r *sdk.Request) error {
-			return d.configure(r.String("node"), r.String("storage"), r.Env.StateDir)
+			return d.configure(r.String("node"), r.String("storage"), r.String("cluster"), r.Env.StateDir)
 		},
 		Actions: hypervisor.Actions(b),
 	}

@@ -100,11 +100,15 @@ type store struct {
 	path, lock string
 }
 
-func newStore(dir string) (*store, error) {
+// newStore keeps the cluster in dir/proxmox-stub, or in dir itself when
+// exact (a named cluster's own directory).
+func newStore(dir string, exact bool) (*store, error) {
 	if dir == "" {
 		return nil, errors.New("vmflow gave no state directory: the stub keeps its cluster there")
 	}
-	dir = filepath.Join(dir, "proxmox-stub")
+	if !exact {
+		dir = filepath.Join(dir, "proxmox-stub")
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
