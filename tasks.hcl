@@ -779,18 +779,38 @@ task "status" {
 }
 
 task "vms" {
-  description = "List VMs: their states, and the machine records of this backend on this host"
+  description = "List VMs: their states, and the machine records of this backend on this host (--all: on every host)"
   read_only   = true
+  param "all" {
+    type        = bool
+    default     = false
+    description = "every host, the default one and those of var.hosts, each asked on its own: one that does not answer is named with the reason"
+  }
+  locals {
+    # The hosts listed besides this one, as the backend reaches them.
+    others = param.all ? { for h, u in merge({ default = var.uri }, var.hosts) : h => var.backend == "libvirt" ? u : (h == "default" ? "" : h) if h != var.host } : {}
+  }
   step "list" {
     action = hypervisor.list
+    hosts  = local.others
   }
   step "records" {
+    for_each   = param.all ? local.every_host_machines : { (var.host) = local.machines }
     action     = builtin.record_list
-    collection = local.machines
+    collection = each.value
   }
   output "host" { value = var.host }
   output "vms" { value = step.list.states }
-  output "records" { value = step.records.names }
+  output "records" { value = step.records[var.host].names }
+  # With --all: every host's VMs and records; vms is null for a host that
+  # did not answer, and unreachable says why.
+  output "hosts" {
+    value = param.all ? { for h, c in local.every_host_machines : h => {
+      records = step.records[h].names
+      vms     = h == var.host ? step.list.states : contains(keys(step.list.by_host), h) ? step.list.by_host[h] : null
+    } } : null
+  }
+  output "unreachable" { value = param.all && length(step.list.unreachable) > 0 ? step.list.unreachable : null }
 }
 
 task "ssh" {

@@ -92,11 +92,16 @@ func (c *shared) domainsSeen(b *Backend) []spec {
 		},
 		{
 			name:        "list",
-			description: "Lists VMs, optionally those whose names start with a prefix.",
-			inputs:      []sdk.Attr{sdk.String("prefix", "Only names starting with this.").Default("")},
+			description: "Lists VMs, optionally those whose names start with a prefix; with hosts, those of other hosts too, each host asked on its own, so one that does not answer is named, with the reason, and fails nothing.",
+			inputs: []sdk.Attr{
+				sdk.String("prefix", "Only names starting with this.").Default(""),
+				sdk.StringMap("hosts", "Other hosts to list as well, NAME = where the backend reaches it (libvirt: a URI; proxmox-stub: a cluster name, \"\" for the default one).").Default(map[string]string{}),
+			},
 			outputs: []sdk.Attr{
 				sdk.StringList("names", "VM names, sorted."),
 				sdk.StringMap("states", "Each VM's state."),
+				sdk.Attribute("by_host", sdk.MapOf(sdk.MapOf(sdk.TypeString)), "For each host of hosts that answered: each of its VMs' state."),
+				sdk.StringMap("unreachable", "For each host of hosts that did not answer: why."),
 			},
 			impl: &b.List,
 		},

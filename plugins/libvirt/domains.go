@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 
 	libvirt "github.com/digitalocean/go-libvirt"
 
@@ -185,25 +187,70 @@ func (d *driver) list(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	doms, _, err := conn.ConnectListAllDomains(1, 0)
+	states, err := d.domainStates(conn, r.String("prefix"))
 	if err != nil {
 		return err
 	}
-	names := []string{}
+	names := slices.Sorted(maps.Keys(states))
+	byHost, unreachable := d.listHosts(r.StringMap("hosts"), r.String("prefix"))
+	return errors.Join(r.Set("names", names), r.Set("states", states), r.Set("by_host", byHost), r.Set("unreachable", unreachable))
+}
+
+// domainStates is the state of each VM whose name starts with prefix.
+func (d *driver) domainStates(conn libvirtConn, prefix string) (map[string]string, error) {
+	doms, _, err := conn.ConnectListAllDomains(1, 0)
+	if err != nil {
+		return nil, err
+	}
 	states := map[string]string{}
 	for _, dom := range doms {
-		if !strings.HasPrefix(dom.Name, r.String("prefix")) {
+		if !strings.HasPrefix(dom.Name, prefix) {
 			continue
 		}
-		st, err := d.state(conn, dom)
-		if err != nil {
-			continue // it went away meanwhile
+		if st, err := d.state(conn, dom); err == nil { // else it went away meanwhile
+			states[dom.Name] = st
 		}
-		names = append(names, dom.Name)
-		states[dom.Name] = st
 	}
-	sort.Strings(names)
-	return errors.Join(r.Set("names", names), r.Set("states", states))
+	return states, nil
+}
+
+// listHosts lists the VMs of other hosts (name → URI), each on a
+// connection of its own, all at once; a host that does not answer is in
+// unreachable with the reason, so one host down does not hide the rest.
+func (d *driver) listHosts(hosts map[string]string, prefix string) (byHost map[string]map[string]string, unreachable map[string]string) {
+	byHost, unreachable = map[string]map[string]string{}, map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, uri := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			states, err := listAt(uri, prefix, d.virtType, d.stateDir)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				unreachable[name] = err.Error()
+				return
+			}
+			byHost[name] = states
+		}()
+	}
+	wg.Wait()
+	return byHost, unreachable
+}
+
+// listAt lists the VMs at a libvirt URI: their states by name.
+func listAt(uri, prefix, virtType, stateDir string) (map[string]string, error) {
+	h := &driver{}
+	if err := h.configure(uri, "", "", "", virtType, stateDir); err != nil {
+		return nil, err
+	}
+	defer h.close()
+	conn, err := h.client()
+	if err != nil {
+		return nil, err
+	}
+	return h.domainStates(conn, prefix)
 }
 
 // ensureAbsent is ensure_absent's Run.

@@ -5,8 +5,11 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/vmflow/vmflow/internal/testlibvirt"
 )
@@ -72,4 +75,40 @@ func TestTCP(t *testing.T) {
 	d2 := &driver{}
 	err = d2.configure(lv.URI, "", "", "", "auto", t.TempDir())
 	wantErr(t, err, "cannot connect to "+lv.URI, "127.0.0.1:"+lv.Port, "connection refused")
+}
+
+// TestListHosts lists the VMs of other hosts with this one's: each host
+// is asked on its own connection, and one that does not answer is named
+// with the reason instead of failing the list.
+func TestListHosts(t *testing.T) {
+	requireTestUser(t)
+	lv, err := testlibvirt.StartTCP(testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lv.Stop)
+	h := newHarness(t, "qemu:///system")
+	gone := "qemu+tcp://127.0.0.1:1/session"
+	out := h.run("list", map[string]any{"hosts": map[string]any{"tcp": lv.URI, "gone": gone}})
+	byHost, unreachable := out.GetAttr("by_host"), out.GetAttr("unreachable")
+	if !byHost.Type().IsMapType() || byHost.LengthInt() != 1 || !byHost.HasIndex(cty.StringVal("tcp")).True() {
+		t.Fatalf("by_host = %#v, want the one host that answered, tcp", byHost)
+	}
+	if n := byHost.Index(cty.StringVal("tcp")).LengthInt(); n != 0 {
+		t.Errorf("the test user's new session daemon lists %d VMs, want none", n)
+	}
+	if unreachable.LengthInt() != 1 || !unreachable.HasIndex(cty.StringVal("gone")).True() {
+		t.Fatalf("unreachable = %#v, want gone", unreachable)
+	}
+	why := unreachable.Index(cty.StringVal("gone")).AsString()
+	for _, want := range []string{"cannot connect to " + gone, "connection refused"} {
+		if !strings.Contains(why, want) {
+			t.Errorf("why gone did not answer: %q lacks %q", why, want)
+		}
+	}
+	// Without hosts, list is as it was: nothing of other hosts.
+	out = h.run("list", map[string]any{})
+	if out.GetAttr("by_host").LengthInt() != 0 || out.GetAttr("unreachable").LengthInt() != 0 {
+		t.Errorf("list without hosts reports other hosts: %#v", out)
+	}
 }

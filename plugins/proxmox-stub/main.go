@@ -9,7 +9,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 
@@ -24,6 +26,8 @@ type driver struct {
 	node    string // the node's name, as pvesh paths take it
 	storage string // where disks are allocated
 	st      *store
+	// stateDir is vmflow's state directory, where every cluster is kept.
+	stateDir string
 }
 
 // clusterName is what a named cluster may be called: one path segment.
@@ -39,16 +43,14 @@ func (d *driver) configure(node, storage, cluster, stateDir string) error {
 	if storage != lvmStorage && storage != dirStorage {
 		return sdk.ArgError("storage", "unknown storage %q: the stub's node has %s (LVM-thin) and %s (a directory)", storage, lvmStorage, dirStorage)
 	}
-	dir := stateDir
-	if dir != "" && cluster != "" {
-		// Each named cluster (each of vmflow's hosts) keeps its own state.
-		dir = filepath.Join(stateDir, "proxmox-stub", "clusters", cluster)
+	if stateDir == "" {
+		return errors.New("proxmox-stub: vmflow gave no state directory: the stub keeps its cluster there")
 	}
-	st, err := newStore(dir, cluster != "")
-	if err != nil {
+	st := storeAt(stateDir, cluster)
+	if err := os.MkdirAll(filepath.Dir(st.path), 0o755); err != nil {
 		return fmt.Errorf("proxmox-stub: %w", err)
 	}
-	d.node, d.storage, d.st = node, storage, st
+	d.node, d.storage, d.st, d.stateDir = node, storage, st, stateDir
 	return nil
 }
 

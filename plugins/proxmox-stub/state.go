@@ -100,19 +100,15 @@ type store struct {
 	path, lock string
 }
 
-// newStore keeps the cluster in dir/proxmox-stub, or in dir itself when
-// exact (a named cluster's own directory).
-func newStore(dir string, exact bool) (*store, error) {
-	if dir == "" {
-		return nil, errors.New("vmflow gave no state directory: the stub keeps its cluster there")
+// storeAt is where a cluster is kept in vmflow's state directory: the
+// default one (cluster "") in proxmox-stub/, a named one (each of
+// vmflow's hosts) in proxmox-stub/clusters/NAME/.
+func storeAt(stateDir, cluster string) *store {
+	dir := filepath.Join(stateDir, "proxmox-stub")
+	if cluster != "" {
+		dir = filepath.Join(dir, "clusters", cluster)
 	}
-	if !exact {
-		dir = filepath.Join(dir, "proxmox-stub")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	return &store{path: filepath.Join(dir, "cluster.json"), lock: filepath.Join(dir, "cluster.lock")}, nil
+	return &store{path: filepath.Join(dir, "cluster.json"), lock: filepath.Join(dir, "cluster.lock")}
 }
 
 // update runs fn on the cluster under the lock, and writes the result

@@ -408,7 +408,33 @@ func (d *driver) list(ctx context.Context, r *sdk.Request) error {
 	}); err != nil {
 		return err
 	}
-	return errors.Join(r.Set("names", names), r.Set("states", states))
+	byHost, unreachable := d.listClusters(r.StringMap("hosts"), r.String("prefix"))
+	return errors.Join(r.Set("names", names), r.Set("states", states), r.Set("by_host", byHost), r.Set("unreachable", unreachable))
+}
+
+// listClusters lists the VMs of other clusters (host name → cluster
+// name, "" for the default one), reading their state files; a cluster
+// whose state cannot be read is unreachable, with the reason. One that
+// holds nothing yet has no VMs.
+func (d *driver) listClusters(hosts map[string]string, prefix string) (byHost map[string]map[string]string, unreachable map[string]string) {
+	byHost, unreachable = map[string]map[string]string{}, map[string]string{}
+	for name, cl := range hosts {
+		if cl != "" && !clusterName.MatchString(cl) {
+			unreachable[name] = fmt.Sprintf("invalid cluster name %q", cl)
+			continue
+		}
+		c, err := storeAt(d.stateDir, cl).read()
+		if err != nil {
+			unreachable[name] = err.Error()
+			continue
+		}
+		states := map[string]string{}
+		for _, n := range c.vmNames(prefix) {
+			states[n] = c.VMs[n].state()
+		}
+		byHost[name] = states
+	}
+	return byHost, unreachable
 }
 
 // ensureAbsent is ensure_absent's Run.
