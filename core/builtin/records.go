@@ -177,6 +177,7 @@ func (c recordClaim) record() (records.Record, bool, error) {
 }
 
 func recordActions(st *state) []*sdk.Action {
+	rs := recordStore{st}
 	write := &sdk.Action{
 		Name: "record_write",
 		Description: "Writes a record (a VM's machine record, say) to the state directory atomically: values as an object, secrets in a file only you can read (0600). " +
@@ -196,160 +197,9 @@ func recordActions(st *state) []*sdk.Action {
 			sdk.String("previous", "The earlier record's values, as JSON (for the undo)."),
 			sdk.String("previous_secrets", "The earlier record's secrets, as JSON (for the undo).").Sensitive(),
 		},
-		Validate: func(ctx context.Context, r *sdk.Request) error {
-			if err := validRecord(ctx, r); err != nil {
-				return err
-			}
-			if r.Known("mode") {
-				switch r.String("mode") {
-				case "create", "update", "replace":
-				default:
-					return sdk.ArgError("mode", "unknown mode %q: create, update or replace", r.String("mode"))
-				}
-			}
-			if r.Known("values") {
-				v := r.Value("values")
-				if !v.IsNull() && !v.Type().IsObjectType() && !v.Type().IsMapType() {
-					return sdk.ArgError("values", "must be an object, like { memory = 1024 }, not %s", v.Type().FriendlyName())
-				}
-			}
-			if r.Known("generate") {
-				for k, kind := range r.StringMap("generate") {
-					if generators[kind] == nil {
-						return sdk.ArgError("generate", "%s: unknown kind %q: %s", k, kind, generatorNames())
-					}
-				}
-			}
-			return nil
-		},
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			store, err := st.ready()
-			if err != nil {
-				return err
-			}
-			coll, name := r.String("collection"), r.String("name")
-			old, exists, err := store.Read(coll, name)
-			if err != nil {
-				return err
-			}
-			// The record as it was before this step: read now, or, when
-			// an interrupted attempt of this step already wrote it, as
-			// that attempt claimed it. A record this step created is no
-			// "already exists", and its undo still restores or removes.
-			var earlier recordClaim
-			if r.Claimed(recordKey(coll, name), &earlier) {
-				if old, exists, err = earlier.record(); err != nil {
-					return err
-				}
-				r.Log("an interrupted attempt of this step may have written %s; writing it again", store.Dir(coll, name))
-			} else if err := r.Claim(recordKey(coll, name), newRecordClaim(old, exists)); err != nil {
-				return err
-			}
-			switch mode := r.String("mode"); {
-			case mode == "create" && exists:
-				return fmt.Errorf("a record for %s already exists (%s)", name, store.Dir(coll, name))
-			case mode == "update" && !exists:
-				return fmt.Errorf("there is no record for %s in %s", name, filepath.Dir(store.Dir(coll, name)))
-			}
-			base := cty.EmptyObjectVal
-			if r.String("mode") == "update" {
-				base = old.Values
-			}
-			if f := r.String("from_file"); f != "" {
-				b, err := os.ReadFile(f)
-				if err != nil {
-					return sdk.ArgError("from_file", "%v", err)
-				}
-				rec, err := records.Decode(b)
-				if err != nil {
-					return sdk.ArgError("from_file", "%s: %v", f, err)
-				}
-				base = merge(base, rec.Values)
-			}
-			vals := merge(base, r.Value("values"))
-			m := vals.AsValueMap()
-			if m == nil {
-				m = map[string]cty.Value{}
-			}
-			prev := objectOf(old.Values).AsValueMap()
-			for attr, kind := range r.StringMap("generate") {
-				if v, ok := m[attr]; ok && !v.IsNull() {
-					continue
-				}
-				if v, ok := prev[attr]; ok && !v.IsNull() {
-					m[attr] = v
-					continue
-				}
-				g, err := generators[kind]()
-				if err != nil {
-					return err
-				}
-				m[attr] = cty.StringVal(g)
-			}
-			vals = cty.ObjectVal(m)
-			secrets := map[string]string{}
-			if r.String("mode") == "update" {
-				for k, v := range old.Secrets {
-					secrets[k] = v
-				}
-			}
-			for k, v := range r.StringMap("secrets") {
-				secrets[k] = v
-			}
-			// The undo needs the earlier record: keep it in the outputs.
-			prevJSON, prevSecrets := "", ""
-			if exists {
-				b, err := records.Encode(old.Values)
-				if err != nil {
-					return err
-				}
-				prevJSON = string(b)
-				sb, _ := json.Marshal(old.Secrets)
-				prevSecrets = string(sb)
-			}
-			if err := store.Write(coll, name, records.Record{Values: vals, Secrets: secrets}); err != nil {
-				return err
-			}
-			r.Log("wrote %s", filepath.Join(store.Dir(coll, name), "record.json"))
-			return errors.Join(r.Set("values", vals), r.Set("path", store.Dir(coll, name)), r.Set("created", !exists),
-				r.Set("previous", prevJSON), r.Set("previous_secrets", prevSecrets))
-		},
-		Undo: func(ctx context.Context, r *sdk.Request) error {
-			store, err := st.ready()
-			if err != nil {
-				return err
-			}
-			coll, name := r.String("collection"), r.String("name")
-			var created bool
-			prev, prevSecrets := r.OutputString("previous"), r.OutputString("previous_secrets")
-			if v := r.Output("created"); v != cty.NilVal && !v.IsNull() {
-				created = v.True()
-			}
-			if r.Interrupted() {
-				var earlier recordClaim
-				if !r.Claimed(recordKey(coll, name), &earlier) {
-					return nil
-				}
-				created, prev, prevSecrets = !earlier.Existed, earlier.Previous, earlier.PreviousSecrets
-			}
-			if created {
-				_, err := store.Delete(coll, name)
-				return err
-			}
-			if prev == "" {
-				return nil
-			}
-			rec, err := records.Decode([]byte(prev))
-			if err != nil {
-				return err
-			}
-			if prevSecrets != "" && prevSecrets != "null" {
-				if err := json.Unmarshal([]byte(prevSecrets), &rec.Secrets); err != nil {
-					return err
-				}
-			}
-			return store.Write(coll, name, rec)
-		},
+		Validate: rs.validateWrite,
+		Run:      rs.runWrite,
+		Undo:     rs.undoWrite,
 	}
 
 	read := &sdk.Action{
@@ -365,22 +215,7 @@ func recordActions(st *state) []*sdk.Action {
 			sdk.String("path", "Its directory."),
 		},
 		Validate: validRecord,
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			store, err := st.ready()
-			if err != nil {
-				return err
-			}
-			coll, name := r.String("collection"), r.String("name")
-			rec, exists, err := store.Read(coll, name)
-			if err != nil {
-				return err
-			}
-			if !exists && !r.Bool("missing_ok") {
-				return missing(store, coll, name)
-			}
-			return errors.Join(r.Set("exists", exists), r.Set("values", objectOf(rec.Values)),
-				r.Set("secrets", secretsValue(rec.Secrets)), r.Set("path", store.Dir(coll, name)))
-		},
+		Run:      rs.runRead,
 	}
 
 	del := &sdk.Action{
@@ -391,24 +226,7 @@ func recordActions(st *state) []*sdk.Action {
 		),
 		Outputs:  []sdk.Attr{sdk.Bool("deleted", "Whether a record was removed.")},
 		Validate: validRecord,
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			store, err := st.ready()
-			if err != nil {
-				return err
-			}
-			coll, name := r.String("collection"), r.String("name")
-			ok, err := store.Delete(coll, name)
-			if err != nil {
-				return err
-			}
-			if !ok && !r.Bool("missing_ok") {
-				return missing(store, coll, name)
-			}
-			if ok {
-				r.Log("removed %s", store.Dir(coll, name))
-			}
-			return r.Set("deleted", ok)
-		},
+		Run:      rs.runDelete,
 	}
 
 	list := &sdk.Action{
@@ -421,44 +239,245 @@ func recordActions(st *state) []*sdk.Action {
 			sdk.StringList("names", "Record names, sorted."),
 			sdk.Attribute("records", sdk.TypeAny, "Each record's values, by name."),
 		},
-		Validate: func(ctx context.Context, r *sdk.Request) error {
-			if r.Known("collection") {
-				if err := records.CheckCollection(r.String("collection")); err != nil {
-					return sdk.ArgError("collection", "%v", err)
-				}
-			}
-			return nil
-		},
-		Run: func(ctx context.Context, r *sdk.Request) error {
-			store, err := st.ready()
-			if err != nil {
-				return err
-			}
-			coll := r.String("collection")
-			names, err := store.List(coll)
-			if err != nil {
-				return err
-			}
-			recs := map[string]cty.Value{}
-			for _, n := range names {
-				rec, ok, err := store.Read(coll, n)
-				if err != nil {
-					return err
-				}
-				if ok {
-					recs[n] = objectOf(rec.Values)
-				}
-			}
-			if names == nil {
-				names = []string{}
-			}
-			if err := r.Set("names", names); err != nil {
-				return err
-			}
-			return r.Set("records", cty.ObjectVal(recs))
-		},
+		Validate: rs.validateList,
+		Run:      rs.runList,
 	}
 	return []*sdk.Action{write, read, del, list}
+}
+
+// recordStore holds the record actions' Validate, Run and Undo: one
+// method each, on the state directory they keep records in.
+type recordStore struct{ st *state }
+
+func (rs recordStore) validateWrite(ctx context.Context, r *sdk.Request) error {
+	if err := validRecord(ctx, r); err != nil {
+		return err
+	}
+	if r.Known("mode") {
+		switch r.String("mode") {
+		case "create", "update", "replace":
+		default:
+			return sdk.ArgError("mode", "unknown mode %q: create, update or replace", r.String("mode"))
+		}
+	}
+	if r.Known("values") {
+		v := r.Value("values")
+		if !v.IsNull() && !v.Type().IsObjectType() && !v.Type().IsMapType() {
+			return sdk.ArgError("values", "must be an object, like { memory = 1024 }, not %s", v.Type().FriendlyName())
+		}
+	}
+	if r.Known("generate") {
+		for k, kind := range r.StringMap("generate") {
+			if generators[kind] == nil {
+				return sdk.ArgError("generate", "%s: unknown kind %q: %s", k, kind, generatorNames())
+			}
+		}
+	}
+	return nil
+}
+
+func (rs recordStore) runWrite(ctx context.Context, r *sdk.Request) error {
+	store, err := rs.st.ready()
+	if err != nil {
+		return err
+	}
+	coll, name := r.String("collection"), r.String("name")
+	old, exists, err := store.Read(coll, name)
+	if err != nil {
+		return err
+	}
+	// The record as it was before this step: read now, or, when
+	// an interrupted attempt of this step already wrote it, as
+	// that attempt claimed it. A record this step created is no
+	// "already exists", and its undo still restores or removes.
+	var earlier recordClaim
+	if r.Claimed(recordKey(coll, name), &earlier) {
+		if old, exists, err = earlier.record(); err != nil {
+			return err
+		}
+		r.Log("an interrupted attempt of this step may have written %s; writing it again", store.Dir(coll, name))
+	} else if err := r.Claim(recordKey(coll, name), newRecordClaim(old, exists)); err != nil {
+		return err
+	}
+	switch mode := r.String("mode"); {
+	case mode == "create" && exists:
+		return fmt.Errorf("a record for %s already exists (%s)", name, store.Dir(coll, name))
+	case mode == "update" && !exists:
+		return fmt.Errorf("there is no record for %s in %s", name, filepath.Dir(store.Dir(coll, name)))
+	}
+	base := cty.EmptyObjectVal
+	if r.String("mode") == "update" {
+		base = old.Values
+	}
+	if f := r.String("from_file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return sdk.ArgError("from_file", "%v", err)
+		}
+		rec, err := records.Decode(b)
+		if err != nil {
+			return sdk.ArgError("from_file", "%s: %v", f, err)
+		}
+		base = merge(base, rec.Values)
+	}
+	vals := merge(base, r.Value("values"))
+	m := vals.AsValueMap()
+	if m == nil {
+		m = map[string]cty.Value{}
+	}
+	prev := objectOf(old.Values).AsValueMap()
+	for attr, kind := range r.StringMap("generate") {
+		if v, ok := m[attr]; ok && !v.IsNull() {
+			continue
+		}
+		if v, ok := prev[attr]; ok && !v.IsNull() {
+			m[attr] = v
+			continue
+		}
+		g, err := generators[kind]()
+		if err != nil {
+			return err
+		}
+		m[attr] = cty.StringVal(g)
+	}
+	vals = cty.ObjectVal(m)
+	secrets := map[string]string{}
+	if r.String("mode") == "update" {
+		for k, v := range old.Secrets {
+			secrets[k] = v
+		}
+	}
+	for k, v := range r.StringMap("secrets") {
+		secrets[k] = v
+	}
+	// The undo needs the earlier record: keep it in the outputs.
+	prevJSON, prevSecrets := "", ""
+	if exists {
+		b, err := records.Encode(old.Values)
+		if err != nil {
+			return err
+		}
+		prevJSON = string(b)
+		sb, _ := json.Marshal(old.Secrets)
+		prevSecrets = string(sb)
+	}
+	if err := store.Write(coll, name, records.Record{Values: vals, Secrets: secrets}); err != nil {
+		return err
+	}
+	r.Log("wrote %s", filepath.Join(store.Dir(coll, name), "record.json"))
+	return errors.Join(r.Set("values", vals), r.Set("path", store.Dir(coll, name)), r.Set("created", !exists),
+		r.Set("previous", prevJSON), r.Set("previous_secrets", prevSecrets))
+}
+
+func (rs recordStore) undoWrite(ctx context.Context, r *sdk.Request) error {
+	store, err := rs.st.ready()
+	if err != nil {
+		return err
+	}
+	coll, name := r.String("collection"), r.String("name")
+	var created bool
+	prev, prevSecrets := r.OutputString("previous"), r.OutputString("previous_secrets")
+	if v := r.Output("created"); v != cty.NilVal && !v.IsNull() {
+		created = v.True()
+	}
+	if r.Interrupted() {
+		var earlier recordClaim
+		if !r.Claimed(recordKey(coll, name), &earlier) {
+			return nil
+		}
+		created, prev, prevSecrets = !earlier.Existed, earlier.Previous, earlier.PreviousSecrets
+	}
+	if created {
+		_, err := store.Delete(coll, name)
+		return err
+	}
+	if prev == "" {
+		return nil
+	}
+	rec, err := records.Decode([]byte(prev))
+	if err != nil {
+		return err
+	}
+	if prevSecrets != "" && prevSecrets != "null" {
+		if err := json.Unmarshal([]byte(prevSecrets), &rec.Secrets); err != nil {
+			return err
+		}
+	}
+	return store.Write(coll, name, rec)
+}
+
+func (rs recordStore) runRead(ctx context.Context, r *sdk.Request) error {
+	store, err := rs.st.ready()
+	if err != nil {
+		return err
+	}
+	coll, name := r.String("collection"), r.String("name")
+	rec, exists, err := store.Read(coll, name)
+	if err != nil {
+		return err
+	}
+	if !exists && !r.Bool("missing_ok") {
+		return missing(store, coll, name)
+	}
+	return errors.Join(r.Set("exists", exists), r.Set("values", objectOf(rec.Values)),
+		r.Set("secrets", secretsValue(rec.Secrets)), r.Set("path", store.Dir(coll, name)))
+}
+
+func (rs recordStore) runDelete(ctx context.Context, r *sdk.Request) error {
+	store, err := rs.st.ready()
+	if err != nil {
+		return err
+	}
+	coll, name := r.String("collection"), r.String("name")
+	ok, err := store.Delete(coll, name)
+	if err != nil {
+		return err
+	}
+	if !ok && !r.Bool("missing_ok") {
+		return missing(store, coll, name)
+	}
+	if ok {
+		r.Log("removed %s", store.Dir(coll, name))
+	}
+	return r.Set("deleted", ok)
+}
+
+func (rs recordStore) validateList(ctx context.Context, r *sdk.Request) error {
+	if r.Known("collection") {
+		if err := records.CheckCollection(r.String("collection")); err != nil {
+			return sdk.ArgError("collection", "%v", err)
+		}
+	}
+	return nil
+}
+
+func (rs recordStore) runList(ctx context.Context, r *sdk.Request) error {
+	store, err := rs.st.ready()
+	if err != nil {
+		return err
+	}
+	coll := r.String("collection")
+	names, err := store.List(coll)
+	if err != nil {
+		return err
+	}
+	recs := map[string]cty.Value{}
+	for _, n := range names {
+		rec, ok, err := store.Read(coll, n)
+		if err != nil {
+			return err
+		}
+		if ok {
+			recs[n] = objectOf(rec.Values)
+		}
+	}
+	if names == nil {
+		names = []string{}
+	}
+	if err := r.Set("names", names); err != nil {
+		return err
+	}
+	return r.Set("records", cty.ObjectVal(recs))
 }
 
 // missing is the error for a record that is not there: where vmflow
