@@ -47,6 +47,12 @@ type Options struct {
 	// name: include "vm" { path = "vmflow:lifecycle" } includes
 	// Builtin("lifecycle"). nil: vmflow ships none.
 	Builtin func(name string) (string, error)
+	// Task, with CacheDir, names the one task the caller will run: Load
+	// may then leave out the tasks it does not need (see lazy.go), and
+	// says so in Project.Partial. CacheDir is where it keeps what it
+	// needs for that; CacheSalt tells apart the builds of the caller
+	// whose loading may differ (vmflow's version).
+	Task, CacheDir, CacheSalt string
 }
 
 // BuiltinPrefix starts an include path that names a task file shipped
@@ -74,6 +80,10 @@ type loader struct {
 	// missing are the references to plugins and variables no file
 	// declares, for one message when the root file has them.
 	missing []missingRef
+	// lz is this load's use of the task index (lazy.go); rootFile the
+	// root as parsed.
+	lz       *lazyLoad
+	rootFile *hcl.File
 }
 
 // Load reads the task file at path and everything it includes. The
@@ -86,6 +96,16 @@ func Load(path string, opts Options) (*Project, hcl.Diagnostics) {
 	if opts.Environ == nil {
 		opts.Environ = os.Environ()
 	}
+	proj, diags, redo := load(path, opts, true)
+	if redo {
+		proj, diags, _ = load(path, opts, false)
+	}
+	return proj, diags
+}
+
+// load is Load, with the task index used when useIndex; redo says that a
+// partial load must be done again in full.
+func load(path string, opts Options, useIndex bool) (*Project, hcl.Diagnostics, bool) {
 	l := &loader{
 		opts:    opts,
 		proj:    &Project{Env: map[string]string{}, Sources: map[string]*hcl.File{}},
@@ -94,16 +114,19 @@ func Load(path string, opts Options) (*Project, hcl.Diagnostics) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return l.proj, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid task file path", Detail: err.Error()}}
+		return l.proj, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid task file path", Detail: err.Error()}}, false
 	}
 	l.parseCLIVars()
 	l.loadEnv(filepath.Dir(abs))
 	if l.diags.HasErrors() {
-		return l.proj, l.diags
+		return l.proj, l.diags, false
+	}
+	if l.lz = l.startLazy(abs); l.lz != nil && !useIndex {
+		l.lz.index, l.lz.keep = nil, nil
 	}
 	root := l.loadFile(abs, "", nil, nil, nil, nil, opts.RootWorkDir)
 	if root == nil {
-		return l.proj, l.diags
+		return l.proj, l.diags, l.lz != nil && l.lz.index != nil
 	}
 	l.proj.Root = root
 	l.summarizeMissing(root)
@@ -123,7 +146,9 @@ func Load(path string, opts Options) (*Project, hcl.Diagnostics) {
 			})
 		}
 	}
-	return l.proj, l.diags
+	redo := l.finishLazy(l.lz, l.rootFile)
+	l.proj.Partial = l.lz != nil && l.lz.index != nil
+	return l.proj, l.diags, redo
 }
 
 func (l *loader) declaredVarNames() []string {
@@ -236,7 +261,11 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 		})
 		return nil
 	}
-	hf, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	hf, diags := hclsyntax.ParseConfig(l.lz.source(abs, src), name, hcl.InitialPos)
+	hf.Bytes = src // what diagnostics quote
+	if stack == nil {
+		l.rootFile = hf
+	}
 	l.proj.Sources[name] = hf
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
@@ -275,6 +304,7 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 		}
 	}
 	l.decodeLocals(f, byType["locals"])
+	l.lz.checkState(f)
 	for _, b := range byType["plugin"] {
 		l.decodePlugin(f, b)
 	}
