@@ -38,6 +38,14 @@ import (
 
 const indexVersion = "1"
 
+// indexFileData is what the index file of a root file holds: an index per
+// key (builds of vmflow, versions of the file), a few at most.
+type indexFileData struct {
+	Indexes map[string]*lazyIndex `json:"indexes"`
+}
+
+const maxIndexes = 8
+
 type lazyIndex struct {
 	Key   string `json:"key"`
 	State string `json:"state"` // hash of the root's variable and local values
@@ -89,10 +97,11 @@ func (l *loader) startLazy(abs string) *lazyLoad {
 	if err != nil {
 		return lz
 	}
-	var ix lazyIndex
-	if json.Unmarshal(b, &ix) != nil || ix.Key != lz.key {
+	var data indexFileData
+	if json.Unmarshal(b, &data) != nil || data.Indexes[lz.key] == nil || data.Indexes[lz.key].Key != lz.key {
 		return lz
 	}
+	ix := *data.Indexes[lz.key]
 	for _, t := range ix.Tasks {
 		if t.Name == o.Task && len(t.Needs) > 0 {
 			lz.keep = map[string]bool{}
@@ -211,7 +220,18 @@ func (l *loader) finishLazy(lz *lazyLoad, hf *hcl.File) (redo bool) {
 			ix.Tasks = append(ix.Tasks, it)
 		}
 	}
-	data, err := json.Marshal(ix)
+	var file indexFileData
+	if b, err := os.ReadFile(lz.file); err == nil {
+		_ = json.Unmarshal(b, &file)
+	}
+	if old := file.Indexes[lz.key]; old != nil && old.State == ix.State {
+		return false // the same index is there (a task that cannot be partial)
+	}
+	if file.Indexes == nil || len(file.Indexes) >= maxIndexes {
+		file.Indexes = map[string]*lazyIndex{}
+	}
+	file.Indexes[lz.key] = &ix
+	data, err := json.Marshal(file)
 	if err != nil {
 		return false
 	}
