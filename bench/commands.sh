@@ -15,7 +15,9 @@
 # run fills them, and the warmup rounds are not counted). Env: ROUNDS, WARMUP, VMFLOW
 # (default <repo>/bin/vmflow), JUST (default ~/.local/bin/just), URI
 # (default qemu:///system), OUT (default bench/results/commands.json),
-# PLUGIN_BENCH=0 to skip the plugin start benchmark.
+# PLUGIN_BENCH=0 to skip the plugin start benchmark, BASE=path/to/vmflow
+# to time another build in the same rounds (a "before" column; it uses
+# the plugins beside it and cache and state directories of its own).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -74,16 +76,26 @@ mkdir -p "$(dirname "$OUT")"
 echo "vmflow: $("$VMFLOW" version 2>/dev/null || echo '?')  sha256 $(sha256sum "$VMFLOW" | cut -c1-12); $("$JUST" --version); $("$VIRSH" --version | sed 's/^/virsh /')"
 echo "$(nproc) cores; domain $name on $URI"
 echo
+base_lv=() base_ls=()
+if [ -n "${BASE:-}" ]; then
+  # The other build keeps its own caches and state: two builds sharing
+  # them would each find the other's entries.
+  bvm="/usr/bin/env XDG_CACHE_HOME=$work/cache-base VMFLOW_STATE_DIR=$work/state-base $BASE -f $repo/tasks.hcl"
+  base_lv=("status-base=$bvm status $name" "snapshots-base=$bvm snapshots $name")
+  base_ls=("list-base=/usr/bin/env XDG_CACHE_HOME=$work/cache-base $BASE -f tasks.hcl list")
+  echo "before: $("$BASE" version 2>/dev/null || echo '?')  sha256 $(sha256sum "$BASE" | cut -c1-12)"
+fi
 python3 "$here/cmp.py" -n "$ROUNDS" -w "$WARMUP" --json "${OUT%.json}-libvirt.json" \
   --ratio status=domstate --ratio snapshots=snapshot-list \
   "status=$vm status $name" \
   "domstate=$VIRSH -c $URI domstate $name" \
   "snapshots=$vm snapshots $name" \
-  "snapshot-list=$VIRSH -c $URI snapshot-list $name --name"
+  "snapshot-list=$VIRSH -c $URI snapshot-list $name --name" \
+  "${base_lv[@]}"
 echo
 cd "$here/testdata"
-python3 "$here/cmp.py" -n $((ROUNDS * 5)) -w "$WARMUP" --json "${OUT%.json}-list.json" \
-  "list=$VMFLOW -f tasks.hcl list" "just=$JUST --justfile justfile --list"
+python3 "$here/cmp.py" -n $((ROUNDS * 5)) -w "$WARMUP" --json "${OUT%.json}-list.json" --ratio list=just \
+  "list=$VMFLOW -f tasks.hcl list" "just=$JUST --justfile justfile --list" "${base_ls[@]}"
 cd "$repo"
 if [ "${PLUGIN_BENCH:-1}" != 0 ]; then
   echo
@@ -95,16 +107,29 @@ python3 - "${OUT%.json}-libvirt.json" "${OUT%.json}-list.json" "$work/plugin.txt
 import json, re, statistics, sys
 lv, ls = (json.load(open(p)) for p in sys.argv[1:3])
 def med(d, n): return d["commands"][n]["median_ms"]
+def base(d, n):
+    c = d["commands"].get(n + "-base")
+    return c["median_ms"] if c else None
 rows = [
-    ("vmflow status X", med(lv, "status"), "virsh domstate X", med(lv, "domstate"), 1.5),
-    ("vmflow snapshots X", med(lv, "snapshots"), "virsh snapshot-list X --name", med(lv, "snapshot-list"), 1.5),
-    ("vmflow list (bench/testdata)", med(ls, "list"), "just --list", med(ls, "just"), 1.5),
+    ("vmflow status X", "status", lv, "virsh domstate X", med(lv, "domstate"), 1.5),
+    ("vmflow snapshots X", "snapshots", lv, "virsh snapshot-list X --name", med(lv, "snapshot-list"), 1.5),
+    ("vmflow list (bench/testdata)", "list", ls, "just --list", med(ls, "just"), 1.5),
 ]
+before = base(lv, "status") is not None
 print()
-print("| work | vmflow ms | yardstick | ms | ratio | goal |")
-print("|---|---:|---|---:|---:|---:|")
-for w, a, y, b, g in rows:
-    print(f"| {w} | {a:.1f} | {y} | {b:.1f} | {a / b:.2f}x | ≤ {g}x |")
+if before:
+    print("| work | before ms | ratio | vmflow ms | yardstick | ms | ratio | goal |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|")
+else:
+    print("| work | vmflow ms | yardstick | ms | ratio | goal |")
+    print("|---|---:|---|---:|---:|---:|")
+for w, n, d, y, b, g in rows:
+    a = med(d, n)
+    if before:
+        o = base(d, n)
+        print(f"| {w} | {o:.1f} | {o / b:.2f}x | {a:.1f} | {y} | {b:.1f} | {a / b:.2f}x | ≤ {g}x |")
+    else:
+        print(f"| {w} | {a:.1f} | {y} | {b:.1f} | {a / b:.2f}x | ≤ {g}x |")
 try:
     starts = {}
     for line in open(sys.argv[3]):
@@ -112,7 +137,8 @@ try:
         if m:
             starts.setdefault(m.group(1), []).append(float(m.group(3)) / 1e6)
     for p, v in sorted(starts.items()):
-        print(f"| plugin start: {p} | {statistics.median(v):.1f} | — | | | ≤ 15 ms |")
+        cells = "| | " if before else ""
+        print(f"| plugin start: {p} | {cells}{statistics.median(v):.1f} | — | | | ≤ 15 ms |")
 except OSError:
     pass
 print()
