@@ -103,6 +103,8 @@ if [ "${PLUGIN_BENCH:-1}" != 0 ]; then
   go test -run '^$' -bench 'PluginStart$' -benchtime 20x -count 3 ./bench | tee "$work/plugin.txt" | grep -E '^Benchmark' || true
 fi
 
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+for f in "${OUT%.json}-libvirt.json" "${OUT%.json}-list.json"; do cp "$f" "${f%.json}-$stamp.json"; done
 python3 - "${OUT%.json}-libvirt.json" "${OUT%.json}-list.json" "$work/plugin.txt" <<'EOF'
 import json, re, statistics, sys
 lv, ls = (json.load(open(p)) for p in sys.argv[1:3])
