@@ -171,3 +171,30 @@ func BenchmarkPrepare50(b *testing.B) {
 		prepared(b, e, proj)
 	}
 }
+
+// BenchmarkLoadLifecycle loads the shipped lifecycle (tasks.hcl, 2,000
+// lines): in full, as vmflow list and validate do, and as a run of one
+// task does once its index is written (core/config/lazy.go).
+func BenchmarkLoadLifecycle(b *testing.B) {
+	path := filepath.Join(testbin.Repo(), "tasks.hcl")
+	for _, task := range []string{"", "status", "create"} {
+		name := "full"
+		if task != "" {
+			name = "task=" + task
+		}
+		b.Run(name, func(b *testing.B) {
+			o := config.Options{DeferMissingVars: true}
+			if task != "" {
+				o.Task, o.CacheDir, o.CacheSalt = task, b.TempDir(), "bench"
+				config.Load(path, o) // writes the index
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				p, diags := config.Load(path, o)
+				if diags.HasErrors() || p.Partial != (task != "") {
+					b.Fatalf("partial %v: %v", p.Partial, diags)
+				}
+			}
+		})
+	}
+}

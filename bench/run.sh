@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# `make bench` runs this: install the comparison tools if missing, then the
-# list benchmark. See bench/README.md.
+# `make bench` runs this: install the comparison tools if missing, then
+# the one-command comparisons of issue 15 (commands.sh: status and
+# snapshots against virsh, list against just, plugin start), printed as
+# one table. LIST=1 also runs list.sh (vmflow, just and task, hyperfine).
+# See bench/README.md.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 "$here/setup.sh"
 echo
-exec "$here/list.sh" "$@"
+if [ "${LIST:-0}" = 1 ]; then
+  "$here/list.sh"
+  echo
+fi
+exec "$here/commands.sh" "$@"

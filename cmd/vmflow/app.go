@@ -73,6 +73,14 @@ type app struct {
 	builtinPath  string
 	builtinErr   error
 	usingBuiltin bool
+
+	// early are the plugins started while the task file loads, and
+	// startKey and startFile where the command line's plugins are
+	// remembered for that (prestart.go).
+	early               *prestarted
+	startKey, startFile string
+	// task is the task the command line runs, if it runs one.
+	task string
 }
 
 type preFlags struct {
@@ -258,9 +266,16 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				}
 			}
 		}
+		a.task = a.taskOf(args[1:])
+		if abs, err := filepath.Abs(path); err == nil {
+			a.prestart(abs, args[1:])
+		}
 		a.load(path, a.pre.vars, true)
 	}
 	err := a.cliApp().Run(args)
+	if a.early != nil { // nothing ran that took them
+		a.early.mgr.Close()
+	}
 	return a.exitCode(err)
 }
 
@@ -332,6 +347,11 @@ func findTaskFile(flag string) (string, error) {
 
 func (a *app) load(path string, vars []string, deferMissing bool) {
 	opts := config.Options{Vars: vars, Environ: a.environ, DeferMissingVars: deferMissing, Builtin: a.builtinFile}
+	if a.task != "" {
+		// A run of one task: the loader may leave out the tasks it
+		// does not need (core/config/lazy.go).
+		opts.Task, opts.CacheDir, opts.CacheSalt = a.task, cacheDir(), buildStamp()
+	}
 	if a.usingBuiltin {
 		// The shipped lifecycle takes the user's paths from where they are.
 		opts.RootWorkDir, _ = os.Getwd()
@@ -502,7 +522,9 @@ func (l logs) toFile(path string) {
 }
 
 // newEngine loads what a task needs to run.
-func (a *app) newEngine(c *cli.Context, proj *config.Project, lg logs) (*engine.Engine, *host.Manager, error) {
+// early, if not nil, holds plugins started ahead (prestart.go), and lg
+// is then its logs.
+func (a *app) newEngine(c *cli.Context, proj *config.Project, lg logs, early *prestarted) (*engine.Engine, *host.Manager, error) {
 	sd, err := a.stateDir(c)
 	if err != nil {
 		return nil, nil, err
@@ -516,6 +538,9 @@ func (a *app) newEngine(c *cli.Context, proj *config.Project, lg logs) (*engine.
 		return nil, nil, a.printDiags(diags)
 	}
 	mgr := host.NewManager(lg.plugins)
+	if early != nil {
+		mgr = early.mgr
+	}
 	eng := engine.New(proj, finder, mgr, sd, lg.main)
 	eng.PluginLogger = lg.plugins.Named("vmflow")
 	eng.Trust = trust

@@ -274,8 +274,15 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 	r := a.newRenderer(o.json, o.verbose)
 	defer r.Close()
 	lg := a.logs(o.verbose, r.LogWriter())
-	eng, mgr, err := a.newEngine(c, proj, lg)
+	early := a.takePrestarted(o.verbose || o.json, r.LogWriter())
+	if early != nil {
+		lg = early.lg
+	}
+	eng, mgr, err := a.newEngine(c, proj, lg, early)
 	if err != nil {
+		if early != nil {
+			early.mgr.Close()
+		}
 		return err
 	}
 	defer mgr.Close()
@@ -289,6 +296,7 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 		return a.printDiags(diags)
 	}
 	lg.redact(plan.Redactor())
+	a.rememberPlugins(plan)
 	_ = a.printDiags(diags) // warnings
 	if planOnly {
 		r.Close()
@@ -538,7 +546,7 @@ func (a *app) cmdValidate(c *cli.Context) error {
 	if err := a.requireVars(); err != nil {
 		return err
 	}
-	eng, mgr, err := a.newEngine(c, proj, a.logs(c.Bool("verbose"), a.stderr))
+	eng, mgr, err := a.newEngine(c, proj, a.logs(c.Bool("verbose"), a.stderr), nil)
 	if err != nil {
 		return err
 	}

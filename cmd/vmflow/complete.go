@@ -398,7 +398,7 @@ func (a *app) taskCandidates(c *cli.Context, t *config.Task, words []string, arg
 		return nil
 	}
 	lg := a.logs(false, io.Discard)
-	eng, mgr, err := a.newEngine(c, a.proj, lg)
+	eng, mgr, err := a.newEngine(c, a.proj, lg, nil)
 	if err != nil {
 		return nil
 	}

@@ -208,7 +208,7 @@ func (a *app) initLock(c *cli.Context, path string) error {
 	if a.projErr.HasErrors() {
 		return a.printDiags(a.projErr)
 	}
-	eng, mgr, err := a.newEngine(c, a.proj, a.logs(c.Bool("verbose"), a.stderr))
+	eng, mgr, err := a.newEngine(c, a.proj, a.logs(c.Bool("verbose"), a.stderr), nil)
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ func (a *app) cmdLock(c *cli.Context) error {
 		}
 		others[plat] = dir
 	}
-	eng, mgr, err := a.newEngine(c, proj, a.logs(c.Bool("verbose"), a.stderr))
+	eng, mgr, err := a.newEngine(c, proj, a.logs(c.Bool("verbose"), a.stderr), nil)
 	if err != nil {
 		return err
 	}

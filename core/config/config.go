@@ -70,6 +70,8 @@ type Project struct {
 	// Sources maps file names to their parsed files, for printing
 	// diagnostics with source snippets.
 	Sources map[string]*hcl.File
+	// Partial: only the tasks Options.Task needs were loaded (lazy.go).
+	Partial bool
 }
 
 // Task returns the task with the given qualified name.

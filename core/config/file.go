@@ -61,7 +61,11 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 		})
 		return nil
 	}
-	hf, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	hf, diags := hclsyntax.ParseConfig(l.lz.source(abs, src), name, hcl.InitialPos)
+	hf.Bytes = src // what diagnostics quote
+	if stack == nil {
+		l.rootFile = hf
+	}
 	l.proj.Sources[name] = hf
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
@@ -100,6 +104,7 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 		}
 	}
 	l.decodeLocals(f, byType["locals"])
+	l.lz.checkState(f)
 	for _, b := range byType["plugin"] {
 		l.decodePlugin(f, b)
 	}

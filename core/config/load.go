@@ -38,6 +38,12 @@ type Options struct {
 	// name: include "vm" { path = "vmflow:lifecycle" } includes
 	// Builtin("lifecycle"). nil: vmflow ships none.
 	Builtin func(name string) (string, error)
+	// Task, with CacheDir, names the one task the caller will run: Load
+	// may then leave out the tasks it does not need (see lazy.go), and
+	// says so in Project.Partial. CacheDir is where it keeps what it
+	// needs for that; CacheSalt tells apart the builds of the caller
+	// whose loading may differ (vmflow's version).
+	Task, CacheDir, CacheSalt string
 }
 
 // BuiltinPrefix starts an include path that names a task file shipped
@@ -65,6 +71,10 @@ type loader struct {
 	// missing are the references to plugins and variables no file
 	// declares, for one message when the root file has them.
 	missing []missingRef
+	// lz is this load's use of the task index (lazy.go); rootFile the
+	// root as parsed.
+	lz       *lazyLoad
+	rootFile *hcl.File
 }
 
 // Load reads the task file at path and everything it includes. The
@@ -77,6 +87,16 @@ func Load(path string, opts Options) (*Project, hcl.Diagnostics) {
 	if opts.Environ == nil {
 		opts.Environ = os.Environ()
 	}
+	proj, diags, redo := load(path, opts, true)
+	if redo {
+		proj, diags, _ = load(path, opts, false)
+	}
+	return proj, diags
+}
+
+// load is Load, with the task index used when useIndex; redo says that a
+// partial load must be done again in full.
+func load(path string, opts Options, useIndex bool) (*Project, hcl.Diagnostics, bool) {
 	l := &loader{
 		opts:    opts,
 		proj:    &Project{Env: map[string]string{}, Sources: map[string]*hcl.File{}},
@@ -85,16 +105,19 @@ func Load(path string, opts Options) (*Project, hcl.Diagnostics) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return l.proj, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid task file path", Detail: err.Error()}}
+		return l.proj, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid task file path", Detail: err.Error()}}, false
 	}
 	l.parseCLIVars()
 	l.loadEnv(filepath.Dir(abs))
 	if l.diags.HasErrors() {
-		return l.proj, l.diags
+		return l.proj, l.diags, false
+	}
+	if l.lz = l.startLazy(abs); l.lz != nil && !useIndex {
+		l.lz.index, l.lz.keep = nil, nil
 	}
 	root := l.loadFile(abs, "", nil, nil, nil, nil, opts.RootWorkDir)
 	if root == nil {
-		return l.proj, l.diags
+		return l.proj, l.diags, l.lz != nil && l.lz.index != nil
 	}
 	l.proj.Root = root
 	l.summarizeMissing(root)
@@ -114,7 +137,9 @@ func Load(path string, opts Options) (*Project, hcl.Diagnostics) {
 			})
 		}
 	}
-	return l.proj, l.diags
+	redo := l.finishLazy(l.lz, l.rootFile)
+	l.proj.Partial = l.lz != nil && l.lz.index != nil
+	return l.proj, l.diags, redo
 }
 
 func (l *loader) declaredVarNames() []string {

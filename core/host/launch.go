@@ -80,7 +80,7 @@ func StartChecked(ctx context.Context, path string, sum []byte, logger hclog.Log
 	if logger.IsDebug() {
 		level = "debug"
 	}
-	// Mutual TLS with certificates of vmflow's own making (Ed25519; see
+	// Mutual TLS with certificates of vmflow's own making (ECDSA P-256; see
 	// protocol.NewCert): the plugin gets this start's client certificate
 	// and accepts no other client; go-plugin puts the certificate from the
 	// plugin's handshake line into tlsConfig.RootCAs, the only server

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"sync"
 
@@ -16,6 +17,18 @@ type Manager struct {
 
 	mu    sync.Mutex
 	procs map[string]*startOnce
+	// spares are processes started ahead of need (Prestart), each
+	// taken by the first GetChecked of its binary and sum.
+	spares []*spare
+}
+
+// spare is a start in progress or done, not yet claimed.
+type spare struct {
+	path string
+	sum  []byte
+	done chan struct{}
+	p    *Process
+	err  error
 }
 
 type startOnce struct {
@@ -53,8 +66,65 @@ func (m *Manager) GetChecked(ctx context.Context, path, key string, sum []byte) 
 		m.procs[k] = so
 	}
 	m.mu.Unlock()
-	so.once.Do(func() { so.p, so.err = StartChecked(ctx, path, so.sum, m.Logger) })
+	so.once.Do(func() {
+		if sp := m.takeSpare(path, so.sum); sp != nil {
+			select {
+			case <-sp.done:
+			case <-ctx.Done():
+				m.discard(sp)
+				so.err = ctx.Err()
+				return
+			}
+			if sp.err == nil {
+				so.p = sp.p
+				return
+			}
+			// A spare that failed is started again the usual way, so
+			// that the error is this start's.
+		}
+		so.p, so.err = StartChecked(ctx, path, so.sum, m.Logger)
+	})
 	return so.p, so.err
+}
+
+// Prestart starts the binary at path (which must have the sha256 sum, nil
+// for none, as for GetChecked) in the background, before anything asks
+// for it: vmflow starts the plugins a task used last time while it loads
+// the task file. The first GetChecked of the same path and sum takes the
+// process, whatever its key; one nobody takes is stopped at Close. A
+// guess that turns out wrong costs a start and changes nothing else.
+func (m *Manager) Prestart(path string, sum []byte) {
+	sp := &spare{path: path, sum: sum, done: make(chan struct{})}
+	m.mu.Lock()
+	m.spares = append(m.spares, sp)
+	m.mu.Unlock()
+	go func() {
+		defer close(sp.done)
+		sp.p, sp.err = StartChecked(context.Background(), path, sum, m.Logger)
+	}()
+}
+
+// takeSpare removes and returns a spare of path and sum, or nil.
+func (m *Manager) takeSpare(path string, sum []byte) *spare {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, sp := range m.spares {
+		if sp.path == path && bytes.Equal(sp.sum, sum) {
+			m.spares = append(m.spares[:i], m.spares[i+1:]...)
+			return sp
+		}
+	}
+	return nil
+}
+
+// discard stops a spare once its start is over.
+func (m *Manager) discard(sp *spare) {
+	go func() {
+		<-sp.done
+		if sp.p != nil {
+			sp.p.Kill()
+		}
+	}()
 }
 
 // Restart replaces a crashed process for (path, key) with a fresh one, so
@@ -89,9 +159,23 @@ func (m *Manager) Processes() []*Process {
 	return out
 }
 
-// Close stops every plugin.
+// Close stops every plugin, and every spare nobody took once it started.
 func (m *Manager) Close() {
+	m.mu.Lock()
+	spares := m.spares
+	m.spares = nil
+	m.mu.Unlock()
 	var wg sync.WaitGroup
+	for _, sp := range spares {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-sp.done
+			if sp.p != nil {
+				sp.p.Kill()
+			}
+		}()
+	}
 	for _, p := range m.Processes() {
 		wg.Add(1)
 		go func() {

@@ -55,7 +55,7 @@ func closeExeFD() {
 	}
 }
 
-// serverTLS makes this start's server certificate (Ed25519), a TLS
+// serverTLS makes this start's server certificate (ECDSA P-256), a TLS
 // config that accepts only the client certificate vmflow passed, and has
 // the certificate sent in the handshake line (protocol.SpliceServerCert):
 // go-plugin's AutoMTLS exchange, without its P-521 keys.
