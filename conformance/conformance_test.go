@@ -49,6 +49,9 @@ type target struct {
 	// sshd: the target reaches libvirtd through a real sshd on 127.0.0.1
 	// (internal/testssh), whose URI config gets in targetEnv.
 	sshd bool
+	// tls: the target reaches libvirtd over qemu+tls:// with a client
+	// certificate (internal/testlibvirt.TLSProxy), URI in targetEnv.
+	tls bool
 	// libvirtd: the target needs a reachable libvirtd.
 	libvirtd bool
 	// guest: the target boots real guests, so VMs get the Debian test
@@ -107,13 +110,7 @@ var targets = []target{
 		// kernel and disks are uploaded through libvirt streams.
 		name:   "libvirt-ssh",
 		plugin: "libvirt",
-		config: func(prefix string, e targetEnv) map[string]cty.Value {
-			return map[string]cty.Value{
-				"uri":       cty.StringVal(e.sshURI),
-				"pool":      cty.StringVal("vmflow-" + prefix + "conformance"),
-				"virt_type": cty.StringVal(envOr("VMFLOW_TEST_VIRT_TYPE", "auto")),
-			}
-		},
+		config: remoteQEMU(func(e targetEnv) string { return e.sshURI }),
 		libvirtd: true,
 		sshd:     true,
 		guest:    true,
@@ -121,11 +118,38 @@ var targets = []target{
 		// The test reads the volume's file on the host, which is this one.
 		filesIn: qemuFiles,
 	},
+	{
+		// The same daemon again, reached over qemu+tls://127.0.0.1:PORT/system
+		// with a client certificate: a TLS endpoint on 127.0.0.1 that
+		// checks it, as a remote host's libvirtd does, and carries the
+		// connection to the daemon's socket (testlibvirt.TLSProxy).
+		name:   "libvirt-tls",
+		plugin: "libvirt",
+		config: remoteQEMU(func(e targetEnv) string { return e.tlsURI }),
+		libvirtd: true,
+		tls:      true,
+		guest:    true,
+		cleanup:  cleanQEMU,
+		filesIn:  qemuFiles,
+	},
+}
+
+// remoteQEMU is the config of a target that reaches the machine's
+// qemu:///system as a remote host, at the URI the suite's setup gives.
+func remoteQEMU(uri func(targetEnv) string) func(string, targetEnv) map[string]cty.Value {
+	return func(prefix string, e targetEnv) map[string]cty.Value {
+		return map[string]cty.Value{
+			"uri":       cty.StringVal(uri(e)),
+			"pool":      cty.StringVal("vmflow-" + prefix + "conformance"),
+			"virt_type": cty.StringVal(envOr("VMFLOW_TEST_VIRT_TYPE", "auto")),
+		}
+	}
 }
 
 // targetEnv is what a target's config may use of the suite's setup.
 type targetEnv struct {
 	sshURI string // the URI of libvirtd through the suite's sshd
+	tlsURI string // the URI of libvirtd through the suite's TLS endpoint
 }
 
 // difference is something a target legitimately does differently: the
@@ -163,6 +187,8 @@ var differences = []difference{
 	{"libvirt-test", "files/swap", "its file is not on this machine",
 		"volume_swap exchanges the volumes' files in the pool's directory, and libvirt's test driver keeps no files"},
 	{"libvirt-ssh", "files/swap", "is not this machine: run vmflow on the host itself",
+		"volume_swap renames files in the pool's directory on the host, which a remote connection cannot do in one step; it refuses rather than copy"},
+	{"libvirt-tls", "files/swap", "is not this machine: run vmflow on the host itself",
 		"volume_swap renames files in the pool's directory on the host, which a remote connection cannot do in one step; it refuses rather than copy"},
 }
 
@@ -213,6 +239,14 @@ func newSuite(t *testing.T, tg *target) *suite {
 	var env targetEnv
 	if tg.sshd {
 		env.sshURI = testssh.Start(t).URI("/system")
+	}
+	if tg.tls {
+		px, err := testlibvirt.StartTLSProxy(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(px.Stop)
+		env.tlsURI = px.URI("/system")
 	}
 	p, err := host.Start(context.Background(), filepath.Join(binDir, "vmflow-plugin-"+tg.plugin), nil)
 	if err != nil {

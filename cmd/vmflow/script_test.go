@@ -84,6 +84,7 @@ func TestScripts(t *testing.T) {
 			"exits":      cmdExits,
 			"userdir":    cmdUserDir,
 			"sshd":       cmdSshd,
+			"tlsproxy":   cmdTLSProxy,
 		},
 	})
 }
@@ -259,6 +260,23 @@ func cmdUserDir(ts *testscript.TestScript, neg bool, args []string) {
 // known_hosts=…), $SSH_USER, $SSH_PORT, $SSH_KEY, $SSH_KNOWN_HOSTS (which
 // holds the host key), $SSH_FINGERPRINT_RE (the host key's, quoted for
 // stdout and stderr) and $SSH_LOG.
+// tlsproxy: a TLS endpoint on 127.0.0.1 that checks client certificates
+// and carries each connection to this machine's libvirtd, as a remote
+// host's libvirtd listening for qemu+tls:// would (testlibvirt.TLSProxy):
+// TLS_URI is qemu:///system through it, TLS_PKI the client's pkipath,
+// TLS_LOG its log of the connections it accepted.
+func cmdTLSProxy(ts *testscript.TestScript, neg bool, args []string) {
+	p, err := testlibvirt.StartTLSProxy(ts.MkAbs("tlsproxy"))
+	if err != nil {
+		ts.Fatalf("starting the TLS endpoint: %v", err)
+	}
+	ts.Defer(p.Stop)
+	ts.Setenv("TLS_URI", p.URI("/system"))
+	ts.Setenv("TLS_PKI", p.PKI)
+	ts.Setenv("TLS_PORT", p.Port)
+	ts.Setenv("TLS_LOG", p.Log)
+}
+
 func cmdSshd(ts *testscript.TestScript, neg bool, args []string) {
 	if why := testssh.Missing(); why != "" {
 		ts.Fatalf("%s", why)

@@ -106,6 +106,12 @@ func (p *TLSProxy) carry(c *tls.Conn) {
 		p.logf("accepted %s, but libvirtd: %v", c.RemoteAddr(), err)
 		return
 	}
+	// libvirtd's TLS transport: once it has checked the client's
+	// certificate, one byte 1 says so, before the RPC stream.
+	if _, err := c.Write([]byte{1}); err != nil {
+		d.Close()
+		return
+	}
 	p.track(d, true)
 	defer p.track(d, false)
 	defer d.Close()

@@ -191,7 +191,7 @@ func (d *driver) list(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	names := slices.Sorted(maps.Keys(states))
+	names := append([]string{}, slices.Sorted(maps.Keys(states))...) // [], not null, for none
 	byHost, unreachable := d.listHosts(r.StringMap("hosts"), r.String("prefix"))
 	return errors.Join(r.Set("names", names), r.Set("states", states), r.Set("by_host", byHost), r.Set("unreachable", unreachable))
 }

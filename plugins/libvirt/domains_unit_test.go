@@ -334,6 +334,10 @@ func TestUnitStateListDestroyReboot(t *testing.T) {
 	if str(out, "state") != "paused" || str(out, "uuid") != "6f1c0e3a-5d8e-4f7b-9a44-0123456789ab" || str(out, "ip") != "" {
 		t.Fatalf("state: %#v", out)
 	}
+	// No VM of the prefix: an empty list, not null (a caller iterates it).
+	if none := h.run("list", map[string]any{"prefix": "nosuch"}); none.GetAttr("names").IsNull() || none.GetAttr("names").LengthInt() != 0 {
+		t.Fatalf("list of no VMs: names = %#v, want []", none.GetAttr("names"))
+	}
 	list := h.run("list", map[string]any{"prefix": "vm"})
 	if got := strings.Join(strs(list, "names"), " "); got != "vm1 vm2" || list.GetAttr("states").Index(cty.StringVal("vm2")).AsString() != "shut off" {
 		t.Fatalf("list: %#v", list)
