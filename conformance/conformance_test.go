@@ -108,9 +108,9 @@ var targets = []target{
 		// qemu+ssh://root@127.0.0.1:PORT/system, through a real sshd, with
 		// the host key checked against a known_hosts file. The guest's
 		// kernel and disks are uploaded through libvirt streams.
-		name:   "libvirt-ssh",
-		plugin: "libvirt",
-		config: remoteQEMU(func(e targetEnv) string { return e.sshURI }),
+		name:     "libvirt-ssh",
+		plugin:   "libvirt",
+		config:   remoteQEMU(func(e targetEnv) string { return e.sshURI }),
 		libvirtd: true,
 		sshd:     true,
 		guest:    true,
@@ -123,9 +123,9 @@ var targets = []target{
 		// with a client certificate: a TLS endpoint on 127.0.0.1 that
 		// checks it, as a remote host's libvirtd does, and carries the
 		// connection to the daemon's socket (testlibvirt.TLSProxy).
-		name:   "libvirt-tls",
-		plugin: "libvirt",
-		config: remoteQEMU(func(e targetEnv) string { return e.tlsURI }),
+		name:     "libvirt-tls",
+		plugin:   "libvirt",
+		config:   remoteQEMU(func(e targetEnv) string { return e.tlsURI }),
 		libvirtd: true,
 		tls:      true,
 		guest:    true,
