@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/txtar"
@@ -103,4 +104,89 @@ func lifecycleSectionIsTested(t *testing.T, title, scriptName string) []byte {
 		t.Fatalf(`no vmflow command in the %q examples`, title)
 	}
 	return section[1]
+}
+
+// docCommandsNotRun are the commands the docs show that no script can run
+// here, each with the reason; every other command a doc shows is run,
+// as written, by a script.
+var docCommandsNotRun = map[string]string{
+	"vmflow create agent --profiles claude,dev,docker": "builds the real NixOS image, from nixpkgs, which these machines cannot reach; profiles/ is checked by offline evaluation (profiles/nix_test.go)",
+	"vmflow ssh agent": "needs that image's VM",
+	"vmflow create web --var 'uri=qemu+ssh://root@build1/system?keyfile=/home/me/.ssh/id_ed25519&known_hosts=/home/me/.ssh/known_hosts' \\": "a real remote host; vm_ssh.txtar runs the same over 127.0.0.1 through a real sshd",
+	"vmflow create":      "the wizard, on a terminal: TestWizardImageSource and the other wizard tests drive it on a pty",
+	"vmflow create demo": "its error needs a run of create demo that vmflow was killed in: vm_kill.txtar makes one and checks the message (interrupted.txtar on its own task file)",
+	"vmflow snapshot web before --var 'uri=…'": "the same remote host (vm_ssh.txtar)",
+}
+
+// Every vmflow command README.md and docs/*.md show in a shell block is
+// run, as written, by a script of testdata/script (exec or ! exec), or is
+// in docCommandsNotRun with the reason. A synopsis (TASK, ARGS…, [flags])
+// is not a command.
+func TestDocCommandsAreTested(t *testing.T) {
+	docs, _ := filepath.Glob(filepath.Join(testbin.Repo(), "docs", "*.md"))
+	docs = append(docs, filepath.Join(testbin.Repo(), "README.md"))
+	scripts, _ := filepath.Glob(filepath.Join("testdata", "script", "*.txtar"))
+	run := map[string]bool{}
+	for _, s := range scripts {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`(?m)^!? ?exec (vmflow .*)$`).FindAllSubmatch(b, -1) {
+			run[string(m[1])] = true
+		}
+	}
+	synopsis := regexp.MustCompile(`…|\[|\b[A-Z][A-Z_]{2,}\b`)
+	n := 0
+	for _, doc := range docs {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range shellLines(string(b)) {
+			{
+				cmd := strings.TrimPrefix(strings.TrimSpace(line), "$ ")
+				if !strings.HasPrefix(cmd, "vmflow ") {
+					continue
+				}
+				cmd = regexp.MustCompile(`\s+#.*$`).ReplaceAllString(cmd, "")
+				if _, ok := docCommandsNotRun[cmd]; ok {
+					continue
+				}
+				if synopsis.MatchString(strings.TrimPrefix(cmd, "vmflow ")) {
+					continue
+				}
+				n++
+				if !run[cmd] {
+					t.Errorf("%s shows %q, which no script of testdata/script runs (exec %s)", filepath.Base(doc), cmd, cmd)
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d commands found in the docs", n)
+	}
+}
+
+// shellLines are the lines of a markdown text's shell blocks: fenced
+// with sh, bash, console or no language.
+func shellLines(md string) []string {
+	var out []string
+	in, shell := false, false
+	for _, line := range strings.Split(md, "\n") {
+		if fence, ok := strings.CutPrefix(strings.TrimSpace(line), "```"); ok {
+			if in {
+				in = false
+				continue
+			}
+			in = true
+			lang, _, _ := strings.Cut(fence, " ")
+			shell = lang == "" || lang == "sh" || lang == "bash" || lang == "console"
+			continue
+		}
+		if in && shell {
+			out = append(out, line)
+		}
+	}
+	return out
 }
