@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
@@ -44,10 +45,14 @@ func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) *Param {
 	p.Complete = l.constString(content.Attributes, "complete", f.varContext())
 	if a, ok := content.Attributes["complete"]; ok && p.Complete != "" {
 		if err := CheckComplete(p.Complete); err != nil {
-			l.diags = append(l.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError, Summary: "Invalid complete for param",
-				Detail: err.Error(), Subject: a.Expr.Range().Ptr(),
-			})
+			// A complete made of a variable whose value was refused
+			// (--var host=) says nothing more: that error is the one.
+			if !l.variableRefused() {
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Invalid complete for param",
+					Detail: err.Error(), Subject: a.Expr.Range().Ptr(),
+				})
+			}
 			p.Complete = ""
 		}
 	}
@@ -194,4 +199,15 @@ func (l *loader) decodeOptions(f *File, t *Task, p *Param, a *hcl.Attribute) []c
 		out = append(out, cv)
 	}
 	return out
+}
+
+// variableRefused reports whether a variable's value was refused already
+// (its type or a validation).
+func (l *loader) variableRefused() bool {
+	for _, d := range l.diags {
+		if d.Severity == hcl.DiagError && strings.HasPrefix(d.Summary, "Invalid value for variable") {
+			return true
+		}
+	}
+	return false
 }
