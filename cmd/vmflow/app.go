@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -368,7 +369,7 @@ func (a *app) project(c *cli.Context, extraVars []string) (*config.Project, erro
 		return nil, err
 	}
 	vars := append(c.StringSlice("var"), extraVars...)
-	if a.proj == nil || path != a.projFor || !sameStrings(vars, a.pre.vars) {
+	if a.proj == nil || path != a.projFor || !slices.Equal(vars, a.pre.vars) {
 		a.load(path, vars, true)
 	}
 	if a.projErr.HasErrors() {
@@ -384,18 +385,6 @@ func (a *app) requireVars() error {
 		return a.printDiags(a.proj.Deferred)
 	}
 	return nil
-}
-
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // printDiags prints diagnostics with source snippets and returns the exit

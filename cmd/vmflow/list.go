@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/core/lang"
+	"github.com/vmflow/vmflow/internal/cachefile"
 )
 
 // listTask is what vmflow list shows of a task (and --json prints).
@@ -185,11 +186,5 @@ func writeListCache(path string, proj *config.Project, key string, tasks []listT
 	if err != nil {
 		return
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return
-	}
-	tmp := path + ".tmp"
-	if os.WriteFile(tmp, b, 0o600) == nil {
-		_ = os.Rename(tmp, path)
-	}
+	_ = cachefile.Write(path, b)
 }

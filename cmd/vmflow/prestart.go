@@ -16,6 +16,7 @@ import (
 
 	"github.com/vmflow/vmflow/core/engine"
 	"github.com/vmflow/vmflow/core/host"
+	"github.com/vmflow/vmflow/internal/cachefile"
 )
 
 // Starting plugins while the task file loads. Loading the lifecycle
@@ -223,7 +224,7 @@ func (a *app) rememberPlugins(plan *engine.Plan) {
 	sort.Slice(plugins, func(i, j int) bool { return plugins[i].Path < plugins[j].Path })
 	var f prestartFile
 	if old, err := os.ReadFile(a.startFile); err == nil && json.Unmarshal(old, &f) == nil {
-		if prev, ok := f.Commands[a.startKey]; ok && samePlugins(prev, plugins) {
+		if prev, ok := f.Commands[a.startKey]; ok && slices.Equal(prev, plugins) {
 			return
 		}
 	}
@@ -235,32 +236,7 @@ func (a *app) rememberPlugins(plan *engine.Plan) {
 	if err != nil {
 		return
 	}
-	if os.MkdirAll(filepath.Dir(a.startFile), 0o700) != nil {
-		return
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(a.startFile), ".plugins-*")
-	if err != nil {
-		return
-	}
-	_, err = tmp.Write(b)
-	if cerr := tmp.Close(); err == nil && cerr == nil {
-		err = os.Rename(tmp.Name(), a.startFile)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-}
-
-func samePlugins(a, b []prestartPlugin) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	_ = cachefile.Write(a.startFile, b)
 }
 
 // buildStamp tells this vmflow binary from another: its version, and

@@ -51,7 +51,7 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 		}
 	}
 	name := DisplayPath(abs)
-	src, err := l.opts.ReadFile(abs)
+	src, err := l.lz.read(abs, l.opts.ReadFile)
 	if err != nil {
 		l.diags = append(l.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,

@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	ctymsgpack "github.com/zclconf/go-cty/cty/msgpack"
+
+	"github.com/vmflow/vmflow/internal/cachefile"
 )
 
 // Loading only what a run needs. Parsing is most of the time a command
@@ -64,12 +66,11 @@ type indexTask struct {
 // lazyLoad is one Load's use of the index.
 type lazyLoad struct {
 	path, file, key string
-	sum             [32]byte   // the content the key was made of
+	src             []byte     // the root's content, read once: the key was made of it, and it is what is parsed
 	index           *lazyIndex // nil: no usable index (a full load)
 	keep            map[string]bool
-	// failed: the partial load cannot stand in for the full one; stale:
-	// the file changed while it was loaded.
-	failed, stale bool
+	// failed: the partial load cannot stand in for the full one.
+	failed bool
 }
 
 func indexFile(dir, abs string) string {
@@ -92,7 +93,7 @@ func (l *loader) startLazy(abs string) *lazyLoad {
 		h.Write([]byte{0})
 	}
 	h.Write(src)
-	lz := &lazyLoad{path: abs, file: indexFile(o.CacheDir, abs), key: hex.EncodeToString(h.Sum(nil)), sum: sha256.Sum256(src)}
+	lz := &lazyLoad{path: abs, file: indexFile(o.CacheDir, abs), key: hex.EncodeToString(h.Sum(nil)), src: src}
 	b, err := os.ReadFile(lz.file)
 	if err != nil {
 		return lz
@@ -119,17 +120,19 @@ func (l *loader) startLazy(abs string) *lazyLoad {
 	return lz
 }
 
+// read reads the file at abs: the root as startLazy read it (so what is
+// parsed is what the key was made of), any other file with readFile.
+func (lz *lazyLoad) read(abs string, readFile func(string) ([]byte, error)) ([]byte, error) {
+	if lz != nil && abs == lz.path {
+		return lz.src, nil
+	}
+	return readFile(abs)
+}
+
 // source is what is parsed of the file at abs: with an index, its
 // unneeded task blocks blanked.
 func (lz *lazyLoad) source(abs string, src []byte) []byte {
-	if lz == nil || abs != lz.path {
-		return src
-	}
-	if sha256.Sum256(src) != lz.sum { // changed since: parse it all, keep no index
-		lz.index, lz.keep, lz.stale = nil, nil, true
-		return src
-	}
-	if lz.index == nil {
+	if lz == nil || abs != lz.path || lz.index == nil {
 		return src
 	}
 	out := append([]byte(nil), src...)
@@ -188,7 +191,7 @@ func (l *loader) finishLazy(lz *lazyLoad, hf *hcl.File) (redo bool) {
 	if lz.index != nil {
 		return lz.failed || len(l.diags) > 0 || l.proj.Task(l.opts.Task) == nil
 	}
-	if lz.stale || len(l.diags) > 0 || len(l.proj.Files) != 1 || hf == nil || l.proj.Root == nil {
+	if len(l.diags) > 0 || len(l.proj.Files) != 1 || hf == nil || l.proj.Root == nil {
 		return false
 	}
 	body, ok := hf.Body.(*hclsyntax.Body)
@@ -235,20 +238,7 @@ func (l *loader) finishLazy(lz *lazyLoad, hf *hcl.File) (redo bool) {
 	if err != nil {
 		return false
 	}
-	if os.MkdirAll(filepath.Dir(lz.file), 0o700) != nil {
-		return false
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(lz.file), ".index-*")
-	if err != nil {
-		return false
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil && cerr == nil {
-		err = os.Rename(tmp.Name(), lz.file)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
+	_ = cachefile.Write(lz.file, data)
 	return false
 }
 
