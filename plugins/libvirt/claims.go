@@ -90,25 +90,6 @@ func (d *driver) undoNewVolume(ctx context.Context, r *sdk.Request) error {
 	return d.deleteLeftover(ctx, name)
 }
 
-// fileClaim is volume_export's claim of the file it writes.
-func fileClaim(path string) string { return "file " + path }
-
-// claimNewFile makes way for a new local file as claimNewVolume does for
-// a volume: one an earlier attempt of this step claimed is removed, any
-// other refused.
-func claimNewFile(r *sdk.Request, field, path string) error {
-	if _, err := os.Lstat(path); err == nil {
-		if !r.Claimed(fileClaim(path), nil) {
-			return sdk.ArgError(field, "%s exists; nothing is written over an existing file (remove it, or choose another name)", path)
-		}
-		r.Log("removing %s: an interrupted attempt of this step wrote it", path)
-		if err := os.Remove(path); err != nil {
-			return err
-		}
-	}
-	return r.Claim(fileClaim(path), nil)
-}
-
 // domainClaim is define's claim: the definition it replaces ("" for a
 // new domain), so that a later attempt, which finds its own definition
 // in place, still reports and undoes to the one before.

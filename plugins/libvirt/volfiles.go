@@ -320,7 +320,7 @@ func (d *driver) exportVolume(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return sdk.ArgError("path", "%v", err)
 	}
-	if err := claimNewFile(r, "path", path); err != nil {
+	if err := hypervisor.ClaimNewFile(r, "path", path); err != nil {
 		return err
 	}
 	if _, err := os.Lstat(path); err == nil {

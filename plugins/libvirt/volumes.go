@@ -238,7 +238,7 @@ func (d *driver) volumeActions(b *hypervisor.Backend) {
 	b.VolumeImport = hypervisor.Impl{Run: d.volumeImport, Undo: d.undoNewVolume, Note: "The file is streamed into vmflow's pool through libvirt, so this works with a remote host too."}
 	b.VolumeExport = hypervisor.Impl{
 		Run:  d.exportVolume,
-		Undo: d.undoExport,
+		Undo: hypervisor.UndoExport,
 		Note: "It streams the volume's file through libvirt (virStorageVolDownload), so this works with a remote host too: a qcow2 volume as its compact qcow2 file, not its virtual size. " +
 			"An overlay's export holds what differs from its base, and names the base by its path on the host. The file is made 0600.",
 	}
@@ -453,22 +453,6 @@ func (d *driver) volumeImport(ctx context.Context, r *sdk.Request) error {
 		return err
 	}
 	return setVolOutputs(r, vi)
-}
-
-// undoExport is volume_export's Undo.
-func (d *driver) undoExport(ctx context.Context, r *sdk.Request) error {
-	p := r.OutputString("path")
-	if r.Interrupted() {
-		if p, _ = filepath.Abs(r.String("path")); !r.Claimed(fileClaim(p), nil) {
-			return nil
-		}
-	}
-	if p != "" {
-		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-			return err
-		}
-	}
-	return nil
 }
 
 // validateVolumeEdit is volume_edit's Validate.

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/vmflow/vmflow/core/sdk"
 )
@@ -18,7 +17,6 @@ import (
 // What it did not claim is never touched.
 
 func volumeClaim(name string) string   { return "volume " + name }
-func fileClaim(path string) string     { return "file " + path }
 func defineClaim(name string) string   { return "vm " + name }
 func startClaim(name string) string    { return "start " + name }
 func shutdownClaim(name string) string { return "shutdown " + name }
@@ -39,21 +37,6 @@ func (c *cluster) makeWay(r *sdk.Request, name string, cmds *commands) error {
 		delete(c.Volumes, v.VolID)
 	}
 	return r.Claim(volumeClaim(name), nil)
-}
-
-// claimNewFile makes way for a new local file as makeWay does for a
-// volume.
-func claimNewFile(r *sdk.Request, field, path string) error {
-	if _, err := os.Lstat(path); err == nil {
-		if !r.Claimed(fileClaim(path), nil) {
-			return sdk.ArgError(field, "%s exists; nothing is written over an existing file (remove it, or choose another name)", path)
-		}
-		r.Log("removing %s: an interrupted attempt of this step wrote it", path)
-		if err := os.Remove(path); err != nil {
-			return err
-		}
-	}
-	return r.Claim(fileClaim(path), nil)
 }
 
 // vmClaim is define's claim: the configuration it replaces ("" for a new

@@ -316,7 +316,7 @@ func (d *driver) exportVolume(ctx context.Context, r *sdk.Request) error {
 		return err
 	}
 	doc = append(doc, '\n')
-	if err := claimNewFile(r, "path", path); err != nil {
+	if err := hypervisor.ClaimNewFile(r, "path", path); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -345,20 +345,7 @@ func volumeFileActions(d *driver, b *hypervisor.Backend) {
 	b.VolumeExport = hypervisor.Impl{
 		Note: "A real Proxmox would run pvesm export; the stub, which keeps no blocks, writes a JSON description of the volume (name, format, size, filesystem, files), which its volume_import brings back.",
 		Run:  d.exportVolume,
-		Undo: func(ctx context.Context, r *sdk.Request) error {
-			p := r.OutputString("path")
-			if r.Interrupted() {
-				if p, _ = filepath.Abs(r.String("path")); !r.Claimed(fileClaim(p), nil) {
-					return nil
-				}
-			}
-			if p != "" {
-				if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-					return err
-				}
-			}
-			return nil
-		},
+		Undo: hypervisor.UndoExport,
 	}
 	b.VolumeEdit = hypervisor.Impl{
 		Note: "It logs the debugfs -w and e2fsck -fn a node would run on the disk (through qemu-nbd for qcow2) and updates the files the stub records for the volume (names and modes; contents are not kept). An overlay is refused.",
