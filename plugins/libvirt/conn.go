@@ -13,7 +13,6 @@ import (
 	"time"
 
 	libvirt "github.com/digitalocean/go-libvirt"
-	"github.com/digitalocean/go-libvirt/socket/dialers"
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/vmflow/vmflow/plugins/hypervisor"
@@ -28,6 +27,9 @@ type driver struct {
 	virtType string // config: auto, kvm or qemu
 	// stall is how long a stream may go without moving (0: defaultStall).
 	stall time.Duration
+	// handshake is how long a new connection may take to be ready (0:
+	// defaultHandshake).
+	handshake time.Duration
 
 	conn *libvirt.Libvirt
 	// fake, when set, is the connection every action uses instead of
@@ -122,25 +124,13 @@ func (d *driver) connLocked() (*libvirt.Libvirt, error) {
 		q.Set("socket", d.socket)
 		u.RawQuery = q.Encode()
 	}
+	dialer, err := dialerFor(&u, "")
 	var conn *libvirt.Libvirt
-	var err error
-	if d.isLocal() {
-		// The local dialer, with a timeout so a dead daemon is reported
-		// rather than waited on.
-		opts := []dialers.LocalOption{dialers.WithLocalTimeout(5 * time.Second)}
-		if s := u.Query().Get("socket"); s != "" {
-			opts = append(opts, dialers.WithSocket(s))
-		}
-		conn = libvirt.NewWithDialer(dialers.NewLocal(opts...))
-		err = conn.ConnectToURI(libvirt.RemoteURI(&u))
-	} else if isSSH(&u) {
-		var dialer *sshDialer
-		if dialer, err = newSSHDialer(&u); err == nil {
-			conn = libvirt.NewWithDialer(dialer)
-			err = conn.ConnectToURI(libvirt.RemoteURI(&u))
-		}
-	} else {
-		conn, err = libvirt.ConnectToURI(&u)
+	if err == nil {
+		b := bounded(dialer, d.handshakeLimit())
+		conn = libvirt.NewWithDialer(b)
+		err = b.explain(conn.ConnectToURI(libvirt.RemoteURI(&u)))
+		b.done()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to %s: %v%s", d.uri.Redacted(), err, d.connectHint(err))

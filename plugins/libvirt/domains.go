@@ -225,7 +225,7 @@ func (d *driver) listHosts(hosts map[string]string, prefix string) (byHost map[s
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			states, err := listAt(uri, prefix, d.virtType, d.stateDir)
+			states, err := d.listAt(uri, prefix)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -240,9 +240,9 @@ func (d *driver) listHosts(hosts map[string]string, prefix string) (byHost map[s
 }
 
 // listAt lists the VMs at a libvirt URI: their states by name.
-func listAt(uri, prefix, virtType, stateDir string) (map[string]string, error) {
-	h := &driver{}
-	if err := h.configure(uri, "", "", "", virtType, stateDir); err != nil {
+func (d *driver) listAt(uri, prefix string) (map[string]string, error) {
+	h := &driver{handshake: d.handshake}
+	if err := h.configure(uri, "", "", "", d.virtType, d.stateDir); err != nil {
 		return nil, err
 	}
 	defer h.close()

@@ -15,7 +15,10 @@ import (
 // socket this user may not open (not in the libvirt group), no daemon, or
 // a TLS connection one side refused.
 func (d *driver) connectHint(err error) string {
+	var late *noAnswerError
 	switch {
+	case errors.As(err, &late):
+		return "" // it says what it means
 	case isTLS(d.uri):
 		return tlsHint(d.uri, err)
 	case !d.isLocal():

@@ -468,9 +468,13 @@ func (d *driver) dialRPC(ctx context.Context, what string, keepalive bool, stall
 		failed:  make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	c.sock = socket.New(dialer, c)
-	if err := c.sock.Connect(); err != nil {
-		return nil, fmt.Errorf("%s: connecting to %s: %w", what, uri.Redacted(), err)
+	// The dial is bounded here; the watchdog bounds the rest.
+	b := bounded(dialer, d.handshakeLimit())
+	c.sock = socket.New(b, c)
+	err = c.sock.Connect()
+	b.done()
+	if err != nil {
+		return nil, fmt.Errorf("%s: connecting to %s: %w", what, uri.Redacted(), b.explain(err))
 	}
 	c.moved()
 	go c.watch(stalled)
@@ -508,8 +512,8 @@ func (d *driver) dialRPC(ctx context.Context, what string, keepalive bool, stall
 	return c, nil
 }
 
-// dialerFor picks the transport of a libvirt URI, as go-libvirt's
-// ConnectToURI does for the main connection (unix, tcp, tls, ssh).
+// dialerFor picks the transport of a libvirt URI (unix, tcp, tls, ssh),
+// for the main connection and the streams'.
 func dialerFor(u *url.URL, sock string) (socket.Dialer, error) {
 	transport := "unix"
 	if s := strings.SplitN(u.Scheme, "+", 2); len(s) == 2 {
@@ -551,5 +555,5 @@ func dialerFor(u *url.URL, sock string) (socket.Dialer, error) {
 		}
 		return newSSHDialer(u)
 	}
-	return nil, fmt.Errorf("streams (volume upload and download, the console) do not support %s URIs yet", transport)
+	return nil, fmt.Errorf("the %s transport is not supported: use unix, tcp, tls or ssh", transport)
 }
