@@ -188,7 +188,10 @@ type PluginDecl struct {
 	Config hcl.Expression // nil when absent
 	// Host names where the plugin's resources live (host = var.host), for
 	// display: the run header, run_started, vmflow runs. nil when absent.
-	Host      hcl.Expression
+	Host hcl.Expression
+	// Timeout limits how long the plugin may take to be configured (a
+	// duration string or seconds). nil when absent: the engine's default.
+	Timeout   hcl.Expression
 	File      *File
 	DeclRange hcl.Range
 }

@@ -12,6 +12,7 @@ var pluginSchema = &hcl.BodySchema{
 		{Name: "source", Required: true},
 		{Name: "config"},
 		{Name: "host"},
+		{Name: "timeout"},
 	},
 }
 
@@ -48,6 +49,10 @@ func (l *loader) decodePlugin(f *File, b *hcl.Block) {
 	if a, ok := content.Attributes["host"]; ok {
 		d.Host = a.Expr
 		l.diags = append(l.diags, l.checkRefs(d.Host, f, nil, "a plugin's host", "var")...)
+	}
+	if a, ok := content.Attributes["timeout"]; ok {
+		d.Timeout = a.Expr
+		l.diags = append(l.diags, l.checkRefs(d.Timeout, f, nil, "a plugin's timeout", "var")...)
 	}
 	f.Plugins[name] = d
 }

@@ -100,6 +100,10 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 			}
 		}
 	}
+	limit, diags := configureLimit(d, vctx)
+	if diags.HasErrors() {
+		return nil, diags
+	}
 	env := protocol.Env{StateDir: e.StateDir, WorkDir: d.File.Dir}
 	fail := func(summary string, err error) (*Plugin, hcl.Diagnostics) {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary,
@@ -115,7 +119,9 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 		}
 		p.impl = impl
 		p.Schema, _ = impl.Describe(ctx)
-		configure = func(cv cty.Value) (protocol.Diagnostics, error) { return impl.Configure(ctx, cv, env) }
+		configure = func(cv cty.Value) (protocol.Diagnostics, error) {
+			return configureWithin(ctx, limit, func(ctx context.Context) (protocol.Diagnostics, error) { return impl.Configure(ctx, cv, env) })
+		}
 	} else {
 		path, err := e.Finder.Find(source, d.File.Dir)
 		if err != nil {
@@ -151,7 +157,9 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 				e.configured[proc] = co
 			}
 			e.mu.Unlock()
-			co.once.Do(func() { co.diags, co.err = proc.Configure(ctx, cv, env) })
+			co.once.Do(func() {
+				co.diags, co.err = configureWithin(ctx, limit, func(ctx context.Context) (protocol.Diagnostics, error) { return proc.Configure(ctx, cv, env) })
+			})
 			return co.diags, co.err
 		}
 		p.restart = func(ctx context.Context, cv cty.Value) (*host.Process, error) {
@@ -159,7 +167,8 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 			if err != nil {
 				return nil, err
 			}
-			if ds, err := np.Configure(ctx, cv, env); err != nil || ds.HasErrors() {
+			ds, err := configureWithin(ctx, limit, func(ctx context.Context) (protocol.Diagnostics, error) { return np.Configure(ctx, cv, env) })
+			if err != nil || ds.HasErrors() {
 				if err == nil {
 					err = ds.Err()
 				}

@@ -11,7 +11,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/core/lang"
+	"github.com/vmflow/vmflow/core/protocol"
 )
 
 // errTimedOut is the cause of a step's context when its timeout expired.
@@ -142,4 +144,63 @@ func timeoutDiag(ps *PlanStep, undo bool, lastReport string) *hcl.Diagnostic {
 		Severity: hcl.DiagError, Summary: fmt.Sprintf("%s timed out after %s", what, lang.FormatDuration(ps.Timeout)),
 		Detail: detail, Subject: ps.DeclRange.Ptr(),
 	}
+}
+
+// DefaultConfigureTimeout is how long a plugin may take to be configured
+// (to connect to what it drives, say) when its plugin block sets no
+// timeout. A plugin stuck there would otherwise hold the run, before any
+// step, for as long as it stays stuck.
+const DefaultConfigureTimeout = 2 * time.Minute
+
+// configureLimit reads a plugin block's timeout.
+func configureLimit(d *config.PluginDecl, vctx *hcl.EvalContext) (time.Duration, hcl.Diagnostics) {
+	if d.Timeout == nil {
+		return DefaultConfigureTimeout, nil
+	}
+	v, diags := d.Timeout.Value(vctx)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	limit, err := ParseTimeout(v)
+	if err != nil {
+		return 0, hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Invalid timeout",
+			Detail:  fmt.Sprintf("Plugin %q: %s", d.Name, err),
+			Subject: d.Timeout.Range().Ptr(),
+		}}
+	}
+	return limit, nil
+}
+
+// configureWithin runs configure with limit: past it, the call is
+// cancelled and its error says so (the plugin's own reply, if it ever
+// comes, is not waited for).
+func configureWithin(ctx context.Context, limit time.Duration, configure func(context.Context) (protocol.Diagnostics, error)) (protocol.Diagnostics, error) {
+	cctx, cancel := context.WithTimeoutCause(ctx, limit, errTimedOut)
+	defer cancel()
+	type result struct {
+		diags protocol.Diagnostics
+		err   error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		ds, err := configure(cctx)
+		ch <- result{ds, err}
+	}()
+	select {
+	case r := <-ch:
+		if errors.Is(context.Cause(cctx), errTimedOut) && r.err != nil {
+			return nil, configureTimedOut(limit)
+		}
+		return r.diags, r.err
+	case <-cctx.Done():
+		if errors.Is(context.Cause(cctx), errTimedOut) {
+			return nil, configureTimedOut(limit)
+		}
+		return nil, context.Cause(cctx)
+	}
+}
+
+func configureTimedOut(limit time.Duration) error {
+	return fmt.Errorf("it did not finish configuring within %s (it may be waiting on what it drives; a timeout in its plugin block gives it longer)", limit)
 }

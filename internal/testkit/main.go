@@ -145,11 +145,14 @@ func main() {
 		Name:        "testkit",
 		Version:     "1.0.0",
 		Description: "Actions for vmflow's own tests.",
-		Config:      []sdk.Attr{sdk.String("greeting", "A config value echoed by the config action.").Default("hi")},
+		Config:      []sdk.Attr{sdk.String("greeting", "A config value echoed by the config action; refuse: Configure fails; hang: Configure never returns (not even when cancelled), as a plugin stuck on something outside vmflow.").Default("hi")},
 		Configure: func(ctx context.Context, r *sdk.Request) error {
 			greeting = r.String("greeting")
-			if greeting == "refuse" {
+			switch greeting {
+			case "refuse":
 				return sdk.ArgError("greeting", "refused by the plugin")
+			case "hang":
+				select {}
 			}
 			return nil
 		},
