@@ -851,72 +851,45 @@ func (a *app) cmdResume(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := store.Resolve(runArg[0])
+	rs, err := engine.PlanResume(store, engine.ResumeRequest{Run: runArg[0], Undo: undo, Force: force, Vars: c.StringSlice("var")})
 	if err != nil {
-		return usageErr("%v", err)
+		return resumeErr(err)
 	}
-	st, err := store.Load(id)
-	if err != nil {
-		return err
-	}
-	if st.Sealed != nil {
-		return usageErr("run %s holds sensitive values sealed with a key that cannot open them here: %v. Resume it where it ran, or with %s naming the key file it was sealed with. Nothing was run", id, st.Sealed, journal.KeyEnv)
-	}
-	// A resumed run keeps the values it started with: its completed steps
-	// used them, and its undos must see them. A --var that says the same
-	// (a habit, an alias) is fine; another value is refused, not ignored.
-	var was []string
-	for _, kv := range c.StringSlice("var") {
-		name, raw, _ := strings.Cut(kv, "=")
-		v, ok := st.Header.Vars[name]
-		if ok {
-			if pv, err := config.ParseValue(raw, v.Value.Type()); err == nil && pv.Equals(lang.Unmarked(v.Value)).True() {
-				continue
-			}
-			was = append(was, fmt.Sprintf("%s=%s", name, lang.FormatValue(v.Value)))
-		} else {
-			was = append(was, fmt.Sprintf("no variable %s", name))
-		}
-	}
-	if len(was) > 0 {
-		return usageErr("resume takes no other --var: run %s goes on with the values it started with (%s), which its completed steps used. For other values, undo it (vmflow resume %s --undo) and run the task again",
-			id, strings.Join(was, ", "), id)
-	}
-	if err := engine.CheckResumable(st, undo); err != nil {
-		var re *engine.RunningError
-		if errors.As(err, &re) {
-			return &exitError{code: exitLocked, err: err}
-		}
-		return usageErr("%v", err)
-	}
-	overrides := map[string]cty.Value{}
-	for k, v := range st.Header.Vars {
-		overrides[k] = v.Value
-	}
-	proj, diags := config.Load(st.Header.File, config.Options{Overrides: overrides, Environ: a.environ})
+	st := rs.State
+	proj, diags := config.Load(st.Header.File, config.Options{Overrides: rs.Overrides, Environ: a.environ})
 	a.proj, a.projErr, a.projFor = proj, diags, st.Header.File
 	if diags.HasErrors() {
 		return a.printDiags(diags)
 	}
-	if err := engine.CheckUnchanged(st); err != nil && !force {
-		return usageErr("%v", err)
+	t, err := rs.Task(proj)
+	if err != nil {
+		return resumeErr(err)
 	}
-	t := proj.Task(st.Header.Task)
-	if t == nil {
-		return usageErr("task %s is no longer in %s", st.Header.Task, st.Header.File)
-	}
-	done := engine.ResumeState(st)
 	o := runOpts{
 		json: c.Bool("json"), verbose: c.Bool("verbose"), keepOnFailure: c.Bool("keep-on-failure"),
 		parallelism: c.Int("parallelism"), args: st.Header.Args,
 	}
-	if undo {
-		rb := engine.RollbackState(st)
-		fmt.Fprintf(a.stderr, "Undoing run %s (task %s): %d completed step(s), %d interrupted.\n", id, t.Name, len(rb.Done), len(rb.Interrupted))
-		return a.execute(c, proj, t, st.Header.Params.Value, o, false, &resumeInfo{id: id, rollback: rb})
+	if rs.Undo {
+		rb := rs.Rollback
+		fmt.Fprintf(a.stderr, "Undoing run %s (task %s): %d completed step(s), %d interrupted.\n", rs.ID, t.Name, len(rb.Done), len(rb.Interrupted))
+		return a.execute(c, proj, t, st.Header.Params.Value, o, false, &resumeInfo{id: rs.ID, rollback: rb})
 	}
-	fmt.Fprintf(a.stderr, "Resuming run %s (task %s): %d of %d step(s) already done.\n", id, t.Name, len(done), t.StepCount())
-	return a.execute(c, proj, t, st.Header.Params.Value, o, false, &resumeInfo{id: id, done: done})
+	fmt.Fprintf(a.stderr, "Resuming run %s (task %s): %d of %d step(s) already done.\n", rs.ID, t.Name, len(rs.Done), t.StepCount())
+	return a.execute(c, proj, t, st.Header.Params.Value, o, false, &resumeInfo{id: rs.ID, done: rs.Done})
+}
+
+// resumeErr gives the engine's refusal to resume a run its exit code: a
+// run still running is locked, any other reason a usage error.
+func resumeErr(err error) error {
+	var re *engine.RunningError
+	if errors.As(err, &re) {
+		return &exitError{code: exitLocked, err: err}
+	}
+	var nr *engine.NotResumableError
+	if errors.As(err, &nr) {
+		return usageErr("%v", err)
+	}
+	return err
 }
 
 func absDir(path string) (string, error) {
