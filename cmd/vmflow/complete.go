@@ -174,7 +174,7 @@ func (a *app) cmdComplete(c *cli.Context) error {
 		return nil
 	}
 	// --name=VALUE in one word (zsh, fish): complete the value.
-	if name, val, ok := strings.Cut(strings.TrimLeft(cur, "-"), "="); ok && strings.HasPrefix(cur, "--") {
+	if name, val, ok := splitFlag(cur); ok && strings.HasPrefix(cur, "--") {
 		if p := t.Param(name); p != nil {
 			for _, o := range a.paramCandidates(c, t, words, p, val) {
 				emit("--"+name+"="+o, p.Description)
@@ -204,7 +204,7 @@ func (a *app) cmdComplete(c *cli.Context) error {
 			pos++
 			continue
 		}
-		name, _, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
+		name, _, hasVal := splitFlag(w)
 		fp := t.Param(name)
 		if fp != nil {
 			named[fp.Name] = true
@@ -451,14 +451,6 @@ func optionCandidates(p *config.Param, word string) []string {
 		}
 	}
 	return out
-}
-
-func takesValueFlag(w string) bool {
-	switch strings.TrimLeft(w, "-") {
-	case "f", "file", "var", "state-dir", "parallelism":
-		return true
-	}
-	return false
 }
 
 // fastComplete answers the commonest completion, a task's positional
