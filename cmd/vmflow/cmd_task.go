@@ -15,15 +15,21 @@ import (
 	"github.com/vmflow/vmflow/core/lang"
 )
 
-func (a *app) cmdTask(c *cli.Context, args []string, planOnly bool) error {
+// cmdTask runs a task, or prints its plan. args are the task's name and
+// its arguments; t is the task when the command is the task's own
+// (vmflow TASK …), nil when the name is to be looked up (vmflow run TASK …).
+func (a *app) cmdTask(c *cli.Context, t *config.Task, args []string, planOnly bool) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return usageErr("name a task: vmflow %s TASK [ARGS…] (vmflow list shows them)", c.Command.Name)
 	}
+	loaded := a.proj // where the task commands, t's among them, came from
 	proj, err := a.project(c, nil)
 	if err != nil {
 		return err
 	}
-	t := proj.Task(args[0])
+	if t == nil || proj != loaded {
+		t = proj.Task(args[0])
+	}
 	if t == nil {
 		return usageErr("no task named %q in %s.%s", args[0], displayFile(proj), config.Suggest(args[0], proj.RunnableNames()))
 	}
@@ -39,6 +45,8 @@ func (a *app) cmdTask(c *cli.Context, args []string, planOnly bool) error {
 		return nil
 	}
 	if len(ta.vars) > 0 {
+		// The variables may change the tasks: t is taken from the
+		// task file loaded with them.
 		if proj, err = a.project(c, ta.vars); err != nil {
 			return err
 		}
@@ -52,6 +60,10 @@ func (a *app) cmdTask(c *cli.Context, args []string, planOnly bool) error {
 		return usageErr("%v", err)
 	}
 	// What the command line gave is checked before anything is asked.
+	// Bind parses these strings again below, with the wizard's answers:
+	// the check here is what makes a bad value an error before the first
+	// question rather than after the last (one parse would need a Bind
+	// that takes values, a change to core/config left for later).
 	for _, p := range t.Params {
 		if rs, ok := raw[p.Name]; ok {
 			if _, err := t.ParseParam(p, rs); err != nil {

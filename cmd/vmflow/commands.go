@@ -27,7 +27,7 @@ func (a *app) builtinCommands() []*cli.Command {
 			ArgsUsage:       "TASK [ARGS…]",
 			SkipFlagParsing: true,
 			Action: func(c *cli.Context) error {
-				return a.cmdTask(c, c.Args().Slice(), false)
+				return a.cmdTask(c, nil, c.Args().Slice(), false)
 			},
 		},
 		{
@@ -36,7 +36,7 @@ func (a *app) builtinCommands() []*cli.Command {
 			ArgsUsage:       "TASK [ARGS…]",
 			SkipFlagParsing: true,
 			Action: func(c *cli.Context) error {
-				return a.cmdTask(c, c.Args().Slice(), true)
+				return a.cmdTask(c, nil, c.Args().Slice(), true)
 			},
 		},
 		{
@@ -133,7 +133,7 @@ func (a *app) taskCommand(t *config.Task) *cli.Command {
 		// text goes through text/template, so it is quoted as one string.
 		CustomHelpTemplate: "{{" + strconv.Quote(taskHelp(t)) + "}}",
 		Action: func(c *cli.Context) error {
-			return a.cmdTask(c, append([]string{t.Name}, c.Args().Slice()...), false)
+			return a.cmdTask(c, t, append([]string{t.Name}, c.Args().Slice()...), false)
 		},
 	}
 }
