@@ -147,7 +147,7 @@ func (a *app) execute(c *cli.Context, proj *config.Project, t *config.Task, para
 	_ = a.printDiags(diags) // warnings
 	if planOnly {
 		r.Close()
-		ds := eng.Describe(runCtx, plan)
+		ds := eng.Preview(runCtx, plan)
 		if ds.HasErrors() {
 			return a.printDiags(ds)
 		}

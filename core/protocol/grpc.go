@@ -48,16 +48,16 @@ const LogLevelEnv = "VMFLOW_PLUGIN_LOG_LEVEL"
 
 // PluginSets returns the versioned plugin sets for go-plugin, serving impl
 // (nil on the host side).
-func PluginSets(impl Plugin) map[int]goplugin.PluginSet {
+func PluginSets(impl Conn) map[int]goplugin.PluginSet {
 	return map[int]goplugin.PluginSet{
 		Version: {PluginKey: &GRPCPlugin{Impl: impl}},
 	}
 }
 
-// GRPCPlugin adapts a Plugin to go-plugin's gRPC transport.
+// GRPCPlugin adapts a Conn to go-plugin's gRPC transport.
 type GRPCPlugin struct {
 	goplugin.NetRPCUnsupportedPlugin
-	Impl Plugin
+	Impl Conn
 }
 
 // GRPCServer registers the plugin service.
@@ -66,7 +66,7 @@ func (p *GRPCPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
 	return nil
 }
 
-// GRPCClient returns a Plugin that talks to the remote plugin.
+// GRPCClient returns a Conn that talks to the remote plugin.
 func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
 	return &GRPCClient{c: pb.NewPluginClient(c)}, nil
 }
@@ -75,7 +75,7 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *gr
 
 type grpcServer struct {
 	pb.UnimplementedPluginServer
-	impl Plugin
+	impl Conn
 
 	callsMu sync.Mutex
 	calls   map[string]context.CancelFunc
@@ -273,7 +273,7 @@ type GRPCClient struct {
 	schema *Schema
 }
 
-var _ Plugin = (*GRPCClient)(nil)
+var _ Conn = (*GRPCClient)(nil)
 
 // Describe fetches and caches the plugin's schema.
 func (c *GRPCClient) Describe(ctx context.Context) (*Schema, error) {

@@ -76,9 +76,9 @@ type Action struct {
 	Timeout time.Duration
 }
 
-// InProcess returns p as a protocol.Plugin that runs in the calling
+// InProcess returns p as a protocol.Conn that runs in the calling
 // process; vmflow uses it for its built-in actions, tests use it too.
-func InProcess(p *Plugin) (protocol.Plugin, error) {
+func InProcess(p *Plugin) (protocol.Conn, error) {
 	s := &server{p: p}
 	if _, err := s.Describe(context.Background()); err != nil {
 		return nil, err

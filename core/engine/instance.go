@@ -21,7 +21,7 @@ import (
 
 // builtinPlugin returns the built-in actions as seen from one task file:
 // commands run in that file's directory.
-func (e *Engine) builtinPlugin(ctx context.Context, f *config.File) *Plugin {
+func (e *Engine) builtinPlugin(ctx context.Context, f *config.File) *PluginInstance {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if p := e.builtins[f]; p != nil {
@@ -33,26 +33,26 @@ func (e *Engine) builtinPlugin(ctx context.Context, f *config.File) *Plugin {
 	}
 	schema, _ := impl.Describe(ctx)
 	_, _ = impl.Configure(ctx, cty.EmptyObjectVal, protocol.Env{StateDir: e.StateDir, WorkDir: f.WorkDir})
-	p := &Plugin{Name: config.BuiltinPlugin, Source: config.BuiltinPlugin, Schema: schema, impl: impl}
+	p := &PluginInstance{Name: config.BuiltinPlugin, Source: config.BuiltinPlugin, Schema: schema, impl: impl}
 	e.builtins[f] = p
 	return p
 }
 
-// bind starts and configures the plugin behind a plugin block (once per
+// instance starts and configures the plugin behind a plugin block (once per
 // block, however many steps use it).
-func (e *Engine) bind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl.Diagnostics) {
+func (e *Engine) instance(ctx context.Context, d *config.PluginDecl) (*PluginInstance, hcl.Diagnostics) {
 	e.mu.Lock()
-	b, ok := e.bound[d]
+	b, ok := e.instances[d]
 	if !ok {
-		b = &bindOnce{}
-		e.bound[d] = b
+		b = &instanceOnce{}
+		e.instances[d] = b
 	}
 	e.mu.Unlock()
-	b.once.Do(func() { b.p, b.diags = e.doBind(ctx, d) })
+	b.once.Do(func() { b.p, b.diags = e.newInstance(ctx, d) })
 	return b.p, b.diags
 }
 
-func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl.Diagnostics) {
+func (e *Engine) newInstance(ctx context.Context, d *config.PluginDecl) (*PluginInstance, hcl.Diagnostics) {
 	vctx := d.File.EvalContext(cty.NilVal, cty.NilVal)
 	sv, diags := d.Source.Value(vctx)
 	if diags.HasErrors() {
@@ -101,12 +101,12 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 		}
 	}
 	env := protocol.Env{StateDir: e.StateDir, WorkDir: d.File.Dir}
-	fail := func(summary string, err error) (*Plugin, hcl.Diagnostics) {
+	fail := func(summary string, err error) (*PluginInstance, hcl.Diagnostics) {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary,
 			Detail: fmt.Sprintf("plugin %q (source %q): %v", d.Name, source, err), Subject: d.Source.Range().Ptr()}}
 	}
 
-	p := &Plugin{Name: d.Name, Source: source, Host: hostName}
+	p := &PluginInstance{Name: d.Name, Source: source, Host: hostName}
 	var configure func(cv cty.Value) (protocol.Diagnostics, error)
 	if sp, ok := e.InProcess[source]; ok {
 		impl, err := sdk.InProcess(sp)
@@ -141,7 +141,7 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 		if err != nil {
 			return fail("Plugin failed to start", err)
 		}
-		p.Path, p.Schema, p.impl, p.proc = path, proc.Schema, proc.Plugin, proc
+		p.Path, p.Schema, p.impl, p.proc = path, proc.Schema, proc.Conn, proc
 		// A process shared by several plugin blocks is configured once.
 		configure = func(cv cty.Value) (protocol.Diagnostics, error) {
 			e.mu.Lock()
