@@ -15,12 +15,7 @@ import (
 
 // emitPlan prints the plan as one plan event.
 func (a *app) emitPlan(plan *engine.Plan) {
-	src := func(r hcl.Range) string {
-		if f := a.proj.Sources[r.Filename]; f != nil {
-			return string(r.SliceBytes(f.Bytes))
-		}
-		return "(expression)"
-	}
+	src := a.exprSource
 	out := planJSON{Time: time.Now(), Kind: event.Plan, Task: plan.Task.Name, Locks: append([]string{}, plan.Locks...), Steps: []planStepJSON{}}
 	for _, ps := range plan.Steps {
 		js := planStepJSON{Name: ps.Name, Plugin: ps.Plugin.Name, Source: ps.Plugin.Label(), Action: ps.Plugin.Name + "." + ps.ActionName,
@@ -62,12 +57,7 @@ func (a *app) printPlan(plan *engine.Plan) {
 		fmt.Fprintf(w, ", lock %s", strings.Join(plan.Locks, ", "))
 	}
 	fmt.Fprintln(w)
-	src := func(r hcl.Range) string {
-		if f := a.proj.Sources[r.Filename]; f != nil {
-			return string(r.SliceBytes(f.Bytes))
-		}
-		return "(expression)"
-	}
+	src := a.exprSource
 	for i, ps := range plan.Steps {
 		undo := ""
 		if ps.Action.HasUndo {
@@ -116,4 +106,12 @@ func (a *app) printPlan(plan *engine.Plan) {
 		}
 	}
 	fmt.Fprintln(w, "\nNothing was run.")
+}
+
+// exprSource is an expression's text as the task file has it.
+func (a *app) exprSource(r hcl.Range) string {
+	if f := a.proj.Sources[r.Filename]; f != nil {
+		return string(r.SliceBytes(f.Bytes))
+	}
+	return "(expression)"
 }
