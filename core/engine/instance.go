@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -41,13 +42,7 @@ func (e *Engine) builtinPlugin(ctx context.Context, f *config.File) *PluginInsta
 // instance starts and configures the plugin behind a plugin block (once per
 // block, however many steps use it).
 func (e *Engine) instance(ctx context.Context, d *config.PluginDecl) (*PluginInstance, hcl.Diagnostics) {
-	e.mu.Lock()
-	b, ok := e.instances[d]
-	if !ok {
-		b = &instanceOnce{}
-		e.instances[d] = b
-	}
-	e.mu.Unlock()
+	b := entry(&e.mu, e.instances, d)
 	b.once.Do(func() { b.p, b.diags = e.newInstance(ctx, d) })
 	return b.p, b.diags
 }
@@ -144,13 +139,7 @@ func (e *Engine) newInstance(ctx context.Context, d *config.PluginDecl) (*Plugin
 		p.Path, p.Schema, p.impl, p.proc = path, proc.Schema, proc.Conn, proc
 		// A process shared by several plugin blocks is configured once.
 		configure = func(cv cty.Value) (protocol.Diagnostics, error) {
-			e.mu.Lock()
-			co, ok := e.configured[proc]
-			if !ok {
-				co = &configureOnce{}
-				e.configured[proc] = co
-			}
-			e.mu.Unlock()
+			co := entry(&e.mu, e.configured, proc)
 			co.once.Do(func() { co.diags, co.err = proc.Configure(ctx, cv, env) })
 			return co.diags, co.err
 		}
@@ -249,4 +238,16 @@ func checkObject(v cty.Value, attrs protocol.Attributes, rng hcl.Range, what str
 		return cty.EmptyObjectVal, nil
 	}
 	return cty.ObjectVal(vals), nil
+}
+
+// entry returns m's entry for k, made on first use; mu guards m.
+func entry[K comparable, V any](mu *sync.Mutex, m map[K]*V, k K) *V {
+	mu.Lock()
+	defer mu.Unlock()
+	v, ok := m[k]
+	if !ok {
+		v = new(V)
+		m[k] = v
+	}
+	return v
 }

@@ -133,6 +133,19 @@ func (s *grpcServer) action(ctx context.Context, name string) (*Action, error) {
 	return a, nil
 }
 
+// actionInputs finds an action and decodes the inputs a call sends it.
+func (s *grpcServer) actionInputs(ctx context.Context, name string, raw *pb.DynamicValue) (*Action, cty.Value, error) {
+	a, err := s.action(ctx, name)
+	if err != nil {
+		return nil, cty.NilVal, err
+	}
+	in, err := DecodeValue(raw, a.Inputs.ObjectType())
+	if err != nil {
+		return nil, cty.NilVal, fmt.Errorf("decoding inputs: %w", err)
+	}
+	return a, in, nil
+}
+
 func (s *grpcServer) Describe(ctx context.Context, _ *pb.DescribeRequest) (*pb.DescribeResponse, error) {
 	schema, err := s.getSchema(ctx)
 	if err != nil {
@@ -158,13 +171,9 @@ func (s *grpcServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*
 }
 
 func (s *grpcServer) Validate(ctx context.Context, req *pb.ValidateRequest) (*pb.ValidateResponse, error) {
-	a, err := s.action(ctx, req.Action)
+	_, in, err := s.actionInputs(ctx, req.Action, req.Inputs)
 	if err != nil {
 		return nil, err
-	}
-	in, err := DecodeValue(req.Inputs, a.Inputs.ObjectType())
-	if err != nil {
-		return nil, fmt.Errorf("decoding inputs: %w", err)
 	}
 	diags, err := s.impl.Validate(ctx, req.Action, in)
 	if err != nil {
@@ -174,13 +183,9 @@ func (s *grpcServer) Validate(ctx context.Context, req *pb.ValidateRequest) (*pb
 }
 
 func (s *grpcServer) Plan(ctx context.Context, req *pb.PlanRequest) (*pb.PlanResponse, error) {
-	a, err := s.action(ctx, req.Action)
+	_, in, err := s.actionInputs(ctx, req.Action, req.Inputs)
 	if err != nil {
 		return nil, err
-	}
-	in, err := DecodeValue(req.Inputs, a.Inputs.ObjectType())
-	if err != nil {
-		return nil, fmt.Errorf("decoding inputs: %w", err)
 	}
 	lines, diags, err := s.impl.Plan(ctx, req.Action, in)
 	if err != nil {
@@ -214,13 +219,9 @@ func streamEmitter(stream eventSender) (func(Event), *sync.Mutex) {
 func (s *grpcServer) Run(req *pb.RunRequest, stream pb.Plugin_RunServer) error {
 	ctx, done := s.track(stream.Context(), req.CallId)
 	defer done()
-	a, err := s.action(ctx, req.Action)
+	a, in, err := s.actionInputs(ctx, req.Action, req.Inputs)
 	if err != nil {
 		return err
-	}
-	in, err := DecodeValue(req.Inputs, a.Inputs.ObjectType())
-	if err != nil {
-		return fmt.Errorf("decoding inputs: %w", err)
 	}
 	emit, mu := streamEmitter(stream)
 	out, diags, err := s.impl.Run(ctx, RunRequest{Action: req.Action, Inputs: in, RunID: req.RunId, Step: req.Step, Timeout: time.Duration(req.TimeoutMs) * time.Millisecond}, emit)
@@ -241,13 +242,9 @@ func (s *grpcServer) Run(req *pb.RunRequest, stream pb.Plugin_RunServer) error {
 func (s *grpcServer) Undo(req *pb.UndoRequest, stream pb.Plugin_UndoServer) error {
 	ctx, done := s.track(stream.Context(), req.CallId)
 	defer done()
-	a, err := s.action(ctx, req.Action)
+	a, in, err := s.actionInputs(ctx, req.Action, req.Inputs)
 	if err != nil {
 		return err
-	}
-	in, err := DecodeValue(req.Inputs, a.Inputs.ObjectType())
-	if err != nil {
-		return fmt.Errorf("decoding inputs: %w", err)
 	}
 	out, err := DecodeValue(req.Outputs, a.Outputs.ObjectType())
 	if err != nil {
