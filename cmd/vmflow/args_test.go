@@ -172,3 +172,27 @@ func TestParseTaskArgsTrailingList(t *testing.T) {
 		t.Fatal("an unknown flag before the command began was taken")
 	}
 }
+
+// The list cache's fast path sees every global flag: --parallelism, which
+// list ignores, must not send `vmflow --parallelism 2 list` the slow way.
+func TestListOnly(t *testing.T) {
+	cases := []struct {
+		args         []string
+		asJSON, list bool
+	}{
+		{[]string{"list"}, false, true},
+		{[]string{"--json", "list"}, true, true},
+		{[]string{"-f", "x.hcl", "--var", "a=b", "-v", "list"}, false, true},
+		{[]string{"--state-dir=/s", "list", "--json"}, true, true},
+		{[]string{"--parallelism", "2", "list"}, false, true},
+		{[]string{"--parallelism=2", "list"}, false, true},
+		{[]string{"list", "extra"}, false, false},
+		{[]string{"runs"}, false, false},
+		{[]string{"-f", "list"}, false, false},
+	}
+	for _, c := range cases {
+		if asJSON, ok := listOnly(c.args); asJSON != c.asJSON || ok != c.list {
+			t.Errorf("listOnly(%q) = %v, %v; want %v, %v", c.args, asJSON, ok, c.asJSON, c.list)
+		}
+	}
+}

@@ -173,8 +173,16 @@ func (a *app) cmdComplete(c *cli.Context) error {
 	if t == nil || t.Internal {
 		return nil
 	}
+	a.completeTaskWord(c, t, words, cur, emit)
+	return nil
+}
+
+// completeTaskWord completes a word after a task's name (words[0]): a
+// param's or run flag's name or value, or the param a positional word
+// fills.
+func (a *app) completeTaskWord(c *cli.Context, t *config.Task, words []string, cur string, emit func(cand, desc string)) {
 	// --name=VALUE in one word (zsh, fish): complete the value.
-	if name, val, ok := strings.Cut(strings.TrimLeft(cur, "-"), "="); ok && strings.HasPrefix(cur, "--") {
+	if name, val, ok := splitFlag(cur); ok && strings.HasPrefix(cur, "--") {
 		if p := t.Param(name); p != nil {
 			for _, o := range a.paramCandidates(c, t, words, p, val) {
 				emit("--"+name+"="+o, p.Description)
@@ -182,7 +190,7 @@ func (a *app) cmdComplete(c *cli.Context) error {
 		} else if takesValueFlag(name) {
 			a.completeFlagValue(name, val, func(cand, desc string) { emit("--"+name+"="+cand, desc) })
 		}
-		return nil
+		return
 	}
 	if strings.HasPrefix(cur, "-") {
 		for _, p := range t.Params {
@@ -191,7 +199,7 @@ func (a *app) cmdComplete(c *cli.Context) error {
 		for _, f := range []string{"--var", "--keep-on-failure", "--parallelism", "--json", "--verbose", "--yes"} {
 			emit(f, "")
 		}
-		return nil
+		return
 	}
 	// The word is a flag's value, or names the param it fills by position.
 	pos := 0
@@ -204,7 +212,7 @@ func (a *app) cmdComplete(c *cli.Context) error {
 			pos++
 			continue
 		}
-		name, _, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
+		name, _, hasVal := splitFlag(w)
 		fp := t.Param(name)
 		if fp != nil {
 			named[fp.Name] = true
@@ -218,7 +226,7 @@ func (a *app) cmdComplete(c *cli.Context) error {
 		if i+1 == len(words) {
 			if fp == nil {
 				a.completeFlagValue(w, cur, emit) // a run flag: --var
-				return nil
+				return
 			}
 			p, isValue = fp, true
 			break
@@ -248,7 +256,6 @@ func (a *app) cmdComplete(c *cli.Context) error {
 			emit(o, p.Description)
 		}
 	}
-	return nil
 }
 
 // completeFlagValue completes the value of a flag of vmflow's own: files
@@ -451,14 +458,6 @@ func optionCandidates(p *config.Param, word string) []string {
 		}
 	}
 	return out
-}
-
-func takesValueFlag(w string) bool {
-	switch strings.TrimLeft(w, "-") {
-	case "f", "file", "var", "state-dir", "parallelism":
-		return true
-	}
-	return false
 }
 
 // fastComplete answers the commonest completion, a task's positional

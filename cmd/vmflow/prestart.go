@@ -89,7 +89,7 @@ func (a *app) prestartKey(root string, args []string) (key, path string) {
 		if s == "--" {
 			break
 		}
-		switch name, _, _ := strings.Cut(strings.TrimLeft(s, "-"), "="); {
+		switch name, _, _ := splitFlag(s); {
 		case !strings.HasPrefix(s, "-"):
 		case name == "v" || name == "verbose" || name == "json" || name == "h" || name == "help":
 			return "", ""

@@ -25,12 +25,21 @@ type taskArgs struct {
 	help          bool
 }
 
-// runFlagNames are the flags a task command accepts besides its params. A
-// param of the same name wins; the flag then goes before the task name.
-var runFlagNames = map[string]bool{
-	"var": true, "keep-on-failure": true, "parallelism": true, "json": true, "verbose": true, "v": true,
-	"yes": true, "y": true,
-}
+// runFlagNames are the flags a task command accepts besides its params:
+// the global flags but those that choose the task file and the state
+// directory, which go before the task name. A param of the same name
+// wins; the flag then goes before the task name.
+var runFlagNames = func() map[string]bool {
+	m := map[string]bool{}
+	for n := range takesValue {
+		switch n {
+		case "f", "file", "state-dir":
+		default:
+			m[n] = true
+		}
+	}
+	return m
+}()
 
 // parseTaskArgs reads a task's arguments. Flags may come before, between
 // or after positional arguments; "--" ends flags.
@@ -46,7 +55,7 @@ func parseTaskArgs(t *config.Task, args []string) (*taskArgs, error) {
 			ta.positional = append(ta.positional, arg)
 			continue
 		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		name, val, hasVal := splitFlag(arg)
 		next := func() (string, error) {
 			if hasVal {
 				return val, nil

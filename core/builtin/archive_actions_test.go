@@ -25,7 +25,7 @@ import (
 // Configure with a state directory, then Validate and Run per step.
 type backups struct {
 	tb       testing.TB
-	p        protocol.Plugin
+	p        protocol.Conn
 	schema   *protocol.Schema
 	state    string
 	work     string

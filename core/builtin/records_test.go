@@ -19,7 +19,7 @@ import (
 // harness runs built-in actions in process, configured with a state dir.
 type harness struct {
 	t      *testing.T
-	p      protocol.Plugin
+	p      protocol.Conn
 	schema *protocol.Schema
 	state  string
 	runs   int

@@ -40,14 +40,14 @@ type Engine struct {
 	InProcess map[string]*sdk.Plugin
 
 	mu         sync.Mutex
-	bound      map[*config.PluginDecl]*bindOnce
+	instances  map[*config.PluginDecl]*instanceOnce
 	configured map[*host.Process]*configureOnce
-	builtins   map[*config.File]*Plugin
+	builtins   map[*config.File]*PluginInstance
 }
 
-type bindOnce struct {
+type instanceOnce struct {
 	once  sync.Once
-	p     *Plugin
+	p     *PluginInstance
 	diags hcl.Diagnostics
 }
 
@@ -64,7 +64,7 @@ func New(proj *config.Project, finder *host.Finder, plugins *host.Manager, state
 	}
 	return &Engine{
 		Project: proj, Finder: finder, Plugins: plugins, StateDir: stateDir, Logger: logger,
-		bound: map[*config.PluginDecl]*bindOnce{}, configured: map[*host.Process]*configureOnce{},
-		builtins: map[*config.File]*Plugin{},
+		instances: map[*config.PluginDecl]*instanceOnce{}, configured: map[*host.Process]*configureOnce{},
+		builtins: map[*config.File]*PluginInstance{},
 	}
 }

@@ -12,7 +12,11 @@ import (
 )
 
 // evalInputs evaluates a step's arguments and converts them to the action's
-// input types, filling defaults.
+// input types, filling defaults. The defaults are filled here, though the
+// SDK fills them again on the plugin's side (protocol ApplyDefaults): the
+// plan prints them, the journal records them (a resume and an undo must
+// see what the step ran with), and a plugin not built on the SDK gets no
+// defaults but these.
 func evalInputs(ps *PlanStep, ectx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	vals := map[string]cty.Value{}

@@ -112,7 +112,7 @@ type PlanStep struct {
 	Name string
 	// Scope is the task the step belongs to.
 	Scope  *Scope
-	Plugin *Plugin
+	Plugin *PluginInstance
 	Action *protocol.Action
 	// Deps are the steps this one waits for.
 	Deps []string
@@ -136,8 +136,10 @@ type PlanStep struct {
 	Key cty.Value
 }
 
-// Describe asks each plugin what its steps would do, for vmflow plan.
-func (e *Engine) Describe(ctx context.Context, plan *Plan) hcl.Diagnostics {
+// Preview asks each plugin what its steps would do (its Plan call), for
+// vmflow plan, and keeps the answers in the steps' Would. (A plugin's
+// Describe is another call: it returns its schema.)
+func (e *Engine) Preview(ctx context.Context, plan *Plan) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, ps := range plan.Steps {
 		if ps.Skip {

@@ -12,8 +12,10 @@ import (
 	"github.com/vmflow/vmflow/core/protocol"
 )
 
-// Plugin is a plugin block bound to a configured plugin.
-type Plugin struct {
+// PluginInstance is the plugin a plugin block names, started and
+// configured for a run (not to be confused with sdk.Plugin, which a
+// plugin declares, or protocol.Conn, the calls vmflow makes to it).
+type PluginInstance struct {
 	// Name is the local name (hypervisor); Source what it resolved to
 	// (libvirt); Path the binary ("" for builtin).
 	Name, Source, Path string
@@ -23,7 +25,7 @@ type Plugin struct {
 	Schema *protocol.Schema
 
 	mu     sync.Mutex
-	impl   protocol.Plugin
+	impl   protocol.Conn
 	proc   *host.Process
 	config cty.Value
 	// restart starts the plugin again after a crash.
@@ -33,7 +35,7 @@ type Plugin struct {
 // client returns the plugin to call. A plugin process that crashed, or
 // that the watchdog killed as hung, is started and configured again
 // first, so that undos of the steps it completed still run.
-func (p *Plugin) client(ctx context.Context) (protocol.Plugin, error) {
+func (p *PluginInstance) client(ctx context.Context) (protocol.Conn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.proc != nil && p.proc.Gone() && p.restart != nil {
@@ -41,13 +43,13 @@ func (p *Plugin) client(ctx context.Context) (protocol.Plugin, error) {
 		if err != nil {
 			return nil, fmt.Errorf("restarting plugin %s after its crash: %w", p.Label(), err)
 		}
-		p.proc, p.impl = proc, proc.Plugin
+		p.proc, p.impl = proc, proc.Conn
 	}
 	return p.impl, nil
 }
 
 // Validate asks the plugin to check a step's inputs.
-func (p *Plugin) Validate(ctx context.Context, action string, in cty.Value) (protocol.Diagnostics, error) {
+func (p *PluginInstance) Validate(ctx context.Context, action string, in cty.Value) (protocol.Diagnostics, error) {
 	c, err := p.client(ctx)
 	if err != nil {
 		return nil, err
@@ -56,7 +58,7 @@ func (p *Plugin) Validate(ctx context.Context, action string, in cty.Value) (pro
 }
 
 // Plan asks the plugin what an action would do.
-func (p *Plugin) Plan(ctx context.Context, action string, in cty.Value) ([]string, protocol.Diagnostics, error) {
+func (p *PluginInstance) Plan(ctx context.Context, action string, in cty.Value) ([]string, protocol.Diagnostics, error) {
 	c, err := p.client(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -65,7 +67,7 @@ func (p *Plugin) Plan(ctx context.Context, action string, in cty.Value) ([]strin
 }
 
 // Run runs an action.
-func (p *Plugin) Run(ctx context.Context, req protocol.RunRequest, emit func(protocol.Event)) (cty.Value, protocol.Diagnostics, error) {
+func (p *PluginInstance) Run(ctx context.Context, req protocol.RunRequest, emit func(protocol.Event)) (cty.Value, protocol.Diagnostics, error) {
 	c, err := p.client(ctx)
 	if err != nil {
 		return cty.NilVal, nil, err
@@ -76,7 +78,7 @@ func (p *Plugin) Run(ctx context.Context, req protocol.RunRequest, emit func(pro
 }
 
 // Undo undoes an action.
-func (p *Plugin) Undo(ctx context.Context, req protocol.UndoRequest, emit func(protocol.Event)) (protocol.Diagnostics, error) {
+func (p *PluginInstance) Undo(ctx context.Context, req protocol.UndoRequest, emit func(protocol.Event)) (protocol.Diagnostics, error) {
 	c, err := p.client(ctx)
 	if err != nil {
 		return nil, err
@@ -86,7 +88,7 @@ func (p *Plugin) Undo(ctx context.Context, req protocol.UndoRequest, emit func(p
 }
 
 // Label names the plugin for messages: hypervisor (libvirt 0.3.0).
-func (p *Plugin) Label() string {
+func (p *PluginInstance) Label() string {
 	if p.Name == p.Source || p.Source == "" {
 		return fmt.Sprintf("%s (%s)", p.Name, p.Schema.Version)
 	}
@@ -94,7 +96,7 @@ func (p *Plugin) Label() string {
 }
 
 // callError explains a failed call, naming the plugin.
-func (p *Plugin) callError(err error) error {
+func (p *PluginInstance) callError(err error) error {
 	if p.proc != nil {
 		err = p.proc.CallError(err)
 	}

@@ -82,14 +82,14 @@ func taskClosure(t *config.Task) []*config.Task {
 
 // pluginFor returns the plugin a step of a file runs on (nil when its
 // plugin block is missing, which the loader reports).
-type pluginFor func(f *config.File, s *config.Step) *Plugin
+type pluginFor func(f *config.File, s *config.Step) *PluginInstance
 
 // startPlugins starts every plugin the tasks use, concurrently.
 func (e *Engine) startPlugins(ctx context.Context, tasks []*config.Task) (pluginFor, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
-	bound := map[*config.PluginDecl]*Plugin{} // written under mu
+	bound := map[*config.PluginDecl]*PluginInstance{} // written under mu
 	starting := map[*config.PluginDecl]bool{}
-	builtins := map[*config.File]*Plugin{}
+	builtins := map[*config.File]*PluginInstance{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, t := range tasks {
@@ -112,7 +112,7 @@ func (e *Engine) startPlugins(ctx context.Context, tasks []*config.Task) (plugin
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					p, ds := e.bind(ctx, d)
+					p, ds := e.instance(ctx, d)
 					mu.Lock()
 					defer mu.Unlock()
 					bound[d] = p
@@ -122,7 +122,7 @@ func (e *Engine) startPlugins(ctx context.Context, tasks []*config.Task) (plugin
 		}
 	}
 	wg.Wait()
-	return func(f *config.File, s *config.Step) *Plugin {
+	return func(f *config.File, s *config.Step) *PluginInstance {
 		if s.Plugin == config.BuiltinPlugin {
 			return builtins[f]
 		}
@@ -176,7 +176,7 @@ func (p *Plan) expand(sc *Scope, pluginOf pluginFor) hcl.Diagnostics {
 
 // expandForEach adds an instance of a for_each step per key known before
 // the run, or one stand-in instance when the keys are not known yet.
-func (p *Plan) expandForEach(sc *Scope, s *config.Step, pl *Plugin, a *protocol.Action, kctx *hcl.EvalContext) hcl.Diagnostics {
+func (p *Plan) expandForEach(sc *Scope, s *config.Step, pl *PluginInstance, a *protocol.Action, kctx *hcl.EvalContext) hcl.Diagnostics {
 	keys, known, diags := forEachKeys(s, kctx, p.Params.IsWhollyKnown())
 	var ks []cty.Value
 	for _, k := range keys {

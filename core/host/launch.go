@@ -29,7 +29,7 @@ var StartTimeout = 20 * time.Second
 type Process struct {
 	Path   string
 	Schema *protocol.Schema
-	protocol.Plugin
+	protocol.Conn
 
 	cmd      *exec.Cmd
 	client   *goplugin.Client
@@ -130,8 +130,8 @@ func StartChecked(ctx context.Context, path string, sum []byte, logger hclog.Log
 		p.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", path, err)
 	}
-	p.Plugin = raw.(protocol.Plugin)
-	schema, err := p.Plugin.Describe(ctx)
+	p.Conn = raw.(protocol.Conn)
+	schema, err := p.Conn.Describe(ctx)
 	if err != nil {
 		p.Kill()
 		return nil, fmt.Errorf("plugin %s: describe: %w", path, p.CallError(err))

@@ -48,16 +48,16 @@ const LogLevelEnv = "VMFLOW_PLUGIN_LOG_LEVEL"
 
 // PluginSets returns the versioned plugin sets for go-plugin, serving impl
 // (nil on the host side).
-func PluginSets(impl Plugin) map[int]goplugin.PluginSet {
+func PluginSets(impl Conn) map[int]goplugin.PluginSet {
 	return map[int]goplugin.PluginSet{
 		Version: {PluginKey: &GRPCPlugin{Impl: impl}},
 	}
 }
 
-// GRPCPlugin adapts a Plugin to go-plugin's gRPC transport.
+// GRPCPlugin adapts a Conn to go-plugin's gRPC transport.
 type GRPCPlugin struct {
 	goplugin.NetRPCUnsupportedPlugin
-	Impl Plugin
+	Impl Conn
 }
 
 // GRPCServer registers the plugin service.
@@ -66,7 +66,7 @@ func (p *GRPCPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
 	return nil
 }
 
-// GRPCClient returns a Plugin that talks to the remote plugin.
+// GRPCClient returns a Conn that talks to the remote plugin.
 func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
 	return &GRPCClient{c: pb.NewPluginClient(c)}, nil
 }
@@ -75,7 +75,7 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *gr
 
 type grpcServer struct {
 	pb.UnimplementedPluginServer
-	impl Plugin
+	impl Conn
 
 	callsMu sync.Mutex
 	calls   map[string]context.CancelFunc
@@ -121,20 +121,6 @@ func (s *grpcServer) getSchema(ctx context.Context) (*Schema, error) {
 	return s.schema, s.err
 }
 
-// inputs finds the action a request names and decodes the inputs it
-// sends.
-func (s *grpcServer) inputs(ctx context.Context, name string, raw *pb.DynamicValue) (*Action, cty.Value, error) {
-	a, err := s.action(ctx, name)
-	if err != nil {
-		return nil, cty.NilVal, err
-	}
-	in, err := DecodeValue(raw, a.Inputs.ObjectType())
-	if err != nil {
-		return nil, cty.NilVal, fmt.Errorf("decoding inputs: %w", err)
-	}
-	return a, in, nil
-}
-
 func (s *grpcServer) action(ctx context.Context, name string) (*Action, error) {
 	schema, err := s.getSchema(ctx)
 	if err != nil {
@@ -145,6 +131,19 @@ func (s *grpcServer) action(ctx context.Context, name string) (*Action, error) {
 		return nil, fmt.Errorf("plugin %s has no action %q", schema.Name, name)
 	}
 	return a, nil
+}
+
+// actionInputs finds an action and decodes the inputs a call sends it.
+func (s *grpcServer) actionInputs(ctx context.Context, name string, raw *pb.DynamicValue) (*Action, cty.Value, error) {
+	a, err := s.action(ctx, name)
+	if err != nil {
+		return nil, cty.NilVal, err
+	}
+	in, err := DecodeValue(raw, a.Inputs.ObjectType())
+	if err != nil {
+		return nil, cty.NilVal, fmt.Errorf("decoding inputs: %w", err)
+	}
+	return a, in, nil
 }
 
 func (s *grpcServer) Describe(ctx context.Context, _ *pb.DescribeRequest) (*pb.DescribeResponse, error) {
@@ -172,7 +171,7 @@ func (s *grpcServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*
 }
 
 func (s *grpcServer) Validate(ctx context.Context, req *pb.ValidateRequest) (*pb.ValidateResponse, error) {
-	_, in, err := s.inputs(ctx, req.Action, req.Inputs)
+	_, in, err := s.actionInputs(ctx, req.Action, req.Inputs)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +183,7 @@ func (s *grpcServer) Validate(ctx context.Context, req *pb.ValidateRequest) (*pb
 }
 
 func (s *grpcServer) Plan(ctx context.Context, req *pb.PlanRequest) (*pb.PlanResponse, error) {
-	_, in, err := s.inputs(ctx, req.Action, req.Inputs)
+	_, in, err := s.actionInputs(ctx, req.Action, req.Inputs)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +219,7 @@ func streamEmitter(stream eventSender) (func(Event), *sync.Mutex) {
 func (s *grpcServer) Run(req *pb.RunRequest, stream pb.Plugin_RunServer) error {
 	ctx, done := s.track(stream.Context(), req.CallId)
 	defer done()
-	a, in, err := s.inputs(ctx, req.Action, req.Inputs)
+	a, in, err := s.actionInputs(ctx, req.Action, req.Inputs)
 	if err != nil {
 		return err
 	}
@@ -243,7 +242,7 @@ func (s *grpcServer) Run(req *pb.RunRequest, stream pb.Plugin_RunServer) error {
 func (s *grpcServer) Undo(req *pb.UndoRequest, stream pb.Plugin_UndoServer) error {
 	ctx, done := s.track(stream.Context(), req.CallId)
 	defer done()
-	a, in, err := s.inputs(ctx, req.Action, req.Inputs)
+	a, in, err := s.actionInputs(ctx, req.Action, req.Inputs)
 	if err != nil {
 		return err
 	}
@@ -271,7 +270,7 @@ type GRPCClient struct {
 	schema *Schema
 }
 
-var _ Plugin = (*GRPCClient)(nil)
+var _ Conn = (*GRPCClient)(nil)
 
 // Describe fetches and caches the plugin's schema.
 func (c *GRPCClient) Describe(ctx context.Context) (*Schema, error) {

@@ -15,7 +15,7 @@ import (
 
 // serve connects a gRPC client to an SDK plugin over a real socket, as
 // vmflow and a plugin process talk, but in one test process.
-func serve(t *testing.T, p *sdk.Plugin) protocol.Plugin {
+func serve(t *testing.T, p *sdk.Plugin) protocol.Conn {
 	t.Helper()
 	impl, err := sdk.InProcess(p)
 	if err != nil {
@@ -29,7 +29,7 @@ func serve(t *testing.T, p *sdk.Plugin) protocol.Plugin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return raw.(protocol.Plugin)
+	return raw.(protocol.Conn)
 }
 
 var started = make(chan struct{}, 1)

@@ -137,9 +137,11 @@ type Event struct {
 	Label          string
 }
 
-// Plugin is what vmflow needs of a plugin, whether it runs out of process
-// over gRPC or in process (the built-in actions).
-type Plugin interface {
+// Conn is what vmflow needs of a plugin, the calls it makes to one,
+// whether the plugin runs out of process over gRPC or in process (the
+// built-in actions). (sdk.Plugin is what a plugin's author declares;
+// engine.PluginInstance a plugin block's configured plugin.)
+type Conn interface {
 	Describe(ctx context.Context) (*Schema, error)
 	Configure(ctx context.Context, config cty.Value, env Env) (Diagnostics, error)
 	Validate(ctx context.Context, action string, inputs cty.Value) (Diagnostics, error)

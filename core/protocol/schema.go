@@ -1,5 +1,5 @@
 // Package protocol is the contract between vmflow and its plugins: the schema
-// a plugin declares, the Plugin interface both the gRPC client and in-process
+// a plugin declares, the Conn interface both the gRPC client and in-process
 // plugins implement, the go-plugin handshake, and the wire conversions.
 package protocol
 

@@ -71,7 +71,7 @@ func claimingPlugin(st *thingStore) *Plugin {
 	}
 }
 
-func startClaimer(t *testing.T, st *thingStore, state string) protocol.Plugin {
+func startClaimer(t *testing.T, st *thingStore, state string) protocol.Conn {
 	t.Helper()
 	p, err := InProcess(claimingPlugin(st))
 	if err != nil {
@@ -83,7 +83,7 @@ func startClaimer(t *testing.T, st *thingStore, state string) protocol.Plugin {
 	return p
 }
 
-func run(t *testing.T, p protocol.Plugin, runID, step, name string, fail bool) protocol.Diagnostics {
+func run(t *testing.T, p protocol.Conn, runID, step, name string, fail bool) protocol.Diagnostics {
 	t.Helper()
 	_, ds, err := p.Run(context.Background(), protocol.RunRequest{
 		Action: "make", RunID: runID, Step: step,

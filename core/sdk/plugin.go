@@ -76,9 +76,9 @@ type Action struct {
 	Timeout time.Duration
 }
 
-// InProcess returns p as a protocol.Plugin that runs in the calling
+// InProcess returns p as a protocol.Conn that runs in the calling
 // process; vmflow uses it for its built-in actions, tests use it too.
-func InProcess(p *Plugin) (protocol.Plugin, error) {
+func InProcess(p *Plugin) (protocol.Conn, error) {
 	s := &server{p: p}
 	if _, err := s.Describe(context.Background()); err != nil {
 		return nil, err
@@ -185,6 +185,11 @@ func (s *server) Run(ctx context.Context, req protocol.RunRequest, emit func(pro
 	if err != nil {
 		return cty.NilVal, nil, err
 	}
+	// vmflow's engine sent the inputs with their defaults filled
+	// already; this is kept on purpose: the SDK serves any caller of the
+	// protocol (an older vmflow, a test harness, a host of another
+	// kind), and an undo's inputs come from a journal that may predate a
+	// default the action has since gained.
 	in, err := pa.Inputs.ApplyDefaults(req.Inputs)
 	if err != nil {
 		return cty.NilVal, toDiagnostics(err), nil

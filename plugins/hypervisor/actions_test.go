@@ -47,7 +47,7 @@ func fullBackend(edit func(b *Backend)) Backend {
 	return b
 }
 
-func inProcess(t *testing.T, actions []*sdk.Action) (protocol.Plugin, *protocol.Schema) {
+func inProcess(t *testing.T, actions []*sdk.Action) (protocol.Conn, *protocol.Schema) {
 	t.Helper()
 	p, err := sdk.InProcess(&sdk.Plugin{Name: "hypervisor-test", Version: "0", Actions: actions})
 	if err != nil {
@@ -157,7 +157,7 @@ func TestActionsRefusesAWrongBackend(t *testing.T) {
 
 // validate runs an action's Validate through the SDK, as vmflow does, and
 // returns the diagnostics' summaries by attribute.
-func validate(t *testing.T, p protocol.Plugin, schema *protocol.Schema, action string, args map[string]cty.Value) map[string][]string {
+func validate(t *testing.T, p protocol.Conn, schema *protocol.Schema, action string, args map[string]cty.Value) map[string][]string {
 	t.Helper()
 	a, found := schema.Action(action)
 	if !found {

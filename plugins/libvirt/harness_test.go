@@ -39,7 +39,7 @@ func requireLibvirtd(t *testing.T) {
 // and Run per step), in process, against a real libvirtd.
 type harness struct {
 	t        *testing.T
-	p        protocol.Plugin
+	p        protocol.Conn
 	d        *driver
 	schema   *protocol.Schema
 	stateDir string

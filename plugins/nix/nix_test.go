@@ -40,7 +40,7 @@ var offline = []string{"--option", "substituters", "", "--option", "sandbox", "f
 
 type harness struct {
 	t      testing.TB
-	p      protocol.Plugin
+	p      protocol.Conn
 	schema *protocol.Schema
 	state  string
 }

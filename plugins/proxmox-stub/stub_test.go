@@ -23,7 +23,7 @@ import (
 // Validate and Run per step; it keeps the log lines of the last call.
 type harness struct {
 	t      *testing.T
-	p      protocol.Plugin
+	p      protocol.Conn
 	schema *protocol.Schema
 	state  string
 	logs   []string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -21,7 +22,7 @@ import (
 
 // builtinPlugin returns the built-in actions as seen from one task file:
 // commands run in that file's directory.
-func (e *Engine) builtinPlugin(ctx context.Context, f *config.File) *Plugin {
+func (e *Engine) builtinPlugin(ctx context.Context, f *config.File) *PluginInstance {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if p := e.builtins[f]; p != nil {
@@ -33,26 +34,20 @@ func (e *Engine) builtinPlugin(ctx context.Context, f *config.File) *Plugin {
 	}
 	schema, _ := impl.Describe(ctx)
 	_, _ = impl.Configure(ctx, cty.EmptyObjectVal, protocol.Env{StateDir: e.StateDir, WorkDir: f.WorkDir})
-	p := &Plugin{Name: config.BuiltinPlugin, Source: config.BuiltinPlugin, Schema: schema, impl: impl}
+	p := &PluginInstance{Name: config.BuiltinPlugin, Source: config.BuiltinPlugin, Schema: schema, impl: impl}
 	e.builtins[f] = p
 	return p
 }
 
-// bind starts and configures the plugin behind a plugin block (once per
+// instance starts and configures the plugin behind a plugin block (once per
 // block, however many steps use it).
-func (e *Engine) bind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl.Diagnostics) {
-	e.mu.Lock()
-	b, ok := e.bound[d]
-	if !ok {
-		b = &bindOnce{}
-		e.bound[d] = b
-	}
-	e.mu.Unlock()
-	b.once.Do(func() { b.p, b.diags = e.doBind(ctx, d) })
+func (e *Engine) instance(ctx context.Context, d *config.PluginDecl) (*PluginInstance, hcl.Diagnostics) {
+	b := entry(&e.mu, e.instances, d)
+	b.once.Do(func() { b.p, b.diags = e.newInstance(ctx, d) })
 	return b.p, b.diags
 }
 
-func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl.Diagnostics) {
+func (e *Engine) newInstance(ctx context.Context, d *config.PluginDecl) (*PluginInstance, hcl.Diagnostics) {
 	vctx := d.File.EvalContext(cty.NilVal, cty.NilVal)
 	sv, diags := d.Source.Value(vctx)
 	if diags.HasErrors() {
@@ -105,12 +100,12 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 		return nil, diags
 	}
 	env := protocol.Env{StateDir: e.StateDir, WorkDir: d.File.Dir}
-	fail := func(summary string, err error) (*Plugin, hcl.Diagnostics) {
+	fail := func(summary string, err error) (*PluginInstance, hcl.Diagnostics) {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary,
 			Detail: fmt.Sprintf("plugin %q (source %q): %v", d.Name, source, err), Subject: d.Source.Range().Ptr()}}
 	}
 
-	p := &Plugin{Name: d.Name, Source: source, Host: hostName}
+	p := &PluginInstance{Name: d.Name, Source: source, Host: hostName}
 	var configure func(cv cty.Value) (protocol.Diagnostics, error)
 	if sp, ok := e.InProcess[source]; ok {
 		impl, err := sdk.InProcess(sp)
@@ -147,16 +142,10 @@ func (e *Engine) doBind(ctx context.Context, d *config.PluginDecl) (*Plugin, hcl
 		if err != nil {
 			return fail("Plugin failed to start", err)
 		}
-		p.Path, p.Schema, p.impl, p.proc = path, proc.Schema, proc.Plugin, proc
+		p.Path, p.Schema, p.impl, p.proc = path, proc.Schema, proc.Conn, proc
 		// A process shared by several plugin blocks is configured once.
 		configure = func(cv cty.Value) (protocol.Diagnostics, error) {
-			e.mu.Lock()
-			co, ok := e.configured[proc]
-			if !ok {
-				co = &configureOnce{}
-				e.configured[proc] = co
-			}
-			e.mu.Unlock()
+			co := entry(&e.mu, e.configured, proc)
 			co.once.Do(func() {
 				co.diags, co.err = configureWithin(ctx, limit, func(ctx context.Context) (protocol.Diagnostics, error) { return proc.Configure(ctx, cv, env) })
 			})
@@ -258,4 +247,16 @@ func checkObject(v cty.Value, attrs protocol.Attributes, rng hcl.Range, what str
 		return cty.EmptyObjectVal, nil
 	}
 	return cty.ObjectVal(vals), nil
+}
+
+// entry returns m's entry for k, made on first use; mu guards m.
+func entry[K comparable, V any](mu *sync.Mutex, m map[K]*V, k K) *V {
+	mu.Lock()
+	defer mu.Unlock()
+	v, ok := m[k]
+	if !ok {
+		v = new(V)
+		m[k] = v
+	}
+	return v
 }

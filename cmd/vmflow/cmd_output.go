@@ -13,8 +13,6 @@ import (
 	"github.com/vmflow/vmflow/core/lang"
 )
 
-// ---- output ----
-
 // cmdOutput prints one output of a succeeded run: the one place a
 // sensitive value is shown, because the user asked for it by name. A
 // string prints as it is (for scripts), anything else as HCL.

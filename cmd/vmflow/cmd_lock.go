@@ -11,8 +11,6 @@ import (
 	"github.com/vmflow/vmflow/core/engine"
 )
 
-// ---- lock ----
-
 func (a *app) cmdLock(c *cli.Context) error {
 	proj, err := a.project(c, nil)
 	if err != nil {
