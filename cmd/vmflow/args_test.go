@@ -134,11 +134,11 @@ func TestCommandLine(t *testing.T) {
 		answers []answer
 		want    string
 	}{
-		{[]string{"/usr/bin/vmflow", "create"}, []answer{{p("name"), "web"}, {p("ip"), ""}},
+		{[]string{"/usr/bin/vmflow", "create"}, []answer{{param: p("name"), raw: "web"}, {param: p("ip"), raw: ""}},
 			"vmflow create --name=web --ip=''"},
-		{[]string{"vmflow", "-f", "my tasks.hcl", "run", "create", "--", "-odd"}, []answer{{p("note"), "it's"}},
+		{[]string{"vmflow", "-f", "my tasks.hcl", "run", "create", "--", "-odd"}, []answer{{param: p("note"), raw: "it's"}},
 			`vmflow -f 'my tasks.hcl' run create --note='it'\''s' -- -odd`},
-		{[]string{"vmflow", "create"}, []answer{{p("profiles"), `["a,b", "c"]`}},
+		{[]string{"vmflow", "create"}, []answer{{param: p("profiles"), raw: `["a,b", "c"]`}},
 			`vmflow create --profiles='["a,b", "c"]'`},
 	}
 	for _, c := range cases {

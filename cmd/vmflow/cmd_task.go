@@ -59,34 +59,28 @@ func (a *app) cmdTask(c *cli.Context, t *config.Task, args []string, planOnly bo
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	// What the command line gave is checked before anything is asked.
-	// Bind parses these strings again below, with the wizard's answers:
-	// the check here is what makes a bad value an error before the first
-	// question rather than after the last (one parse would need a Bind
-	// that takes values, a change to core/config left for later).
-	for _, p := range t.Params {
-		if rs, ok := raw[p.Name]; ok {
-			if _, err := t.ParseParam(p, rs); err != nil {
-				return usageErr("%v", err)
-			}
-		}
+	// What the command line gave is read (and checked) once, before
+	// anything is asked: a bad value is an error before the first question.
+	given, err := t.ParseArgs(raw)
+	if err != nil {
+		return usageErr("%v", err)
 	}
 	asJSON := c.Bool("json") || ta.json
 	runArgs := args[1:]
 	if !planOnly && !asJSON && !c.Bool("yes") && !ta.yes {
-		answers, err := a.wizard(t, raw)
+		answers, err := a.wizard(t, given)
 		if err != nil {
 			return err
 		}
 		if len(answers) > 0 {
 			for _, an := range answers {
-				raw[an.param.Name] = []string{an.raw}
+				given[an.param.Name] = an.value
 				runArgs = append(runArgs, "--"+an.param.Name+"="+an.raw)
 			}
 			fmt.Fprintf(a.stderr, "Running: %s\n", commandLine(config.MaskVarArgs(a.args, proj.SensitiveVars()), answers))
 		}
 	}
-	params, err := t.Bind(raw)
+	params, err := t.BindValues(given)
 	if err != nil {
 		return usageErr("%v", err)
 	}

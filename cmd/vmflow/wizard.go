@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 
@@ -42,7 +43,7 @@ func (a *app) canAsk() (in, out *os.File, ok bool) {
 // may ask (see canAsk): every one for a task with wizard = true, else the
 // missing required ones. It returns no answers when there is nothing to
 // ask or no terminal to ask on; Bind then reports what is missing.
-func (a *app) wizard(t *config.Task, given map[string][]string) ([]answer, error) {
+func (a *app) wizard(t *config.Task, given map[string]cty.Value) ([]answer, error) {
 	params := toAsk(t, given)
 	if len(params) == 0 {
 		return nil, nil
@@ -64,10 +65,9 @@ func (a *app) wizard(t *config.Task, given map[string][]string) ([]answer, error
 // (a gateway without a static IP, profiles with --var image), nor one
 // with ask = false. A param
 // whose applies depends on an answer is decided when it comes (askParams).
-func toAsk(t *config.Task, given map[string][]string) []*config.Param {
+func toAsk(t *config.Task, given map[string]cty.Value) []*config.Param {
 	var out []*config.Param
 	asked := map[string]bool{}
-	known := givenValues(t, given)
 	for _, p := range t.Params {
 		if _, ok := given[p.Name]; ok {
 			continue
@@ -75,26 +75,13 @@ func toAsk(t *config.Task, given map[string][]string) []*config.Param {
 		if (!t.Wizard || p.NotAsked) && !p.Required() {
 			continue
 		}
-		if !p.Required() && !dependsOn(p, asked) && !t.ParamApplies(p, known) {
+		if !p.Required() && !dependsOn(p, asked) && !t.ParamApplies(p, given) {
 			continue
 		}
 		asked[p.Name] = true
 		out = append(out, p)
 	}
 	return out
-}
-
-// givenValues parses the params the command line gave.
-func givenValues(t *config.Task, given map[string][]string) map[string]cty.Value {
-	known := map[string]cty.Value{}
-	for name, raw := range given {
-		if p := t.Param(name); p != nil {
-			if v, err := t.ParseParam(p, raw); err == nil {
-				known[name] = v
-			}
-		}
-	}
-	return known
 }
 
 // dependsOn reports whether p's applies refers to one of the params in
@@ -114,16 +101,18 @@ func dependsOn(p *config.Param, names map[string]bool) bool {
 	return false
 }
 
-// answer is one param's value from the wizard, in command-line form.
+// answer is one param's value from the wizard, and that value in
+// command-line form (for the command line it shows).
 type answer struct {
 	param *config.Param
 	raw   string
+	value cty.Value
 }
 
 // askParams runs the wizard: one question per param, its default shown
 // and preselected. Answers are read by the command-line rules (so are
 // checked the same way) and come back in command-line form.
-func askParams(t *config.Task, params []*config.Param, given map[string][]string, in io.Reader, out io.Writer) ([]answer, error) {
+func askParams(t *config.Task, params []*config.Param, given map[string]cty.Value, in io.Reader, out io.Writer) ([]answer, error) {
 	var groups []*huh.Group
 	var collect []func() string
 	// skipped: a question hidden because its param does not apply with
@@ -135,7 +124,7 @@ func askParams(t *config.Task, params []*config.Param, given map[string][]string
 		g := huh.NewGroup(f)
 		if !p.Required() && dependsOn(p, asked) {
 			g = g.WithHideFunc(func() bool {
-				known := givenValues(t, given)
+				known := maps.Clone(given)
 				for j := 0; j < i; j++ {
 					if skipped[j] {
 						continue
@@ -163,9 +152,15 @@ func askParams(t *config.Task, params []*config.Param, given map[string][]string
 	}
 	var answers []answer
 	for i, p := range params {
-		if !skipped[i] {
-			answers = append(answers, answer{param: p, raw: collect[i]()})
+		if skipped[i] {
+			continue
 		}
+		raw := collect[i]()
+		v, err := t.ParseParam(p, []string{raw}) // checked as it was typed
+		if err != nil {
+			return nil, err
+		}
+		answers = append(answers, answer{param: p, raw: raw, value: v})
 	}
 	return answers, nil
 }

@@ -83,23 +83,44 @@ func (t *Task) SortArgs(positional []string, named map[string]string) (map[strin
 	return raw, nil
 }
 
-// Bind turns the raw arguments SortArgs sorted into the param.* object.
-// Params not given take their defaults; a missing required param is an
-// error.
+// Bind turns the raw arguments SortArgs sorted into the param.* object:
+// ParseArgs, then BindValues.
 func (t *Task) Bind(raw map[string][]string) (cty.Value, error) {
+	given, err := t.ParseArgs(raw)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	return t.BindValues(given)
+}
+
+// ParseArgs reads the raw arguments of each param given (ParseParam), in
+// declared order; the first that is bad is the error.
+func (t *Task) ParseArgs(raw map[string][]string) (map[string]cty.Value, error) {
+	given := make(map[string]cty.Value, len(raw))
+	for _, p := range t.Params {
+		if rs, ok := raw[p.Name]; ok {
+			v, err := t.ParseParam(p, rs)
+			if err != nil {
+				return nil, err
+			}
+			given[p.Name] = v
+		}
+	}
+	return given, nil
+}
+
+// BindValues makes the param.* object of the values given, by param name
+// (ParseArgs' result, with the wizard's answers): params not given take
+// their defaults; a missing required param is an error.
+func (t *Task) BindValues(given map[string]cty.Value) (cty.Value, error) {
 	vals := make(map[string]cty.Value, len(t.Params))
 	for _, p := range t.Params {
-		rs, ok := raw[p.Name]
+		v, ok := given[p.Name]
 		if !ok {
 			if p.Required() {
 				return cty.NilVal, &ArgError{fmt.Sprintf("task %s: missing required param %s (usage: %s %s)", t.Name, p.Name, t.Name, t.Usage())}
 			}
-			vals[p.Name] = p.Default
-			continue
-		}
-		v, err := t.ParseParam(p, rs)
-		if err != nil {
-			return cty.NilVal, err
+			v = p.Default
 		}
 		vals[p.Name] = v
 	}
