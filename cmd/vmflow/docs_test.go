@@ -24,6 +24,7 @@ func TestTaskFileExamplesAreTested(t *testing.T) {
 		{"the lead example", "(?s)```hcl\n(.*?)```", "doc_task_file.txtar", "proj/tasks.hcl"},
 		{"the completion example", "(?s)```hcl completion\n(.*?)```", "doc_completion.txtar", "tasks.hcl"},
 		{"the shared-params example", "(?s)### Shared params\n.*?```hcl\n(.*?)```", "doc_shared_params.txtar", "tasks.hcl"},
+		{"the plugin timeout example", "(?s)```hcl plugin-timeout\n(.*?)```", "configure_hang.txtar", "doc.hcl"},
 	} {
 		m := regexp.MustCompile(ex.pattern).FindSubmatch(doc)
 		if m == nil {
