@@ -182,6 +182,11 @@ locals {
   every_host_machines = merge({ default = "machines/${var.backend}" }, { for h in keys(var.hosts) : h => "hosts/${h}/machines/${var.backend}" })
   # Where backups go.
   backups = var.backup_dir != "" ? var.backup_dir : "${env("VMFLOW_STATE_DIR")}/${local.home}backups/${var.backend}"
+  # A VM NAME's volumes are NAME-KIND: its /var, and its boot layer, which
+  # upgrade swaps (kernel and initrd for direct kernel boot); an image
+  # imported from a file is NAME-base.GENERATION besides.
+  volumes    = ["boot", "var", "kernel", "initrd"]
+  boot_layer = [for v in local.volumes : v if v != "var"]
 }
 
 # ---------------------------------------------------------------------------
@@ -502,7 +507,7 @@ task "recreate" {
   step "absent" {
     action  = hypervisor.ensure_absent
     vm      = param.name
-    volumes = [for v in ["boot", "var", "kernel", "initrd", "base.${step.record.values.generation}"] : "${param.name}-${v}"]
+    volumes = [for v in concat(local.volumes, ["base.${step.record.values.generation}"]) : "${param.name}-${v}"]
   }
   step "keys" {
     action = builtin.authorized_keys
@@ -612,7 +617,7 @@ task "upgrade" {
   }
   # 4. The swap: each an atomic exchange, undone by exchanging back.
   step "swap" {
-    for_each   = toset(["boot", "kernel", "initrd"])
+    for_each   = toset(local.boot_layer)
     action     = hypervisor.volume_swap
     if         = each.key == "boot" || step.image.kernel != null
     name       = "${param.name}-${each.key}"
@@ -644,7 +649,7 @@ task "upgrade" {
   # before the base it was made on.
   step "old" {
     action     = hypervisor.volumes_delete
-    names      = concat([for v in ["boot", "kernel", "initrd"] : "${param.name}-${v}.next"], compact([step.record.values.base_volume]))
+    names      = concat([for v in local.boot_layer : "${param.name}-${v}.next"], compact([step.record.values.base_volume]))
     missing_ok = true
     depends_on = [step.save]
   }
@@ -1510,7 +1515,7 @@ task "vacant" {
   step "absent" {
     action  = hypervisor.ensure_absent
     vm      = param.name
-    volumes = [for v in ["boot", "var", "base.1", "kernel", "initrd"] : "${param.name}-${v}"]
+    volumes = [for v in concat(local.volumes, ["base.1"]) : "${param.name}-${v}"]
   }
   step "known" {
     action     = builtin.record_read
@@ -1896,7 +1901,7 @@ task "teardown" {
   step "disks" {
     action     = hypervisor.volume_list
     prefix     = "${param.name}-"
-    pattern    = "${param.name}-(boot|var|kernel|initrd|base\\.[0-9]+)(\\.next)?"
+    pattern    = "${param.name}-(${join("|", local.volumes)}|base\\.[0-9]+)(\\.next)?"
     depends_on = [step.undefine]
   }
   step "volumes" {
