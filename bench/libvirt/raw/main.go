@@ -11,11 +11,16 @@
 // is what vmflow and the plugin do around these calls. -xml minimal and
 // -validate=false measure what the document and the schema check cost.
 //
+// -overlay qemu-img makes each overlay with a local `qemu-img create` in
+// the pool's directory and deletes it with rm, behind libvirt's back, as
+// bench/libvirt/virsh.sh does. -floor is the minimal floor issue 15
+// measures against: -overlay qemu-img -xml minimal -validate=false.
+//
 // -v prints each operation's duration to stderr, and a per-operation
 // summary (min, median, mean, max, total).
 //
 //	go build -o raw ./bench/libvirt/raw
-//	raw -pool vmflow-867b2012 -base bench-base [-n 20] [-v]
+//	raw -pool vmflow-867b2012 -base bench-base [-n 20] [-v] [-floor]
 package main
 
 import (
@@ -24,6 +29,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -45,10 +52,18 @@ func main() {
 	prefix := flag.String("prefix", "bench-", "name prefix: volumes PREFIXov-i, domains PREFIXvm-i")
 	xmlKind := flag.String("xml", "plugin", "domain document: plugin (what plugins/libvirt sends) or minimal")
 	validate := flag.Bool("validate", true, "define with VIR_DOMAIN_DEFINE_VALIDATE, as the plugin does")
+	overlay := flag.String("overlay", "pool", "how overlays are made and deleted: pool (StorageVolCreateXML, StorageVolDelete) or qemu-img (a local qemu-img create, rm)")
+	floor := flag.Bool("floor", false, "the minimal floor: -overlay qemu-img -xml minimal -validate=false")
 	verbose := flag.Bool("v", false, "print per-operation durations to stderr")
 	flag.Parse()
 	if *poolName == "" {
 		fail("-pool is required")
+	}
+	if *floor {
+		*overlay, *xmlKind, *validate = "qemu-img", "minimal", false
+	}
+	if *overlay != "pool" && *overlay != "qemu-img" {
+		fail("-overlay must be pool or qemu-img")
 	}
 	if *xmlKind != "plugin" && *xmlKind != "minimal" {
 		fail("-xml must be plugin or minimal")
@@ -111,23 +126,35 @@ func main() {
 		vmName := fmt.Sprintf("%svm-%d", *prefix, i)
 		var vol libvirt.StorageVol
 		var dom libvirt.Domain
-		timed("overlay", i, func() error {
-			x := libvirtxml.StorageVolume{
-				Name:       ovName,
-				Capacity:   &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: capacity},
-				Allocation: &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: 0},
-				Target:     &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: "qcow2"}},
-				BackingStore: &libvirtxml.StorageVolumeBackingStore{
-					Path: basePath, Format: &libvirtxml.StorageVolumeTargetFormat{Type: baseFormat},
-				},
-			}
-			s, err := x.Marshal()
-			if err != nil {
+		if *overlay == "qemu-img" {
+			path := filepath.Join(filepath.Dir(basePath), ovName)
+			vol.Key = path
+			timed("overlay", i, func() error {
+				out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-b", basePath, "-F", baseFormat, path).CombinedOutput()
+				if err != nil {
+					return fmt.Errorf("qemu-img create: %v: %s", err, out)
+				}
+				return nil
+			})
+		} else {
+			timed("overlay", i, func() error {
+				x := libvirtxml.StorageVolume{
+					Name:       ovName,
+					Capacity:   &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: capacity},
+					Allocation: &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: 0},
+					Target:     &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: "qcow2"}},
+					BackingStore: &libvirtxml.StorageVolumeBackingStore{
+						Path: basePath, Format: &libvirtxml.StorageVolumeTargetFormat{Type: baseFormat},
+					},
+				}
+				s, err := x.Marshal()
+				if err != nil {
+					return err
+				}
+				vol, err = conn.StorageVolCreateXML(pool, s, 0)
 				return err
-			}
-			vol, err = conn.StorageVolCreateXML(pool, s, 0)
-			return err
-		})
+			})
+		}
 		timed("define", i, func() error {
 			var s string
 			var err error
@@ -143,7 +170,12 @@ func main() {
 			return err
 		})
 		timed("undefine", i, func() error { return conn.DomainUndefineFlags(dom, undefineFlags) })
-		timed("delete", i, func() error { return conn.StorageVolDelete(vol, 0) })
+		timed("delete", i, func() error {
+			if *overlay == "qemu-img" {
+				return os.Remove(vol.Key)
+			}
+			return conn.StorageVolDelete(vol, 0)
+		})
 	}
 	loop := time.Since(tLoop)
 
