@@ -8,14 +8,17 @@
 #              libvirt plugin, 20 independent chains, --parallelism 4)
 #   vmflow-p1  the same with --parallelism 1
 #   bash       virsh.sh: qemu-img create / virsh define / virsh undefine / rm
-#   raw        raw/: go-libvirt on one connection, one RPC per operation,
-#              the calls the plugin's actions make (their document, flags)
+#   raw        raw/: go-libvirt on one connection, one call per operation,
+#              the calls the plugin's actions make (their document, flags;
+#              the overlay made with qemu-img, then a pool refresh)
 #   floor      raw/ -floor: a local `qemu-img create` overlay, a minimal
 #              domain document defined (no validation) and undefined over
 #              one go-libvirt connection, rm: issue 15's minimal floor
-#   before, before-p1
+#   before, before-p1, raw-before
 #              with BASE=path/to/vmflow (another build, its plugins beside
-#              it): vmflow and vmflow-p1 of that build, in the same rounds
+#              it): vmflow and vmflow-p1 of that build, in the same rounds,
+#              and raw with the calls the plugin made before issue 15
+#              (StorageVolCreateXML, every define validated)
 #
 #   bench/libvirt/run.sh              build, set up, time, tear down
 #   bench/libvirt/run.sh --setup      build and set up only (prints pool, base)
@@ -135,7 +138,8 @@ ratios=(--ratio vmflow=floor --ratio vmflow-p1=floor --ratio vmflow=raw --ratio 
 if [ -n "${BASE:-}" ]; then
   BASE=$(cd "$(dirname "$BASE")" && pwd)/$(basename "$BASE")
   cmds+=("before=$BASE -f $TASKS run bench --kernel $base" "before-p1=$BASE --parallelism 1 -f $TASKS run bench --kernel $base")
-  ratios+=(--ratio before=floor --ratio before-p1=floor --ratio vmflow=before --ratio vmflow-p1=before-p1)
+  cmds+=("raw-before=$cmd_raw -overlay pool -validate-every")
+  ratios+=(--ratio before=floor --ratio before-p1=floor --ratio raw-before=floor --ratio vmflow=before --ratio vmflow-p1=before-p1)
 fi
 cmds+=("bash=$cmd_bash" "raw=$cmd_raw" "floor=$cmd_floor")
 ratios+=(--ratio bash=floor --ratio raw=floor)
