@@ -25,9 +25,6 @@ func volumeClaim(name string) string { return "volume " + name }
 // filesystem image was built in (it may hold the files' secrets).
 type scratchClaim struct {
 	Scratch string `json:"scratch,omitempty"`
-	// File is the file volume_overlay made in the pool's directory
-	// itself, before libvirt listed it (localvol.go).
-	File string `json:"file,omitempty"`
 }
 
 // claimNewVolume makes way for a new volume: a volume of that name that
@@ -39,11 +36,6 @@ func (d *driver) claimNewVolume(ctx context.Context, r *sdk.Request, name string
 	claimed := r.Claimed(volumeClaim(name), &earlier)
 	if claimed && earlier.Scratch != "" && strings.Contains(earlier.Scratch, "vmflow-mkfs-") {
 		_ = os.RemoveAll(earlier.Scratch)
-	}
-	if claimed {
-		if err := d.removeLocalLeftover(r, name, earlier.File); err != nil {
-			return err
-		}
 	}
 	exists, err := d.volumeExists(name)
 	if err != nil {
@@ -88,18 +80,14 @@ func busy(err error) bool {
 // deletes it; after an interrupted Run, only if this step claimed it.
 func (d *driver) undoNewVolume(ctx context.Context, r *sdk.Request) error {
 	name := r.OutputString("name")
-	var earlier scratchClaim
 	if r.Interrupted() {
 		name = r.String("name")
-		if !r.Claimed(volumeClaim(name), &earlier) {
+		if !r.Claimed(volumeClaim(name), nil) {
 			return nil
 		}
 		r.Log("deleting %s, which the interrupted attempt of this step made (if it is there)", name)
 	}
-	if err := d.deleteLeftover(ctx, name); err != nil {
-		return err
-	}
-	return d.removeLocalLeftover(r, name, earlier.File)
+	return d.deleteLeftover(ctx, name)
 }
 
 // fileClaim is volume_export's claim of the file it writes.

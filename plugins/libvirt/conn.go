@@ -39,10 +39,6 @@ type driver struct {
 	// shapes are the domain document shapes libvirtd checked on this
 	// connection (shape.go).
 	shapes map[string]*shapeCheck
-	// localDir is the pool's directory when volume_overlay makes its
-	// files itself ("" when not), once localDirKnown (localvol.go).
-	localDir      string
-	localDirKnown bool
 }
 
 // configure reads the plugin config and connects, so a wrong URI or an
@@ -124,7 +120,6 @@ func (d *driver) connLocked() (*libvirt.Libvirt, error) {
 	}
 	d.activePool = nil // pools must be looked up again on a new connection
 	d.shapes = nil     // and the schema may have changed with the daemon
-	d.localDirKnown = false
 	u := *d.uri
 	if d.socket != "" {
 		q := u.Query()

@@ -65,7 +65,6 @@ type libvirtConn interface {
 	StoragePoolIsActive(pool libvirt.StoragePool) (int32, error)
 	StoragePoolCreate(pool libvirt.StoragePool, flags libvirt.StoragePoolCreateFlags) error
 	StoragePoolRefresh(pool libvirt.StoragePool, flags uint32) error
-	StoragePoolGetXMLDesc(pool libvirt.StoragePool, flags libvirt.StorageXMLFlags) (string, error)
 	StoragePoolListAllVolumes(pool libvirt.StoragePool, needResults int32, flags uint32) ([]libvirt.StorageVol, uint32, error)
 
 	// Storage volumes.

@@ -347,16 +347,11 @@ func (d *driver) volumeOverlay(ctx context.Context, r *sdk.Request) error {
 	if format != "qcow2" && format != "raw" {
 		return sdk.ArgError("backing_format", "unsupported backing format %q: qcow2 or raw", format)
 	}
-	vi, made, err := d.overlayLocally(ctx, r, name, capacity, backing, format)
+	_, _, vi, err := d.createVolume(name, capacity, "qcow2", &libvirtxml.StorageVolumeBackingStore{
+		Path: backing, Format: &libvirtxml.StorageVolumeTargetFormat{Type: format},
+	})
 	if err != nil {
 		return err
-	}
-	if !made {
-		if _, _, vi, err = d.createVolume(name, capacity, "qcow2", &libvirtxml.StorageVolumeBackingStore{
-			Path: backing, Format: &libvirtxml.StorageVolumeTargetFormat{Type: format},
-		}); err != nil {
-			return err
-		}
 	}
 	r.Log("overlay %s on %s", vi.path, backing)
 	return setVolOutputs(r, vi)

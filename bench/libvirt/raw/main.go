@@ -57,7 +57,7 @@ func main() {
 	xmlKind := flag.String("xml", "plugin", "domain document: plugin (what plugins/libvirt sends) or minimal")
 	validate := flag.Bool("validate", true, "define the first domain with VIR_DOMAIN_DEFINE_VALIDATE, as the plugin does (one document shape)")
 	every := flag.Bool("validate-every", false, "with -validate: every define, not only the first")
-	overlay := flag.String("overlay", "refresh", "how overlays are made and deleted: pool (StorageVolCreateXML, StorageVolDelete), qemu-img (a local qemu-img create, rm) or refresh (a local qemu-img create, StoragePoolRefresh and a lookup; StorageVolDelete)")
+	overlay := flag.String("overlay", "pool", "how overlays are made and deleted: pool (StorageVolCreateXML, StorageVolDelete), qemu-img (a local qemu-img create, rm) or refresh (a local qemu-img create, StoragePoolRefresh and a lookup; StorageVolDelete)")
 	floor := flag.Bool("floor", false, "the minimal floor: -overlay qemu-img -xml minimal -validate=false")
 	verbose := flag.Bool("v", false, "print per-operation durations to stderr")
 	flag.Parse()
