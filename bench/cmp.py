@@ -6,12 +6,14 @@ wall time, the median CPU time (user + system of the command and its
 children) and the ratio of its median to a baseline's.
 
   cmp.py [-n ROUNDS] [-w WARMUP] [--json FILE] [--ratio NAME=BASE ...]
-         NAME=COMMAND ...
+         [--prepare COMMAND] NAME=COMMAND ...
 
 COMMAND is split with shlex and run without a shell; its output is
 discarded and a non-zero exit stops the benchmark. --ratio NAME=BASE
 prints NAME's median divided by BASE's (default: every command against the
-last one). The load average (/proc/loadavg) is read before and after.
+last one). --prepare COMMAND runs (untimed, through the shell, output
+shown) before every timed command; its non-zero exit stops the benchmark.
+The load average (/proc/loadavg) is read before and after.
 """
 import argparse
 import json
@@ -52,6 +54,7 @@ def main():
     ap.add_argument("-w", "--warmup", type=int, default=2)
     ap.add_argument("--json")
     ap.add_argument("--ratio", action="append", default=[])
+    ap.add_argument("--prepare")
     ap.add_argument("cmds", nargs="+")
     a = ap.parse_args()
     cmds = []
@@ -69,6 +72,8 @@ def main():
     for r in range(a.warmup + a.rounds):
         k = r % len(cmds)
         for name, argv in cmds[k:] + cmds[:k]:
+            if a.prepare and subprocess.run(a.prepare, shell=True).returncode != 0:
+                sys.exit(f"cmp.py: --prepare failed before {name}: {a.prepare}")
             wall, cpu, code = run_once(argv, env)
             if code != 0:
                 sys.exit(f"cmp.py: {name} exited {code}: {shlex.join(argv)}")

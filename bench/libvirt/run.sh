@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Time 20 x (overlay + define + undefine + delete) on qemu:///system three
-# ways, in one hyperfine invocation, and print the median wall times and
-# the ratios to the raw floor, computed from hyperfine's JSON:
+# Time 20 x (overlay + define + undefine + delete) on qemu:///system, side
+# by side in one run (bench/cmp.py: interleaved rounds, each command once
+# per round in a rotated order), and print the median wall times and the
+# ratios to the minimal floor and to the plugin's own calls:
 #
 #   vmflow     ONE `vmflow run bench` of tasks.hcl (80 steps through the
 #              libvirt plugin, 20 independent chains, --parallelism 4)
 #   vmflow-p1  the same with --parallelism 1
 #   bash       virsh.sh: qemu-img create / virsh define / virsh undefine / rm
-#   raw        raw/: go-libvirt on one connection, one RPC per operation
+#   raw        raw/: go-libvirt on one connection, one call per operation,
+#              the calls the plugin's actions make (their document, flags;
+#              the overlay made with qemu-img, then a pool refresh)
+#   floor      raw/ -floor: a local `qemu-img create` overlay, a minimal
+#              domain document defined (no validation) and undefined over
+#              one go-libvirt connection, rm: issue 15's minimal floor
+#   before, before-p1, raw-before
+#              with BASE=path/to/vmflow (another build, its plugins beside
+#              it): vmflow and vmflow-p1 of that build, in the same rounds,
+#              and raw with the calls the plugin made before issue 15
+#              (StorageVolCreateXML, every define validated)
 #
 #   bench/libvirt/run.sh              build, set up, time, tear down
 #   bench/libvirt/run.sh --setup      build and set up only (prints pool, base)
@@ -15,15 +26,15 @@
 #
 # Everything happens in the libvirt plugin's pool for the state dir (pool
 # vmflow-<hash>, directory /var/lib/libvirt/vmflow/<pool>); the base volume
-# bench-base is made there by `vmflow run setup` before timing. hyperfine's
-# --prepare is `clean.sh --strict`: before every run it checks that the
-# previous one left no bench-vm-* domain, no bench-ov-* volume and no
-# bench-ov-* file (and fails the benchmark if it did).
+# bench-base is made there by `vmflow run setup` before timing. cmp.py's
+# --prepare is `clean.sh --strict`: before every timed command it checks
+# that the previous one left no bench-vm-* domain, no bench-ov-* volume and
+# no bench-ov-* file (and fails the benchmark if it did).
 #
-# Env: RUNS (10), WARMUP (2), BENCH_STATE_DIR (the dedicated vmflow state
-# dir, default bench/results/libvirt-state), OUT (default
-# bench/results/libvirt.json; a timestamped copy is kept beside it),
-# KEEP=1 to skip the teardown.
+# Env: RUNS (10 rounds), WARMUP (2), BASE, BENCH_STATE_DIR (the dedicated
+# vmflow state dir, default bench/results/libvirt-state), OUT (default
+# bench/results/libvirt.json, cmp.py's JSON; a timestamped copy is kept
+# beside it), KEEP=1 to skip the teardown.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -115,15 +126,27 @@ fi
 [ "${KEEP:-}" = 1 ] || trap 'teardown "$pool" "$dir"' EXIT
 "$here/clean.sh" "$pool" "$dir" # leftovers of an interrupted run
 
-# Absolute paths, no shell: hyperfine -N execs these directly.
+# Absolute paths, no shell: cmp.py execs these directly.
 cmd_vmflow="$VMFLOW -f $TASKS run bench --kernel $base"
 cmd_vmflow1="$VMFLOW --parallelism 1 -f $TASKS run bench --kernel $base"
 cmd_bash="$here/virsh.sh $pool $base 20"
 cmd_raw="$RAW -pool $pool -base bench-base -n 20"
+cmd_floor="$RAW -floor -pool $pool -base bench-base -n 20"
 prepare="$here/clean.sh --strict $pool $dir"
+cmds=("vmflow=$cmd_vmflow" "vmflow-p1=$cmd_vmflow1")
+ratios=(--ratio vmflow=floor --ratio vmflow-p1=floor --ratio vmflow=raw --ratio vmflow-p1=raw)
+if [ -n "${BASE:-}" ]; then
+  BASE=$(cd "$(dirname "$BASE")" && pwd)/$(basename "$BASE")
+  cmds+=("before=$BASE -f $TASKS run bench --kernel $base" "before-p1=$BASE --parallelism 1 -f $TASKS run bench --kernel $base")
+  cmds+=("raw-before=$cmd_raw -overlay pool -validate-every")
+  ratios+=(--ratio before=floor --ratio before-p1=floor --ratio raw-before=floor --ratio vmflow=before --ratio vmflow-p1=before-p1)
+fi
+cmds+=("bash=$cmd_bash" "raw=$cmd_raw" "floor=$cmd_floor")
+ratios+=(--ratio bash=floor --ratio raw=floor)
 
 # Each must succeed and leave nothing behind before it is timed.
-for c in "$cmd_vmflow" "$cmd_vmflow1" "$cmd_bash" "$cmd_raw"; do
+for c in "${cmds[@]}"; do
+  c=${c#*=}
   if ! out=$($c 2>&1); then
     echo "run.sh: '$c' failed:" >&2; echo "$out" >&2; exit 1
   fi
@@ -132,39 +155,16 @@ done
 
 echo "vmflow: $("$VMFLOW" version 2>/dev/null || echo '?')  sha256 $(sha256sum "$VMFLOW" | cut -c1-12)" \
   " plugin sha256 $(sha256sum "$repo/bin/vmflow-plugin-libvirt" | cut -c1-12)"
+[ -z "${BASE:-}" ] || echo "before: $BASE $("$BASE" version 2>/dev/null || echo '?')  sha256 $(sha256sum "$BASE" | cut -c1-12)" \
+  " plugin sha256 $(sha256sum "$(dirname "$BASE")/vmflow-plugin-libvirt" | cut -c1-12)"
 virsh -c "$URI" version --daemon | grep -E 'daemon|hypervisor' | tr -s ' ' | paste -sd';'
-echo "$(qemu-img --version | head -1); $(hyperfine --version)"
+echo "$(qemu-img --version | head -1)"
 echo "pool $pool ($dir), state dir $VMFLOW_STATE_DIR"
-echo "runs=$RUNS warmup=$WARMUP, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "rounds=$RUNS warmup=$WARMUP, $(nproc) cores"
 echo
 
-hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --style basic \
-  --prepare "$prepare" \
-  --export-json "$OUT" \
-  -n vmflow "$cmd_vmflow" \
-  -n vmflow-p1 "$cmd_vmflow1" \
-  -n bash "$cmd_bash" \
-  -n raw "$cmd_raw"
+python3 "$repo/bench/cmp.py" -n "$RUNS" -w "$WARMUP" --json "$OUT" \
+  --prepare "$prepare" "${ratios[@]}" "${cmds[@]}"
 
 $prepare # the last run of the last command left nothing either
 cp "$OUT" "${OUT%.json}-$(date -u +%Y%m%dT%H%M%SZ).json"
-
-python3 - "$OUT" <<'EOF'
-import json, statistics, sys
-res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-ms = lambda s: s * 1000.0
-names = ("vmflow", "vmflow-p1", "bash", "raw")
-print()
-print(f"{'command':<10} {'median ms':>10} {'mean ms':>9} {'stddev':>8} {'min ms':>8} {'max ms':>8} {'runs':>5}")
-for name in names:
-    r = res[name]
-    t = r["times"]
-    print(f"{name:<10} {ms(statistics.median(t)):>10.1f} {ms(r['mean']):>9.1f} {ms(r['stddev'] or 0):>8.1f}"
-          f" {ms(min(t)):>8.1f} {ms(max(t)):>8.1f} {len(t):>5}")
-med = {n: statistics.median(res[n]["times"]) for n in names}
-print()
-print(f"median ratio vmflow/raw    (a/c, parallelism 4) = {med['vmflow'] / med['raw']:.2f}x")
-print(f"median ratio vmflow-p1/raw (a/c, parallelism 1) = {med['vmflow-p1'] / med['raw']:.2f}x")
-print(f"median ratio bash/raw      (b/c)                = {med['bash'] / med['raw']:.2f}x")
-print(f"median ratio vmflow/bash, vmflow-p1/bash        = {med['vmflow'] / med['bash']:.2f}x, {med['vmflow-p1'] / med['bash']:.2f}x")
-EOF

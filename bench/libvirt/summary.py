@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Median wall times and ratios of several bench/libvirt/run.sh results, one
-row per hyperfine JSON, and the median of each column over the rows.
+row per JSON (bench/cmp.py's, or hyperfine's from before run.sh used
+cmp.py), and the median of each column over the rows.
 
     python3 bench/libvirt/summary.py bench/results/libvirt-2*.json
 """
@@ -8,27 +9,39 @@ import json
 import statistics
 import sys
 
-NAMES = ("vmflow", "vmflow-p1", "bash", "raw")
+NAMES = ("vmflow", "vmflow-p1", "bash", "raw", "floor")
+
+
+def medians(path):
+    doc = json.load(open(path))
+    if "commands" in doc:  # cmp.py
+        return {n: c["median_ms"] for n, c in doc["commands"].items()}, doc.get("rounds"), doc.get("load_before", "")
+    res = {r["command"]: r for r in doc["results"]}  # hyperfine
+    return {n: statistics.median(r["times"]) * 1000 for n, r in res.items()}, len(res["raw"]["times"]), ""
+
+
 rows = []
 for path in sys.argv[1:]:
-    res = {r["command"]: r for r in json.load(open(path))["results"]}
-    if not all(n in res for n in NAMES):
+    m, n, load = medians(path)
+    if not all(k in m for k in ("vmflow", "vmflow-p1", "raw")):
         continue
-    m = {n: statistics.median(res[n]["times"]) * 1000 for n in NAMES}
-    rows.append((path.rsplit("/", 1)[-1], len(res["raw"]["times"]), m))
+    rows.append((path.rsplit("/", 1)[-1], n, load, m))
 
-print(f"| run | runs | vmflow (a, p4) | vmflow-p1 (a, p1) | bash (b) | raw (c) | a/c p4 | a/c p1 | b/c |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-cols = {k: [] for k in NAMES + ("r4", "r1", "rb")}
-for name, n, m in rows:
-    r4, r1, rb = m["vmflow"] / m["raw"], m["vmflow-p1"] / m["raw"], m["bash"] / m["raw"]
+nan = float("nan")
+print("| run | rounds | load | vmflow p4 | vmflow p1 | bash | raw | floor | p4/floor | p1/floor | p4/raw | p1/raw |")
+print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+cols = {}
+for name, n, load, m in rows:
+    g = lambda k: m.get(k, nan)
+    r = {"p4f": g("vmflow") / g("floor"), "p1f": g("vmflow-p1") / g("floor"),
+         "p4r": g("vmflow") / g("raw"), "p1r": g("vmflow-p1") / g("raw")}
     for k in NAMES:
-        cols[k].append(m[k])
-    cols["r4"].append(r4)
-    cols["r1"].append(r1)
-    cols["rb"].append(rb)
-    print(f"| {name} | {n} | {m['vmflow']:.0f} | {m['vmflow-p1']:.0f} | {m['bash']:.0f} | {m['raw']:.0f} | {r4:.2f}x | {r1:.2f}x | {rb:.2f}x |")
-md = {k: statistics.median(v) for k, v in cols.items() if v}
-if md:
-    print(f"| median of the {len(rows)} | | {md['vmflow']:.0f} | {md['vmflow-p1']:.0f} | {md['bash']:.0f} | {md['raw']:.0f} |"
-          f" {md['r4']:.2f}x | {md['r1']:.2f}x | {md['rb']:.2f}x |")
+        cols.setdefault(k, []).append(g(k))
+    for k, v in r.items():
+        cols.setdefault(k, []).append(v)
+    print(f"| {name} | {n} | {load} | {g('vmflow'):.0f} | {g('vmflow-p1'):.0f} | {g('bash'):.0f} | {g('raw'):.0f} | {g('floor'):.0f} |"
+          f" {r['p4f']:.2f}x | {r['p1f']:.2f}x | {r['p4r']:.2f}x | {r['p1r']:.2f}x |")
+if rows:
+    md = {k: statistics.median(v) for k, v in cols.items()}
+    print(f"| median of the {len(rows)} | | | {md['vmflow']:.0f} | {md['vmflow-p1']:.0f} | {md['bash']:.0f} | {md['raw']:.0f} | {md['floor']:.0f} |"
+          f" {md['p4f']:.2f}x | {md['p1f']:.2f}x | {md['p4r']:.2f}x | {md['p1r']:.2f}x |")

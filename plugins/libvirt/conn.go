@@ -38,6 +38,9 @@ type driver struct {
 
 	poolName, poolPath string
 	activePool         *libvirt.StoragePool // looked up, and started, on this connection
+	// shapes are the domain document shapes libvirtd checked on this
+	// connection (shape.go).
+	shapes map[string]*shapeCheck
 }
 
 // configure reads the plugin config and connects, so a wrong URI or an
@@ -118,6 +121,7 @@ func (d *driver) connLocked() (*libvirt.Libvirt, error) {
 		return d.conn, nil
 	}
 	d.activePool = nil // pools must be looked up again on a new connection
+	d.shapes = nil     // and the schema may have changed with the daemon
 	u := *d.uri
 	if d.socket != "" {
 		q := u.Query()

@@ -187,7 +187,10 @@ func (d *driver) define(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := conn.DomainDefineXMLFlags(doc, libvirt.DomainDefineValidate); err != nil {
+	flags, checked := d.defineFlags(ctx, spec)
+	_, err = conn.DomainDefineXMLFlags(doc, flags)
+	checked(err)
+	if err != nil {
 		return fmt.Errorf("defining domain %q: %w", name, err)
 	}
 	r.Log("defined %s (%s, uuid %s, mac %s)", name, spec.domType, spec.uuid, spec.mac)

@@ -44,6 +44,12 @@ type fakeLibvirt struct {
 	addrs map[uint32][]libvirt.DomainInterface
 
 	clock int64 // snapshot creation times, one second apart
+
+	// defineFlags are DomainDefineXMLFlags' flags, call by call; with
+	// DomainDefineValidate, schema (when set) checks the document as
+	// libvirtd's RelaxNG check does.
+	defineFlags []libvirt.DomainDefineFlags
+	schema      func(doc string) error
 }
 
 type fakeDomain struct {
@@ -263,10 +269,16 @@ func (f *fakeLibvirt) DomainLookupByName(name string) (libvirt.Domain, error) {
 	return fd.dom, nil
 }
 
-func (f *fakeLibvirt) DomainDefineXMLFlags(doc string, _ libvirt.DomainDefineFlags) (libvirt.Domain, error) {
+func (f *fakeLibvirt) DomainDefineXMLFlags(doc string, flags libvirt.DomainDefineFlags) (libvirt.Domain, error) {
 	defer f.mu.Unlock()
 	if err := f.enter("DomainDefineXMLFlags"); err != nil {
 		return libvirt.Domain{}, err
+	}
+	f.defineFlags = append(f.defineFlags, flags)
+	if flags&libvirt.DomainDefineValidate != 0 && f.schema != nil {
+		if err := f.schema(doc); err != nil {
+			return libvirt.Domain{}, err
+		}
 	}
 	fd, err := f.addDomain(doc, libvirt.DomainShutoff)
 	if err != nil {

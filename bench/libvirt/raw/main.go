@@ -2,20 +2,29 @@
 // undefine, delete) that the vmflow task runs, done sequentially on ONE
 // go-libvirt connection with one RPC per operation:
 //
-//	StorageVolCreateXML (qcow2 with a backingStore) -> DomainDefineXMLFlags
-//	-> DomainUndefineFlags -> StorageVolDelete
+//	overlay (a local qemu-img create, StoragePoolRefresh, StorageVolLookupByName)
+//	-> DomainDefineXMLFlags -> DomainUndefineFlags -> StorageVolDelete
 //
-// By default the domain document and the define/undefine flags are the ones
-// the libvirt plugin sends (plugins/libvirt/domains.go: domainXML,
-// DomainDefineValidate, undefineFlags), so the only difference from vmflow
-// is what vmflow and the plugin do around these calls. -xml minimal and
-// -validate=false measure what the document and the schema check cost.
+// By default the calls, the domain document and the define/undefine flags
+// are the ones the libvirt plugin makes (plugins/libvirt: localvol.go's
+// overlay, domainXML, DomainDefineValidate on the first define only, as
+// shape.go checks each document shape once, undefineFlags), so the only
+// difference from vmflow is what vmflow and the plugin do around these
+// calls. -xml minimal and -validate=false measure what the document and
+// the schema check cost; -validate-every checks every define, and
+// -overlay pool asks libvirtd for each overlay (StorageVolCreateXML), as
+// the plugin did before issue 15.
+//
+// -overlay qemu-img makes each overlay with a local `qemu-img create` in
+// the pool's directory and deletes it with rm, behind libvirt's back, as
+// bench/libvirt/virsh.sh does. -floor is the minimal floor issue 15
+// measures against: -overlay qemu-img -xml minimal -validate=false.
 //
 // -v prints each operation's duration to stderr, and a per-operation
 // summary (min, median, mean, max, total).
 //
 //	go build -o raw ./bench/libvirt/raw
-//	raw -pool vmflow-867b2012 -base bench-base [-n 20] [-v]
+//	raw -pool vmflow-867b2012 -base bench-base [-n 20] [-v] [-floor]
 package main
 
 import (
@@ -24,6 +33,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -44,11 +55,20 @@ func main() {
 	n := flag.Int("n", 20, "iterations")
 	prefix := flag.String("prefix", "bench-", "name prefix: volumes PREFIXov-i, domains PREFIXvm-i")
 	xmlKind := flag.String("xml", "plugin", "domain document: plugin (what plugins/libvirt sends) or minimal")
-	validate := flag.Bool("validate", true, "define with VIR_DOMAIN_DEFINE_VALIDATE, as the plugin does")
+	validate := flag.Bool("validate", true, "define the first domain with VIR_DOMAIN_DEFINE_VALIDATE, as the plugin does (one document shape)")
+	every := flag.Bool("validate-every", false, "with -validate: every define, not only the first")
+	overlay := flag.String("overlay", "pool", "how overlays are made and deleted: pool (StorageVolCreateXML, StorageVolDelete), qemu-img (a local qemu-img create, rm) or refresh (a local qemu-img create, StoragePoolRefresh and a lookup; StorageVolDelete)")
+	floor := flag.Bool("floor", false, "the minimal floor: -overlay qemu-img -xml minimal -validate=false")
 	verbose := flag.Bool("v", false, "print per-operation durations to stderr")
 	flag.Parse()
 	if *poolName == "" {
 		fail("-pool is required")
+	}
+	if *floor {
+		*overlay, *xmlKind, *validate = "qemu-img", "minimal", false
+	}
+	if *overlay != "pool" && *overlay != "qemu-img" && *overlay != "refresh" {
+		fail("-overlay must be pool, qemu-img or refresh")
 	}
 	if *xmlKind != "plugin" && *xmlKind != "minimal" {
 		fail("-xml must be plugin or minimal")
@@ -111,23 +131,50 @@ func main() {
 		vmName := fmt.Sprintf("%svm-%d", *prefix, i)
 		var vol libvirt.StorageVol
 		var dom libvirt.Domain
-		timed("overlay", i, func() error {
-			x := libvirtxml.StorageVolume{
-				Name:       ovName,
-				Capacity:   &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: capacity},
-				Allocation: &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: 0},
-				Target:     &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: "qcow2"}},
-				BackingStore: &libvirtxml.StorageVolumeBackingStore{
-					Path: basePath, Format: &libvirtxml.StorageVolumeTargetFormat{Type: baseFormat},
-				},
-			}
-			s, err := x.Marshal()
-			if err != nil {
+		if *overlay != "pool" {
+			path := filepath.Join(filepath.Dir(basePath), ovName)
+			vol.Key = path
+			timed("overlay", i, func() error {
+				args := []string{"create", "-q", "-f", "qcow2", "-b", basePath, "-F", baseFormat, path}
+				if *overlay == "refresh" { // as plugins/libvirt/localvol.go
+					f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+					if err != nil {
+						return err
+					}
+					f.Close()
+					args = []string{"create", "-q", "-f", "qcow2", "-b", basePath, "-o", "backing_fmt=" + baseFormat + ",compat=0.10", path, fmt.Sprintf("%dK", (capacity+1023)/1024)}
+				}
+				out, err := exec.Command("qemu-img", args...).CombinedOutput()
+				if err != nil {
+					return fmt.Errorf("qemu-img create: %v: %s", err, out)
+				}
+				if *overlay == "refresh" {
+					if err := conn.StoragePoolRefresh(pool, 0); err != nil {
+						return err
+					}
+					vol, err = conn.StorageVolLookupByName(pool, ovName)
+				}
 				return err
-			}
-			vol, err = conn.StorageVolCreateXML(pool, s, 0)
-			return err
-		})
+			})
+		} else {
+			timed("overlay", i, func() error {
+				x := libvirtxml.StorageVolume{
+					Name:       ovName,
+					Capacity:   &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: capacity},
+					Allocation: &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: 0},
+					Target:     &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: "qcow2"}},
+					BackingStore: &libvirtxml.StorageVolumeBackingStore{
+						Path: basePath, Format: &libvirtxml.StorageVolumeTargetFormat{Type: baseFormat},
+					},
+				}
+				s, err := x.Marshal()
+				if err != nil {
+					return err
+				}
+				vol, err = conn.StorageVolCreateXML(pool, s, 0)
+				return err
+			})
+		}
 		timed("define", i, func() error {
 			var s string
 			var err error
@@ -139,11 +186,20 @@ func main() {
 			if err != nil {
 				return err
 			}
-			dom, err = conn.DomainDefineXMLFlags(s, defFlags)
+			fl := defFlags
+			if i > 1 && !*every {
+				fl = 0
+			}
+			dom, err = conn.DomainDefineXMLFlags(s, fl)
 			return err
 		})
 		timed("undefine", i, func() error { return conn.DomainUndefineFlags(dom, undefineFlags) })
-		timed("delete", i, func() error { return conn.StorageVolDelete(vol, 0) })
+		timed("delete", i, func() error {
+			if *overlay == "qemu-img" {
+				return os.Remove(vol.Key)
+			}
+			return conn.StorageVolDelete(vol, 0)
+		})
 	}
 	loop := time.Since(tLoop)
 
