@@ -16,7 +16,7 @@ import (
 // tests and the conformance suite share it, so that they call the plugins
 // alike.
 type Harness struct {
-	T      testing.TB
+	T      *testing.T
 	Conn   protocol.Conn
 	Schema *protocol.Schema
 	// RunID names the run of each Try and Undo; nil: the run "".
@@ -75,17 +75,19 @@ func (h *Harness) Attempt(runID, step, action string, args map[string]any) (cty.
 	if diags.HasErrors() {
 		return cty.NilVal, diags.Err()
 	}
-	return h.run(runID, step, action, in, Timeout(h.T, h.Schema, action, args))
+	return h.RunFor(runID, step, action, in, Timeout(h.T, h.Schema, action, args))
 }
 
 // RunOnly runs an action without validating it first, limited by the
 // action's default timeout.
 func (h *Harness) RunOnly(runID, step, action string, in cty.Value) (cty.Value, error) {
 	h.T.Helper()
-	return h.run(runID, step, action, in, Timeout(h.T, h.Schema, action, nil))
+	return h.RunFor(runID, step, action, in, Timeout(h.T, h.Schema, action, nil))
 }
 
-func (h *Harness) run(runID, step, action string, in cty.Value, limit time.Duration) (cty.Value, error) {
+// RunFor runs an action without validating it first, limited by limit.
+func (h *Harness) RunFor(runID, step, action string, in cty.Value, limit time.Duration) (cty.Value, error) {
+	h.T.Helper()
 	h.Logs = nil
 	ctx, cancel := Context(limit)
 	defer cancel()

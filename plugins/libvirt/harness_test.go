@@ -94,6 +94,12 @@ func (h *harness) removePool() {
 	_ = testlibvirt.RemovePool(conn, h.d.poolName)
 }
 
+// shared is the harness's plugin in the harness the plugins' tests and
+// the conformance suite share.
+func (h *harness) shared() *plugintest.Harness {
+	return &plugintest.Harness{T: h.t, Conn: h.p, Schema: h.schema}
+}
+
 func (h *harness) inputs(action string, args map[string]any) cty.Value {
 	return plugintest.Inputs(h.t, h.schema, action, args)
 }
@@ -101,79 +107,50 @@ func (h *harness) inputs(action string, args map[string]any) cty.Value {
 // try validates and runs an action; the error carries the diagnostics.
 func (h *harness) try(action string, args map[string]any) (cty.Value, error) {
 	h.t.Helper()
-	return h.attempt("", action, action, args)
-}
-
-// attempt validates and runs an action as step step of run runID: called
-// twice with the same run and step, it is a step run again after vmflow
-// was killed during its first attempt.
-func (h *harness) attempt(runID, step, action string, args map[string]any) (cty.Value, error) {
-	h.t.Helper()
-	in := h.inputs(action, args)
-	ctx := context.Background()
-	diags, err := h.p.Validate(ctx, action, in)
-	if err != nil {
-		return cty.NilVal, err
-	}
-	if diags.HasErrors() {
-		return cty.NilVal, diags.Err()
-	}
-	return h.runFor(runID, step, action, in, plugintest.Timeout(h.t, h.schema, action, args))
-}
-
-// runOnly runs an action without validating it first.
-func (h *harness) runOnly(runID, step, action string, in cty.Value) (cty.Value, error) {
-	h.t.Helper()
-	return h.runFor(runID, step, action, in, plugintest.Timeout(h.t, h.schema, action, nil))
+	return h.shared().Try(action, args)
 }
 
 // runFor runs an action as vmflow does, limited by its step timeout.
 func (h *harness) runFor(runID, step, action string, in cty.Value, limit time.Duration) (cty.Value, error) {
 	h.t.Helper()
-	ctx, cancel := plugintest.Context(limit)
-	defer cancel()
-	out, diags, err := h.p.Run(ctx, protocol.RunRequest{Action: action, Inputs: in, RunID: runID, Step: step, Timeout: limit}, func(protocol.Event) {})
-	if err != nil {
-		return cty.NilVal, err
-	}
-	return out, diags.Err()
+	return h.shared().RunFor(runID, step, action, in, limit)
 }
 
 // run is try that must succeed.
 func (h *harness) run(action string, args map[string]any) cty.Value {
 	h.t.Helper()
-	out, err := h.try(action, args)
-	if err != nil {
-		h.t.Fatalf("%s %v: %v", action, args, err)
-	}
-	return out
+	return h.shared().Run(action, args)
 }
 
 // fails runs an action that must fail with an error containing want.
 func (h *harness) fails(action string, args map[string]any, want string) {
 	h.t.Helper()
-	_, err := h.try(action, args)
-	if err == nil || !strings.Contains(err.Error(), want) {
-		h.t.Fatalf("%s %v: error %v, want one containing %q", action, args, err, want)
-	}
+	h.shared().Fails(action, args, want)
 }
 
 func (h *harness) undo(action string, args map[string]any, outputs cty.Value) {
 	h.t.Helper()
-	h.undoStep("", action, action, args, outputs)
+	h.shared().Undo(action, args, outputs)
 }
 
 // undoStep undoes step step of run runID; outputs null is the undo of an
 // interrupted Run (vmflow resume --undo).
 func (h *harness) undoStep(runID, step, action string, args map[string]any, outputs cty.Value) {
 	h.t.Helper()
-	limit := plugintest.Timeout(h.t, h.schema, action, args)
-	ctx, cancel := plugintest.Context(limit)
-	defer cancel()
-	diags, err := h.p.Undo(ctx, protocol.UndoRequest{Action: action, Inputs: h.inputs(action, args), Outputs: outputs, RunID: runID, Step: step, Timeout: limit}, func(protocol.Event) {})
-	if err != nil || diags.HasErrors() {
-		h.t.Fatalf("undo %s: %v %v", action, err, diags.Err())
-	}
+	h.shared().UndoStep(runID, step, action, args, outputs)
+}
+
+// mustAttempt runs an action as step step of run runID; it must succeed.
+func (h *harness) mustAttempt(runID, step, action string, args map[string]any) cty.Value {
+	h.t.Helper()
+	return h.shared().MustAttempt(runID, step, action, args)
+}
+
+// attemptFails runs an action as step step of run runID; it must fail
+// with an error containing want.
+func (h *harness) attemptFails(runID, step, action string, args map[string]any, want string) {
+	h.t.Helper()
+	h.shared().AttemptFails(runID, step, action, args, want)
 }
 
 func str(v cty.Value, attr string) string { return v.GetAttr(attr).AsString() }

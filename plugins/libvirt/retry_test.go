@@ -52,23 +52,6 @@ func halfMade(t *testing.T, path string) {
 	}
 }
 
-func (h *harness) mustAttempt(runID, step, action string, args map[string]any) cty.Value {
-	h.t.Helper()
-	out, err := h.attempt(runID, step, action, args)
-	if err != nil {
-		h.t.Fatalf("%s (run %s, step %s): %v", action, runID, step, err)
-	}
-	return out
-}
-
-func (h *harness) attemptFails(runID, step, action string, args map[string]any, want string) {
-	h.t.Helper()
-	_, err := h.attempt(runID, step, action, args)
-	if err == nil || !strings.Contains(err.Error(), want) {
-		h.t.Fatalf("%s (run %s, step %s): error %v, want one containing %q", action, runID, step, err, want)
-	}
-}
-
 func (h *harness) exists(volume string) bool {
 	h.t.Helper()
 	return h.run("volume_info", map[string]any{"name": volume}).GetAttr("exists").True()
@@ -141,11 +124,11 @@ func TestRetriedVolumeStepsOnQemuSystem(t *testing.T) {
 	eargs := map[string]any{"name": "r-base", "path": exp}
 	h.mustAttempt(run, "export", "volume_export", eargs)
 	halfMade(t, exp)
-	_, err := h.runOnly(other, "export", "volume_export", h.inputs("volume_export", eargs))
+	_, err := h.shared().RunOnly(other, "export", "volume_export", h.inputs("volume_export", eargs))
 	if err == nil || !strings.Contains(err.Error(), "nothing is written over an existing file") {
 		t.Fatalf("another run's export over the file: %v", err)
 	}
-	out, err := h.runOnly(run, "export", "volume_export", h.inputs("volume_export", eargs))
+	out, err := h.shared().RunOnly(run, "export", "volume_export", h.inputs("volume_export", eargs))
 	if err != nil {
 		t.Fatal(err)
 	}
