@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,7 +94,7 @@ var targets = []target{
 			return map[string]cty.Value{
 				"uri":       cty.StringVal("qemu:///system"),
 				"pool":      cty.StringVal("vmflow-" + prefix + "conformance"),
-				"virt_type": cty.StringVal(envOr("VMFLOW_TEST_VIRT_TYPE", "auto")),
+				"virt_type": cty.StringVal(testlibvirt.VirtType()),
 			}
 		},
 		libvirtd: true,
@@ -141,7 +140,7 @@ func remoteQEMU(uri func(targetEnv) string) func(string, targetEnv) map[string]c
 		return map[string]cty.Value{
 			"uri":       cty.StringVal(uri(e)),
 			"pool":      cty.StringVal("vmflow-" + prefix + "conformance"),
-			"virt_type": cty.StringVal(envOr("VMFLOW_TEST_VIRT_TYPE", "auto")),
+			"virt_type": cty.StringVal(testlibvirt.VirtType()),
 		}
 	}
 }
@@ -192,28 +191,6 @@ var differences = []difference{
 		"volume_swap renames files in the pool's directory on the host, which a remote connection cannot do in one step; it refuses rather than copy"},
 }
 
-// requireLibvirtd skips without a reachable libvirtd, except in CI where
-// every test must run: there it fails.
-func requireLibvirtd(t *testing.T) {
-	t.Helper()
-	c, err := net.Dial("unix", "/run/libvirt/libvirt-sock")
-	if err == nil {
-		c.Close()
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("libvirtd is not reachable (%v); make test starts it", err)
-	}
-	t.Skipf("libvirtd is not reachable: %v (make test installs and starts it)", err)
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 // suite is one target's plugin process, as vmflow runs it.
 type suite struct {
 	*plugintest.Harness
@@ -228,7 +205,7 @@ type suite struct {
 func newSuite(t *testing.T, tg *target) *suite {
 	t.Helper()
 	if tg.libvirtd {
-		requireLibvirtd(t)
+		testlibvirt.Require(t)
 	}
 	var b [3]byte
 	_, _ = rand.Read(b[:])

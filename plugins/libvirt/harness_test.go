@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -20,20 +18,9 @@ import (
 	"github.com/vmflow/vmflow/internal/testlibvirt"
 )
 
-// requireLibvirtd skips without a reachable libvirtd, except in CI where
-// every test must run: there it fails.
-func requireLibvirtd(t *testing.T) {
-	t.Helper()
-	c, err := net.Dial("unix", "/run/libvirt/libvirt-sock")
-	if err == nil {
-		c.Close()
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("libvirtd is not reachable (%v); make test starts it", err)
-	}
-	t.Skipf("libvirtd is not reachable: %v (make test installs and starts it)", err)
-}
+// requireLibvirtd is testlibvirt.Require (tcp_test.go and ssh_test.go
+// call it by this name).
+var requireLibvirtd = testlibvirt.Require
 
 // harness drives the plugin the way vmflow does (Configure, then Validate
 // and Run per step), in process, against a real libvirtd.
@@ -54,7 +41,7 @@ func newHarness(t *testing.T, uri string) *harness {
 // (pool_path for a daemon that runs as another user).
 func newHarnessConfig(t *testing.T, config map[string]cty.Value) *harness {
 	t.Helper()
-	requireLibvirtd(t)
+	testlibvirt.Require(t)
 	uri := config["uri"].AsString()
 	d := &driver{}
 	p, err := sdk.InProcess(newPlugin(d))
@@ -63,7 +50,7 @@ func newHarnessConfig(t *testing.T, config map[string]cty.Value) *harness {
 	}
 	schema, _ := p.Describe(context.Background())
 	h := &harness{t: t, p: p, d: d, schema: schema, stateDir: t.TempDir()}
-	config["virt_type"] = cty.StringVal(envOr("VMFLOW_TEST_VIRT_TYPE", "auto"))
+	config["virt_type"] = cty.StringVal(testlibvirt.VirtType())
 	cfg, err := schema.Config.ApplyDefaults(cty.ObjectVal(config))
 	if err != nil {
 		t.Fatal(err)
@@ -74,13 +61,6 @@ func newHarnessConfig(t *testing.T, config map[string]cty.Value) *harness {
 	}
 	t.Cleanup(h.removePool)
 	return h
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // removePool deletes the test's pool with whatever is left in it, so tests
