@@ -153,3 +153,20 @@ func (h *Harness) UndoStep(runID, step, action string, args map[string]any, outp
 		h.T.Fatalf("undo %s: %v %v", action, h.explain(err), diags.Err())
 	}
 }
+
+// Retried runs an action twice as step step of run runID, as a step is run
+// again after vmflow was killed during its first attempt: the retry must
+// report the change the first attempt made (its output attr is true).
+// Each of others, another run, must then not report it as its own.
+func (h *Harness) Retried(runID, step, action string, args map[string]any, attr string, others ...string) {
+	h.T.Helper()
+	h.MustAttempt(runID, step, action, args)
+	if o := h.MustAttempt(runID, step, action, args); !o.GetAttr(attr).True() {
+		h.T.Fatalf("%s (run %s, step %s) again: %s is false; the retry must report the change of the interrupted attempt", action, runID, step, attr)
+	}
+	for _, other := range others {
+		if o := h.MustAttempt(other, step, action, args); o.GetAttr(attr).True() {
+			h.T.Fatalf("%s (run %s, step %s): %s is true; another run must not report a change it did not make", action, other, step, attr)
+		}
+	}
+}

@@ -256,20 +256,8 @@ func TestRetriedDomainStepsOnTheTestDriver(t *testing.T) {
 
 	// start and shutdown.
 	st := map[string]any{"name": "d1"}
-	h.mustAttempt(run, "start", "start", st)
-	if o := h.mustAttempt(run, "start", "start", st); !o.GetAttr("started").True() {
-		t.Fatal("the retried start does not report the start of the interrupted attempt")
-	}
-	if o := h.mustAttempt(other, "start", "start", st); o.GetAttr("started").True() {
-		t.Fatal("another run's start reports a start it did not make")
-	}
-	h.mustAttempt(run, "stop", "shutdown", st)
-	if o := h.mustAttempt(run, "stop", "shutdown", st); !o.GetAttr("stopped").True() {
-		t.Fatal("the retried shutdown does not report the stop of the interrupted attempt")
-	}
-	if o := h.mustAttempt(other, "stop", "shutdown", st); o.GetAttr("stopped").True() {
-		t.Fatal("another run's shutdown reports a stop it did not make")
-	}
+	h.shared().Retried(run, "start", "start", st, "started", other)
+	h.shared().Retried(run, "stop", "shutdown", st, "stopped", other)
 	// The undos of interrupted attempts: shutdown starts it again, start
 	// forces it off, define removes the domain it made.
 	h.undoStep(run, "stop", "shutdown", st, nullOutputs)
@@ -284,13 +272,7 @@ func TestRetriedDomainStepsOnTheTestDriver(t *testing.T) {
 	// another run's does not; the undo of the interrupted attempt resumes
 	// the guest (a backup killed while it was paused, then rolled back).
 	h.run("start", st)
-	h.mustAttempt(run, "pause", "suspend", st)
-	if o := h.mustAttempt(run, "pause", "suspend", st); !o.GetAttr("suspended").True() {
-		t.Fatal("the retried suspend does not report the pause of the interrupted attempt")
-	}
-	if o := h.mustAttempt(other, "pause", "suspend", st); o.GetAttr("suspended").True() {
-		t.Fatal("another run's suspend reports a pause it did not make")
-	}
+	h.shared().Retried(run, "pause", "suspend", st, "suspended", other)
 	h.undoStep(other, "pause", "suspend", st, nullOutputs)
 	if s := h.run("state", st); str(s, "state") != "paused" {
 		t.Fatalf("another run's interrupted suspend was undone: %#v", s)
@@ -333,10 +315,7 @@ func TestRetriedDomainStepsOnTheTestDriver(t *testing.T) {
 	// A deletion done but never reported: the retry counts it as done,
 	// another run still finds the volume missing.
 	del := map[string]any{"name": "d-var"}
-	h.mustAttempt(run, "old", "volume_delete", del)
-	if o := h.mustAttempt(run, "old", "volume_delete", del); !o.GetAttr("deleted").True() {
-		t.Fatal("the retried delete does not report its deletion")
-	}
+	h.shared().Retried(run, "old", "volume_delete", del, "deleted")
 	h.attemptFails(other, "old", "volume_delete", del, `no volume "d-var"`)
 	h.run("volume_create", map[string]any{"name": "d-x", "size": "1G"})
 	dels := map[string]any{"names": []string{"d-x", "d-boot"}}

@@ -90,17 +90,8 @@ func TestRetriedStepsOnTheStub(t *testing.T) {
 	// start and shutdown run again report the change of the interrupted
 	// attempt.
 	vm := map[string]any{"name": "demo"}
-	h.MustAttempt(run, "start", "start", vm)
-	if o := h.MustAttempt(run, "start", "start", vm); !o.GetAttr("started").True() {
-		t.Fatal("the retried start does not report its start")
-	}
-	if o := h.MustAttempt(other, "start", "start", vm); o.GetAttr("started").True() {
-		t.Fatal("another run's start reports a start it did not make")
-	}
-	h.MustAttempt(run, "stop", "shutdown", vm)
-	if o := h.MustAttempt(run, "stop", "shutdown", vm); !o.GetAttr("stopped").True() {
-		t.Fatal("the retried shutdown does not report its stop")
-	}
+	h.Retried(run, "start", "start", vm, "started", other)
+	h.Retried(run, "stop", "shutdown", vm, "stopped")
 
 	// The undos of interrupted attempts remove what the step claimed, and
 	// nothing another run's step made.
@@ -122,13 +113,7 @@ func TestRetriedStepsOnTheStub(t *testing.T) {
 	}
 	// suspend: a pause of the interrupted attempt is this step's; the
 	// undo of the interrupted attempt resumes the VM, another run's not.
-	h.MustAttempt(run, "pause", "suspend", vm)
-	if o := h.MustAttempt(run, "pause", "suspend", vm); !o.GetAttr("suspended").True() {
-		t.Fatal("the retried suspend does not report its pause")
-	}
-	if o := h.MustAttempt(other, "pause", "suspend", vm); o.GetAttr("suspended").True() {
-		t.Fatal("another run's suspend reports a pause it did not make")
-	}
+	h.Retried(run, "pause", "suspend", vm, "suspended", other)
 	h.UndoStep(other, "pause", "suspend", vm, nullOutputs)
 	if !h.cluster().VMs["demo"].Paused {
 		t.Fatal("another run's interrupted suspend was undone")
@@ -144,10 +129,7 @@ func TestRetriedStepsOnTheStub(t *testing.T) {
 
 	// A deletion done but never reported counts as done on the retry.
 	del := map[string]any{"name": "demo-boot"}
-	h.MustAttempt(run, "old_boot", "volume_delete", del)
-	if o := h.MustAttempt(run, "old_boot", "volume_delete", del); !o.GetAttr("deleted").True() {
-		t.Fatal("the retried delete does not report its deletion")
-	}
+	h.Retried(run, "old_boot", "volume_delete", del, "deleted")
 	h.AttemptFails(other, "old_boot", "volume_delete", del, `no volume "demo-boot"`)
 }
 
