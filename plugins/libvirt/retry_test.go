@@ -52,6 +52,16 @@ func halfMade(t *testing.T, path string) {
 	}
 }
 
+// undoLeaves undoes an interrupted attempt of step step of run runID; the
+// domain must then be in state state.
+func (h *harness) undoLeaves(runID, step, action string, args map[string]any, state string) {
+	h.t.Helper()
+	h.undoStep(runID, step, action, args, nullOutputs)
+	if s := h.run("state", args); str(s, "state") != state {
+		h.t.Fatalf("after the undo of %s (run %s, step %s): %#v, want state %q", action, runID, step, s, state)
+	}
+}
+
 func (h *harness) exists(volume string) bool {
 	h.t.Helper()
 	return h.run("volume_info", map[string]any{"name": volume}).GetAttr("exists").True()
@@ -260,27 +270,15 @@ func TestRetriedDomainStepsOnTheTestDriver(t *testing.T) {
 	h.shared().Retried(run, "stop", "shutdown", st, "stopped", other)
 	// The undos of interrupted attempts: shutdown starts it again, start
 	// forces it off, define removes the domain it made.
-	h.undoStep(run, "stop", "shutdown", st, nullOutputs)
-	if s := h.run("state", st); str(s, "state") != "running" {
-		t.Fatalf("after the undo of the interrupted shutdown: %#v", s)
-	}
-	h.undoStep(run, "start", "start", st, nullOutputs)
-	if s := h.run("state", st); str(s, "state") != "shut off" {
-		t.Fatalf("after the undo of the interrupted start: %#v", s)
-	}
+	h.undoLeaves(run, "stop", "shutdown", st, "running")
+	h.undoLeaves(run, "start", "start", st, "shut off")
 	// suspend: the retry reports the pause of the interrupted attempt,
 	// another run's does not; the undo of the interrupted attempt resumes
 	// the guest (a backup killed while it was paused, then rolled back).
 	h.run("start", st)
 	h.shared().Retried(run, "pause", "suspend", st, "suspended", other)
-	h.undoStep(other, "pause", "suspend", st, nullOutputs)
-	if s := h.run("state", st); str(s, "state") != "paused" {
-		t.Fatalf("another run's interrupted suspend was undone: %#v", s)
-	}
-	h.undoStep(run, "pause", "suspend", st, nullOutputs)
-	if s := h.run("state", st); str(s, "state") != "running" {
-		t.Fatalf("after the undo of the interrupted suspend: %#v", s)
-	}
+	h.undoLeaves(other, "pause", "suspend", st, "paused")
+	h.undoLeaves(run, "pause", "suspend", st, "running")
 	h.run("destroy", st)
 
 	// Killed after its claim, maybe before its request reached the guest:
@@ -290,10 +288,7 @@ func TestRetriedDomainStepsOnTheTestDriver(t *testing.T) {
 	if err := claims.Write(claims.Dir(h.stateDir, "libvirt", "20261127-120004-eeee", "stop"), shutdownClaim("d1"), powerClaim{}); err != nil {
 		t.Fatal(err)
 	}
-	h.undoStep("20261127-120004-eeee", "stop", "shutdown", st, nullOutputs)
-	if s := h.run("state", st); str(s, "state") != "running" {
-		t.Fatalf("after the undo of a shutdown interrupted before it stopped the guest: %#v", s)
-	}
+	h.undoLeaves("20261127-120004-eeee", "stop", "shutdown", st, "running")
 	h.run("destroy", st)
 	h.run("undefine", st)
 	h.mustAttempt("20261127-120002-cccc", "define", "define", def)
