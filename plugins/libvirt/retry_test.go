@@ -62,6 +62,18 @@ func (h *harness) undoLeaves(runID, step, action string, args map[string]any, st
 	}
 }
 
+// retryHalfMade runs step step of run runID, then cuts the volume it made
+// short, as a kill during its upload leaves it: another run's attempt must
+// be refused with refusal; the step's retry runs, and its outputs are
+// returned.
+func (h *harness) retryHalfMade(runID, other, step, action string, args map[string]any, refusal string) cty.Value {
+	h.t.Helper()
+	first := h.mustAttempt(runID, step, action, args)
+	halfMade(h.t, str(first, "path"))
+	h.attemptFails(other, step, action, args, refusal)
+	return h.mustAttempt(runID, step, action, args)
+}
+
 func (h *harness) exists(volume string) bool {
 	h.t.Helper()
 	return h.run("volume_info", map[string]any{"name": volume}).GetAttr("exists").True()
@@ -102,10 +114,7 @@ func TestRetriedVolumeStepsOnQemuSystem(t *testing.T) {
 		t.Fatal(err)
 	}
 	iargs := map[string]any{"path": img, "name": "r-base"}
-	imp := h.mustAttempt(run, "image", "volume_import", iargs)
-	halfMade(t, str(imp, "path"))
-	h.attemptFails(other, "image", "volume_import", iargs, refusal)
-	imp = h.mustAttempt(run, "image", "volume_import", iargs)
+	imp := h.retryHalfMade(run, other, "image", "volume_import", iargs, refusal)
 	if fileSum(t, str(imp, "path")) != fileSum(t, img) {
 		t.Fatal("the retried import does not hold the image")
 	}
@@ -119,10 +128,7 @@ func TestRetriedVolumeStepsOnQemuSystem(t *testing.T) {
 		t.Fatalf("the retried overlay: %#v", i)
 	}
 	cargs := map[string]any{"source": "r-base", "name": "r-copy"}
-	cp := h.mustAttempt(run, "copy", "volume_copy", cargs)
-	halfMade(t, str(cp, "path"))
-	h.attemptFails(other, "copy", "volume_copy", cargs, refusal)
-	cp = h.mustAttempt(run, "copy", "volume_copy", cargs)
+	cp := h.retryHalfMade(run, other, "copy", "volume_copy", cargs, refusal)
 	if fileSum(t, str(cp, "path")) != fileSum(t, img) {
 		t.Fatal("the retried copy does not hold the image")
 	}
