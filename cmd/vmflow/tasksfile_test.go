@@ -20,6 +20,7 @@ import (
 
 	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/internal/testbin"
+	"github.com/vmflow/vmflow/internal/testenv"
 )
 
 // The default tasks.hcl is the product: every task says what it does,
@@ -82,10 +83,7 @@ func TestDefaultTaskFile(t *testing.T) {
 // read by the real nix).
 func TestCreateOffersTheFlakesProfiles(t *testing.T) {
 	if _, err := exec.LookPath("nix-instantiate"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("nix-instantiate is missing (make test installs nix-bin)")
-		}
-		t.Skip("nix-instantiate is missing")
+		testenv.Unavailable(t, "nix-instantiate is missing (make test installs nix-bin)")
 	}
 	repo := testbin.Repo()
 	out, err := exec.Command("nix-instantiate", "--eval", "--strict", "--json", filepath.Join(repo, "profiles", "profiles.nix")).Output()
