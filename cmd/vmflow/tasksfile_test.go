@@ -23,6 +23,20 @@ import (
 	"github.com/vmflow/vmflow/internal/testenv"
 )
 
+// parseHCL reads and parses an HCL file, as text: its source and syntax.
+func parseHCL(t *testing.T, path string) ([]byte, *hcl.File) {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	return src, f
+}
+
 // The default tasks.hcl is the product: every task says what it does,
 // every param has a type and a description, and each task is offered by
 // shell completion, but for the internal ones, which only steps call.
@@ -42,14 +56,7 @@ func TestDefaultTaskFile(t *testing.T) {
 		t.Fatalf("__complete: %v", err)
 	}
 	// Types are declared, not left to the string default.
-	src, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, hd := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
-	if hd.HasErrors() {
-		t.Fatal(hd.Error())
-	}
+	_, f := parseHCL(t, path)
 	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
 		if b.Type != "task" {
 			continue
@@ -122,14 +129,7 @@ func TestCreateOffersTheFlakesProfiles(t *testing.T) {
 // rather than being left behind.
 func TestTeardownFindsEveryVolume(t *testing.T) {
 	path := filepath.Join(testbin.Repo(), "tasks.hcl")
-	src, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, hd := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
-	if hd.HasErrors() {
-		t.Fatal(hd.Error())
-	}
+	src, f := parseHCL(t, path)
 	text := func(b *hclsyntax.Block, name string) string {
 		if a, ok := b.Body.Attributes[name]; ok {
 			return string(a.Expr.Range().SliceBytes(src))
