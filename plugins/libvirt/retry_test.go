@@ -1,9 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vmflow/vmflow/core/claims"
+	"github.com/vmflow/vmflow/internal/archivetest"
 )
 
 // A step interrupted by SIGKILL runs again when the run is resumed, with
@@ -20,20 +18,6 @@ import (
 // RunID/Step, the first attempt leaving what a killed one leaves, and
 // check that the second finishes the job, while another run (or another
 // step) still gets the refusal.
-
-func fileSum(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
 
 func inode(t *testing.T, path string) uint64 {
 	t.Helper()
@@ -115,7 +99,7 @@ func TestRetriedVolumeStepsOnQemuSystem(t *testing.T) {
 	}
 	iargs := map[string]any{"path": img, "name": "r-base"}
 	imp := h.retryHalfMade(run, other, "image", "volume_import", iargs, refusal)
-	if fileSum(t, str(imp, "path")) != fileSum(t, img) {
+	if archivetest.FileSum(t, str(imp, "path")) != archivetest.FileSum(t, img) {
 		t.Fatal("the retried import does not hold the image")
 	}
 
@@ -129,7 +113,7 @@ func TestRetriedVolumeStepsOnQemuSystem(t *testing.T) {
 	}
 	cargs := map[string]any{"source": "r-base", "name": "r-copy"}
 	cp := h.retryHalfMade(run, other, "copy", "volume_copy", cargs, refusal)
-	if fileSum(t, str(cp, "path")) != fileSum(t, img) {
+	if archivetest.FileSum(t, str(cp, "path")) != archivetest.FileSum(t, img) {
 		t.Fatal("the retried copy does not hold the image")
 	}
 
@@ -148,7 +132,7 @@ func TestRetriedVolumeStepsOnQemuSystem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum := fileSum(t, exp); sum != str(out, "sha256") || sum != fileSum(t, img) {
+	if sum := archivetest.FileSum(t, exp); sum != str(out, "sha256") || sum != archivetest.FileSum(t, img) {
 		t.Fatalf("the retried export: sha256 %s, reported %s", sum, str(out, "sha256"))
 	}
 
