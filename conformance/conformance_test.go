@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,7 +94,7 @@ var targets = []target{
 			return map[string]cty.Value{
 				"uri":       cty.StringVal("qemu:///system"),
 				"pool":      cty.StringVal("vmflow-" + prefix + "conformance"),
-				"virt_type": cty.StringVal(envOr("VMFLOW_TEST_VIRT_TYPE", "auto")),
+				"virt_type": cty.StringVal(testlibvirt.VirtType()),
 			}
 		},
 		libvirtd: true,
@@ -141,7 +140,7 @@ func remoteQEMU(uri func(targetEnv) string) func(string, targetEnv) map[string]c
 		return map[string]cty.Value{
 			"uri":       cty.StringVal(uri(e)),
 			"pool":      cty.StringVal("vmflow-" + prefix + "conformance"),
-			"virt_type": cty.StringVal(envOr("VMFLOW_TEST_VIRT_TYPE", "auto")),
+			"virt_type": cty.StringVal(testlibvirt.VirtType()),
 		}
 	}
 }
@@ -192,31 +191,9 @@ var differences = []difference{
 		"volume_swap renames files in the pool's directory on the host, which a remote connection cannot do in one step; it refuses rather than copy"},
 }
 
-// requireLibvirtd skips without a reachable libvirtd, except in CI where
-// every test must run: there it fails.
-func requireLibvirtd(t *testing.T) {
-	t.Helper()
-	c, err := net.Dial("unix", "/run/libvirt/libvirt-sock")
-	if err == nil {
-		c.Close()
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("libvirtd is not reachable (%v); make test starts it", err)
-	}
-	t.Skipf("libvirtd is not reachable: %v (make test installs and starts it)", err)
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 // suite is one target's plugin process, as vmflow runs it.
 type suite struct {
-	t      *testing.T
+	*plugintest.Harness
 	tg     *target
 	p      *host.Process
 	prefix string          // unique to the run: every VM and volume name starts with it
@@ -228,7 +205,7 @@ type suite struct {
 func newSuite(t *testing.T, tg *target) *suite {
 	t.Helper()
 	if tg.libvirtd {
-		requireLibvirtd(t)
+		testlibvirt.Require(t)
 	}
 	var b [3]byte
 	_, _ = rand.Read(b[:])
@@ -265,13 +242,15 @@ func newSuite(t *testing.T, tg *target) *suite {
 	if err != nil || diags.HasErrors() {
 		t.Fatalf("configure %s: %v %v", tg.name, err, diags.Err())
 	}
-	return &suite{t: t, tg: tg, p: p, prefix: prefix, files: t.TempDir(), state: state, used: map[string]bool{}}
+	h := &plugintest.Harness{T: t, Conn: p, Schema: p.Schema, RunID: newRunID, Explain: p.CallError}
+	return &suite{Harness: h, tg: tg, p: p, prefix: prefix, files: t.TempDir(), state: state, used: map[string]bool{}}
 }
 
 // in returns the suite for a subtest.
 func (s *suite) in(t *testing.T) *suite {
-	c := *s
-	c.t = t
+	c, h := *s, *s.Harness
+	h.T = t
+	c.Harness = &h
 	return &c
 }
 
@@ -280,47 +259,13 @@ func (s *suite) name(parts ...string) string {
 	return s.prefix + strings.Join(parts, "-")
 }
 
-func (s *suite) inputs(action string, args map[string]any) cty.Value {
-	return plugintest.Inputs(s.t, s.p.Schema, action, args)
-}
-
 // calls numbers the actions the suites run.
 var calls atomic.Int64
 
-// try validates and runs an action, as vmflow runs a step; the error
-// carries the diagnostics.
-func (s *suite) try(action string, args map[string]any) (cty.Value, error) {
-	s.t.Helper()
-	in := s.inputs(action, args)
-	ctx := context.Background()
-	diags, err := s.p.Validate(ctx, action, in)
-	if err != nil {
-		return cty.NilVal, s.p.CallError(err)
-	}
-	if diags.HasErrors() {
-		return cty.NilVal, diags.Err()
-	}
-	// Each call is a step of a run of its own, as two vmflow runs are: a
-	// claim of one (sdk.Request.Claim) is never seen by another.
-	runID := fmt.Sprintf("conformance-%d", calls.Add(1))
-	limit := plugintest.Timeout(s.t, s.p.Schema, action, args)
-	rctx, cancel := plugintest.Context(limit)
-	defer cancel()
-	out, diags, err := s.p.Run(rctx, protocol.RunRequest{Action: action, Inputs: in, RunID: runID, Step: action, Timeout: limit}, func(protocol.Event) {})
-	if err != nil {
-		return cty.NilVal, s.p.CallError(err)
-	}
-	return out, diags.Err()
-}
-
-// run is try that must succeed.
-func (s *suite) run(action string, args map[string]any) cty.Value {
-	s.t.Helper()
-	out, err := s.try(action, args)
-	if err != nil {
-		s.t.Fatalf("%s %v: %v", action, args, err)
-	}
-	return out
+// newRunID makes each call a step of a run of its own, as two vmflow runs
+// are: a claim of one (sdk.Request.Claim) is never seen by another.
+func newRunID() string {
+	return fmt.Sprintf("conformance-%d", calls.Add(1))
 }
 
 // declared returns the difference declared for a check on this target.
@@ -336,24 +281,24 @@ func (s *suite) declared(check string) (difference, bool) {
 
 // expectDeclared checks that err is the declared difference's error.
 func (s *suite) expectDeclared(d difference, action string, err error) {
-	s.t.Helper()
+	s.T.Helper()
 	if err == nil || !strings.Contains(err.Error(), d.want) {
-		s.t.Fatalf("%s: declared difference %s (%s): %s should fail with %q, got %v", s.tg.name, d.check, d.reason, action, d.want, err)
+		s.T.Fatalf("%s: declared difference %s (%s): %s should fail with %q, got %v", s.tg.name, d.check, d.reason, action, d.want, err)
 	}
-	s.t.Logf("declared difference %s: %s", d.check, d.reason)
+	s.T.Logf("declared difference %s: %s", d.check, d.reason)
 }
 
 // check runs an action that must succeed, unless a difference is declared
 // for this check: then it must fail as declared, and ok is false.
 func (s *suite) check(check, action string, args map[string]any) (out cty.Value, ok bool) {
-	s.t.Helper()
-	out, err := s.try(action, args)
+	s.T.Helper()
+	out, err := s.Try(action, args)
 	if d, isDeclared := s.declared(check); isDeclared {
 		s.expectDeclared(d, action, err)
 		return cty.NilVal, false
 	}
 	if err != nil {
-		s.t.Fatalf("%s: %s %v: %v", check, action, args, err)
+		s.T.Fatalf("%s: %s %v: %v", check, action, args, err)
 	}
 	return out, true
 }
@@ -361,32 +306,21 @@ func (s *suite) check(check, action string, args map[string]any) (out cty.Value,
 // refused runs an action that must fail with an error containing every
 // one of want (or as a declared difference says).
 func (s *suite) refused(check, action string, args map[string]any, want ...string) {
-	s.t.Helper()
-	_, err := s.try(action, args)
+	s.T.Helper()
+	_, err := s.Try(action, args)
 	if d, isDeclared := s.declared(check); isDeclared {
 		s.expectDeclared(d, action, err)
 		return
 	}
 	if err == nil {
-		s.t.Fatalf("%s: %s %v succeeded; it must be refused (%q)", check, action, args, want)
+		s.T.Fatalf("%s: %s %v succeeded; it must be refused (%q)", check, action, args, want)
 	}
 	for _, w := range want {
 		if !strings.Contains(err.Error(), w) {
-			s.t.Fatalf("%s: %s %v: error %q, want one containing %q", check, action, args, err, w)
+			s.T.Fatalf("%s: %s %v: error %q, want one containing %q", check, action, args, err, w)
 		}
 	}
-	s.t.Logf("%s: refused: %v", check, err)
-}
-
-func (s *suite) undo(action string, args map[string]any, outputs cty.Value) {
-	s.t.Helper()
-	limit := plugintest.Timeout(s.t, s.p.Schema, action, args)
-	ctx, cancel := plugintest.Context(limit)
-	defer cancel()
-	diags, err := s.p.Undo(ctx, protocol.UndoRequest{Action: action, Inputs: s.inputs(action, args), Outputs: outputs, RunID: "conformance", Step: action, Timeout: limit}, func(protocol.Event) {})
-	if err != nil || diags.HasErrors() {
-		s.t.Fatalf("undo %s: %v %v", action, err, diags.Err())
-	}
+	s.T.Logf("%s: refused: %v", check, err)
 }
 
 func str(v cty.Value, attr string) string { return v.GetAttr(attr).AsString() }

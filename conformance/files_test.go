@@ -19,11 +19,11 @@ import (
 // qemuFiles reads a volume on this host the way a user would: qemu-img
 // convert to raw, then debugfs lists and prints every file.
 func qemuFiles(s *suite, volume string) map[string]fsFile {
-	s.t.Helper()
-	info := s.run("volume_info", map[string]any{"name": volume})
-	raw := filepath.Join(s.t.TempDir(), "disk.raw")
+	s.T.Helper()
+	info := s.Run("volume_info", map[string]any{"name": volume})
+	raw := filepath.Join(s.T.TempDir(), "disk.raw")
 	if b, err := exec.Command("qemu-img", "convert", "-U", "-O", "raw", str(info, "path"), raw).CombinedOutput(); err != nil {
-		s.t.Fatalf("qemu-img convert: %v: %s", err, b)
+		s.T.Fatalf("qemu-img convert: %v: %s", err, b)
 	}
 	out := map[string]fsFile{}
 	var walk func(dir string)
@@ -34,16 +34,16 @@ func qemuFiles(s *suite, volume string) map[string]fsFile {
 			case p == "lost+found":
 			case e.mode&0o170000 == 0o040000:
 				if e.mode&0o777 != 0o755 || e.owner != "0:0" {
-					s.t.Errorf("directory %s in %s: mode %o, owner %s; want 0755, root", p, volume, e.mode&0o7777, e.owner)
+					s.T.Errorf("directory %s in %s: mode %o, owner %s; want 0755, root", p, volume, e.mode&0o7777, e.owner)
 				}
 				walk("/" + p)
 			default:
 				if e.owner != "0:0" {
-					s.t.Errorf("%s in %s is owned by %s, not root", p, volume, e.owner)
+					s.T.Errorf("%s in %s is owned by %s, not root", p, volume, e.owner)
 				}
 				b, err := exec.Command("debugfs", "-R", "cat "+debugfsWord("/"+p), raw).Output()
 				if err != nil {
-					s.t.Fatalf("debugfs cat %s: %v", p, err)
+					s.T.Fatalf("debugfs cat %s: %v", p, err)
 				}
 				out[p] = fsFile{mode: fmt.Sprintf("%04o", e.mode&0o7777), content: string(b), known: true}
 			}
@@ -68,7 +68,7 @@ func debugfsList(s *suite, raw, dir string) []lsEntry {
 	}
 	b, err := exec.Command("debugfs", "-R", "ls -p "+debugfsWord(dir), raw).Output()
 	if err != nil {
-		s.t.Fatalf("debugfs ls %s: %v", dir, err)
+		s.T.Fatalf("debugfs ls %s: %v", dir, err)
 	}
 	var out []lsEntry
 	for _, line := range strings.Split(string(b), "\n") {
@@ -85,10 +85,10 @@ func debugfsList(s *suite, raw, dir string) []lsEntry {
 // stubFiles reads what the stub records of a volume's files: names and
 // modes, in its state file.
 func stubFiles(s *suite, volume string) map[string]fsFile {
-	s.t.Helper()
+	s.T.Helper()
 	b, err := os.ReadFile(filepath.Join(s.state, "proxmox-stub", "cluster.json"))
 	if err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
 	var c struct {
 		Volumes map[string]struct {
@@ -97,7 +97,7 @@ func stubFiles(s *suite, volume string) map[string]fsFile {
 		} `json:"volumes"`
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
 	for _, v := range c.Volumes {
 		if v.Name == volume {
@@ -108,22 +108,22 @@ func stubFiles(s *suite, volume string) map[string]fsFile {
 			return out
 		}
 	}
-	s.t.Fatalf("the stub's state has no volume %s", volume)
+	s.T.Fatalf("the stub's state has no volume %s", volume)
 	return nil
 }
 
 // wantFiles checks the files in a volume's filesystem: their paths and
 // modes, and their contents where the target keeps them.
 func (s *suite) wantFiles(volume string, want map[string]fsFile) {
-	s.t.Helper()
+	s.T.Helper()
 	got := s.tg.filesIn(s, volume)
 	if !slices.Equal(slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want))) {
-		s.t.Fatalf("files in %s: %v, want %v", volume, slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+		s.T.Fatalf("files in %s: %v, want %v", volume, slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
 	}
 	for p, w := range want {
 		g := got[p]
 		if g.mode != w.mode || (g.known && g.content != w.content) {
-			s.t.Fatalf("%s in %s: mode %s, content %q (known: %v); want mode %s, content %q", p, volume, g.mode, g.content, g.known, w.mode, w.content)
+			s.T.Fatalf("%s in %s: mode %s, content %q (known: %v); want mode %s, content %q", p, volume, g.mode, g.content, g.known, w.mode, w.content)
 		}
 	}
 }
@@ -132,10 +132,10 @@ func file(content string) fsFile   { return fsFile{mode: "0644", content: conten
 func secret(content string) fsFile { return fsFile{mode: "0600", content: content} }
 
 func sha256File(s *suite, path string) (string, int64) {
-	s.t.Helper()
+	s.T.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), int64(len(b))
@@ -144,16 +144,16 @@ func sha256File(s *suite, path string) (string, int64) {
 // qemuBacking is an image's backing file as qemu-img reads it from the
 // image itself.
 func qemuBacking(s *suite, path string) string {
-	s.t.Helper()
+	s.T.Helper()
 	b, err := exec.Command("qemu-img", "info", "-U", "--output=json", path).Output()
 	if err != nil {
-		s.t.Fatalf("qemu-img info %s: %v", path, err)
+		s.T.Fatalf("qemu-img info %s: %v", path, err)
 	}
 	var info struct {
 		Backing string `json:"backing-filename"`
 	}
 	if err := json.Unmarshal(b, &info); err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
 	return info.Backing
 }
@@ -169,8 +169,8 @@ func volumeFiles(s *suite) {
 	s.refused("files/needs-ext4", "volume_create", map[string]any{"name": s.name("files", "x"), "size": "64M", "files": map[string]string{"a": "b"}}, "files:", `needs filesystem = "ext4"`)
 	s.refused("files/dotdot", "volume_create", ext4(s.name("files", "x"), map[string]string{"../etc/passwd": "x"}, nil), `files["../etc/passwd"]`, `has ".."`)
 	s.refused("files/absolute", "volume_create", ext4(s.name("files", "x"), nil, map[string]string{"/etc/shadow": "x"}), `secret_files["/etc/shadow"]`, "is absolute")
-	if i := s.run("volume_info", map[string]any{"name": s.name("files", "x")}); i.GetAttr("exists").True() {
-		s.t.Fatal("a refused volume_create made its volume")
+	if i := s.Run("volume_info", map[string]any{"name": s.name("files", "x")}); i.GetAttr("exists").True() {
+		s.T.Fatal("a refused volume_create made its volume")
 	}
 
 	created := map[string]fsFile{
@@ -182,7 +182,7 @@ func volumeFiles(s *suite) {
 		map[string]string{"identity/ssh/ssh_host_ed25519_key": "KEY-OF-THE-SOURCE"})); ok {
 		s.wantFiles(v, created)
 	} else {
-		s.run("volume_create", map[string]any{"name": v, "size": "256M"}) // to try the rest on
+		s.Run("volume_create", map[string]any{"name": v, "size": "256M"}) // to try the rest on
 	}
 
 	// A clone's identity: its hostname, its own host key, none of the source's.
@@ -200,27 +200,27 @@ func volumeFiles(s *suite) {
 	if out, ok := s.check("files/edit", "volume_edit", edit); ok {
 		if w, r := strs(out, "written"), strs(out, "removed"); !slices.Equal(w, []string{"identity/hostname", "identity/ssh/ssh_host_ed25519_key"}) ||
 			!slices.Equal(r, []string{"identity/ssh/ssh_host_ed25519_key"}) {
-			s.t.Fatalf("volume_edit: written %q, removed %q", w, r)
+			s.T.Fatalf("volume_edit: written %q, removed %q", w, r)
 		}
 		s.wantFiles(v, edited)
-		if i := s.run("volume_info", map[string]any{"name": v}); num(i, "capacity") != 256<<20 {
-			s.t.Fatalf("volume_edit changed the capacity: %#v", i)
+		if i := s.Run("volume_info", map[string]any{"name": v}); num(i, "capacity") != 256<<20 {
+			s.T.Fatalf("volume_edit changed the capacity: %#v", i)
 		}
 		// A file where a directory must go is refused, and changes nothing.
 		s.refused("files/edit-file-as-dir", "volume_edit", map[string]any{"name": v, "files": map[string]string{"identity/hostname/x": "y"}}, "identity/hostname is a file")
 		// A directory goes with what it holds; nothing to remove is fine.
-		out := s.run("volume_edit", map[string]any{"name": v, "remove": []string{"vmflow", "nosuch"}})
+		out := s.Run("volume_edit", map[string]any{"name": v, "remove": []string{"vmflow", "nosuch"}})
 		if w, r := strs(out, "written"), strs(out, "removed"); len(w) != 0 || !slices.Equal(r, []string{"vmflow"}) {
-			s.t.Fatalf("volume_edit of a directory: written %q, removed %q", w, r)
+			s.T.Fatalf("volume_edit of a directory: written %q, removed %q", w, r)
 		}
 		delete(edited, "vmflow/note")
 		s.wantFiles(v, edited)
-		if out := s.run("volume_edit", map[string]any{"name": v, "remove": []string{"vmflow"}}); len(strs(out, "removed")) != 0 {
-			s.t.Fatalf("volume_edit removed what is not there: %#v", out)
+		if out := s.Run("volume_edit", map[string]any{"name": v, "remove": []string{"vmflow"}}); len(strs(out, "removed")) != 0 {
+			s.T.Fatalf("volume_edit removed what is not there: %#v", out)
 		}
 	}
 	plain := s.name("files", "plain")
-	s.run("volume_create", map[string]any{"name": plain, "size": "64M"})
+	s.Run("volume_create", map[string]any{"name": plain, "size": "64M"})
 	s.refused("files/edit-no-ext4", "volume_edit", map[string]any{"name": plain, "files": map[string]string{"a": "b"}}, "name:", "holds no ext4 filesystem")
 	s.refused("files/edit-missing", "volume_edit", map[string]any{"name": s.name("files", "nosuch")}, "name:", "no volume")
 
@@ -229,23 +229,23 @@ func volumeFiles(s *suite) {
 	args := map[string]any{"name": v, "path": exp}
 	if out, ok := s.check("files/export", "volume_export", args); ok {
 		sum, size := sha256File(s, exp)
-		info := s.run("volume_info", map[string]any{"name": v})
+		info := s.Run("volume_info", map[string]any{"name": v})
 		if str(out, "sha256") != sum || int64(num(out, "size")) != size || str(out, "path") != exp || str(out, "format") != str(info, "format") {
-			s.t.Fatalf("volume_export: %#v; the file has sha256 %s, %d bytes", out, sum, size)
+			s.T.Fatalf("volume_export: %#v; the file has sha256 %s, %d bytes", out, sum, size)
 		}
 		if s.tg.guest && size >= 64<<20 {
-			s.t.Fatalf("the export of a 256M volume holding little is %d bytes: not compact", size)
+			s.T.Fatalf("the export of a 256M volume holding little is %d bytes: not compact", size)
 		}
 		s.refused("files/export-exists", "volume_export", args, "path:", "exists")
 		restored := s.name("files", "restored")
-		if im := s.run("volume_import", map[string]any{"path": exp, "name": restored}); num(im, "capacity") != 256<<20 {
-			s.t.Fatalf("volume_import of the export: %#v", im)
+		if im := s.Run("volume_import", map[string]any{"path": exp, "name": restored}); num(im, "capacity") != 256<<20 {
+			s.T.Fatalf("volume_import of the export: %#v", im)
 		}
 		s.wantFiles(restored, edited)
-		s.run("volume_delete", map[string]any{"name": restored})
-		s.undo("volume_export", args, out)
+		s.Run("volume_delete", map[string]any{"name": restored})
+		s.Undo("volume_export", args, out)
 		if _, err := os.Stat(exp); !os.IsNotExist(err) {
-			s.t.Fatalf("volume_export's undo left %s (%v)", exp, err)
+			s.T.Fatalf("volume_export's undo left %s (%v)", exp, err)
 		}
 	}
 	s.refused("files/export-no-dir", "volume_export", map[string]any{"name": v, "path": filepath.Join(s.files, "nosuch", "x")}, "path:", "its directory")
@@ -253,32 +253,32 @@ func volumeFiles(s *suite) {
 
 	// An upgrade's swap: the new overlay under the stable name.
 	base, over, other := s.name("swap", "base"), s.name("swap", "over"), s.name("swap", "other")
-	s.run("volume_create", map[string]any{"name": base, "size": "64M"})
-	s.run("volume_overlay", map[string]any{"name": over, "backing": base})
-	s.run("volume_create", map[string]any{"name": other, "size": "128M"})
-	oi := s.run("volume_info", map[string]any{"name": over})
-	ti := s.run("volume_info", map[string]any{"name": other})
+	s.Run("volume_create", map[string]any{"name": base, "size": "64M"})
+	s.Run("volume_overlay", map[string]any{"name": over, "backing": base})
+	s.Run("volume_create", map[string]any{"name": other, "size": "128M"})
+	oi := s.Run("volume_info", map[string]any{"name": over})
+	ti := s.Run("volume_info", map[string]any{"name": other})
 	swap := map[string]any{"name": over, "with": other}
 	if out, ok := s.check("files/swap", "volume_swap", swap); ok {
-		a := s.run("volume_info", map[string]any{"name": over})
-		b := s.run("volume_info", map[string]any{"name": other})
+		a := s.Run("volume_info", map[string]any{"name": over})
+		b := s.Run("volume_info", map[string]any{"name": other})
 		if num(a, "capacity") != 128<<20 || str(a, "backing") != "" || str(a, "path") != str(oi, "path") ||
 			num(b, "capacity") != 64<<20 || str(b, "backing") != str(oi, "backing") || str(b, "path") != str(ti, "path") {
-			s.t.Fatalf("after volume_swap: %s is %#v, %s is %#v", over, a, other, b)
+			s.T.Fatalf("after volume_swap: %s is %#v, %s is %#v", over, a, other, b)
 		}
 		if s.tg.guest {
 			// The overlay keeps the base it was made on: its file names it
 			// by absolute path.
 			if got := qemuBacking(s, str(b, "path")); got != str(oi, "backing") {
-				s.t.Fatalf("the swapped overlay's backing file is %q, want %q", got, str(oi, "backing"))
+				s.T.Fatalf("the swapped overlay's backing file is %q, want %q", got, str(oi, "backing"))
 			}
 			if got := qemuBacking(s, str(a, "path")); got != "" {
-				s.t.Fatalf("%s has a backing file after the swap: %q", over, got)
+				s.T.Fatalf("%s has a backing file after the swap: %q", over, got)
 			}
 		}
-		s.undo("volume_swap", swap, out)
-		if a := s.run("volume_info", map[string]any{"name": over}); num(a, "capacity") != 64<<20 || str(a, "backing") != str(oi, "backing") {
-			s.t.Fatalf("volume_swap's undo: %s is %#v", over, a)
+		s.Undo("volume_swap", swap, out)
+		if a := s.Run("volume_info", map[string]any{"name": over}); num(a, "capacity") != 64<<20 || str(a, "backing") != str(oi, "backing") {
+			s.T.Fatalf("volume_swap's undo: %s is %#v", over, a)
 		}
 	}
 	s.refused("files/swap-missing", "volume_swap", map[string]any{"name": over, "with": s.name("swap", "nosuch")}, "with:", "no volume")
@@ -287,21 +287,21 @@ func volumeFiles(s *suite) {
 
 	// volume_list finds volumes by the start of their names, and by a
 	// pattern the whole name must match.
-	if out := s.run("volume_list", map[string]any{"prefix": s.name("swap", "")}); !slices.Equal(strs(out, "names"), []string{base, other, over}) {
-		s.t.Fatalf("volume_list %s: %v", s.name("swap", ""), strs(out, "names"))
+	if out := s.Run("volume_list", map[string]any{"prefix": s.name("swap", "")}); !slices.Equal(strs(out, "names"), []string{base, other, over}) {
+		s.T.Fatalf("volume_list %s: %v", s.name("swap", ""), strs(out, "names"))
 	}
-	if out := s.run("volume_list", map[string]any{"prefix": s.name(""), "pattern": ".*-(over|plain)"}); !slices.Equal(strs(out, "names"), []string{plain, over}) {
-		s.t.Fatalf("volume_list with a pattern: %v", strs(out, "names"))
+	if out := s.Run("volume_list", map[string]any{"prefix": s.name(""), "pattern": ".*-(over|plain)"}); !slices.Equal(strs(out, "names"), []string{plain, over}) {
+		s.T.Fatalf("volume_list with a pattern: %v", strs(out, "names"))
 	}
-	if out := s.run("volume_list", map[string]any{"prefix": s.name("swap", ""), "pattern": "over"}); len(strs(out, "names")) != 0 {
-		s.t.Fatalf("a pattern matches the whole name: %v", strs(out, "names"))
+	if out := s.Run("volume_list", map[string]any{"prefix": s.name("swap", ""), "pattern": "over"}); len(strs(out, "names")) != 0 {
+		s.T.Fatalf("a pattern matches the whole name: %v", strs(out, "names"))
 	}
 	s.refused("files/list-pattern", "volume_list", map[string]any{"pattern": "(unclosed"}, "pattern:", "not a regular expression")
 
 	for _, n := range []string{v, plain, over, other, base} {
-		s.run("volume_delete", map[string]any{"name": n})
+		s.Run("volume_delete", map[string]any{"name": n})
 	}
-	if out := s.run("ensure_absent", map[string]any{"volumes": []string{v, plain, over, other, base}}); len(strs(out, "checked")) != 5 {
-		s.t.Fatalf("ensure_absent: %#v", out)
+	if out := s.Run("ensure_absent", map[string]any{"volumes": []string{v, plain, over, other, base}}); len(strs(out, "checked")) != 5 {
+		s.T.Fatalf("ensure_absent: %#v", out)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/vmflow/vmflow/internal/testenv"
 )
 
 // need fails the test under CI and skips it elsewhere when a tool the test
@@ -24,10 +26,7 @@ func need(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not installed; make test installs it (scripts/deps.sh)", tool)
-			}
-			t.Skipf("%s is not installed (make test installs it)", tool)
+			testenv.Unavailable(t, "%s is not installed (make test installs it: scripts/deps.sh)", tool)
 		}
 	}
 }
@@ -39,10 +38,7 @@ func needRoot(t testing.TB, what string) {
 	if os.Geteuid() == 0 {
 		return
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s: run it as root", what)
-	}
-	t.Skipf("%s: needs root", what)
+	testenv.Unavailable(t, "%s: needs root", what)
 }
 
 // inputsDir holds the pinned offline inputs: $VMFLOW_NIX_INPUTS, else
@@ -100,10 +96,7 @@ func setupInputs(t testing.TB) (nixpkgs, homeManager string) {
 		run(workDir, "cp", "-r", standin+"/.", filepath.Join(workDir, "nixpkgs-lib"))
 	})
 	if setupSkip != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(setupSkip)
-		}
-		t.Skip(setupSkip)
+		testenv.Unavailable(t, "%s", setupSkip)
 	}
 	if setupErr != nil {
 		t.Fatal(setupErr)

@@ -18,6 +18,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/vmflow/vmflow/internal/testbin"
+	"github.com/vmflow/vmflow/internal/testenv"
 	"github.com/vmflow/vmflow/internal/testlibvirt"
 	"github.com/vmflow/vmflow/internal/testssh"
 )
@@ -58,20 +59,20 @@ func TestScripts(t *testing.T) {
 			case "libvirt":
 				// In CI every test runs: a missing libvirtd is a failure
 				// there, not a skip.
-				return os.Getenv("CI") == "true" || libvirtdUp(), nil
+				return testenv.CI() || libvirtdUp(), nil
 			case "sshd":
 				// The OpenSSH server the remote scripts run (sshd); in CI a
 				// missing one is a failure.
-				return os.Getenv("CI") == "true" || testssh.Missing() == "", nil
+				return testenv.CI() || testssh.Missing() == "", nil
 			case "nix":
 				// The scripts that run the real nix; make test installs
 				// it, and in CI a missing one is a failure.
 				_, err := exec.LookPath("nix")
-				return os.Getenv("CI") == "true" || err == nil, nil
+				return testenv.CI() || err == nil, nil
 			case "root":
 				// Running vmflow as another user (userdir) needs root; in
 				// CI a test that needs it fails instead of skipping.
-				return os.Getenv("CI") == "true" || os.Geteuid() == 0, nil
+				return testenv.CI() || os.Geteuid() == 0, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},

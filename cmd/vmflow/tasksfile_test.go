@@ -20,7 +20,22 @@ import (
 
 	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/internal/testbin"
+	"github.com/vmflow/vmflow/internal/testenv"
 )
+
+// parseHCL reads and parses an HCL file, as text: its source and syntax.
+func parseHCL(t *testing.T, path string) ([]byte, *hcl.File) {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	return src, f
+}
 
 // The default tasks.hcl is the product: every task says what it does,
 // every param has a type and a description, and each task is offered by
@@ -41,14 +56,7 @@ func TestDefaultTaskFile(t *testing.T) {
 		t.Fatalf("__complete: %v", err)
 	}
 	// Types are declared, not left to the string default.
-	src, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, hd := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
-	if hd.HasErrors() {
-		t.Fatal(hd.Error())
-	}
+	_, f := parseHCL(t, path)
 	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
 		if b.Type != "task" {
 			continue
@@ -82,10 +90,7 @@ func TestDefaultTaskFile(t *testing.T) {
 // read by the real nix).
 func TestCreateOffersTheFlakesProfiles(t *testing.T) {
 	if _, err := exec.LookPath("nix-instantiate"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("nix-instantiate is missing (make test installs nix-bin)")
-		}
-		t.Skip("nix-instantiate is missing")
+		testenv.Unavailable(t, "nix-instantiate is missing (make test installs nix-bin)")
 	}
 	repo := testbin.Repo()
 	out, err := exec.Command("nix-instantiate", "--eval", "--strict", "--json", filepath.Join(repo, "profiles", "profiles.nix")).Output()
@@ -124,14 +129,7 @@ func TestCreateOffersTheFlakesProfiles(t *testing.T) {
 // rather than being left behind.
 func TestTeardownFindsEveryVolume(t *testing.T) {
 	path := filepath.Join(testbin.Repo(), "tasks.hcl")
-	src, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, hd := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
-	if hd.HasErrors() {
-		t.Fatal(hd.Error())
-	}
+	src, f := parseHCL(t, path)
 	text := func(b *hclsyntax.Block, name string) string {
 		if a, ok := b.Body.Attributes[name]; ok {
 			return string(a.Expr.Range().SliceBytes(src))

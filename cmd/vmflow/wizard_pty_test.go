@@ -96,6 +96,18 @@ func (w *wizardEnv) received(t *testing.T) string {
 	return string(b)
 }
 
+// ran waits for the session's vmflow to exit 0, and checks that the task
+// received want.
+func (w *wizardEnv) ran(t *testing.T, s *session, want string) {
+	t.Helper()
+	if code := s.exit(); code != 0 {
+		t.Fatalf("exit code %d; output:\n%s", code, s.output())
+	}
+	if got := w.received(t); got != want {
+		t.Fatalf("the task received:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 // start runs vmflow ARGS… with stdin, stdout and stderr on a new
 // pseudo-terminal.
 func (w *wizardEnv) start(t *testing.T, args ...string) *session {

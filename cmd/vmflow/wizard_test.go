@@ -44,13 +44,8 @@ func TestWizardAnswers(t *testing.T) {
 	s.ask("Size of /var?", keyEnter)
 	s.ask("Which network?", keyDown, keyEnter)
 	s.ask("Static IP (empty: DHCP)?", "10.0.0.5", keyEnter)
-	if code := s.exit(); code != 0 {
-		t.Fatalf("exit code %d; output:\n%s", code, s.output())
-	}
 	want := "name=demo\nprofiles=base,dev\nmemory=4096\nvcpus=4\nvar_size=10G\nnetwork=bridge\nip=10.0.0.5\n"
-	if got := w.received(t); got != want {
-		t.Fatalf("the task received:\n%s\nwant:\n%s", got, want)
-	}
+	w.ran(t, s, want)
 	const line = "vmflow create --name=demo --profiles=base,dev --memory=4096 --vcpus=4 --var_size=10G --network=bridge --ip=10.0.0.5"
 	if !strings.Contains(s.output(), "Running: "+line+"\r\n") {
 		t.Fatalf("no %q in the output:\n%s", line, s.output())
@@ -78,12 +73,7 @@ func TestWizardDefaults(t *testing.T) {
 	s.ask("Size of /var?", keyEnter)
 	s.ask("Which network?", keyEnter)
 	s.ask("Static IP (empty: DHCP)?", keyEnter)
-	if code := s.exit(); code != 0 {
-		t.Fatalf("exit code %d; output:\n%s", code, s.output())
-	}
-	if got := w.received(t); got != allDefaults {
-		t.Fatalf("the task received:\n%s\nwant:\n%s", got, allDefaults)
-	}
+	w.ran(t, s, allDefaults)
 	out := s.output()
 	for _, q := range []string{"Name of the new VM?", "Memory in MiB?"} {
 		if strings.Contains(out, q) {
@@ -127,12 +117,7 @@ func TestRequiredParamPrompt(t *testing.T) {
 	w := newWizardEnv(t)
 	s := w.start(t, "plain")
 	s.ask("Plain name?", "solo", keyEnter)
-	if code := s.exit(); code != 0 {
-		t.Fatalf("exit code %d; output:\n%s", code, s.output())
-	}
-	if got, want := w.received(t), "name=solo\nsize=1\n"; got != want {
-		t.Fatalf("the task received:\n%s\nwant:\n%s", got, want)
-	}
+	w.ran(t, s, "name=solo\nsize=1\n")
 	if out := s.output(); !strings.Contains(out, "Running: vmflow plain --name=solo\r\n") {
 		t.Errorf("output:\n%s", out)
 	}
@@ -183,12 +168,7 @@ func TestNoQuestions(t *testing.T) {
 	t.Run("pty create web --yes", func(t *testing.T) {
 		w := newWizardEnv(t)
 		s := w.start(t, "create", "web", "--yes")
-		if code := s.exit(); code != 0 {
-			t.Fatalf("exit code %d; output:\n%s", code, s.output())
-		}
-		if got := w.received(t); got != allDefaults {
-			t.Fatalf("the task received:\n%s\nwant:\n%s", got, allDefaults)
-		}
+		w.ran(t, s, allDefaults)
 	})
 	for _, args := range [][]string{{"create"}, {"plain"}, {"run", "create"}} {
 		t.Run("no tty "+strings.Join(args, " "), func(t *testing.T) {
@@ -255,12 +235,7 @@ func TestWizardAppliesDependsOnAnswer(t *testing.T) {
 		s := w.start(t, "net")
 		s.ask("Net profiles?", keyEnter)
 		s.ask("Net IP (empty: DHCP)?", keyEnter)
-		if code := s.exit(); code != 0 {
-			t.Fatalf("exit code %d; output:\n%s", code, s.output())
-		}
-		if got, want := w.received(t), "profiles=base\nip=\ngateway=\n"; got != want {
-			t.Fatalf("the task received:\n%s\nwant:\n%s", got, want)
-		}
+		w.ran(t, s, "profiles=base\nip=\ngateway=\n")
 		out := s.output()
 		if strings.Contains(out, "Net gateway?") {
 			t.Errorf("asked for a gateway without an IP:\n%s", out)
@@ -275,12 +250,7 @@ func TestWizardAppliesDependsOnAnswer(t *testing.T) {
 		s.ask("Net profiles?", keyEnter)
 		s.ask("Net IP (empty: DHCP)?", "10.0.0.5", keyEnter)
 		s.ask("Net gateway?", "10.0.0.1", keyEnter)
-		if code := s.exit(); code != 0 {
-			t.Fatalf("exit code %d; output:\n%s", code, s.output())
-		}
-		if got, want := w.received(t), "profiles=base\nip=10.0.0.5\ngateway=10.0.0.1\n"; got != want {
-			t.Fatalf("the task received:\n%s\nwant:\n%s", got, want)
-		}
+		w.ran(t, s, "profiles=base\nip=10.0.0.5\ngateway=10.0.0.1\n")
 	})
 }
 
@@ -291,12 +261,7 @@ func TestWizardAppliesFromVars(t *testing.T) {
 	w := newWizardEnv(t)
 	s := w.start(t, "net", "--var", "image=disk.img", "--ip=")
 	// Nothing to ask: the task runs at once.
-	if code := s.exit(); code != 0 {
-		t.Fatalf("exit code %d; output:\n%s", code, s.output())
-	}
-	if got, want := w.received(t), "profiles=base\nip=\ngateway=\n"; got != want {
-		t.Fatalf("the task received:\n%s\nwant:\n%s", got, want)
-	}
+	w.ran(t, s, "profiles=base\nip=\ngateway=\n")
 	out := s.output()
 	for _, q := range []string{"Net profiles?", "Net gateway?", "Net IP"} {
 		if strings.Contains(out, q) {
@@ -307,12 +272,7 @@ func TestWizardAppliesFromVars(t *testing.T) {
 	// not apply: applies only spares questions.
 	s = w.start(t, "net", "--var", "image=disk.img", "--ip", "10.0.0.9")
 	s.ask("Net gateway?", keyCtrlU, "10.0.0.1", keyEnter)
-	if code := s.exit(); code != 0 {
-		t.Fatalf("exit code %d; output:\n%s", code, s.output())
-	}
-	if got, want := w.received(t), "profiles=base\nip=10.0.0.9\ngateway=10.0.0.1\n"; got != want {
-		t.Fatalf("the task received:\n%s\nwant:\n%s", got, want)
-	}
+	w.ran(t, s, "profiles=base\nip=10.0.0.9\ngateway=10.0.0.1\n")
 }
 
 // TestWizardImageSource: the default lifecycle's create asks where the

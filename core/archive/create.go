@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/vmflow/vmflow/internal/atomicfile"
 )
 
 // Options are Create's.
@@ -104,10 +106,10 @@ func Create(ctx context.Context, dst string, files map[string]string, opt Option
 		return nil, err
 	}
 	published = true
-	if err = syncDir(dir); err != nil {
+	if err = atomicfile.SyncDir(dir); err != nil {
 		return nil, err
 	}
-	if err = writeFileAtomic(dst+SumExt, []byte(sidecarLine(info.SHA256, dst)), 0o600); err != nil {
+	if err = atomicfile.Write(dst+SumExt, []byte(sidecarLine(info.SHA256, dst)), 0o600, ""); err != nil {
 		return nil, fmt.Errorf("writing %s%s: %w", dst, SumExt, err)
 	}
 	info.Manifest = m
@@ -319,47 +321,6 @@ func sidecarLine(sum, file string) string {
 		return "\\" + sum + "  " + base + "\n"
 	}
 	return sum + "  " + base + "\n"
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// writeFileAtomic replaces name with data: a temporary file in the same
-// directory, fsync, rename, fsync of the directory.
-func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(name)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, perm)
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
 }
 
 // Remove removes an archive, its checksum file and the temporary files

@@ -68,19 +68,7 @@ func execAction(env map[string]string) *sdk.Action {
 			sdk.Number("exit_code", "The exit status."),
 		},
 		Validate: func(ctx context.Context, r *sdk.Request) error {
-			if !r.Known("argv") {
-				return nil
-			}
-			argv := r.Strings("argv")
-			if len(argv) == 0 || argv[0] == "" {
-				return sdk.ArgError("argv", "must name a command")
-			}
-			if r.Known("shell") && !r.Bool("shell") && !strings.ContainsRune(argv[0], '/') {
-				if _, err := lookPath(argv[0], env); err != nil {
-					return sdk.ArgError("argv", "command %q not found in PATH", argv[0])
-				}
-			}
-			return nil
+			return checkArgv(r, env, r.Known("shell") && !r.Bool("shell"))
 		},
 		Run: run,
 		Undo: func(ctx context.Context, r *sdk.Request) error {
@@ -261,4 +249,23 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.TrimSpace(strings.Join(lines, "\n"))
+}
+
+// checkArgv validates the argv input of exec and terminal, once it is
+// known: it must name a command; with onPath, a command given without a
+// directory must be found in the PATH of env.
+func checkArgv(r *sdk.Request, env map[string]string, onPath bool) error {
+	if !r.Known("argv") {
+		return nil
+	}
+	argv := r.Strings("argv")
+	if len(argv) == 0 || argv[0] == "" {
+		return sdk.ArgError("argv", "must name a command")
+	}
+	if onPath && !strings.ContainsRune(argv[0], '/') {
+		if _, err := lookPath(argv[0], env); err != nil {
+			return sdk.ArgError("argv", "command %q not found in PATH", argv[0])
+		}
+	}
+	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 
 	"github.com/vmflow/vmflow/core/sdk"
 )
@@ -28,19 +27,7 @@ func terminalAction(env map[string]string) *sdk.Action {
 		},
 		Interactive: true,
 		Validate: func(ctx context.Context, r *sdk.Request) error {
-			if !r.Known("argv") {
-				return nil
-			}
-			argv := r.Strings("argv")
-			if len(argv) == 0 || argv[0] == "" {
-				return sdk.ArgError("argv", "must name a command")
-			}
-			if !strings.ContainsRune(argv[0], '/') {
-				if _, err := lookPath(argv[0], env); err != nil {
-					return sdk.ArgError("argv", "command %q not found in PATH", argv[0])
-				}
-			}
-			return nil
+			return checkArgv(r, env, true)
 		},
 		Run: func(ctx context.Context, r *sdk.Request) error {
 			argv := r.Strings("argv")

@@ -25,6 +25,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/vmflow/vmflow/internal/atomicfile"
 )
 
 // Root is the directory of every claim under a state directory.
@@ -103,27 +105,7 @@ func Write(dir, key string, data any) error {
 	if err := mkdirAllSync(dir); err != nil {
 		return fmt.Errorf("claim %q: %w", key, err)
 	}
-	tmp, err := os.CreateTemp(dir, ".claim-*")
-	if err != nil {
-		return fmt.Errorf("claim %q: %w", key, err)
-	}
-	defer os.Remove(tmp.Name()) // nothing left to remove after the rename
-	_, err = tmp.Write(append(doc, '\n'))
-	if err == nil {
-		err = tmp.Chmod(0o600)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, fileName(key)))
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
+	err = atomicfile.Write(filepath.Join(dir, fileName(key)), append(doc, '\n'), 0o600, ".claim-*")
 	if err != nil {
 		return fmt.Errorf("claim %q: %w", key, err)
 	}
@@ -237,14 +219,5 @@ func mkdirAllSync(dir string) error {
 		}
 		return err
 	}
-	return syncDir(parent)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.SyncDir(parent)
 }

@@ -31,17 +31,8 @@ func (l *loader) decodeInclude(f *File, b *hcl.Block) *Include {
 	}
 	inc := &Include{Name: name, DeclRange: b.DefRange}
 	pa := content.Attributes["path"]
-	if d := l.checkRefs(pa.Expr, f, nil, "an include's path", "var"); d.HasErrors() {
-		l.diags = append(l.diags, d...)
-		return nil
-	}
-	pv, diags := pa.Expr.Value(f.varContext())
-	l.diags = append(l.diags, diags...)
-	if diags.HasErrors() {
-		return nil
-	}
-	if !pv.IsWhollyKnown() {
-		l.diags = append(l.diags, unknownInclude("path", pa.Expr.Range()))
+	pv, ok := l.includeValue(pa, f, "path")
+	if !ok {
 		return nil
 	}
 	if pv.IsNull() || pv.Type() != cty.String {
@@ -75,17 +66,8 @@ func (l *loader) decodeInclude(f *File, b *hcl.Block) *Include {
 	inc.Flatten = l.constBool(content.Attributes, "flatten")
 	inc.Optional = l.constBool(content.Attributes, "optional")
 	if va, ok := content.Attributes["vars"]; ok {
-		if d := l.checkRefs(va.Expr, f, nil, "an include's vars", "var"); d.HasErrors() {
-			l.diags = append(l.diags, d...)
-			return nil
-		}
-		vv, diags := va.Expr.Value(f.varContext())
-		l.diags = append(l.diags, diags...)
-		if diags.HasErrors() {
-			return nil
-		}
-		if !vv.IsWhollyKnown() {
-			l.diags = append(l.diags, unknownInclude("vars", va.Expr.Range()))
+		vv, ok := l.includeValue(va, f, "vars")
+		if !ok {
 			return nil
 		}
 		if vv.IsNull() || !(vv.Type().IsObjectType() || vv.Type().IsMapType()) {
@@ -106,4 +88,24 @@ func unknownInclude(attr string, r hcl.Range) *hcl.Diagnostic {
 		Detail:  fmt.Sprintf("The include's %s uses a variable that has no value, so vmflow cannot tell which tasks it brings. Give the variable a value.", attr),
 		Subject: r.Ptr(),
 	}
+}
+
+// includeValue evaluates an include's attribute (what: path or vars), which
+// may refer to variables only and must be known before the run; ok is
+// false, with the diagnostics added, when it cannot be used.
+func (l *loader) includeValue(a *hcl.Attribute, f *File, what string) (v cty.Value, ok bool) {
+	if d := l.checkRefs(a.Expr, f, nil, "an include's "+what, "var"); d.HasErrors() {
+		l.diags = append(l.diags, d...)
+		return cty.NilVal, false
+	}
+	v, diags := a.Expr.Value(f.varContext())
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return cty.NilVal, false
+	}
+	if !v.IsWhollyKnown() {
+		l.diags = append(l.diags, unknownInclude(what, a.Expr.Range()))
+		return cty.NilVal, false
+	}
+	return v, true
 }

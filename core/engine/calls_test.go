@@ -61,10 +61,7 @@ task "create" {
   }
   output "disk" { value = step.vm.disk }
 }`)
-	plan, diags := prepare(t, e, "create", map[string]cty.Value{"vm": cty.StringVal("a")})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	plan := mustPrepare(t, e, "create", map[string]cty.Value{"vm": cty.StringVal("a")})
 	var names []string
 	for _, ps := range plan.Steps {
 		names = append(names, ps.Name)
@@ -72,10 +69,7 @@ task "create" {
 	if !slices.Equal(names, []string{"prepare", "vm/disk", "vm/define", "after"}) || !slices.Equal(plan.Locks, []string{"a"}) {
 		t.Fatalf("plan: steps %v, locks %v (the called task's lock on the same VM is taken once)", names, plan.Locks)
 	}
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("%v %+v", err, res)
-	}
+	res := execute(t, e, plan, ExecOptions{}, journal.Succeeded)
 	want := []string{"run prepare", "run a-disk-2", "run a-define", "run after a-disk-2"}
 	if !slices.Equal(rec.lines(), want) || res.Outputs["disk"].AsString() != "a-disk-2" {
 		t.Fatalf("log %v, outputs %v", rec.lines(), res.Outputs)
@@ -102,15 +96,9 @@ task "create" {
     depends_on = [step.vm]
   }
 }`)
-	plan, diags := prepare(t, e, "create", map[string]cty.Value{"vm": cty.StringVal("b")})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	plan := mustPrepare(t, e, "create", map[string]cty.Value{"vm": cty.StringVal("b")})
 	rec.setFailing("after", false, true)
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil || res.Status != journal.Failed {
-		t.Fatalf("%v %+v", err, res)
-	}
+	res := execute(t, e, plan, ExecOptions{}, journal.Failed)
 	want := []string{"run b-disk-1", "run b-define", "run after", "undo b-define", "undo b-disk-1"}
 	if !slices.Equal(rec.lines(), want) || !slices.Equal(res.Undone, []string{"vm/define", "vm/disk"}) {
 		t.Fatalf("log %v, undone %v", rec.lines(), res.Undone)
@@ -118,7 +106,7 @@ task "create" {
 
 	// Kept on failure, then resumed: the called steps are not run again.
 	plan, _ = prepare(t, e, "create", map[string]cty.Value{"vm": cty.StringVal("b")})
-	res, err = e.Execute(context.Background(), plan, ExecOptions{RunOptions: RunOptions{KeepOnFailure: true}})
+	res, err := e.Execute(context.Background(), plan, ExecOptions{RunOptions: RunOptions{KeepOnFailure: true}})
 	if err != nil || res.Status != journal.Failed || len(res.Undone) != 0 {
 		t.Fatalf("%v %+v", err, res)
 	}
@@ -173,22 +161,13 @@ task "bounded" {
     depends_on = [step.first]
   }
 }`)
-	plan, diags := prepare(t, e, "maybe", map[string]cty.Value{"go": cty.False})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	plan := mustPrepare(t, e, "maybe", map[string]cty.Value{"go": cty.False})
 	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded || !slices.Equal(rec.lines(), []string{"run no disk"}) {
 		t.Fatalf("%v %+v, log %v", err, res, rec.lines())
 	}
 
-	plan, diags = prepare(t, e, "bounded", nil)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil || res.Status != journal.Failed {
-		t.Fatalf("%v %+v", err, res)
-	}
+	plan = mustPrepare(t, e, "bounded", nil)
+	res := execute(t, e, plan, ExecOptions{}, journal.Failed)
 	msg := res.Err().Error()
 	if !strings.Contains(msg, `Step "s" timed out after 450ms`) || !slices.Equal(res.Undone, []string{"s/one", "first"}) {
 		t.Fatalf("error %q, undone %v, log %v", msg, res.Undone, rec.lines())
@@ -259,20 +238,14 @@ task "t2" {
     limit = step.limit.name
   }
 }`)
-	plan, diags := prepare(t, e, "t", nil)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	plan := mustPrepare(t, e, "t", nil)
 	res, err := e.Execute(context.Background(), plan, ExecOptions{})
 	if err != nil || res.Status != journal.Failed || !strings.Contains(res.Err().Error(), `Step "call/w" timed out after 150ms`) {
 		t.Fatalf("%v %+v", err, res)
 	}
 	// The same for a call's own timeout, from its caller's param that a
 	// step produced.
-	plan, diags = prepare(t, e, "t2", nil)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	plan = mustPrepare(t, e, "t2", nil)
 	res, err = e.Execute(context.Background(), plan, ExecOptions{})
 	if err != nil || res.Status != journal.Failed || !strings.Contains(res.Err().Error(), `Step "outer/call" timed out after 150ms`) {
 		t.Fatalf("%v %+v", err, res)
@@ -338,10 +311,7 @@ task "t" {
     name   = "after ${step.call.full}"
   }
 }`)
-	plan, diags := prepare(t, e, "named", map[string]cty.Value{"name": cty.StringVal("a")})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	plan := mustPrepare(t, e, "named", map[string]cty.Value{"name": cty.StringVal("a")})
 	if !slices.Equal(plan.Locks, []string{"vm-a"}) {
 		t.Fatalf("locks %v", plan.Locks)
 	}
@@ -350,14 +320,11 @@ task "t" {
 	}
 	// Called with a param that comes from a step: the called task's lock
 	// cannot be known before the run.
-	_, diags = prepare(t, e, "t", nil)
+	_, diags := prepare(t, e, "t", nil)
 	if !diags.HasErrors() || !strings.Contains(diags.Error(), "Lock not known before the run") {
 		t.Fatalf("diags: %v", diags)
 	}
-	plan, diags = prepare(t, e, "t2", nil)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	plan = mustPrepare(t, e, "t2", nil)
 	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
 		t.Fatalf("%v %+v", err, res)
 	}
@@ -424,10 +391,7 @@ task "t" {
   }
 }`)
 	for _, commit := range []bool{true, false} {
-		plan, diags := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("a"), "commit": cty.BoolVal(commit)})
-		if diags.HasErrors() {
-			t.Fatal(diags)
-		}
+		plan := mustPrepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("a"), "commit": cty.BoolVal(commit)})
 		rec.setFailing("after", false, true)
 		res, err := e.Execute(context.Background(), plan, ExecOptions{})
 		if err != nil || res.Status != journal.Failed {
@@ -493,10 +457,7 @@ task "t" {
   }
 }`)
 	e.Key = journal.NewKey(filepath.Join(t.TempDir(), "journal.key"))
-	plan, diags := prepare(t, e, "t", nil)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	plan := mustPrepare(t, e, "t", nil)
 	rec.setFailing("after", false, true)
 	res, err := e.Execute(context.Background(), plan, ExecOptions{})
 	if err != nil {
@@ -538,14 +499,8 @@ task "create" {
   output "label" { value = step.s.label }
   output "off" { value = step.off.label == null ? "skipped" : step.off.label }
 }`)
-	plan, diags := prepare(t, e, "create", nil)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("%v %+v", err, res)
-	}
+	plan := mustPrepare(t, e, "create", nil)
+	res := execute(t, e, plan, ExecOptions{}, journal.Succeeded)
 	if want := []string{"run first", "run after n=11"}; !slices.Equal(rec.lines(), want) {
 		t.Fatalf("log %v, want %v", rec.lines(), want)
 	}
@@ -578,10 +533,7 @@ task "t" {
     name   = param.vm
   }
 }`)
-		plan, diags := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("web")})
-		if diags.HasErrors() {
-			t.Fatal(diags)
-		}
+		plan := mustPrepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("web")})
 		if !slices.Equal(plan.Locks, tc.locks) || !maps.Equal(plan.Hosts(), tc.hosts) {
 			t.Errorf("host = %s: locks %v, hosts %v; want %v, %v", tc.host, plan.Locks, plan.Hosts(), tc.locks, tc.hosts)
 		}

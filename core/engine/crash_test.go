@@ -43,10 +43,7 @@ task "t" {
     depends_on = [step.first]
   }
 }`)
-			plan, diags := prepare(t, e, "t", nil)
-			if diags.HasErrors() {
-				t.Fatal(diags)
-			}
+			plan := mustPrepare(t, e, "t", nil)
 			start := time.Now()
 			res := e.Run(context.Background(), plan, RunOptions{})
 			if took := time.Since(start); took > 5*time.Second {

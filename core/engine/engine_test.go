@@ -204,6 +204,26 @@ func prepare(t *testing.T, e *Engine, task string, params map[string]cty.Value) 
 	return e.Prepare(context.Background(), tk, pv)
 }
 
+// mustPrepare is prepare that must succeed (warnings are let through).
+func mustPrepare(t *testing.T, e *Engine, task string, params map[string]cty.Value) *Plan {
+	t.Helper()
+	plan, diags := prepare(t, e, task, params)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return plan
+}
+
+// execute is e.Execute that must return no error and end with status want.
+func execute(t *testing.T, e *Engine, plan *Plan, opts ExecOptions, want string) *Result {
+	t.Helper()
+	res, err := e.Execute(context.Background(), plan, opts)
+	if err != nil || res.Status != want {
+		t.Fatalf("%v %+v", err, res)
+	}
+	return res
+}
+
 const header = `plugin "r" { source = "rec" }
 variable "nothing" { default = "" }
 `
@@ -229,10 +249,7 @@ task "t" {
     name = "d"
   }
 }`)
-	plan, diags := prepare(t, e, "t", nil)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	plan := mustPrepare(t, e, "t", nil)
 	var got []string
 	for _, s := range plan.Steps {
 		got = append(got, s.Name)

@@ -36,10 +36,7 @@ task "t" {
   }
   output "c" { value = step.c.name }
 }`)
-	plan, diags := prepare(t, e, "t", nil)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	plan := mustPrepare(t, e, "t", nil)
 	res := e.Run(context.Background(), plan, RunOptions{Parallelism: 4})
 	if res.Status != journal.Succeeded {
 		t.Fatalf("status %s: %v", res.Status, res.Diags)
@@ -61,10 +58,7 @@ func TestParallelismBoundsConcurrency(t *testing.T) {
 		fmt.Fprintf(&steps, "step \"s%d\" {\n action = r.do\n name = \"%d\"\n wait_ms = 30\n}\n", i, i)
 	}
 	e, rec := setup(t, header+"task \"t\" {\n"+steps.String()+"}\n")
-	plan, diags := prepare(t, e, "t", nil)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	plan := mustPrepare(t, e, "t", nil)
 	if res := e.Run(context.Background(), plan, RunOptions{Parallelism: 2}); res.Status != journal.Succeeded {
 		t.Fatal(res.Diags)
 	}
@@ -255,14 +249,8 @@ task "makes" {
     ignore_error = true
   }
 }`)
-	plan, diags := prepare(t, e, "t", nil)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("%v %+v", err, res)
-	}
+	plan := mustPrepare(t, e, "t", nil)
+	res := execute(t, e, plan, ExecOptions{}, journal.Succeeded)
 	if want := []string{"run after nothing"}; !slices.Equal(rec.lines(), want) {
 		t.Fatalf("log %v, want %v", rec.lines(), want)
 	}
@@ -271,7 +259,7 @@ task "makes" {
 		t.Fatalf("probe: %+v", st.Steps["probe"])
 	}
 
-	_, diags = prepare(t, e, "makes", nil)
+	_, diags := prepare(t, e, "makes", nil)
 	if !diags.HasErrors() || !strings.Contains(diags.Error(), `ignore_error on a step that makes something`) {
 		t.Fatalf("ignore_error on a step with an undo: %v", diags)
 	}
@@ -317,10 +305,7 @@ task "t" {
     name = param.vm
   }
 }`)
-	plan, diags := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	plan := mustPrepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
 	// Hold the lock as another run would.
 	other, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
 	started := make(chan struct{})
@@ -383,10 +368,7 @@ task "t" {
 	for _, c := range []struct {
 		fail, keep, kept bool
 	}{{false, false, false}, {true, true, true}, {true, false, false}} {
-		plan, diags := prepare(t, e, "t", map[string]cty.Value{"fail": cty.BoolVal(c.fail)})
-		if diags.HasErrors() {
-			t.Fatal(diags)
-		}
+		plan := mustPrepare(t, e, "t", map[string]cty.Value{"fail": cty.BoolVal(c.fail)})
 		res, err := e.Execute(context.Background(), plan, ExecOptions{RunOptions: RunOptions{KeepOnFailure: c.keep}})
 		if err != nil {
 			t.Fatal(err)

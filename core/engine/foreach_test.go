@@ -42,10 +42,7 @@ task "t" {
   }
   output "copies" { value = [for k, c in step.copy : c.name if c.name != null] }
 }`)
-	plan, diags := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("a"), "with_initrd": cty.True})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	plan := mustPrepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("a"), "with_initrd": cty.True})
 	var names []string
 	for _, ps := range plan.Steps {
 		names = append(names, ps.Name)
@@ -53,10 +50,7 @@ task "t" {
 	if !slices.Equal(names, []string{"first", "copy[base]", "copy[initrd]", "copy[kernel]", "after"}) {
 		t.Fatalf("plan steps %v", names)
 	}
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("%v %+v", err, res)
-	}
+	res := execute(t, e, plan, ExecOptions{}, journal.Succeeded)
 	lines := rec.lines()
 	for _, want := range []string{"run kernel=a-k-first", "run initrd=a-i", "run after kernel=a-k-first initrd,kernel"} {
 		if !slices.Contains(lines, want) {
@@ -87,7 +81,7 @@ task "t" {
 }`)
 	plan, _ = prepare(t, e2, "t", nil)
 	rec2.setFailing("last", false, true)
-	res, err = e2.Execute(context.Background(), plan, ExecOptions{RunOptions: RunOptions{KeepOnFailure: true}})
+	res, err := e2.Execute(context.Background(), plan, ExecOptions{RunOptions: RunOptions{KeepOnFailure: true}})
 	if err != nil || res.Status != journal.Failed || !slices.Equal(res.Completed, []string{"copy[x]", "copy[y]"}) && !slices.Equal(res.Completed, []string{"copy[y]", "copy[x]"}) {
 		t.Fatalf("%v %+v", err, res)
 	}

@@ -24,6 +24,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/vmflow/vmflow/internal/atomicfile"
 )
 
 const (
@@ -206,7 +208,7 @@ func (s Store) Delete(collection, name string) (bool, error) {
 	if err := os.Rename(dir, gone); err != nil {
 		return false, err
 	}
-	syncDir(filepath.Dir(dir))
+	_ = atomicfile.SyncDir(filepath.Dir(dir))
 	return true, os.RemoveAll(gone)
 }
 
@@ -247,45 +249,7 @@ func check(collection, name string) error {
 // file's name holds the writer's pid (.record.json.tmp-PID-N), so that
 // one a killed writer left is known for a leftover (removeStaleTemps).
 func writeAtomic(dir, name string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(dir, fmt.Sprintf(".%s.tmp-%d-*", name, os.Getpid()))
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	ok = true
-	syncDir(dir)
-	return nil
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
+	return atomicfile.Write(filepath.Join(dir, name), data, mode, fmt.Sprintf(".%s.tmp-%d-*", name, os.Getpid()))
 }
 
 // tempRE matches writeAtomic's temporary files, with the writer's pid.

@@ -4,6 +4,8 @@ import (
 	"os"
 	"syscall"
 	"testing"
+
+	"github.com/vmflow/vmflow/internal/testenv"
 )
 
 // SmallDisk mounts a tmpfs of the given size ("64k") on dir, for a test of
@@ -13,10 +15,7 @@ import (
 func SmallDisk(t *testing.T, dir, size string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test mounts a tmpfs and needs root (CI runs as root)")
-		}
-		t.Skip("mounting a tmpfs needs root")
+		testenv.Unavailable(t, "this test mounts a tmpfs and needs root (CI runs as root)")
 	}
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
 		t.Fatalf("mounting a tmpfs: %v", err)

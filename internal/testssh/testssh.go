@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vmflow/vmflow/internal/testenv"
 )
 
 // Sshd is the OpenSSH server the tests run.
@@ -62,10 +64,7 @@ func Missing() string {
 func Require(t testing.TB) {
 	t.Helper()
 	if why := Missing(); why != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
+		testenv.Unavailable(t, "%s", why)
 	}
 }
 

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -20,20 +18,9 @@ import (
 	"github.com/vmflow/vmflow/internal/testlibvirt"
 )
 
-// requireLibvirtd skips without a reachable libvirtd, except in CI where
-// every test must run: there it fails.
-func requireLibvirtd(t *testing.T) {
-	t.Helper()
-	c, err := net.Dial("unix", "/run/libvirt/libvirt-sock")
-	if err == nil {
-		c.Close()
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("libvirtd is not reachable (%v); make test starts it", err)
-	}
-	t.Skipf("libvirtd is not reachable: %v (make test installs and starts it)", err)
-}
+// requireLibvirtd is testlibvirt.Require (tcp_test.go and ssh_test.go
+// call it by this name).
+var requireLibvirtd = testlibvirt.Require
 
 // harness drives the plugin the way vmflow does (Configure, then Validate
 // and Run per step), in process, against a real libvirtd.
@@ -54,7 +41,7 @@ func newHarness(t *testing.T, uri string) *harness {
 // (pool_path for a daemon that runs as another user).
 func newHarnessConfig(t *testing.T, config map[string]cty.Value) *harness {
 	t.Helper()
-	requireLibvirtd(t)
+	testlibvirt.Require(t)
 	uri := config["uri"].AsString()
 	d := &driver{}
 	p, err := sdk.InProcess(newPlugin(d))
@@ -63,7 +50,7 @@ func newHarnessConfig(t *testing.T, config map[string]cty.Value) *harness {
 	}
 	schema, _ := p.Describe(context.Background())
 	h := &harness{t: t, p: p, d: d, schema: schema, stateDir: t.TempDir()}
-	config["virt_type"] = cty.StringVal(envOr("VMFLOW_TEST_VIRT_TYPE", "auto"))
+	config["virt_type"] = cty.StringVal(testlibvirt.VirtType())
 	cfg, err := schema.Config.ApplyDefaults(cty.ObjectVal(config))
 	if err != nil {
 		t.Fatal(err)
@@ -74,13 +61,6 @@ func newHarnessConfig(t *testing.T, config map[string]cty.Value) *harness {
 	}
 	t.Cleanup(h.removePool)
 	return h
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // removePool deletes the test's pool with whatever is left in it, so tests
@@ -94,6 +74,12 @@ func (h *harness) removePool() {
 	_ = testlibvirt.RemovePool(conn, h.d.poolName)
 }
 
+// shared is the harness's plugin in the harness the plugins' tests and
+// the conformance suite share.
+func (h *harness) shared() *plugintest.Harness {
+	return &plugintest.Harness{T: h.t, Conn: h.p, Schema: h.schema}
+}
+
 func (h *harness) inputs(action string, args map[string]any) cty.Value {
 	return plugintest.Inputs(h.t, h.schema, action, args)
 }
@@ -101,79 +87,50 @@ func (h *harness) inputs(action string, args map[string]any) cty.Value {
 // try validates and runs an action; the error carries the diagnostics.
 func (h *harness) try(action string, args map[string]any) (cty.Value, error) {
 	h.t.Helper()
-	return h.attempt("", action, action, args)
-}
-
-// attempt validates and runs an action as step step of run runID: called
-// twice with the same run and step, it is a step run again after vmflow
-// was killed during its first attempt.
-func (h *harness) attempt(runID, step, action string, args map[string]any) (cty.Value, error) {
-	h.t.Helper()
-	in := h.inputs(action, args)
-	ctx := context.Background()
-	diags, err := h.p.Validate(ctx, action, in)
-	if err != nil {
-		return cty.NilVal, err
-	}
-	if diags.HasErrors() {
-		return cty.NilVal, diags.Err()
-	}
-	return h.runFor(runID, step, action, in, plugintest.Timeout(h.t, h.schema, action, args))
-}
-
-// runOnly runs an action without validating it first.
-func (h *harness) runOnly(runID, step, action string, in cty.Value) (cty.Value, error) {
-	h.t.Helper()
-	return h.runFor(runID, step, action, in, plugintest.Timeout(h.t, h.schema, action, nil))
+	return h.shared().Try(action, args)
 }
 
 // runFor runs an action as vmflow does, limited by its step timeout.
 func (h *harness) runFor(runID, step, action string, in cty.Value, limit time.Duration) (cty.Value, error) {
 	h.t.Helper()
-	ctx, cancel := plugintest.Context(limit)
-	defer cancel()
-	out, diags, err := h.p.Run(ctx, protocol.RunRequest{Action: action, Inputs: in, RunID: runID, Step: step, Timeout: limit}, func(protocol.Event) {})
-	if err != nil {
-		return cty.NilVal, err
-	}
-	return out, diags.Err()
+	return h.shared().RunFor(runID, step, action, in, limit)
 }
 
 // run is try that must succeed.
 func (h *harness) run(action string, args map[string]any) cty.Value {
 	h.t.Helper()
-	out, err := h.try(action, args)
-	if err != nil {
-		h.t.Fatalf("%s %v: %v", action, args, err)
-	}
-	return out
+	return h.shared().Run(action, args)
 }
 
 // fails runs an action that must fail with an error containing want.
 func (h *harness) fails(action string, args map[string]any, want string) {
 	h.t.Helper()
-	_, err := h.try(action, args)
-	if err == nil || !strings.Contains(err.Error(), want) {
-		h.t.Fatalf("%s %v: error %v, want one containing %q", action, args, err, want)
-	}
+	h.shared().Fails(action, args, want)
 }
 
 func (h *harness) undo(action string, args map[string]any, outputs cty.Value) {
 	h.t.Helper()
-	h.undoStep("", action, action, args, outputs)
+	h.shared().Undo(action, args, outputs)
 }
 
 // undoStep undoes step step of run runID; outputs null is the undo of an
 // interrupted Run (vmflow resume --undo).
 func (h *harness) undoStep(runID, step, action string, args map[string]any, outputs cty.Value) {
 	h.t.Helper()
-	limit := plugintest.Timeout(h.t, h.schema, action, args)
-	ctx, cancel := plugintest.Context(limit)
-	defer cancel()
-	diags, err := h.p.Undo(ctx, protocol.UndoRequest{Action: action, Inputs: h.inputs(action, args), Outputs: outputs, RunID: runID, Step: step, Timeout: limit}, func(protocol.Event) {})
-	if err != nil || diags.HasErrors() {
-		h.t.Fatalf("undo %s: %v %v", action, err, diags.Err())
-	}
+	h.shared().UndoStep(runID, step, action, args, outputs)
+}
+
+// mustAttempt runs an action as step step of run runID; it must succeed.
+func (h *harness) mustAttempt(runID, step, action string, args map[string]any) cty.Value {
+	h.t.Helper()
+	return h.shared().MustAttempt(runID, step, action, args)
+}
+
+// attemptFails runs an action as step step of run runID; it must fail
+// with an error containing want.
+func (h *harness) attemptFails(runID, step, action string, args map[string]any, want string) {
+	h.t.Helper()
+	h.shared().AttemptFails(runID, step, action, args, want)
 }
 
 func str(v cty.Value, attr string) string { return v.GetAttr(attr).AsString() }

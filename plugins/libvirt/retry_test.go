@@ -1,9 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vmflow/vmflow/core/claims"
+	"github.com/vmflow/vmflow/internal/archivetest"
 )
 
 // A step interrupted by SIGKILL runs again when the run is resumed, with
@@ -20,20 +18,6 @@ import (
 // RunID/Step, the first attempt leaving what a killed one leaves, and
 // check that the second finishes the job, while another run (or another
 // step) still gets the refusal.
-
-func fileSum(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
 
 func inode(t *testing.T, path string) uint64 {
 	t.Helper()
@@ -52,21 +36,26 @@ func halfMade(t *testing.T, path string) {
 	}
 }
 
-func (h *harness) mustAttempt(runID, step, action string, args map[string]any) cty.Value {
+// undoLeaves undoes an interrupted attempt of step step of run runID; the
+// domain must then be in state state.
+func (h *harness) undoLeaves(runID, step, action string, args map[string]any, state string) {
 	h.t.Helper()
-	out, err := h.attempt(runID, step, action, args)
-	if err != nil {
-		h.t.Fatalf("%s (run %s, step %s): %v", action, runID, step, err)
+	h.undoStep(runID, step, action, args, nullOutputs)
+	if s := h.run("state", args); str(s, "state") != state {
+		h.t.Fatalf("after the undo of %s (run %s, step %s): %#v, want state %q", action, runID, step, s, state)
 	}
-	return out
 }
 
-func (h *harness) attemptFails(runID, step, action string, args map[string]any, want string) {
+// retryHalfMade runs step step of run runID, then cuts the volume it made
+// short, as a kill during its upload leaves it: another run's attempt must
+// be refused with refusal; the step's retry runs, and its outputs are
+// returned.
+func (h *harness) retryHalfMade(runID, other, step, action string, args map[string]any, refusal string) cty.Value {
 	h.t.Helper()
-	_, err := h.attempt(runID, step, action, args)
-	if err == nil || !strings.Contains(err.Error(), want) {
-		h.t.Fatalf("%s (run %s, step %s): error %v, want one containing %q", action, runID, step, err, want)
-	}
+	first := h.mustAttempt(runID, step, action, args)
+	halfMade(h.t, str(first, "path"))
+	h.attemptFails(other, step, action, args, refusal)
+	return h.mustAttempt(runID, step, action, args)
 }
 
 func (h *harness) exists(volume string) bool {
@@ -109,11 +98,8 @@ func TestRetriedVolumeStepsOnQemuSystem(t *testing.T) {
 		t.Fatal(err)
 	}
 	iargs := map[string]any{"path": img, "name": "r-base"}
-	imp := h.mustAttempt(run, "image", "volume_import", iargs)
-	halfMade(t, str(imp, "path"))
-	h.attemptFails(other, "image", "volume_import", iargs, refusal)
-	imp = h.mustAttempt(run, "image", "volume_import", iargs)
-	if fileSum(t, str(imp, "path")) != fileSum(t, img) {
+	imp := h.retryHalfMade(run, other, "image", "volume_import", iargs, refusal)
+	if archivetest.FileSum(t, str(imp, "path")) != archivetest.FileSum(t, img) {
 		t.Fatal("the retried import does not hold the image")
 	}
 
@@ -126,11 +112,8 @@ func TestRetriedVolumeStepsOnQemuSystem(t *testing.T) {
 		t.Fatalf("the retried overlay: %#v", i)
 	}
 	cargs := map[string]any{"source": "r-base", "name": "r-copy"}
-	cp := h.mustAttempt(run, "copy", "volume_copy", cargs)
-	halfMade(t, str(cp, "path"))
-	h.attemptFails(other, "copy", "volume_copy", cargs, refusal)
-	cp = h.mustAttempt(run, "copy", "volume_copy", cargs)
-	if fileSum(t, str(cp, "path")) != fileSum(t, img) {
+	cp := h.retryHalfMade(run, other, "copy", "volume_copy", cargs, refusal)
+	if archivetest.FileSum(t, str(cp, "path")) != archivetest.FileSum(t, img) {
 		t.Fatal("the retried copy does not hold the image")
 	}
 
@@ -141,15 +124,15 @@ func TestRetriedVolumeStepsOnQemuSystem(t *testing.T) {
 	eargs := map[string]any{"name": "r-base", "path": exp}
 	h.mustAttempt(run, "export", "volume_export", eargs)
 	halfMade(t, exp)
-	_, err := h.runOnly(other, "export", "volume_export", h.inputs("volume_export", eargs))
+	_, err := h.shared().RunOnly(other, "export", "volume_export", h.inputs("volume_export", eargs))
 	if err == nil || !strings.Contains(err.Error(), "nothing is written over an existing file") {
 		t.Fatalf("another run's export over the file: %v", err)
 	}
-	out, err := h.runOnly(run, "export", "volume_export", h.inputs("volume_export", eargs))
+	out, err := h.shared().RunOnly(run, "export", "volume_export", h.inputs("volume_export", eargs))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum := fileSum(t, exp); sum != str(out, "sha256") || sum != fileSum(t, img) {
+	if sum := archivetest.FileSum(t, exp); sum != str(out, "sha256") || sum != archivetest.FileSum(t, img) {
 		t.Fatalf("the retried export: sha256 %s, reported %s", sum, str(out, "sha256"))
 	}
 
@@ -273,49 +256,19 @@ func TestRetriedDomainStepsOnTheTestDriver(t *testing.T) {
 
 	// start and shutdown.
 	st := map[string]any{"name": "d1"}
-	h.mustAttempt(run, "start", "start", st)
-	if o := h.mustAttempt(run, "start", "start", st); !o.GetAttr("started").True() {
-		t.Fatal("the retried start does not report the start of the interrupted attempt")
-	}
-	if o := h.mustAttempt(other, "start", "start", st); o.GetAttr("started").True() {
-		t.Fatal("another run's start reports a start it did not make")
-	}
-	h.mustAttempt(run, "stop", "shutdown", st)
-	if o := h.mustAttempt(run, "stop", "shutdown", st); !o.GetAttr("stopped").True() {
-		t.Fatal("the retried shutdown does not report the stop of the interrupted attempt")
-	}
-	if o := h.mustAttempt(other, "stop", "shutdown", st); o.GetAttr("stopped").True() {
-		t.Fatal("another run's shutdown reports a stop it did not make")
-	}
+	h.shared().Retried(run, "start", "start", st, "started", other)
+	h.shared().Retried(run, "stop", "shutdown", st, "stopped", other)
 	// The undos of interrupted attempts: shutdown starts it again, start
 	// forces it off, define removes the domain it made.
-	h.undoStep(run, "stop", "shutdown", st, nullOutputs)
-	if s := h.run("state", st); str(s, "state") != "running" {
-		t.Fatalf("after the undo of the interrupted shutdown: %#v", s)
-	}
-	h.undoStep(run, "start", "start", st, nullOutputs)
-	if s := h.run("state", st); str(s, "state") != "shut off" {
-		t.Fatalf("after the undo of the interrupted start: %#v", s)
-	}
+	h.undoLeaves(run, "stop", "shutdown", st, "running")
+	h.undoLeaves(run, "start", "start", st, "shut off")
 	// suspend: the retry reports the pause of the interrupted attempt,
 	// another run's does not; the undo of the interrupted attempt resumes
 	// the guest (a backup killed while it was paused, then rolled back).
 	h.run("start", st)
-	h.mustAttempt(run, "pause", "suspend", st)
-	if o := h.mustAttempt(run, "pause", "suspend", st); !o.GetAttr("suspended").True() {
-		t.Fatal("the retried suspend does not report the pause of the interrupted attempt")
-	}
-	if o := h.mustAttempt(other, "pause", "suspend", st); o.GetAttr("suspended").True() {
-		t.Fatal("another run's suspend reports a pause it did not make")
-	}
-	h.undoStep(other, "pause", "suspend", st, nullOutputs)
-	if s := h.run("state", st); str(s, "state") != "paused" {
-		t.Fatalf("another run's interrupted suspend was undone: %#v", s)
-	}
-	h.undoStep(run, "pause", "suspend", st, nullOutputs)
-	if s := h.run("state", st); str(s, "state") != "running" {
-		t.Fatalf("after the undo of the interrupted suspend: %#v", s)
-	}
+	h.shared().Retried(run, "pause", "suspend", st, "suspended", other)
+	h.undoLeaves(other, "pause", "suspend", st, "paused")
+	h.undoLeaves(run, "pause", "suspend", st, "running")
 	h.run("destroy", st)
 
 	// Killed after its claim, maybe before its request reached the guest:
@@ -325,10 +278,7 @@ func TestRetriedDomainStepsOnTheTestDriver(t *testing.T) {
 	if err := claims.Write(claims.Dir(h.stateDir, "libvirt", "20261127-120004-eeee", "stop"), shutdownClaim("d1"), powerClaim{}); err != nil {
 		t.Fatal(err)
 	}
-	h.undoStep("20261127-120004-eeee", "stop", "shutdown", st, nullOutputs)
-	if s := h.run("state", st); str(s, "state") != "running" {
-		t.Fatalf("after the undo of a shutdown interrupted before it stopped the guest: %#v", s)
-	}
+	h.undoLeaves("20261127-120004-eeee", "stop", "shutdown", st, "running")
 	h.run("destroy", st)
 	h.run("undefine", st)
 	h.mustAttempt("20261127-120002-cccc", "define", "define", def)
@@ -350,10 +300,7 @@ func TestRetriedDomainStepsOnTheTestDriver(t *testing.T) {
 	// A deletion done but never reported: the retry counts it as done,
 	// another run still finds the volume missing.
 	del := map[string]any{"name": "d-var"}
-	h.mustAttempt(run, "old", "volume_delete", del)
-	if o := h.mustAttempt(run, "old", "volume_delete", del); !o.GetAttr("deleted").True() {
-		t.Fatal("the retried delete does not report its deletion")
-	}
+	h.shared().Retried(run, "old", "volume_delete", del, "deleted")
 	h.attemptFails(other, "old", "volume_delete", del, `no volume "d-var"`)
 	h.run("volume_create", map[string]any{"name": "d-x", "size": "1G"})
 	dels := map[string]any{"names": []string{"d-x", "d-boot"}}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vmflow/vmflow/core/protocol"
 	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/internal/testenv"
 )
 
 // requireNix skips without nix, except in CI, where every test must run.
@@ -25,10 +26,7 @@ func requireNix(t testing.TB) {
 	if _, err := exec.LookPath("nix"); err == nil {
 		return
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("nix is not installed; make test installs nix-bin")
-	}
-	t.Skip("nix is not installed (make test installs nix-bin)")
+	testenv.Unavailable(t, "nix is not installed (make test installs nix-bin)")
 }
 
 // offline keeps nix from asking binary caches: these machines reach none.

@@ -38,16 +38,13 @@ func (d *driver) undoStart(ctx context.Context, r *sdk.Request) error {
 	if !r.Changed("started", startClaim(r.String("name"))) {
 		return nil
 	}
-	var cmds commands
-	err := d.st.update(func(c *cluster) error {
+	return d.change(r, func(c *cluster, cmds *commands) error {
 		if v := c.VMs[r.String("name")]; v != nil && v.Status == running {
 			cmds.add("qm", "stop", itoa(v.VMID))
 			v.stop()
 		}
 		return nil
 	})
-	cmds.log(r)
-	return err
 }
 
 // shutdown is shutdown's Run.
@@ -86,16 +83,13 @@ func (d *driver) undoShutdown(ctx context.Context, r *sdk.Request) error {
 	if !r.Changed("stopped", shutdownClaim(r.String("name"))) {
 		return nil
 	}
-	var cmds commands
-	err := d.st.update(func(c *cluster) error {
+	return d.change(r, func(c *cluster, cmds *commands) error {
 		if v := c.VMs[r.String("name")]; v != nil && v.Status != running {
 			cmds.add("qm", "start", itoa(v.VMID))
 			v.Status = running
 		}
 		return nil
 	})
-	cmds.log(r)
-	return err
 }
 
 // suspend is suspend's Run.
@@ -129,16 +123,13 @@ func (d *driver) undoSuspend(ctx context.Context, r *sdk.Request) error {
 	if !r.Changed("suspended", suspendClaim(r.String("name"))) {
 		return nil
 	}
-	var cmds commands
-	err := d.st.update(func(c *cluster) error {
+	return d.change(r, func(c *cluster, cmds *commands) error {
 		if v := c.VMs[r.String("name")]; v != nil && v.Status == running && v.Paused {
 			cmds.add("qm", "resume", itoa(v.VMID))
 			v.Paused = false
 		}
 		return nil
 	})
-	cmds.log(r)
-	return err
 }
 
 // resume is resume's Run.

@@ -18,23 +18,6 @@ import (
 // made the change and was never reported) and check that the second
 // finishes the job while another run still gets the refusal.
 
-func (h *harness) mustAttempt(runID, step, action string, args map[string]any) cty.Value {
-	h.t.Helper()
-	out, err := h.attempt(runID, step, action, args)
-	if err != nil {
-		h.t.Fatalf("%s (run %s, step %s): %v", action, runID, step, err)
-	}
-	return out
-}
-
-func (h *harness) attemptFails(runID, step, action string, args map[string]any, want string) {
-	h.t.Helper()
-	_, err := h.attempt(runID, step, action, args)
-	if err == nil || !strings.Contains(err.Error(), want) {
-		h.t.Fatalf("%s (run %s, step %s): error %v, want one containing %q", action, runID, step, err, want)
-	}
-}
-
 var nullOutputs = cty.NullVal(cty.DynamicPseudoType)
 
 func TestRetriedStepsOnTheStub(t *testing.T) {
@@ -62,10 +45,10 @@ func TestRetriedStepsOnTheStub(t *testing.T) {
 		{"copy", "volume_copy", map[string]any{"source": "demo-var", "name": "demo-var2"}},
 	}
 	for _, s := range steps {
-		first := h.mustAttempt(run, s.step, s.action, s.args)
-		h.attemptFails(other, s.step, s.action, s.args, "already exists")
-		h.attemptFails(run, "not_"+s.step, s.action, s.args, "already exists")
-		again := h.mustAttempt(run, s.step, s.action, s.args)
+		first := h.MustAttempt(run, s.step, s.action, s.args)
+		h.AttemptFails(other, s.step, s.action, s.args, "already exists")
+		h.AttemptFails(run, "not_"+s.step, s.action, s.args, "already exists")
+		again := h.MustAttempt(run, s.step, s.action, s.args)
 		name := s.args["name"].(string)
 		if n := countNamed(name); n != 1 {
 			t.Fatalf("%s: %d volumes named %s after the retry", s.action, n, name)
@@ -73,19 +56,19 @@ func TestRetriedStepsOnTheStub(t *testing.T) {
 		if str(again, "name") != str(first, "name") {
 			t.Fatalf("%s: the retry made %s", s.action, str(again, "name"))
 		}
-		if !anyContains(h.logs, "pvesm free") {
-			t.Fatalf("%s: the retry did not free the leftover first: %v", s.action, h.logs)
+		if !anyContains(h.Logs, "pvesm free") {
+			t.Fatalf("%s: the retry did not free the leftover first: %v", s.action, h.Logs)
 		}
 	}
 
 	// The export file, written whole but never reported.
 	exp := filepath.Join(t.TempDir(), "var.json")
 	eargs := map[string]any{"name": "demo-var", "path": exp}
-	h.mustAttempt(run, "export", "volume_export", eargs)
-	if _, err := h.runOnly(other, "export", "volume_export", h.inputs("volume_export", eargs)); err == nil || !strings.Contains(err.Error(), "nothing is written over an existing file") {
+	h.MustAttempt(run, "export", "volume_export", eargs)
+	if _, err := h.RunOnly(other, "export", "volume_export", h.Inputs("volume_export", eargs)); err == nil || !strings.Contains(err.Error(), "nothing is written over an existing file") {
 		t.Fatalf("another run's export over the file: %v", err)
 	}
-	out, err := h.runOnly(run, "export", "volume_export", h.inputs("volume_export", eargs))
+	out, err := h.RunOnly(run, "export", "volume_export", h.Inputs("volume_export", eargs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,97 +79,79 @@ func TestRetriedStepsOnTheStub(t *testing.T) {
 	// define: a VM this step made is new to its retry; another run sees it
 	// as there before it.
 	def := map[string]any{"name": "demo", "boot_volume": "demo-boot", "var_volume": "demo-var", "firmware": "kernel", "kernel": kernel, "memory": 256}
-	h.mustAttempt(run, "define", "define", def)
-	if d := h.mustAttempt(run, "define", "define", def); str(d, "previous_xml") != "" {
+	h.MustAttempt(run, "define", "define", def)
+	if d := h.MustAttempt(run, "define", "define", def); str(d, "previous_xml") != "" {
 		t.Fatal("the retried define of a new VM reports a previous configuration")
 	}
-	if d := h.mustAttempt(other, "define", "define", def); str(d, "previous_xml") == "" {
+	if d := h.MustAttempt(other, "define", "define", def); str(d, "previous_xml") == "" {
 		t.Fatal("another run's define of the existing VM calls it new")
 	}
 
 	// start and shutdown run again report the change of the interrupted
 	// attempt.
 	vm := map[string]any{"name": "demo"}
-	h.mustAttempt(run, "start", "start", vm)
-	if o := h.mustAttempt(run, "start", "start", vm); !o.GetAttr("started").True() {
-		t.Fatal("the retried start does not report its start")
-	}
-	if o := h.mustAttempt(other, "start", "start", vm); o.GetAttr("started").True() {
-		t.Fatal("another run's start reports a start it did not make")
-	}
-	h.mustAttempt(run, "stop", "shutdown", vm)
-	if o := h.mustAttempt(run, "stop", "shutdown", vm); !o.GetAttr("stopped").True() {
-		t.Fatal("the retried shutdown does not report its stop")
-	}
+	h.Retried(run, "start", "start", vm, "started", other)
+	h.Retried(run, "stop", "shutdown", vm, "stopped")
 
 	// The undos of interrupted attempts remove what the step claimed, and
 	// nothing another run's step made.
-	h.undoStep(other, "var", "volume_create", steps[3].args, nullOutputs)
+	h.UndoStep(other, "var", "volume_create", steps[3].args, nullOutputs)
 	if countNamed("demo-var") != 1 {
 		t.Fatal("the undo of a step that claimed nothing removed a volume")
 	}
-	h.undoStep(run, "copy", "volume_copy", steps[4].args, nullOutputs)
+	h.UndoStep(run, "copy", "volume_copy", steps[4].args, nullOutputs)
 	if countNamed("demo-var2") != 0 {
 		t.Fatal("the undo of the interrupted copy left its volume")
 	}
-	h.undoStep(run, "export", "volume_export", eargs, nullOutputs)
+	h.UndoStep(run, "export", "volume_export", eargs, nullOutputs)
 	if _, err := os.Stat(exp); !os.IsNotExist(err) {
 		t.Fatal("the undo of the interrupted export left its file")
 	}
-	h.undoStep(run, "stop", "shutdown", vm, nullOutputs)
+	h.UndoStep(run, "stop", "shutdown", vm, nullOutputs)
 	if h.cluster().VMs["demo"].Status != running {
 		t.Fatal("the undo of the interrupted shutdown did not start the VM")
 	}
 	// suspend: a pause of the interrupted attempt is this step's; the
 	// undo of the interrupted attempt resumes the VM, another run's not.
-	h.mustAttempt(run, "pause", "suspend", vm)
-	if o := h.mustAttempt(run, "pause", "suspend", vm); !o.GetAttr("suspended").True() {
-		t.Fatal("the retried suspend does not report its pause")
-	}
-	if o := h.mustAttempt(other, "pause", "suspend", vm); o.GetAttr("suspended").True() {
-		t.Fatal("another run's suspend reports a pause it did not make")
-	}
-	h.undoStep(other, "pause", "suspend", vm, nullOutputs)
+	h.Retried(run, "pause", "suspend", vm, "suspended", other)
+	h.UndoStep(other, "pause", "suspend", vm, nullOutputs)
 	if !h.cluster().VMs["demo"].Paused {
 		t.Fatal("another run's interrupted suspend was undone")
 	}
-	h.undoStep(run, "pause", "suspend", vm, nullOutputs)
+	h.UndoStep(run, "pause", "suspend", vm, nullOutputs)
 	if h.cluster().VMs["demo"].Paused {
 		t.Fatal("the undo of the interrupted suspend left the VM paused")
 	}
-	h.undoStep(run, "define", "define", def, nullOutputs)
+	h.UndoStep(run, "define", "define", def, nullOutputs)
 	if h.cluster().VMs["demo"] != nil {
 		t.Fatal("the undo of the interrupted define left the VM it made")
 	}
 
 	// A deletion done but never reported counts as done on the retry.
 	del := map[string]any{"name": "demo-boot"}
-	h.mustAttempt(run, "old_boot", "volume_delete", del)
-	if o := h.mustAttempt(run, "old_boot", "volume_delete", del); !o.GetAttr("deleted").True() {
-		t.Fatal("the retried delete does not report its deletion")
-	}
-	h.attemptFails(other, "old_boot", "volume_delete", del, `no volume "demo-boot"`)
+	h.Retried(run, "old_boot", "volume_delete", del, "deleted")
+	h.AttemptFails(other, "old_boot", "volume_delete", del, `no volume "demo-boot"`)
 }
 
 // volume_swap on the stub never exchanges twice; its undo swaps back once.
 func TestRetriedSwapOnTheStub(t *testing.T) {
 	h := newHarness(t, t.TempDir(), nil)
 	const run = "20261127-110000-aaaa"
-	h.run("volume_create", map[string]any{"name": "s-a", "size": "16M"})
-	h.run("volume_create", map[string]any{"name": "s-b", "size": "32M"})
+	h.Run("volume_create", map[string]any{"name": "s-a", "size": "16M"})
+	h.Run("volume_create", map[string]any{"name": "s-b", "size": "32M"})
 	size := func(name string) uint64 { return h.cluster().volumeByName(name).Size }
 	swap := map[string]any{"name": "s-a", "with": "s-b"}
 
-	h.mustAttempt(run, "swap", "volume_swap", swap)
-	h.mustAttempt(run, "swap", "volume_swap", swap)
+	h.MustAttempt(run, "swap", "volume_swap", swap)
+	h.MustAttempt(run, "swap", "volume_swap", swap)
 	if size("s-a") != 32<<20 {
 		t.Fatal("the retried swap exchanged again, swapping back")
 	}
-	if !anyContains(h.logs, "exchanged already") {
-		t.Fatalf("the retry did not say the exchange was done: %v", h.logs)
+	if !anyContains(h.Logs, "exchanged already") {
+		t.Fatalf("the retry did not say the exchange was done: %v", h.Logs)
 	}
-	h.undoStep(run, "swap", "volume_swap", swap, cty.EmptyObjectVal)
-	h.undoStep(run, "swap", "volume_swap", swap, cty.EmptyObjectVal)
+	h.UndoStep(run, "swap", "volume_swap", swap, cty.EmptyObjectVal)
+	h.UndoStep(run, "swap", "volume_swap", swap, cty.EmptyObjectVal)
 	if size("s-a") != 16<<20 {
 		t.Fatal("two undos did not leave the volumes as they were")
 	}
@@ -198,12 +163,12 @@ func TestRetriedSwapOnTheStub(t *testing.T) {
 	if err := claims.Write(claims.Dir(h.state, "proxmox-stub", run2, "swap"), swapKey("s-a", "s-b"), pre); err != nil {
 		t.Fatal(err)
 	}
-	h.mustAttempt(run2, "swap", "volume_swap", swap)
+	h.MustAttempt(run2, "swap", "volume_swap", swap)
 	if size("s-a") != 32<<20 {
 		t.Fatal("the retry after a claim without its change did not exchange")
 	}
-	h.undoStep(run2, "swap", "volume_swap", swap, nullOutputs)
-	h.undoStep(run2, "swap", "volume_swap", swap, nullOutputs)
+	h.UndoStep(run2, "swap", "volume_swap", swap, nullOutputs)
+	h.UndoStep(run2, "swap", "volume_swap", swap, nullOutputs)
 	if size("s-a") != 16<<20 {
 		t.Fatal("the undo of the interrupted swap did not swap back exactly once")
 	}

@@ -74,8 +74,7 @@ func (d *driver) snapshotCreate(ctx context.Context, r *sdk.Request) error {
 
 // undoSnapshotCreate is snapshot_create's Undo.
 func (d *driver) undoSnapshotCreate(ctx context.Context, r *sdk.Request) error {
-	var cmds commands
-	err := d.st.update(func(c *cluster) error {
+	return d.change(r, func(c *cluster, cmds *commands) error {
 		v := c.VMs[r.String("name")]
 		if v == nil {
 			return nil
@@ -86,8 +85,6 @@ func (d *driver) undoSnapshotCreate(ctx context.Context, r *sdk.Request) error {
 		}
 		return nil
 	})
-	cmds.log(r)
-	return err
 }
 
 // snapshotList is snapshot_list's Run.

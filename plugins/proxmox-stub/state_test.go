@@ -34,7 +34,7 @@ func TestDamagedStateFile(t *testing.T) {
 			{"undefine", map[string]any{"name": "p1", "force": true, "missing_ok": true}},
 			{"volume_list", map[string]any{"prefix": "p1-"}},
 		} {
-			_, err := h.try(call.action, call.args)
+			_, err := h.Try(call.action, call.args)
 			if err == nil || !strings.Contains(err.Error(), "the stub's state file "+file+" is damaged") || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "panic") {
 				t.Errorf("%s on %s: %v; want the file named and %q", call.action, c.doc, err, c.want)
 			}

@@ -19,14 +19,11 @@ import (
 	"github.com/vmflow/vmflow/internal/plugintest"
 )
 
-// harness drives the stub in process the way vmflow does: Configure, then
-// Validate and Run per step; it keeps the log lines of the last call.
+// harness drives the stub in process the way vmflow does (Configure,
+// then the shared harness's Validate and Run per step).
 type harness struct {
-	t      *testing.T
-	p      protocol.Conn
-	schema *protocol.Schema
-	state  string
-	logs   []string
+	*plugintest.Harness
+	state string
 }
 
 func newHarness(t *testing.T, state string, config map[string]cty.Value) *harness {
@@ -47,89 +44,14 @@ func newHarness(t *testing.T, state string, config map[string]cty.Value) *harnes
 	if err != nil || diags.HasErrors() {
 		t.Fatalf("configure: %v %v", err, diags.Err())
 	}
-	return &harness{t: t, p: p, schema: schema, state: state}
-}
-
-func (h *harness) inputs(action string, args map[string]any) cty.Value {
-	return plugintest.Inputs(h.t, h.schema, action, args)
-}
-
-func (h *harness) emit(e protocol.Event) {
-	if e.Kind == protocol.EventLog {
-		h.logs = append(h.logs, e.Message)
-	}
-}
-
-func (h *harness) try(action string, args map[string]any) (cty.Value, error) {
-	h.t.Helper()
-	return h.attempt("", action, action, args)
-}
-
-// attempt runs an action as step step of run runID: called twice with the
-// same run and step, it is a step run again after vmflow was killed
-// during its first attempt.
-func (h *harness) attempt(runID, step, action string, args map[string]any) (cty.Value, error) {
-	h.t.Helper()
-	h.logs = nil
-	in := h.inputs(action, args)
-	diags, err := h.p.Validate(context.Background(), action, in)
-	if err != nil || diags.HasErrors() {
-		return cty.NilVal, fmt.Errorf("%v%v", err, diags.Err())
-	}
-	return h.runOnly(runID, step, action, in)
-}
-
-// runOnly runs an action without validating it first.
-func (h *harness) runOnly(runID, step, action string, in cty.Value) (cty.Value, error) {
-	h.t.Helper()
-	h.logs = nil
-	limit := plugintest.Timeout(h.t, h.schema, action, nil)
-	ctx, cancel := plugintest.Context(limit)
-	defer cancel()
-	out, diags, err := h.p.Run(ctx, protocol.RunRequest{Action: action, Inputs: in, RunID: runID, Step: step, Timeout: limit}, h.emit)
-	if err != nil {
-		return cty.NilVal, err
-	}
-	return out, diags.Err()
-}
-
-func (h *harness) run(action string, args map[string]any) cty.Value {
-	h.t.Helper()
-	out, err := h.try(action, args)
-	if err != nil {
-		h.t.Fatalf("%s %v: %v", action, args, err)
-	}
-	return out
-}
-
-func (h *harness) fails(action string, args map[string]any, want string) {
-	h.t.Helper()
-	if _, err := h.try(action, args); err == nil || !strings.Contains(err.Error(), want) {
-		h.t.Fatalf("%s %v: error %v, want one containing %q", action, args, err, want)
-	}
-}
-
-func (h *harness) undo(action string, args map[string]any, outputs cty.Value) {
-	h.t.Helper()
-	h.undoStep("", action, action, args, outputs)
-}
-
-// undoStep undoes step step of run runID; outputs null is the undo of an
-// interrupted Run (vmflow resume --undo).
-func (h *harness) undoStep(runID, step, action string, args map[string]any, outputs cty.Value) {
-	h.t.Helper()
-	h.logs = nil
-	diags, err := h.p.Undo(context.Background(), protocol.UndoRequest{Action: action, Inputs: h.inputs(action, args), Outputs: outputs, RunID: runID, Step: step}, h.emit)
-	if err != nil || diags.HasErrors() {
-		h.t.Fatalf("undo %s: %v %v", action, err, diags.Err())
-	}
+	return &harness{Harness: &plugintest.Harness{T: t, Conn: p, Schema: schema}, state: state}
 }
 
 // logged checks that the last call logged exactly these commands.
 func (h *harness) logged(want ...string) {
-	h.t.Helper()
-	if !slices.Equal(h.logs, want) {
-		h.t.Fatalf("logged:\n  %s\nwant:\n  %s", strings.Join(h.logs, "\n  "), strings.Join(want, "\n  "))
+	h.T.Helper()
+	if !slices.Equal(h.Logs, want) {
+		h.T.Fatalf("logged:\n  %s\nwant:\n  %s", strings.Join(h.Logs, "\n  "), strings.Join(want, "\n  "))
 	}
 }
 
@@ -137,14 +59,14 @@ func str(v cty.Value, attr string) string { return v.GetAttr(attr).AsString() }
 
 // cluster reads the state file as it is on disk.
 func (h *harness) cluster() *cluster {
-	h.t.Helper()
+	h.T.Helper()
 	b, err := os.ReadFile(filepath.Join(h.state, "proxmox-stub", "cluster.json"))
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
 	var c cluster
 	if err := json.Unmarshal(b, &c); err != nil {
-		h.t.Fatalf("the state file is not JSON: %v", err)
+		h.T.Fatalf("the state file is not JSON: %v", err)
 	}
 	return &c
 }
@@ -162,21 +84,21 @@ func kernelFile(t *testing.T) string {
 func TestCreateLogsProxmoxCommands(t *testing.T) {
 	h := newHarness(t, t.TempDir(), nil)
 	kernel := kernelFile(t)
-	h.run("volume_create", map[string]any{"name": "demo-base", "size": "64M"})
+	h.Run("volume_create", map[string]any{"name": "demo-base", "size": "64M"})
 	h.logged("pvesh get /cluster/nextid  # 100, reserved for demo", "pvesm alloc local-lvm 100 vm-100-disk-0 64M")
-	k := h.run("volume_import", map[string]any{"name": "demo-kernel", "path": kernel})
+	k := h.Run("volume_import", map[string]any{"name": "demo-kernel", "path": kernel})
 	if str(k, "path") != "local:import/demo-kernel.raw" || str(k, "format") != "raw" {
 		t.Fatalf("volume_import: %#v", k)
 	}
 	h.logged("pvesh create /nodes/pve/storage/local/upload --content import --filename demo-kernel.raw --tmpfilename " + kernel)
-	b := h.run("volume_overlay", map[string]any{"name": "demo-boot", "backing": "demo-base"})
+	b := h.Run("volume_overlay", map[string]any{"name": "demo-boot", "backing": "demo-base"})
 	if str(b, "path") != "local-lvm:vm-100-disk-1" {
 		t.Fatalf("volume_overlay: %#v", b)
 	}
 	h.logged("lvcreate -n vm-100-disk-1 -prohibitallocation -ay -s pve/vm-100-disk-0")
-	h.run("volume_create", map[string]any{"name": "demo-var", "size": "10G", "filesystem": "ext4", "label": "var"})
+	h.Run("volume_create", map[string]any{"name": "demo-var", "size": "10G", "filesystem": "ext4", "label": "var"})
 	h.logged("pvesm alloc local-lvm 100 vm-100-disk-2 10G", "mkfs.ext4 -q -L var /dev/pve/vm-100-disk-2")
-	d := h.run("define", map[string]any{
+	d := h.Run("define", map[string]any{
 		"name": "demo", "uuid": "8e07fc61-d7a3-4821-8815-286f4d96e629", "boot_volume": "demo-boot", "var_volume": "demo-var",
 		"firmware": "kernel", "kernel": str(k, "path"), "cmdline": "console=ttyS0 x=1",
 	})
@@ -187,20 +109,20 @@ func TestCreateLogsProxmoxCommands(t *testing.T) {
 	if str(d, "mac") != macFor("demo") || !strings.HasPrefix(macFor("demo"), "BC:24:11:") {
 		t.Fatalf("define: %#v", d)
 	}
-	h.run("start", map[string]any{"name": "demo"})
+	h.Run("start", map[string]any{"name": "demo"})
 	h.logged("qm start 100")
-	if ip := h.run("wait_ip", map[string]any{"name": "demo"}); str(ip, "ip") != "10.0.0.100" || str(ip, "source") != "agent" {
+	if ip := h.Run("wait_ip", map[string]any{"name": "demo"}); str(ip, "ip") != "10.0.0.100" || str(ip, "source") != "agent" {
 		t.Fatalf("wait_ip: %#v", ip)
 	}
-	h.run("snapshot_create", map[string]any{"name": "demo", "snapshot": "before"})
+	h.Run("snapshot_create", map[string]any{"name": "demo", "snapshot": "before"})
 	h.logged("qm snapshot 100 before --vmstate 1")
-	h.run("snapshot_revert", map[string]any{"name": "demo", "snapshot": "before"})
+	h.Run("snapshot_revert", map[string]any{"name": "demo", "snapshot": "before"})
 	h.logged("qm rollback 100 before")
-	h.run("volume_resize", map[string]any{"name": "demo-var", "size": "12G"})
+	h.Run("volume_resize", map[string]any{"name": "demo-var", "size": "12G"})
 	h.logged("qm resize 100 virtio1 12G")
-	h.run("undefine", map[string]any{"name": "demo", "force": true})
+	h.Run("undefine", map[string]any{"name": "demo", "force": true})
 	h.logged("qm stop 100", "qm destroy 100 --destroy-unreferenced-disks 0 --purge 1  # its disks stay, for volume_delete")
-	h.run("volume_delete", map[string]any{"name": "demo-var"})
+	h.Run("volume_delete", map[string]any{"name": "demo-var"})
 	h.logged("pvesm free local-lvm:vm-100-disk-2")
 }
 
@@ -210,8 +132,8 @@ func TestVMIDs(t *testing.T) {
 	h := newHarness(t, t.TempDir(), nil)
 	kernel := kernelFile(t)
 	vm := func(name string) {
-		h.run("volume_create", map[string]any{"name": name + "-boot", "size": "1G"})
-		h.run("define", map[string]any{"name": name, "boot_volume": name + "-boot", "firmware": "kernel", "kernel": kernel})
+		h.Run("volume_create", map[string]any{"name": name + "-boot", "size": "1G"})
+		h.Run("define", map[string]any{"name": name, "boot_volume": name + "-boot", "firmware": "kernel", "kernel": kernel})
 	}
 	vm("a")
 	vm("b")
@@ -219,11 +141,11 @@ func TestVMIDs(t *testing.T) {
 		t.Fatalf("VMIDs: %+v", c.VMIDs)
 	}
 	// a's disk keeps its VMID reserved after the VM is gone.
-	h.run("undefine", map[string]any{"name": "a"})
+	h.Run("undefine", map[string]any{"name": "a"})
 	if c := h.cluster(); c.VMIDs["a"] != 100 {
 		t.Fatalf("a's VMID was released while its disk exists: %+v", c.VMIDs)
 	}
-	h.run("volume_delete", map[string]any{"name": "a-boot"})
+	h.Run("volume_delete", map[string]any{"name": "a-boot"})
 	if c := h.cluster(); len(c.VMIDs) != 1 {
 		t.Fatalf("a's VMID is still held: %+v", c.VMIDs)
 	}
@@ -232,9 +154,9 @@ func TestVMIDs(t *testing.T) {
 		t.Fatalf("c got VMID %d, want the lowest free, 100", c.VMs["c"].VMID)
 	}
 	// Disk numbers: the lowest free one of the VMID.
-	h.run("volume_create", map[string]any{"name": "c-var", "size": "1G"})
-	h.run("volume_delete", map[string]any{"name": "c-boot"})
-	if v := h.run("volume_create", map[string]any{"name": "c-extra", "size": "1G"}); str(v, "path") != "local-lvm:vm-100-disk-0" {
+	h.Run("volume_create", map[string]any{"name": "c-var", "size": "1G"})
+	h.Run("volume_delete", map[string]any{"name": "c-boot"})
+	if v := h.Run("volume_create", map[string]any{"name": "c-extra", "size": "1G"}); str(v, "path") != "local-lvm:vm-100-disk-0" {
 		t.Fatalf("c-extra: %#v", v)
 	}
 }
@@ -249,25 +171,25 @@ func TestUEFI(t *testing.T) {
 	if err := os.WriteFile(img, hdr, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	im := h.run("volume_import", map[string]any{"name": "u-base", "path": img})
+	im := h.Run("volume_import", map[string]any{"name": "u-base", "path": img})
 	h.logged("pvesh create /nodes/pve2/storage/local/upload --content import --filename u-base.qcow2 --tmpfilename " + img)
 	if str(im, "format") != "qcow2" || str(im, "path") != "local:import/u-base.qcow2" {
 		t.Fatalf("import: %#v", im)
 	}
-	h.fails("define", map[string]any{"name": "u", "boot_volume": "u-base"}, "is an uploaded image")
-	h.run("volume_overlay", map[string]any{"name": "u-boot", "backing": "u-base"})
+	h.Fails("define", map[string]any{"name": "u", "boot_volume": "u-base"}, "is an uploaded image")
+	h.Run("volume_overlay", map[string]any{"name": "u-boot", "backing": "u-base"})
 	h.logged("pvesh get /cluster/nextid  # 100, reserved for u",
 		"qemu-img create -f qcow2 -F qcow2 -b /var/lib/vz/import/u-base.qcow2 /var/lib/vz/images/100/vm-100-disk-0.qcow2")
-	h.run("define", map[string]any{"name": "u", "uuid": "8e07fc61-d7a3-4821-8815-286f4d96e629", "boot_volume": "u-boot", "boot_readonly": false, "network": "none"})
+	h.Run("define", map[string]any{"name": "u", "uuid": "8e07fc61-d7a3-4821-8815-286f4d96e629", "boot_volume": "u-boot", "boot_readonly": false, "network": "none"})
 	h.logged("qm create 100 --name u --memory 1024 --cores 1 --smbios1 uuid=8e07fc61-d7a3-4821-8815-286f4d96e629 --machine q35" +
 		" --bios ovmf --efidisk0 local:1,efitype=4m --virtio0 local:100/vm-100-disk-0.qcow2 --boot order=virtio0 --agent enabled=1 --serial0 socket")
 	if c := h.cluster(); c.VMs["u"].EFIDisk != "local:100/vm-100-disk-1.qcow2" || c.Volumes["local:100/vm-100-disk-1.qcow2"] == nil {
 		t.Fatalf("EFI disk: %+v", c.VMs["u"])
 	}
 	// Redefining logs only what changed.
-	h.run("define", map[string]any{"name": "u", "boot_volume": "u-boot", "boot_readonly": false, "network": "none", "memory": 2048})
+	h.Run("define", map[string]any{"name": "u", "boot_volume": "u-boot", "boot_readonly": false, "network": "none", "memory": 2048})
 	h.logged("qm set 100 --memory 2048")
-	h.run("undefine", map[string]any{"name": "u"})
+	h.Run("undefine", map[string]any{"name": "u"})
 	if c := h.cluster(); len(c.Volumes) != 2 {
 		t.Fatalf("after undefine: %+v", c.Volumes)
 	}
@@ -276,44 +198,44 @@ func TestUEFI(t *testing.T) {
 // What Proxmox refuses, the stub refuses, and changes nothing.
 func TestRefusals(t *testing.T) {
 	h := newHarness(t, t.TempDir(), nil)
-	h.run("volume_create", map[string]any{"name": "r-boot", "size": "2G"})
-	h.fails("volume_resize", map[string]any{"name": "r-boot", "size": "1G"}, "shrinking it to 1G is refused (Proxmox: shrinking disks is not supported)")
-	h.fails("define", map[string]any{"name": "r", "boot_volume": "/var/lib/x.img", "firmware": "kernel", "kernel": kernelFile(t)}, "Proxmox attaches volumes, not files")
-	h.fails("define", map[string]any{"name": "r", "boot_volume": "r-boot", "firmware": "kernel", "kernel": "r-boot"}, "a kernel or initrd is a file")
-	h.fails("define", map[string]any{"name": "r", "boot_volume": "r-boot", "firmware": "kernel", "kernel": "/no/such/kernel"}, "no such file")
-	h.fails("define", map[string]any{"name": "r", "boot_volume": "r-boot", "memory": 8}, "memory: must be at least 16")
-	h.run("define", map[string]any{"name": "r", "boot_volume": "r-boot"})
-	h.run("start", map[string]any{"name": "r"})
-	h.fails("undefine", map[string]any{"name": "r"}, "Proxmox refuses to destroy a running VM")
-	h.run("snapshot_create", map[string]any{"name": "r", "snapshot": "s"})
-	h.fails("snapshot_create", map[string]any{"name": "r", "snapshot": "s"}, "snapshot name 's' already used")
-	h.run("destroy", map[string]any{"name": "r"})
-	h.fails("reboot", map[string]any{"name": "r"}, "VM 100 not running")
-	h.fails("wait_ip", map[string]any{"name": "r"}, "is not running, so it has no address")
-	h.fails("guest_exec", map[string]any{"name": "r", "argv": []string{"cat", "/etc/hostname"}}, "a real Proxmox would run `qm guest exec 100 -- cat /etc/hostname`")
-	h.fails("console", map[string]any{"name": "r"}, "a real Proxmox would attach `qm terminal 100`")
+	h.Run("volume_create", map[string]any{"name": "r-boot", "size": "2G"})
+	h.Fails("volume_resize", map[string]any{"name": "r-boot", "size": "1G"}, "shrinking it to 1G is refused (Proxmox: shrinking disks is not supported)")
+	h.Fails("define", map[string]any{"name": "r", "boot_volume": "/var/lib/x.img", "firmware": "kernel", "kernel": kernelFile(t)}, "Proxmox attaches volumes, not files")
+	h.Fails("define", map[string]any{"name": "r", "boot_volume": "r-boot", "firmware": "kernel", "kernel": "r-boot"}, "a kernel or initrd is a file")
+	h.Fails("define", map[string]any{"name": "r", "boot_volume": "r-boot", "firmware": "kernel", "kernel": "/no/such/kernel"}, "no such file")
+	h.Fails("define", map[string]any{"name": "r", "boot_volume": "r-boot", "memory": 8}, "memory: must be at least 16")
+	h.Run("define", map[string]any{"name": "r", "boot_volume": "r-boot"})
+	h.Run("start", map[string]any{"name": "r"})
+	h.Fails("undefine", map[string]any{"name": "r"}, "Proxmox refuses to destroy a running VM")
+	h.Run("snapshot_create", map[string]any{"name": "r", "snapshot": "s"})
+	h.Fails("snapshot_create", map[string]any{"name": "r", "snapshot": "s"}, "snapshot name 's' already used")
+	h.Run("destroy", map[string]any{"name": "r"})
+	h.Fails("reboot", map[string]any{"name": "r"}, "VM 100 not running")
+	h.Fails("wait_ip", map[string]any{"name": "r"}, "is not running, so it has no address")
+	h.Fails("guest_exec", map[string]any{"name": "r", "argv": []string{"cat", "/etc/hostname"}}, "a real Proxmox would run `qm guest exec 100 -- cat /etc/hostname`")
+	h.Fails("console", map[string]any{"name": "r"}, "a real Proxmox would attach `qm terminal 100`")
 	if c := h.cluster(); c.VMs["r"].Status != stopped || len(c.VMs["r"].Snapshots) != 1 || c.volumeByName("r-boot").Size != 2<<30 {
 		t.Fatalf("a refusal changed the state: %+v", c.VMs["r"])
 	}
-	h.run("undefine", map[string]any{"name": "r"})
+	h.Run("undefine", map[string]any{"name": "r"})
 }
 
 // define's undo puts the previous configuration back; start's stops.
 func TestUndo(t *testing.T) {
 	h := newHarness(t, t.TempDir(), nil)
-	h.run("volume_create", map[string]any{"name": "x-boot", "size": "1G"})
-	h.run("volume_create", map[string]any{"name": "x-var", "size": "1G"})
+	h.Run("volume_create", map[string]any{"name": "x-boot", "size": "1G"})
+	h.Run("volume_create", map[string]any{"name": "x-var", "size": "1G"})
 	first := map[string]any{"name": "x", "boot_volume": "x-boot", "uuid": "8e07fc61-d7a3-4821-8815-286f4d96e629"}
-	h.run("define", first)
+	h.Run("define", first)
 	second := map[string]any{"name": "x", "boot_volume": "x-boot", "var_volume": "x-var", "memory": 512}
-	out := h.run("define", second)
-	h.undo("define", second, out)
+	out := h.Run("define", second)
+	h.Undo("define", second, out)
 	h.logged("qm set 100 --memory 1024 --delete virtio1")
 	if c := h.cluster(); c.VMs["x"].Var != "" || c.VMs["x"].Memory != 1024 || c.VMs["x"].UUID != "8e07fc61-d7a3-4821-8815-286f4d96e629" {
 		t.Fatalf("after define's undo: %+v", c.VMs["x"])
 	}
-	st := h.run("start", map[string]any{"name": "x"})
-	h.undo("start", map[string]any{"name": "x"}, st)
+	st := h.Run("start", map[string]any{"name": "x"})
+	h.Undo("start", map[string]any{"name": "x"}, st)
 	h.logged("qm stop 100")
 }
 
@@ -329,7 +251,7 @@ func TestConcurrentRuns(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := range 10 {
-				if _, err := h.try("volume_create", map[string]any{"name": fmt.Sprintf("vm%d-disk%d", i, j), "size": "1G"}); err != nil {
+				if _, err := h.Try("volume_create", map[string]any{"name": fmt.Sprintf("vm%d-disk%d", i, j), "size": "1G"}); err != nil {
 					errs <- err
 				}
 			}
@@ -406,10 +328,10 @@ func TestPlanReadsLikeProxmox(t *testing.T) {
 }
 
 func (h *harness) plan(action string, args map[string]any) []string {
-	h.t.Helper()
-	lines, ds, err := h.p.Plan(context.Background(), action, h.inputs(action, args))
+	h.T.Helper()
+	lines, ds, err := h.Conn.Plan(context.Background(), action, h.Inputs(action, args))
 	if err != nil || ds.HasErrors() {
-		h.t.Fatalf("plan %s: %v %v", action, err, ds.Err())
+		h.T.Fatalf("plan %s: %v %v", action, err, ds.Err())
 	}
 	return lines
 }
@@ -418,7 +340,7 @@ func (h *harness) plan(action string, args map[string]any) []string {
 // files the stub records (names and modes, never contents).
 func TestVolumeFilesLog(t *testing.T) {
 	h := newHarness(t, t.TempDir(), map[string]cty.Value{"storage": cty.StringVal("local")})
-	h.run("volume_create", map[string]any{"name": "web-var", "size": "1G", "filesystem": "ext4",
+	h.Run("volume_create", map[string]any{"name": "web-var", "size": "1G", "filesystem": "ext4",
 		"files": map[string]string{"identity/hostname": "web\n"}, "secret_files": map[string]string{"identity/ssh/ssh_host_ed25519_key": "SECRET"}})
 	h.logged("pvesh get /cluster/nextid  # 100, reserved for web", "pvesm alloc local 100 vm-100-disk-0.qcow2 1G --format qcow2",
 		"qemu-nbd --connect=/dev/nbd0 /var/lib/vz/images/100/vm-100-disk-0.qcow2", "mkfs.ext4 -q -L var -d '<the files>' /dev/nbd0", "qemu-nbd --disconnect /dev/nbd0")
@@ -431,7 +353,7 @@ func TestVolumeFilesLog(t *testing.T) {
 		t.Fatalf("files: %v", got)
 	}
 
-	out := h.run("volume_edit", map[string]any{"name": "web-var", "files": map[string]string{"identity/hostname": "clone\n"}, "remove": []string{"identity/ssh/*"}})
+	out := h.Run("volume_edit", map[string]any{"name": "web-var", "files": map[string]string{"identity/hostname": "clone\n"}, "remove": []string{"identity/ssh/*"}})
 	h.logged("qemu-nbd --connect=/dev/nbd0 /var/lib/vz/images/100/vm-100-disk-0.qcow2",
 		"debugfs -w -f '<edit script>' /dev/nbd0  # rm identity/ssh/ssh_host_ed25519_key; write identity/hostname",
 		"e2fsck -fn /dev/nbd0", "qemu-nbd --disconnect /dev/nbd0")
@@ -444,13 +366,13 @@ func TestVolumeFilesLog(t *testing.T) {
 
 	// An export describes the volume; importing it brings the volume back.
 	path := filepath.Join(t.TempDir(), "web-var.qcow2")
-	exp := h.run("volume_export", map[string]any{"name": "web-var", "path": path})
+	exp := h.Run("volume_export", map[string]any{"name": "web-var", "path": path})
 	h.logged("pvesm export local:100/vm-100-disk-0.qcow2 qcow2+size "+path, "the stub wrote a description of local:100/vm-100-disk-0.qcow2, not its blocks")
 	if str(exp, "format") != "qcow2" {
 		t.Fatalf("volume_export: %#v", exp)
 	}
 	// The export of a disk comes back as a disk, as qm disk import makes.
-	im := h.run("volume_import", map[string]any{"name": "restored", "path": path})
+	im := h.Run("volume_import", map[string]any{"name": "restored", "path": path})
 	if str(im, "path") != "local:101/vm-101-disk-0.qcow2" || str(im, "format") != "qcow2" {
 		t.Fatalf("volume_import of an export: %#v", im)
 	}
@@ -462,14 +384,14 @@ func TestVolumeFilesLog(t *testing.T) {
 	}
 
 	// A swap exchanges what two volume ids hold.
-	h.run("volume_create", map[string]any{"name": "web-next", "size": "2G"})
+	h.Run("volume_create", map[string]any{"name": "web-next", "size": "2G"})
 	swap := map[string]any{"name": "web-var", "with": "web-next"}
-	sw := h.run("volume_swap", swap)
+	sw := h.Run("volume_swap", swap)
 	h.logged("mv --exchange -T /var/lib/vz/images/100/vm-100-disk-0.qcow2 /var/lib/vz/images/100/vm-100-disk-1.qcow2")
 	if c := h.cluster(); c.volumeByName("web-var").Size != 2<<30 || c.volumeByName("web-next").Files == nil || c.volumeByName("web-var").VolID != "local:100/vm-100-disk-0.qcow2" {
 		t.Fatalf("after the swap: %+v %+v", c.volumeByName("web-var"), c.volumeByName("web-next"))
 	}
-	h.undo("volume_swap", swap, sw)
+	h.Undo("volume_swap", swap, sw)
 	if c := h.cluster(); c.volumeByName("web-var").Size != 1<<30 {
 		t.Fatalf("after the swap's undo: %+v", c.volumeByName("web-var"))
 	}
@@ -477,32 +399,32 @@ func TestVolumeFilesLog(t *testing.T) {
 	if err := os.WriteFile(img, []byte("a kernel"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h.run("volume_import", map[string]any{"name": "web-kernel", "path": img})
-	h.fails("volume_swap", map[string]any{"name": "web-var", "with": "web-kernel"}, "Proxmox exchanges volumes only of one kind on one storage")
+	h.Run("volume_import", map[string]any{"name": "web-kernel", "path": img})
+	h.Fails("volume_swap", map[string]any{"name": "web-var", "with": "web-kernel"}, "Proxmox exchanges volumes only of one kind on one storage")
 }
 
 // suspend, resume, shutdown's undo, ensure_absent: as qm would have them.
 func TestPowerLog(t *testing.T) {
 	h := newHarness(t, t.TempDir(), nil)
-	h.run("volume_create", map[string]any{"name": "p-boot", "size": "1G"})
-	h.run("volume_create", map[string]any{"name": "p-var", "size": "1G", "filesystem": "ext4"})
-	h.run("define", map[string]any{"name": "p", "boot_volume": "p-boot", "var_volume": "p-var", "firmware": "kernel", "kernel": kernelFile(t)})
-	h.run("start", map[string]any{"name": "p"})
-	if s := h.run("state", map[string]any{"name": "p"}); str(s, "ip") != "10.0.0.100" {
+	h.Run("volume_create", map[string]any{"name": "p-boot", "size": "1G"})
+	h.Run("volume_create", map[string]any{"name": "p-var", "size": "1G", "filesystem": "ext4"})
+	h.Run("define", map[string]any{"name": "p", "boot_volume": "p-boot", "var_volume": "p-var", "firmware": "kernel", "kernel": kernelFile(t)})
+	h.Run("start", map[string]any{"name": "p"})
+	if s := h.Run("state", map[string]any{"name": "p"}); str(s, "ip") != "10.0.0.100" {
 		t.Fatalf("state: %#v", s)
 	}
-	sus := h.run("suspend", map[string]any{"name": "p"})
+	sus := h.Run("suspend", map[string]any{"name": "p"})
 	h.logged("qm suspend 100")
-	if s := h.run("state", map[string]any{"name": "p"}); str(s, "state") != "paused" || str(s, "ip") != "" {
+	if s := h.Run("state", map[string]any{"name": "p"}); str(s, "state") != "paused" || str(s, "ip") != "" {
 		t.Fatalf("state of a suspended VM: %#v", s)
 	}
-	h.undo("suspend", map[string]any{"name": "p"}, sus)
+	h.Undo("suspend", map[string]any{"name": "p"}, sus)
 	h.logged("qm resume 100")
-	h.fails("volume_edit", map[string]any{"name": "p-var", "remove": []string{"x"}}, "is in use by VM 100 (p, its virtio1), which is running")
-	h.fails("ensure_absent", map[string]any{"vm": "p", "volumes": []string{"p-var", "p-boot"}}, "VM p exists (running); volumes p-var, p-boot exist")
-	down := h.run("shutdown", map[string]any{"name": "p"})
+	h.Fails("volume_edit", map[string]any{"name": "p-var", "remove": []string{"x"}}, "is in use by VM 100 (p, its virtio1), which is running")
+	h.Fails("ensure_absent", map[string]any{"vm": "p", "volumes": []string{"p-var", "p-boot"}}, "VM p exists (running); volumes p-var, p-boot exist")
+	down := h.Run("shutdown", map[string]any{"name": "p"})
 	h.logged("qm shutdown 100 --timeout 120")
-	h.undo("shutdown", map[string]any{"name": "p"}, down)
+	h.Undo("shutdown", map[string]any{"name": "p"}, down)
 	h.logged("qm start 100")
 	if c := h.cluster(); c.VMs["p"].Status != running {
 		t.Fatalf("after shutdown's undo: %+v", c.VMs["p"])

@@ -327,14 +327,13 @@ func (d *driver) undoDefine(ctx context.Context, r *sdk.Request) error {
 		}
 		prev = earlier.Previous
 	}
-	var cmds commands
-	err := d.st.update(func(c *cluster) error {
+	return d.change(r, func(c *cluster, cmds *commands) error {
 		v := c.VMs[name]
 		if v == nil {
 			return nil
 		}
 		if prev == "" {
-			destroyVM(c, v, &cmds)
+			destroyVM(c, v, cmds)
 			return nil
 		}
 		var cfg vmConfig
@@ -343,11 +342,9 @@ func (d *driver) undoDefine(ctx context.Context, r *sdk.Request) error {
 		}
 		before := d.options(v, false)
 		v.vmConfig = cfg
-		qmSet(v.VMID, before, d.options(v, false), &cmds)
+		qmSet(v.VMID, before, d.options(v, false), cmds)
 		return nil
 	})
-	cmds.log(r)
-	return err
 }
 
 // undefine is undefine's Run.
