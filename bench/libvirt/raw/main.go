@@ -131,50 +131,10 @@ func main() {
 		vmName := fmt.Sprintf("%svm-%d", *prefix, i)
 		var vol libvirt.StorageVol
 		var dom libvirt.Domain
-		if *overlay != "pool" {
-			path := filepath.Join(filepath.Dir(basePath), ovName)
-			vol.Key = path
-			timed("overlay", i, func() error {
-				args := []string{"create", "-q", "-f", "qcow2", "-b", basePath, "-F", baseFormat, path}
-				if *overlay == "refresh" { // as plugins/libvirt/localvol.go
-					f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-					if err != nil {
-						return err
-					}
-					f.Close()
-					args = []string{"create", "-q", "-f", "qcow2", "-b", basePath, "-o", "backing_fmt=" + baseFormat + ",compat=0.10", path, fmt.Sprintf("%dK", (capacity+1023)/1024)}
-				}
-				out, err := exec.Command("qemu-img", args...).CombinedOutput()
-				if err != nil {
-					return fmt.Errorf("qemu-img create: %v: %s", err, out)
-				}
-				if *overlay == "refresh" {
-					if err := conn.StoragePoolRefresh(pool, 0); err != nil {
-						return err
-					}
-					vol, err = conn.StorageVolLookupByName(pool, ovName)
-				}
-				return err
-			})
-		} else {
-			timed("overlay", i, func() error {
-				x := libvirtxml.StorageVolume{
-					Name:       ovName,
-					Capacity:   &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: capacity},
-					Allocation: &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: 0},
-					Target:     &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: "qcow2"}},
-					BackingStore: &libvirtxml.StorageVolumeBackingStore{
-						Path: basePath, Format: &libvirtxml.StorageVolumeTargetFormat{Type: baseFormat},
-					},
-				}
-				s, err := x.Marshal()
-				if err != nil {
-					return err
-				}
-				vol, err = conn.StorageVolCreateXML(pool, s, 0)
-				return err
-			})
-		}
+		timed("overlay", i, func() (err error) {
+			vol, err = makeOverlay(conn, pool, *overlay, ovName, basePath, baseFormat, capacity)
+			return err
+		})
 		timed("define", i, func() error {
 			var s string
 			var err error
@@ -206,20 +166,68 @@ func main() {
 	if *verbose {
 		fmt.Fprintf(os.Stderr, "\nconnect %.3f ms, pool+base lookup %.3f ms, %d iterations %.3f ms (%.3f ms each)\n",
 			ms(tConn), ms(tBase), *n, ms(loop), ms(loop)/float64(*n))
-		fmt.Fprintf(os.Stderr, "%-8s %8s %8s %8s %8s %9s\n", "op", "min", "median", "mean", "max", "total ms")
-		for _, op := range ops {
-			d := append([]time.Duration(nil), times[op]...)
-			sort.Slice(d, func(a, b int) bool { return d[a] < d[b] })
-			var sum time.Duration
-			for _, x := range d {
-				sum += x
-			}
-			med := d[len(d)/2]
-			if len(d)%2 == 0 {
-				med = (d[len(d)/2-1] + d[len(d)/2]) / 2
-			}
-			fmt.Fprintf(os.Stderr, "%-8s %8.3f %8.3f %8.3f %8.3f %9.3f\n", op, ms(d[0]), ms(med), ms(sum)/float64(len(d)), ms(d[len(d)-1]), ms(sum))
+		printSummary(ops, times)
+	}
+}
+
+// makeOverlay makes the overlay ovName on the base volume, as -overlay
+// says: through the pool API, with a local qemu-img, or with a local
+// qemu-img, a pool refresh and a lookup.
+func makeOverlay(conn *libvirt.Libvirt, pool libvirt.StoragePool, mode, ovName, basePath, baseFormat string, capacity uint64) (libvirt.StorageVol, error) {
+	if mode == "pool" {
+		x := libvirtxml.StorageVolume{
+			Name:       ovName,
+			Capacity:   &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: capacity},
+			Allocation: &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: 0},
+			Target:     &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: "qcow2"}},
+			BackingStore: &libvirtxml.StorageVolumeBackingStore{
+				Path: basePath, Format: &libvirtxml.StorageVolumeTargetFormat{Type: baseFormat},
+			},
 		}
+		s, err := x.Marshal()
+		if err != nil {
+			return libvirt.StorageVol{}, err
+		}
+		return conn.StorageVolCreateXML(pool, s, 0)
+	}
+	path := filepath.Join(filepath.Dir(basePath), ovName)
+	vol := libvirt.StorageVol{Key: path}
+	args := []string{"create", "-q", "-f", "qcow2", "-b", basePath, "-F", baseFormat, path}
+	if mode == "refresh" { // what libvirtd runs, with the file made first (O_EXCL)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return vol, err
+		}
+		f.Close()
+		args = []string{"create", "-q", "-f", "qcow2", "-b", basePath, "-o", "backing_fmt=" + baseFormat + ",compat=0.10", path, fmt.Sprintf("%dK", (capacity+1023)/1024)}
+	}
+	if out, err := exec.Command("qemu-img", args...).CombinedOutput(); err != nil {
+		return vol, fmt.Errorf("qemu-img create: %v: %s", err, out)
+	}
+	if mode != "refresh" {
+		return vol, nil
+	}
+	if err := conn.StoragePoolRefresh(pool, 0); err != nil {
+		return vol, err
+	}
+	return conn.StorageVolLookupByName(pool, ovName)
+}
+
+// printSummary prints each operation's min, median, mean, max and total.
+func printSummary(ops []string, times map[string][]time.Duration) {
+	fmt.Fprintf(os.Stderr, "%-8s %8s %8s %8s %8s %9s\n", "op", "min", "median", "mean", "max", "total ms")
+	for _, op := range ops {
+		d := append([]time.Duration(nil), times[op]...)
+		sort.Slice(d, func(a, b int) bool { return d[a] < d[b] })
+		var sum time.Duration
+		for _, x := range d {
+			sum += x
+		}
+		med := d[len(d)/2]
+		if len(d)%2 == 0 {
+			med = (d[len(d)/2-1] + d[len(d)/2]) / 2
+		}
+		fmt.Fprintf(os.Stderr, "%-8s %8.3f %8.3f %8.3f %8.3f %9.3f\n", op, ms(d[0]), ms(med), ms(sum)/float64(len(d)), ms(d[len(d)-1]), ms(sum))
 	}
 }
 
