@@ -130,13 +130,19 @@ func TestCreateOffersTheFlakesProfiles(t *testing.T) {
 func TestTeardownFindsEveryVolume(t *testing.T) {
 	path := filepath.Join(testbin.Repo(), "tasks.hcl")
 	src, f := parseHCL(t, path)
+	proj, diags := config.Load(path, config.Options{Environ: os.Environ()})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	// The file's variables and locals, and a VM named vm.
+	ctx := proj.Root.EvalContext(cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("vm")}), cty.NilVal)
 	text := func(b *hclsyntax.Block, name string) string {
 		if a, ok := b.Body.Attributes[name]; ok {
 			return string(a.Expr.Range().SliceBytes(src))
 		}
 		return ""
 	}
-	patterns := map[string]string{} // task → the pattern of its volume_list
+	patterns := map[string]hcl.Expression{} // task → the pattern of its volume_list
 	var made []string               // names of volumes tasks make, as written
 	for _, tb := range f.Body.(*hclsyntax.Body).Blocks {
 		if tb.Type != "task" {
@@ -150,7 +156,7 @@ func TestTeardownFindsEveryVolume(t *testing.T) {
 			}
 			switch text(sb, "action") {
 			case "hypervisor.volume_list":
-				patterns[task] = text(sb, "prefix") + " " + text(sb, "pattern")
+				patterns[task] = sb.Body.Attributes["pattern"].Expr
 			case "hypervisor.volumes_delete":
 				deletes = true
 			case "hypervisor.undefine":
@@ -161,7 +167,7 @@ func TestTeardownFindsEveryVolume(t *testing.T) {
 					break
 				}
 				// A step with for_each names one volume per key.
-				keys := forEachKeys(t, sb)
+				keys := forEachKeys(t, sb, ctx)
 				if keys == nil {
 					made = append(made, task+": "+n)
 				}
@@ -170,7 +176,7 @@ func TestTeardownFindsEveryVolume(t *testing.T) {
 				}
 			}
 		}
-		if deletes && undefines && patterns[task] == "" {
+		if deletes && undefines && patterns[task] == nil {
 			t.Errorf("task %s tears a VM down without volume_list", task)
 		}
 	}
@@ -178,10 +184,6 @@ func TestTeardownFindsEveryVolume(t *testing.T) {
 		t.Errorf("tasks that find a VM's volumes: %v; want teardown only", finders)
 	}
 	// destroy, purge and restore-backup call it.
-	proj, diags := config.Load(path, config.Options{Environ: os.Environ()})
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
 	for _, name := range []string{"destroy", "purge", "restore-backup"} {
 		calls := false
 		for _, s := range proj.Task(name).Steps {
@@ -191,13 +193,12 @@ func TestTeardownFindsEveryVolume(t *testing.T) {
 			t.Errorf("task %s does not call teardown", name)
 		}
 	}
-	patterns["destroy"] = patterns["teardown"]
 	// The pattern, for a VM named vm.
-	parts := strings.SplitN(patterns["destroy"], " ", 2)
-	var pattern string
-	if err := json.Unmarshal([]byte(strings.ReplaceAll(parts[1], "${param.name}", "vm")), &pattern); err != nil {
-		t.Fatalf("pattern %s: %v", parts[1], err)
+	pv, diags := patterns["teardown"].Value(ctx)
+	if diags.HasErrors() {
+		t.Fatalf("teardown's pattern: %s", diags.Error())
 	}
+	pattern := pv.AsString()
 	re := regexp.MustCompile("^(?:" + pattern + ")$")
 	// Each name a task makes, with its params as vm and numbers as 7;
 	// the image task's suffix as each value its callers give (none, and
@@ -219,10 +220,11 @@ func TestTeardownFindsEveryVolume(t *testing.T) {
 	}
 }
 
-// forEachKeys reads the keys of a step's for_each as written: an
-// object's attribute names, or the strings of toset([…]); nil without
+// forEachKeys reads the keys of a step's for_each: an object's attribute
+// names as written (its values may need steps), else the strings of the
+// set it evaluates to with ctx (toset(local.boot_layer)); nil without
 // for_each.
-func forEachKeys(t *testing.T, b *hclsyntax.Block) []string {
+func forEachKeys(t *testing.T, b *hclsyntax.Block, ctx *hcl.EvalContext) []string {
 	a, ok := b.Body.Attributes["for_each"]
 	if !ok {
 		return nil
@@ -237,8 +239,8 @@ func forEachKeys(t *testing.T, b *hclsyntax.Block) []string {
 				keys = append(keys, v.AsString())
 			}
 		}
-	case *hclsyntax.FunctionCallExpr:
-		if v, d := e.Args[0].Value(nil); e.Name == "toset" && !d.HasErrors() {
+	default:
+		if v, d := e.Value(ctx); !d.HasErrors() && v.CanIterateElements() {
 			for _, k := range v.AsValueSlice() {
 				keys = append(keys, k.AsString())
 			}
