@@ -133,8 +133,7 @@ func (d *driver) connLocked() (*libvirt.Libvirt, error) {
 	if err == nil {
 		b := bounded(dialer, d.handshakeLimit())
 		conn = libvirt.NewWithDialer(b)
-		err = b.explain(conn.ConnectToURI(libvirt.RemoteURI(&u)))
-		b.done()
+		err = b.finish(conn.ConnectToURI(libvirt.RemoteURI(&u)))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to %s: %v%s", d.uri.Redacted(), err, d.connectHint(err))

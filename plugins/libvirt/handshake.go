@@ -78,19 +78,17 @@ func (b *boundedDialer) Dial() (net.Conn, error) {
 	}
 }
 
-// done stops the clock: the connection is ready.
-func (b *boundedDialer) done() {
+// finish stops the clock once the handshake has ended with err: it gives
+// err, or the reason behind it when the limit closed the connection (also
+// when the limit struck just as the handshake succeeded: that connection
+// is closed).
+func (b *boundedDialer) finish(err error) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.timer != nil {
 		b.timer.Stop()
 	}
-}
-
-// explain gives err, or the reason behind it when the limit closed the
-// connection.
-func (b *boundedDialer) explain(err error) error {
-	if err != nil && b.expired.Load() {
+	b.mu.Unlock()
+	if b.expired.Load() {
 		return b.noAnswer()
 	}
 	return err

@@ -471,10 +471,8 @@ func (d *driver) dialRPC(ctx context.Context, what string, keepalive bool, stall
 	// The dial is bounded here; the watchdog bounds the rest.
 	b := bounded(dialer, d.handshakeLimit())
 	c.sock = socket.New(b, c)
-	err = c.sock.Connect()
-	b.done()
-	if err != nil {
-		return nil, fmt.Errorf("%s: connecting to %s: %w", what, uri.Redacted(), b.explain(err))
+	if err := b.finish(c.sock.Connect()); err != nil {
+		return nil, fmt.Errorf("%s: connecting to %s: %w", what, uri.Redacted(), err)
 	}
 	c.moved()
 	go c.watch(stalled)
