@@ -143,7 +143,7 @@ func TestTeardownFindsEveryVolume(t *testing.T) {
 		return ""
 	}
 	patterns := map[string]hcl.Expression{} // task → the pattern of its volume_list
-	var made []string               // names of volumes tasks make, as written
+	var made []string                       // names of volumes tasks make, as written
 	for _, tb := range f.Body.(*hclsyntax.Body).Blocks {
 		if tb.Type != "task" {
 			continue
