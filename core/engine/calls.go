@@ -374,7 +374,7 @@ func (rs runScope) callDeadline(sc *Scope, started map[*Scope]time.Time) (time.T
 			if diags.HasErrors() {
 				return at, by, diags
 			}
-			d, diags := evalLimit(c.Call.Timeout, ectx, c.Name())
+			d, diags := evalLimit(c.Call.Timeout, ectx, stepLabel(c.Name()))
 			if diags.HasErrors() {
 				return at, by, diags
 			}

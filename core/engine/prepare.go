@@ -348,7 +348,7 @@ func checkScope(sc *Scope, parent *scopeCheck) (*scopeCheck, hcl.Diagnostics) {
 		}
 		if sc.Call.Timeout != nil {
 			tctx, _ := sc.Parent.Task.EvalContext(sc.Parent.Params, cty.NilVal)
-			d, ds := evalLimit(sc.Call.Timeout, tctx, sc.Call.Name)
+			d, ds := evalLimit(sc.Call.Timeout, tctx, stepLabel(sc.Call.Name))
 			diags = append(diags, ds...)
 			sc.Timeout = d
 		}

@@ -405,7 +405,7 @@ func (e *Engine) runStep(ctx context.Context, plan *Plan, ps *PlanStep, sc stepC
 	if ps.Step.Timeout != nil && !ps.TimeoutSet {
 		// A timeout from a called task's param that a step produced is
 		// known only now.
-		d, diags := evalLimit(ps.Step.Timeout, ectx, ps.Name)
+		d, diags := evalLimit(ps.Step.Timeout, ectx, stepLabel(ps.Name))
 		if diags.HasErrors() {
 			return fail(diags[0])
 		}

@@ -28,16 +28,16 @@ func evalTimeout(ps *PlanStep, ectx *hcl.EvalContext) hcl.Diagnostics {
 	if ps.Step.Timeout == nil {
 		return nil
 	}
-	d, diags := evalLimit(ps.Step.Timeout, ectx, ps.Name)
+	d, diags := evalLimit(ps.Step.Timeout, ectx, stepLabel(ps.Name))
 	if d > 0 {
 		ps.Timeout, ps.TimeoutSet = d, true
 	}
 	return diags
 }
 
-// evalLimit evaluates a step's timeout expression; 0 while it is not
-// known.
-func evalLimit(e hcl.Expression, ectx *hcl.EvalContext, step string) (time.Duration, hcl.Diagnostics) {
+// evalLimit evaluates a timeout expression of what (`Step "x"`, `Plugin
+// "y"`: its errors start so); 0 while it is not known.
+func evalLimit(e hcl.Expression, ectx *hcl.EvalContext, what string) (time.Duration, hcl.Diagnostics) {
 	v, diags := e.Value(ectx)
 	if diags.HasErrors() || !v.IsWhollyKnown() {
 		return 0, diags
@@ -46,7 +46,7 @@ func evalLimit(e hcl.Expression, ectx *hcl.EvalContext, step string) (time.Durat
 	if err != nil {
 		return 0, hcl.Diagnostics{{
 			Severity: hcl.DiagError, Summary: "Invalid timeout",
-			Detail:  fmt.Sprintf("Step %q: %s", step, err),
+			Detail:  fmt.Sprintf("%s: %s", what, err),
 			Subject: e.Range().Ptr(),
 		}}
 	}
@@ -157,19 +157,11 @@ func configureLimit(d *config.PluginDecl, vctx *hcl.EvalContext) (time.Duration,
 	if d.Timeout == nil {
 		return DefaultConfigureTimeout, nil
 	}
-	v, diags := d.Timeout.Value(vctx)
-	if diags.HasErrors() {
-		return 0, diags
+	limit, diags := evalLimit(d.Timeout, vctx, fmt.Sprintf("Plugin %q", d.Name))
+	if limit == 0 && !diags.HasErrors() { // not known before the run: vars always are
+		limit = DefaultConfigureTimeout
 	}
-	limit, err := ParseTimeout(v)
-	if err != nil {
-		return 0, hcl.Diagnostics{{
-			Severity: hcl.DiagError, Summary: "Invalid timeout",
-			Detail:  fmt.Sprintf("Plugin %q: %s", d.Name, err),
-			Subject: d.Timeout.Range().Ptr(),
-		}}
-	}
-	return limit, nil
+	return limit, diags
 }
 
 // configureWithin runs configure with limit: past it, the call is
@@ -204,3 +196,6 @@ func configureWithin(ctx context.Context, limit time.Duration, configure func(co
 func configureTimedOut(limit time.Duration) error {
 	return fmt.Errorf("it did not finish configuring within %s (it may be waiting on what it drives; a timeout in its plugin block gives it longer)", limit)
 }
+
+// stepLabel names a step as a timeout's error does.
+func stepLabel(name string) string { return fmt.Sprintf("Step %q", name) }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"path/filepath"
 	"strings"
@@ -10,8 +11,8 @@ import (
 )
 
 // silentDaemon listens on network/address and accepts every connection,
-// then says nothing and never hangs up: a hung libvirtd, or a port that
-// leads to something else. It returns the address to dial.
+// reads what comes, says nothing and never hangs up: a hung libvirtd, or
+// a port that leads to something else. It returns the address to dial.
 func silentDaemon(t *testing.T, network, address string) string {
 	t.Helper()
 	ln, err := net.Listen(network, address)
@@ -29,6 +30,7 @@ func silentDaemon(t *testing.T, network, address string) string {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
+			go func() { _, _ = io.Copy(io.Discard, c) }()
 		}
 	}()
 	t.Cleanup(func() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -235,21 +234,7 @@ func TestSlowTransfersAreNotCutOff(t *testing.T) {
 // connection and never answers fails a download, an upload and a console
 // after the stall limit, not before, each naming what it was for.
 func TestWatchdogOnASilentPeer(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "silent.sock")
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c) }()
-		}
-	}()
+	path := silentDaemon(t, "unix", filepath.Join(t.TempDir(), "silent.sock"))
 	u, _ := url.Parse("qemu:///system")
 	d := &driver{uri: u, socket: path, stall: 300 * time.Millisecond}
 	vol := libvirt.StorageVol{Pool: "p", Name: "v", Key: "/p/v"}
