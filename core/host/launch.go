@@ -131,9 +131,16 @@ func StartChecked(ctx context.Context, path string, sum []byte, logger hclog.Log
 		return nil, fmt.Errorf("plugin %s: %w", path, err)
 	}
 	p.Conn = raw.(protocol.Conn)
-	schema, err := p.Conn.Describe(ctx)
+	// Describing itself is part of a plugin's start, and bounded with it:
+	// a plugin that speaks the protocol without core/sdk could hang here.
+	dctx, cancel := context.WithTimeout(ctx, StartTimeout)
+	schema, err := p.Conn.Describe(dctx)
+	cancel()
 	if err != nil {
 		p.Kill()
+		if errors.Is(dctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, fmt.Errorf("plugin %s did not describe itself within %s of its handshake", path, StartTimeout)
+		}
 		return nil, fmt.Errorf("plugin %s: describe: %w", path, p.CallError(err))
 	}
 	p.Schema = schema

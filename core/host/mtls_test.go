@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,15 +45,25 @@ var helperPlugin = &sdk.Plugin{Name: "helper", Version: "0.0.1", Actions: []*sdk
 //   - "automtls": as a plugin built with an SDK from before vmflow made
 //     its own certificates: go-plugin's AutoMTLS serves (P-521);
 //   - "wrong-cert": like sdk.Serve, but the handshake line carries
-//     another certificate than the one the plugin serves with.
+//     another certificate than the one the plugin serves with;
+//   - "describe-hangs": like sdk.Serve, but Describe never answers, as
+//     a plugin speaking the protocol without core/sdk could (it writes
+//     its pid to the file VMFLOW_HOST_TEST_PID names).
 func servePlugin(mode string) {
 	if mode == "sdk" {
 		sdk.Serve(helperPlugin)
 		return
 	}
+	var impl protocol.Conn
 	impl, err := sdk.InProcess(helperPlugin)
 	if err != nil {
 		panic(err)
+	}
+	if mode == "describe-hangs" {
+		impl = describeHangs{impl}
+		if err := os.WriteFile(os.Getenv("VMFLOW_HOST_TEST_PID"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			panic(err)
+		}
 	}
 	cfg := &goplugin.ServeConfig{
 		HandshakeConfig:  protocol.Handshake,
@@ -62,14 +73,16 @@ func servePlugin(mode string) {
 	}
 	switch mode {
 	case "automtls":
-	case "wrong-cert":
+	case "wrong-cert", "describe-hangs":
 		served, err := protocol.NewCert(true)
 		if err != nil {
 			panic(err)
 		}
-		announced, err := protocol.NewCert(true)
-		if err != nil {
-			panic(err)
+		announced := served
+		if mode == "wrong-cert" {
+			if announced, err = protocol.NewCert(true); err != nil {
+				panic(err)
+			}
 		}
 		tlsConfig, err := protocol.ServerTLS(served, os.Getenv(protocol.ClientCertEnv))
 		if err != nil {
