@@ -272,6 +272,18 @@ type GRPCClient struct {
 
 var _ Conn = (*GRPCClient)(nil)
 
+// unary is ctx for one unary call without its deadline, which gRPC would
+// send on to the plugin: the plugin's timer could then end the call a
+// moment before the caller's, with an error the caller cannot tell from
+// any other. The caller's deadline (or its cancel) cancels the call
+// instead, and has always passed by the time the call returns so.
+// Streams (Run, Undo) keep their own timing (stream).
+func unary(ctx context.Context) (context.Context, context.CancelFunc) {
+	uctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	return uctx, func() { stop(); cancel(nil) }
+}
+
 // Describe fetches and caches the plugin's schema.
 func (c *GRPCClient) Describe(ctx context.Context) (*Schema, error) {
 	c.mu.Lock()
@@ -279,7 +291,9 @@ func (c *GRPCClient) Describe(ctx context.Context) (*Schema, error) {
 	if c.schema != nil {
 		return c.schema, nil
 	}
-	resp, err := c.c.Describe(ctx, &pb.DescribeRequest{})
+	uctx, done := unary(ctx)
+	resp, err := c.c.Describe(uctx, &pb.DescribeRequest{})
+	done()
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +327,9 @@ func (c *GRPCClient) Configure(ctx context.Context, config cty.Value, env Env) (
 	if err != nil {
 		return nil, fmt.Errorf("encoding config: %w", err)
 	}
-	resp, err := c.c.Configure(ctx, &pb.ConfigureRequest{Config: dv, StateDir: env.StateDir, WorkDir: env.WorkDir})
+	uctx, done := unary(ctx)
+	resp, err := c.c.Configure(uctx, &pb.ConfigureRequest{Config: dv, StateDir: env.StateDir, WorkDir: env.WorkDir})
+	done()
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +346,9 @@ func (c *GRPCClient) Validate(ctx context.Context, action string, inputs cty.Val
 	if err != nil {
 		return nil, fmt.Errorf("encoding inputs: %w", err)
 	}
-	resp, err := c.c.Validate(ctx, &pb.ValidateRequest{Action: action, Inputs: dv})
+	uctx, done := unary(ctx)
+	resp, err := c.c.Validate(uctx, &pb.ValidateRequest{Action: action, Inputs: dv})
+	done()
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +365,9 @@ func (c *GRPCClient) Plan(ctx context.Context, action string, inputs cty.Value) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("encoding inputs: %w", err)
 	}
-	resp, err := c.c.Plan(ctx, &pb.PlanRequest{Action: action, Inputs: dv})
+	uctx, done := unary(ctx)
+	resp, err := c.c.Plan(uctx, &pb.PlanRequest{Action: action, Inputs: dv})
+	done()
 	if err != nil {
 		return nil, nil, err
 	}

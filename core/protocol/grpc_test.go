@@ -217,3 +217,38 @@ func TestCancelReachesTheActionAndWaitsForIt(t *testing.T) {
 		t.Fatal("cancel did not reach the action")
 	}
 }
+
+// A limit vmflow puts on a call stays vmflow's: the plugin is cancelled
+// when it passes, but gets no deadline of its own, so its timer cannot
+// end the call first and the caller always knows its limit ended it.
+// (Once the deadline crossed, the plugin's side sometimes fired first on
+// a busy machine, and "it did not finish configuring within 2s" came out
+// as a bare "rpc error: code = DeadlineExceeded".)
+func TestCallLimitsStayOnTheCallersSide(t *testing.T) {
+	sawDeadline := make(chan bool, 1)
+	p := testPlugin()
+	p.Configure = func(ctx context.Context, r *sdk.Request) error {
+		_, ok := ctx.Deadline()
+		sawDeadline <- ok
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	c := serve(t, p)
+	cfg := cty.ObjectVal(map[string]cty.Value{"uri": cty.StringVal("x")})
+	limit := errors.New("the caller's limit")
+	for i := 0; i < 50; i++ {
+		ctx, cancel := context.WithTimeoutCause(context.Background(), 20*time.Millisecond, limit)
+		_, err := c.Configure(ctx, cfg, protocol.Env{})
+		cause := context.Cause(ctx)
+		cancel()
+		if err == nil {
+			t.Fatal("a Configure that never returns succeeded")
+		}
+		if !errors.Is(cause, limit) {
+			t.Fatalf("call %d ended (%v) before the caller's limit had passed", i, err)
+		}
+		if <-sawDeadline {
+			t.Fatalf("call %d: the plugin got the caller's deadline", i)
+		}
+	}
+}
