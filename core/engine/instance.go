@@ -105,7 +105,7 @@ func (e *Engine) newInstance(ctx context.Context, d *config.PluginDecl) (*Plugin
 			Detail: fmt.Sprintf("plugin %q (source %q): %v", d.Name, source, err), Subject: d.Source.Range().Ptr()}}
 	}
 
-	p := &PluginInstance{Name: d.Name, Source: source, Host: hostName}
+	p := &PluginInstance{Name: d.Name, Source: source, Host: hostName, limit: limit}
 	var configure func(cv cty.Value) (protocol.Diagnostics, error)
 	if sp, ok := e.InProcess[source]; ok {
 		impl, err := sdk.InProcess(sp)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -28,6 +29,9 @@ type PluginInstance struct {
 	impl   protocol.Conn
 	proc   *host.Process
 	config cty.Value
+	// limit bounds each of its answers before the steps run (Configure,
+	// Validate, Plan): its plugin block's timeout; none for builtin.
+	limit time.Duration
 	// restart starts the plugin again after a crash.
 	restart func(ctx context.Context, config cty.Value) (*host.Process, error)
 }
@@ -54,7 +58,9 @@ func (p *PluginInstance) Validate(ctx context.Context, action string, in cty.Val
 	if err != nil {
 		return nil, err
 	}
-	return c.Validate(ctx, action, lang.Unmarked(in))
+	return within(ctx, p.limit, func(ctx context.Context) (protocol.Diagnostics, error) {
+		return c.Validate(ctx, action, lang.Unmarked(in))
+	}, p.noAnswer)
 }
 
 // Plan asks the plugin what an action would do.
@@ -63,7 +69,20 @@ func (p *PluginInstance) Plan(ctx context.Context, action string, in cty.Value) 
 	if err != nil {
 		return nil, nil, err
 	}
-	return c.Plan(ctx, action, lang.Unmarked(in))
+	type plan struct {
+		lines []string
+		diags protocol.Diagnostics
+	}
+	r, err := within(ctx, p.limit, func(ctx context.Context) (plan, error) {
+		lines, ds, err := c.Plan(ctx, action, lang.Unmarked(in))
+		return plan{lines, ds}, err
+	}, p.noAnswer)
+	return r.lines, r.diags, err
+}
+
+// noAnswer is the error of a call before the steps that ran past limit.
+func (p *PluginInstance) noAnswer() error {
+	return fmt.Errorf("it did not answer within %s (its plugin block's timeout bounds each of its answers before the steps run)", p.limit)
 }
 
 // Run runs an action.

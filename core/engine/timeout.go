@@ -168,33 +168,42 @@ func configureLimit(d *config.PluginDecl, vctx *hcl.EvalContext) (time.Duration,
 // cancelled and its error says so (the plugin's own reply, if it ever
 // comes, is not waited for).
 func configureWithin(ctx context.Context, limit time.Duration, configure func(context.Context) (protocol.Diagnostics, error)) (protocol.Diagnostics, error) {
+	return within(ctx, limit, configure, func() error {
+		return fmt.Errorf("it did not finish configuring within %s (it may be waiting on what it drives; a timeout in its plugin block gives it longer)", limit)
+	})
+}
+
+// within runs call with limit (none when zero): past it, the call is
+// cancelled, its reply is not waited for (a plugin stuck outside vmflow
+// may never give one), and timedOut is the error.
+func within[T any](ctx context.Context, limit time.Duration, call func(context.Context) (T, error), timedOut func() error) (T, error) {
+	var zero T
+	if limit <= 0 {
+		return call(ctx)
+	}
 	cctx, cancel := context.WithTimeoutCause(ctx, limit, errTimedOut)
 	defer cancel()
 	type result struct {
-		diags protocol.Diagnostics
-		err   error
+		v   T
+		err error
 	}
 	ch := make(chan result, 1)
 	go func() {
-		ds, err := configure(cctx)
-		ch <- result{ds, err}
+		v, err := call(cctx)
+		ch <- result{v, err}
 	}()
 	select {
 	case r := <-ch:
 		if errors.Is(context.Cause(cctx), errTimedOut) && r.err != nil {
-			return nil, configureTimedOut(limit)
+			return zero, timedOut()
 		}
-		return r.diags, r.err
+		return r.v, r.err
 	case <-cctx.Done():
 		if errors.Is(context.Cause(cctx), errTimedOut) {
-			return nil, configureTimedOut(limit)
+			return zero, timedOut()
 		}
-		return nil, context.Cause(cctx)
+		return zero, context.Cause(cctx)
 	}
-}
-
-func configureTimedOut(limit time.Duration) error {
-	return fmt.Errorf("it did not finish configuring within %s (it may be waiting on what it drives; a timeout in its plugin block gives it longer)", limit)
 }
 
 // stepLabel names a step as a timeout's error does.

@@ -145,7 +145,7 @@ func main() {
 		Name:        "testkit",
 		Version:     "1.0.0",
 		Description: "Actions for vmflow's own tests.",
-		Config:      []sdk.Attr{sdk.String("greeting", "A config value echoed by the config action; refuse: Configure fails; hang: Configure never returns (not even when cancelled), as a plugin stuck on something outside vmflow.").Default("hi")},
+		Config:      []sdk.Attr{sdk.String("greeting", "A config value echoed by the config action; refuse: Configure fails; hang: Configure never returns (not even when cancelled), as a plugin stuck on something outside vmflow; hang-validate: echo's Validate never returns.").Default("hi")},
 		Configure: func(ctx context.Context, r *sdk.Request) error {
 			greeting = r.String("greeting")
 			switch greeting {
@@ -170,6 +170,9 @@ func main() {
 				Inputs:      []sdk.Attr{sdk.Attribute("value", sdk.TypeAny, "Anything.").Required(), sdk.Number("size", "Must be positive (checked by Validate).")},
 				Outputs:     []sdk.Attr{sdk.Attribute("value", sdk.TypeAny, "The input."), sdk.String("greeting", "The configured greeting.")},
 				Validate: func(ctx context.Context, r *sdk.Request) error {
+					if greeting == "hang-validate" {
+						select {}
+					}
 					if r.IsSet("size") && r.Known("size") && r.Float("size") <= 0 {
 						return sdk.ArgError("size", "must be positive, got %v", r.Float("size"))
 					}
