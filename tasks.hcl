@@ -30,10 +30,8 @@ variable "backend" {
   type        = string
   default     = "libvirt"
   description = "The hypervisor plugin: libvirt, or proxmox-stub (a stand-in for a Proxmox VE cluster that runs nothing)."
-  validation {
-    condition     = contains(["libvirt", "proxmox-stub"], var.backend)
-    error_message = "backend must be libvirt or proxmox-stub."
-  }
+  # vmflow init and vmflow lock lock the plugin of each.
+  options = ["libvirt", "proxmox-stub"]
 }
 
 variable "uri" {

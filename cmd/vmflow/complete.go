@@ -113,6 +113,11 @@ func (a *app) cmdComplete(c *cli.Context) error {
 	if n := len(words); n >= 2 && words[n-1] == "=" && takesValueFlag(words[n-2]) {
 		words = append(words[:n-2:n-2], words[n-2])
 	}
+	// ... and --var NAME=VALUE at its '=' too: "--var" "NAME" "=" cur.
+	if n := len(words); n >= 3 && words[n-1] == "=" && strings.TrimLeft(words[n-3], "-") == "var" {
+		a.completeVarValue(words[n-2], emit)
+		return nil
+	}
 	// Skip global flags before the command; the word after one that
 	// takes a value is its value.
 	for len(words) > 0 && strings.HasPrefix(words[0], "-") {
@@ -260,7 +265,7 @@ func (a *app) completeTaskWord(c *cli.Context, t *config.Task, words []string, c
 
 // completeFlagValue completes the value of a flag of vmflow's own: files
 // for -f (task files and directories) and --state-dir (directories),
-// variable names for --var.
+// variable names for --var, then a variable's options.
 func (a *app) completeFlagValue(flag, cur string, emit func(cand, desc string)) {
 	switch strings.TrimLeft(flag, "-") {
 	case "f", "file":
@@ -268,7 +273,11 @@ func (a *app) completeFlagValue(flag, cur string, emit func(cand, desc string)) 
 	case "state-dir":
 		completeFiles(cur, func(string) bool { return false }, emit)
 	case "var":
-		if strings.Contains(cur, "=") || a.proj == nil {
+		if a.proj == nil {
+			return
+		}
+		if name, _, ok := strings.Cut(cur, "="); ok { // zsh, fish: "NAME=VALUE"
+			a.completeVarValue(name, func(cand, desc string) { emit(name+"="+cand, desc) })
 			return
 		}
 		seen := map[string]bool{}
@@ -278,6 +287,23 @@ func (a *app) completeFlagValue(flag, cur string, emit func(cand, desc string)) 
 					seen[v.Name] = true
 					emit(v.Name+"=", v.Description)
 				}
+			}
+		}
+	}
+}
+
+// completeVarValue offers the options of the variable name, if it has any.
+func (a *app) completeVarValue(name string, emit func(cand, desc string)) {
+	if a.proj == nil {
+		return
+	}
+	for _, f := range a.proj.Files {
+		for _, v := range f.Variables {
+			if v.Name == name {
+				for _, o := range v.Options {
+					emit(config.FormatArg(o), "")
+				}
+				return
 			}
 		}
 	}

@@ -164,8 +164,13 @@ func (p *Param) CheckOptions(v cty.Value) error {
 }
 
 // IsOption reports whether v is one of the param's options.
-func (p *Param) IsOption(v cty.Value) bool {
-	for _, o := range p.Options {
+func (p *Param) IsOption(v cty.Value) bool { return isOption(p.Options, v) }
+
+func (p *Param) optionList() string { return formatOptions(p.Options) }
+
+// isOption reports whether v is one of opts (a param's or a variable's).
+func isOption(opts []cty.Value, v cty.Value) bool {
+	for _, o := range opts {
 		if o.Type().Equals(v.Type()) && o.Equals(v).True() {
 			return true
 		}
@@ -173,9 +178,10 @@ func (p *Param) IsOption(v cty.Value) bool {
 	return false
 }
 
-func (p *Param) optionList() string {
-	parts := make([]string, len(p.Options))
-	for i, o := range p.Options {
+// formatOptions lists options as messages show them: "a", "b".
+func formatOptions(opts []cty.Value) string {
+	parts := make([]string, len(opts))
+	for i, o := range opts {
 		parts[i] = lang.FormatValue(o)
 	}
 	return strings.Join(parts, ", ")

@@ -167,6 +167,8 @@ type Variable struct {
 	Default     cty.Value // cty.NilVal when there is none
 	Description string
 	Sensitive   bool
+	// Options are the values it accepts (options = [...]); nil: any.
+	Options     []cty.Value
 	Validations []*Validation
 	DeclRange   hcl.Range
 	// Origin says where its value came from: "the default", "--var",

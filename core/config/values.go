@@ -120,7 +120,7 @@ func typeName(ty cty.Type) string {
 
 var variableSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
-		{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "sensitive"},
+		{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "sensitive"}, {Name: "options"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "validation"}},
 }
@@ -231,6 +231,9 @@ func (l *loader) decodeVariables(f *File, blocks []*hcl.Block, includeVars map[s
 				}
 			}
 		}
+		if a, ok := content.Attributes["options"]; ok {
+			v.Options = l.decodeVarOptions(f, v, a)
+		}
 		for _, vb := range content.Blocks {
 			vc, diags := vb.Body.Content(validationSchema)
 			l.diags = append(l.diags, diags...)
@@ -276,6 +279,9 @@ func (l *loader) decodeVariables(f *File, blocks []*hcl.Block, includeVars map[s
 			// The mark goes wherever the value goes: every expression
 			// computed from it is sensitive too.
 			vals[name] = vv.val.Mark(lang.Sensitive)
+		}
+		if !l.checkVarOption(v, vv) {
+			continue
 		}
 		l.validate(f, v, lang.Unmarked(vv.val), vv.origin, vals)
 	}
@@ -471,4 +477,66 @@ func MaskVarArgs(args []string, sensitive map[string]bool) []string {
 		}
 	}
 	return out
+}
+
+// decodeVarOptions reads a variable's options = [...]: a non-empty list
+// of constants of its type, which must be a string, number or bool; its
+// default, if any, one of them.
+func (l *loader) decodeVarOptions(f *File, v *Variable, a *hcl.Attribute) []cty.Value {
+	bad := func(format string, args ...any) []cty.Value {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "Invalid options for variable",
+			Detail: fmt.Sprintf(format, args...), Subject: a.Expr.Range().Ptr(),
+		})
+		return nil
+	}
+	if v.Type != cty.String && v.Type != cty.Number && v.Type != cty.Bool {
+		return bad("Variable %q is of type %s: options need a variable of type string, number or bool.", v.Name, typeName(v.Type))
+	}
+	ov, diags := a.Expr.Value(&hcl.EvalContext{Functions: f.Funcs})
+	if diags.HasErrors() {
+		l.diags = append(l.diags, diags...)
+		return nil
+	}
+	if ov.IsNull() || !ov.IsWhollyKnown() || !(ov.Type().IsListType() || ov.Type().IsTupleType() || ov.Type().IsSetType()) {
+		return bad("options must be a list of the values %q accepts, for example options = [\"libvirt\", \"proxmox-stub\"].", v.Name)
+	}
+	if ov.LengthInt() == 0 {
+		return bad("options of %q is empty: list at least one value, or drop options to accept any.", v.Name)
+	}
+	var opts []cty.Value
+	for it := ov.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		ce, err := convert.Convert(e, v.Type)
+		if err != nil || ce.IsNull() {
+			return bad("options of %q: %s is not %s.", v.Name, lang.FormatValue(e), typeName(v.Type))
+		}
+		opts = append(opts, ce)
+	}
+	if v.Default != cty.NilVal && !isOption(opts, v.Default) {
+		return bad("The default of %q, %s, is not one of its options: %s.", v.Name, lang.FormatValue(v.Default), formatOptions(opts))
+	}
+	return opts
+}
+
+// checkVarOption reports a value not among the variable's options, and
+// where it came from; false when it is not.
+func (l *loader) checkVarOption(v *Variable, vv varValue) bool {
+	val := lang.Unmarked(vv.val)
+	if v.Options == nil || !val.IsWhollyKnown() || isOption(v.Options, val) {
+		return true
+	}
+	shown, origin := lang.Hidden, vv.origin
+	if !v.Sensitive {
+		shown = lang.FormatValue(val)
+	} else if strings.HasPrefix(origin, "--var ") {
+		origin = "--var " + v.Name + "=" + lang.Hidden
+	}
+	l.diags = append(l.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf("Invalid value for variable %q", v.Name),
+		Detail:   fmt.Sprintf("%s must be one of its options: %s.\n\nThe value %s came from %s.", v.Name, formatOptions(v.Options), shown, origin),
+		Subject:  v.DeclRange.Ptr(),
+	})
+	return false
 }

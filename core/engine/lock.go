@@ -25,7 +25,9 @@ type Locked struct {
 
 // LockPlugins writes the project's lock file (e.Trust.LockPath): the
 // plugins named by sources (as a plugin block's source is written), or
-// with none, every plugin the tasks use, with the variable values loaded.
+// with none, every plugin the tasks use, with the variable values loaded
+// and, where a source reads a variable with options, with each of them
+// (locked where the plugin is found).
 // Each is started once, unchecked (locking is the act of trusting it), to
 // ask its version; others adds, by platform, hashes of binaries built for
 // other platforms found in a directory.
@@ -34,6 +36,9 @@ func (e *Engine) LockPlugins(ctx context.Context, sources []string, others map[s
 		source, baseDir string
 		rng             *hcl.Range
 		label           string
+		// optional: a source the block names only with other values of
+		// its variables' options; locked where it is found.
+		optional bool
 	}
 	var wants []want
 	seen := map[string]bool{}
@@ -60,13 +65,18 @@ func (e *Engine) LockPlugins(ctx context.Context, sources []string, others map[s
 							Detail:  fmt.Sprintf("The source of plugin %q must be a plugin name or a path to its binary, known before the run.", d.Name),
 							Subject: d.Source.Range().Ptr()}}
 					}
-					k := d.File.Dir + "\x00" + v.AsString()
-					if seen[k] {
-						continue
+					// The source as the variables are now, then as the
+					// options of those it reads would make it (the
+					// backend a --var swaps to runs without a new lock).
+					for _, src := range append([]string{v.AsString()}, d.Sources()...) {
+						k := d.File.Dir + "\x00" + src
+						if seen[k] {
+							continue
+						}
+						seen[k] = true
+						wants = append(wants, want{source: src, baseDir: d.File.Dir, rng: d.Source.Range().Ptr(),
+							label: fmt.Sprintf("plugin %q (source %q)", d.Name, src), optional: src != v.AsString()})
 					}
-					seen[k] = true
-					wants = append(wants, want{source: v.AsString(), baseDir: d.File.Dir, rng: d.Source.Range().Ptr(),
-						label: fmt.Sprintf("plugin %q (source %q)", d.Name, v.AsString())})
 				}
 			}
 		}
@@ -84,7 +94,9 @@ func (e *Engine) LockPlugins(ctx context.Context, sources []string, others map[s
 		}
 		path, err := e.Finder.Find(w.source, w.baseDir)
 		if err != nil {
-			fail(err)
+			if !w.optional {
+				fail(err)
+			}
 			continue
 		}
 		hash, _, err := host.FileHash(path)
