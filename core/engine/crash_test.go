@@ -421,15 +421,9 @@ task "t" {
 	}
 	// Cut off during it (vmflow killed): the journal says so from the
 	// step's start, and a rollback is refused.
-	id := journal.NewID(time.Now())
-	sum, _ := FileSum(plan.Task.File.Path)
-	jr, err := journal.New(e.StateDir).Create(journal.Header{ID: id, Task: "t", File: plan.Task.File.Path, FileSum: sum, Params: journal.Value{Value: plan.Params}, Locks: []string{"other"}, Start: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	in := &journal.Value{Value: cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("remove_old")})}
-	_ = jr.Append(journal.Record{Step: "remove_old", Action: "r.final", Status: journal.Running, Inputs: in, Commit: true})
-	jr.Close()
+	id := journalRun(t, e, "t", []string{"other"}, plan.Params,
+		journal.Record{Step: "remove_old", Action: "r.final", Status: journal.Running, Inputs: in, Commit: true})
 	st, _ = journal.New(e.StateDir).Load(id)
 	if err := CheckResumable(st, true); err == nil || !strings.Contains(err.Error(), "passed its commit point (step remove_old)") {
 		t.Fatalf("--undo of a run cut off in the step: %v", err)

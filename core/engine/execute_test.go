@@ -381,9 +381,9 @@ task "t" {
 	}
 }
 
-// interrupt writes the journal a run killed during its step "two" leaves:
-// "one" completed, "two" running, nobody holding it.
-func interrupt(t *testing.T, e *Engine, task string, locks []string, params cty.Value) string {
+// journalRun writes the journal of a run of task, with locks and params,
+// as recs tell it, and returns the run's id.
+func journalRun(t *testing.T, e *Engine, task string, locks []string, params cty.Value, recs ...journal.Record) string {
 	t.Helper()
 	id := journal.NewID(time.Now())
 	path := e.Project.Task(task).File.Path
@@ -391,25 +391,22 @@ func interrupt(t *testing.T, e *Engine, task string, locks []string, params cty.
 	if err != nil {
 		t.Fatal(err)
 	}
-	jr, err := journal.New(e.StateDir).Create(journal.Header{ID: id, Task: task, File: path, FileSum: sum, Params: journal.Value{Value: params}, Locks: locks, Start: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	writeJournal(t, journal.New(e.StateDir), journal.Header{ID: id, Task: task, File: path, FileSum: sum, Params: journal.Value{Value: params}, Locks: locks, Start: time.Now()}, recs...)
+	return id
+}
+
+// interrupt writes the journal a run killed during its step "two" leaves:
+// "one" completed, "two" running, nobody holding it.
+func interrupt(t *testing.T, e *Engine, task string, locks []string, params cty.Value) string {
+	t.Helper()
 	in := func(name string) *journal.Value {
 		return &journal.Value{Value: cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal(name), "fail": cty.False})}
 	}
 	out := &journal.Value{Value: cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("one")})}
-	for _, rec := range []journal.Record{
-		{Step: "one", Action: "r.claim", Status: journal.Running, Inputs: in("one")},
-		{Step: "one", Action: "r.claim", Status: journal.Succeeded, Outputs: out},
-		{Step: "two", Action: "r.claim", Status: journal.Running, Inputs: in("two")},
-	} {
-		if err := jr.Append(rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	jr.Close()
-	return id
+	return journalRun(t, e, task, locks, params,
+		journal.Record{Step: "one", Action: "r.claim", Status: journal.Running, Inputs: in("one")},
+		journal.Record{Step: "one", Action: "r.claim", Status: journal.Succeeded, Outputs: out},
+		journal.Record{Step: "two", Action: "r.claim", Status: journal.Running, Inputs: in("two")})
 }
 
 const claimTask = `

@@ -13,17 +13,12 @@ import (
 	"github.com/vmflow/vmflow/core/journal"
 )
 
-// writeRun records a journal by hand: a header for task t of file, then
-// recs; a record without a step ends the run. The journal is closed, so
-// a run with no end reads as interrupted.
-func writeRun(t *testing.T, store *journal.Store, id, file string, recs ...journal.Record) {
+// writeJournal records a run's journal by hand: h, then recs; a record
+// without a step ends the run. The journal is closed, so a run with no
+// end reads as interrupted.
+func writeJournal(t *testing.T, store *journal.Store, h journal.Header, recs ...journal.Record) {
 	t.Helper()
-	sum, err := FileSum(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := store.Create(journal.Header{ID: id, Task: "t", File: file, Files: map[string]string{file: sum},
-		Args: []string{"demo"}, Vars: map[string]journal.Value{"size": {Value: cty.NumberIntVal(2)}}})
+	r, err := store.Create(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +30,18 @@ func writeRun(t *testing.T, store *journal.Store, id, file string, recs ...journ
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// writeRun is writeJournal for a run of task t of file, with the argument
+// demo and the variable size = 2.
+func writeRun(t *testing.T, store *journal.Store, id, file string, recs ...journal.Record) {
+	t.Helper()
+	sum, err := FileSum(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeJournal(t, store, journal.Header{ID: id, Task: "t", File: file, Files: map[string]string{file: sum},
+		Args: []string{"demo"}, Vars: map[string]journal.Value{"size": {Value: cty.NumberIntVal(2)}}}, recs...)
 }
 
 func TestPlanResume(t *testing.T) {
