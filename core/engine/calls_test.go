@@ -238,17 +238,16 @@ task "t2" {
     limit = step.limit.name
   }
 }`)
-	plan := mustPrepare(t, e, "t", nil)
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil || res.Status != journal.Failed || !strings.Contains(res.Err().Error(), `Step "call/w" timed out after 150ms`) {
-		t.Fatalf("%v %+v", err, res)
-	}
-	// The same for a call's own timeout, from its caller's param that a
-	// step produced.
-	plan = mustPrepare(t, e, "t2", nil)
-	res, err = e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil || res.Status != journal.Failed || !strings.Contains(res.Err().Error(), `Step "outer/call" timed out after 150ms`) {
-		t.Fatalf("%v %+v", err, res)
+	for _, c := range []struct{ task, want string }{
+		{"t", `Step "call/w" timed out after 150ms`},
+		// The same for a call's own timeout, from its caller's param that a
+		// step produced.
+		{"t2", `Step "outer/call" timed out after 150ms`},
+	} {
+		res := execute(t, e, mustPrepare(t, e, c.task, nil), ExecOptions{}, journal.Failed)
+		if !strings.Contains(res.Err().Error(), c.want) {
+			t.Fatalf("%s: %+v", c.task, res)
+		}
 	}
 }
 
@@ -324,10 +323,7 @@ task "t" {
 	if !diags.HasErrors() || !strings.Contains(diags.Error(), "Lock not known before the run") {
 		t.Fatalf("diags: %v", diags)
 	}
-	plan = mustPrepare(t, e, "t2", nil)
-	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("%v %+v", err, res)
-	}
+	execute(t, e, mustPrepare(t, e, "t2", nil), ExecOptions{}, journal.Succeeded)
 	if !slices.Equal(rec.lines(), []string{"run vm-a-boot,vm-a-var", "run x", "run vm-x", "run after vm-x"}) {
 		t.Fatalf("log %v", rec.lines())
 	}

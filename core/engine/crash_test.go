@@ -171,11 +171,8 @@ task "t" {
 	params := map[string]cty.Value{"vm": cty.StringVal("demo")}
 	plan, _ := prepare(t, e, "t", params)
 	rec.setFailing("cleanup", false, true)
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Status != journal.Failed || res.Committed != "save" || len(res.Undone)+len(res.UndoFailed) != 0 {
+	res := execute(t, e, plan, ExecOptions{}, journal.Failed)
+	if res.Committed != "save" || len(res.Undone)+len(res.UndoFailed) != 0 {
 		t.Fatalf("result %+v", res)
 	}
 	if want := []string{"claim prepare (claimed before: false)", "run save", "run cleanup"}; !slices.Equal(rec.lines(), want) {
@@ -191,7 +188,7 @@ task "t" {
 	if !claims.Any(claims.Dir(e.StateDir, "rec", res.RunID, "prepare")) {
 		t.Fatal("the claims of a run that can be resumed are gone")
 	}
-	err = CheckResumable(st, true)
+	err := CheckResumable(st, true)
 	if err == nil || !strings.Contains(err.Error(), "cannot be undone: it passed its commit point (step save)") {
 		t.Fatalf("--undo: %v", err)
 	}
@@ -204,10 +201,7 @@ task "t" {
 	}
 	rec.setFailing("cleanup", false, false)
 	done, _ := CheckResume(plan, ResumeState(st))
-	res, err = e.Execute(context.Background(), plan, ExecOptions{Resumes: res.RunID, RunOptions: RunOptions{Done: done}})
-	if err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("resume: %v %+v", err, res)
-	}
+	execute(t, e, plan, ExecOptions{Resumes: res.RunID, RunOptions: RunOptions{Done: done}}, journal.Succeeded)
 	// Only cleanup ran again: save, completed before, is not redone.
 	if got := rec.lines(); got[len(got)-1] != "run cleanup" || strings.Count(strings.Join(got, ","), "run save") != 1 {
 		t.Fatalf("log %v", got)
@@ -322,10 +316,7 @@ task "purge" {
 		t.Fatal(err)
 	}
 	plan, _ := prepare(t, e, "purge", map[string]cty.Value{"vm": cty.StringVal("demo")})
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("purge: %v %+v", err, res)
-	}
+	res := execute(t, e, plan, ExecOptions{}, journal.Succeeded)
 	st, _ := journal.New(e.StateDir).Load(id)
 	if st.Status != journal.Superseded || !strings.Contains(st.Error, "by run "+res.RunID+" of purge demo") {
 		t.Fatalf("the interrupted run: %s %q", st.Status, st.Error)
@@ -342,10 +333,9 @@ task "purge" {
 	if st, _ := journal.New(e.StateDir).Load(web); st.Status != journal.Interrupted {
 		t.Fatalf("a run on another lock became %s", st.Status)
 	}
+	// The task again after purge.
 	tp, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
-	if res, err := e.Execute(context.Background(), tp, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("the task again after purge: %v %+v", err, res)
-	}
+	execute(t, e, tp, ExecOptions{}, journal.Succeeded)
 }
 
 // What a run that ended without cleaning up left (vmflow killed after
@@ -354,10 +344,7 @@ task "purge" {
 func TestSweepRemovesWhatFinishedRunsLeft(t *testing.T) {
 	e, _ := setup(t, header+claimTask)
 	plan, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil || res.Status != journal.Succeeded {
-		t.Fatal(err, res)
-	}
+	res := execute(t, e, plan, ExecOptions{}, journal.Succeeded)
 	// As if killed right after the journal's last record.
 	if err := claims.Write(claims.Dir(e.StateDir, "rec", res.RunID, "one"), "thing one", nil); err != nil {
 		t.Fatal(err)
@@ -405,11 +392,8 @@ task "t" {
 }`)
 	plan, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
 	rec.setFailing("remove_old", false, true)
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Status != journal.Failed || res.Committed != "remove_old" || len(res.Undone) != 0 || slices.Contains(rec.lines(), "undo prepare") {
+	res := execute(t, e, plan, ExecOptions{}, journal.Failed)
+	if res.Committed != "remove_old" || len(res.Undone) != 0 || slices.Contains(rec.lines(), "undo prepare") {
 		t.Fatalf("result %+v, log %v", res, rec.lines())
 	}
 	st, _ := journal.New(e.StateDir).Load(res.RunID)
@@ -454,11 +438,8 @@ task "t" {
   }
 }`)
 	plan, _ := prepare(t, e, "t", map[string]cty.Value{"size": cty.NumberIntVal(2000)})
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Status != journal.Failed || res.Committed != "" || !slices.Equal(res.Undone, []string{"prepare"}) || !slices.Equal(rec.lines(), []string{"run prepare", "refused resize", "undo prepare"}) {
+	res := execute(t, e, plan, ExecOptions{}, journal.Failed)
+	if res.Committed != "" || !slices.Equal(res.Undone, []string{"prepare"}) || !slices.Equal(rec.lines(), []string{"run prepare", "refused resize", "undo prepare"}) {
 		t.Fatalf("result %+v, log %v", res, rec.lines())
 	}
 	if err := res.Err(); err == nil || !strings.Contains(err.Error(), "is more than there is room for") {
@@ -470,7 +451,5 @@ task "t" {
 	}
 	// Nothing holds up the task with a size that fits.
 	plan, _ = prepare(t, e, "t", map[string]cty.Value{"size": cty.NumberIntVal(10)})
-	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("run again: %v %+v", err, res)
-	}
+	execute(t, e, plan, ExecOptions{}, journal.Succeeded)
 }

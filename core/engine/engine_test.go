@@ -224,6 +224,16 @@ func execute(t *testing.T, e *Engine, plan *Plan, opts ExecOptions, want string)
 	return res
 }
 
+// run is e.Run that must end with status want.
+func run(t *testing.T, e *Engine, plan *Plan, opts RunOptions, want string) *Result {
+	t.Helper()
+	res := e.Run(context.Background(), plan, opts)
+	if res.Status != want {
+		t.Fatalf("status %s, want %s: %v", res.Status, want, res.Diags)
+	}
+	return res
+}
+
 const header = `plugin "r" { source = "rec" }
 variable "nothing" { default = "" }
 `

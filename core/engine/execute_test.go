@@ -37,10 +37,7 @@ task "t" {
   output "c" { value = step.c.name }
 }`)
 	plan := mustPrepare(t, e, "t", nil)
-	res := e.Run(context.Background(), plan, RunOptions{Parallelism: 4})
-	if res.Status != journal.Succeeded {
-		t.Fatalf("status %s: %v", res.Status, res.Diags)
-	}
+	res := run(t, e, plan, RunOptions{Parallelism: 4}, journal.Succeeded)
 	if got := res.Outputs["c"].AsString(); got != "A+B" {
 		t.Fatalf("output c = %q", got)
 	}
@@ -59,9 +56,7 @@ func TestParallelismBoundsConcurrency(t *testing.T) {
 	}
 	e, rec := setup(t, header+"task \"t\" {\n"+steps.String()+"}\n")
 	plan := mustPrepare(t, e, "t", nil)
-	if res := e.Run(context.Background(), plan, RunOptions{Parallelism: 2}); res.Status != journal.Succeeded {
-		t.Fatal(res.Diags)
-	}
+	run(t, e, plan, RunOptions{Parallelism: 2}, journal.Succeeded)
 	if rec.peak != 2 {
 		t.Fatalf("peak concurrency %d, want 2", rec.peak)
 	}
@@ -110,9 +105,7 @@ task "t" {
 			delete(running, ev.Step)
 		}
 	})
-	if res := e.Run(context.Background(), plan, RunOptions{Events: sink}); res.Status != journal.Succeeded {
-		t.Fatal(res.Diags)
-	}
+	run(t, e, plan, RunOptions{Events: sink}, journal.Succeeded)
 	if len(during) > 0 {
 		t.Fatalf("steps overlapped the interactive one: %v", during)
 	}
@@ -147,10 +140,7 @@ task "t" {
 }`)
 	plan, _ := prepare(t, e, "t", nil)
 	rec2 := &event.Recorder{}
-	res := e.Run(context.Background(), plan, RunOptions{Events: rec2})
-	if res.Status != journal.Failed {
-		t.Fatalf("status %s", res.Status)
-	}
+	res := run(t, e, plan, RunOptions{Events: rec2}, journal.Failed)
 	want := []string{"run one", "run two", "run three", "undo two", "undo one"}
 	if got := rec.lines(); !slices.Equal(got, want) {
 		t.Fatalf("log = %v, want %v", got, want)
@@ -286,10 +276,7 @@ task "t" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := e.Run(context.Background(), plan, RunOptions{Done: done})
-	if res.Status != journal.Succeeded {
-		t.Fatal(res.Diags)
-	}
+	run(t, e, plan, RunOptions{Done: done}, journal.Succeeded)
 	if got := rec.lines(); !slices.Equal(got, []string{"run earlier-two"}) {
 		t.Fatalf("log = %v", got)
 	}
@@ -461,12 +448,8 @@ func TestInterruptedRunBlocksARerun(t *testing.T) {
 	// Resumed, it is no longer in the way.
 	st, _ := journal.New(e.StateDir).Load(id)
 	done, _ := CheckResume(plan, ResumeState(st))
-	if res, err := e.Execute(context.Background(), plan, ExecOptions{Resumes: id, RunOptions: RunOptions{Done: done}}); err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("resume: %v %+v", err, res)
-	}
-	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("after the resume: %v %+v", err, res)
-	}
+	execute(t, e, plan, ExecOptions{Resumes: id, RunOptions: RunOptions{Done: done}}, journal.Succeeded)
+	execute(t, e, plan, ExecOptions{}, journal.Succeeded)
 }
 
 // resume --undo: the interrupted step is undone first, from its claims
@@ -507,7 +490,6 @@ func TestRollbackOfAnInterruptedRun(t *testing.T) {
 	if claims.Any(claims.Dir(e.StateDir, "rec", id, "two")) {
 		t.Fatal("the rolled-back run's claims are left")
 	}
-	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("a new run after the rollback: %v %+v", err, res)
-	}
+	// A new run after the rollback.
+	execute(t, e, plan, ExecOptions{}, journal.Succeeded)
 }

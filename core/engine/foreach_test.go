@@ -93,10 +93,7 @@ task "t" {
 		t.Fatal(err)
 	}
 	before := len(rec2.lines())
-	res, err = e2.Execute(context.Background(), plan, ExecOptions{Resumes: res.RunID, RunOptions: RunOptions{Done: done}})
-	if err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("resume: %v %+v", err, res)
-	}
+	execute(t, e2, plan, ExecOptions{Resumes: res.RunID, RunOptions: RunOptions{Done: done}}, journal.Succeeded)
 	if got := rec2.lines()[before:]; !slices.Equal(got, []string{"run last"}) {
 		t.Errorf("resume ran %v, want only the last step", got)
 	}
