@@ -74,7 +74,7 @@ task "create" {
 	if !slices.Equal(rec.lines(), want) || res.Outputs["disk"].AsString() != "a-disk-2" {
 		t.Fatalf("log %v, outputs %v", rec.lines(), res.Outputs)
 	}
-	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	st := loadRun(t, e, res.RunID)
 	if !slices.Equal(st.Completed, []string{"prepare", "vm/disk", "vm/define", "after"}) {
 		t.Fatalf("journal: %v", st.Completed)
 	}
@@ -111,7 +111,7 @@ task "create" {
 		t.Fatalf("%v %+v", err, res)
 	}
 	rec.setFailing("after", false, false)
-	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	st := loadRun(t, e, res.RunID)
 	before := len(rec.lines())
 	res, err = e.Execute(context.Background(), plan, ExecOptions{Resumes: res.RunID, RunOptions: RunOptions{Done: ResumeState(st)}})
 	if err != nil || res.Status != journal.Succeeded || !slices.Equal(rec.lines()[before:], []string{"run after"}) {

@@ -178,7 +178,7 @@ task "t" {
 	if want := []string{"claim prepare (claimed before: false)", "run save", "run cleanup"}; !slices.Equal(rec.lines(), want) {
 		t.Fatalf("log %v, want %v (no undo)", rec.lines(), want)
 	}
-	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	st := loadRun(t, e, res.RunID)
 	if st.Committed != "save" || Pending(st) != PendingCommitted {
 		t.Fatalf("journal: committed %q, pending %q", st.Committed, Pending(st))
 	}
@@ -258,7 +258,7 @@ task "t" {
 	if !skipped {
 		t.Fatal("no undo_skipped event for record")
 	}
-	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	st := loadRun(t, e, res.RunID)
 	if Pending(st) != PendingUndo {
 		t.Fatalf("pending %q", Pending(st))
 	}
@@ -280,13 +280,13 @@ task "t" {
 	}
 	// Once it works, everything left is undone.
 	rec.setFailing("define", true, false)
-	st, _ = journal.New(e.StateDir).Load(res.RunID)
+	st = loadRun(t, e, res.RunID)
 	rb, _ = CheckRollback(plan, RollbackState(st))
 	res, err = e.Execute(context.Background(), plan, ExecOptions{Resumes: res.RunID, Rollback: rb})
 	if err != nil || res.Status != journal.RolledBack || !slices.Equal(res.Undone, []string{"define", "record"}) {
 		t.Fatalf("rollback: %v %+v", err, res)
 	}
-	st, _ = journal.New(e.StateDir).Load(res.RunID)
+	st = loadRun(t, e, res.RunID)
 	if st.Status != journal.RolledBack || Pending(st) != "" {
 		t.Fatalf("journal %s, pending %q", st.Status, Pending(st))
 	}
@@ -317,7 +317,7 @@ task "purge" {
 	}
 	plan, _ := prepare(t, e, "purge", map[string]cty.Value{"vm": cty.StringVal("demo")})
 	res := execute(t, e, plan, ExecOptions{}, journal.Succeeded)
-	st, _ := journal.New(e.StateDir).Load(id)
+	st := loadRun(t, e, id)
 	if st.Status != journal.Superseded || !strings.Contains(st.Error, "by run "+res.RunID+" of purge demo") {
 		t.Fatalf("the interrupted run: %s %q", st.Status, st.Error)
 	}
@@ -330,7 +330,7 @@ task "purge" {
 	if _, err := os.Stat(builtin.TempDir(e.StateDir, id)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the superseded run's temporary directory: %v", err)
 	}
-	if st, _ := journal.New(e.StateDir).Load(web); st.Status != journal.Interrupted {
+	if st := loadRun(t, e, web); st.Status != journal.Interrupted {
 		t.Fatalf("a run on another lock became %s", st.Status)
 	}
 	// The task again after purge.
@@ -396,7 +396,7 @@ task "t" {
 	if res.Committed != "remove_old" || len(res.Undone) != 0 || slices.Contains(rec.lines(), "undo prepare") {
 		t.Fatalf("result %+v, log %v", res, rec.lines())
 	}
-	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	st := loadRun(t, e, res.RunID)
 	if st.Committed != "remove_old" || Pending(st) != PendingCommitted {
 		t.Fatalf("journal: committed %q, pending %q", st.Committed, Pending(st))
 	}
@@ -408,7 +408,7 @@ task "t" {
 	in := &journal.Value{Value: cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("remove_old")})}
 	id := journalRun(t, e, "t", []string{"other"}, plan.Params,
 		journal.Record{Step: "remove_old", Action: "r.final", Status: journal.Running, Inputs: in, Commit: true})
-	st, _ = journal.New(e.StateDir).Load(id)
+	st = loadRun(t, e, id)
 	if err := CheckResumable(st, true); err == nil || !strings.Contains(err.Error(), "passed its commit point (step remove_old)") {
 		t.Fatalf("--undo of a run cut off in the step: %v", err)
 	}
@@ -445,7 +445,7 @@ task "t" {
 	if err := res.Err(); err == nil || !strings.Contains(err.Error(), "is more than there is room for") {
 		t.Fatalf("error: %v", err)
 	}
-	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	st := loadRun(t, e, res.RunID)
 	if st.Committed != "" || Pending(st) != "" {
 		t.Fatalf("journal: committed %q, pending %q", st.Committed, Pending(st))
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/core/host"
+	"github.com/vmflow/vmflow/core/journal"
 	"github.com/vmflow/vmflow/core/sdk"
 )
 
@@ -232,6 +233,16 @@ func run(t *testing.T, e *Engine, plan *Plan, opts RunOptions, want string) *Res
 		t.Fatalf("status %s, want %s: %v", res.Status, want, res.Diags)
 	}
 	return res
+}
+
+// loadRun reads back the journal of run id.
+func loadRun(t *testing.T, e *Engine, id string) *journal.State {
+	t.Helper()
+	st, err := journal.New(e.StateDir).Load(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 const header = `plugin "r" { source = "rec" }

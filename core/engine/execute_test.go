@@ -244,7 +244,7 @@ task "makes" {
 	if want := []string{"run after nothing"}; !slices.Equal(rec.lines(), want) {
 		t.Fatalf("log %v, want %v", rec.lines(), want)
 	}
-	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	st := loadRun(t, e, res.RunID)
 	if st.Steps["probe"].Status != journal.Skipped {
 		t.Fatalf("probe: %+v", st.Steps["probe"])
 	}
@@ -322,10 +322,7 @@ task "t" {
 	if err != nil || res.Status != journal.Succeeded {
 		t.Fatalf("err %v, res %+v", err, res)
 	}
-	st, err := journal.New(e.StateDir).Load(res.RunID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := loadRun(t, e, res.RunID)
 	if st.Status != journal.Succeeded || st.Header.Task != "t" || st.Steps["one"].Status != journal.Succeeded {
 		t.Fatalf("journal state %+v", st)
 	}
@@ -446,7 +443,7 @@ func TestInterruptedRunBlocksARerun(t *testing.T) {
 		}
 	}
 	// Resumed, it is no longer in the way.
-	st, _ := journal.New(e.StateDir).Load(id)
+	st := loadRun(t, e, id)
 	done, _ := CheckResume(plan, ResumeState(st))
 	execute(t, e, plan, ExecOptions{Resumes: id, RunOptions: RunOptions{Done: done}}, journal.Succeeded)
 	execute(t, e, plan, ExecOptions{}, journal.Succeeded)
@@ -464,10 +461,7 @@ func TestRollbackOfAnInterruptedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
-	st, err := journal.New(e.StateDir).Load(id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := loadRun(t, e, id)
 	rb, err := CheckRollback(plan, RollbackState(st))
 	if err != nil {
 		t.Fatal(err)
@@ -483,7 +477,7 @@ func TestRollbackOfAnInterruptedRun(t *testing.T) {
 	if res.Status != journal.RolledBack || !slices.Equal(res.Undone, []string{"two", "one"}) {
 		t.Fatalf("result %+v", res)
 	}
-	st, _ = journal.New(e.StateDir).Load(id)
+	st = loadRun(t, e, id)
 	if st.Status != journal.RolledBack || st.Steps["two"].Status != journal.Undone || st.Steps["one"].Status != journal.Undone {
 		t.Fatalf("journal: %s %+v", st.Status, st.Steps)
 	}

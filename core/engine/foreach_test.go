@@ -85,7 +85,7 @@ task "t" {
 	if err != nil || res.Status != journal.Failed || !slices.Equal(res.Completed, []string{"copy[x]", "copy[y]"}) && !slices.Equal(res.Completed, []string{"copy[y]", "copy[x]"}) {
 		t.Fatalf("%v %+v", err, res)
 	}
-	st, _ := journal.New(e2.StateDir).Load(res.RunID)
+	st := loadRun(t, e2, res.RunID)
 	rec2.setFailing("last", false, false)
 	plan, _ = prepare(t, e2, "t", nil)
 	done, err := CheckResume(plan, ResumeState(st))
