@@ -13,7 +13,6 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/vmflow/vmflow/core/builtin"
-	"github.com/vmflow/vmflow/core/claims"
 	"github.com/vmflow/vmflow/core/event"
 	"github.com/vmflow/vmflow/core/journal"
 )
@@ -139,7 +138,7 @@ task "t" {
 	if !slices.Contains(res.Undone, "half") || slices.Contains(res.Undone, "nothing") {
 		t.Fatalf("undone %v", res.Undone)
 	}
-	if claims.Any(claims.Dir(e.StateDir, "rec", res.RunID, "half")) {
+	if hasClaims(e, res.RunID, "half") {
 		t.Fatal("the undone run's claims are left")
 	}
 }
@@ -185,7 +184,7 @@ task "t" {
 	if !strings.Contains(st.Error, "committed at step save") {
 		t.Fatalf("journal error %q", st.Error)
 	}
-	if !claims.Any(claims.Dir(e.StateDir, "rec", res.RunID, "prepare")) {
+	if !hasClaims(e, res.RunID, "prepare") {
 		t.Fatal("the claims of a run that can be resumed are gone")
 	}
 	err := CheckResumable(st, true)
@@ -309,9 +308,7 @@ task "purge" {
 	demo := cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("demo")})
 	id := interrupt(t, e, "t", []string{"demo"}, demo)
 	web := interrupt(t, e, "t", []string{"web"}, cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("web")}))
-	if err := claims.Write(claims.Dir(e.StateDir, "rec", id, "two"), "thing two", nil); err != nil {
-		t.Fatal(err)
-	}
+	leaveClaim(t, e, id, "two")
 	if err := os.MkdirAll(filepath.Join(builtin.TempDir(e.StateDir, id), "extract-1"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +321,7 @@ task "purge" {
 	if err := CheckResumable(st, true); err == nil || !strings.Contains(err.Error(), "was superseded") {
 		t.Fatalf("resume --undo of a superseded run: %v", err)
 	}
-	if claims.Any(claims.Dir(e.StateDir, "rec", id, "two")) {
+	if hasClaims(e, id, "two") {
 		t.Fatal("the superseded run's claims are left")
 	}
 	if _, err := os.Stat(builtin.TempDir(e.StateDir, id)); !errors.Is(err, os.ErrNotExist) {
@@ -346,27 +343,23 @@ func TestSweepRemovesWhatFinishedRunsLeft(t *testing.T) {
 	plan, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
 	res := execute(t, e, plan, ExecOptions{}, journal.Succeeded)
 	// As if killed right after the journal's last record.
-	if err := claims.Write(claims.Dir(e.StateDir, "rec", res.RunID, "one"), "thing one", nil); err != nil {
-		t.Fatal(err)
-	}
+	leaveClaim(t, e, res.RunID, "one")
 	if err := os.MkdirAll(builtin.TempDir(e.StateDir, res.RunID), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	open := interrupt(t, e, "t", []string{"web"}, cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("web")}))
-	if err := claims.Write(claims.Dir(e.StateDir, "rec", open, "two"), "thing two", nil); err != nil {
-		t.Fatal(err)
-	}
+	leaveClaim(t, e, open, "two")
 	other, _ := prepare(t, e, "other", map[string]cty.Value{"vm": cty.StringVal("x")})
 	if _, err := e.Execute(context.Background(), other, ExecOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if claims.Any(claims.Dir(e.StateDir, "rec", res.RunID, "one")) {
+	if hasClaims(e, res.RunID, "one") {
 		t.Fatal("the finished run's claims are left")
 	}
 	if _, err := os.Stat(builtin.TempDir(e.StateDir, res.RunID)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the finished run's temporary directory: %v", err)
 	}
-	if !claims.Any(claims.Dir(e.StateDir, "rec", open, "two")) {
+	if !hasClaims(e, open, "two") {
 		t.Fatal("the interrupted run's claims went")
 	}
 }

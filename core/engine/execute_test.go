@@ -358,7 +358,7 @@ task "t" {
 			t.Fatal(err)
 		}
 		for _, step := range []string{"one", "two"} {
-			if got := claims.Any(claims.Dir(e.StateDir, "rec", res.RunID, step)); got != c.kept {
+			if got := hasClaims(e, res.RunID, step); got != c.kept {
 				t.Errorf("fail=%v keep=%v (%s): step %s's claims kept: %v, want %v", c.fail, c.keep, res.Status, step, got, c.kept)
 			}
 		}
@@ -391,6 +391,20 @@ func interrupt(t *testing.T, e *Engine, task string, locks []string, params cty.
 		journal.Record{Step: "one", Action: "r.claim", Status: journal.Running, Inputs: in("one")},
 		journal.Record{Step: "one", Action: "r.claim", Status: journal.Succeeded, Outputs: out},
 		journal.Record{Step: "two", Action: "r.claim", Status: journal.Running, Inputs: in("two")})
+}
+
+// leaveClaim writes the claim r.claim makes for step of run id ("thing
+// STEP"), as a run killed during the step leaves it.
+func leaveClaim(t *testing.T, e *Engine, id, step string) {
+	t.Helper()
+	if err := claims.Write(claims.Dir(e.StateDir, "rec", id, step), "thing "+step, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hasClaims says whether step of run id holds claims.
+func hasClaims(e *Engine, id, step string) bool {
+	return claims.Any(claims.Dir(e.StateDir, "rec", id, step))
 }
 
 const claimTask = `
@@ -457,9 +471,7 @@ func TestRollbackOfAnInterruptedRun(t *testing.T) {
 	demo := cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("demo")})
 	id := interrupt(t, e, "t", []string{"demo"}, demo)
 	// What the killed attempt of "two" had claimed.
-	if err := claims.Write(claims.Dir(e.StateDir, "rec", id, "two"), "thing two", nil); err != nil {
-		t.Fatal(err)
-	}
+	leaveClaim(t, e, id, "two")
 	plan, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
 	st := loadRun(t, e, id)
 	rb, err := CheckRollback(plan, RollbackState(st))
@@ -481,7 +493,7 @@ func TestRollbackOfAnInterruptedRun(t *testing.T) {
 	if st.Status != journal.RolledBack || st.Steps["two"].Status != journal.Undone || st.Steps["one"].Status != journal.Undone {
 		t.Fatalf("journal: %s %+v", st.Status, st.Steps)
 	}
-	if claims.Any(claims.Dir(e.StateDir, "rec", id, "two")) {
+	if hasClaims(e, id, "two") {
 		t.Fatal("the rolled-back run's claims are left")
 	}
 	// A new run after the rollback.
