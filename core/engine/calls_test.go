@@ -62,10 +62,7 @@ task "create" {
   output "disk" { value = step.vm.disk }
 }`)
 	plan := mustPrepare(t, e, "create", map[string]cty.Value{"vm": cty.StringVal("a")})
-	var names []string
-	for _, ps := range plan.Steps {
-		names = append(names, ps.Name)
-	}
+	names := stepNames(plan)
 	if !slices.Equal(names, []string{"prepare", "vm/disk", "vm/define", "after"}) || !slices.Equal(plan.Locks, []string{"a"}) {
 		t.Fatalf("plan: steps %v, locks %v (the called task's lock on the same VM is taken once)", names, plan.Locks)
 	}

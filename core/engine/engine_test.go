@@ -235,6 +235,15 @@ func run(t *testing.T, e *Engine, plan *Plan, opts RunOptions, want string) *Res
 	return res
 }
 
+// stepNames lists the plan's steps in the order they are planned.
+func stepNames(plan *Plan) []string {
+	var names []string
+	for _, s := range plan.Steps {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
 // loadRun reads back the journal of run id.
 func loadRun(t *testing.T, e *Engine, id string) *journal.State {
 	t.Helper()
@@ -271,10 +280,7 @@ task "t" {
   }
 }`)
 	plan := mustPrepare(t, e, "t", nil)
-	var got []string
-	for _, s := range plan.Steps {
-		got = append(got, s.Name)
-	}
+	got := stepNames(plan)
 	// a and d have no dependencies (declaration order: a before d), then b,
 	// then c which needs both.
 	if want := []string{"a", "d", "b", "c"}; !slices.Equal(got, want) {

@@ -43,10 +43,7 @@ task "t" {
   output "copies" { value = [for k, c in step.copy : c.name if c.name != null] }
 }`)
 	plan := mustPrepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("a"), "with_initrd": cty.True})
-	var names []string
-	for _, ps := range plan.Steps {
-		names = append(names, ps.Name)
-	}
+	names := stepNames(plan)
 	if !slices.Equal(names, []string{"first", "copy[base]", "copy[initrd]", "copy[kernel]", "after"}) {
 		t.Fatalf("plan steps %v", names)
 	}
