@@ -172,15 +172,22 @@ func (r *recorder) basePlugin() *sdk.Plugin {
 	}
 }
 
+// writeTaskFile writes src to dir/tasks.hcl and returns its path.
+func writeTaskFile(t *testing.T, dir, src string) string {
+	t.Helper()
+	path := filepath.Join(dir, "tasks.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // setup loads a task file (written to a temp dir) and returns an engine
 // whose "rec" source is the recorder, in process.
 func setup(t *testing.T, src string) (*Engine, *recorder) {
 	t.Helper()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "tasks.hcl")
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeTaskFile(t, dir, src)
 	proj, diags := config.Load(path, config.Options{Environ: []string{"PATH=" + os.Getenv("PATH")}})
 	if diags.HasErrors() {
 		t.Fatalf("load: %v", diags)

@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -142,10 +140,7 @@ task "t" {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// Caught when the file loads, or before the run.
-			path := filepath.Join(t.TempDir(), "tasks.hcl")
-			if err := os.WriteFile(path, []byte(header+c.src), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			path := writeTaskFile(t, t.TempDir(), header+c.src)
 			_, diags := config.Load(path, config.Options{})
 			if !diags.HasErrors() {
 				e, _ := setup(t, header+c.src)

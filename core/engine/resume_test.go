@@ -2,7 +2,6 @@ package engine
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,12 +45,9 @@ func writeRun(t *testing.T, store *journal.Store, id, file string, recs ...journ
 
 func TestPlanResume(t *testing.T) {
 	dir := t.TempDir()
-	file := filepath.Join(dir, "tasks.hcl")
-	if err := os.WriteFile(file, []byte(`variable "size" { default = 1 }
+	file := writeTaskFile(t, dir, `variable "size" { default = 1 }
 task "t" {}
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	store := journal.New(filepath.Join(dir, "state"))
 	out := &journal.Value{Value: cty.EmptyObjectVal}
 	in := &journal.Value{Value: cty.EmptyObjectVal}
@@ -110,11 +106,9 @@ task "t" {}
 	}
 
 	// The task file changed: refused, unless forced.
-	if err := os.WriteFile(file, []byte(`variable "size" { default = 1 }
+	writeTaskFile(t, dir, `variable "size" { default = 1 }
 task "t" { description = "changed" }
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	if _, err := rs.Task(proj); err == nil || !strings.Contains(err.Error(), "changed since run 1-interrupted started") {
 		t.Fatalf("changed file: %v", err)
 	}
