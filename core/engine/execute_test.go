@@ -393,6 +393,18 @@ func interrupt(t *testing.T, e *Engine, task string, locks []string, params cty.
 		journal.Record{Step: "two", Action: "r.claim", Status: journal.Running, Inputs: in("two")})
 }
 
+// rerunRefused runs plan and wants it refused with an InterruptedError
+// (an unfinished run in the way) whose message says want.
+func rerunRefused(t *testing.T, e *Engine, plan *Plan, want string) *InterruptedError {
+	t.Helper()
+	_, err := e.Execute(context.Background(), plan, ExecOptions{})
+	var ie *InterruptedError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a rerun: %v, want an InterruptedError saying %q", err, want)
+	}
+	return ie
+}
+
 // leaveClaim writes the claim r.claim makes for step of run id ("thing
 // STEP"), as a run killed during the step leaves it.
 func leaveClaim(t *testing.T, e *Engine, id, step string) {
@@ -438,14 +450,9 @@ func TestInterruptedRunBlocksARerun(t *testing.T) {
 	demo := cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("demo")})
 	id := interrupt(t, e, "t", []string{"demo"}, demo)
 	plan, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
-	_, err := e.Execute(context.Background(), plan, ExecOptions{})
-	var ie *InterruptedError
-	if !errors.As(err, &ie) || ie.Run.Header.ID != id {
-		t.Fatalf("err = %v, want the interrupted run %s", err, id)
-	}
 	want := fmt.Sprintf("run %s of t demo was interrupted (vmflow was killed); `vmflow resume %s` finishes it, or `vmflow resume %s --undo`", id, id, id)
-	if !strings.Contains(err.Error(), want) {
-		t.Fatalf("message %q lacks %q", err, want)
+	if ie := rerunRefused(t, e, plan, want); ie.Run.Header.ID != id {
+		t.Fatalf("refused for run %s, want the interrupted run %s", ie.Run.Header.ID, id)
 	}
 	if len(rec.lines()) != 0 {
 		t.Fatalf("steps ran: %v", rec.lines())
