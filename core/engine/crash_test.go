@@ -102,6 +102,15 @@ task "t" {
 	}
 }
 
+// undoRefused wants resume --undo of the run st refused with a message
+// that says want.
+func undoRefused(t *testing.T, st *journal.State, want string) {
+	t.Helper()
+	if err := CheckResumable(st, true); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("--undo: %v, want a refusal saying %q", err, want)
+	}
+}
+
 // A step that failed part-way is undone from its claims, before the
 // completed steps, as after vmflow was killed during it; one that
 // claimed nothing is not asked.
@@ -187,10 +196,7 @@ task "t" {
 	if !hasClaims(e, res.RunID, "prepare") {
 		t.Fatal("the claims of a run that can be resumed are gone")
 	}
-	err := CheckResumable(st, true)
-	if err == nil || !strings.Contains(err.Error(), "cannot be undone: it passed its commit point (step save)") {
-		t.Fatalf("--undo: %v", err)
-	}
+	undoRefused(t, st, "cannot be undone: it passed its commit point (step save)")
 	rerunRefused(t, e, plan, "failed after its commit point (step save)")
 	if err := CheckResumable(st, false); err != nil {
 		t.Fatal(err)
@@ -312,9 +318,7 @@ task "purge" {
 	if st.Status != journal.Superseded || !strings.Contains(st.Error, "by run "+res.RunID+" of purge demo") {
 		t.Fatalf("the interrupted run: %s %q", st.Status, st.Error)
 	}
-	if err := CheckResumable(st, true); err == nil || !strings.Contains(err.Error(), "was superseded") {
-		t.Fatalf("resume --undo of a superseded run: %v", err)
-	}
+	undoRefused(t, st, "was superseded")
 	if hasClaims(e, id, "two") {
 		t.Fatal("the superseded run's claims are left")
 	}
@@ -387,18 +391,14 @@ task "t" {
 	if st.Committed != "remove_old" || Pending(st) != PendingCommitted {
 		t.Fatalf("journal: committed %q, pending %q", st.Committed, Pending(st))
 	}
-	if err := CheckResumable(st, true); err == nil || !strings.Contains(err.Error(), "passed its commit point (step remove_old)") {
-		t.Fatalf("--undo: %v", err)
-	}
+	undoRefused(t, st, "passed its commit point (step remove_old)")
 	// Cut off during it (vmflow killed): the journal says so from the
 	// step's start, and a rollback is refused.
 	in := &journal.Value{Value: cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("remove_old")})}
 	id := journalRun(t, e, "t", []string{"other"}, plan.Params,
 		journal.Record{Step: "remove_old", Action: "r.final", Status: journal.Running, Inputs: in, Commit: true})
 	st = loadRun(t, e, id)
-	if err := CheckResumable(st, true); err == nil || !strings.Contains(err.Error(), "passed its commit point (step remove_old)") {
-		t.Fatalf("--undo of a run cut off in the step: %v", err)
-	}
+	undoRefused(t, st, "passed its commit point (step remove_old)")
 	if _, err := CheckRollback(plan, RollbackState(st)); err == nil || !strings.Contains(err.Error(), "cut off in step remove_old, its commit point, which cannot be undone") {
 		t.Fatalf("CheckRollback: %v", err)
 	}
