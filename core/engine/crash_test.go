@@ -102,6 +102,15 @@ task "t" {
 	}
 }
 
+// wantCommitted wants the journal st to name committed as the run's
+// commit point ("" for none) and pending as what it still needs.
+func wantCommitted(t *testing.T, st *journal.State, committed, pending string) {
+	t.Helper()
+	if st.Committed != committed || Pending(st) != pending {
+		t.Fatalf("journal: committed %q, pending %q; want %q, %q", st.Committed, Pending(st), committed, pending)
+	}
+}
+
 // undoRefused wants resume --undo of the run st refused with a message
 // that says want.
 func undoRefused(t *testing.T, st *journal.State, want string) {
@@ -187,9 +196,7 @@ task "t" {
 		t.Fatalf("log %v, want %v (no undo)", rec.lines(), want)
 	}
 	st := loadRun(t, e, res.RunID)
-	if st.Committed != "save" || Pending(st) != PendingCommitted {
-		t.Fatalf("journal: committed %q, pending %q", st.Committed, Pending(st))
-	}
+	wantCommitted(t, st, "save", PendingCommitted)
 	if !strings.Contains(st.Error, "committed at step save") {
 		t.Fatalf("journal error %q", st.Error)
 	}
@@ -388,9 +395,7 @@ task "t" {
 		t.Fatalf("result %+v, log %v", res, rec.lines())
 	}
 	st := loadRun(t, e, res.RunID)
-	if st.Committed != "remove_old" || Pending(st) != PendingCommitted {
-		t.Fatalf("journal: committed %q, pending %q", st.Committed, Pending(st))
-	}
+	wantCommitted(t, st, "remove_old", PendingCommitted)
 	undoRefused(t, st, "passed its commit point (step remove_old)")
 	// Cut off during it (vmflow killed): the journal says so from the
 	// step's start, and a rollback is refused.
@@ -433,9 +438,7 @@ task "t" {
 		t.Fatalf("error: %v", err)
 	}
 	st := loadRun(t, e, res.RunID)
-	if st.Committed != "" || Pending(st) != "" {
-		t.Fatalf("journal: committed %q, pending %q", st.Committed, Pending(st))
-	}
+	wantCommitted(t, st, "", "")
 	// Nothing holds up the task with a size that fits.
 	plan, _ = prepare(t, e, "t", map[string]cty.Value{"size": cty.NumberIntVal(10)})
 	execute(t, e, plan, ExecOptions{}, journal.Succeeded)
