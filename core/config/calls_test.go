@@ -87,16 +87,21 @@ task "create" {
 	}
 }
 
+// includeLifecycle includes the task file vmflow ships as lifecycle,
+// flattened: its tasks keep their own names.
+const includeLifecycle = `
+include "vm" {
+  path    = "vmflow:lifecycle"
+  flatten = true
+}
+`
+
 // A flattened include keeps its tasks' names, so a personal file can wrap
 // the default create under a name of its own; a task file vmflow ships is
 // included by its vmflow: name; two tasks of one name are refused.
 func TestFlattenAndBuiltinIncludes(t *testing.T) {
 	files := memFS{
-		root: `
-include "vm" {
-  path    = "vmflow:lifecycle"
-  flatten = true
-}
+		root: includeLifecycle + `
 task "dev-vm" {
   step "vm" {
     task   = "create"
@@ -139,12 +144,7 @@ task "create" {
 // works (the user's project), not from where it was written out.
 func TestShippedFileWorksWhereTheUserDoes(t *testing.T) {
 	files := memFS{
-		root: `
-include "vm" {
-  path    = "vmflow:lifecycle"
-  flatten = true
-}
-`,
+		root:                         includeLifecycle,
 		"/state/builtin/x/tasks.hcl": `task "create" {}`,
 	}
 	p := mustLoad(t, files, Options{Builtin: func(string) (string, error) { return "/state/builtin/x/tasks.hcl", nil }})
