@@ -110,19 +110,6 @@ func TestUsageAndVariadic(t *testing.T) {
 	}
 }
 
-// Values as the BindArgs cases write them.
-var str, num = cty.StringVal, cty.NumberIntVal
-
-func obj(m map[string]cty.Value) cty.Value { return cty.ObjectVal(m) }
-
-func strList(ss ...string) cty.Value {
-	vals := make([]cty.Value, len(ss))
-	for i, s := range ss {
-		vals[i] = str(s)
-	}
-	return cty.ListVal(vals)
-}
-
 // bindArgsCase is one call of BindArgs and what it must give.
 type bindArgsCase struct {
 	name       string

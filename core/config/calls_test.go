@@ -35,10 +35,7 @@ task "create" {
 }
 `,
 	}
-	p, diags := loadFS(files, Options{})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	p := mustLoad(t, files, Options{})
 	c := p.Task("team.create")
 	if c.Steps[0].Called != p.Task("team.helper") || c.Steps[1].Called != p.Task("base") {
 		t.Fatalf("calls bound to %v and %v", c.Steps[0].Called, c.Steps[1].Called)
@@ -77,10 +74,7 @@ task "create" {
 }
 `,
 	}
-	p, diags := loadFS(files, Options{Vars: []string{"uri=qemu+ssh://h/system"}})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	p := mustLoad(t, files, Options{Vars: []string{"uri=qemu+ssh://h/system"}})
 	team := p.Task("team.create").File
 	if team.Plugin("hypervisor") != p.Root.Plugins["hypervisor"] {
 		t.Fatal("the include does not see the root's plugin block")
@@ -93,16 +87,21 @@ task "create" {
 	}
 }
 
+// includeLifecycle includes the task file vmflow ships as lifecycle,
+// flattened: its tasks keep their own names.
+const includeLifecycle = `
+include "vm" {
+  path    = "vmflow:lifecycle"
+  flatten = true
+}
+`
+
 // A flattened include keeps its tasks' names, so a personal file can wrap
 // the default create under a name of its own; a task file vmflow ships is
 // included by its vmflow: name; two tasks of one name are refused.
 func TestFlattenAndBuiltinIncludes(t *testing.T) {
 	files := memFS{
-		root: `
-include "vm" {
-  path    = "vmflow:lifecycle"
-  flatten = true
-}
+		root: includeLifecycle + `
 task "dev-vm" {
   step "vm" {
     task   = "create"
@@ -125,10 +124,7 @@ task "create" {
 		}
 		return "/usr/share/vmflow/tasks.hcl", nil
 	}
-	p, diags := loadFS(files, Options{Builtin: shipped})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	p := mustLoad(t, files, Options{Builtin: shipped})
 	if got := strings.Join(p.TaskNames(), " "); got != "dev-vm create" {
 		t.Fatalf("tasks: %s", got)
 	}
@@ -148,23 +144,15 @@ task "create" {
 // works (the user's project), not from where it was written out.
 func TestShippedFileWorksWhereTheUserDoes(t *testing.T) {
 	files := memFS{
-		root: `
-include "vm" {
-  path    = "vmflow:lifecycle"
-  flatten = true
-}
-`,
+		root:                         includeLifecycle,
 		"/state/builtin/x/tasks.hcl": `task "create" {}`,
 	}
-	p, diags := loadFS(files, Options{Builtin: func(string) (string, error) { return "/state/builtin/x/tasks.hcl", nil }})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	p := mustLoad(t, files, Options{Builtin: func(string) (string, error) { return "/state/builtin/x/tasks.hcl", nil }})
 	f := p.Task("create").File
 	if f.Dir != "/state/builtin/x" || f.WorkDir != "/proj" {
 		t.Fatalf("dir %s, work dir %s", f.Dir, f.WorkDir)
 	}
-	p, diags = loadFS(memFS{"/state/builtin/x/tasks.hcl": `task "create" {}`, root: ""}, Options{})
+	p, diags := loadFS(memFS{"/state/builtin/x/tasks.hcl": `task "create" {}`, root: ""}, Options{})
 	if diags.HasErrors() || p.Root.WorkDir != "/proj" {
 		t.Fatalf("a file of its own works in its directory: %s %v", p.Root.WorkDir, diags)
 	}

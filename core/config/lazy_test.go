@@ -38,11 +38,7 @@ task "c" {
 
 func loadLazily(t *testing.T, files memFS, dir string, vars ...string) *Project {
 	t.Helper()
-	p, diags := loadFS(files, Options{Task: "a", CacheDir: dir, CacheSalt: "test", Vars: vars})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	return p
+	return mustLoad(t, files, Options{Task: "a", CacheDir: dir, CacheSalt: "test", Vars: vars})
 }
 
 func taskNames(p *Project) string { return strings.Join(p.TaskNames(), " ") }

@@ -227,7 +227,6 @@ task "plain" {
 				if !tk.Wizard || p.Task("plain").Wizard {
 					t.Errorf("Wizard = %v, %v; want true, false", tk.Wizard, p.Task("plain").Wizard)
 				}
-				str := cty.StringVal
 				name, net, prof, cpus := tk.Param("name"), tk.Param("network"), tk.Param("profiles"), tk.Param("vcpus")
 				if name.Options != nil || name.Question() != "VM name" {
 					t.Errorf("name: options %v, question %q", name.Options, name.Question())

@@ -151,6 +151,19 @@ func equalType(t *testing.T, what string, got, want cty.Type) {
 	}
 }
 
+// Values as the test tables write them.
+var str, num = cty.StringVal, cty.NumberIntVal
+
+func obj(m map[string]cty.Value) cty.Value { return cty.ObjectVal(m) }
+
+func strList(ss ...string) cty.Value {
+	vals := make([]cty.Value, len(ss))
+	for i, s := range ss {
+		vals[i] = str(s)
+	}
+	return cty.ListVal(vals)
+}
+
 // loadValidCase is a valid project and what the loader must make of it.
 type loadValidCase struct {
 	name  string

@@ -8,15 +8,6 @@ import (
 )
 
 func TestParseValue(t *testing.T) {
-	str := cty.StringVal
-	num := cty.NumberIntVal
-	strList := func(ss ...string) cty.Value {
-		vals := make([]cty.Value, len(ss))
-		for i, s := range ss {
-			vals[i] = str(s)
-		}
-		return cty.ListVal(vals)
-	}
 	tests := []struct {
 		name    string
 		raw     string
@@ -155,7 +146,6 @@ func TestTypeName(t *testing.T) {
 // TestFormatArg: what FormatArg writes, ParseValue reads back as the same
 // value; lists are comma-separated unless an element needs HCL syntax.
 func TestFormatArg(t *testing.T) {
-	str := cty.StringVal
 	list := func(vs ...cty.Value) cty.Value { return cty.ListVal(vs) }
 	tests := []struct {
 		v    cty.Value

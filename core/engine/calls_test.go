@@ -62,10 +62,7 @@ task "create" {
   output "disk" { value = step.vm.disk }
 }`)
 	plan := mustPrepare(t, e, "create", map[string]cty.Value{"vm": cty.StringVal("a")})
-	var names []string
-	for _, ps := range plan.Steps {
-		names = append(names, ps.Name)
-	}
+	names := stepNames(plan)
 	if !slices.Equal(names, []string{"prepare", "vm/disk", "vm/define", "after"}) || !slices.Equal(plan.Locks, []string{"a"}) {
 		t.Fatalf("plan: steps %v, locks %v (the called task's lock on the same VM is taken once)", names, plan.Locks)
 	}
@@ -74,7 +71,7 @@ task "create" {
 	if !slices.Equal(rec.lines(), want) || res.Outputs["disk"].AsString() != "a-disk-2" {
 		t.Fatalf("log %v, outputs %v", rec.lines(), res.Outputs)
 	}
-	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	st := loadRun(t, e, res.RunID)
 	if !slices.Equal(st.Completed, []string{"prepare", "vm/disk", "vm/define", "after"}) {
 		t.Fatalf("journal: %v", st.Completed)
 	}
@@ -111,7 +108,7 @@ task "create" {
 		t.Fatalf("%v %+v", err, res)
 	}
 	rec.setFailing("after", false, false)
-	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	st := loadRun(t, e, res.RunID)
 	before := len(rec.lines())
 	res, err = e.Execute(context.Background(), plan, ExecOptions{Resumes: res.RunID, RunOptions: RunOptions{Done: ResumeState(st)}})
 	if err != nil || res.Status != journal.Succeeded || !slices.Equal(rec.lines()[before:], []string{"run after"}) {
@@ -238,17 +235,16 @@ task "t2" {
     limit = step.limit.name
   }
 }`)
-	plan := mustPrepare(t, e, "t", nil)
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil || res.Status != journal.Failed || !strings.Contains(res.Err().Error(), `Step "call/w" timed out after 150ms`) {
-		t.Fatalf("%v %+v", err, res)
-	}
-	// The same for a call's own timeout, from its caller's param that a
-	// step produced.
-	plan = mustPrepare(t, e, "t2", nil)
-	res, err = e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil || res.Status != journal.Failed || !strings.Contains(res.Err().Error(), `Step "outer/call" timed out after 150ms`) {
-		t.Fatalf("%v %+v", err, res)
+	for _, c := range []struct{ task, want string }{
+		{"t", `Step "call/w" timed out after 150ms`},
+		// The same for a call's own timeout, from its caller's param that a
+		// step produced.
+		{"t2", `Step "outer/call" timed out after 150ms`},
+	} {
+		res := execute(t, e, mustPrepare(t, e, c.task, nil), ExecOptions{}, journal.Failed)
+		if !strings.Contains(res.Err().Error(), c.want) {
+			t.Fatalf("%s: %+v", c.task, res)
+		}
 	}
 }
 
@@ -324,10 +320,7 @@ task "t" {
 	if !diags.HasErrors() || !strings.Contains(diags.Error(), "Lock not known before the run") {
 		t.Fatalf("diags: %v", diags)
 	}
-	plan = mustPrepare(t, e, "t2", nil)
-	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("%v %+v", err, res)
-	}
+	execute(t, e, mustPrepare(t, e, "t2", nil), ExecOptions{}, journal.Succeeded)
 	if !slices.Equal(rec.lines(), []string{"run vm-a-boot,vm-a-var", "run x", "run vm-x", "run after vm-x"}) {
 		t.Fatalf("log %v", rec.lines())
 	}

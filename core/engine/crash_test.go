@@ -13,7 +13,6 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/vmflow/vmflow/core/builtin"
-	"github.com/vmflow/vmflow/core/claims"
 	"github.com/vmflow/vmflow/core/event"
 	"github.com/vmflow/vmflow/core/journal"
 )
@@ -103,6 +102,24 @@ task "t" {
 	}
 }
 
+// wantCommitted wants the journal st to name committed as the run's
+// commit point ("" for none) and pending as what it still needs.
+func wantCommitted(t *testing.T, st *journal.State, committed, pending string) {
+	t.Helper()
+	if st.Committed != committed || Pending(st) != pending {
+		t.Fatalf("journal: committed %q, pending %q; want %q, %q", st.Committed, Pending(st), committed, pending)
+	}
+}
+
+// undoRefused wants resume --undo of the run st refused with a message
+// that says want.
+func undoRefused(t *testing.T, st *journal.State, want string) {
+	t.Helper()
+	if err := CheckResumable(st, true); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("--undo: %v, want a refusal saying %q", err, want)
+	}
+}
+
 // A step that failed part-way is undone from its claims, before the
 // completed steps, as after vmflow was killed during it; one that
 // claimed nothing is not asked.
@@ -139,7 +156,7 @@ task "t" {
 	if !slices.Contains(res.Undone, "half") || slices.Contains(res.Undone, "nothing") {
 		t.Fatalf("undone %v", res.Undone)
 	}
-	if claims.Any(claims.Dir(e.StateDir, "rec", res.RunID, "half")) {
+	if hasClaims(e, res.RunID, "half") {
 		t.Fatal("the undone run's claims are left")
 	}
 }
@@ -171,43 +188,29 @@ task "t" {
 	params := map[string]cty.Value{"vm": cty.StringVal("demo")}
 	plan, _ := prepare(t, e, "t", params)
 	rec.setFailing("cleanup", false, true)
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Status != journal.Failed || res.Committed != "save" || len(res.Undone)+len(res.UndoFailed) != 0 {
+	res := execute(t, e, plan, ExecOptions{}, journal.Failed)
+	if res.Committed != "save" || len(res.Undone)+len(res.UndoFailed) != 0 {
 		t.Fatalf("result %+v", res)
 	}
 	if want := []string{"claim prepare (claimed before: false)", "run save", "run cleanup"}; !slices.Equal(rec.lines(), want) {
 		t.Fatalf("log %v, want %v (no undo)", rec.lines(), want)
 	}
-	st, _ := journal.New(e.StateDir).Load(res.RunID)
-	if st.Committed != "save" || Pending(st) != PendingCommitted {
-		t.Fatalf("journal: committed %q, pending %q", st.Committed, Pending(st))
-	}
+	st := loadRun(t, e, res.RunID)
+	wantCommitted(t, st, "save", PendingCommitted)
 	if !strings.Contains(st.Error, "committed at step save") {
 		t.Fatalf("journal error %q", st.Error)
 	}
-	if !claims.Any(claims.Dir(e.StateDir, "rec", res.RunID, "prepare")) {
+	if !hasClaims(e, res.RunID, "prepare") {
 		t.Fatal("the claims of a run that can be resumed are gone")
 	}
-	err = CheckResumable(st, true)
-	if err == nil || !strings.Contains(err.Error(), "cannot be undone: it passed its commit point (step save)") {
-		t.Fatalf("--undo: %v", err)
-	}
-	var ie *InterruptedError
-	if _, err := e.Execute(context.Background(), plan, ExecOptions{}); !errors.As(err, &ie) || !strings.Contains(err.Error(), "failed after its commit point (step save)") {
-		t.Fatalf("a rerun: %v", err)
-	}
+	undoRefused(t, st, "cannot be undone: it passed its commit point (step save)")
+	rerunRefused(t, e, plan, "failed after its commit point (step save)")
 	if err := CheckResumable(st, false); err != nil {
 		t.Fatal(err)
 	}
 	rec.setFailing("cleanup", false, false)
 	done, _ := CheckResume(plan, ResumeState(st))
-	res, err = e.Execute(context.Background(), plan, ExecOptions{Resumes: res.RunID, RunOptions: RunOptions{Done: done}})
-	if err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("resume: %v %+v", err, res)
-	}
+	execute(t, e, plan, ExecOptions{Resumes: res.RunID, RunOptions: RunOptions{Done: done}}, journal.Succeeded)
 	// Only cleanup ran again: save, completed before, is not redone.
 	if got := rec.lines(); got[len(got)-1] != "run cleanup" || strings.Count(strings.Join(got, ","), "run save") != 1 {
 		t.Fatalf("log %v", got)
@@ -264,14 +267,11 @@ task "t" {
 	if !skipped {
 		t.Fatal("no undo_skipped event for record")
 	}
-	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	st := loadRun(t, e, res.RunID)
 	if Pending(st) != PendingUndo {
 		t.Fatalf("pending %q", Pending(st))
 	}
-	var ie *InterruptedError
-	if _, err := e.Execute(context.Background(), plan, ExecOptions{}); !errors.As(err, &ie) || !strings.Contains(err.Error(), "some of its undos failed (define)") {
-		t.Fatalf("a rerun: %v", err)
-	}
+	rerunRefused(t, e, plan, "some of its undos failed (define)")
 	// Still failing: the rollback fails again and keeps record.
 	rb, err := CheckRollback(plan, RollbackState(st))
 	if err != nil {
@@ -286,13 +286,13 @@ task "t" {
 	}
 	// Once it works, everything left is undone.
 	rec.setFailing("define", true, false)
-	st, _ = journal.New(e.StateDir).Load(res.RunID)
+	st = loadRun(t, e, res.RunID)
 	rb, _ = CheckRollback(plan, RollbackState(st))
 	res, err = e.Execute(context.Background(), plan, ExecOptions{Resumes: res.RunID, Rollback: rb})
 	if err != nil || res.Status != journal.RolledBack || !slices.Equal(res.Undone, []string{"define", "record"}) {
 		t.Fatalf("rollback: %v %+v", err, res)
 	}
-	st, _ = journal.New(e.StateDir).Load(res.RunID)
+	st = loadRun(t, e, res.RunID)
 	if st.Status != journal.RolledBack || Pending(st) != "" {
 		t.Fatalf("journal %s, pending %q", st.Status, Pending(st))
 	}
@@ -315,37 +315,29 @@ task "purge" {
 	demo := cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("demo")})
 	id := interrupt(t, e, "t", []string{"demo"}, demo)
 	web := interrupt(t, e, "t", []string{"web"}, cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("web")}))
-	if err := claims.Write(claims.Dir(e.StateDir, "rec", id, "two"), "thing two", nil); err != nil {
-		t.Fatal(err)
-	}
+	leaveClaim(t, e, id, "two")
 	if err := os.MkdirAll(filepath.Join(builtin.TempDir(e.StateDir, id), "extract-1"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	plan, _ := prepare(t, e, "purge", map[string]cty.Value{"vm": cty.StringVal("demo")})
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("purge: %v %+v", err, res)
-	}
-	st, _ := journal.New(e.StateDir).Load(id)
+	res := execute(t, e, plan, ExecOptions{}, journal.Succeeded)
+	st := loadRun(t, e, id)
 	if st.Status != journal.Superseded || !strings.Contains(st.Error, "by run "+res.RunID+" of purge demo") {
 		t.Fatalf("the interrupted run: %s %q", st.Status, st.Error)
 	}
-	if err := CheckResumable(st, true); err == nil || !strings.Contains(err.Error(), "was superseded") {
-		t.Fatalf("resume --undo of a superseded run: %v", err)
-	}
-	if claims.Any(claims.Dir(e.StateDir, "rec", id, "two")) {
+	undoRefused(t, st, "was superseded")
+	if hasClaims(e, id, "two") {
 		t.Fatal("the superseded run's claims are left")
 	}
 	if _, err := os.Stat(builtin.TempDir(e.StateDir, id)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the superseded run's temporary directory: %v", err)
 	}
-	if st, _ := journal.New(e.StateDir).Load(web); st.Status != journal.Interrupted {
+	if st := loadRun(t, e, web); st.Status != journal.Interrupted {
 		t.Fatalf("a run on another lock became %s", st.Status)
 	}
+	// The task again after purge.
 	tp, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
-	if res, err := e.Execute(context.Background(), tp, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("the task again after purge: %v %+v", err, res)
-	}
+	execute(t, e, tp, ExecOptions{}, journal.Succeeded)
 }
 
 // What a run that ended without cleaning up left (vmflow killed after
@@ -354,32 +346,25 @@ task "purge" {
 func TestSweepRemovesWhatFinishedRunsLeft(t *testing.T) {
 	e, _ := setup(t, header+claimTask)
 	plan, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil || res.Status != journal.Succeeded {
-		t.Fatal(err, res)
-	}
+	res := execute(t, e, plan, ExecOptions{}, journal.Succeeded)
 	// As if killed right after the journal's last record.
-	if err := claims.Write(claims.Dir(e.StateDir, "rec", res.RunID, "one"), "thing one", nil); err != nil {
-		t.Fatal(err)
-	}
+	leaveClaim(t, e, res.RunID, "one")
 	if err := os.MkdirAll(builtin.TempDir(e.StateDir, res.RunID), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	open := interrupt(t, e, "t", []string{"web"}, cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("web")}))
-	if err := claims.Write(claims.Dir(e.StateDir, "rec", open, "two"), "thing two", nil); err != nil {
-		t.Fatal(err)
-	}
+	leaveClaim(t, e, open, "two")
 	other, _ := prepare(t, e, "other", map[string]cty.Value{"vm": cty.StringVal("x")})
 	if _, err := e.Execute(context.Background(), other, ExecOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if claims.Any(claims.Dir(e.StateDir, "rec", res.RunID, "one")) {
+	if hasClaims(e, res.RunID, "one") {
 		t.Fatal("the finished run's claims are left")
 	}
 	if _, err := os.Stat(builtin.TempDir(e.StateDir, res.RunID)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the finished run's temporary directory: %v", err)
 	}
-	if !claims.Any(claims.Dir(e.StateDir, "rec", open, "two")) {
+	if !hasClaims(e, open, "two") {
 		t.Fatal("the interrupted run's claims went")
 	}
 }
@@ -405,35 +390,20 @@ task "t" {
 }`)
 	plan, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
 	rec.setFailing("remove_old", false, true)
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Status != journal.Failed || res.Committed != "remove_old" || len(res.Undone) != 0 || slices.Contains(rec.lines(), "undo prepare") {
+	res := execute(t, e, plan, ExecOptions{}, journal.Failed)
+	if res.Committed != "remove_old" || len(res.Undone) != 0 || slices.Contains(rec.lines(), "undo prepare") {
 		t.Fatalf("result %+v, log %v", res, rec.lines())
 	}
-	st, _ := journal.New(e.StateDir).Load(res.RunID)
-	if st.Committed != "remove_old" || Pending(st) != PendingCommitted {
-		t.Fatalf("journal: committed %q, pending %q", st.Committed, Pending(st))
-	}
-	if err := CheckResumable(st, true); err == nil || !strings.Contains(err.Error(), "passed its commit point (step remove_old)") {
-		t.Fatalf("--undo: %v", err)
-	}
+	st := loadRun(t, e, res.RunID)
+	wantCommitted(t, st, "remove_old", PendingCommitted)
+	undoRefused(t, st, "passed its commit point (step remove_old)")
 	// Cut off during it (vmflow killed): the journal says so from the
 	// step's start, and a rollback is refused.
-	id := journal.NewID(time.Now())
-	sum, _ := FileSum(plan.Task.File.Path)
-	jr, err := journal.New(e.StateDir).Create(journal.Header{ID: id, Task: "t", File: plan.Task.File.Path, FileSum: sum, Params: journal.Value{Value: plan.Params}, Locks: []string{"other"}, Start: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	in := &journal.Value{Value: cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("remove_old")})}
-	_ = jr.Append(journal.Record{Step: "remove_old", Action: "r.final", Status: journal.Running, Inputs: in, Commit: true})
-	jr.Close()
-	st, _ = journal.New(e.StateDir).Load(id)
-	if err := CheckResumable(st, true); err == nil || !strings.Contains(err.Error(), "passed its commit point (step remove_old)") {
-		t.Fatalf("--undo of a run cut off in the step: %v", err)
-	}
+	id := journalRun(t, e, "t", []string{"other"}, plan.Params,
+		journal.Record{Step: "remove_old", Action: "r.final", Status: journal.Running, Inputs: in, Commit: true})
+	st = loadRun(t, e, id)
+	undoRefused(t, st, "passed its commit point (step remove_old)")
 	if _, err := CheckRollback(plan, RollbackState(st)); err == nil || !strings.Contains(err.Error(), "cut off in step remove_old, its commit point, which cannot be undone") {
 		t.Fatalf("CheckRollback: %v", err)
 	}
@@ -460,23 +430,16 @@ task "t" {
   }
 }`)
 	plan, _ := prepare(t, e, "t", map[string]cty.Value{"size": cty.NumberIntVal(2000)})
-	res, err := e.Execute(context.Background(), plan, ExecOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Status != journal.Failed || res.Committed != "" || !slices.Equal(res.Undone, []string{"prepare"}) || !slices.Equal(rec.lines(), []string{"run prepare", "refused resize", "undo prepare"}) {
+	res := execute(t, e, plan, ExecOptions{}, journal.Failed)
+	if res.Committed != "" || !slices.Equal(res.Undone, []string{"prepare"}) || !slices.Equal(rec.lines(), []string{"run prepare", "refused resize", "undo prepare"}) {
 		t.Fatalf("result %+v, log %v", res, rec.lines())
 	}
 	if err := res.Err(); err == nil || !strings.Contains(err.Error(), "is more than there is room for") {
 		t.Fatalf("error: %v", err)
 	}
-	st, _ := journal.New(e.StateDir).Load(res.RunID)
-	if st.Committed != "" || Pending(st) != "" {
-		t.Fatalf("journal: committed %q, pending %q", st.Committed, Pending(st))
-	}
+	st := loadRun(t, e, res.RunID)
+	wantCommitted(t, st, "", "")
 	// Nothing holds up the task with a size that fits.
 	plan, _ = prepare(t, e, "t", map[string]cty.Value{"size": cty.NumberIntVal(10)})
-	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("run again: %v %+v", err, res)
-	}
+	execute(t, e, plan, ExecOptions{}, journal.Succeeded)
 }

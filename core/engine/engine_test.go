@@ -16,6 +16,7 @@ import (
 
 	"github.com/vmflow/vmflow/core/config"
 	"github.com/vmflow/vmflow/core/host"
+	"github.com/vmflow/vmflow/core/journal"
 	"github.com/vmflow/vmflow/core/sdk"
 )
 
@@ -171,15 +172,22 @@ func (r *recorder) basePlugin() *sdk.Plugin {
 	}
 }
 
+// writeTaskFile writes src to dir/tasks.hcl and returns its path.
+func writeTaskFile(t *testing.T, dir, src string) string {
+	t.Helper()
+	path := filepath.Join(dir, "tasks.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // setup loads a task file (written to a temp dir) and returns an engine
 // whose "rec" source is the recorder, in process.
 func setup(t *testing.T, src string) (*Engine, *recorder) {
 	t.Helper()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "tasks.hcl")
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeTaskFile(t, dir, src)
 	proj, diags := config.Load(path, config.Options{Environ: []string{"PATH=" + os.Getenv("PATH")}})
 	if diags.HasErrors() {
 		t.Fatalf("load: %v", diags)
@@ -224,6 +232,35 @@ func execute(t *testing.T, e *Engine, plan *Plan, opts ExecOptions, want string)
 	return res
 }
 
+// run is e.Run that must end with status want.
+func run(t *testing.T, e *Engine, plan *Plan, opts RunOptions, want string) *Result {
+	t.Helper()
+	res := e.Run(context.Background(), plan, opts)
+	if res.Status != want {
+		t.Fatalf("status %s, want %s: %v", res.Status, want, res.Diags)
+	}
+	return res
+}
+
+// stepNames lists the plan's steps in the order they are planned.
+func stepNames(plan *Plan) []string {
+	var names []string
+	for _, s := range plan.Steps {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// loadRun reads back the journal of run id.
+func loadRun(t *testing.T, e *Engine, id string) *journal.State {
+	t.Helper()
+	st, err := journal.New(e.StateDir).Load(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 const header = `plugin "r" { source = "rec" }
 variable "nothing" { default = "" }
 `
@@ -250,10 +287,7 @@ task "t" {
   }
 }`)
 	plan := mustPrepare(t, e, "t", nil)
-	var got []string
-	for _, s := range plan.Steps {
-		got = append(got, s.Name)
-	}
+	got := stepNames(plan)
 	// a and d have no dependencies (declaration order: a before d), then b,
 	// then c which needs both.
 	if want := []string{"a", "d", "b", "c"}; !slices.Equal(got, want) {

@@ -37,10 +37,7 @@ task "t" {
   output "c" { value = step.c.name }
 }`)
 	plan := mustPrepare(t, e, "t", nil)
-	res := e.Run(context.Background(), plan, RunOptions{Parallelism: 4})
-	if res.Status != journal.Succeeded {
-		t.Fatalf("status %s: %v", res.Status, res.Diags)
-	}
+	res := run(t, e, plan, RunOptions{Parallelism: 4}, journal.Succeeded)
 	if got := res.Outputs["c"].AsString(); got != "A+B" {
 		t.Fatalf("output c = %q", got)
 	}
@@ -59,9 +56,7 @@ func TestParallelismBoundsConcurrency(t *testing.T) {
 	}
 	e, rec := setup(t, header+"task \"t\" {\n"+steps.String()+"}\n")
 	plan := mustPrepare(t, e, "t", nil)
-	if res := e.Run(context.Background(), plan, RunOptions{Parallelism: 2}); res.Status != journal.Succeeded {
-		t.Fatal(res.Diags)
-	}
+	run(t, e, plan, RunOptions{Parallelism: 2}, journal.Succeeded)
 	if rec.peak != 2 {
 		t.Fatalf("peak concurrency %d, want 2", rec.peak)
 	}
@@ -110,9 +105,7 @@ task "t" {
 			delete(running, ev.Step)
 		}
 	})
-	if res := e.Run(context.Background(), plan, RunOptions{Events: sink}); res.Status != journal.Succeeded {
-		t.Fatal(res.Diags)
-	}
+	run(t, e, plan, RunOptions{Events: sink}, journal.Succeeded)
 	if len(during) > 0 {
 		t.Fatalf("steps overlapped the interactive one: %v", during)
 	}
@@ -147,10 +140,7 @@ task "t" {
 }`)
 	plan, _ := prepare(t, e, "t", nil)
 	rec2 := &event.Recorder{}
-	res := e.Run(context.Background(), plan, RunOptions{Events: rec2})
-	if res.Status != journal.Failed {
-		t.Fatalf("status %s", res.Status)
-	}
+	res := run(t, e, plan, RunOptions{Events: rec2}, journal.Failed)
 	want := []string{"run one", "run two", "run three", "undo two", "undo one"}
 	if got := rec.lines(); !slices.Equal(got, want) {
 		t.Fatalf("log = %v, want %v", got, want)
@@ -254,7 +244,7 @@ task "makes" {
 	if want := []string{"run after nothing"}; !slices.Equal(rec.lines(), want) {
 		t.Fatalf("log %v, want %v", rec.lines(), want)
 	}
-	st, _ := journal.New(e.StateDir).Load(res.RunID)
+	st := loadRun(t, e, res.RunID)
 	if st.Steps["probe"].Status != journal.Skipped {
 		t.Fatalf("probe: %+v", st.Steps["probe"])
 	}
@@ -286,10 +276,7 @@ task "t" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := e.Run(context.Background(), plan, RunOptions{Done: done})
-	if res.Status != journal.Succeeded {
-		t.Fatal(res.Diags)
-	}
+	run(t, e, plan, RunOptions{Done: done}, journal.Succeeded)
 	if got := rec.lines(); !slices.Equal(got, []string{"run earlier-two"}) {
 		t.Fatalf("log = %v", got)
 	}
@@ -335,10 +322,7 @@ task "t" {
 	if err != nil || res.Status != journal.Succeeded {
 		t.Fatalf("err %v, res %+v", err, res)
 	}
-	st, err := journal.New(e.StateDir).Load(res.RunID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := loadRun(t, e, res.RunID)
 	if st.Status != journal.Succeeded || st.Header.Task != "t" || st.Steps["one"].Status != journal.Succeeded {
 		t.Fatalf("journal state %+v", st)
 	}
@@ -374,16 +358,16 @@ task "t" {
 			t.Fatal(err)
 		}
 		for _, step := range []string{"one", "two"} {
-			if got := claims.Any(claims.Dir(e.StateDir, "rec", res.RunID, step)); got != c.kept {
+			if got := hasClaims(e, res.RunID, step); got != c.kept {
 				t.Errorf("fail=%v keep=%v (%s): step %s's claims kept: %v, want %v", c.fail, c.keep, res.Status, step, got, c.kept)
 			}
 		}
 	}
 }
 
-// interrupt writes the journal a run killed during its step "two" leaves:
-// "one" completed, "two" running, nobody holding it.
-func interrupt(t *testing.T, e *Engine, task string, locks []string, params cty.Value) string {
+// journalRun writes the journal of a run of task, with locks and params,
+// as recs tell it, and returns the run's id.
+func journalRun(t *testing.T, e *Engine, task string, locks []string, params cty.Value, recs ...journal.Record) string {
 	t.Helper()
 	id := journal.NewID(time.Now())
 	path := e.Project.Task(task).File.Path
@@ -391,25 +375,48 @@ func interrupt(t *testing.T, e *Engine, task string, locks []string, params cty.
 	if err != nil {
 		t.Fatal(err)
 	}
-	jr, err := journal.New(e.StateDir).Create(journal.Header{ID: id, Task: task, File: path, FileSum: sum, Params: journal.Value{Value: params}, Locks: locks, Start: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	writeJournal(t, journal.New(e.StateDir), journal.Header{ID: id, Task: task, File: path, FileSum: sum, Params: journal.Value{Value: params}, Locks: locks, Start: time.Now()}, recs...)
+	return id
+}
+
+// interrupt writes the journal a run killed during its step "two" leaves:
+// "one" completed, "two" running, nobody holding it.
+func interrupt(t *testing.T, e *Engine, task string, locks []string, params cty.Value) string {
+	t.Helper()
 	in := func(name string) *journal.Value {
 		return &journal.Value{Value: cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal(name), "fail": cty.False})}
 	}
 	out := &journal.Value{Value: cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("one")})}
-	for _, rec := range []journal.Record{
-		{Step: "one", Action: "r.claim", Status: journal.Running, Inputs: in("one")},
-		{Step: "one", Action: "r.claim", Status: journal.Succeeded, Outputs: out},
-		{Step: "two", Action: "r.claim", Status: journal.Running, Inputs: in("two")},
-	} {
-		if err := jr.Append(rec); err != nil {
-			t.Fatal(err)
-		}
+	return journalRun(t, e, task, locks, params,
+		journal.Record{Step: "one", Action: "r.claim", Status: journal.Running, Inputs: in("one")},
+		journal.Record{Step: "one", Action: "r.claim", Status: journal.Succeeded, Outputs: out},
+		journal.Record{Step: "two", Action: "r.claim", Status: journal.Running, Inputs: in("two")})
+}
+
+// rerunRefused runs plan and wants it refused with an InterruptedError
+// (an unfinished run in the way) whose message says want.
+func rerunRefused(t *testing.T, e *Engine, plan *Plan, want string) *InterruptedError {
+	t.Helper()
+	_, err := e.Execute(context.Background(), plan, ExecOptions{})
+	var ie *InterruptedError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a rerun: %v, want an InterruptedError saying %q", err, want)
 	}
-	jr.Close()
-	return id
+	return ie
+}
+
+// leaveClaim writes the claim r.claim makes for step of run id ("thing
+// STEP"), as a run killed during the step leaves it.
+func leaveClaim(t *testing.T, e *Engine, id, step string) {
+	t.Helper()
+	if err := claims.Write(claims.Dir(e.StateDir, "rec", id, step), "thing "+step, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hasClaims says whether step of run id holds claims.
+func hasClaims(e *Engine, id, step string) bool {
+	return claims.Any(claims.Dir(e.StateDir, "rec", id, step))
 }
 
 const claimTask = `
@@ -443,14 +450,9 @@ func TestInterruptedRunBlocksARerun(t *testing.T) {
 	demo := cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("demo")})
 	id := interrupt(t, e, "t", []string{"demo"}, demo)
 	plan, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
-	_, err := e.Execute(context.Background(), plan, ExecOptions{})
-	var ie *InterruptedError
-	if !errors.As(err, &ie) || ie.Run.Header.ID != id {
-		t.Fatalf("err = %v, want the interrupted run %s", err, id)
-	}
 	want := fmt.Sprintf("run %s of t demo was interrupted (vmflow was killed); `vmflow resume %s` finishes it, or `vmflow resume %s --undo`", id, id, id)
-	if !strings.Contains(err.Error(), want) {
-		t.Fatalf("message %q lacks %q", err, want)
+	if ie := rerunRefused(t, e, plan, want); ie.Run.Header.ID != id {
+		t.Fatalf("refused for run %s, want the interrupted run %s", ie.Run.Header.ID, id)
 	}
 	if len(rec.lines()) != 0 {
 		t.Fatalf("steps ran: %v", rec.lines())
@@ -462,14 +464,10 @@ func TestInterruptedRunBlocksARerun(t *testing.T) {
 		}
 	}
 	// Resumed, it is no longer in the way.
-	st, _ := journal.New(e.StateDir).Load(id)
+	st := loadRun(t, e, id)
 	done, _ := CheckResume(plan, ResumeState(st))
-	if res, err := e.Execute(context.Background(), plan, ExecOptions{Resumes: id, RunOptions: RunOptions{Done: done}}); err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("resume: %v %+v", err, res)
-	}
-	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("after the resume: %v %+v", err, res)
-	}
+	execute(t, e, plan, ExecOptions{Resumes: id, RunOptions: RunOptions{Done: done}}, journal.Succeeded)
+	execute(t, e, plan, ExecOptions{}, journal.Succeeded)
 }
 
 // resume --undo: the interrupted step is undone first, from its claims
@@ -480,14 +478,9 @@ func TestRollbackOfAnInterruptedRun(t *testing.T) {
 	demo := cty.ObjectVal(map[string]cty.Value{"vm": cty.StringVal("demo")})
 	id := interrupt(t, e, "t", []string{"demo"}, demo)
 	// What the killed attempt of "two" had claimed.
-	if err := claims.Write(claims.Dir(e.StateDir, "rec", id, "two"), "thing two", nil); err != nil {
-		t.Fatal(err)
-	}
+	leaveClaim(t, e, id, "two")
 	plan, _ := prepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("demo")})
-	st, err := journal.New(e.StateDir).Load(id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := loadRun(t, e, id)
 	rb, err := CheckRollback(plan, RollbackState(st))
 	if err != nil {
 		t.Fatal(err)
@@ -503,14 +496,13 @@ func TestRollbackOfAnInterruptedRun(t *testing.T) {
 	if res.Status != journal.RolledBack || !slices.Equal(res.Undone, []string{"two", "one"}) {
 		t.Fatalf("result %+v", res)
 	}
-	st, _ = journal.New(e.StateDir).Load(id)
+	st = loadRun(t, e, id)
 	if st.Status != journal.RolledBack || st.Steps["two"].Status != journal.Undone || st.Steps["one"].Status != journal.Undone {
 		t.Fatalf("journal: %s %+v", st.Status, st.Steps)
 	}
-	if claims.Any(claims.Dir(e.StateDir, "rec", id, "two")) {
+	if hasClaims(e, id, "two") {
 		t.Fatal("the rolled-back run's claims are left")
 	}
-	if res, err := e.Execute(context.Background(), plan, ExecOptions{}); err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("a new run after the rollback: %v %+v", err, res)
-	}
+	// A new run after the rollback.
+	execute(t, e, plan, ExecOptions{}, journal.Succeeded)
 }

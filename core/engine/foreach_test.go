@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -43,10 +41,7 @@ task "t" {
   output "copies" { value = [for k, c in step.copy : c.name if c.name != null] }
 }`)
 	plan := mustPrepare(t, e, "t", map[string]cty.Value{"vm": cty.StringVal("a"), "with_initrd": cty.True})
-	var names []string
-	for _, ps := range plan.Steps {
-		names = append(names, ps.Name)
-	}
+	names := stepNames(plan)
 	if !slices.Equal(names, []string{"first", "copy[base]", "copy[initrd]", "copy[kernel]", "after"}) {
 		t.Fatalf("plan steps %v", names)
 	}
@@ -85,7 +80,7 @@ task "t" {
 	if err != nil || res.Status != journal.Failed || !slices.Equal(res.Completed, []string{"copy[x]", "copy[y]"}) && !slices.Equal(res.Completed, []string{"copy[y]", "copy[x]"}) {
 		t.Fatalf("%v %+v", err, res)
 	}
-	st, _ := journal.New(e2.StateDir).Load(res.RunID)
+	st := loadRun(t, e2, res.RunID)
 	rec2.setFailing("last", false, false)
 	plan, _ = prepare(t, e2, "t", nil)
 	done, err := CheckResume(plan, ResumeState(st))
@@ -93,10 +88,7 @@ task "t" {
 		t.Fatal(err)
 	}
 	before := len(rec2.lines())
-	res, err = e2.Execute(context.Background(), plan, ExecOptions{Resumes: res.RunID, RunOptions: RunOptions{Done: done}})
-	if err != nil || res.Status != journal.Succeeded {
-		t.Fatalf("resume: %v %+v", err, res)
-	}
+	execute(t, e2, plan, ExecOptions{Resumes: res.RunID, RunOptions: RunOptions{Done: done}}, journal.Succeeded)
 	if got := rec2.lines()[before:]; !slices.Equal(got, []string{"run last"}) {
 		t.Errorf("resume ran %v, want only the last step", got)
 	}
@@ -148,10 +140,7 @@ task "t" {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// Caught when the file loads, or before the run.
-			path := filepath.Join(t.TempDir(), "tasks.hcl")
-			if err := os.WriteFile(path, []byte(header+c.src), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			path := writeTaskFile(t, t.TempDir(), header+c.src)
 			_, diags := config.Load(path, config.Options{})
 			if !diags.HasErrors() {
 				e, _ := setup(t, header+c.src)

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,17 +12,12 @@ import (
 	"github.com/vmflow/vmflow/core/journal"
 )
 
-// writeRun records a journal by hand: a header for task t of file, then
-// recs; a record without a step ends the run. The journal is closed, so
-// a run with no end reads as interrupted.
-func writeRun(t *testing.T, store *journal.Store, id, file string, recs ...journal.Record) {
+// writeJournal records a run's journal by hand: h, then recs; a record
+// without a step ends the run. The journal is closed, so a run with no
+// end reads as interrupted.
+func writeJournal(t *testing.T, store *journal.Store, h journal.Header, recs ...journal.Record) {
 	t.Helper()
-	sum, err := FileSum(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := store.Create(journal.Header{ID: id, Task: "t", File: file, Files: map[string]string{file: sum},
-		Args: []string{"demo"}, Vars: map[string]journal.Value{"size": {Value: cty.NumberIntVal(2)}}})
+	r, err := store.Create(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,14 +31,23 @@ func writeRun(t *testing.T, store *journal.Store, id, file string, recs ...journ
 	}
 }
 
-func TestPlanResume(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "tasks.hcl")
-	if err := os.WriteFile(file, []byte(`variable "size" { default = 1 }
-task "t" {}
-`), 0o644); err != nil {
+// writeRun is writeJournal for a run of task t of file, with the argument
+// demo and the variable size = 2.
+func writeRun(t *testing.T, store *journal.Store, id, file string, recs ...journal.Record) {
+	t.Helper()
+	sum, err := FileSum(file)
+	if err != nil {
 		t.Fatal(err)
 	}
+	writeJournal(t, store, journal.Header{ID: id, Task: "t", File: file, Files: map[string]string{file: sum},
+		Args: []string{"demo"}, Vars: map[string]journal.Value{"size": {Value: cty.NumberIntVal(2)}}}, recs...)
+}
+
+func TestPlanResume(t *testing.T) {
+	dir := t.TempDir()
+	file := writeTaskFile(t, dir, `variable "size" { default = 1 }
+task "t" {}
+`)
 	store := journal.New(filepath.Join(dir, "state"))
 	out := &journal.Value{Value: cty.EmptyObjectVal}
 	in := &journal.Value{Value: cty.EmptyObjectVal}
@@ -103,11 +106,9 @@ task "t" {}
 	}
 
 	// The task file changed: refused, unless forced.
-	if err := os.WriteFile(file, []byte(`variable "size" { default = 1 }
+	writeTaskFile(t, dir, `variable "size" { default = 1 }
 task "t" { description = "changed" }
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	if _, err := rs.Task(proj); err == nil || !strings.Contains(err.Error(), "changed since run 1-interrupted started") {
 		t.Fatalf("changed file: %v", err)
 	}
