@@ -186,29 +186,31 @@ func (d *driver) upload(ctx context.Context, vol libvirt.StorageVol, path string
 		return err
 	}
 	total := st.Size()
-	pr := &progressReader{r: f, total: total, report: func(n int64) { r.Progress(n, total, label) }}
-	if err := d.uploadStream(ctx, vol, pr, total, fmt.Sprintf("uploading %s into volume %q", path, vol.Name)); err != nil {
+	src := io.TeeReader(f, &progress{r: r, label: label, total: total})
+	if err := d.uploadStream(ctx, vol, src, total, fmt.Sprintf("uploading %s into volume %q", path, vol.Name)); err != nil {
 		return err
 	}
 	r.Progress(total, total, label)
 	return nil
 }
 
-type progressReader struct {
-	r         io.Reader
+// progress counts the bytes written to it (by io.TeeReader on an upload,
+// io.MultiWriter on a download) and reports them as r's progress under
+// label every 2% of total (never when total is 0).
+type progress struct {
+	r         *sdk.Request
+	label     string
 	n, total  int64
 	lastShown int64
-	report    func(int64)
 }
 
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.n += int64(n)
+func (p *progress) Write(b []byte) (int, error) {
+	p.n += int64(len(b))
 	if p.total > 0 && (p.n-p.lastShown)*50 >= p.total { // every 2%
 		p.lastShown = p.n
-		p.report(p.n)
+		p.r.Progress(p.n, p.total, p.label)
 	}
-	return n, err
+	return len(b), nil
 }
 
 // validBacking checks volume_overlay's base: a volume name, or an
