@@ -174,11 +174,7 @@ func qemuImgConvert(ctx context.Context, from, fromFormat, to, toFormat string) 
 // check with e2fsck, convert back, upload into the same volume.
 func (d *driver) editVolume(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	conn, _, vol, err := d.volumeArg("name", name)
-	if err != nil {
-		return err
-	}
-	vi, err := d.volInfo(conn, vol)
+	conn, vol, vi, err := d.volumeArgInfo("name", name)
 	if err != nil {
 		return err
 	}
@@ -290,11 +286,7 @@ func (d *driver) trimVolumeFile(volPath, uploaded string, r *sdk.Request) {
 // local file and hashed on the way.
 func (d *driver) exportVolume(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	conn, _, vol, err := d.volumeArg("name", name)
-	if err != nil {
-		return err
-	}
-	vi, err := d.volInfo(conn, vol)
+	_, vol, vi, err := d.volumeArgInfo("name", name)
 	if err != nil {
 		return err
 	}

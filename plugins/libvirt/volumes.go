@@ -41,6 +41,16 @@ func (d *driver) volumeArg(field, name string) (libvirtConn, libvirt.StoragePool
 	return conn, pool, vol, nil
 }
 
+// volumeArgInfo is volumeArg, and what volInfo tells of the volume.
+func (d *driver) volumeArgInfo(field, name string) (libvirtConn, libvirt.StorageVol, *volInfo, error) {
+	conn, _, vol, err := d.volumeArg(field, name)
+	if err != nil {
+		return nil, vol, nil, err
+	}
+	vi, err := d.volInfo(conn, vol)
+	return conn, vol, vi, err
+}
+
 // volumeExists reports whether the pool has a volume of that name.
 func (d *driver) volumeExists(name string) (bool, error) {
 	conn, pool, err := d.pool()
@@ -333,11 +343,7 @@ func (d *driver) volumeOverlay(ctx context.Context, r *sdk.Request) error {
 			return sdk.ArgError("backing", "%s is not a volume of any storage pool on %s; import it first (volume_import)", backing, d.uri)
 		}
 	} else {
-		conn, _, vol, err := d.volumeArg("backing", backing)
-		if err != nil {
-			return err
-		}
-		vi, err := d.volInfo(conn, vol)
+		_, _, vi, err := d.volumeArgInfo("backing", backing)
 		if err != nil {
 			return err
 		}
@@ -365,11 +371,7 @@ func (d *driver) volumeResize(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return sdk.ArgError("size", "%v", err)
 	}
-	conn, _, vol, err := d.volumeArg("name", r.String("name"))
-	if err != nil {
-		return err
-	}
-	vi, err := d.volInfo(conn, vol)
+	conn, vol, vi, err := d.volumeArgInfo("name", r.String("name"))
 	if err != nil {
 		return err
 	}
