@@ -199,11 +199,7 @@ func (d *driver) undoShutdown(ctx context.Context, r *sdk.Request) error {
 
 // suspend is suspend's Run.
 func (d *driver) suspend(ctx context.Context, r *sdk.Request) error {
-	conn, dom, err := d.domainArg(r.String("name"))
-	if err != nil {
-		return err
-	}
-	st, err := domainState(conn, dom)
+	conn, dom, st, err := d.domainArgState(r.String("name"))
 	if err != nil {
 		return err
 	}
@@ -242,11 +238,7 @@ func (d *driver) undoSuspend(ctx context.Context, r *sdk.Request) error {
 
 // resume is resume's Run.
 func (d *driver) resume(ctx context.Context, r *sdk.Request) error {
-	conn, dom, err := d.domainArg(r.String("name"))
-	if err != nil {
-		return err
-	}
-	st, err := domainState(conn, dom)
+	conn, dom, st, err := d.domainArgState(r.String("name"))
 	if err != nil {
 		return err
 	}
