@@ -45,11 +45,7 @@ func (d *driver) snapshotActions(b *hypervisor.Backend) {
 func (d *driver) snapshotCreate(ctx context.Context, r *sdk.Request) error {
 	snap := r.String("snapshot")
 	var state string
-	err := d.change(r, func(c *cluster, cmds *commands) error {
-		v, err := d.vmArg(c, r.String("name"))
-		if err != nil {
-			return err
-		}
+	err := d.changeVM(r, func(v *vm, cmds *commands) error {
 		if v.snapshot(snap) >= 0 {
 			return sdk.ArgError("snapshot", "VM %d (%s) already has a snapshot %q (Proxmox: snapshot name '%s' already used); choose another name or delete it first", v.VMID, v.Name, snap, snap)
 		}
@@ -117,11 +113,7 @@ func (d *driver) snapshotList(ctx context.Context, r *sdk.Request) error {
 // snapshotRevert is snapshot_revert's Run.
 func (d *driver) snapshotRevert(ctx context.Context, r *sdk.Request) error {
 	var state string
-	err := d.change(r, func(c *cluster, cmds *commands) error {
-		v, err := d.vmArg(c, r.String("name"))
-		if err != nil {
-			return err
-		}
+	err := d.changeVM(r, func(v *vm, cmds *commands) error {
 		i, err := snapshotArg(v, r.String("snapshot"))
 		if err != nil {
 			return err
@@ -144,11 +136,7 @@ func (d *driver) snapshotRevert(ctx context.Context, r *sdk.Request) error {
 // snapshotDelete is snapshot_delete's Run.
 func (d *driver) snapshotDelete(ctx context.Context, r *sdk.Request) error {
 	deleted := false
-	err := d.change(r, func(c *cluster, cmds *commands) error {
-		v, err := d.vmArg(c, r.String("name"))
-		if err != nil {
-			return err
-		}
+	err := d.changeVM(r, func(v *vm, cmds *commands) error {
 		i, err := snapshotArg(v, r.String("snapshot"))
 		if err != nil {
 			if r.Bool("missing_ok") {
