@@ -154,18 +154,13 @@ func (d *driver) destroy(ctx context.Context, r *sdk.Request) error {
 
 // reboot is reboot's Run.
 func (d *driver) reboot(ctx context.Context, r *sdk.Request) error {
-	var cmds commands
-	err := d.st.view(func(c *cluster) error {
-		v, err := d.vmArg(c, r.String("name"))
-		if err != nil {
-			return err
-		}
-		if v.Status != running {
-			return sdk.ArgError("name", "VM %d (%s) is not running (Proxmox: VM %d not running)", v.VMID, v.Name, v.VMID)
-		}
-		cmds.add("qm", "reboot", itoa(v.VMID))
-		return nil
-	})
-	cmds.log(r)
-	return err
+	v, err := d.viewVM(r.String("name"))
+	if err != nil {
+		return err
+	}
+	if v.Status != running {
+		return sdk.ArgError("name", "VM %d (%s) is not running (Proxmox: VM %d not running)", v.VMID, v.Name, v.VMID)
+	}
+	r.Log("%s", command("qm", "reboot", itoa(v.VMID)))
+	return nil
 }

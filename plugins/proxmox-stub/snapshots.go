@@ -85,27 +85,21 @@ func (d *driver) undoSnapshotCreate(ctx context.Context, r *sdk.Request) error {
 
 // snapshotList is snapshot_list's Run.
 func (d *driver) snapshotList(ctx context.Context, r *sdk.Request) error {
-	list := []hypervisor.SnapshotInfo{}
-	names := []string{}
-	err := d.st.view(func(c *cluster) error {
-		v, err := d.vmArg(c, r.String("name"))
-		if err != nil {
-			return err
-		}
-		for _, s := range v.Snapshots {
-			// The state a snapshot was taken in, in libvirt's
-			// words for it, as the libvirt plugin lists them.
-			state := "shutoff"
-			if s.VMState {
-				state = "running"
-			}
-			names = append(names, s.Name)
-			list = append(list, hypervisor.SnapshotInfo{Name: s.Name, Created: s.Created.Format(time.RFC3339), State: state, Description: s.Description})
-		}
-		return nil
-	})
+	v, err := d.viewVM(r.String("name"))
 	if err != nil {
 		return err
+	}
+	list := []hypervisor.SnapshotInfo{}
+	names := []string{}
+	for _, s := range v.Snapshots {
+		// The state a snapshot was taken in, in libvirt's words
+		// for it, as the libvirt plugin lists them.
+		state := "shutoff"
+		if s.VMState {
+			state = "running"
+		}
+		names = append(names, s.Name)
+		list = append(list, hypervisor.SnapshotInfo{Name: s.Name, Created: s.Created.Format(time.RFC3339), State: state, Description: s.Description})
 	}
 	return errors.Join(r.Set("names", names), r.Set("snapshots", list))
 }
