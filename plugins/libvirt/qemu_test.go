@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"maps"
 	"net"
 	"os"
 	"strings"
@@ -18,14 +19,16 @@ func uniqueName(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b[:])
 }
 
-// guestVolumes imports the test guest's kernel and initrd into the pool,
-// where qemu (running as its own user) can read them, and makes a boot
+// guestDisks are the test guest's kernel and initrd, imported into the
+// pool (where qemu, running as its own user, can read them), its boot
 // overlay and a fresh ext4 /var disk.
 type guestDisks struct {
 	kernel, initrd, boot, varPath string
 }
 
-func setupGuest(t *testing.T, h *harness, prefix string) guestDisks {
+// setupGuest makes the guestDisks of the domain prefix; varInputs are
+// more inputs of the /var disk's volume_create (its files, say).
+func setupGuest(t *testing.T, h *harness, prefix string, varInputs map[string]any) guestDisks {
 	t.Helper()
 	dir := guestDir(t)
 	g := guestDisks{
@@ -35,9 +38,22 @@ func setupGuest(t *testing.T, h *harness, prefix string) guestDisks {
 	h.run("volume_create", map[string]any{"name": prefix + "-base", "size": "64M"})
 	ov := h.run("volume_overlay", map[string]any{"name": prefix + "-boot", "backing": prefix + "-base"})
 	g.boot = str(ov, "path")
-	v := h.run("volume_create", map[string]any{"name": prefix + "-var", "size": "1G", "filesystem": "ext4", "label": "var"})
-	g.varPath = str(v, "path")
+	in := map[string]any{"name": prefix + "-var", "size": "1G", "filesystem": "ext4", "label": "var"}
+	maps.Copy(in, varInputs)
+	g.varPath = str(h.run("volume_create", in), "path")
 	return g
+}
+
+// newGuest is a harness on qemu:///system and the test guest's disks for
+// a domain named uniqueName(prefix); the domain and its volumes are
+// removed (and checked gone) when the test ends.
+func newGuest(t *testing.T, prefix string) (*harness, string, guestDisks) {
+	t.Helper()
+	h := newHarness(t, "qemu:///system")
+	name := uniqueName(prefix)
+	g := setupGuest(t, h, name, nil)
+	t.Cleanup(func() { h.removeGuest(name, g.boot, g.varPath) })
+	return h, name, g
 }
 
 func (h *harness) defineGuest(name string, g guestDisks, cmdline, network string) {
@@ -87,10 +103,7 @@ func (h *harness) removeGuest(name string, files ...string) {
 // read it back on the host. Snapshot, boot with a new marker, revert: the
 // old marker is back. An unknown snapshot changes nothing.
 func TestGuestMarkerSnapshotRevert(t *testing.T) {
-	h := newHarness(t, "qemu:///system")
-	name := uniqueName("vmflow-t")
-	g := setupGuest(t, h, name)
-	t.Cleanup(func() { h.removeGuest(name, g.boot, g.varPath) })
+	h, name, g := newGuest(t, "vmflow-t")
 
 	// A thin overlay costs almost nothing before boot.
 	info := h.run("volume_info", map[string]any{"name": name + "-boot"})
@@ -152,10 +165,7 @@ func TestGuestMarkerSnapshotRevert(t *testing.T) {
 // that has none gives a clear timeout error. Agent shutdown works; an ACPI
 // shutdown the guest ignores fails after its timeout.
 func TestWaitIPAndShutdown(t *testing.T) {
-	h := newHarness(t, "qemu:///system")
-	name := uniqueName("vmflow-ip")
-	g := setupGuest(t, h, name)
-	t.Cleanup(func() { h.removeGuest(name, g.boot, g.varPath) })
+	h, name, g := newGuest(t, "vmflow-ip")
 
 	h.defineGuest(name, g, "vmflow.marker=ip", "nat")
 	h.run("start", map[string]any{"name": name})
