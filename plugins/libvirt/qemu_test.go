@@ -65,6 +65,20 @@ func (h *harness) defineGuest(name string, g guestDisks, cmdline, network string
 	})
 }
 
+// domainXML is the domain's live definition, as libvirt gives it and
+// parsed (with the parse's error).
+func (h *harness) domainXML(name string) (libvirtxml.Domain, string, error) {
+	h.t.Helper()
+	conn, dom, err := h.d.domain(name)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	doc, _ := conn.DomainGetXMLDesc(dom, 0)
+	var x libvirtxml.Domain
+	err = x.Unmarshal(doc)
+	return x, doc, err
+}
+
 // waitOff waits for the guest to power itself off.
 func (h *harness) waitOff(name string) {
 	h.t.Helper()
@@ -228,13 +242,8 @@ func TestUEFIDomainNVRAM(t *testing.T) {
 	t.Cleanup(func() { h.removeGuest(name) })
 	h.run("define", map[string]any{"name": name, "boot_volume": name + "-boot", "firmware": "uefi", "network": "none", "memory": 256})
 	h.run("start", map[string]any{"name": name})
-	conn, dom, err := h.d.domain(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _ := conn.DomainGetXMLDesc(dom, 0)
-	var x libvirtxml.Domain
-	if err := x.Unmarshal(doc); err != nil || x.OS.NVRam == nil || x.OS.Loader == nil {
+	x, doc, err := h.domainXML(name)
+	if err != nil || x.OS.NVRam == nil || x.OS.Loader == nil {
 		t.Fatalf("no loader/NVRAM in the live definition: %v\n%s", err, doc)
 	}
 	nvram := x.OS.NVRam.NVRam
@@ -256,13 +265,8 @@ func TestBridgeNetwork(t *testing.T) {
 	t.Cleanup(func() { h.removeGuest(name) })
 	h.fails("define", map[string]any{"name": name, "boot_volume": name + "-boot", "network": "bridge:no/such"}, "network must be nat, none or bridge:<name>")
 	out := h.run("define", map[string]any{"name": name, "boot_volume": name + "-boot", "network": "bridge:virbr0", "mac": "52:54:00:aa:bb:cc"})
-	conn, dom, err := h.d.domain(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _ := conn.DomainGetXMLDesc(dom, 0)
-	var x libvirtxml.Domain
-	if err := x.Unmarshal(doc); err != nil || len(x.Devices.Interfaces) != 1 {
+	x, doc, err := h.domainXML(name)
+	if err != nil || len(x.Devices.Interfaces) != 1 {
 		t.Fatalf("%v\n%s", err, doc)
 	}
 	ifc := x.Devices.Interfaces[0]
