@@ -18,6 +18,12 @@ func (v *vm) snapshot(name string) int {
 	return -1
 }
 
+// deleteSnapshot is qm delsnapshot of the VM's snapshot i.
+func (v *vm) deleteSnapshot(i int, cmds *commands) {
+	cmds.add("qm", "delsnapshot", itoa(v.VMID), v.Snapshots[i].Name)
+	v.Snapshots = append(v.Snapshots[:i], v.Snapshots[i+1:]...)
+}
+
 // snapshotArg finds a snapshot; an unknown name is an error that lists the
 // snapshots there are.
 func snapshotArg(v *vm, name string) (int, error) {
@@ -76,8 +82,7 @@ func (d *driver) undoSnapshotCreate(ctx context.Context, r *sdk.Request) error {
 			return nil
 		}
 		if i := v.snapshot(r.OutputString("snapshot")); i >= 0 {
-			cmds.add("qm", "delsnapshot", itoa(v.VMID), v.Snapshots[i].Name)
-			v.Snapshots = append(v.Snapshots[:i], v.Snapshots[i+1:]...)
+			v.deleteSnapshot(i, cmds)
 		}
 		return nil
 	})
@@ -138,8 +143,7 @@ func (d *driver) snapshotDelete(ctx context.Context, r *sdk.Request) error {
 			}
 			return err
 		}
-		cmds.add("qm", "delsnapshot", itoa(v.VMID), v.Snapshots[i].Name)
-		v.Snapshots = append(v.Snapshots[:i], v.Snapshots[i+1:]...)
+		v.deleteSnapshot(i, cmds)
 		deleted = true
 		return nil
 	})
