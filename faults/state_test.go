@@ -279,13 +279,8 @@ func diff(a, b map[string]any, max int) []string {
 	for k := range fb {
 		keys[k] = true
 	}
-	var sorted []string
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
 	var out []string
-	for _, k := range sorted {
+	for _, k := range sortedKeys(keys) {
 		va, ina := fa[k]
 		vb, inb := fb[k]
 		switch {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -147,12 +149,7 @@ func ExpandPaths(files []string) []string {
 			seen[d] = true
 		}
 	}
-	out := make([]string, 0, len(seen))
-	for p := range seen {
-		out = append(out, p)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // validFiles checks files and secret_files: paths as CheckFilePath wants
@@ -178,12 +175,7 @@ func checkFiles(r *sdk.Request, withFilesystem bool) error {
 		if withFilesystem && r.Known("filesystem") && r.String("filesystem") != "ext4" {
 			errs = append(errs, sdk.ArgError(field, "needs filesystem = \"ext4\": the files are written into the volume's new filesystem"))
 		}
-		keys := make([]string, 0, len(m))
-		for p := range m {
-			keys = append(keys, p)
-		}
-		sort.Strings(keys)
-		for _, p := range keys {
+		for _, p := range slices.Sorted(maps.Keys(m)) {
 			at := cty.GetAttrPath(field).Index(cty.StringVal(p))
 			if err := CheckFilePath(p); err != nil {
 				errs = append(errs, sdk.ArgPathError(at, "invalid path: %v", err))
@@ -196,12 +188,7 @@ func checkFiles(r *sdk.Request, withFilesystem bool) error {
 			seen[p] = field
 		}
 	}
-	paths := make([]string, 0, len(seen))
-	for p := range seen {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
+	for _, p := range slices.Sorted(maps.Keys(seen)) {
 		for _, dir := range Parents(p) {
 			if other, ok := seen[dir]; ok {
 				errs = append(errs, sdk.ArgPathError(cty.GetAttrPath(other).Index(cty.StringVal(dir)), "%q is a file, and %q needs it to be a directory", dir, p))

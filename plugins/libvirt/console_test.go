@@ -166,10 +166,7 @@ func (c *console) roundTrip(tag string) {
 // libvirtd stops answering is closed with an error naming the VM and the
 // stall limit.
 func TestConsoleTalksToTheGuest(t *testing.T) {
-	h := newHarness(t, "qemu:///system")
-	name := uniqueName("vmflow-con")
-	g := setupGuest(t, h, name)
-	t.Cleanup(func() { h.removeGuest(name, g.boot, g.varPath) })
+	h, name, g := newGuest(t, "vmflow-con")
 	h.defineGuest(name, g, "vmflow.marker=console vmflow.stay=1", "nat")
 	h.run("start", map[string]any{"name": name})
 	h.run("wait_ip", map[string]any{"name": name, "timeout": 120})

@@ -147,11 +147,7 @@ func (d *driver) resolveDisk(field, ref string) (path, format string, err error)
 		}
 		return ref, f, nil
 	}
-	conn, _, vol, err := d.volume(ref)
-	if err != nil {
-		return "", "", sdk.ArgError(field, "%v", err)
-	}
-	vi, err := d.volInfo(conn, vol)
+	_, _, vi, err := d.volumeArgInfo(field, ref)
 	if err != nil {
 		return "", "", err
 	}

@@ -53,6 +53,16 @@ func (d *driver) activeDomainArg(name string) (libvirtConn, libvirt.Domain, bool
 	return conn, dom, active != 0, err
 }
 
+// domainArgState is domainArg, and the domain's state.
+func (d *driver) domainArgState(name string) (libvirtConn, libvirt.Domain, libvirt.DomainState, error) {
+	conn, dom, err := d.domainArg(name)
+	if err != nil {
+		return nil, dom, 0, err
+	}
+	st, err := domainState(conn, dom)
+	return conn, dom, st, err
+}
+
 // ignoreNoDomain is err, except that a domain that is gone is none: an
 // undo has nothing to do then.
 func ignoreNoDomain(err error) error {

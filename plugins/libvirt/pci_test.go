@@ -42,13 +42,8 @@ func TestPCIPassthroughOnLibvirtd(t *testing.T) {
 	h.run("volume_create", map[string]any{"name": first + "-boot", "size": "64M"})
 	t.Cleanup(func() { h.removeGuest(first); h.removeGuest(second) })
 	h.run("define", map[string]any{"name": first, "boot_volume": first + "-boot", "firmware": "uefi", "network": "none", "memory": 128, "pci_devices": []string{"00:01.0"}})
-	conn, dom, err := h.d.domain(first)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _ := conn.DomainGetXMLDesc(dom, 0)
-	var x libvirtxml.Domain
-	if err := x.Unmarshal(doc); err != nil || len(domainPCI(&x)) != 1 || domainPCI(&x)[0].String() != "0000:00:01.0" {
+	x, doc, err := h.domainXML(first)
+	if err != nil || len(domainPCI(&x)) != 1 || domainPCI(&x)[0].String() != "0000:00:01.0" {
 		t.Fatalf("libvirt's definition has no hostdev 0000:00:01.0: %v\n%s", err, doc)
 	}
 	// Redefining the same VM with its own device is fine.

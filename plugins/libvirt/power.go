@@ -50,6 +50,20 @@ func waitState(ctx context.Context, conn libvirtConn, dom libvirt.Domain, timeou
 // shutdownRetry is how often shutdown asks the guest again.
 const shutdownRetry = 5 * time.Second
 
+// shutdownFlags and rebootFlags are what each mode asks libvirt for.
+var (
+	shutdownFlags = map[string]libvirt.DomainShutdownFlagValues{
+		"auto":  0,
+		"acpi":  libvirt.DomainShutdownAcpiPowerBtn,
+		"agent": libvirt.DomainShutdownGuestAgent,
+	}
+	rebootFlags = map[string]libvirt.DomainRebootFlagValues{
+		"auto":  0,
+		"acpi":  libvirt.DomainRebootAcpiPowerBtn,
+		"agent": libvirt.DomainRebootGuestAgent,
+	}
+)
+
 // startDomain starts a domain and records when, for wait_ip.
 func startDomain(conn libvirtConn, dom libvirt.Domain, r *sdk.Request) error {
 	now := time.Now()
@@ -129,11 +143,7 @@ func (d *driver) shutdown(ctx context.Context, r *sdk.Request) error {
 	if err := r.Claim(shutdownClaim(name), powerClaim{At: time.Now()}); err != nil {
 		return err
 	}
-	flags := map[string]libvirt.DomainShutdownFlagValues{
-		"auto":  0,
-		"acpi":  libvirt.DomainShutdownAcpiPowerBtn,
-		"agent": libvirt.DomainShutdownGuestAgent,
-	}[r.String("mode")]
+	flags := shutdownFlags[r.String("mode")]
 	// A guest still booting misses the request: its ACPI handler
 	// or guest agent may not be up yet. Ask again every few
 	// seconds until the step's deadline.
@@ -179,7 +189,7 @@ func (d *driver) undoShutdown(ctx context.Context, r *sdk.Request) error {
 		// then start it, so that it does not go off after this
 		// undo. A guest that will not stop keeps running.
 		if active, err := conn.DomainIsActive(dom); err == nil && active != 0 {
-			flags := map[string]libvirt.DomainShutdownFlagValues{"acpi": libvirt.DomainShutdownAcpiPowerBtn, "agent": libvirt.DomainShutdownGuestAgent}[r.String("mode")]
+			flags := shutdownFlags[r.String("mode")]
 			r.Log("%s may be shutting down after the interrupted attempt: waiting for it to stop, to start it again", r.String("name"))
 			deadline := stepDeadline(r)
 			for off := false; !off && time.Now().Before(deadline); {
@@ -199,11 +209,7 @@ func (d *driver) undoShutdown(ctx context.Context, r *sdk.Request) error {
 
 // suspend is suspend's Run.
 func (d *driver) suspend(ctx context.Context, r *sdk.Request) error {
-	conn, dom, err := d.domainArg(r.String("name"))
-	if err != nil {
-		return err
-	}
-	st, err := domainState(conn, dom)
+	conn, dom, st, err := d.domainArgState(r.String("name"))
 	if err != nil {
 		return err
 	}
@@ -242,11 +248,7 @@ func (d *driver) undoSuspend(ctx context.Context, r *sdk.Request) error {
 
 // resume is resume's Run.
 func (d *driver) resume(ctx context.Context, r *sdk.Request) error {
-	conn, dom, err := d.domainArg(r.String("name"))
-	if err != nil {
-		return err
-	}
-	st, err := domainState(conn, dom)
+	conn, dom, st, err := d.domainArgState(r.String("name"))
 	if err != nil {
 		return err
 	}
@@ -281,12 +283,7 @@ func (d *driver) reboot(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	flags := map[string]libvirt.DomainRebootFlagValues{
-		"auto":  0,
-		"acpi":  libvirt.DomainRebootAcpiPowerBtn,
-		"agent": libvirt.DomainRebootGuestAgent,
-	}[r.String("mode")]
-	if err := conn.DomainReboot(dom, flags); err != nil {
+	if err := conn.DomainReboot(dom, rebootFlags[r.String("mode")]); err != nil {
 		return fmt.Errorf("rebooting %q: %w", r.String("name"), err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"maps"
 	"net"
 	"os"
 	"strings"
@@ -18,14 +19,16 @@ func uniqueName(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b[:])
 }
 
-// guestVolumes imports the test guest's kernel and initrd into the pool,
-// where qemu (running as its own user) can read them, and makes a boot
+// guestDisks are the test guest's kernel and initrd, imported into the
+// pool (where qemu, running as its own user, can read them), its boot
 // overlay and a fresh ext4 /var disk.
 type guestDisks struct {
 	kernel, initrd, boot, varPath string
 }
 
-func setupGuest(t *testing.T, h *harness, prefix string) guestDisks {
+// setupGuest makes the guestDisks of the domain prefix; varInputs are
+// more inputs of the /var disk's volume_create (its files, say).
+func setupGuest(t *testing.T, h *harness, prefix string, varInputs map[string]any) guestDisks {
 	t.Helper()
 	dir := guestDir(t)
 	g := guestDisks{
@@ -35,9 +38,22 @@ func setupGuest(t *testing.T, h *harness, prefix string) guestDisks {
 	h.run("volume_create", map[string]any{"name": prefix + "-base", "size": "64M"})
 	ov := h.run("volume_overlay", map[string]any{"name": prefix + "-boot", "backing": prefix + "-base"})
 	g.boot = str(ov, "path")
-	v := h.run("volume_create", map[string]any{"name": prefix + "-var", "size": "1G", "filesystem": "ext4", "label": "var"})
-	g.varPath = str(v, "path")
+	in := map[string]any{"name": prefix + "-var", "size": "1G", "filesystem": "ext4", "label": "var"}
+	maps.Copy(in, varInputs)
+	g.varPath = str(h.run("volume_create", in), "path")
 	return g
+}
+
+// newGuest is a harness on qemu:///system and the test guest's disks for
+// a domain named uniqueName(prefix); the domain and its volumes are
+// removed (and checked gone) when the test ends.
+func newGuest(t *testing.T, prefix string) (*harness, string, guestDisks) {
+	t.Helper()
+	h := newHarness(t, "qemu:///system")
+	name := uniqueName(prefix)
+	g := setupGuest(t, h, name, nil)
+	t.Cleanup(func() { h.removeGuest(name, g.boot, g.varPath) })
+	return h, name, g
 }
 
 func (h *harness) defineGuest(name string, g guestDisks, cmdline, network string) {
@@ -47,6 +63,20 @@ func (h *harness) defineGuest(name string, g guestDisks, cmdline, network string
 		"firmware": "kernel", "kernel": g.kernel, "initrd": g.initrd,
 		"cmdline": "console=ttyS0 panic=-1 " + cmdline, "network": network,
 	})
+}
+
+// domainXML is the domain's live definition, as libvirt gives it and
+// parsed (with the parse's error).
+func (h *harness) domainXML(name string) (libvirtxml.Domain, string, error) {
+	h.t.Helper()
+	conn, dom, err := h.d.domain(name)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	doc, _ := conn.DomainGetXMLDesc(dom, 0)
+	var x libvirtxml.Domain
+	err = x.Unmarshal(doc)
+	return x, doc, err
 }
 
 // waitOff waits for the guest to power itself off.
@@ -87,10 +117,7 @@ func (h *harness) removeGuest(name string, files ...string) {
 // read it back on the host. Snapshot, boot with a new marker, revert: the
 // old marker is back. An unknown snapshot changes nothing.
 func TestGuestMarkerSnapshotRevert(t *testing.T) {
-	h := newHarness(t, "qemu:///system")
-	name := uniqueName("vmflow-t")
-	g := setupGuest(t, h, name)
-	t.Cleanup(func() { h.removeGuest(name, g.boot, g.varPath) })
+	h, name, g := newGuest(t, "vmflow-t")
 
 	// A thin overlay costs almost nothing before boot.
 	info := h.run("volume_info", map[string]any{"name": name + "-boot"})
@@ -152,10 +179,7 @@ func TestGuestMarkerSnapshotRevert(t *testing.T) {
 // that has none gives a clear timeout error. Agent shutdown works; an ACPI
 // shutdown the guest ignores fails after its timeout.
 func TestWaitIPAndShutdown(t *testing.T) {
-	h := newHarness(t, "qemu:///system")
-	name := uniqueName("vmflow-ip")
-	g := setupGuest(t, h, name)
-	t.Cleanup(func() { h.removeGuest(name, g.boot, g.varPath) })
+	h, name, g := newGuest(t, "vmflow-ip")
 
 	h.defineGuest(name, g, "vmflow.marker=ip", "nat")
 	h.run("start", map[string]any{"name": name})
@@ -218,13 +242,8 @@ func TestUEFIDomainNVRAM(t *testing.T) {
 	t.Cleanup(func() { h.removeGuest(name) })
 	h.run("define", map[string]any{"name": name, "boot_volume": name + "-boot", "firmware": "uefi", "network": "none", "memory": 256})
 	h.run("start", map[string]any{"name": name})
-	conn, dom, err := h.d.domain(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _ := conn.DomainGetXMLDesc(dom, 0)
-	var x libvirtxml.Domain
-	if err := x.Unmarshal(doc); err != nil || x.OS.NVRam == nil || x.OS.Loader == nil {
+	x, doc, err := h.domainXML(name)
+	if err != nil || x.OS.NVRam == nil || x.OS.Loader == nil {
 		t.Fatalf("no loader/NVRAM in the live definition: %v\n%s", err, doc)
 	}
 	nvram := x.OS.NVRam.NVRam
@@ -246,13 +265,8 @@ func TestBridgeNetwork(t *testing.T) {
 	t.Cleanup(func() { h.removeGuest(name) })
 	h.fails("define", map[string]any{"name": name, "boot_volume": name + "-boot", "network": "bridge:no/such"}, "network must be nat, none or bridge:<name>")
 	out := h.run("define", map[string]any{"name": name, "boot_volume": name + "-boot", "network": "bridge:virbr0", "mac": "52:54:00:aa:bb:cc"})
-	conn, dom, err := h.d.domain(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _ := conn.DomainGetXMLDesc(dom, 0)
-	var x libvirtxml.Domain
-	if err := x.Unmarshal(doc); err != nil || len(x.Devices.Interfaces) != 1 {
+	x, doc, err := h.domainXML(name)
+	if err != nil || len(x.Devices.Interfaces) != 1 {
 		t.Fatalf("%v\n%s", err, doc)
 	}
 	ifc := x.Devices.Interfaces[0]

@@ -153,18 +153,27 @@ func (h *harness) stalled(rp *relayProcess, limit time.Duration, action string, 
 	}
 }
 
+// stallingRelay sets a stall test up: a harness with an ext4 volume
+// "data" of noiseFiles, reached through a relay process that stops as o
+// says, with a stall limit of 2s.
+func stallingRelay(t *testing.T, o relayOptions) (*harness, *relayProcess) {
+	t.Helper()
+	h := newHarness(t, "qemu:///system")
+	h.run("volume_create", map[string]any{"name": "data", "size": "64M", "filesystem": "ext4", "files": noiseFiles()})
+	rp := startRelayProcess(t, o)
+	h.through(rp.path)
+	t.Cleanup(func() { _ = rp.cmd.Process.Signal(syscall.SIGCONT) })
+	h.d.stall = 2 * time.Second
+	return h, rp
+}
+
 // A download in which nothing moves for the stall limit fails with an
 // error that names the volume and the limit, instead of waiting on. The
 // relay process here stands for the path the bytes take (a network, an
 // ssh tunnel): it stops (SIGSTOP) after passing on the download's second
 // packet. The plugin goes on working once the relay does.
 func TestStalledDownloadIsGivenUp(t *testing.T) {
-	h := newHarness(t, "qemu:///system")
-	h.run("volume_create", map[string]any{"name": "data", "size": "64M", "filesystem": "ext4", "files": noiseFiles()})
-	rp := startRelayProcess(t, relayOptions{stopAfterDown: 2})
-	h.through(rp.path)
-	t.Cleanup(func() { _ = rp.cmd.Process.Signal(syscall.SIGCONT) })
-	h.d.stall = 2 * time.Second
+	h, rp := stallingRelay(t, relayOptions{stopAfterDown: 2})
 
 	path := filepath.Join(t.TempDir(), "data.qcow2")
 	err := h.stalled(rp, h.d.stall, "volume_export", map[string]any{"name": "data", "path": path})
@@ -183,12 +192,7 @@ func TestStalledDownloadIsGivenUp(t *testing.T) {
 // The same for an upload: volume_edit's upload of the edited volume,
 // through a relay that stops after passing on two of its packets.
 func TestStalledUploadIsGivenUp(t *testing.T) {
-	h := newHarness(t, "qemu:///system")
-	h.run("volume_create", map[string]any{"name": "data", "size": "64M", "filesystem": "ext4", "files": noiseFiles()})
-	rp := startRelayProcess(t, relayOptions{stopAfterUp: 2})
-	h.through(rp.path)
-	t.Cleanup(func() { _ = rp.cmd.Process.Signal(syscall.SIGCONT) })
-	h.d.stall = 2 * time.Second
+	h, rp := stallingRelay(t, relayOptions{stopAfterUp: 2})
 
 	err := h.stalled(rp, h.d.stall, "volume_edit", map[string]any{"name": "data", "files": map[string]string{"vmflow/marker": "edited"}})
 	if err == nil || !regexp.MustCompile(`uploading /\S+ into volume "data": nothing moved for 2s \(libvirtd, or the way to it, stopped\); the upload was given up: the volume may be damaged`).MatchString(err.Error()) {

@@ -32,17 +32,25 @@ func requireTestUser(t *testing.T) {
 	}
 }
 
-// TestTCP reaches a libvirtd over qemu+tcp:// on 127.0.0.1: a session
-// daemon of the unprivileged test user that the test runs with a config of
-// its own (the machine's daemon is not reconfigured), so the pool it makes
-// is that user's.
-func TestTCP(t *testing.T) {
+// startTCPDaemon starts the test user's libvirtd on qemu+tcp:// for the
+// test (where requireTestUser lets it), stopped when the test ends.
+func startTCPDaemon(t *testing.T) *testlibvirt.TCPDaemon {
+	t.Helper()
 	requireTestUser(t)
 	lv, err := testlibvirt.StartTCP(testUser)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(lv.Stop)
+	return lv
+}
+
+// TestTCP reaches a libvirtd over qemu+tcp:// on 127.0.0.1: a session
+// daemon of the unprivileged test user that the test runs with a config of
+// its own (the machine's daemon is not reconfigured), so the pool it makes
+// is that user's.
+func TestTCP(t *testing.T) {
+	lv := startTCPDaemon(t)
 
 	d := &driver{}
 	poolPath := filepath.Join(lv.Dir, "pool")
@@ -81,12 +89,7 @@ func TestTCP(t *testing.T) {
 // is asked on its own connection, and one that does not answer is named
 // with the reason instead of failing the list.
 func TestListHosts(t *testing.T) {
-	requireTestUser(t)
-	lv, err := testlibvirt.StartTCP(testUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(lv.Stop)
+	lv := startTCPDaemon(t)
 	h := newHarness(t, "qemu:///system")
 	gone := "qemu+tcp://127.0.0.1:1/session"
 	out := h.run("list", map[string]any{"hosts": map[string]any{"tcp": lv.URI, "gone": gone}})

@@ -50,9 +50,8 @@ func (d *driver) downloadOnce(ctx context.Context, vol libvirt.StorageVol, vi *v
 	}
 	h := sha256.New()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	total := int64(vi.allocation)
-	pw := &progressWriter{w: io.MultiWriter(bw, h), total: total, report: func(n int64) { r.Progress(n, total, label) }}
-	n, err := d.downloadStream(ctx, vol, pw, fmt.Sprintf("downloading volume %q", vi.name))
+	w := io.MultiWriter(bw, h, &progress{r: r, label: label, total: int64(vi.allocation)})
+	n, err := d.downloadStream(ctx, vol, w, fmt.Sprintf("downloading volume %q", vi.name))
 	if err == nil {
 		r.Progress(n, n, label)
 		err = bw.Flush()
@@ -83,23 +82,6 @@ func checkDownload(ctx context.Context, vi *volInfo, path string, n int64) error
 		}
 	}
 	return nil
-}
-
-type progressWriter struct {
-	w         io.Writer
-	n, total  int64
-	lastShown int64
-	report    func(int64)
-}
-
-func (p *progressWriter) Write(b []byte) (int, error) {
-	n, err := p.w.Write(b)
-	p.n += int64(n)
-	if p.total > 0 && (p.n-p.lastShown)*50 >= p.total { // every 2%
-		p.lastShown = p.n
-		p.report(p.n)
-	}
-	return n, err
 }
 
 // runningUser names the running (or paused) domain that uses a file as a
@@ -192,11 +174,7 @@ func qemuImgConvert(ctx context.Context, from, fromFormat, to, toFormat string) 
 // check with e2fsck, convert back, upload into the same volume.
 func (d *driver) editVolume(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	conn, _, vol, err := d.volumeArg("name", name)
-	if err != nil {
-		return err
-	}
-	vi, err := d.volInfo(conn, vol)
+	conn, vol, vi, err := d.volumeArgInfo("name", name)
 	if err != nil {
 		return err
 	}
@@ -308,11 +286,7 @@ func (d *driver) trimVolumeFile(volPath, uploaded string, r *sdk.Request) {
 // local file and hashed on the way.
 func (d *driver) exportVolume(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	conn, _, vol, err := d.volumeArg("name", name)
-	if err != nil {
-		return err
-	}
-	vi, err := d.volInfo(conn, vol)
+	_, vol, vi, err := d.volumeArgInfo("name", name)
 	if err != nil {
 		return err
 	}

@@ -81,19 +81,10 @@ func file0600(c string) fsEntry { return fsEntry{mode: 0o100600, content: c} }
 func TestVolumeFilesEditSwapExport(t *testing.T) {
 	h := newHarness(t, "qemu:///system")
 	name := uniqueName("vmflow-files")
-	dir := guestDir(t)
-	g := guestDisks{
-		kernel: str(h.run("volume_import", map[string]any{"path": dir + "/vmlinuz", "name": name + "-vmlinuz"}), "path"),
-		initrd: str(h.run("volume_import", map[string]any{"path": dir + "/initrd.img", "name": name + "-initrd"}), "path"),
-	}
-	h.run("volume_create", map[string]any{"name": name + "-base", "size": "64M"})
-	g.boot = str(h.run("volume_overlay", map[string]any{"name": name + "-boot", "backing": name + "-base"}), "path")
-	v := h.run("volume_create", map[string]any{
-		"name": name + "-var", "size": "1G", "filesystem": "ext4", "label": "var",
+	g := setupGuest(t, h, name, map[string]any{
 		"files":        map[string]string{"vmflow/marker": "created", "identity/hostname": "alpha\n", "odd \"name\" here": "quoted"},
 		"secret_files": map[string]string{"vmflow/key": "s3cret"},
 	})
-	g.varPath = str(v, "path")
 	t.Cleanup(func() {
 		h.run("volume_delete", map[string]any{"name": name + "-var2", "missing_ok": true})
 		h.removeGuest(name, g.boot, g.varPath)

@@ -41,6 +41,16 @@ func (d *driver) volumeArg(field, name string) (libvirtConn, libvirt.StoragePool
 	return conn, pool, vol, nil
 }
 
+// volumeArgInfo is volumeArg, and what volInfo tells of the volume.
+func (d *driver) volumeArgInfo(field, name string) (libvirtConn, libvirt.StorageVol, *volInfo, error) {
+	conn, _, vol, err := d.volumeArg(field, name)
+	if err != nil {
+		return nil, vol, nil, err
+	}
+	vi, err := d.volInfo(conn, vol)
+	return conn, vol, vi, err
+}
+
 // volumeExists reports whether the pool has a volume of that name.
 func (d *driver) volumeExists(name string) (bool, error) {
 	conn, pool, err := d.pool()
@@ -186,29 +196,31 @@ func (d *driver) upload(ctx context.Context, vol libvirt.StorageVol, path string
 		return err
 	}
 	total := st.Size()
-	pr := &progressReader{r: f, total: total, report: func(n int64) { r.Progress(n, total, label) }}
-	if err := d.uploadStream(ctx, vol, pr, total, fmt.Sprintf("uploading %s into volume %q", path, vol.Name)); err != nil {
+	src := io.TeeReader(f, &progress{r: r, label: label, total: total})
+	if err := d.uploadStream(ctx, vol, src, total, fmt.Sprintf("uploading %s into volume %q", path, vol.Name)); err != nil {
 		return err
 	}
 	r.Progress(total, total, label)
 	return nil
 }
 
-type progressReader struct {
-	r         io.Reader
+// progress counts the bytes written to it (by io.TeeReader on an upload,
+// io.MultiWriter on a download) and reports them as r's progress under
+// label every 2% of total (never when total is 0).
+type progress struct {
+	r         *sdk.Request
+	label     string
 	n, total  int64
 	lastShown int64
-	report    func(int64)
 }
 
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.n += int64(n)
+func (p *progress) Write(b []byte) (int, error) {
+	p.n += int64(len(b))
 	if p.total > 0 && (p.n-p.lastShown)*50 >= p.total { // every 2%
 		p.lastShown = p.n
-		p.report(p.n)
+		p.r.Progress(p.n, p.total, p.label)
 	}
-	return n, err
+	return len(b), nil
 }
 
 // validBacking checks volume_overlay's base: a volume name, or an
@@ -331,11 +343,7 @@ func (d *driver) volumeOverlay(ctx context.Context, r *sdk.Request) error {
 			return sdk.ArgError("backing", "%s is not a volume of any storage pool on %s; import it first (volume_import)", backing, d.uri)
 		}
 	} else {
-		conn, _, vol, err := d.volumeArg("backing", backing)
-		if err != nil {
-			return err
-		}
-		vi, err := d.volInfo(conn, vol)
+		_, _, vi, err := d.volumeArgInfo("backing", backing)
 		if err != nil {
 			return err
 		}
@@ -363,11 +371,7 @@ func (d *driver) volumeResize(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return sdk.ArgError("size", "%v", err)
 	}
-	conn, _, vol, err := d.volumeArg("name", r.String("name"))
-	if err != nil {
-		return err
-	}
-	vi, err := d.volInfo(conn, vol)
+	conn, vol, vi, err := d.volumeArgInfo("name", r.String("name"))
 	if err != nil {
 		return err
 	}

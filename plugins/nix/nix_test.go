@@ -318,18 +318,26 @@ func TestBuildErrorIsNixsErrorNotItsWarning(t *testing.T) {
 	}
 }
 
-// A build that prints nothing for max_silent_time fails (nix's
-// --max-silent-time) soon after, with nix's error and what to change.
-func TestSilentBuildFails(t *testing.T) {
+// silentBuild builds the flake "silent" (one line, then nothing for ten
+// minutes) with max_silent_time 2s and these extra_args, which must fail;
+// it returns the error's message, how long the build took, and its stamp.
+func silentBuild(t *testing.T, extraArgs []string) (msg string, took time.Duration, st string) {
+	t.Helper()
 	h := newHarnessConfig(t, map[string]cty.Value{"max_silent_time": cty.StringVal("2s")})
-	st := stamp(t)
+	st = stamp(t)
 	start := time.Now()
-	_, _, err := h.try("build", map[string]any{"flake": "silent", "extra_args": offline})
-	took := time.Since(start)
+	_, _, err := h.try("build", map[string]any{"flake": "silent", "extra_args": extraArgs})
+	took = time.Since(start)
 	if err == nil {
 		t.Fatal("a silent build succeeded")
 	}
-	msg := err.Error()
+	return err.Error(), took, st
+}
+
+// A build that prints nothing for max_silent_time fails (nix's
+// --max-silent-time) soon after, with nix's error and what to change.
+func TestSilentBuildFails(t *testing.T) {
+	msg, took, st := silentBuild(t, offline)
 	if !strings.HasPrefix(msg, "building the image failed: error: building of '/nix/store/") || !strings.Contains(msg, "timed out after 2 seconds of silence") {
 		t.Fatalf("the message is not nix's timeout:\n%s", msg)
 	}
@@ -346,15 +354,7 @@ func TestSilentBuildFails(t *testing.T) {
 // arguments), the plugin still stops nix once it has printed nothing for
 // a little longer than max_silent_time.
 func TestSilentNixIsStopped(t *testing.T) {
-	h := newHarnessConfig(t, map[string]cty.Value{"max_silent_time": cty.StringVal("2s")})
-	st := stamp(t)
-	start := time.Now()
-	_, _, err := h.try("build", map[string]any{"flake": "silent", "extra_args": append([]string{"--max-silent-time", "0"}, offline...)})
-	took := time.Since(start)
-	if err == nil {
-		t.Fatal("a silent build succeeded")
-	}
-	msg := err.Error()
+	msg, took, st := silentBuild(t, append([]string{"--max-silent-time", "0"}, offline...))
 	if !strings.HasPrefix(msg, "building the image failed: nix printed nothing for 4s and was stopped") || !strings.Contains(msg, "raise max_silent_time") {
 		t.Fatalf("message:\n%s", msg)
 	}

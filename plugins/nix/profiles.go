@@ -48,9 +48,11 @@ func knownProfiles(ctx context.Context, flake string, storeArgs []string) (map[s
 	return profiles, nil
 }
 
-func sortedNames(known map[string]profileInfo) []string {
-	names := make([]string, 0, len(known))
-	for n := range known {
+// sortedNames lists a map's keys, sorted (an empty list, not nil, for
+// none: it is an output).
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -98,10 +100,5 @@ func normalize(requested []string, known map[string]profileInfo) ([]string, []st
 			return nil, nil, err
 		}
 	}
-	out := make([]string, 0, len(set))
-	for p := range set {
-		out = append(out, p)
-	}
-	sort.Strings(out)
-	return out, added, nil
+	return sortedNames(set), added, nil
 }

@@ -10,11 +10,7 @@ import (
 // start is start's Run.
 func (d *driver) start(ctx context.Context, r *sdk.Request) error {
 	started := false
-	err := d.change(r, func(c *cluster, cmds *commands) error {
-		v, err := d.vmArg(c, r.String("name"))
-		if err != nil {
-			return err
-		}
+	err := d.changeVM(r, func(v *vm, cmds *commands) error {
 		if v.Status != running {
 			if err := r.Claim(startClaim(v.Name), nil); err != nil {
 				return err
@@ -50,11 +46,7 @@ func (d *driver) undoStart(ctx context.Context, r *sdk.Request) error {
 // shutdown is shutdown's Run.
 func (d *driver) shutdown(ctx context.Context, r *sdk.Request) error {
 	stoppedNow := false
-	err := d.change(r, func(c *cluster, cmds *commands) error {
-		v, err := d.vmArg(c, r.String("name"))
-		if err != nil {
-			return err
-		}
+	err := d.changeVM(r, func(v *vm, cmds *commands) error {
 		if v.Status == running {
 			if err := r.Claim(shutdownClaim(v.Name), nil); err != nil {
 				return err
@@ -95,11 +87,7 @@ func (d *driver) undoShutdown(ctx context.Context, r *sdk.Request) error {
 // suspend is suspend's Run.
 func (d *driver) suspend(ctx context.Context, r *sdk.Request) error {
 	suspended := false
-	err := d.change(r, func(c *cluster, cmds *commands) error {
-		v, err := d.vmArg(c, r.String("name"))
-		if err != nil {
-			return err
-		}
+	err := d.changeVM(r, func(v *vm, cmds *commands) error {
 		if v.Status == running && !v.Paused {
 			if err := r.Claim(suspendClaim(v.Name), nil); err != nil {
 				return err
@@ -135,11 +123,7 @@ func (d *driver) undoSuspend(ctx context.Context, r *sdk.Request) error {
 // resume is resume's Run.
 func (d *driver) resume(ctx context.Context, r *sdk.Request) error {
 	resumed := false
-	err := d.change(r, func(c *cluster, cmds *commands) error {
-		v, err := d.vmArg(c, r.String("name"))
-		if err != nil {
-			return err
-		}
+	err := d.changeVM(r, func(v *vm, cmds *commands) error {
 		if v.Status == running && v.Paused {
 			cmds.add("qm", "resume", itoa(v.VMID))
 			v.Paused, resumed = false, true
@@ -155,11 +139,7 @@ func (d *driver) resume(ctx context.Context, r *sdk.Request) error {
 // destroy is destroy's Run.
 func (d *driver) destroy(ctx context.Context, r *sdk.Request) error {
 	wasRunning := false
-	err := d.change(r, func(c *cluster, cmds *commands) error {
-		v, err := d.vmArg(c, r.String("name"))
-		if err != nil {
-			return err
-		}
+	err := d.changeVM(r, func(v *vm, cmds *commands) error {
 		if wasRunning = v.Status == running; wasRunning {
 			cmds.add("qm", "stop", itoa(v.VMID))
 			v.stop()
@@ -174,18 +154,13 @@ func (d *driver) destroy(ctx context.Context, r *sdk.Request) error {
 
 // reboot is reboot's Run.
 func (d *driver) reboot(ctx context.Context, r *sdk.Request) error {
-	var cmds commands
-	err := d.st.view(func(c *cluster) error {
-		v, err := d.vmArg(c, r.String("name"))
-		if err != nil {
-			return err
-		}
-		if v.Status != running {
-			return sdk.ArgError("name", "VM %d (%s) is not running (Proxmox: VM %d not running)", v.VMID, v.Name, v.VMID)
-		}
-		cmds.add("qm", "reboot", itoa(v.VMID))
-		return nil
-	})
-	cmds.log(r)
-	return err
+	v, err := d.viewVM(r.String("name"))
+	if err != nil {
+		return err
+	}
+	if v.Status != running {
+		return sdk.ArgError("name", "VM %d (%s) is not running (Proxmox: VM %d not running)", v.VMID, v.Name, v.VMID)
+	}
+	r.Log("%s", command("qm", "reboot", itoa(v.VMID)))
+	return nil
 }

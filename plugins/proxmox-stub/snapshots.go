@@ -18,6 +18,12 @@ func (v *vm) snapshot(name string) int {
 	return -1
 }
 
+// deleteSnapshot is qm delsnapshot of the VM's snapshot i.
+func (v *vm) deleteSnapshot(i int, cmds *commands) {
+	cmds.add("qm", "delsnapshot", itoa(v.VMID), v.Snapshots[i].Name)
+	v.Snapshots = append(v.Snapshots[:i], v.Snapshots[i+1:]...)
+}
+
 // snapshotArg finds a snapshot; an unknown name is an error that lists the
 // snapshots there are.
 func snapshotArg(v *vm, name string) (int, error) {
@@ -45,11 +51,7 @@ func (d *driver) snapshotActions(b *hypervisor.Backend) {
 func (d *driver) snapshotCreate(ctx context.Context, r *sdk.Request) error {
 	snap := r.String("snapshot")
 	var state string
-	err := d.change(r, func(c *cluster, cmds *commands) error {
-		v, err := d.vmArg(c, r.String("name"))
-		if err != nil {
-			return err
-		}
+	err := d.changeVM(r, func(v *vm, cmds *commands) error {
 		if v.snapshot(snap) >= 0 {
 			return sdk.ArgError("snapshot", "VM %d (%s) already has a snapshot %q (Proxmox: snapshot name '%s' already used); choose another name or delete it first", v.VMID, v.Name, snap, snap)
 		}
@@ -80,8 +82,7 @@ func (d *driver) undoSnapshotCreate(ctx context.Context, r *sdk.Request) error {
 			return nil
 		}
 		if i := v.snapshot(r.OutputString("snapshot")); i >= 0 {
-			cmds.add("qm", "delsnapshot", itoa(v.VMID), v.Snapshots[i].Name)
-			v.Snapshots = append(v.Snapshots[:i], v.Snapshots[i+1:]...)
+			v.deleteSnapshot(i, cmds)
 		}
 		return nil
 	})
@@ -89,27 +90,21 @@ func (d *driver) undoSnapshotCreate(ctx context.Context, r *sdk.Request) error {
 
 // snapshotList is snapshot_list's Run.
 func (d *driver) snapshotList(ctx context.Context, r *sdk.Request) error {
-	list := []hypervisor.SnapshotInfo{}
-	names := []string{}
-	err := d.st.view(func(c *cluster) error {
-		v, err := d.vmArg(c, r.String("name"))
-		if err != nil {
-			return err
-		}
-		for _, s := range v.Snapshots {
-			// The state a snapshot was taken in, in libvirt's
-			// words for it, as the libvirt plugin lists them.
-			state := "shutoff"
-			if s.VMState {
-				state = "running"
-			}
-			names = append(names, s.Name)
-			list = append(list, hypervisor.SnapshotInfo{Name: s.Name, Created: s.Created.Format(time.RFC3339), State: state, Description: s.Description})
-		}
-		return nil
-	})
+	v, err := d.viewVM(r.String("name"))
 	if err != nil {
 		return err
+	}
+	list := []hypervisor.SnapshotInfo{}
+	names := []string{}
+	for _, s := range v.Snapshots {
+		// The state a snapshot was taken in, in libvirt's words
+		// for it, as the libvirt plugin lists them.
+		state := "shutoff"
+		if s.VMState {
+			state = "running"
+		}
+		names = append(names, s.Name)
+		list = append(list, hypervisor.SnapshotInfo{Name: s.Name, Created: s.Created.Format(time.RFC3339), State: state, Description: s.Description})
 	}
 	return errors.Join(r.Set("names", names), r.Set("snapshots", list))
 }
@@ -117,11 +112,7 @@ func (d *driver) snapshotList(ctx context.Context, r *sdk.Request) error {
 // snapshotRevert is snapshot_revert's Run.
 func (d *driver) snapshotRevert(ctx context.Context, r *sdk.Request) error {
 	var state string
-	err := d.change(r, func(c *cluster, cmds *commands) error {
-		v, err := d.vmArg(c, r.String("name"))
-		if err != nil {
-			return err
-		}
+	err := d.changeVM(r, func(v *vm, cmds *commands) error {
 		i, err := snapshotArg(v, r.String("snapshot"))
 		if err != nil {
 			return err
@@ -144,11 +135,7 @@ func (d *driver) snapshotRevert(ctx context.Context, r *sdk.Request) error {
 // snapshotDelete is snapshot_delete's Run.
 func (d *driver) snapshotDelete(ctx context.Context, r *sdk.Request) error {
 	deleted := false
-	err := d.change(r, func(c *cluster, cmds *commands) error {
-		v, err := d.vmArg(c, r.String("name"))
-		if err != nil {
-			return err
-		}
+	err := d.changeVM(r, func(v *vm, cmds *commands) error {
 		i, err := snapshotArg(v, r.String("snapshot"))
 		if err != nil {
 			if r.Bool("missing_ok") {
@@ -156,8 +143,7 @@ func (d *driver) snapshotDelete(ctx context.Context, r *sdk.Request) error {
 			}
 			return err
 		}
-		cmds.add("qm", "delsnapshot", itoa(v.VMID), v.Snapshots[i].Name)
-		v.Snapshots = append(v.Snapshots[:i], v.Snapshots[i+1:]...)
+		v.deleteSnapshot(i, cmds)
 		deleted = true
 		return nil
 	})

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -224,12 +226,7 @@ func (c *cluster) check() error {
 
 // sortedKeys lists a map's keys, sorted.
 func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(m))
 }
 
 // write replaces the state file atomically.
@@ -318,12 +315,7 @@ func (c *cluster) volumeByName(name string) *volume {
 // attachedTo names the VM and the disk key (virtio0, virtio1) a volume is
 // attached to, or returns nil.
 func (c *cluster) attachedTo(volid string) (*vm, string) {
-	names := make([]string, 0, len(c.VMs))
-	for n := range c.VMs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range sortedKeys(c.VMs) {
 		v := c.VMs[n]
 		for key, id := range map[string]string{"virtio0": v.Boot, "virtio1": v.Var} {
 			if id == volid {

@@ -125,6 +125,17 @@ func (d *driver) change(r *sdk.Request, fn func(c *cluster, cmds *commands) erro
 	return nil
 }
 
+// changeVM is change on the VM the name argument names.
+func (d *driver) changeVM(r *sdk.Request, fn func(v *vm, cmds *commands) error) error {
+	return d.change(r, func(c *cluster, cmds *commands) error {
+		v, err := d.vmArg(c, r.String("name"))
+		if err != nil {
+			return err
+		}
+		return fn(v, cmds)
+	})
+}
+
 func itoa(i int) string { return strconv.Itoa(i) }
 
 // imageInfo is hypervisor.ImageInfo for a file to upload: a raw image
