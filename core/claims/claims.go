@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/vmflow/vmflow/internal/atomicfile"
+	"github.com/vmflow/vmflow/internal/fsx"
 )
 
 // Root is the directory of every claim under a state directory.
@@ -130,10 +131,7 @@ func Read(dir, key string) (*Claim, bool, error) {
 
 // List returns every claim in dir, sorted by key.
 func List(dir string) ([]Claim, error) {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	ents, err := fsx.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -177,10 +175,7 @@ func RemoveRun(stateDir, runID string) error {
 	if runID == "" {
 		return nil
 	}
-	plugins, err := os.ReadDir(Root(stateDir))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+	plugins, err := fsx.ReadDir(Root(stateDir))
 	if err != nil {
 		return err
 	}

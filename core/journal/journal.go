@@ -28,6 +28,7 @@ import (
 
 	"github.com/vmflow/vmflow/core/lang"
 	"github.com/vmflow/vmflow/core/lock"
+	"github.com/vmflow/vmflow/internal/fsx"
 )
 
 // Step and run statuses.
@@ -450,10 +451,7 @@ func (s *Store) Resolve(id string) (string, error) {
 }
 
 func (s *Store) ids() ([]string, error) {
-	ents, err := os.ReadDir(s.Dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	ents, err := fsx.ReadDir(s.Dir)
 	if err != nil {
 		return nil, err
 	}

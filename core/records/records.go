@@ -26,6 +26,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/vmflow/vmflow/internal/atomicfile"
+	"github.com/vmflow/vmflow/internal/fsx"
 )
 
 const (
@@ -217,10 +218,7 @@ func (s Store) List(collection string) ([]string, error) {
 	if err := CheckCollection(collection); err != nil {
 		return nil, err
 	}
-	ents, err := os.ReadDir(filepath.Join(s.Root, filepath.FromSlash(collection)))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	ents, err := fsx.ReadDir(filepath.Join(s.Root, filepath.FromSlash(collection)))
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,23 @@
+package fsx
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestReadDir(t *testing.T) {
+	dir := t.TempDir()
+	if ents, err := ReadDir(filepath.Join(dir, "missing")); err != nil || ents != nil {
+		t.Fatalf("a missing directory: %v, %v; want no entries and no error", ents, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if ents, err := ReadDir(dir); err != nil || len(ents) != 1 || ents[0].Name() != "f" {
+		t.Fatalf("a directory with one file: %v, %v", ents, err)
+	}
+	if _, err := ReadDir(filepath.Join(dir, "f")); err == nil {
+		t.Fatal("a file read as a directory gave no error")
+	}
+}
