@@ -91,6 +91,13 @@ func (s *state) ready() (records.Store, error) {
 	return records.Store{Root: d}, err
 }
 
+// named is the store and the record a request names (its collection and
+// name inputs).
+func (rs recordStore) named(r *sdk.Request) (store records.Store, collection, name string, err error) {
+	store, err = rs.st.ready()
+	return store, r.String("collection"), r.String("name"), err
+}
+
 // objectOf turns a record's values into an object (maps become objects,
 // so that attributes of any type sit together).
 func objectOf(v cty.Value) cty.Value {
@@ -277,11 +284,10 @@ func (rs recordStore) validateWrite(ctx context.Context, r *sdk.Request) error {
 }
 
 func (rs recordStore) runWrite(ctx context.Context, r *sdk.Request) error {
-	store, err := rs.st.ready()
+	store, coll, name, err := rs.named(r)
 	if err != nil {
 		return err
 	}
-	coll, name := r.String("collection"), r.String("name")
 	old, exists, err := store.Read(coll, name)
 	if err != nil {
 		return err
@@ -370,11 +376,10 @@ func (rs recordStore) runWrite(ctx context.Context, r *sdk.Request) error {
 }
 
 func (rs recordStore) undoWrite(ctx context.Context, r *sdk.Request) error {
-	store, err := rs.st.ready()
+	store, coll, name, err := rs.named(r)
 	if err != nil {
 		return err
 	}
-	coll, name := r.String("collection"), r.String("name")
 	var created bool
 	prev, prevSecrets := r.OutputString("previous"), r.OutputString("previous_secrets")
 	if v := r.Output("created"); v != cty.NilVal && !v.IsNull() {
@@ -407,11 +412,10 @@ func (rs recordStore) undoWrite(ctx context.Context, r *sdk.Request) error {
 }
 
 func (rs recordStore) runRead(ctx context.Context, r *sdk.Request) error {
-	store, err := rs.st.ready()
+	store, coll, name, err := rs.named(r)
 	if err != nil {
 		return err
 	}
-	coll, name := r.String("collection"), r.String("name")
 	rec, exists, err := store.Read(coll, name)
 	if err != nil {
 		return err
@@ -424,11 +428,10 @@ func (rs recordStore) runRead(ctx context.Context, r *sdk.Request) error {
 }
 
 func (rs recordStore) runDelete(ctx context.Context, r *sdk.Request) error {
-	store, err := rs.st.ready()
+	store, coll, name, err := rs.named(r)
 	if err != nil {
 		return err
 	}
-	coll, name := r.String("collection"), r.String("name")
 	ok, err := store.Delete(coll, name)
 	if err != nil {
 		return err
