@@ -17,7 +17,9 @@
 # (default qemu:///system), OUT (default bench/results/commands.json),
 # PLUGIN_BENCH=0 to skip the plugin start benchmark, BASE=path/to/vmflow
 # to time another build in the same rounds (a "before" column; it uses
-# the plugins beside it and cache and state directories of its own).
+# the plugins beside it and cache and state directories of its own), and
+# BASE_TASKS=path/to/tasks.hcl for a lifecycle that build can read (the
+# one of its own tree, from before a change to the task language).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -80,7 +82,7 @@ base_lv=() base_ls=()
 if [ -n "${BASE:-}" ]; then
   # The other build keeps its own caches and state: two builds sharing
   # them would each find the other's entries.
-  bvm="/usr/bin/env XDG_CACHE_HOME=$work/cache-base VMFLOW_STATE_DIR=$work/state-base $BASE -f $repo/tasks.hcl"
+  bvm="/usr/bin/env XDG_CACHE_HOME=$work/cache-base VMFLOW_STATE_DIR=$work/state-base $BASE -f ${BASE_TASKS:-$repo/tasks.hcl}"
   base_lv=("status-base=$bvm status $name" "snapshots-base=$bvm snapshots $name")
   base_ls=("list-base=/usr/bin/env XDG_CACHE_HOME=$work/cache-base $BASE -f tasks.hcl list")
   echo "before: $("$BASE" version 2>/dev/null || echo '?')  sha256 $(sha256sum "$BASE" | cut -c1-12)"
