@@ -29,7 +29,7 @@
 variable "backend" {
   type        = string
   default     = "libvirt"
-  description = "The hypervisor plugin: libvirt, or proxmox-stub (a stand-in for a Proxmox VE cluster that runs nothing)."
+  description = "The hypervisor plugin (proxmox-stub: a stand-in for a Proxmox VE cluster that runs nothing)."
   # vmflow init and vmflow lock lock the plugin of each.
   options = ["libvirt", "proxmox-stub"]
 }

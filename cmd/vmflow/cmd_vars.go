@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -20,6 +21,9 @@ type varInfo struct {
 	From        string `json:"from"`
 	Description string `json:"description,omitempty"`
 	Sensitive   bool   `json:"sensitive,omitempty"`
+	// Options are the values it accepts (JSON values), when it names them.
+	Options []any  `json:"options,omitempty"`
+	options string // as the table shows them
 }
 
 // cmdVars lists the task files' variables, their values and where each
@@ -33,6 +37,10 @@ func (a *app) cmdVars(c *cli.Context) error {
 	for _, f := range proj.Files {
 		for _, v := range f.Variables {
 			vi := varInfo{Name: v.Name, File: config.DisplayPath(f.Path), Type: typeLabel(v.Type), From: v.Origin, Description: v.Description, Sensitive: v.Sensitive}
+			for _, o := range v.Options {
+				vi.Options = append(vi.Options, lang.PlainValue(o))
+				vi.options += sep(vi.options) + lang.FormatValue(o)
+			}
 			val := cty.NilVal
 			if f.VarValues.Type().IsObjectType() && f.VarValues.Type().HasAttribute(v.Name) {
 				val = f.VarValues.GetAttr(v.Name)
@@ -68,7 +76,19 @@ func (a *app) cmdVars(c *cli.Context) error {
 		if vi.File != config.DisplayPath(proj.Root.Path) {
 			name += " (" + vi.File + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, val, vi.From, vi.Description)
+		desc := vi.Description
+		if vi.options != "" {
+			desc = strings.TrimSpace(desc + " (one of " + vi.options + ")")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, val, vi.From, desc)
 	}
 	return tw.Flush()
+}
+
+// sep is ", " after something, nothing at the start.
+func sep(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ", "
 }
