@@ -37,10 +37,12 @@ func (a *app) cmdVars(c *cli.Context) error {
 	for _, f := range proj.Files {
 		for _, v := range f.Variables {
 			vi := varInfo{Name: v.Name, File: config.DisplayPath(f.Path), Type: typeLabel(v.Type), From: v.Origin, Description: v.Description, Sensitive: v.Sensitive}
+			var shown []string
 			for _, o := range v.Options {
 				vi.Options = append(vi.Options, lang.PlainValue(o))
-				vi.options += sep(vi.options) + lang.FormatValue(o)
+				shown = append(shown, lang.FormatValue(o))
 			}
+			vi.options = strings.Join(shown, ", ")
 			val := cty.NilVal
 			if f.VarValues.Type().IsObjectType() && f.VarValues.Type().HasAttribute(v.Name) {
 				val = f.VarValues.GetAttr(v.Name)
@@ -83,12 +85,4 @@ func (a *app) cmdVars(c *cli.Context) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, val, vi.From, desc)
 	}
 	return tw.Flush()
-}
-
-// sep is ", " after something, nothing at the start.
-func sep(s string) string {
-	if s == "" {
-		return ""
-	}
-	return ", "
 }

@@ -65,10 +65,11 @@ func (e *Engine) LockPlugins(ctx context.Context, sources []string, others map[s
 							Detail:  fmt.Sprintf("The source of plugin %q must be a plugin name or a path to its binary, known before the run.", d.Name),
 							Subject: d.Source.Range().Ptr()}}
 					}
-					// The source as the variables are now, then as the
-					// options of those it reads would make it (the
-					// backend a --var swaps to runs without a new lock).
-					for _, src := range append([]string{v.AsString()}, d.Sources()...) {
+					// The source as the variables are now (Sources gives
+					// it first), then as the options of those it reads
+					// would make it (the backend a --var swaps to runs
+					// without a new lock).
+					for _, src := range d.Sources() {
 						k := d.File.Dir + "\x00" + src
 						if seen[k] {
 							continue
