@@ -21,8 +21,13 @@ type Func = func(ctx context.Context, r *sdk.Request) error
 // namePattern is the one rule for VM and volume names: a letter or digit,
 // then letters, digits, '.', '_' or '-', at most 128 characters, and never
 // "..". No '/', whitespace or shell metacharacters can get through, so a
-// name is always safe as a file name and on a command line.
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+// name is always safe as a file name and on a command line. (The length
+// is checked apart: a bounded repeat such as {0,127} compiles to a
+// program of that many copies, which every start of a plugin paid, about
+// 1.5 ms, in package init.)
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+const maxName = 128
 
 // NamePatternDoc is how the name rule reads in docs and errors.
 const NamePatternDoc = "a letter or digit, then letters, digits, '.', '_' or '-' (at most 128, no '..')"
@@ -30,7 +35,7 @@ const NamePatternDoc = "a letter or digit, then letters, digits, '.', '_' or '-'
 // CheckName checks a name against the name rule; what says what it names
 // (volume, domain, pool, bridge) in the error.
 func CheckName(what, name string) error {
-	if !namePattern.MatchString(name) || strings.Contains(name, "..") {
+	if len(name) > maxName || !namePattern.MatchString(name) || strings.Contains(name, "..") {
 		return fmt.Errorf("invalid %s name %q: use %s", what, name, NamePatternDoc)
 	}
 	return nil
@@ -38,15 +43,17 @@ func CheckName(what, name string) error {
 
 // snapshotPattern follows Proxmox's rules so that task files carry over
 // between backends: a letter, then letters, digits, '_' or '-', at most 40;
-// "current" is reserved.
-var snapshotPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,39}$`)
+// "current" is reserved. (The length is checked apart, as for names.)
+var snapshotPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
+
+const maxSnapshotName = 40
 
 // SnapshotPatternDoc is how the snapshot rule reads in docs and errors.
 const SnapshotPatternDoc = "a letter, then letters, digits, '_' or '-' (at most 40; \"current\" is reserved)"
 
 // CheckSnapshotName checks a snapshot name against the snapshot rule.
 func CheckSnapshotName(name string) error {
-	if !snapshotPattern.MatchString(name) || name == "current" {
+	if len(name) > maxSnapshotName || !snapshotPattern.MatchString(name) || name == "current" {
 		return fmt.Errorf("invalid snapshot name %q: use %s", name, SnapshotPatternDoc)
 	}
 	return nil
