@@ -12,10 +12,9 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
-	"github.com/hashicorp/hcl/v2/hclwrite"
-	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/gocty"
 )
 
 // LockFileName is the plugin lock file, beside the root task file.
@@ -39,15 +38,12 @@ type LockedPlugin struct {
 	Hashes map[string]string
 }
 
-type lockFileHCL struct {
-	Plugins []struct {
-		Source   string            `hcl:"source,label"`
-		Version  string            `hcl:"version,optional"`
-		Protocol int               `hcl:"protocol,optional"`
-		Hashes   map[string]string `hcl:"hashes"`
-		Remain   hcl.Body          `hcl:",remain"`
-	} `hcl:"plugin,block"`
-}
+// The lock file's schema: plugin "SOURCE" blocks of version, protocol
+// and hashes (other attributes in a block are let be).
+var (
+	lockSchema       = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "plugin", LabelNames: []string{"source"}}}}
+	lockPluginSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "version"}, {Name: "protocol"}, {Name: "hashes", Required: true}}}
+)
 
 // ReadLockFile reads a lock file; a file that does not exist gives
 // (nil, nil). Errors name the file and line.
@@ -63,22 +59,54 @@ func ReadLockFile(path string) (*LockFile, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	var raw lockFileHCL
-	if diags := gohcl.DecodeBody(f.Body, nil, &raw); diags.HasErrors() {
-		return nil, diags
-	}
+	content, diags := f.Body.Content(lockSchema)
 	lf := &LockFile{Path: path, Plugins: map[string]*LockedPlugin{}}
-	for _, p := range raw.Plugins {
+	for _, blk := range content.Blocks {
+		pc, remain, ds := blk.Body.PartialContent(lockPluginSchema)
+		diags = append(diags, ds...)
+		p := &LockedPlugin{Source: blk.Labels[0]}
+		diags = append(diags, decodeLockAttr(pc.Attributes["version"], &p.Version)...)
+		diags = append(diags, decodeLockAttr(pc.Attributes["protocol"], &p.Protocol)...)
+		diags = append(diags, decodeLockAttr(pc.Attributes["hashes"], &p.Hashes)...)
+		if diags.HasErrors() {
+			continue
+		}
 		for plat, h := range p.Hashes {
 			if !strings.HasPrefix(h, "sha256:") || len(h) != len("sha256:")+64 {
 				return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid plugin lock file",
 					Detail:  fmt.Sprintf("plugin %q: the hash for %s must be \"sha256:\" and 64 hex digits, got %q; `vmflow lock %s` writes it again.", p.Source, plat, h, p.Source),
-					Subject: hclRangeOf(f, p.Remain)}}
+					Subject: hclRangeOf(f, remain)}}
 			}
 		}
-		lf.Plugins[p.Source] = &LockedPlugin{Source: p.Source, Version: p.Version, Protocol: p.Protocol, Hashes: p.Hashes}
+		lf.Plugins[p.Source] = p
+	}
+	if diags.HasErrors() {
+		return nil, diags
 	}
 	return lf, nil
+}
+
+// decodeLockAttr puts an attribute's value into the Go value at to (a
+// string, int or map of strings); a missing attribute leaves it as it is.
+func decodeLockAttr(attr *hcl.Attribute, to any) hcl.Diagnostics {
+	if attr == nil {
+		return nil
+	}
+	val, diags := attr.Expr.Value(nil)
+	if diags.HasErrors() {
+		return diags
+	}
+	ty, err := gocty.ImpliedType(to)
+	if err == nil {
+		if val, err = convert.Convert(val, ty); err == nil {
+			err = gocty.FromCtyValue(val, to)
+		}
+	}
+	if err != nil {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Unsuitable value type",
+			Detail: "Unsuitable value: " + err.Error(), Subject: attr.Expr.StartRange().Ptr(), Context: attr.Expr.Range().Ptr()}}
+	}
+	return nil
 }
 
 func hclRangeOf(f *hcl.File, b hcl.Body) *hcl.Range {
@@ -92,34 +120,9 @@ func hclRangeOf(f *hcl.File, b hcl.Body) *hcl.Range {
 
 // Write writes the lock file atomically, plugins sorted by source.
 func (lf *LockFile) Write() error {
-	out := hclwrite.NewEmptyFile()
-	body := out.Body()
-	body.AppendUnstructuredTokens(hclwrite.Tokens{{Type: 0, Bytes: []byte(
-		"# Written by `vmflow lock`; commit it with tasks.hcl.\n" +
-			"# vmflow runs a plugin only when its binary has this platform's hash here.\n")}})
-	keys := make([]string, 0, len(lf.Plugins))
-	for k := range lf.Plugins {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		p := lf.Plugins[k]
-		body.AppendNewline()
-		b := body.AppendNewBlock("plugin", []string{k}).Body()
-		b.SetAttributeValue("version", cty.StringVal(p.Version))
-		b.SetAttributeValue("protocol", cty.NumberIntVal(int64(p.Protocol)))
-		hs := map[string]cty.Value{}
-		for plat, h := range p.Hashes {
-			hs[plat] = cty.StringVal(h)
-		}
-		if len(hs) == 0 {
-			b.SetAttributeValue("hashes", cty.EmptyObjectVal)
-		} else {
-			b.SetAttributeValue("hashes", cty.ObjectVal(hs))
-		}
-	}
+	out := lf.Bytes()
 	tmp := lf.Path + ".tmp"
-	if err := os.WriteFile(tmp, out.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(tmp, out, 0o644); err != nil {
 		return err
 	}
 	return os.Rename(tmp, lf.Path)
