@@ -20,6 +20,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/vmflow/vmflow/core/protocol"
+	"github.com/vmflow/vmflow/core/protocol/mtls"
 )
 
 // StartTimeout bounds how long a plugin may take to complete its handshake.
@@ -81,19 +82,19 @@ func StartChecked(ctx context.Context, path string, sum []byte, logger hclog.Log
 		level = "debug"
 	}
 	// Mutual TLS with certificates of vmflow's own making (ECDSA P-256; see
-	// protocol.NewCert): the plugin gets this start's client certificate
+	// mtls.NewCert): the plugin gets this start's client certificate
 	// and accepts no other client; go-plugin puts the certificate from the
 	// plugin's handshake line into tlsConfig.RootCAs, the only server
 	// certificate vmflow then accepts.
-	cert, err := protocol.NewCert(false)
+	cert, err := mtls.NewCert(false)
 	if err != nil {
 		r.Close()
 		w.Close()
 		return nil, err
 	}
-	tlsConfig := protocol.ClientTLS(cert)
+	tlsConfig := mtls.ClientTLS(cert)
 	cmd.Env = append(hostEnv(), protocol.LifelineEnv+"=3", protocol.LogLevelEnv+"="+level,
-		protocol.ClientCertEnv+"="+protocol.CertPEM(cert))
+		mtls.ClientCertEnv+"="+mtls.CertPEM(cert))
 	if exe != nil {
 		verifiedExec(cmd, exe)
 	}
@@ -194,7 +195,7 @@ func hostEnv() []string {
 	out := env[:0:0]
 	for _, kv := range env {
 		if !strings.HasPrefix(kv, protocol.LifelineEnv+"=") && !strings.HasPrefix(kv, protocol.LogLevelEnv+"=") &&
-			!strings.HasPrefix(kv, protocol.ClientCertEnv+"=") && !strings.HasPrefix(kv, protocol.ExeFDEnv+"=") {
+			!strings.HasPrefix(kv, mtls.ClientCertEnv+"=") && !strings.HasPrefix(kv, protocol.ExeFDEnv+"=") {
 			out = append(out, kv)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/vmflow/vmflow/core/protocol"
+	"github.com/vmflow/vmflow/core/protocol/mtls"
 	"github.com/vmflow/vmflow/core/sdk"
 	"github.com/vmflow/vmflow/internal/testbin"
 )
@@ -74,17 +75,17 @@ func servePlugin(mode string) {
 	switch mode {
 	case "automtls":
 	case "wrong-cert", "describe-hangs":
-		served, err := protocol.NewCert(true)
+		served, err := mtls.NewCert(true)
 		if err != nil {
 			panic(err)
 		}
 		announced := served
 		if mode == "wrong-cert" {
-			if announced, err = protocol.NewCert(true); err != nil {
+			if announced, err = mtls.NewCert(true); err != nil {
 				panic(err)
 			}
 		}
-		tlsConfig, err := protocol.ServerTLS(served, os.Getenv(protocol.ClientCertEnv))
+		tlsConfig, err := mtls.ServerTLS(served, os.Getenv(mtls.ClientCertEnv))
 		if err != nil {
 			panic(err)
 		}
@@ -166,7 +167,7 @@ func TestPluginRefusesOtherClients(t *testing.T) {
 	if err != nil || len(frame) != 9 || frame[3] != 0x4 { // an HTTP/2 SETTINGS frame
 		t.Fatalf("with vmflow's certificate: %x, %v", frame, err)
 	}
-	other, err := protocol.NewCert(false)
+	other, err := mtls.NewCert(false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func TestPluginRefusesOtherClients(t *testing.T) {
 
 func mustCert(t *testing.T, server bool) tls.Certificate {
 	t.Helper()
-	c, err := protocol.NewCert(server)
+	c, err := mtls.NewCert(server)
 	if err != nil {
 		t.Fatal(err)
 	}

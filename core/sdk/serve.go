@@ -14,6 +14,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/vmflow/vmflow/core/protocol"
+	"github.com/vmflow/vmflow/core/protocol/mtls"
 )
 
 // Serve runs the plugin until vmflow stops it. Call it from main.
@@ -60,15 +61,15 @@ func closeExeFD() {
 // the certificate sent in the handshake line (protocol.SpliceServerCert):
 // go-plugin's AutoMTLS exchange, without its P-521 keys.
 func serverTLS() (*tls.Config, error) {
-	clientPEM := os.Getenv(protocol.ClientCertEnv)
+	clientPEM := os.Getenv(mtls.ClientCertEnv)
 	if clientPEM == "" {
-		return nil, fmt.Errorf("no client certificate in %s: vmflow passes one to every plugin it starts, and a plugin serves no one else", protocol.ClientCertEnv)
+		return nil, fmt.Errorf("no client certificate in %s: vmflow passes one to every plugin it starts, and a plugin serves no one else", mtls.ClientCertEnv)
 	}
-	cert, err := protocol.NewCert(true)
+	cert, err := mtls.NewCert(true)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := protocol.ServerTLS(cert, clientPEM)
+	cfg, err := mtls.ServerTLS(cert, clientPEM)
 	if err != nil {
 		return nil, err
 	}
