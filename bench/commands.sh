@@ -20,6 +20,12 @@
 # the plugins beside it and cache and state directories of its own), and
 # BASE_TASKS=path/to/tasks.hcl for a lifecycle that build can read (the
 # one of its own tree, from before a change to the task language).
+#
+# Beside each goal it gives the floor vmflow's fixed choices allow on
+# this machine: bench/floor/cli (a Go program that only links go-plugin,
+# gRPC, hcl, cty's functions and urfave/cli) in the list rounds, and
+# BenchmarkPluginStart/floor (a bare gRPC server with mutual TLS) among
+# the plugin starts.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,6 +55,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
+floor=$work/floor-cli
+(cd "$repo" && CGO_ENABLED=0 go build -trimpath -tags grpcnotrace,urfave_cli_no_docs -ldflags '-s -w' -o "$floor" ./bench/floor/cli)
 qemu-img create -q -f qcow2 "$disk" 64M
 "$VIRSH" -q -c "$URI" define /dev/stdin >/dev/null <<XML
 <domain type='qemu'>
@@ -96,8 +104,8 @@ python3 "$here/cmp.py" -n "$ROUNDS" -w "$WARMUP" --json "${OUT%.json}-libvirt.js
   "${base_lv[@]}"
 echo
 cd "$here/testdata"
-python3 "$here/cmp.py" -n $((ROUNDS * 5)) -w "$WARMUP" --json "${OUT%.json}-list.json" --ratio list=just \
-  "list=$VMFLOW -f tasks.hcl list" "just=$JUST --justfile justfile --list" "${base_ls[@]}"
+python3 "$here/cmp.py" -n $((ROUNDS * 5)) -w "$WARMUP" --json "${OUT%.json}-list.json" --ratio list=just --ratio floor=just \
+  "list=$VMFLOW -f tasks.hcl list" "just=$JUST --justfile justfile --list" "floor=$floor" "${base_ls[@]}"
 cd "$repo"
 if [ "${PLUGIN_BENCH:-1}" != 0 ]; then
   echo
@@ -120,6 +128,7 @@ rows = [
     ("vmflow snapshots X", "snapshots", lv, "virsh snapshot-list X --name", "snapshot-list", 1.5),
     ("vmflow list (bench/testdata)", "list", ls, "just --list", "just", 1.5),
 ]
+floor_row = ("floor: bench/floor/cli (links vmflow's fixed libraries, does nothing)", "floor", ls, "just --list", "just", 1.5)
 before = base(lv, "status") is not None
 print()
 # Wall-time medians are what a user feels; on a machine other work keeps
@@ -140,6 +149,10 @@ for w, n, d, y, yn, g in rows:
         print(f"| {w} | {o:.1f} | {o / b:.2f}x | {a:.1f} | {y} | {b:.1f} | {a / b:.2f}x | {cr:.2f}x ({ocr:.2f}x) | ≤ {g}x |")
     else:
         print(f"| {w} | {a:.1f} | {y} | {b:.1f} | {a / b:.2f}x | {cr:.2f}x | ≤ {g}x |")
+w, n, d, y, yn, g = floor_row
+a, b = med(d, n), med(d, yn)
+cells = "| | " if before else ""
+print(f"| {w} | {cells}{a:.1f} | {y} | {b:.1f} | {a / b:.2f}x | {cpu(d, n) / cpu(d, yn):.2f}x | |")
 try:
     starts = {}
     for line in open(sys.argv[3]):
