@@ -60,7 +60,11 @@ func ReadLockFile(path string) (*LockFile, hcl.Diagnostics) {
 		return nil, diags
 	}
 	content, diags := f.Body.Content(lockSchema)
-	lf := &LockFile{Path: path, Plugins: map[string]*LockedPlugin{}}
+	type decoded struct {
+		p      *LockedPlugin
+		remain hcl.Body
+	}
+	var plugins []decoded
 	for _, blk := range content.Blocks {
 		pc, remain, ds := blk.Body.PartialContent(lockPluginSchema)
 		diags = append(diags, ds...)
@@ -68,20 +72,22 @@ func ReadLockFile(path string) (*LockFile, hcl.Diagnostics) {
 		diags = append(diags, decodeLockAttr(pc.Attributes["version"], &p.Version)...)
 		diags = append(diags, decodeLockAttr(pc.Attributes["protocol"], &p.Protocol)...)
 		diags = append(diags, decodeLockAttr(pc.Attributes["hashes"], &p.Hashes)...)
-		if diags.HasErrors() {
-			continue
-		}
+		plugins = append(plugins, decoded{p, remain})
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	lf := &LockFile{Path: path, Plugins: map[string]*LockedPlugin{}}
+	for _, d := range plugins {
+		p := d.p
 		for plat, h := range p.Hashes {
 			if !strings.HasPrefix(h, "sha256:") || len(h) != len("sha256:")+64 {
 				return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid plugin lock file",
 					Detail:  fmt.Sprintf("plugin %q: the hash for %s must be \"sha256:\" and 64 hex digits, got %q; `vmflow lock %s` writes it again.", p.Source, plat, h, p.Source),
-					Subject: hclRangeOf(f, remain)}}
+					Subject: hclRangeOf(f, d.remain)}}
 			}
 		}
 		lf.Plugins[p.Source] = p
-	}
-	if diags.HasErrors() {
-		return nil, diags
 	}
 	return lf, nil
 }
