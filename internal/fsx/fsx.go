@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"strings"
 )
 
 // ReadDir is os.ReadDir for a directory that may not exist yet (a state
@@ -16,4 +17,24 @@ func ReadDir(dir string) ([]os.DirEntry, error) {
 		return nil, nil
 	}
 	return ents, err
+}
+
+// SafeName is s with every character other than an ASCII letter or digit,
+// '-', '_' or '.' replaced by '_', for use in a file name, and whether s
+// needed no replacement. With max > 0 it stops once the name has max bytes.
+func SafeName(s string, max int) (name string, clean bool) {
+	var b strings.Builder
+	clean = true
+	for _, c := range s {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte('_')
+			clean = false
+		}
+		if max > 0 && b.Len() >= max {
+			break
+		}
+	}
+	return b.String(), clean
 }

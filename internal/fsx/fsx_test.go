@@ -21,3 +21,23 @@ func TestReadDir(t *testing.T) {
 		t.Fatal("a file read as a directory gave no error")
 	}
 }
+
+func TestSafeName(t *testing.T) {
+	for _, c := range []struct {
+		s     string
+		max   int
+		name  string
+		clean bool
+	}{
+		{"vm-1_a.b", 0, "vm-1_a.b", true},
+		{"a/b c", 0, "a_b_c", false},
+		{"é", 0, "_", false},
+		{"abcdef", 3, "abc", true},
+		{"a/cdef", 3, "a_c", false},
+		{"", 0, "", true},
+	} {
+		if name, clean := SafeName(c.s, c.max); name != c.name || clean != c.clean {
+			t.Errorf("SafeName(%q, %d) = %q, %v; want %q, %v", c.s, c.max, name, clean, c.name, c.clean)
+		}
+	}
+}
