@@ -73,12 +73,8 @@ type volInfo struct {
 }
 
 func (d *driver) volInfo(conn libvirtConn, vol libvirt.StorageVol) (*volInfo, error) {
-	doc, err := conn.StorageVolGetXMLDesc(vol, 0)
+	x, err := parseXML[libvirtxml.StorageVolume](conn.StorageVolGetXMLDesc(vol, 0))
 	if err != nil {
-		return nil, err
-	}
-	var x libvirtxml.StorageVolume
-	if err := x.Unmarshal(doc); err != nil {
 		return nil, err
 	}
 	vi := &volInfo{name: x.Name}
