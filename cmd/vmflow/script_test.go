@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -59,7 +58,7 @@ func TestScripts(t *testing.T) {
 			case "libvirt":
 				// In CI every test runs: a missing libvirtd is a failure
 				// there, not a skip.
-				return testenv.CI() || libvirtdUp(), nil
+				return testenv.CI() || testlibvirt.Up(), nil
 			case "sshd":
 				// The OpenSSH server the remote scripts run (sshd); in CI a
 				// missing one is a failure.
@@ -175,15 +174,6 @@ func cmdNoPlugins(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func libvirtdUp() bool {
-	c, err := net.Dial("unix", "/run/libvirt/libvirt-sock")
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }
 
 // guest: build the Debian test guest (cached) and set $GUEST to its dir.
