@@ -253,10 +253,8 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
+		code, ok := exitCode(err)
+		if !ok {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if code != tc.code {
