@@ -17,6 +17,20 @@ func badName(kind, name string, r hcl.Range) *hcl.Diagnostic {
 	}
 }
 
+// blockContent reads a labelled block of this kind: its name, and its
+// content by schema with the content's diagnostics, which it reports.
+// The content is nil, and the name reported, when valid refuses the name.
+func (l *loader) blockContent(kind string, b *hcl.Block, valid func(string) bool, schema *hcl.BodySchema) (string, *hcl.BodyContent, hcl.Diagnostics) {
+	name := b.Labels[0]
+	if !valid(name) {
+		l.diags = append(l.diags, badName(kind, name, b.LabelRanges[0]))
+		return name, nil, nil
+	}
+	content, diags := b.Body.Content(schema)
+	l.diags = append(l.diags, diags...)
+	return name, content, diags
+}
+
 // validTaskName: letters, digits, '_' and '-', starting with a letter. Dots
 // separate include namespaces, so a task name never has one.
 func validTaskName(s string) bool {
