@@ -97,19 +97,9 @@ func (l *loader) decodeTask(f *File, b *hcl.Block) *Task {
 	for _, s := range t.Steps {
 		l.checkStepRefs(f, t, s)
 	}
-	seenOut := map[string]*Output{}
-	for _, blk := range outputs {
-		o := l.decodeOutput(f, t, blk)
-		if o == nil {
-			continue
-		}
-		if prev, ok := seenOut[o.Name]; ok {
-			l.diags = append(l.diags, duplicate("output", o.Name, blk.DefRange, prev.DeclRange))
-			continue
-		}
-		seenOut[o.Name] = o
-		t.Outputs = append(t.Outputs, o)
-	}
+	t.Outputs = decodeUnique(l, "output", outputs,
+		func(b *hcl.Block) *Output { return l.decodeOutput(f, t, b) },
+		func(o *Output) (string, hcl.Range) { return o.Name, o.DeclRange })
 	return t
 }
 
