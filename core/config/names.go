@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/agext/levenshtein"
@@ -45,13 +47,9 @@ func validTaskName(s string) bool {
 	return true
 }
 
+// sortedKeys lists a map's keys, sorted.
 func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(m))
 }
 
 // Suggest returns " Did you mean "x"?" for the closest name, or "". Among
