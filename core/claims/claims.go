@@ -156,16 +156,13 @@ func RemoveRun(stateDir, runID string) error {
 	if runID == "" {
 		return nil
 	}
-	plugins, err := fsx.ReadDir(Root(stateDir))
+	plugins, err := fsx.SubDirs(Root(stateDir))
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, p := range plugins {
-		if !p.IsDir() {
-			continue
-		}
-		pdir := filepath.Join(Root(stateDir), p.Name())
+		pdir := filepath.Join(Root(stateDir), p)
 		if err := os.RemoveAll(filepath.Join(pdir, segment(runID))); err != nil {
 			errs = append(errs, err)
 		}

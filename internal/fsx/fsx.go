@@ -19,6 +19,19 @@ func ReadDir(dir string) ([]os.DirEntry, error) {
 	return ents, err
 }
 
+// SubDirs lists the names of dir's subdirectories, sorted; a missing dir
+// has none (ReadDir). On an error it returns what it read before it.
+func SubDirs(dir string) ([]string, error) {
+	ents, err := ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	return names, err
+}
+
 // SafeName is s with every character other than an ASCII letter or digit,
 // '-', '_' or '.' replaced by '_', for use in a file name, and whether s
 // needed no replacement. With max > 0 it stops once the name has max bytes.

@@ -3,6 +3,7 @@ package fsx
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -39,5 +40,23 @@ func TestSafeName(t *testing.T) {
 		if name, clean := SafeName(c.s, c.max); name != c.name || clean != c.clean {
 			t.Errorf("SafeName(%q, %d) = %q, %v; want %q, %v", c.s, c.max, name, clean, c.name, c.clean)
 		}
+	}
+}
+
+func TestSubDirs(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"b", "a"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if names, err := SubDirs(dir); err != nil || !slices.Equal(names, []string{"a", "b"}) {
+		t.Fatalf("SubDirs = %v, %v; want [a b]", names, err)
+	}
+	if names, err := SubDirs(filepath.Join(dir, "missing")); err != nil || names != nil {
+		t.Fatalf("a missing directory: %v, %v; want none and no error", names, err)
 	}
 }
