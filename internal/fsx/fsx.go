@@ -34,8 +34,9 @@ func SubDirs(dir string) ([]string, error) {
 
 // SafeName is s with every character other than an ASCII letter or digit,
 // '-', '_' or '.' replaced by '_', for use in a file name, and whether s
-// needed no replacement. With max > 0 it stops once the name has max bytes.
-func SafeName(s string, max int) (name string, clean bool) {
+// needed no replacement. With limit > 0 it stops once the name has limit
+// bytes.
+func SafeName(s string, limit int) (name string, clean bool) {
 	var b strings.Builder
 	clean = true
 	for _, c := range s {
@@ -45,7 +46,7 @@ func SafeName(s string, max int) (name string, clean bool) {
 			b.WriteByte('_')
 			clean = false
 		}
-		if max > 0 && b.Len() >= max {
+		if limit > 0 && b.Len() >= limit {
 			break
 		}
 	}

@@ -26,7 +26,7 @@ func TestReadDir(t *testing.T) {
 func TestSafeName(t *testing.T) {
 	for _, c := range []struct {
 		s     string
-		max   int
+		limit int
 		name  string
 		clean bool
 	}{
@@ -37,8 +37,8 @@ func TestSafeName(t *testing.T) {
 		{"a/cdef", 3, "a_c", false},
 		{"", 0, "", true},
 	} {
-		if name, clean := SafeName(c.s, c.max); name != c.name || clean != c.clean {
-			t.Errorf("SafeName(%q, %d) = %q, %v; want %q, %v", c.s, c.max, name, clean, c.name, c.clean)
+		if name, clean := SafeName(c.s, c.limit); name != c.name || clean != c.clean {
+			t.Errorf("SafeName(%q, %d) = %q, %v; want %q, %v", c.s, c.limit, name, clean, c.name, c.clean)
 		}
 	}
 }
