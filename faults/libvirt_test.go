@@ -2,7 +2,6 @@ package faults
 
 import (
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +23,7 @@ import (
 // record and every record's VM is whole, and /var keeps its content (the
 // sha256 of a file written before, read through the guest agent).
 func TestLibvirtSample(t *testing.T) {
-	if !libvirtdUp() {
+	if !testlibvirt.Up() {
 		testenv.Unavailable(t, "libvirtd is not running (make test starts it)")
 	}
 	guest := filepath.Join(testbin.Repo(), ".cache", "guest")
@@ -149,15 +148,6 @@ func TestLibvirtSample(t *testing.T) {
 }
 
 var shaRE = regexp.MustCompile(`[0-9a-f]{64}`)
-
-func libvirtdUp() bool {
-	conn, err := net.Dial("unix", "/run/libvirt/libvirt-sock")
-	if err != nil {
-		return false
-	}
-	conn.Close()
-	return true
-}
 
 // lvState is what the sample reads of libvirtd: the state dir's pool
 // (testlibvirt.PoolName) and the domains of its VMs.

@@ -504,12 +504,7 @@ func inArea(path string, area []string) bool {
 // executable is named name.
 func pluginChildren(pid int, name string) []int {
 	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, ent := range ents {
-		child, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
+	for _, child := range testbin.PIDs() {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
 		if err != nil {
 			continue

@@ -44,9 +44,7 @@ func (a *app) cmdPlugins(c *cli.Context) error {
 	}
 	var wg sync.WaitGroup
 	for _, d := range list {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			// A binary the lock refuses is never executed, not even to
 			// ask what it is.
 			sum, err := trust.Check(d.f.Name, d.f.Path)
@@ -66,7 +64,7 @@ func (a *app) cmdPlugins(c *cli.Context) error {
 			}
 			d.schema = p.Schema
 			p.Kill()
-		}()
+		})
 	}
 	wg.Wait()
 	if len(want) == 0 || want["builtin"] {

@@ -17,6 +17,7 @@ import (
 	"github.com/vmflow/vmflow/core/event"
 	"github.com/vmflow/vmflow/core/journal"
 	"github.com/vmflow/vmflow/core/lang"
+	"github.com/vmflow/vmflow/internal/fsx"
 )
 
 // Completion scripts ask `VMFLOW __complete WORDS…` for candidates, so they
@@ -387,17 +388,14 @@ func (a *app) paramCandidates(c *cli.Context, t *config.Task, words []string, p 
 // recordNames lists the records of a collection directory: the
 // subdirectories that hold a record.json.
 func recordNames(dir string) []string {
-	ents, err := os.ReadDir(dir)
+	names, err := fsx.SubDirs(dir)
 	if err != nil {
 		return nil
 	}
 	var out []string
-	for _, e := range ents {
-		if !e.IsDir() {
-			continue
-		}
-		if _, err := os.Lstat(filepath.Join(dir, e.Name(), "record.json")); err == nil {
-			out = append(out, e.Name())
+	for _, name := range names {
+		if _, err := os.Lstat(filepath.Join(dir, name, "record.json")); err == nil {
+			out = append(out, name)
 		}
 	}
 	return out

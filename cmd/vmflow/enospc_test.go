@@ -40,10 +40,8 @@ func TestUndoAfterTheDiskFilledUp(t *testing.T) {
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
+		code, ok := exitCode(err)
+		if !ok {
 			t.Fatal(err)
 		}
 		return out.String(), code

@@ -18,6 +18,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/vmflow/vmflow/internal/testbin"
+	"github.com/vmflow/vmflow/internal/testfs"
 )
 
 // The --json output has one schema, docs/events.schema.json: every
@@ -198,21 +199,11 @@ type jsonCase struct {
 
 func TestJSONOutputMatchesSchema(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, text string) {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("tasks.hcl", jsonTasks)
+	testfs.Write(t, dir, "tasks.hcl", jsonTasks)
 	if err := os.Mkdir(filepath.Join(dir, "fresh"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	write("bad/tasks.hcl", "task \"x\" {\n  step \"a\" {\n    action = nosuch.thing\n  }\n}\n")
+	testfs.Write(t, dir, "bad/tasks.hcl", "task \"x\" {\n  step \"a\" {\n    action = nosuch.thing\n  }\n}\n")
 	env := append(os.Environ(), "PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"VMFLOW_STATE_DIR="+filepath.Join(dir, "state"), "HOME="+dir, "XDG_CACHE_HOME="+filepath.Join(dir, ".cache"),
 		"XDG_CONFIG_HOME="+filepath.Join(dir, ".config"))
@@ -253,10 +244,8 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
+		code, ok := exitCode(err)
+		if !ok {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if code != tc.code {

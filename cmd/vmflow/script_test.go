@@ -2,8 +2,8 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -59,7 +59,7 @@ func TestScripts(t *testing.T) {
 			case "libvirt":
 				// In CI every test runs: a missing libvirtd is a failure
 				// there, not a skip.
-				return testenv.CI() || libvirtdUp(), nil
+				return testenv.CI() || testlibvirt.Up(), nil
 			case "sshd":
 				// The OpenSSH server the remote scripts run (sshd); in CI a
 				// missing one is a failure.
@@ -177,15 +177,6 @@ func cmdNoPlugins(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-func libvirtdUp() bool {
-	c, err := net.Dial("unix", "/run/libvirt/libvirt-sock")
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
-}
-
 // guest: build the Debian test guest (cached) and set $GUEST to its dir.
 func cmdGuest(ts *testscript.TestScript, neg bool, args []string) {
 	out := filepath.Join(testbin.Repo(), ".cache", "guest")
@@ -205,15 +196,26 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	want, err := strconv.Atoi(args[0])
 	ts.Check(err)
 	err = ts.Exec(args[1], args[2:]...)
-	got := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		got = ee.ExitCode()
-	} else if err != nil {
+	got, ok := exitCode(err)
+	if !ok {
 		ts.Fatalf("%v", err)
 	}
 	if got != want {
 		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
 	}
+}
+
+// exitCode is the exit code of a command that ran, given what running it
+// returned (0 for no error); false when err says it did not run to its end.
+func exitCode(err error) (int, bool) {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.As(err, &ee):
+		return ee.ExitCode(), true
+	}
+	return 0, false
 }
 
 // testUser is the normal user, in the libvirt group, that vm_user.txtar

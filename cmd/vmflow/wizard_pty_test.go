@@ -232,15 +232,11 @@ func (s *session) exit() int {
 	case <-timeout:
 		s.t.Fatalf("the pty stayed open after vmflow exited; the screen:\n%s", s.screen())
 	}
-	var ee *exec.ExitError
-	switch {
-	case s.waitErr == nil:
-		return 0
-	case errors.As(s.waitErr, &ee):
-		return ee.ExitCode()
+	code, ok := exitCode(s.waitErr)
+	if !ok {
+		s.t.Fatalf("waiting for vmflow: %v", s.waitErr)
 	}
-	s.t.Fatalf("waiting for vmflow: %v", s.waitErr)
-	return -1
+	return code
 }
 
 // runPlain runs vmflow without a terminal: stdin, stdout and stderr are
@@ -251,12 +247,8 @@ func (w *wizardEnv) runPlain(t *testing.T, args ...string) (code int, out string
 	cmd.Dir, cmd.Env = w.dir, w.env
 	cmd.Stdin = strings.NewReader("demo\n") // an answer nobody may read
 	b, err := runWithTimeout(cmd)
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
+	code, ok := exitCode(err)
+	if !ok {
 		t.Fatalf("vmflow %v: %v", args, err)
 	}
 	return code, string(b)

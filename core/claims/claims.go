@@ -50,39 +50,20 @@ type Claim struct {
 // plugin names are already; anything else keeps a readable form with a
 // hash of the original.
 func segment(s string) string {
-	clean := s != "" && s != "." && s != ".."
-	var b strings.Builder
-	for _, c := range s {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
-			b.WriteRune(c)
-		} else {
-			b.WriteByte('_')
-			clean = false
-		}
-	}
-	if clean && !strings.HasPrefix(s, ".") {
+	name, clean := fsx.SafeName(s, 0)
+	if clean && s != "" && s != "." && s != ".." && !strings.HasPrefix(s, ".") {
 		return s
 	}
 	sum := sha256.Sum256([]byte(s))
-	return strings.TrimLeft(b.String(), ".") + "~" + hex.EncodeToString(sum[:4])
+	return strings.TrimLeft(name, ".") + "~" + hex.EncodeToString(sum[:4])
 }
 
 // fileName is a key's file: readable, and always with a hash of the key,
 // so that "volume a/b" and "volume a_b" never share one.
 func fileName(key string) string {
-	var b strings.Builder
-	for _, c := range key {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
-			b.WriteRune(c)
-		} else {
-			b.WriteByte('_')
-		}
-		if b.Len() >= 80 {
-			break
-		}
-	}
+	name, _ := fsx.SafeName(key, 80)
 	sum := sha256.Sum256([]byte(key))
-	return strings.TrimLeft(b.String(), ".") + "~" + hex.EncodeToString(sum[:6]) + ".json"
+	return strings.TrimLeft(name, ".") + "~" + hex.EncodeToString(sum[:6]) + ".json"
 }
 
 // Write records a claim durably in dir; data (any JSON-encodable value,
@@ -175,16 +156,13 @@ func RemoveRun(stateDir, runID string) error {
 	if runID == "" {
 		return nil
 	}
-	plugins, err := fsx.ReadDir(Root(stateDir))
+	plugins, err := fsx.SubDirs(Root(stateDir))
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, p := range plugins {
-		if !p.IsDir() {
-			continue
-		}
-		pdir := filepath.Join(Root(stateDir), p.Name())
+		pdir := filepath.Join(Root(stateDir), p)
 		if err := os.RemoveAll(filepath.Join(pdir, segment(runID))); err != nil {
 			errs = append(errs, err)
 		}

@@ -76,9 +76,14 @@ type Project struct {
 
 // Task returns the task with the given qualified name.
 func (p *Project) Task(name string) *Task {
-	for _, t := range p.Tasks {
-		if t.Name == name {
-			return t
+	return find(p.Tasks, func(t *Task) bool { return t.Name == name })
+}
+
+// find is the first of xs that match picks, or nil.
+func find[T any](xs []*T, match func(*T) bool) *T {
+	for _, x := range xs {
+		if match(x) {
+			return x
 		}
 	}
 	return nil
@@ -251,12 +256,7 @@ type Task struct {
 
 // Step returns the named step.
 func (t *Task) Step(name string) *Step {
-	for _, s := range t.Steps {
-		if s.Name == name {
-			return s
-		}
-	}
-	return nil
+	return find(t.Steps, func(s *Step) bool { return s.Name == name })
 }
 
 // StepCount is how many steps a run of the task has: a step that calls
@@ -275,12 +275,7 @@ func (t *Task) StepCount() int {
 
 // Param returns the named param.
 func (t *Task) Param(name string) *Param {
-	for _, p := range t.Params {
-		if p.Name == name {
-			return p
-		}
-	}
-	return nil
+	return find(t.Params, func(p *Param) bool { return p.Name == name })
 }
 
 // Param is a task parameter; positional in declared order, or a flag.
@@ -406,12 +401,7 @@ type Step struct {
 
 // Arg returns the named argument.
 func (s *Step) Arg(name string) *hcl.Attribute {
-	for _, a := range s.Args {
-		if a.Name == name {
-			return a
-		}
-	}
-	return nil
+	return find(s.Args, func(a *hcl.Attribute) bool { return a.Name == name })
 }
 
 // StepRef is a reference to a step (step.<name>, optionally .<output>).

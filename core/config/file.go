@@ -109,20 +109,9 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 		l.decodePlugin(f, b)
 	}
 	l.decodeSharedParams(f, byType["param"])
-	var tasks []*Task
-	seenTask := map[string]*Task{}
-	for _, b := range byType["task"] {
-		t := l.decodeTask(f, b)
-		if t == nil {
-			continue
-		}
-		if prev, ok := seenTask[t.LocalName]; ok {
-			l.diags = append(l.diags, duplicate("task", t.LocalName, b.DefRange, prev.DeclRange))
-			continue
-		}
-		seenTask[t.LocalName] = t
-		tasks = append(tasks, t)
-	}
+	tasks := decodeUnique(l, "task", byType["task"],
+		func(b *hcl.Block) *Task { return l.decodeTask(f, b) },
+		func(t *Task) (string, hcl.Range) { return t.LocalName, t.DeclRange })
 	l.proj.Tasks = append(l.proj.Tasks, tasks...)
 
 	seenInc := map[string]hcl.Range{}
@@ -135,7 +124,7 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 			l.diags = append(l.diags, duplicate("include", inc.Name, b.DefRange, prev))
 			continue
 		}
-		if seenTask[inc.Name] != nil {
+		if find(tasks, func(t *Task) bool { return t.LocalName == inc.Name }) != nil {
 			l.diags = append(l.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Include name clashes with a task",
@@ -167,6 +156,28 @@ func (l *loader) loadFile(abs, ns string, includeVars map[string]cty.Value, stac
 		l.loadFile(inc.Path, childNS, inc.Vars, append(append([]string(nil), stack...), abs), inc.DeclRange.Ptr(), f, workDir)
 	}
 	return f
+}
+
+// decodeUnique decodes the blocks in order, keeping the first of each name
+// (name gives a decoded block's, and where it was declared): a later one
+// is reported as a duplicate of that kind.
+func decodeUnique[T any](l *loader, kind string, blocks []*hcl.Block, decode func(*hcl.Block) *T, name func(*T) (string, hcl.Range)) []*T {
+	var out []*T
+	seen := map[string]hcl.Range{}
+	for _, b := range blocks {
+		x := decode(b)
+		if x == nil {
+			continue
+		}
+		n, decl := name(x)
+		if prev, ok := seen[n]; ok {
+			l.diags = append(l.diags, duplicate(kind, n, b.DefRange, prev))
+			continue
+		}
+		seen[n] = decl
+		out = append(out, x)
+	}
+	return out
 }
 
 func duplicate(kind, name string, at, prev hcl.Range) *hcl.Diagnostic {

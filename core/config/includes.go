@@ -19,14 +19,8 @@ var includeSchema = &hcl.BodySchema{
 }
 
 func (l *loader) decodeInclude(f *File, b *hcl.Block) *Include {
-	name := b.Labels[0]
-	if !validTaskName(name) {
-		l.diags = append(l.diags, badName("include", name, b.LabelRanges[0]))
-		return nil
-	}
-	content, diags := b.Body.Content(includeSchema)
-	l.diags = append(l.diags, diags...)
-	if diags.HasErrors() {
+	name, content, diags := l.blockContent("include", b, validTaskName, includeSchema)
+	if content == nil || diags.HasErrors() {
 		return nil
 	}
 	inc := &Include{Name: name, DeclRange: b.DefRange}

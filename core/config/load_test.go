@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vmflow/vmflow/internal/testfs"
 )
 
 // root is the task file every test loads.
@@ -458,17 +459,7 @@ task "t" {
 // ReadFile and Environ.
 func TestLoadFromDisk(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, s string) {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("tasks.hcl", `
+	testfs.Write(t, dir, "tasks.hcl", `
 variable "a" {
   default = "default"
 }
@@ -482,9 +473,9 @@ include "lib" {
   path = "lib/tasks.hcl"
 }
 `)
-	write("motd.txt", "hi")
-	write(".env", "VMFLOW_VAR_a=dotenv\nVMFLOW_VAR_b=dotenv\n")
-	write("lib/tasks.hcl", `
+	testfs.Write(t, dir, "motd.txt", "hi")
+	testfs.Write(t, dir, ".env", "VMFLOW_VAR_a=dotenv\nVMFLOW_VAR_b=dotenv\n")
+	testfs.Write(t, dir, "lib/tasks.hcl", `
 variable "here" {
   default = abspath(".")
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/agext/levenshtein"
@@ -15,6 +17,20 @@ func badName(kind, name string, r hcl.Range) *hcl.Diagnostic {
 		Detail:   fmt.Sprintf("%q is not a valid %s name: use letters, digits, '_' and '-', starting with a letter.", name, kind),
 		Subject:  r.Ptr(),
 	}
+}
+
+// blockContent reads a labelled block of this kind: its name, and its
+// content by schema with the content's diagnostics, which it reports.
+// The content is nil, and the name reported, when valid refuses the name.
+func (l *loader) blockContent(kind string, b *hcl.Block, valid func(string) bool, schema *hcl.BodySchema) (string, *hcl.BodyContent, hcl.Diagnostics) {
+	name := b.Labels[0]
+	if !valid(name) {
+		l.diags = append(l.diags, badName(kind, name, b.LabelRanges[0]))
+		return name, nil, nil
+	}
+	content, diags := b.Body.Content(schema)
+	l.diags = append(l.diags, diags...)
+	return name, content, diags
 }
 
 // validTaskName: letters, digits, '_' and '-', starting with a letter. Dots
@@ -31,13 +47,9 @@ func validTaskName(s string) bool {
 	return true
 }
 
+// sortedKeys lists a map's keys, sorted.
 func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(m))
 }
 
 // Suggest returns " Did you mean "x"?" for the closest name, or "". Among

@@ -22,13 +22,10 @@ var paramSchema = &hcl.BodySchema{
 // decodeParam reads a param block, of task t or (t without a name) a
 // shared one at file level; nil after an error in its name.
 func (l *loader) decodeParam(f *File, t *Task, b *hcl.Block) *Param {
-	name := b.Labels[0]
-	if !hclsyntax.ValidIdentifier(name) {
-		l.diags = append(l.diags, badName("param", name, b.LabelRanges[0]))
+	name, content, _ := l.blockContent("param", b, hclsyntax.ValidIdentifier, paramSchema)
+	if content == nil {
 		return nil
 	}
-	content, diags := b.Body.Content(paramSchema)
-	l.diags = append(l.diags, diags...)
 	p := &Param{Name: name, DeclRange: b.DefRange, Default: cty.NilVal}
 	// A param is a string unless it says otherwise; type = any takes
 	// any value (a called task's param given a record or a step's

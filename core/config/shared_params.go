@@ -30,39 +30,23 @@ func (l *loader) decodeSharedParams(f *File, blocks []*hcl.Block) {
 // useSharedParams gives task t the shared params its params attribute
 // lists (params = [param.name, param.snapshot]), in that order.
 func (l *loader) useSharedParams(f *File, t *Task, a *hcl.Attribute) {
-	exprs, diags := hcl.ExprList(a.Expr)
-	if diags.HasErrors() {
-		l.diags = append(l.diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError, Summary: "Invalid params",
-			Detail:  "params is a list of shared params: params = [param.name, param.snapshot].",
-			Subject: a.Expr.Range().Ptr(),
-		})
-		return
-	}
-	for _, e := range exprs {
-		tr, diags := hcl.AbsTraversalForExpr(e)
-		if diags.HasErrors() || len(tr) != 2 || tr.RootName() != "param" || attrName(tr[1]) == "" {
-			l.diags = append(l.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError, Summary: "Invalid params",
-				Detail:  "Each element of params names a shared param (a param block outside any task): param.NAME.",
-				Subject: e.Range().Ptr(),
-			})
-			continue
-		}
-		name := attrName(tr[1])
-		p := f.SharedParam(name)
-		if p == nil {
-			names := f.SharedParamNames()
-			d := &hcl.Diagnostic{
-				Severity: hcl.DiagError, Summary: "Reference to undeclared shared param",
-				Detail:  fmt.Sprintf("No shared param %q: declare it outside any task (param %q { … }) in this file or one that includes it.%s", name, name, Suggest(name, names)),
-				Subject: e.Range().Ptr(),
+	l.eachRef(a, "param", "Invalid params",
+		"params is a list of shared params: params = [param.name, param.snapshot].",
+		"Each element of params names a shared param (a param block outside any task): param.NAME.",
+		func(name string, e hcl.Expression) {
+			p := f.SharedParam(name)
+			if p == nil {
+				names := f.SharedParamNames()
+				d := &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Reference to undeclared shared param",
+					Detail:  fmt.Sprintf("No shared param %q: declare it outside any task (param %q { … }) in this file or one that includes it.%s", name, name, Suggest(name, names)),
+					Subject: e.Range().Ptr(),
+				}
+				l.diags = append(l.diags, d)
+				l.missing = append(l.missing, missingRef{file: f, kind: "param", name: name, diag: d, typo: Suggest(name, names) != ""})
+				return
 			}
-			l.diags = append(l.diags, d)
-			l.missing = append(l.missing, missingRef{file: f, kind: "param", name: name, diag: d, typo: Suggest(name, names) != ""})
-			continue
-		}
-		c := *p // each task its own copy
-		l.addParam(t, &c, e.Range())
-	}
+			c := *p // each task its own copy
+			l.addParam(t, &c, e.Range())
+		})
 }

@@ -43,25 +43,12 @@ func (l *loader) decodeStep(f *File, t *Task, b *hcl.Block) *Step {
 				l.missing = append(l.missing, missingRef{file: f, kind: "plugin", name: s.Plugin, diag: d, typo: Suggest(s.Plugin, names) != ""})
 			}
 		case ArgDependsOn:
-			exprs, d := hcl.ExprList(a.Expr)
-			if d.HasErrors() {
-				l.diags = append(l.diags, &hcl.Diagnostic{
-					Severity: hcl.DiagError, Summary: "Invalid depends_on",
-					Detail: "depends_on must be a list of steps: depends_on = [step.disks].", Subject: a.Expr.Range().Ptr(),
+			l.eachRef(a, "step", "Invalid depends_on",
+				"depends_on must be a list of steps: depends_on = [step.disks].",
+				"Each element of depends_on must be a step: step.<name>.",
+				func(name string, e hcl.Expression) {
+					s.DependsOn = append(s.DependsOn, StepRef{Step: name, Range: e.Range()})
 				})
-				continue
-			}
-			for _, e := range exprs {
-				tr, d := hcl.AbsTraversalForExpr(e)
-				if d.HasErrors() || len(tr) != 2 || tr.RootName() != "step" || attrName(tr[1]) == "" {
-					l.diags = append(l.diags, &hcl.Diagnostic{
-						Severity: hcl.DiagError, Summary: "Invalid depends_on",
-						Detail: "Each element of depends_on must be a step: step.<name>.", Subject: e.Range().Ptr(),
-					})
-					continue
-				}
-				s.DependsOn = append(s.DependsOn, StepRef{Step: attrName(tr[1]), Range: e.Range()})
-			}
 		case ArgIf:
 			s.If = a.Expr
 		case ArgTimeout:

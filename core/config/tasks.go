@@ -23,13 +23,10 @@ var outputSchema = &hcl.BodySchema{
 }
 
 func (l *loader) decodeTask(f *File, b *hcl.Block) *Task {
-	name := b.Labels[0]
-	if !validTaskName(name) {
-		l.diags = append(l.diags, badName("task", name, b.LabelRanges[0]))
+	name, content, _ := l.blockContent("task", b, validTaskName, taskSchema)
+	if content == nil {
 		return nil
 	}
-	content, diags := b.Body.Content(taskSchema)
-	l.diags = append(l.diags, diags...)
 	t := &Task{LocalName: name, Name: name, File: f, DeclRange: b.DefRange}
 	if f.Namespace != "" {
 		t.Name = f.Namespace + "." + name
@@ -100,31 +97,15 @@ func (l *loader) decodeTask(f *File, b *hcl.Block) *Task {
 	for _, s := range t.Steps {
 		l.checkStepRefs(f, t, s)
 	}
-	seenOut := map[string]*Output{}
-	for _, blk := range outputs {
-		o := l.decodeOutput(f, t, blk)
-		if o == nil {
-			continue
-		}
-		if prev, ok := seenOut[o.Name]; ok {
-			l.diags = append(l.diags, duplicate("output", o.Name, blk.DefRange, prev.DeclRange))
-			continue
-		}
-		seenOut[o.Name] = o
-		t.Outputs = append(t.Outputs, o)
-	}
+	t.Outputs = decodeUnique(l, "output", outputs,
+		func(b *hcl.Block) *Output { return l.decodeOutput(f, t, b) },
+		func(o *Output) (string, hcl.Range) { return o.Name, o.DeclRange })
 	return t
 }
 
 func (l *loader) decodeOutput(f *File, t *Task, b *hcl.Block) *Output {
-	name := b.Labels[0]
-	if !hclsyntax.ValidIdentifier(name) {
-		l.diags = append(l.diags, badName("output", name, b.LabelRanges[0]))
-		return nil
-	}
-	content, diags := b.Body.Content(outputSchema)
-	l.diags = append(l.diags, diags...)
-	if diags.HasErrors() {
+	name, content, diags := l.blockContent("output", b, hclsyntax.ValidIdentifier, outputSchema)
+	if content == nil || diags.HasErrors() {
 		return nil
 	}
 	o := &Output{Name: name, Value: content.Attributes["value"].Expr, DeclRange: b.DefRange}

@@ -420,6 +420,32 @@ func (l *loader) validate(f *File, v *Variable, val cty.Value, origin string, ea
 	}
 }
 
+// eachRef calls fn, in order, on each element of a's list of references
+// root.NAME (params = [param.name], depends_on = [step.disks]). A value
+// that is no list is reported with summary and listDetail, an element that
+// is no such reference with summary and elemDetail.
+func (l *loader) eachRef(a *hcl.Attribute, root, summary, listDetail, elemDetail string, fn func(name string, e hcl.Expression)) {
+	exprs, diags := hcl.ExprList(a.Expr)
+	if diags.HasErrors() {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: summary,
+			Detail: listDetail, Subject: a.Expr.Range().Ptr(),
+		})
+		return
+	}
+	for _, e := range exprs {
+		tr, diags := hcl.AbsTraversalForExpr(e)
+		if diags.HasErrors() || len(tr) != 2 || tr.RootName() != root || attrName(tr[1]) == "" {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: summary,
+				Detail: elemDetail, Subject: e.Range().Ptr(),
+			})
+			continue
+		}
+		fn(attrName(tr[1]), e)
+	}
+}
+
 func attrName(t hcl.Traverser) string {
 	switch t := t.(type) {
 	case hcl.TraverseAttr:

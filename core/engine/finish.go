@@ -13,6 +13,7 @@ import (
 	"github.com/vmflow/vmflow/core/builtin"
 	"github.com/vmflow/vmflow/core/claims"
 	"github.com/vmflow/vmflow/core/journal"
+	"github.com/vmflow/vmflow/internal/fsx"
 )
 
 // What a recorded run still needs from the user (Pending).
@@ -175,20 +176,18 @@ func (e *Engine) sweep() {
 	seen := map[string]bool{}
 	var ids []string
 	add := func(dir string) {
-		ents, _ := os.ReadDir(dir)
-		for _, d := range ents {
-			if d.IsDir() && !seen[d.Name()] {
-				seen[d.Name()] = true
-				ids = append(ids, d.Name())
+		names, _ := fsx.SubDirs(dir)
+		for _, id := range names {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
 			}
 		}
 	}
 	add(filepath.Join(e.StateDir, "tmp"))
-	plugins, _ := os.ReadDir(claims.Root(e.StateDir))
+	plugins, _ := fsx.SubDirs(claims.Root(e.StateDir))
 	for _, p := range plugins {
-		if p.IsDir() {
-			add(filepath.Join(claims.Root(e.StateDir), p.Name()))
-		}
+		add(filepath.Join(claims.Root(e.StateDir), p))
 	}
 	for _, id := range ids {
 		st, err := store.Load(id)

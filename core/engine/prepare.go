@@ -109,15 +109,13 @@ func (e *Engine) startPlugins(ctx context.Context, tasks []*config.Task) (plugin
 					continue
 				}
 				starting[d] = true
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					p, ds := e.instance(ctx, d)
 					mu.Lock()
 					defer mu.Unlock()
 					bound[d] = p
 					diags = append(diags, ds...)
-				}()
+				})
 			}
 		}
 	}
@@ -411,14 +409,12 @@ func (e *Engine) validateSteps(ctx context.Context, steps []*PlanStep) hcl.Diagn
 			// inputs may only make sense when its condition holds.
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			ds := e.validateStep(ctx, ps)
 			mu.Lock()
 			diags = append(diags, ds...)
 			mu.Unlock()
-		}()
+		})
 	}
 	wg.Wait()
 	return diags

@@ -451,17 +451,10 @@ func (s *Store) Resolve(id string) (string, error) {
 }
 
 func (s *Store) ids() ([]string, error) {
-	ents, err := fsx.ReadDir(s.Dir)
+	ids, err := fsx.SubDirs(s.Dir)
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
-	for _, e := range ents {
-		if e.IsDir() {
-			ids = append(ids, e.Name())
-		}
-	}
-	sort.Strings(ids)
 	return ids, nil
 }
 

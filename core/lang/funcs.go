@@ -150,49 +150,42 @@ func expandHome(p string) string {
 
 // fileFunc: file("p") is the content of a file, relative to the task file.
 func fileFunc(dir string) function.Function {
-	return function.New(&function.Spec{
-		Description: "Reads a file (relative to the task file) as a string.",
-		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
-		Type:        function.StaticReturnType(cty.String),
-		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			b, err := os.ReadFile(resolve(dir, args[0].AsString()))
-			if err != nil {
-				return cty.NilVal, function.NewArgError(0, err)
-			}
-			return cty.StringVal(string(b)), nil
-		},
+	return pathArgFunc("Reads a file (relative to the task file) as a string.", cty.String, func(p string) (cty.Value, error) {
+		b, err := os.ReadFile(resolve(dir, p))
+		if err != nil {
+			return cty.NilVal, function.NewArgError(0, err)
+		}
+		return cty.StringVal(string(b)), nil
 	})
 }
 
 func fileExistsFunc(dir string) function.Function {
-	return function.New(&function.Spec{
-		Description: "Whether a file exists (relative to the task file).",
-		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
-		Type:        function.StaticReturnType(cty.Bool),
-		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			_, err := os.Stat(resolve(dir, args[0].AsString()))
-			return cty.BoolVal(err == nil), nil
-		},
+	return pathArgFunc("Whether a file exists (relative to the task file).", cty.Bool, func(p string) (cty.Value, error) {
+		_, err := os.Stat(resolve(dir, p))
+		return cty.BoolVal(err == nil), nil
 	})
 }
 
 func abspathFunc(dir string) function.Function {
-	return function.New(&function.Spec{
-		Description: "The absolute form of a path (relative paths are taken from the task file's directory).",
-		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
-		Type:        function.StaticReturnType(cty.String),
-		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			return cty.StringVal(filepath.Clean(resolve(dir, args[0].AsString()))), nil
-		},
+	return pathArgFunc("The absolute form of a path (relative paths are taken from the task file's directory).", cty.String, func(p string) (cty.Value, error) {
+		return cty.StringVal(filepath.Clean(resolve(dir, p))), nil
 	})
 }
 
 func pathFunc(f func(string) string) function.Function {
+	return pathArgFunc("", cty.String, func(p string) (cty.Value, error) {
+		return cty.StringVal(f(p)), nil
+	})
+}
+
+// pathArgFunc is a function of one string, path, that returns a ret.
+func pathArgFunc(description string, ret cty.Type, impl func(path string) (cty.Value, error)) function.Function {
 	return function.New(&function.Spec{
-		Params: []function.Parameter{{Name: "path", Type: cty.String}},
-		Type:   function.StaticReturnType(cty.String),
+		Description: description,
+		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:        function.StaticReturnType(ret),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			return cty.StringVal(f(args[0].AsString())), nil
+			return impl(args[0].AsString())
 		},
 	})
 }

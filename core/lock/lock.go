@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vmflow/vmflow/internal/fsx"
 )
 
 // Holder describes who holds a lock; it is written into the lock file.
@@ -49,17 +51,7 @@ type Set struct {
 // FileName is the lock file name for a key: readable where the key is
 // simple, with a hash suffix when characters had to be replaced.
 func FileName(key string) string {
-	var b strings.Builder
-	clean := true
-	for _, c := range key {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
-			b.WriteRune(c)
-		} else {
-			b.WriteByte('_')
-			clean = false
-		}
-	}
-	name := b.String()
+	name, clean := fsx.SafeName(key, 0)
 	if !clean || name == "" || strings.HasPrefix(name, ".") {
 		sum := sha256.Sum256([]byte(key))
 		name += "-" + hex.EncodeToString(sum[:4])

@@ -165,16 +165,11 @@ func SumOf(data []byte) string { s := sha256.Sum256(data); return hex.EncodeToSt
 // FileSum is the hex sha256 of a file.
 func FileSum(tb testing.TB, name string) string {
 	tb.Helper()
-	f, err := os.Open(name)
+	data, err := os.ReadFile(name)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		tb.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return SumOf(data)
 }
 
 // SparseFile makes a 64 MiB file that is mostly holes, with 256 KiB of

@@ -3,6 +3,7 @@ package fsx
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -19,5 +20,43 @@ func TestReadDir(t *testing.T) {
 	}
 	if _, err := ReadDir(filepath.Join(dir, "f")); err == nil {
 		t.Fatal("a file read as a directory gave no error")
+	}
+}
+
+func TestSafeName(t *testing.T) {
+	for _, c := range []struct {
+		s     string
+		limit int
+		name  string
+		clean bool
+	}{
+		{"vm-1_a.b", 0, "vm-1_a.b", true},
+		{"a/b c", 0, "a_b_c", false},
+		{"é", 0, "_", false},
+		{"abcdef", 3, "abc", true},
+		{"a/cdef", 3, "a_c", false},
+		{"", 0, "", true},
+	} {
+		if name, clean := SafeName(c.s, c.limit); name != c.name || clean != c.clean {
+			t.Errorf("SafeName(%q, %d) = %q, %v; want %q, %v", c.s, c.limit, name, clean, c.name, c.clean)
+		}
+	}
+}
+
+func TestSubDirs(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"b", "a"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if names, err := SubDirs(dir); err != nil || !slices.Equal(names, []string{"a", "b"}) {
+		t.Fatalf("SubDirs = %v, %v; want [a b]", names, err)
+	}
+	if names, err := SubDirs(filepath.Join(dir, "missing")); err != nil || names != nil {
+		t.Fatalf("a missing directory: %v, %v; want none and no error", names, err)
 	}
 }

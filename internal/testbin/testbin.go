@@ -93,18 +93,25 @@ type PluginProcess struct {
 
 func (p PluginProcess) String() string { return fmt.Sprintf("%s (pid %d)", p.Name, p.PID) }
 
+// PIDs lists the processes /proc shows.
+func PIDs() []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
 // PluginsOf lists the plugin processes started for a state directory:
 // they inherit VMFLOW_STATE_DIR, which each test gives a directory of its
 // own, so tests running side by side do not see each other's plugins.
 func PluginsOf(stateDir string) []PluginProcess {
 	marker := "VMFLOW_STATE_DIR=" + stateDir
 	var out []PluginProcess
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	for _, pid := range PIDs() {
 		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 		if err != nil || !strings.HasPrefix(filepath.Base(exe), "vmflow-plugin-") {
 			continue

@@ -83,11 +83,9 @@ func (p *TLSProxy) serve() {
 		if err != nil {
 			return
 		}
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
+		p.wg.Go(func() {
 			p.carry(c.(*tls.Conn))
-		}()
+		})
 	}
 }
 

@@ -82,6 +82,16 @@ func ParseSize(s string) (uint64, error) {
 	return n << shift, nil
 }
 
+// SizeArg reads the size the input field gives (as ParseSize does); an
+// invalid one is an argument error.
+func SizeArg(r *sdk.Request, field string) (uint64, error) {
+	size, err := ParseSize(r.String(field))
+	if err != nil {
+		return 0, sdk.ArgError(field, "%v", err)
+	}
+	return size, nil
+}
+
 // FormatSize renders bytes the way ParseSize reads them, when exact, and
 // else as a number of bytes.
 func FormatSize(b uint64) string {
@@ -129,10 +139,8 @@ func ValidSize(field string) Func {
 		if !r.Known(field) || !r.IsSet(field) {
 			return nil
 		}
-		if _, err := ParseSize(r.String(field)); err != nil {
-			return sdk.ArgError(field, "%v", err)
-		}
-		return nil
+		_, err := SizeArg(r, field)
+		return err
 	}
 }
 

@@ -232,9 +232,7 @@ func (d *driver) listHosts(hosts map[string]string, prefix string) (byHost map[s
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for name, uri := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			states, err := d.listAt(uri, prefix)
 			mu.Lock()
 			defer mu.Unlock()
@@ -243,7 +241,7 @@ func (d *driver) listHosts(hosts map[string]string, prefix string) (byHost map[s
 				return
 			}
 			byHost[name] = states
-		}()
+		})
 	}
 	wg.Wait()
 	return byHost, unreachable

@@ -80,3 +80,20 @@ type libvirtConn interface {
 
 // go-libvirt's connection is the real one.
 var _ libvirtConn = (*libvirt.Libvirt)(nil)
+
+// parseXML decodes what a GetXMLDesc call returned, passed on whole
+// (parseXML[libvirtxml.Domain](conn.DomainGetXMLDesc(dom, 0))): the
+// call's error, else the document's.
+func parseXML[T any, P interface {
+	*T
+	Unmarshal(doc string) error
+}](doc string, err error) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	x := P(new(T))
+	if err := x.Unmarshal(doc); err != nil {
+		return nil, err
+	}
+	return x, nil
+}

@@ -108,13 +108,9 @@ func hostPCI(conn libvirtConn) (map[hypervisor.PCIAddress]hypervisor.PCIDevice, 
 	}
 	out := map[hypervisor.PCIAddress]hypervisor.PCIDevice{}
 	for _, nd := range devs {
-		doc, err := conn.NodeDeviceGetXMLDesc(nd.Name, 0)
+		x, err := parseXML[libvirtxml.NodeDevice](conn.NodeDeviceGetXMLDesc(nd.Name, 0))
 		if err != nil {
-			continue // gone meanwhile (hot unplug)
-		}
-		var x libvirtxml.NodeDevice
-		if err := x.Unmarshal(doc); err != nil {
-			continue
+			continue // gone meanwhile (hot unplug), or unreadable
 		}
 		if x.Capability.PCI == nil {
 			continue

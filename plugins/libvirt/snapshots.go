@@ -19,12 +19,8 @@ import (
 // 9 cannot revert external snapshots, so these are internal.) For a
 // running domain libvirt includes the memory state, as QEMU requires.
 func snapshotSpec(conn libvirtConn, dom libvirt.Domain, name, description string) (string, error) {
-	doc, err := conn.DomainGetXMLDesc(dom, libvirt.DomainXMLInactive)
+	dx, err := parseXML[libvirtxml.Domain](conn.DomainGetXMLDesc(dom, libvirt.DomainXMLInactive))
 	if err != nil {
-		return "", err
-	}
-	var dx libvirtxml.Domain
-	if err := dx.Unmarshal(doc); err != nil {
 		return "", err
 	}
 	snap := libvirtxml.DomainSnapshot{Name: name, Description: description, Disks: &libvirtxml.DomainSnapshotDisks{}}
@@ -58,12 +54,8 @@ func snapshots(conn libvirtConn, dom libvirt.Domain) ([]hypervisor.SnapshotInfo,
 	out := make([]hypervisor.SnapshotInfo, 0, len(snaps))
 	parent := map[string]string{}
 	for _, s := range snaps {
-		doc, err := conn.DomainSnapshotGetXMLDesc(s, 0)
+		x, err := parseXML[libvirtxml.DomainSnapshot](conn.DomainSnapshotGetXMLDesc(s, 0))
 		if err != nil {
-			return nil, err
-		}
-		var x libvirtxml.DomainSnapshot
-		if err := x.Unmarshal(doc); err != nil {
 			return nil, err
 		}
 		created := ""

@@ -96,13 +96,9 @@ func (d *driver) runningUser(conn libvirtConn, paths ...string) (domain string, 
 		want[p] = true
 	}
 	for _, dom := range doms {
-		doc, err := conn.DomainGetXMLDesc(dom, 0)
-		if err != nil {
-			continue // it went away meanwhile
-		}
-		var x libvirtxml.Domain
-		if err := x.Unmarshal(doc); err != nil || x.Devices == nil {
-			continue
+		x, err := parseXML[libvirtxml.Domain](conn.DomainGetXMLDesc(dom, 0))
+		if err != nil || x.Devices == nil {
+			continue // it went away meanwhile, or has no disks
 		}
 		for _, disk := range x.Devices.Disks {
 			if disk.Source == nil || disk.Source.File == nil {

@@ -73,12 +73,8 @@ type volInfo struct {
 }
 
 func (d *driver) volInfo(conn libvirtConn, vol libvirt.StorageVol) (*volInfo, error) {
-	doc, err := conn.StorageVolGetXMLDesc(vol, 0)
+	x, err := parseXML[libvirtxml.StorageVolume](conn.StorageVolGetXMLDesc(vol, 0))
 	if err != nil {
-		return nil, err
-	}
-	var x libvirtxml.StorageVolume
-	if err := x.Unmarshal(doc); err != nil {
 		return nil, err
 	}
 	vi := &volInfo{name: x.Name}
@@ -273,9 +269,9 @@ func (d *driver) volumeActions(b *hypervisor.Backend) {
 // volumeCreate is volume_create's Run.
 func (d *driver) volumeCreate(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	size, err := hypervisor.ParseSize(r.String("size"))
+	size, err := hypervisor.SizeArg(r, "size")
 	if err != nil {
-		return sdk.ArgError("size", "%v", err)
+		return err
 	}
 	if err := d.claimNewVolume(ctx, r, name); err != nil {
 		return err
@@ -367,9 +363,9 @@ func (d *driver) volumeOverlay(ctx context.Context, r *sdk.Request) error {
 
 // volumeResize is volume_resize's Run.
 func (d *driver) volumeResize(ctx context.Context, r *sdk.Request) error {
-	size, err := hypervisor.ParseSize(r.String("size"))
+	size, err := hypervisor.SizeArg(r, "size")
 	if err != nil {
-		return sdk.ArgError("size", "%v", err)
+		return err
 	}
 	conn, vol, vi, err := d.volumeArgInfo("name", r.String("name"))
 	if err != nil {

@@ -51,12 +51,8 @@ type nic struct {
 }
 
 func domainNIC(conn libvirtConn, dom libvirt.Domain) (nic, error) {
-	doc, err := conn.DomainGetXMLDesc(dom, 0)
+	x, err := parseXML[libvirtxml.Domain](conn.DomainGetXMLDesc(dom, 0))
 	if err != nil {
-		return nic{}, err
-	}
-	var x libvirtxml.Domain
-	if err := x.Unmarshal(doc); err != nil {
 		return nic{}, err
 	}
 	if x.Devices == nil || len(x.Devices.Interfaces) == 0 || x.Devices.Interfaces[0].MAC == nil {
@@ -73,12 +69,8 @@ func domainNIC(conn libvirtConn, dom libvirt.Domain) (nic, error) {
 // leaseSeconds is how long the network's DHCP leases last (dnsmasq's
 // default hour when the network does not say).
 func leaseSeconds(conn libvirtConn, nw libvirt.Network) int64 {
-	doc, err := conn.NetworkGetXMLDesc(nw, 0)
+	x, err := parseXML[libvirtxml.Network](conn.NetworkGetXMLDesc(nw, 0))
 	if err != nil {
-		return 3600
-	}
-	var x libvirtxml.Network
-	if x.Unmarshal(doc) != nil {
 		return 3600
 	}
 	for _, ip := range x.IPs {

@@ -64,6 +64,17 @@ func (p *plugin) store(ctx context.Context, r *sdk.Request, extra []string) (sto
 	return mode, nil
 }
 
+// storeProfiles is store, and the profiles the flake knows read through
+// that store.
+func (p *plugin) storeProfiles(ctx context.Context, r *sdk.Request, flake string, extra []string) (storeMode, map[string]profileInfo, error) {
+	mode, err := p.store(ctx, r, extra)
+	if err != nil {
+		return storeMode{}, nil, err
+	}
+	known, err := knownProfiles(ctx, flake, mode.Args)
+	return mode, known, err
+}
+
 // silentLimits are the limit on a silent build (max_silent_time, or
 // --max-silent-time in extra_args), the nix arguments that set it (none
 // when extra_args does), and how long the plugin waits for nix itself to
@@ -147,11 +158,7 @@ func (p *plugin) build(ctx context.Context, r *sdk.Request) error {
 		return err
 	}
 	extra := r.Strings("extra_args")
-	mode, err := p.store(ctx, r, extra)
-	if err != nil {
-		return err
-	}
-	known, err := knownProfiles(ctx, flake, mode.Args)
+	mode, known, err := p.storeProfiles(ctx, r, flake, extra)
 	if err != nil {
 		return err
 	}
@@ -402,11 +409,7 @@ func actions(p *plugin) []*sdk.Action {
 				if err := checkNix(ctx); err != nil {
 					return err
 				}
-				mode, err := p.store(ctx, r, nil)
-				if err != nil {
-					return err
-				}
-				known, err := knownProfiles(ctx, dir, mode.Args)
+				_, known, err := p.storeProfiles(ctx, r, dir, nil)
 				if err != nil {
 					return err
 				}

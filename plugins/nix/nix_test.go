@@ -17,6 +17,7 @@ import (
 
 	"github.com/vmflow/vmflow/core/protocol"
 	"github.com/vmflow/vmflow/core/sdk"
+	"github.com/vmflow/vmflow/internal/testbin"
 	"github.com/vmflow/vmflow/internal/testenv"
 )
 
@@ -413,13 +414,8 @@ func noSleeper(t *testing.T, stamp string) {
 // stamp (derivation attributes are the builder's environment).
 func builderPIDs(stamp string) []int {
 	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+	for _, pid := range testbin.PIDs() {
+		env, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
 		if err == nil && bytes.Contains(append([]byte{0}, env...), []byte("\x00stamp="+stamp+"\x00")) {
 			pids = append(pids, pid)
 		}

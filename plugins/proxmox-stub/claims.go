@@ -53,6 +53,31 @@ type swapClaim struct {
 	With string `json:"with"`
 }
 
+// swapSeen is what volume_swap's claim tells of the two volumes now.
+type swapSeen int
+
+const (
+	swapUnclaimed swapSeen = iota // no claim tells: none, or both held the same
+	swapAsFound                   // they hold what the step found
+	swapExchanged                 // they hold it exchanged
+	swapChanged                   // neither: something else changed them
+)
+
+// swapState compares a and b with the step's claim under key.
+func swapState(r *sdk.Request, key string, a, b *volume) swapSeen {
+	var earlier swapClaim
+	if !r.Claimed(key, &earlier) || earlier.Name == earlier.With {
+		return swapUnclaimed
+	}
+	switch ca, cb := contents(a), contents(b); {
+	case ca == earlier.Name && cb == earlier.With:
+		return swapAsFound
+	case ca == earlier.With && cb == earlier.Name:
+		return swapExchanged
+	}
+	return swapChanged
+}
+
 // contents is a fingerprint of what volume_swap exchanges between two
 // volume ids.
 func contents(v *volume) string {

@@ -86,24 +86,18 @@ func (d *driver) undoShutdown(ctx context.Context, r *sdk.Request) error {
 
 // suspend is suspend's Run.
 func (d *driver) suspend(ctx context.Context, r *sdk.Request) error {
-	suspended := false
-	err := d.changeVM(r, func(v *vm, cmds *commands) error {
+	return changeVMOutput(d, r, "suspended", func(v *vm, cmds *commands) (bool, error) {
 		if v.Status == running && !v.Paused {
 			if err := r.Claim(suspendClaim(v.Name), nil); err != nil {
-				return err
+				return false, err
 			}
 			cmds.add("qm", "suspend", itoa(v.VMID))
-			v.Paused, suspended = true, true
-		} else if v.Paused && r.Claimed(suspendClaim(v.Name), nil) {
-			// An interrupted attempt of this step paused it.
-			suspended = true
+			v.Paused = true
+			return true, nil
 		}
-		return nil
+		// Paused by an interrupted attempt of this step?
+		return v.Paused && r.Claimed(suspendClaim(v.Name), nil), nil
 	})
-	if err != nil {
-		return err
-	}
-	return r.Set("suspended", suspended)
 }
 
 // undoSuspend is suspend's Undo.
@@ -122,34 +116,26 @@ func (d *driver) undoSuspend(ctx context.Context, r *sdk.Request) error {
 
 // resume is resume's Run.
 func (d *driver) resume(ctx context.Context, r *sdk.Request) error {
-	resumed := false
-	err := d.changeVM(r, func(v *vm, cmds *commands) error {
-		if v.Status == running && v.Paused {
-			cmds.add("qm", "resume", itoa(v.VMID))
-			v.Paused, resumed = false, true
+	return changeVMOutput(d, r, "resumed", func(v *vm, cmds *commands) (bool, error) {
+		if v.Status != running || !v.Paused {
+			return false, nil
 		}
-		return nil
+		cmds.add("qm", "resume", itoa(v.VMID))
+		v.Paused = false
+		return true, nil
 	})
-	if err != nil {
-		return err
-	}
-	return r.Set("resumed", resumed)
 }
 
 // destroy is destroy's Run.
 func (d *driver) destroy(ctx context.Context, r *sdk.Request) error {
-	wasRunning := false
-	err := d.changeVM(r, func(v *vm, cmds *commands) error {
-		if wasRunning = v.Status == running; wasRunning {
-			cmds.add("qm", "stop", itoa(v.VMID))
-			v.stop()
+	return changeVMOutput(d, r, "was_running", func(v *vm, cmds *commands) (bool, error) {
+		if v.Status != running {
+			return false, nil
 		}
-		return nil
+		cmds.add("qm", "stop", itoa(v.VMID))
+		v.stop()
+		return true, nil
 	})
-	if err != nil {
-		return err
-	}
-	return r.Set("was_running", wasRunning)
 }
 
 // reboot is reboot's Run.

@@ -111,11 +111,10 @@ func (d *driver) snapshotList(ctx context.Context, r *sdk.Request) error {
 
 // snapshotRevert is snapshot_revert's Run.
 func (d *driver) snapshotRevert(ctx context.Context, r *sdk.Request) error {
-	var state string
-	err := d.changeVM(r, func(v *vm, cmds *commands) error {
+	return changeVMOutput(d, r, "state", func(v *vm, cmds *commands) (string, error) {
 		i, err := snapshotArg(v, r.String("snapshot"))
 		if err != nil {
-			return err
+			return "", err
 		}
 		s := v.Snapshots[i]
 		cmds.add("qm", "rollback", itoa(v.VMID), s.Name)
@@ -123,32 +122,21 @@ func (d *driver) snapshotRevert(ctx context.Context, r *sdk.Request) error {
 		if s.VMState {
 			v.Status = running
 		}
-		state = v.state()
-		return nil
+		return v.state(), nil
 	})
-	if err != nil {
-		return err
-	}
-	return r.Set("state", state)
 }
 
 // snapshotDelete is snapshot_delete's Run.
 func (d *driver) snapshotDelete(ctx context.Context, r *sdk.Request) error {
-	deleted := false
-	err := d.changeVM(r, func(v *vm, cmds *commands) error {
+	return changeVMOutput(d, r, "deleted", func(v *vm, cmds *commands) (bool, error) {
 		i, err := snapshotArg(v, r.String("snapshot"))
 		if err != nil {
 			if r.Bool("missing_ok") {
-				return nil
+				return false, nil
 			}
-			return err
+			return false, err
 		}
 		v.deleteSnapshot(i, cmds)
-		deleted = true
-		return nil
+		return true, nil
 	})
-	if err != nil {
-		return err
-	}
-	return r.Set("deleted", deleted)
 }

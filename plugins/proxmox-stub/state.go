@@ -188,31 +188,26 @@ func (s *store) read() (*cluster, error) {
 // another version) holds that no action could have written, so that it is
 // refused with a clear error instead of tripping an action up.
 func (c *cluster) check() error {
-	var errs []string
-	for _, name := range sortedKeys(c.VMs) {
-		v := c.VMs[name]
+	errs := checkEach(c.VMs, "VM", func(name string, v *vm) string {
 		switch {
-		case v == nil:
-			errs = append(errs, fmt.Sprintf("VM %q is null", name))
 		case v.Name != name:
-			errs = append(errs, fmt.Sprintf("VM %q is recorded under the name %q", name, v.Name))
+			return fmt.Sprintf("is recorded under the name %q", v.Name)
 		case v.VMID < firstVMID:
-			errs = append(errs, fmt.Sprintf("VM %q has VMID %d (VMIDs start at %d)", name, v.VMID, firstVMID))
+			return fmt.Sprintf("has VMID %d (VMIDs start at %d)", v.VMID, firstVMID)
 		case v.Status != running && v.Status != stopped:
-			errs = append(errs, fmt.Sprintf("VM %q has status %q (running or stopped)", name, v.Status))
+			return fmt.Sprintf("has status %q (running or stopped)", v.Status)
 		}
-	}
-	for _, id := range sortedKeys(c.Volumes) {
-		v := c.Volumes[id]
+		return ""
+	})
+	errs = append(errs, checkEach(c.Volumes, "volume", func(id string, v *volume) string {
 		switch {
-		case v == nil:
-			errs = append(errs, fmt.Sprintf("volume %q is null", id))
 		case v.VolID != id:
-			errs = append(errs, fmt.Sprintf("volume %q is recorded with the id %q", id, v.VolID))
+			return fmt.Sprintf("is recorded with the id %q", v.VolID)
 		case v.Format != "raw" && v.Format != "qcow2":
-			errs = append(errs, fmt.Sprintf("volume %q has format %q (raw or qcow2)", id, v.Format))
+			return fmt.Sprintf("has format %q (raw or qcow2)", v.Format)
 		}
-	}
+		return ""
+	})...)
 	for _, name := range sortedKeys(c.VMIDs) {
 		if c.VMIDs[name] < firstVMID {
 			errs = append(errs, fmt.Sprintf("vmids: %q has VMID %d (VMIDs start at %d)", name, c.VMIDs[name], firstVMID))
@@ -222,6 +217,20 @@ func (c *cluster) check() error {
 		return nil
 	}
 	return errors.New(strings.Join(errs, "; "))
+}
+
+// checkEach checks the entries of m in key order: one that is null, or
+// that wrong finds wrong ("" for nothing), is an error about what.
+func checkEach[T any](m map[string]*T, what string, wrong func(key string, x *T) string) []string {
+	var errs []string
+	for _, k := range sortedKeys(m) {
+		if m[k] == nil {
+			errs = append(errs, fmt.Sprintf("%s %q is null", what, k))
+		} else if w := wrong(k, m[k]); w != "" {
+			errs = append(errs, fmt.Sprintf("%s %q %s", what, k, w))
+		}
+	}
+	return errs
 }
 
 // sortedKeys lists a map's keys, sorted.

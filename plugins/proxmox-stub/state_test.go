@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vmflow/vmflow/internal/testfs"
 )
 
 // A damaged state file is refused with an error that names it and what is
@@ -17,13 +19,9 @@ func TestDamagedStateFile(t *testing.T) {
 		{`{"vms":`, `unexpected end of JSON input`},
 	} {
 		state := t.TempDir()
-		file := filepath.Join(state, "proxmox-stub", "cluster.json")
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, []byte(c.doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		const name = "proxmox-stub/cluster.json"
+		testfs.Write(t, state, name, c.doc)
+		file := filepath.Join(state, name)
 		h := newHarness(t, state, nil)
 		for _, call := range []struct {
 			action string

@@ -136,6 +136,20 @@ func (d *driver) changeVM(r *sdk.Request, fn func(v *vm, cmds *commands) error) 
 	})
 }
 
+// changeVMOutput is changeVM for a step whose one output is what fn
+// returns (whether it changed the VM, or its state afterwards).
+func changeVMOutput[T any](d *driver, r *sdk.Request, output string, fn func(v *vm, cmds *commands) (T, error)) error {
+	var out T
+	err := d.changeVM(r, func(v *vm, cmds *commands) (err error) {
+		out, err = fn(v, cmds)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return r.Set(output, out)
+}
+
 func itoa(i int) string { return strconv.Itoa(i) }
 
 // imageInfo is hypervisor.ImageInfo for a file to upload: a raw image

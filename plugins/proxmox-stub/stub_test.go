@@ -247,15 +247,13 @@ func TestConcurrentRuns(t *testing.T) {
 	errs := make(chan error, 40)
 	for i := range 4 {
 		h := newHarness(t, state, nil) // one plugin process per run
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for j := range 10 {
 				if _, err := h.Try("volume_create", map[string]any{"name": fmt.Sprintf("vm%d-disk%d", i, j), "size": "1G"}); err != nil {
 					errs <- err
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)

@@ -205,17 +205,16 @@ func (d *driver) swapVolumes(ctx context.Context, r *sdk.Request) error {
 		if err != nil {
 			return err
 		}
-		var earlier swapClaim
-		if r.Claimed(key, &earlier) && earlier.Name != earlier.With {
-			switch ca, cb := contents(a), contents(b); {
-			case ca == earlier.With && cb == earlier.Name:
-				already = true
-				return nil
-			case ca != earlier.Name || cb != earlier.With:
-				return fmt.Errorf("volume_swap: %s and %s are neither as an interrupted attempt of this step found them nor exchanged; something else changed them: check them by hand", a.VolID, b.VolID)
+		switch swapState(r, key, a, b) {
+		case swapUnclaimed:
+			if err := r.Claim(key, swapClaim{Name: contents(a), With: contents(b)}); err != nil {
+				return err
 			}
-		} else if err := r.Claim(key, swapClaim{Name: contents(a), With: contents(b)}); err != nil {
-			return err
+		case swapExchanged:
+			already = true
+			return nil
+		case swapChanged:
+			return fmt.Errorf("volume_swap: %s and %s are neither as an interrupted attempt of this step found them nor exchanged; something else changed them: check them by hand", a.VolID, b.VolID)
 		}
 		exchange(a, b, &cmds)
 		return nil
@@ -240,16 +239,15 @@ func (d *driver) swapBack(ctx context.Context, r *sdk.Request) error {
 		if err != nil {
 			return err
 		}
-		var earlier swapClaim
-		if r.Claimed(key, &earlier) && earlier.Name != earlier.With {
-			switch ca, cb := contents(a), contents(b); {
-			case ca == earlier.Name && cb == earlier.With:
-				return nil // as before the step
-			case ca != earlier.With || cb != earlier.Name:
-				return fmt.Errorf("volume_swap's undo: %s and %s are neither as the step found them nor exchanged; something else changed them: check them by hand", a.VolID, b.VolID)
+		switch swapState(r, key, a, b) {
+		case swapAsFound:
+			return nil // as before the step
+		case swapChanged:
+			return fmt.Errorf("volume_swap's undo: %s and %s are neither as the step found them nor exchanged; something else changed them: check them by hand", a.VolID, b.VolID)
+		case swapUnclaimed:
+			if r.Interrupted() {
+				return nil
 			}
-		} else if r.Interrupted() {
-			return nil
 		}
 		exchange(a, b, cmds)
 		return nil

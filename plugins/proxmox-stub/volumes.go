@@ -160,9 +160,9 @@ func (d *driver) volumeActions(b *hypervisor.Backend) {
 // volumeCreate is volume_create's Run.
 func (d *driver) volumeCreate(ctx context.Context, r *sdk.Request) error {
 	name := r.String("name")
-	size, err := hypervisor.ParseSize(r.String("size"))
+	size, err := hypervisor.SizeArg(r, "size")
 	if err != nil {
-		return sdk.ArgError("size", "%v", err)
+		return err
 	}
 	var v *volume
 	err = d.change(r, func(c *cluster, cmds *commands) error {
@@ -226,9 +226,9 @@ func (d *driver) volumeOverlay(ctx context.Context, r *sdk.Request) error {
 
 // volumeResize is volume_resize's Run.
 func (d *driver) volumeResize(ctx context.Context, r *sdk.Request) error {
-	size, err := hypervisor.ParseSize(r.String("size"))
+	size, err := hypervisor.SizeArg(r, "size")
 	if err != nil {
-		return sdk.ArgError("size", "%v", err)
+		return err
 	}
 	var v *volume
 	err = d.change(r, func(c *cluster, cmds *commands) error {
