@@ -102,13 +102,19 @@ func snapshotNames(list []hypervisor.SnapshotInfo) []string {
 func lookupSnapshot(conn libvirtConn, dom libvirt.Domain, domName, snap string) (libvirt.DomainSnapshot, error) {
 	s, err := conn.DomainSnapshotLookupByName(dom, snap, 0)
 	if isCode(err, libvirt.ErrNoDomainSnapshot) {
-		list, lerr := snapshots(conn, dom)
-		if lerr != nil {
-			return s, fmt.Errorf("no snapshot %q of domain %q", snap, domName)
-		}
-		return s, sdk.ArgError("snapshot", "no snapshot %q of domain %q; %s", snap, domName, hypervisor.HaveSnapshots(snapshotNames(list)))
+		return s, noSnapshot(conn, dom, domName, snap)
 	}
 	return s, err
+}
+
+// noSnapshot is the error for a snapshot the domain does not have, with
+// those it has when they can be listed.
+func noSnapshot(conn libvirtConn, dom libvirt.Domain, domName, snap string) error {
+	list, err := snapshots(conn, dom)
+	if err != nil {
+		return fmt.Errorf("no snapshot %q of domain %q", snap, domName)
+	}
+	return sdk.ArgError("snapshot", "no snapshot %q of domain %q; %s", snap, domName, hypervisor.HaveSnapshots(snapshotNames(list)))
 }
 
 // snapshotActions implements the contract's snapshot actions with libvirt's
@@ -203,11 +209,16 @@ func (d *driver) snapshotDelete(ctx context.Context, r *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	s, err := lookupSnapshot(conn, dom, name, snap)
-	if err != nil {
+	// missing_ok forgives only a snapshot that is not there: a lookup that
+	// failed otherwise (the connection, the daemon) is an error.
+	s, err := conn.DomainSnapshotLookupByName(dom, snap, 0)
+	if isCode(err, libvirt.ErrNoDomainSnapshot) {
 		if r.Bool("missing_ok") {
 			return r.Set("deleted", false)
 		}
+		return noSnapshot(conn, dom, name, snap)
+	}
+	if err != nil {
 		return err
 	}
 	if err := conn.DomainSnapshotDelete(s, 0); err != nil {

@@ -96,6 +96,10 @@ func TestUnitSnapshotActions(t *testing.T) {
 		t.Fatal("deleted a missing snapshot")
 	}
 	h.fails("snapshot_delete", map[string]any{"name": "vm1", "snapshot": "nope"}, `no snapshot "nope"`)
+	// missing_ok is for a snapshot that is not there, not for a lookup
+	// that failed: that is an error, and nothing counts as deleted.
+	f.failNext("DomainSnapshotLookupByName", lvErr(libvirt.ErrInternalError, "internal error: client socket is closed"))
+	h.fails("snapshot_delete", map[string]any{"name": "vm1", "snapshot": "s2", "missing_ok": true}, `client socket is closed`)
 	h.undo("snapshot_create", map[string]any{"name": "vm1", "snapshot": "s1"}, s1)
 	h.undo("snapshot_create", map[string]any{"name": "vm1", "snapshot": "s1"}, s1)
 	if got := strings.Join(strs(h.run("snapshot_list", map[string]any{"name": "vm1"}), "names"), " "); got != "s2" {
