@@ -5,9 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"unicode"
 
-	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/vmflow/vmflow/core/lang"
 )
 
 // The lock file's text, written here rather than through hclwrite: the
@@ -25,8 +24,8 @@ func (lf *LockFile) Bytes() []byte {
 	b.WriteString(lockHeader)
 	for _, k := range slices.Sorted(maps.Keys(lf.Plugins)) {
 		p := lf.Plugins[k]
-		fmt.Fprintf(&b, "\nplugin %s {\n", hclQuote(k))
-		fmt.Fprintf(&b, "  version  = %s\n", hclQuote(p.Version))
+		fmt.Fprintf(&b, "\nplugin %s {\n", lang.QuoteString(k))
+		fmt.Fprintf(&b, "  version  = %s\n", lang.QuoteString(p.Version))
 		fmt.Fprintf(&b, "  protocol = %d\n", p.Protocol)
 		if len(p.Hashes) == 0 {
 			b.WriteString("  hashes   = {}\n}\n")
@@ -36,55 +35,14 @@ func (lf *LockFile) Bytes() []byte {
 		keys := make([]string, len(plats))
 		width := 0
 		for i, plat := range plats {
-			keys[i] = hclKey(plat)
+			keys[i] = lang.ObjectKey(plat)
 			width = max(width, len(keys[i]))
 		}
 		b.WriteString("  hashes = {\n")
 		for i, plat := range plats {
-			fmt.Fprintf(&b, "    %-*s = %s\n", width, keys[i], hclQuote(p.Hashes[plat]))
+			fmt.Fprintf(&b, "    %-*s = %s\n", width, keys[i], lang.QuoteString(p.Hashes[plat]))
 		}
 		b.WriteString("  }\n}\n")
 	}
 	return []byte(b.String())
-}
-
-// hclKey is an object key: bare when it is an identifier, else quoted.
-func hclKey(s string) string {
-	if hclsyntax.ValidIdentifier(s) {
-		return s
-	}
-	return hclQuote(s)
-}
-
-// hclQuote is s as an HCL quoted string: escapes for quotes, backslashes
-// and control characters, and "${" and "%{" doubled so that no template
-// sequence is read into it.
-func hclQuote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i, r := range s {
-		switch {
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case (r == '$' || r == '%') && strings.HasPrefix(s[i+1:], "{"):
-			b.WriteRune(r)
-			b.WriteRune(r)
-		case !unicode.IsPrint(r) && r > 0xffff:
-			fmt.Fprintf(&b, `\U%08x`, r)
-		case !unicode.IsPrint(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }

@@ -2,9 +2,11 @@ package lang
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
@@ -39,27 +41,62 @@ func FormatValue(v cty.Value) string {
 		parts := make([]string, 0, v.LengthInt())
 		for it := v.ElementIterator(); it.Next(); {
 			k, ev := it.Element()
-			key := k.AsString()
-			if !hclsyntax.ValidIdentifier(key) {
-				key = strconv.Quote(key)
-			}
-			parts = append(parts, key+" = "+FormatValue(ev))
+			parts = append(parts, ObjectKey(k.AsString())+" = "+FormatValue(ev))
 		}
 		return "{ " + strings.Join(parts, ", ") + " }"
 	}
 	switch ty {
 	case cty.String:
-		// HCL string syntax: Go's escapes, plus $${ and %%{ for literal
-		// template sequences.
-		q := strconv.Quote(v.AsString())
-		q = strings.ReplaceAll(q, "${", "$${")
-		return strings.ReplaceAll(q, "%{", "%%{")
+		return QuoteString(v.AsString())
 	case cty.Number:
 		return v.AsBigFloat().Text('f', -1)
 	case cty.Bool:
 		return strconv.FormatBool(v.True())
 	}
 	return v.GoString()
+}
+
+// QuoteString is s as an HCL quoted string, as hclwrite writes one:
+// \n, \r, \t, \" and \\ escaped, any other character that does not
+// print as \uNNNN (or \UNNNNNNNN), and "${" and "%{" doubled so that no
+// template sequence is read into it.
+func QuoteString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case (r == '$' || r == '%') && strings.HasPrefix(s[i+1:], "{"):
+			b.WriteRune(r)
+			b.WriteRune(r)
+		case !unicode.IsPrint(r) && r > 0xffff:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		case !unicode.IsPrint(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// ObjectKey is an object key as HCL writes it: bare when it is an
+// identifier, else quoted.
+func ObjectKey(k string) string {
+	if hclsyntax.ValidIdentifier(k) {
+		return k
+	}
+	return QuoteString(k)
 }
 
 // FormatDuration writes a duration as a timeout is written: "2h", "3m",

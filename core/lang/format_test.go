@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -38,6 +40,22 @@ func TestFormatDuration(t *testing.T) {
 	} {
 		if got := FormatDuration(d); got != want {
 			t.Errorf("FormatDuration(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// What FormatValue writes is HCL: a string with any characters reads back
+// as itself (Go's \x01 and \a escapes, which HCL has not, are not used).
+func TestFormatValueReadsBack(t *testing.T) {
+	for _, s := range []string{"bell\a tab\t nul\x00 esc\x1b", "zero\u200bwidth é 😀", "${x} %{y} $ % {", `back\slash "q"`} {
+		q := FormatValue(cty.StringVal(s))
+		expr, diags := hclsyntax.ParseExpression([]byte(q), "v", hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Fatalf("%s does not parse: %v", q, diags)
+		}
+		v, diags := expr.Value(nil)
+		if diags.HasErrors() || v.AsString() != s {
+			t.Fatalf("%s reads back as %#v (%v), want %q", q, v, diags, s)
 		}
 	}
 }
