@@ -427,20 +427,21 @@ type Output struct {
 // Plugin returns the plugin block a name stands for in this file: its
 // own, else the one the files that include it see.
 func (f *File) Plugin(name string) *PluginDecl {
-	for g := f; g != nil; g = g.Parent {
-		if d := g.Plugins[name]; d != nil {
-			return d
-		}
-	}
-	return nil
+	return inherited(f, func(g *File) *PluginDecl { return g.Plugins[name] })
 }
 
 // SharedParam returns the shared param a name stands for in this file: its
 // own, else the one the files that include it see.
 func (f *File) SharedParam(name string) *Param {
+	return inherited(f, func(g *File) *Param { return g.Params[name] })
+}
+
+// inherited is what get finds in this file, else in the nearest file that
+// includes it.
+func inherited[T any](f *File, get func(*File) *T) *T {
 	for g := f; g != nil; g = g.Parent {
-		if p := g.Params[name]; p != nil {
-			return p
+		if x := get(g); x != nil {
+			return x
 		}
 	}
 	return nil

@@ -133,12 +133,7 @@ func (d *PluginDecl) Sources() []string {
 // variable returns the variable a name stands for in this file: its own,
 // else the one of the files that include it.
 func (f *File) variable(name string) *Variable {
-	for g := f; g != nil; g = g.Parent {
-		for _, v := range g.Variables {
-			if v.Name == name {
-				return v
-			}
-		}
-	}
-	return nil
+	return inherited(f, func(g *File) *Variable {
+		return find(g.Variables, func(v *Variable) bool { return v.Name == name })
+	})
 }
