@@ -68,22 +68,36 @@ func printList(w io.Writer, tasks []listTask, asJSON bool) error {
 		return enc.Encode(tasks)
 	}
 	fmt.Fprintln(w, "Available tasks:")
+	// Descriptions line up after the widest usage of at most listColumn
+	// runes; a longer one (a task with many params) would push them all
+	// off the screen, so its description goes on the next line, in the
+	// same column.
 	width := 0
 	heads := make([]string, len(tasks))
 	for i, t := range tasks {
 		heads[i] = strings.TrimSpace(t.Command + " " + t.Usage)
-		width = max(width, utf8.RuneCountInString(heads[i]))
+		if n := utf8.RuneCountInString(heads[i]); n <= listColumn {
+			width = max(width, n)
+		}
 	}
 	for i, t := range tasks {
 		if t.Description == "" {
 			fmt.Fprintf(w, "    %s\n", heads[i])
 			continue
 		}
-		pad := strings.Repeat(" ", width-utf8.RuneCountInString(heads[i]))
-		fmt.Fprintf(w, "    %s%s # %s\n", heads[i], pad, t.Description)
+		n := utf8.RuneCountInString(heads[i])
+		if n > width {
+			fmt.Fprintf(w, "    %s\n", heads[i])
+			heads[i], n = "", 0
+		}
+		fmt.Fprintf(w, "    %s%s # %s\n", heads[i], strings.Repeat(" ", width-n), t.Description)
 	}
 	return nil
 }
+
+// listColumn is the widest task usage vmflow list lines descriptions up
+// after.
+const listColumn = 40
 
 // The list cache. vmflow list runs on every completion keystroke, and
 // parsing the task files is most of its work; so list keeps what it
