@@ -104,8 +104,8 @@ variable "cmdline" {
 
 variable "flake" {
   type        = string
-  default     = "profiles"
-  description = "The flake that composes the profiles (relative to this file)."
+  default     = ""
+  description = "The flake that composes the profiles; empty: the one beside this file (profiles/). A relative path is taken as image's is."
 }
 
 variable "nix_args" {
@@ -180,6 +180,10 @@ locals {
   every_host_machines = merge({ default = "machines/${var.backend}" }, { for h in keys(var.hosts) : h => "hosts/${h}/machines/${var.backend}" })
   # Where backups go.
   backups = var.backup_dir != "" ? var.backup_dir : "${env("VMFLOW_STATE_DIR")}/${local.home}backups/${var.backend}"
+  # The flake: a path the user gave, from where the user gave it (the
+  # task file's folder, or where vmflow runs for the lifecycle built into
+  # it), else profiles/ beside this file, where the nix plugin looks.
+  flake = var.flake != "" ? abspath(var.flake) : "profiles"
   # A VM NAME's volumes are NAME-KIND: its /var, and its boot layer, which
   # upgrade swaps (kernel and initrd for direct kernel boot); an image
   # imported from a file is NAME-base.GENERATION besides.
@@ -258,7 +262,7 @@ task "build" {
   step "build" {
     action     = nix.build
     profiles   = param.profiles
-    flake      = var.flake
+    flake      = local.flake
     extra_args = var.nix_args
   }
   output "image" { value = step.build.image }
@@ -1075,7 +1079,7 @@ task "set-profiles" {
   }
   step "known" {
     action = nix.list_profiles
-    flake  = var.flake
+    flake  = local.flake
   }
   step "valid" {
     action    = builtin.assert
@@ -1688,7 +1692,7 @@ task "image" {
     action     = nix.build
     if         = local.nix
     profiles   = param.profiles
-    flake      = var.flake
+    flake      = local.flake
     extra_args = var.nix_args
   }
   step "import" {
