@@ -27,7 +27,7 @@ func keysAction(env map[string]string) *sdk.Action {
 		Description: "Gathers SSH public keys: the ones ssh-agent holds (SSH_AUTH_SOCK) and the ones in files; with neither, ~/.ssh/*.pub. " +
 			"Every line is checked to be a public key. The output is an authorized_keys file.",
 		Inputs: []sdk.Attr{
-			sdk.StringList("files", "Public key files (authorized_keys format); ~ is your home."),
+			sdk.StringList("files", "Public key files (authorized_keys format); ~ is your home, and a relative path is the task file's."),
 			sdk.Bool("agent", "Ask ssh-agent for its keys.").Default(true),
 			sdk.Bool("require", "Fail when no key is found (else the VM is reachable by console and guest agent only).").Default(false),
 		},
@@ -41,7 +41,7 @@ func keysAction(env map[string]string) *sdk.Action {
 				return nil
 			}
 			for _, f := range r.Strings("files") {
-				if _, err := os.Stat(expandHome(f, env)); err != nil {
+				if _, err := os.Stat(localPath(r, expandHome(f, env))); err != nil {
 					return sdk.ArgError("files", "%v", err)
 				}
 			}
@@ -90,7 +90,7 @@ func keysAction(env map[string]string) *sdk.Action {
 				files, _ = filepath.Glob(filepath.Join(home, ".ssh", "*.pub"))
 			}
 			for _, f := range files {
-				path := expandHome(f, env)
+				path := localPath(r, expandHome(f, env))
 				b, err := os.ReadFile(path)
 				if err != nil {
 					return sdk.ArgError("files", "%v", err)

@@ -22,6 +22,7 @@ type harness struct {
 	p      protocol.Conn
 	schema *protocol.Schema
 	state  string
+	work   string // the task file's folder: relative paths start there
 	runs   int
 }
 
@@ -31,15 +32,15 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	state := t.TempDir()
-	if d, err := p.Configure(context.Background(), cty.EmptyObjectVal, protocol.Env{StateDir: state, WorkDir: t.TempDir()}); err != nil || d.HasErrors() {
+	state, work := t.TempDir(), t.TempDir()
+	if d, err := p.Configure(context.Background(), cty.EmptyObjectVal, protocol.Env{StateDir: state, WorkDir: work}); err != nil || d.HasErrors() {
 		t.Fatalf("configure: %v %v", err, d)
 	}
 	s, err := p.Describe(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, p: p, schema: s, state: state}
+	return &harness{t: t, p: p, schema: s, state: state, work: work}
 }
 
 // run runs an action, each call a step of a run of its own; it returns
@@ -270,6 +271,15 @@ func TestAuthorizedKeys(t *testing.T) {
 	}
 	if got := out.GetAttr("keys").AsString(); got != k1+"\n"+k2+"\n" {
 		t.Errorf("keys = %q", got)
+	}
+	// A relative file is the task file's, as every other path a builtin
+	// action takes (not the one of wherever vmflow was started).
+	if err := os.WriteFile(filepath.Join(h.work, "team.pub"), []byte(k2+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = h.must("authorized_keys", map[string]any{"files": []string{"team.pub"}, "agent": false})
+	if got := out.GetAttr("keys").AsString(); got != k2+"\n" {
+		t.Errorf("relative file: keys = %q", got)
 	}
 	bad := filepath.Join(dir, "bad.pub")
 	os.WriteFile(bad, []byte("not a key\n"), 0o644)
