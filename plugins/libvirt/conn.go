@@ -242,7 +242,44 @@ func (d *driver) domainType(conn libvirtConn) (string, error) {
 	if d.isLocal() && !hardwareKVM() {
 		return "qemu", nil
 	}
+	if !d.isLocal() && !remoteHardwareKVM(conn) {
+		return "qemu", nil
+	}
 	return "kvm", nil
+}
+
+// remoteHardwareKVM is hardwareKVM for a daemon on another machine, asked
+// through libvirt: whether its CPU has VT-x (vmx) or AMD-V (svm). The host
+// CPU in the capabilities is a named model plus the features beyond it, and
+// AMD's models hold svm, so the model is expanded first. If libvirtd cannot
+// say, KVM is taken on its word, as before.
+func remoteHardwareKVM(conn libvirtConn) bool {
+	capsXML, err := conn.ConnectGetCapabilities()
+	if err != nil {
+		return true
+	}
+	var caps libvirtxml.Caps
+	if err := caps.Unmarshal(capsXML); err != nil || caps.Host.CPU == nil {
+		return true
+	}
+	hostCPU, err := caps.Host.CPU.Marshal()
+	if err != nil {
+		return true
+	}
+	cpuXML, err := conn.ConnectBaselineCPU([]string{hostCPU}, libvirt.ConnectBaselineCPUExpandFeatures)
+	if err != nil {
+		return true
+	}
+	var cpu libvirtxml.DomainCPU
+	if err := cpu.Unmarshal(cpuXML); err != nil {
+		return true
+	}
+	for _, f := range cpu.Features {
+		if (f.Name == "vmx" || f.Name == "svm") && f.Policy != "disable" && f.Policy != "forbid" {
+			return true
+		}
+	}
+	return false
 }
 
 // hardwareKVM reports whether this machine's /dev/kvm is backed by

@@ -355,3 +355,37 @@ func TestUnitStateListDestroyReboot(t *testing.T) {
 		t.Fatalf("ensure_absent: %#v", out)
 	}
 }
+
+// virt_type auto on a daemon elsewhere: libvirtd offers KVM wherever
+// /dev/kvm opens, also where it is not backed by VT-x or AMD-V (the
+// paravirtual kvm_pvm of some cloud sandboxes), and a stock guest kernel
+// dies there at once ("KVM internal error. Suberror: 1, emulation
+// failure"). So KVM is picked only when the host's CPU, its model
+// expanded (AMD's models hold svm), has vmx or svm.
+func TestUnitDomainTypeOfARemoteHost(t *testing.T) {
+	for _, c := range []struct {
+		name, host, expanded, want string
+	}{
+		{"no VT-x or AMD-V", `<cpu><arch>x86_64</arch><model>Broadwell</model><vendor>Intel</vendor><feature name='hypervisor'/></cpu>`,
+			`<cpu mode='custom' match='exact'><model fallback='forbid'>Broadwell</model><vendor>Intel</vendor><feature policy='require' name='hypervisor'/><feature policy='require' name='sse2'/></cpu>`, "qemu"},
+		{"VT-x", `<cpu><arch>x86_64</arch><model>Skylake-Client-IBRS</model><vendor>Intel</vendor><feature name='vmx'/></cpu>`,
+			`<cpu mode='custom' match='exact'><model fallback='forbid'>Skylake-Client-IBRS</model><vendor>Intel</vendor><feature policy='require' name='vmx'/></cpu>`, "kvm"},
+		{"AMD-V, in the model", `<cpu><arch>x86_64</arch><model>EPYC</model><vendor>AMD</vendor><feature name='topoext'/></cpu>`,
+			`<cpu mode='custom' match='exact'><model fallback='forbid'>EPYC</model><vendor>AMD</vendor><feature policy='require' name='svm'/><feature policy='require' name='topoext'/></cpu>`, "kvm"},
+		{"AMD-V, disabled", `<cpu><arch>x86_64</arch><model>EPYC</model><vendor>AMD</vendor></cpu>`,
+			`<cpu mode='custom' match='exact'><model fallback='forbid'>EPYC</model><vendor>AMD</vendor><feature policy='disable' name='svm'/></cpu>`, "qemu"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFakeLibvirt()
+			f.hostCPU, f.expanded = c.host, c.expanded
+			d := &driver{fake: f}
+			if err := d.configure("qemu+ssh://root@build1/system", "", "", "", "auto", t.TempDir()); err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.domainType(f)
+			if err != nil || got != c.want {
+				t.Errorf("domainType = %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+}

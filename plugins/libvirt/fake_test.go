@@ -35,6 +35,11 @@ type fakeLibvirt struct {
 
 	memoryKiB uint64
 	cpus      int32
+	// hostCPU is the <cpu> of ConnectGetCapabilities' host, and
+	// expanded ConnectBaselineCPU's answer for it with every feature
+	// listed, as libvirtd expands a named model (the fake knows no
+	// models).
+	hostCPU, expanded string
 	// guestStops: a shutdown request stops the domain (a guest whose
 	// ACPI handler or agent is up); otherwise it keeps running.
 	guestStops bool
@@ -213,6 +218,32 @@ func (f *fakeLibvirt) ConnectGetDomainCapabilities(_, _, _, _ libvirt.OptString,
 		return "", err
 	}
 	return "<domainCapabilities/>", nil
+}
+
+func (f *fakeLibvirt) ConnectGetCapabilities() (string, error) {
+	defer f.mu.Unlock()
+	if err := f.enter("ConnectGetCapabilities"); err != nil {
+		return "", err
+	}
+	return "<capabilities><host><uuid>00000000-0000-0000-0000-000000000001</uuid>" + f.hostCPU + "</host></capabilities>", nil
+}
+
+func (f *fakeLibvirt) ConnectBaselineCPU(cpus []string, flags libvirt.ConnectBaselineCPUFlags) (string, error) {
+	defer f.mu.Unlock()
+	if err := f.enter("ConnectBaselineCPU"); err != nil {
+		return "", err
+	}
+	if len(cpus) != 1 || flags&libvirt.ConnectBaselineCPUExpandFeatures == 0 {
+		return "", lvErr(libvirt.ErrInvalidArg, "the fake expands one CPU, with ExpandFeatures (got %d CPUs, flags %d)", len(cpus), flags)
+	}
+	var got, host libvirtxml.CapsHostCPU
+	if err := got.Unmarshal(cpus[0]); err != nil {
+		return "", lvErr(libvirt.ErrXMLError, "%v", err)
+	}
+	if err := host.Unmarshal(f.hostCPU); err != nil || got.Model != host.Model || got.Vendor != host.Vendor {
+		return "", lvErr(libvirt.ErrInvalidArg, "not the host's CPU: %s", cpus[0])
+	}
+	return f.expanded, nil
 }
 
 func (f *fakeLibvirt) NodeGetInfo() ([32]int8, uint64, int32, int32, int32, int32, int32, int32, error) {

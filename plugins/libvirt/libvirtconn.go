@@ -15,6 +15,8 @@ import libvirt "github.com/digitalocean/go-libvirt"
 type libvirtConn interface {
 	// The host.
 	ConnectGetDomainCapabilities(emulatorbin, arch, machine, virttype libvirt.OptString, flags libvirt.ConnectGetDomainCapabilitiesFlags) (string, error)
+	ConnectGetCapabilities() (string, error)
+	ConnectBaselineCPU(xmlCPUs []string, flags libvirt.ConnectBaselineCPUFlags) (string, error)
 	NodeGetInfo() (model [32]int8, memory uint64, cpus int32, mhz int32, nodes int32, sockets int32, cores int32, threads int32, err error)
 	ConnectListAllNodeDevices(needResults int32, flags uint32) ([]libvirt.NodeDevice, uint32, error)
 	NodeDeviceGetXMLDesc(name string, flags uint32) (string, error)
