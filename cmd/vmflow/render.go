@@ -31,7 +31,7 @@ func (a *app) newRenderer(jsonOut, verbose bool) renderer {
 	case a.isTTY:
 		return newTTYRenderer(a.stderr, verbose)
 	}
-	return &plainRenderer{out: a.stderr, verbose: verbose, lastPct: map[string]int64{}}
+	return &plainRenderer{out: a.stderr, verbose: verbose, shown: map[string]shownProgress{}}
 }
 
 func signalText(n int) string {
@@ -67,7 +67,39 @@ type plainRenderer struct {
 	mu      sync.Mutex
 	out     io.Writer
 	verbose bool
-	lastPct map[string]int64
+	shown   map[string]shownProgress // by step: its last progress line
+}
+
+// shownProgress is the last progress line of a step that was shown.
+type shownProgress struct {
+	pct int64 // -1: no total
+	at  time.Time
+}
+
+// progressGap is how far apart a step's progress lines are at the least,
+// in time and in percent. The first line says the work has begun; after
+// it, a transfer over in a blink shows no more lines, and a long one
+// about ten.
+const (
+	progressGap    = time.Second
+	progressPoints = 10
+)
+
+// showProgress reports whether a progress event earns a line, and notes
+// it if it does.
+func (r *plainRenderer) showProgress(e event.Event) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at := e.Time
+	if at.IsZero() {
+		at = time.Now()
+	}
+	pct := percent(e)
+	if last, seen := r.shown[e.Step]; seen && (pct-last.pct < progressPoints || at.Sub(last.at) < progressGap) {
+		return false
+	}
+	r.shown[e.Step] = shownProgress{pct: pct, at: at}
+	return true
 }
 
 func (r *plainRenderer) printf(format string, args ...any) {
@@ -78,16 +110,8 @@ func (r *plainRenderer) printf(format string, args ...any) {
 
 func (r *plainRenderer) Emit(e event.Event) {
 	if line := describe(e, r.verbose); line != "" {
-		if e.Kind == event.StepProgress {
-			r.mu.Lock()
-			pct := percent(e)
-			last, seen := r.lastPct[e.Step]
-			if seen && (pct == last || pct-last < 10 && pct != 100) {
-				r.mu.Unlock()
-				return
-			}
-			r.lastPct[e.Step] = pct
-			r.mu.Unlock()
+		if e.Kind == event.StepProgress && !r.showProgress(e) {
+			return
 		}
 		r.printf("%s\n", line)
 	}
