@@ -386,6 +386,21 @@ func TestUnitDomainTypeOfARemoteHost(t *testing.T) {
 			if err != nil || got != c.want {
 				t.Errorf("domainType = %q, %v; want %q", got, err, c.want)
 			}
+			if f.count("ConnectBaselineCPU") != 1 {
+				t.Errorf("ConnectBaselineCPU called %d times, want 1", f.count("ConnectBaselineCPU"))
+			}
 		})
+	}
+	// A daemon that cannot expand the CPU is taken on its word that it
+	// runs KVM, as before.
+	f := newFakeLibvirt()
+	f.hostCPU = `<cpu><arch>x86_64</arch><model>Broadwell</model><vendor>Intel</vendor></cpu>`
+	f.failNext("ConnectBaselineCPU", lvErr(libvirt.ErrNoSupport, "this function is not supported by the connection driver: virConnectBaselineCPU"))
+	d := &driver{fake: f}
+	if err := d.configure("qemu+tls://build1/system", "", "", "", "auto", t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.domainType(f); err != nil || got != "kvm" {
+		t.Errorf("domainType without an answer = %q, %v; want kvm", got, err)
 	}
 }
