@@ -140,6 +140,16 @@ func TestUnitWaitIP(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `domain "vm1" (mac 52:54:00:aa:bb:cc) has no IPv4 address after 1s`) {
 		t.Fatalf("no address: %v", err)
 	}
+	// With a console log, the failure says where to see how far the
+	// guest got.
+	f.addDomain(`<domain><name>vm2</name><devices>
+<interface type="network"><mac address="52:54:00:AA:BB:CD"/><source network="default"/></interface>
+<serial type="pty"><log file="/var/log/libvirt/qemu/vm2-console.log" append="on"/><target port="0"/></serial>
+</devices></domain>`, libvirt.DomainRunning)
+	_, err = h.runFor("", "", "wait_ip", h.inputs("wait_ip", map[string]any{"name": "vm2"}), 1500*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), `has no IPv4 address after 1s`) || !strings.Contains(err.Error(), "its console log: /var/log/libvirt/qemu/vm2-console.log") {
+		t.Fatalf("no address, with a console log: %v", err)
+	}
 	f.networks["default"].leases = []libvirt.NetworkDhcpLease{{Mac: libvirt.OptString{"52:54:00:aa:bb:cc"}, Ipaddr: "192.168.122.9", Expirytime: time.Now().Add(time.Hour).Unix()}}
 	out := h.run("wait_ip", map[string]any{"name": "vm1"})
 	if str(out, "ip") != "192.168.122.9" || str(out, "source") != "lease" || str(out, "mac") != "52:54:00:aa:bb:cc" {

@@ -44,10 +44,13 @@ func startedAt(conn libvirtConn, dom libvirt.Domain) time.Time {
 	return time.Unix(m.Started, 0)
 }
 
-// nic is the domain's first network interface.
+// nic is the domain's first network interface, and where its serial
+// console is logged, if it is (what a guest that never gets an address
+// printed while it booted).
 type nic struct {
-	mac     string
-	network string // the libvirt network, "" for a bridge
+	mac        string
+	network    string // the libvirt network, "" for a bridge
+	consoleLog string
 }
 
 func domainNIC(conn libvirtConn, dom libvirt.Domain) (nic, error) {
@@ -62,6 +65,12 @@ func domainNIC(conn libvirtConn, dom libvirt.Domain) (nic, error) {
 	n := nic{mac: strings.ToLower(ifc.MAC.Address)}
 	if ifc.Source != nil && ifc.Source.Network != nil {
 		n.network = ifc.Source.Network.Network
+	}
+	for _, s := range x.Devices.Serials {
+		if s.Log != nil && s.Log.File != "" {
+			n.consoleLog = s.Log.File
+			break
+		}
 	}
 	return n, nil
 }
@@ -189,5 +198,13 @@ func (d *driver) waitIP(ctx context.Context, r *sdk.Request) error {
 	if e := why["agent"]; e != nil {
 		msg += fmt.Sprintf(" (agent: %v)", e)
 	}
-	return errors.New(msg + ". Is the guest up, on DHCP, and is qemu-guest-agent running?")
+	msg += ". Is the guest up, on DHCP, and is qemu-guest-agent running?"
+	if n.consoleLog != "" {
+		where := ""
+		if !d.isLocal() {
+			where = " (on " + d.uri.Host + ")"
+		}
+		msg += fmt.Sprintf(" What it printed while it booted is in its console log: %s%s", n.consoleLog, where)
+	}
+	return errors.New(msg)
 }
