@@ -26,6 +26,7 @@ func TestTaskFileExamplesAreTested(t *testing.T) {
 		{"the shared-params example", "(?s)### Shared params\n.*?```hcl\n(.*?)```", "doc_shared_params.txtar", "tasks.hcl"},
 		{"the plugin timeout example", "(?s)```hcl plugin-timeout\n(.*?)```", "configure_hang.txtar", "doc.hcl"},
 		{"the variable options example", "(?s)```hcl variable-options\n(.*?)```", "doc_variable_options.txtar", "tasks.hcl"},
+		{"the task-call example", "(?s)```hcl task-call\n(.*?)```", "doc_task_call.txtar", "tasks.hcl"},
 	} {
 		m := regexp.MustCompile(ex.pattern).FindSubmatch(doc)
 		if m == nil {
