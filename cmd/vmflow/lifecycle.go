@@ -171,8 +171,16 @@ include "vm" {
 
 func (a *app) cmdInit(c *cli.Context) error {
 	path := "tasks.hcl"
+	// A tasks.hcl in a parent directory stops being the one vmflow finds
+	// here once this one exists: say so, as the user may have meant to
+	// add to that project's file.
+	shadowed := ""
 	if c.String("file") != "" {
 		path = c.String("file")
+	} else if found, err := findTaskFile(""); err == nil {
+		if wd, err := os.Getwd(); err == nil && filepath.Dir(found) != wd {
+			shadowed = found
+		}
 	}
 	if _, err := os.Stat(path); err == nil {
 		return usageErr("%s exists already; nothing was written", path)
@@ -194,6 +202,9 @@ func (a *app) cmdInit(c *cli.Context) error {
 		fmt.Fprintf(a.stderr, "Wrote %s.\n", path)
 	} else {
 		fmt.Fprintf(a.stdout, "Wrote %s: it includes the default lifecycle (`vmflow list` shows its tasks) and shows, in comments, how to add tasks of your own.\n", path)
+	}
+	if shadowed != "" {
+		fmt.Fprintf(a.stderr, "Note: %s, in a parent directory, was the task file here; from now on vmflow uses the new %s in this directory and below.\n", shadowed, path)
 	}
 	return a.initLock(c, path)
 }
