@@ -239,10 +239,11 @@ func (d *driver) domainType(conn libvirtConn) (string, error) {
 	if _, err := conn.ConnectGetDomainCapabilities(nil, libvirt.OptString{"x86_64"}, nil, libvirt.OptString{"kvm"}, 0); err != nil {
 		return "qemu", nil
 	}
-	if d.isLocal() && !hardwareKVM() {
-		return "qemu", nil
-	}
-	if !d.isLocal() && !remoteHardwareKVM(conn) {
+	if d.isLocal() {
+		if !hardwareKVM() {
+			return "qemu", nil
+		}
+	} else if !remoteHardwareKVM(conn) {
 		return "qemu", nil
 	}
 	return "kvm", nil
@@ -254,24 +255,16 @@ func (d *driver) domainType(conn libvirtConn) (string, error) {
 // AMD's models hold svm, so the model is expanded first. If libvirtd cannot
 // say, KVM is taken on its word, as before.
 func remoteHardwareKVM(conn libvirtConn) bool {
-	capsXML, err := conn.ConnectGetCapabilities()
-	if err != nil {
-		return true
-	}
-	var caps libvirtxml.Caps
-	if err := caps.Unmarshal(capsXML); err != nil || caps.Host.CPU == nil {
+	caps, err := parseXML[libvirtxml.Caps](conn.ConnectGetCapabilities())
+	if err != nil || caps.Host.CPU == nil {
 		return true
 	}
 	hostCPU, err := caps.Host.CPU.Marshal()
 	if err != nil {
 		return true
 	}
-	cpuXML, err := conn.ConnectBaselineCPU([]string{hostCPU}, libvirt.ConnectBaselineCPUExpandFeatures)
+	cpu, err := parseXML[libvirtxml.DomainCPU](conn.ConnectBaselineCPU([]string{hostCPU}, libvirt.ConnectBaselineCPUExpandFeatures))
 	if err != nil {
-		return true
-	}
-	var cpu libvirtxml.DomainCPU
-	if err := cpu.Unmarshal(cpuXML); err != nil {
 		return true
 	}
 	for _, f := range cpu.Features {
