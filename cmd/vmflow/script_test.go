@@ -86,6 +86,7 @@ func TestScripts(t *testing.T) {
 			"userdir":    cmdUserDir,
 			"sshd":       cmdSshd,
 			"tlsproxy":   cmdTLSProxy,
+			"install":    cmdInstall,
 		},
 	})
 }
@@ -114,6 +115,20 @@ func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 	if !neg {
 		b, _ := os.ReadFile(ts.MkAbs(args[0]))
 		ts.Fatalf("timed out waiting for %q in %s; it holds:\n%s", args[1], args[0], b)
+	}
+}
+
+// install SRC DST: copy SRC to DST (making DST's directory) as an
+// executable, mode 0755. The copy is written by install(1), a process of
+// its own: an executable this test binary wrote can fail to run with
+// "text file busy" (TestScriptsRunNoExecutableTheyWrote says why).
+func cmdInstall(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: install src dst")
+	}
+	out, err := exec.Command("install", "-D", "-m", "0755", ts.MkAbs(args[0]), ts.MkAbs(args[1])).CombinedOutput()
+	if err != nil {
+		ts.Fatalf("install %s %s: %v\n%s", args[0], args[1], err, out)
 	}
 }
 
