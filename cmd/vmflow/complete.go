@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -293,19 +294,30 @@ func (a *app) completeFlagValue(flag, cur string, emit func(cand, desc string)) 
 	}
 }
 
-// completeVarValue offers the options of the variable name, if it has any.
+// completeVarValue offers the options of the variable name, if it has
+// any. --var sets it in every file that declares it, so a value is offered
+// only when each of them accepts it.
 func (a *app) completeVarValue(name string, emit func(cand, desc string)) {
 	if a.proj == nil {
 		return
 	}
+	var decls []*config.Variable
 	for _, f := range a.proj.Files {
 		for _, v := range f.Variables {
 			if v.Name == name {
-				for _, o := range v.Options {
-					emit(config.FormatArg(o), "")
-				}
-				return
+				decls = append(decls, v)
 			}
+		}
+	}
+	for _, v := range decls {
+		for _, o := range v.Options {
+			if slices.ContainsFunc(decls, func(d *config.Variable) bool { return !d.IsOption(o) }) {
+				continue
+			}
+			emit(config.FormatArg(o), "")
+		}
+		if v.Options != nil {
+			return // the options of the first file that has any, in its order
 		}
 	}
 }

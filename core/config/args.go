@@ -166,6 +166,10 @@ func (p *Param) CheckOptions(v cty.Value) error {
 // IsOption reports whether v is one of the param's options.
 func (p *Param) IsOption(v cty.Value) bool { return isOption(p.Options, v) }
 
+// IsOption reports whether val is one the variable accepts: any value
+// when it has no options.
+func (v *Variable) IsOption(val cty.Value) bool { return v.Options == nil || isOption(v.Options, val) }
+
 func (p *Param) optionList() string { return formatOptions(p.Options) }
 
 // isOption reports whether v is one of opts (a param's or a variable's).
