@@ -805,6 +805,7 @@ task "vms" {
     for_each   = param.all ? local.every_host_machines : { (var.host) = local.machines }
     action     = builtin.record_list
     collection = each.value
+    values     = false
   }
   output "host" { value = var.host }
   output "vms" { value = step.list.states }

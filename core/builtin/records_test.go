@@ -204,6 +204,29 @@ func TestRecordLifecycle(t *testing.T) {
 		t.Error("list lacks demo's values")
 	}
 
+	// values = false lists the names without reading a record: a damaged
+	// one is still listed, where reading the values names its file.
+	other := filepath.Join(filepath.Dir(dir), "zz")
+	if err := os.MkdirAll(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "record.json"), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	names := h.must("record_list", map[string]any{"collection": coll, "values": false})
+	if n := names.GetAttr("names"); n.LengthInt() != 2 || n.Index(cty.NumberIntVal(1)).AsString() != "zz" {
+		t.Errorf("names only: names = %#v", n)
+	}
+	if r := names.GetAttr("records"); r.LengthInt() != 0 {
+		t.Errorf("names only: records = %#v, want none", r)
+	}
+	if _, msg := h.run("record_list", map[string]any{"collection": coll}); !strings.Contains(msg, filepath.Join(other, "record.json")) {
+		t.Errorf("list of a damaged record: %q, want its path", msg)
+	}
+	if err := os.RemoveAll(other); err != nil {
+		t.Fatal(err)
+	}
+
 	// The create's undo removes the record.
 	h.undo("record_write", create, out)
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
