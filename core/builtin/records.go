@@ -468,7 +468,7 @@ func (rs recordStore) runList(ctx context.Context, r *sdk.Request) error {
 	recs := map[string]cty.Value{}
 	for _, n := range names {
 		if !r.Bool("values") {
-			break
+			break // names only: no record is read
 		}
 		rec, ok, err := store.Read(coll, n)
 		if err != nil {
