@@ -466,16 +466,15 @@ func (rs recordStore) runList(ctx context.Context, r *sdk.Request) error {
 		return err
 	}
 	recs := map[string]cty.Value{}
-	for _, n := range names {
-		if !r.Bool("values") {
-			break // names only: no record is read
-		}
-		rec, ok, err := store.Read(coll, n)
-		if err != nil {
-			return err
-		}
-		if ok {
-			recs[n] = objectOf(rec.Values)
+	if r.Bool("values") { // else names only: no record is read
+		for _, n := range names {
+			rec, ok, err := store.Read(coll, n)
+			if err != nil {
+				return err
+			}
+			if ok {
+				recs[n] = objectOf(rec.Values)
+			}
 		}
 	}
 	if names == nil {

@@ -239,11 +239,7 @@ func (d *driver) domainType(conn libvirtConn) (string, error) {
 	if _, err := conn.ConnectGetDomainCapabilities(nil, libvirt.OptString{"x86_64"}, nil, libvirt.OptString{"kvm"}, 0); err != nil {
 		return "qemu", nil
 	}
-	if d.isLocal() {
-		if !hardwareKVM() {
-			return "qemu", nil
-		}
-	} else if !remoteHardwareKVM(conn) {
+	if d.isLocal() && !hardwareKVM() || !d.isLocal() && !remoteHardwareKVM(conn) {
 		return "qemu", nil
 	}
 	return "kvm", nil
